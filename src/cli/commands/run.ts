@@ -1,0 +1,6 @@
+import { UsageError } from '../errors.js';
+import type { Command } from '../io.js';
+
+export const run: Command = async () => {
+  throw new UsageError('run is not available in this build yet');
+};

@@ -1,0 +1,4 @@
+/** A mistake the user can fix (bad flag, unreadable path): one line on stderr, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+import { UsageError } from './errors.js';
+import { processIO, type Command, type CommandIO } from './io.js';
+
+/** Each command lives in src/cli/commands/<name>.ts and exports `run`. Loaded lazily: startup stays fast. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Command }> }> = {
+  replay: { summary: 'replay captured logs through the pipeline and print alerts', load: () => import('./commands/replay.js') },
+  rules: { summary: 'list | test | lint | docs | new — work with detection rules', load: () => import('./commands/rules.js') },
+  demo: { summary: 'replay the bundled demo capture (npm start)', load: () => import('./commands/demo.js') },
+  run: { summary: 'consume Event Hubs as a standalone host (outside Functions)', load: () => import('./commands/run.js') },
+  send: { summary: 'send captured logs to an Event Hub as Azure Monitor would', load: () => import('./commands/send.js') },
+  backtest: { summary: 'run rules over history from a Log Analytics workspace or export', load: () => import('./commands/backtest.js') },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`);
+  return `usage: warden <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nwarden <command> --help shows a command's options.`;
+}
+
+export async function main(argv: string[], io: CommandIO = processIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  try {
+    if (!command) throw new UsageError(`unknown command '${name}': run 'warden --help' for the list`);
+    const mod = await command.load();
+    return await mod.run(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`warden ${name ?? ''}: ${err.message}`.replace(/\s+:/, ':'));
+      return 2;
+    }
+    const e = err as Error;
+    io.stderr(`warden ${name}: ${e.name === 'Error' ? '' : `${e.name}: `}${e.message}`);
+    if (process.env.WARDEN_DEBUG) io.stderr(e.stack ?? '');
+    return 1;
+  }
+}
+
+const invokedDirectly = process.argv[1] && /cli[\\/]main\.(ts|js)$/.test(process.argv[1]);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+}

@@ -1,0 +1,25 @@
+import type { NormalizedEvent, Source } from '../model/index.js';
+
+/** One decoded log record before validation: a stream record or a Log Analytics row. */
+export type RawRecord = Record<string, unknown>;
+
+/** Thrown by a normalizer when a record of a handled category cannot be made into an event. */
+export class InvalidRecordError extends Error {
+  override name = 'InvalidRecordError';
+}
+
+/**
+ * One log source: its zod schema and normalizer, in stream shape and in Log Analytics shape.
+ * The registry (src/ingest/registry.ts) picks a module by the record's category or table.
+ */
+export interface SourceNormalizer {
+  source: Source;
+  /** Stream-shape `category` values handled (compared case-insensitively). */
+  streamCategories: readonly string[];
+  /** Log Analytics tables handled (the row's `Type`, or the table a backtest queried). */
+  tables: readonly string[];
+  /** Extra check when a category or table is shared by several sources (Audit, AzureDiagnostics). */
+  accepts?(record: RawRecord, shape: 'stream' | 'table'): boolean;
+  /** Normalize one record; throws InvalidRecordError with a reason a human can act on. */
+  normalize(record: RawRecord, shape: 'stream' | 'table'): NormalizedEvent;
+}

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+
+/** Shared field helpers for the source normalizers: one place for the quirks DESIGN.md lists. */
+
+export function str(v: unknown): string | undefined {
+  if (typeof v === 'string') return v.length ? v : undefined;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return undefined;
+}
+
+export function lower(v: unknown): string | undefined {
+  const s = str(v);
+  return s === undefined ? undefined : s.toLowerCase();
+}
+
+/** Numbers arrive as numbers or strings (`durationMs: "42"`). */
+export function num(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v === 'string' && v.trim() !== '') {
+    const n = Number(v);
+    return Number.isFinite(n) ? n : undefined;
+  }
+  return undefined;
+}
+
+/** `properties` sometimes arrives as a JSON-encoded string. */
+export function obj(v: unknown): Record<string, unknown> | undefined {
+  if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  if (typeof v === 'string' && v.length > 1 && (v[0] === '{' || v[0] === '[')) {
+    try {
+      const parsed: unknown = JSON.parse(v);
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Event time in epoch ms, or undefined when the value is not a usable time. */
+export function parseTime(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v < 1e12 ? Math.round(v * 1000) : Math.round(v);
+  const s = str(v);
+  if (!s) return undefined;
+  // Azure writes ISO 8601 with up to 7 fractional digits; Date.parse handles ≤3 reliably, so trim.
+  const trimmed = s.replace(/(\.\d{3})\d+/, '$1');
+  const withZone = /[zZ]|[+-]\d{2}:?\d{2}$/.test(trimmed) || !/T|\d:\d/.test(trimmed) ? trimmed : `${trimmed}Z`;
+  const t = Date.parse(withZone);
+  return Number.isFinite(t) && t > 0 ? t : undefined;
+}
+
+/** `1.2.3.4:5678` → `1.2.3.4`; `[::1]:443` → `::1`; masked `81.2.69.***` kept as logged. */
+export function stripPort(v: unknown): string | undefined {
+  const s = str(v)?.trim();
+  if (!s) return undefined;
+  const bracket = /^\[([^\]]+)\](?::\d+)?$/.exec(s);
+  if (bracket) return bracket[1];
+  const colons = s.split(':').length - 1;
+  if (colons === 1) return s.slice(0, s.indexOf(':'));
+  return s;
+}
+
+const SUBSCRIPTION = /\/subscriptions\/([0-9a-f-]{36})/i;
+const PROVIDER = /\/providers\/([^/]+)\/([^/]+)/gi;
+
+export function subscriptionFromResourceId(resourceId: string | undefined): string | undefined {
+  if (!resourceId) return undefined;
+  return SUBSCRIPTION.exec(resourceId)?.[1]?.toLowerCase();
+}
+
+/** `…/providers/Microsoft.KeyVault/vaults/kv1` → `microsoft.keyvault/vaults` (the last provider segment wins). */
+export function resourceTypeFromResourceId(resourceId: string | undefined): string | undefined {
+  if (!resourceId) return undefined;
+  let last: RegExpExecArray | null = null;
+  PROVIDER.lastIndex = 0;
+  for (let m = PROVIDER.exec(resourceId); m; m = PROVIDER.exec(resourceId)) last = m;
+  return last ? `${last[1]}/${last[2]}`.toLowerCase() : undefined;
+}
+
+/** The resource name: last segment of the resource id. */
+export function resourceName(resourceId: string | undefined): string | undefined {
+  if (!resourceId) return undefined;
+  const parts = resourceId.split('/').filter(Boolean);
+  return parts.length ? parts[parts.length - 1].toLowerCase() : undefined;
+}
+
+const SAS_SECRET = /([?&](?:sig|signature|se?k|skoid|sktid|skt|ske|sks|skv|code|token|access_token|client_secret)=)[^&#\s"]*/gi;
+
+/** Redact SAS signatures and other secrets carried in query strings. */
+export function redactSecrets(uri: string): string {
+  return uri.replace(SAS_SECRET, '$1REDACTED');
+}
+
+/** Stable content hash for records without an id of their own. */
+export function contentId(record: unknown): string {
+  return createHash('sha1').update(typeof record === 'string' ? record : JSON.stringify(record)).digest('hex');
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export function isGuid(v: unknown): v is string {
+  return typeof v === 'string' && GUID.test(v);
+}
+
+/** Case-insensitive property lookup for records whose key casing varies between shapes. */
+export function pick(record: Record<string, unknown>, ...keys: string[]): unknown {
+  for (const k of keys) {
+    const v = record[k];
+    if (v !== undefined && v !== null && v !== '') return v;
+  }
+  return undefined;
+}

@@ -1,0 +1,16 @@
+/**
+ * Where detection state lives between batches. Keys of one keyed-hub partition live together
+ * (one Azure Tables partition per hub partition) so a batch's dirty state is written in few
+ * transactions. Values are opaque strings (the engine's compact JSON per key).
+ */
+export interface StateStore {
+  /** Every entry of one partition: what an instance reads when it takes the partition over. */
+  load(partitionId: string): Promise<Map<string, string>>;
+  /** Upsert dirty entries and delete pruned ones; called once per batch. */
+  write(partitionId: string, upserts: ReadonlyMap<string, string>, deletes: Iterable<string>): Promise<StateWriteStats>;
+}
+
+export interface StateWriteStats {
+  entities: number;
+  transactions: number;
+}
