@@ -44,7 +44,8 @@ export function parseTime(v: unknown): number | undefined {
   if (!s) return undefined;
   // Azure writes ISO 8601 with up to 7 fractional digits; Date.parse handles ≤3 reliably, so trim.
   const trimmed = s.replace(/(\.\d{3})\d+/, '$1');
-  const withZone = /[zZ]|[+-]\d{2}:?\d{2}$/.test(trimmed) || !/T|\d:\d/.test(trimmed) ? trimmed : `${trimmed}Z`;
+  // No zone means UTC; US-style `12/12/2025 3:03:58 PM` takes it as a word, ISO as `Z`.
+  const withZone = /[zZ]|[+-]\d{2}:?\d{2}$/.test(trimmed) || !/T|\d:\d/.test(trimmed) ? trimmed : `${trimmed}${/[AP]M$/i.test(trimmed) ? ' UTC' : 'Z'}`;
   const t = Date.parse(withZone);
   return Number.isFinite(t) && t > 0 ? t : undefined;
 }
