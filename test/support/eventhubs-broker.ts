@@ -56,10 +56,17 @@ export interface EventHubsBroker {
   connectionString(hub: string): string;
   partitionIds(hub: string): string[];
   partitionEvents(hub: string, partitionId: string): BrokerEvent[];
+  /** Receivers attached to a partition right now (all consumer groups): lets a test start sending only once a reader is there. */
+  openReceivers(hub: string, partitionId: string): number;
   /** The partition the service would pick for this partition key. */
   partitionForKey(hub: string, partitionKey: string): string;
-  /** Destroy every client socket, as a network blip or a service-side restart would. */
-  dropConnections(): void;
+  /**
+   * Close every client connection. By default the way the service does when it moves or restarts an
+   * entity (AMQP close with `amqp:connection:forced`): the SDK reconnects within its retry delay.
+   * `abrupt: true` resets the sockets instead, like a network failure: the SDK then waits up to its
+   * operation timeout (`retryOptions.timeoutInMs`, 60 s by default) for the dead links before reconnecting.
+   */
+  dropConnections(options?: { abrupt?: boolean }): void;
   /** Reject incoming event transfers with `com.microsoft:server-busy` (retryable), for `forMs` or until `acceptSends()`. */
   refuseSends(forMs?: number): void;
   acceptSends(): void;
@@ -159,6 +166,7 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
 
   const stats: BrokerStats = { connectionsAccepted: 0, sendsRefused: 0, sendsAccepted: 0, eventsDelivered: 0 };
   const sockets = new Set<Socket>();
+  const connections = new Set<Connection>();
   const outletsBySender = new Map<Sender, Outlet>();
   const inletTargets = new Map<Receiver, { hub: Hub; partition?: Partition }>();
   let refusing = false;
@@ -174,6 +182,12 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
     const hub = hubs.get(name);
     if (!hub) throw new BrokerConfigError(`no hub "${name}" on this broker; configured: ${[...hubs.keys()].join(', ')}`);
     return hub;
+  }
+
+  function partitionOrThrow(hub: string, partitionId: string): Partition {
+    const partition = hubOrThrow(hub).partitions.find((p) => p.id === partitionId);
+    if (!partition) throw new BrokerConfigError(`hub "${hub}" has no partition "${partitionId}"`);
+    return partition;
   }
 
   function append(partition: Partition, messages: Message[], partitionKey: string | undefined): void {
@@ -460,6 +474,7 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
       id: `warden-broker-${stats.connectionsAccepted}`,
       receiver_options: { autoaccept: false, credit_window: 100, max_message_size: maxMessageSize },
     } as ConnectionOptions);
+    connections.add(connection);
     connection.on('sender_open', onSenderOpen);
     connection.on('receiver_open', onReceiverOpen);
     connection.on('message', onMessage);
@@ -476,6 +491,7 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
     connection.on('connection_error', () => undefined);
     connection.on('connection_close', () => forgetConnection(connection));
     connection.on('disconnected', () => forgetConnection(connection));
+    socket.once('close', () => connections.delete(connection));
     connection.on('error', () => undefined);
     (connection as unknown as { accept(socket: Socket): void }).accept(socket);
   });
@@ -499,16 +515,23 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
       return hubOrThrow(hub).partitions.map((p) => p.id);
     },
     partitionEvents(hub: string, partitionId: string): BrokerEvent[] {
-      const partition = hubOrThrow(hub).partitions.find((p) => p.id === partitionId);
-      if (!partition) throw new BrokerConfigError(`hub "${hub}" has no partition "${partitionId}"`);
-      return partition.events.map((e) => e.event);
+      return partitionOrThrow(hub, partitionId).events.map((e) => e.event);
+    },
+    openReceivers(hub: string, partitionId: string): number {
+      return partitionOrThrow(hub, partitionId).outlets.size;
     },
     partitionForKey(hub: string, partitionKey: string): string {
       const { partitions } = hubOrThrow(hub);
       return partitions[mapPartitionKeyToId(partitionKey, partitions.length)].id;
     },
-    dropConnections(): void {
-      for (const socket of sockets) socket.destroy();
+    dropConnections({ abrupt = false }: { abrupt?: boolean } = {}): void {
+      if (abrupt) {
+        for (const socket of sockets) socket.destroy();
+        return;
+      }
+      for (const connection of connections) {
+        connection.close({ condition: 'amqp:connection:forced', description: 'The test broker closed the connection (dropConnections).' });
+      }
     },
     refuseSends(forMs?: number): void {
       refusing = true;
