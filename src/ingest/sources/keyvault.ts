@@ -1,11 +1,238 @@
-import { InvalidRecordError, type SourceNormalizer } from '../types.js';
+import { z } from 'zod';
+import type { Details, NormalizedEvent } from '../../model/index.js';
+import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
+import { contentId, lower, num, obj, resourceName, str } from '../util.js';
+import {
+  callerFromClaims, callerIp, duration, eventTime, lowerGuid, numberish, principalFromCaller, put, resultFromStatus,
+  resultFromText, schemaError, segments, targetResource, text, timeKey, timeish, urlParts, type Caller,
+} from './resource-log.js';
 
-// Placeholder until the keyvault normalizer lands: claims nothing, so its records count as skipped.
+/**
+ * Key Vault data-plane audit log (category AuditEvent, Microsoft.KeyVault/vaults), streamed as
+ * resource-log records or read back from AzureDiagnostics rows (ResourceProvider MICROSOFT.KEYVAULT).
+ */
+
+const KEYVAULT_RESOURCE = /\/providers\/microsoft\.keyvault\//i;
+const ANY_PROVIDER = /\/providers\//i;
+
+const Properties = z.looseObject({
+  id: text,
+  requestUri: text,
+  httpStatusCode: numberish,
+  clientInfo: text,
+});
+
+const StreamRecord = z.looseObject({
+  time: timeish,
+  resourceId: text,
+  category: text,
+  operationName: z.string().min(1),
+  resultType: text,
+  resultSignature: numberish,
+  durationMs: numberish,
+  callerIpAddress: text,
+  correlationId: text,
+  tenantId: text,
+  identity: z.looseObject({ claim: z.record(z.string(), z.unknown()).nullish() }).nullish(),
+  properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
+});
+
+/** AzureDiagnostics flattens `properties.x` to `x_<type>` and `identity.claim.x` to `identity_claim_x_<type>`. */
+const TableRow = z.looseObject({
+  TimeGenerated: timeish,
+  ResourceId: text,
+  _ResourceId: text,
+  Category: text,
+  OperationName: z.string().min(1),
+  ResultType: text,
+  ResultSignature: numberish,
+  DurationMs: numberish,
+  CallerIPAddress: text,
+  CallerIpAddress: text,
+  CorrelationId: text,
+  id_s: text,
+  requestUri_s: text,
+  httpStatusCode_d: numberish,
+  clientInfo_s: text,
+  identity_claim_oid_g: text,
+  identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g: text,
+  identity_claim_appid_g: text,
+  identity_claim_upn_s: text,
+  identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s: text,
+  identity_claim_idtyp_s: text,
+  identity_claim_xms_mirid_s: text,
+  identity_claim_xms_az_mirid_s: text,
+  identity_claim_tid_g: text,
+  identity_claim_http_schemas_microsoft_com_identity_claims_tenantid_g: text,
+});
+
+/** One audit entry, whichever shape it came in. */
+interface VaultAudit {
+  time: unknown;
+  timeField: string;
+  resourceId?: string | null;
+  category?: string | null;
+  operationName: string;
+  resultType?: string | null;
+  resultSignature?: unknown;
+  durationMs?: unknown;
+  callerIpAddress?: string | null;
+  correlationId?: string | null;
+  tenantId?: string | null;
+  caller: Caller;
+  /** The object the request returned (`properties.id`): the same secret URL repeats across records. */
+  objectUri?: string | null;
+  requestUri?: string | null;
+  httpStatusCode?: unknown;
+  clientInfo?: string | null;
+}
+
+function fromStream(record: RawRecord): VaultAudit {
+  const parsed = StreamRecord.safeParse(record);
+  if (!parsed.success) throw schemaError('keyvault', parsed.error);
+  const r = parsed.data;
+  const p = r.properties;
+  return {
+    time: r.time,
+    timeField: 'time',
+    resourceId: r.resourceId,
+    category: r.category,
+    operationName: r.operationName,
+    resultType: r.resultType,
+    resultSignature: r.resultSignature,
+    durationMs: r.durationMs,
+    callerIpAddress: r.callerIpAddress,
+    correlationId: r.correlationId,
+    tenantId: r.tenantId,
+    caller: callerFromClaims(r.identity?.claim),
+    objectUri: p?.id,
+    requestUri: p?.requestUri,
+    httpStatusCode: p?.httpStatusCode,
+    clientInfo: p?.clientInfo,
+  };
+}
+
+function fromTable(record: RawRecord): VaultAudit {
+  const parsed = TableRow.safeParse(record);
+  if (!parsed.success) throw schemaError('keyvault', parsed.error);
+  const r = parsed.data;
+  // The row's TenantId column is the workspace, not the caller's tenant: only the claim says that.
+  return {
+    time: r.TimeGenerated,
+    timeField: 'TimeGenerated',
+    resourceId: r.ResourceId ?? r._ResourceId,
+    category: r.Category,
+    operationName: r.OperationName,
+    resultType: r.ResultType,
+    resultSignature: r.ResultSignature,
+    durationMs: r.DurationMs,
+    callerIpAddress: r.CallerIPAddress ?? r.CallerIpAddress,
+    correlationId: r.CorrelationId,
+    caller: {
+      objectId: r.identity_claim_oid_g ?? r.identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g,
+      appId: r.identity_claim_appid_g,
+      upn: r.identity_claim_upn_s ?? r.identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s,
+      idType: r.identity_claim_idtyp_s,
+      managedIdentityResourceId: r.identity_claim_xms_mirid_s ?? r.identity_claim_xms_az_mirid_s,
+      tenantId: r.identity_claim_tid_g ?? r.identity_claim_http_schemas_microsoft_com_identity_claims_tenantid_g,
+    },
+    objectUri: r.id_s,
+    requestUri: r.requestUri_s,
+    httpStatusCode: r.httpStatusCode_d,
+    clientInfo: r.clientInfo_s,
+  };
+}
+
+/** Object collections in vault URLs and the details key each one names. */
+const OBJECT_NAME_KEY = new Map([
+  ['secrets', 'secretName'], ['deletedsecrets', 'secretName'],
+  ['keys', 'keyName'], ['deletedkeys', 'keyName'],
+  ['certificates', 'certificateName'], ['deletedcertificates', 'certificateName'],
+]);
+/** `/certificates/contacts` and `/certificates/issuers/x` address vault settings, not a certificate. */
+const NOT_AN_OBJECT = new Set(['contacts', 'issuers']);
+
+/** `https://kv.vault.azure.net/secrets/name/version` → `['secretName', 'name']`. */
+function objectName(uri: string | null | undefined): [string, string] | undefined {
+  const parts = uri ? urlParts(uri) : undefined;
+  if (!parts) return undefined;
+  const [collection, name] = segments(parts.path);
+  const key = collection ? OBJECT_NAME_KEY.get(collection.toLowerCase()) : undefined;
+  return key && name && !NOT_AN_OBJECT.has(name.toLowerCase()) ? [key, name] : undefined;
+}
+
+/** Vault name from a data-plane URL host (`kv.vault.azure.net`), for records without a usable resource id. */
+function vaultFromUri(uri: string | null | undefined): string | undefined {
+  const host = uri ? urlParts(uri)?.host : undefined;
+  return host && (host.includes('.vault.') || host.includes('.managedhsm.')) ? host.slice(0, host.indexOf('.')) : undefined;
+}
+
+function toEvent(a: VaultAudit, record: RawRecord): NormalizedEvent {
+  const time = eventTime(a.time, a.timeField);
+  const principal = principalFromCaller(a.caller, 'servicePrincipal');
+  if (!principal) {
+    throw new InvalidRecordError(
+      `Key Vault ${a.operationName} record has no caller identity (identity.claim has neither oid nor appid); ` +
+        'unauthenticated requests such as the 401 challenge that precedes an SDK client\'s first call carry none',
+    );
+  }
+  const target = targetResource(str(a.resourceId));
+  const statusCode = num(a.httpStatusCode) ?? num(a.resultSignature);
+  const correlationId = str(a.correlationId);
+
+  const details: Details = {};
+  put(details, 'vault', target.resourceType?.startsWith('microsoft.keyvault/') ? resourceName(target.resourceId) : vaultFromUri(a.objectUri) ?? vaultFromUri(a.requestUri));
+  const named = objectName(a.objectUri) ?? objectName(a.requestUri);
+  if (named) details[named[0]] = named[1];
+  put(details, 'statusCode', statusCode);
+  put(details, 'durationMs', duration(a.durationMs));
+  put(details, 'userAgent', str(a.clientInfo));
+
+  const event: NormalizedEvent = {
+    // properties.id is the secret's URL and repeats; the client's correlation id plus the exact time does not.
+    id: correlationId ? contentId(`keyvault|${correlationId}|${timeKey(a.time)}|${a.operationName}`) : contentId(record),
+    time,
+    source: 'keyvault',
+    category: a.category ?? 'AuditEvent',
+    operation: a.operationName.toUpperCase(),
+    result: resultFromStatus(statusCode) ?? resultFromText(a.resultType) ?? 'unknown',
+    principalId: principal.principalId,
+    principalType: principal.principalType,
+    details,
+  };
+  if (principal.principalName) event.principalName = principal.principalName;
+  if (principal.appId) event.appId = principal.appId;
+  const ip = callerIp(a.callerIpAddress);
+  if (ip) event.ip = ip;
+  const tenantId = lowerGuid(a.caller.tenantId) ?? lowerGuid(a.tenantId);
+  if (tenantId) event.tenantId = tenantId;
+  if (target.subscriptionId) event.subscriptionId = target.subscriptionId;
+  if (target.resourceId) event.resourceId = target.resourceId;
+  if (target.resourceType) event.resourceType = target.resourceType;
+  if (correlationId) event.correlationId = correlationId;
+  return event;
+}
+
+/** AuditEvent is Key Vault's category, but other services log one too: claim it unless the id names another provider. */
+function isVaultResource(resourceId: unknown): boolean {
+  const id = str(resourceId);
+  return !id || KEYVAULT_RESOURCE.test(id) || !ANY_PROVIDER.test(id);
+}
+
 export const keyvaultSource: SourceNormalizer = {
   source: 'keyvault',
-  streamCategories: [],
-  tables: [],
-  normalize() {
-    throw new InvalidRecordError('keyvault normalizer not implemented');
+  streamCategories: ['AuditEvent'],
+  tables: ['AzureDiagnostics'],
+  accepts(record, shape) {
+    if (shape === 'stream') return isVaultResource(record.resourceId);
+    const category = lower(record.Category);
+    if (category !== undefined && category !== 'auditevent') return false;
+    const provider = lower(record.ResourceProvider);
+    if (provider !== undefined) return provider === 'microsoft.keyvault';
+    const id = str(record.ResourceId) ?? str(record._ResourceId);
+    return id !== undefined && KEYVAULT_RESOURCE.test(id);
+  },
+  normalize(record, shape) {
+    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record), record);
   },
 };

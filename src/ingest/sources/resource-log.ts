@@ -1,0 +1,182 @@
+import { z } from 'zod';
+import type { PrincipalType, Result } from '../../model/index.js';
+import { InvalidRecordError } from '../types.js';
+import { isGuid, lower, num, parseTime, resourceTypeFromResourceId, stripPort, str, subscriptionFromResourceId } from '../util.js';
+
+/**
+ * Field helpers shared by the Azure resource-log sources (ai, keyvault, storage): the parts of
+ * the Azure Monitor common schema and of its Log Analytics rows that all three read the same way.
+ */
+
+/** zod building blocks tolerant of both shapes: Log Analytics rows carry nulls, streams carry strings for numbers. */
+export const text = z.string().nullish();
+export const numberish = z.union([z.number(), z.string()]).nullish();
+/** The Log Analytics query SDK hands datetime columns over as Date objects. */
+export const timeish = z.union([z.string(), z.number(), z.date()]).nullish();
+
+/** A record that failed its source's schema: the first issue, named by its field path. */
+export function schemaError(source: string, error: z.ZodError): InvalidRecordError {
+  const issue = error.issues[0];
+  const where = issue?.path.length ? issue.path.join('.') : 'record';
+  return new InvalidRecordError(`${source} record does not match its schema: ${where}: ${issue?.message ?? 'invalid'}`);
+}
+
+/** Event time in epoch ms; a record without one cannot be placed in any window, so it is rejected. */
+export function eventTime(v: unknown, field: string): number {
+  const t = v instanceof Date ? v.getTime() : parseTime(v);
+  if (t === undefined || !Number.isFinite(t) || t <= 0) {
+    throw new InvalidRecordError(`no usable event time in '${field}' (got ${JSON.stringify(v) ?? 'nothing'})`);
+  }
+  return t;
+}
+
+/** The raw time text, for ids that must agree between the stream record and its Log Analytics row. */
+export function timeKey(v: unknown): string {
+  return v instanceof Date ? v.toISOString() : String(v);
+}
+
+export interface TargetResource {
+  resourceId?: string;
+  resourceType?: string;
+  subscriptionId?: string;
+}
+
+export function targetResource(resourceId: string | undefined): TargetResource {
+  const id = lower(resourceId);
+  return id ? { resourceId: id, resourceType: resourceTypeFromResourceId(id), subscriptionId: subscriptionFromResourceId(id) } : {};
+}
+
+/** Caller IP without port; masked addresses (`81.2.69.***`) kept, placeholders (`<Redacted>`) dropped. */
+export function callerIp(v: unknown): string | undefined {
+  const ip = stripPort(v);
+  return ip && !ip.includes('<') && !ip.includes(' ') ? ip : undefined;
+}
+
+/** HTTP status → result; undefined when there is no usable status. */
+export function resultFromStatus(status: number | undefined): Result | undefined {
+  if (status === undefined || status < 100) return undefined;
+  return status < 400 ? 'success' : 'failure';
+}
+
+/** `Success`, `Succeeded`, `Failed`, `ClientOtherError`, `Start` … → result; undefined when unrecognised. */
+export function resultFromText(v: unknown): Result | undefined {
+  const s = lower(v);
+  if (!s) return undefined;
+  if (s === 'success' || s === 'succeeded' || s === 'ok') return 'success';
+  if (s === 'start' || s === 'started') return 'start';
+  if (s === 'failed' || s === 'failure' || s.endsWith('error')) return 'failure';
+  return undefined;
+}
+
+/** Lower-cased GUID, or undefined for anything else (`/TENANT_ID`, a region name in `Tenant`). */
+export function lowerGuid(v: unknown): string | undefined {
+  return isGuid(v) ? v.toLowerCase() : undefined;
+}
+
+/** Non-negative milliseconds; services sometimes log negative durations, which mean nothing. */
+export function duration(v: unknown): number | undefined {
+  const n = num(v);
+  return n !== undefined && n >= 0 ? n : undefined;
+}
+
+/** Who made the call, as the token claims (or their Log Analytics columns) describe them. */
+export interface Caller {
+  objectId?: unknown;
+  appId?: unknown;
+  upn?: unknown;
+  /** `idtyp` claim: `user` or `app`. */
+  idType?: unknown;
+  /** `xms_mirid` / `xms_az_mirid`: the managed identity's ARM id, present only for managed identities. */
+  managedIdentityResourceId?: unknown;
+  tenantId?: unknown;
+  name?: unknown;
+}
+
+export interface Principal {
+  principalId: string;
+  principalType: PrincipalType;
+  principalName?: string;
+  appId?: string;
+}
+
+/** The long claim names Azure writes next to (or instead of) the short ones. */
+export const CLAIM = {
+  objectId: 'http://schemas.microsoft.com/identity/claims/objectidentifier',
+  tenantId: 'http://schemas.microsoft.com/identity/claims/tenantid',
+  upn: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn',
+  name: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
+} as const;
+
+/** Caller from a JWT claim map as logged in `identity.claim`: short or long claim names. */
+export function callerFromClaims(claim: Record<string, unknown> | null | undefined): Caller {
+  if (!claim) return {};
+  return {
+    objectId: claim.oid ?? claim[CLAIM.objectId],
+    appId: claim.appid ?? claim.azp,
+    upn: claim.upn ?? claim[CLAIM.upn],
+    idType: claim.idtyp,
+    managedIdentityResourceId: claim.xms_mirid ?? claim.xms_az_mirid,
+    tenantId: claim.tid ?? claim[CLAIM.tenantId],
+    name: claim.name ?? claim[CLAIM.name],
+  };
+}
+
+/**
+ * The actor: object id, else app id (lower-case). Type: a UPN means a user, `xms_mirid` a managed
+ * identity, `idtyp` says user or app; otherwise `fallback`, which each source picks from what
+ * its logs can tell. Undefined when the caller carries no id at all.
+ */
+export function principalFromCaller(caller: Caller, fallback: PrincipalType): Principal | undefined {
+  const objectId = lower(caller.objectId);
+  const appId = lower(caller.appId);
+  const principalId = objectId ?? appId;
+  if (!principalId) return undefined;
+  const upn = str(caller.upn);
+  const mirid = str(caller.managedIdentityResourceId);
+  const idType = lower(caller.idType);
+  const principalType: PrincipalType = upn || idType === 'user'
+    ? 'user'
+    : mirid
+      ? 'managedIdentity'
+      : idType === 'app'
+        ? 'servicePrincipal'
+        : fallback;
+  const principal: Principal = { principalId, principalType };
+  const name = upn ?? str(caller.name) ?? (mirid ? mirid.slice(mirid.lastIndexOf('/') + 1) : undefined);
+  if (name) principal.principalName = name;
+  if (appId) principal.appId = appId;
+  return principal;
+}
+
+/** Key or SAS access with no identity: the account (or vault) is the only actor there is. */
+export function keyPrincipal(account: string): Principal {
+  return { principalId: `key:${account.toLowerCase()}`, principalType: 'key' };
+}
+
+/** Host and path of an absolute URL, without allocating a URL object on the hot path. */
+export function urlParts(uri: string): { host: string; path: string } | undefined {
+  const scheme = uri.indexOf('://');
+  if (scheme < 0) return undefined;
+  const hostStart = scheme + 3;
+  const query = uri.indexOf('?', hostStart);
+  const fragment = uri.indexOf('#', hostStart);
+  let end = uri.length;
+  if (query >= 0) end = query;
+  if (fragment >= 0 && fragment < end) end = fragment;
+  const slash = uri.indexOf('/', hostStart);
+  const hostEnd = slash >= 0 && slash < end ? slash : end;
+  const hostPort = uri.slice(hostStart, hostEnd);
+  const colon = hostPort.lastIndexOf(':');
+  const host = (colon >= 0 && !hostPort.endsWith(']') ? hostPort.slice(0, colon) : hostPort).toLowerCase();
+  return { host, path: hostEnd < end ? uri.slice(hostEnd, end) : '/' };
+}
+
+/** Path segments without empty ones: `/a//b/` → `['a', 'b']`. */
+export function segments(path: string): string[] {
+  return path.split('/').filter(Boolean);
+}
+
+/** Adds only defined values, so `details` stays small and flat. */
+export function put(details: Record<string, string | number | boolean>, key: string, value: string | number | boolean | undefined): void {
+  if (value !== undefined) details[key] = value;
+}
