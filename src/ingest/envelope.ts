@@ -1,0 +1,189 @@
+import { isUtf8 } from 'node:buffer';
+import { DEAD_LETTER_RAW_LIMIT, type DeadLetter, type RecordLocation } from '../model/index.js';
+import type { RawRecord } from './types.js';
+import { redactSecrets } from './util.js';
+
+/** One record taken out of a body, with where it came from. */
+export interface DecodedRecord {
+  record: RawRecord;
+  location: RecordLocation;
+  /** The record's text as written, when the body carried it line by line (NDJSON): a dead letter keeps it verbatim. */
+  text?: string;
+  /** A row of Log Analytics query output (`{"tables":[…]}`): table shape even without a `Type` column. */
+  row?: true;
+}
+
+export interface DecodedBody {
+  records: DecodedRecord[];
+  /** Bodies, lines and array items that are not records; each counts as one record that was dead-lettered. */
+  deadLetters: DeadLetter[];
+}
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return `a ${typeof v}`;
+}
+
+/**
+ * Decode one Event Hubs body: a Buffer, a string, or an already-parsed value (the Functions host
+ * parses JSON when the trigger says `dataType: 'string'`). Accepts `{"records":[…]}`, a JSON array
+ * of records, one record, NDJSON (each line a record or a `{"records":[…]}` body) and Log Analytics
+ * query output (`{"tables":[{columns,rows}]}`). Never throws for bad input: what is not a record
+ * becomes a dead letter.
+ */
+export function decodeBody(body: unknown, location: RecordLocation = {}): DecodedBody {
+  const out: DecodedBody = { records: [], deadLetters: [] };
+  if (typeof body === 'string') decodeText(body, body, location, out);
+  else if (body instanceof Uint8Array) {
+    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    decodeText(buf.toString('utf8'), buf, location, out);
+  } else if (body === undefined || body === null) out.deadLetters.push(deadLetter('empty body', location, ''));
+  else decodeValue(body, location, out, undefined);
+  return out;
+}
+
+function decodeText(text: string, raw: string | Buffer, location: RecordLocation, out: DecodedBody): void {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (!text.trim()) {
+    out.deadLetters.push(deadLetter('empty body', location, raw));
+    return;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    if (!decodeLines(text, location, out)) {
+      out.deadLetters.push(deadLetter(`invalid JSON: ${(err as Error).message}`, location, raw));
+    }
+    return;
+  }
+  decodeValue(value, location, out, text);
+}
+
+/**
+ * NDJSON: one JSON value per line. Only taken when at least one line parses to an object or
+ * array, so a broken pretty-printed document stays one dead letter instead of one per line.
+ */
+function decodeLines(text: string, location: RecordLocation, out: DecodedBody): boolean {
+  const lines = text.split('\n');
+  const parsed: Array<{ line: number; text: string; value?: unknown; error?: string }> = [];
+  let anyObject = false;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
+    if (!line.trim()) continue;
+    try {
+      const value: unknown = JSON.parse(line);
+      if (typeof value === 'object' && value !== null) anyObject = true;
+      parsed.push({ line: i + 1, text: line, value });
+    } catch (err) {
+      parsed.push({ line: i + 1, text: line, error: (err as Error).message });
+    }
+  }
+  if (!anyObject) return false;
+  for (const p of parsed) {
+    const at = { ...location, line: p.line };
+    if (p.error !== undefined) out.deadLetters.push(deadLetter(`invalid JSON on line ${p.line}: ${p.error}`, at, p.text));
+    else decodeValue(p.value, at, out, p.text);
+  }
+  return true;
+}
+
+/** `text` is the value's own source text when known (a whole body or one NDJSON line). */
+function decodeValue(value: unknown, location: RecordLocation, out: DecodedBody, text: string | undefined): void {
+  if (Array.isArray(value)) {
+    pushRecords(value, location, out);
+  } else if (isObject(value)) {
+    if (Array.isArray(value.records)) pushRecords(value.records, location, out);
+    else if (Array.isArray(value.tables)) decodeTables(value.tables, location, out);
+    else if ('records' in value && value.category === undefined && value.Category === undefined) {
+      out.deadLetters.push(deadLetter(`body has "records" but it is ${describe(value.records)}, not an array`, location, text ?? value));
+    } else out.records.push({ record: value, location: { ...location, index: 0 }, text });
+  } else {
+    out.deadLetters.push(deadLetter(`body is ${describe(value)}, not a JSON object or array of records`, location, text ?? value));
+  }
+}
+
+function pushRecords(items: unknown[], location: RecordLocation, out: DecodedBody): void {
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    const at = { ...location, index: i };
+    if (isObject(item)) out.records.push({ record: item, location: at });
+    else out.deadLetters.push(deadLetter(`record is ${describe(item)}, not a JSON object`, at, item));
+  }
+}
+
+/** Log Analytics query API output: each row becomes an object keyed by column name. */
+function decodeTables(tables: unknown[], location: RecordLocation, out: DecodedBody): void {
+  let index = 0;
+  for (const table of tables) {
+    const columns = isObject(table) && Array.isArray(table.columns) ? table.columns.map((c) => (isObject(c) ? c.name : undefined)) : undefined;
+    if (!isObject(table) || !columns || !Array.isArray(table.rows) || columns.some((n) => typeof n !== 'string')) {
+      out.deadLetters.push(deadLetter('Log Analytics table without named columns and rows', { ...location, index: index++ }, table));
+      continue;
+    }
+    const names = columns as string[];
+    for (const row of table.rows as unknown[]) {
+      const at = { ...location, index: index++ };
+      if (!Array.isArray(row) || row.length !== names.length) {
+        const got = Array.isArray(row) ? `${row.length} values` : describe(row);
+        out.deadLetters.push(deadLetter(`Log Analytics row has ${got} for ${names.length} columns`, at, row));
+        continue;
+      }
+      const record: RawRecord = {};
+      for (let c = 0; c < names.length; c++) record[names[c]] = row[c];
+      out.records.push({ record, location: at, row: true });
+    }
+  }
+}
+
+/** The message of anything thrown (a normalizer may throw a non-Error). */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  try {
+    return String(err);
+  } catch {
+    return typeof err;
+  }
+}
+
+/** A dead letter: the reason, where the record came from, and its raw text (secrets redacted, ≤ 64 KiB). */
+export function deadLetter(reason: string, location: RecordLocation, raw: unknown, time = new Date().toISOString()): DeadLetter {
+  const where: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(location)) if (typeof v === 'string' || typeof v === 'number') where[k] = v;
+  return { reason: redactSecrets(reason), location: where, raw: redactSecrets(cutRaw(rawText(raw))), time };
+}
+
+function rawText(raw: unknown): string {
+  if (typeof raw === 'string') return raw;
+  if (raw instanceof Uint8Array) {
+    const buf = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    // Binary bodies are kept as base64 so they can be inspected and replayed byte for byte.
+    return isUtf8(buf) ? buf.toString('utf8') : `base64:${buf.subarray(0, DEAD_LETTER_RAW_LIMIT).toString('base64')}`;
+  }
+  try {
+    return JSON.stringify(raw) ?? String(raw);
+  } catch {
+    return String(raw);
+  }
+}
+
+/** Cut to DEAD_LETTER_RAW_LIMIT UTF-8 bytes, on a character boundary. */
+export function cutRaw(s: string): string {
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so short strings need no encoding to check.
+  if (s.length * 3 <= DEAD_LETTER_RAW_LIMIT) return s;
+  let head = s.length > DEAD_LETTER_RAW_LIMIT ? s.slice(0, DEAD_LETTER_RAW_LIMIT) : s;
+  const last = head.charCodeAt(head.length - 1);
+  if (head !== s && last >= 0xd800 && last <= 0xdbff) head = head.slice(0, -1);
+  const buf = Buffer.from(head, 'utf8');
+  if (buf.length <= DEAD_LETTER_RAW_LIMIT) return head;
+  let end = DEAD_LETTER_RAW_LIMIT;
+  while (end > 0 && (buf[end] & 0xc0) === 0x80) end--;
+  return buf.toString('utf8', 0, end);
+}

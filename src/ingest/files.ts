@@ -1,0 +1,205 @@
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { pipeline, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import avro from 'avsc';
+import type { RecordLocation } from '../model/index.js';
+import { messageOf } from './envelope.js';
+
+/** A capture path that cannot be read (missing, no permission): the user must fix the path. */
+export class CaptureReadError extends Error {
+  override name = 'CaptureReadError';
+}
+
+/** One body read from a capture file. */
+export interface CaptureBody {
+  body: Buffer | string;
+  location: RecordLocation;
+  /** Set when the bytes could not be read as a capture (corrupt gzip or Avro); the body is then dead-lettered with this reason. */
+  unreadable?: string;
+}
+
+export interface CaptureFiles {
+  /** Files to read, in a stable order: arguments as given, folder contents sorted. */
+  files: string[];
+  /** Files inside folders whose extension is not a capture format (README.md, …). */
+  ignored: string[];
+}
+
+export interface ReadOptions {
+  /** Text files larger than this are read line by line as NDJSON instead of as one body. */
+  wholeFileLimit?: number;
+}
+
+/** Text files up to this size are one body (a JSON document or NDJSON); larger ones stream line by line. */
+export const WHOLE_FILE_LIMIT = 64 * 1024 * 1024;
+
+const TEXT_EXTENSIONS = new Set(['.json', '.ndjson', '.jsonl', '.log', '.txt']);
+
+function format(file: string): { gzip: boolean; avro: boolean; known: boolean } {
+  const name = file.toLowerCase();
+  const gzip = name.endsWith('.gz');
+  const ext = extname(gzip ? name.slice(0, -3) : name);
+  return { gzip, avro: ext === '.avro', known: ext === '.avro' || TEXT_EXTENSIONS.has(ext) };
+}
+
+/** Errors from the file system (as opposed to corrupt content) carry a syscall. */
+function isFileSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
+function unreadablePath(path: string, err: unknown): CaptureReadError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'no such file or folder' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : messageOf(err);
+  return new CaptureReadError(`cannot read ${path}: ${why}`);
+}
+
+const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Expand files and folders (recursively, sorted by name for deterministic replays). */
+export async function listCaptureFiles(paths: string[]): Promise<CaptureFiles> {
+  const out: CaptureFiles = { files: [], ignored: [] };
+  for (const path of paths) {
+    const info = await stat(path).catch((err: unknown) => {
+      throw unreadablePath(path, err);
+    });
+    if (info.isDirectory()) await walk(path, out);
+    // A file named explicitly is read whatever its extension: as JSON or NDJSON unless it says avro.
+    else if (info.isFile()) out.files.push(path);
+    else throw new CaptureReadError(`cannot read ${path}: not a file or folder`);
+  }
+  return out;
+}
+
+async function walk(dir: string, out: CaptureFiles): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch((err: unknown) => {
+    throw unreadablePath(dir, err);
+  });
+  entries.sort((a, b) => byName(a.name, b.name));
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    let isDir = entry.isDirectory();
+    if (entry.isSymbolicLink()) {
+      const target = await stat(path).catch((err: unknown) => {
+        throw unreadablePath(path, err);
+      });
+      isDir = target.isDirectory();
+    }
+    if (isDir) await walk(path, out);
+    else if (format(path).known) out.files.push(path);
+    else out.ignored.push(path);
+  }
+}
+
+/** Every body in the given files and folders, file by file, so large replays stream. */
+export async function* readCaptures(paths: string[], options: ReadOptions = {}): AsyncGenerator<CaptureBody> {
+  const { files } = await listCaptureFiles(paths);
+  for (const file of files) yield* readCaptureFile(file, options);
+}
+
+/** The bodies of one capture file: an Event Hubs Capture Avro file gives one per Avro record. */
+export function readCaptureFile(file: string, options: ReadOptions = {}): AsyncGenerator<CaptureBody> {
+  const { gzip, avro: isAvro } = format(file);
+  return isAvro ? readAvro(file, gzip) : readText(file, gzip, options.wholeFileLimit ?? WHOLE_FILE_LIMIT);
+}
+
+function open(file: string, gzip: boolean, last?: NodeJS.ReadWriteStream): Readable {
+  const streams: Array<NodeJS.ReadableStream | NodeJS.ReadWriteStream> = [createReadStream(file)];
+  if (gzip) streams.push(createGunzip());
+  if (last) streams.push(last);
+  if (streams.length === 1) return streams[0] as Readable;
+  // Errors of any stage surface on the last one, where the caller iterates; early exit is not an error.
+  return pipeline(streams as unknown as [NodeJS.ReadableStream, NodeJS.ReadWriteStream], () => {}) as unknown as Readable;
+}
+
+/** Event Hubs Capture schema: SequenceNumber, Offset, EnqueuedTimeUtc, SystemProperties, Properties, Body. */
+interface CaptureRecord {
+  SequenceNumber?: unknown;
+  Offset?: unknown;
+  EnqueuedTimeUtc?: unknown;
+  Body?: unknown;
+}
+
+async function* readAvro(file: string, gzip: boolean): AsyncGenerator<CaptureBody> {
+  const records = open(file, gzip, new avro.streams.BlockDecoder());
+  let n = 0;
+  try {
+    for await (const record of records as AsyncIterable<CaptureRecord>) {
+      n++;
+      // `line` is the 1-based Avro record number within the file.
+      const location: RecordLocation = { file, line: n };
+      if (typeof record.SequenceNumber === 'number') location.sequenceNumber = record.SequenceNumber;
+      if (typeof record.Offset === 'string') location.offset = record.Offset;
+      if (typeof record.EnqueuedTimeUtc === 'string') location.enqueuedTime = record.EnqueuedTimeUtc;
+      const body = record.Body;
+      if (Buffer.isBuffer(body) || typeof body === 'string') yield { body, location };
+      else if (body === null) yield { body: '', location };
+      else yield { body: '', location, unreadable: 'Avro record has no Body bytes: not an Event Hubs Capture file' };
+    }
+  } catch (err) {
+    if (isFileSystemError(err)) throw unreadablePath(file, err);
+    yield { body: '', location: { file, line: n + 1 }, unreadable: `cannot read Avro record ${n + 1} onwards: ${messageOf(err)}` };
+  }
+}
+
+async function* readText(file: string, gzip: boolean, wholeFileLimit: number): AsyncGenerator<CaptureBody> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let lineMode = false;
+  let lineNo = 0;
+  let firstLineChecked = false;
+  let partial: Buffer[] = [];
+
+  // Splits complete lines out of a chunk; the tail waits for the next chunk (no quadratic re-copying).
+  function* lines(chunk: Buffer): Generator<CaptureBody> {
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
+      partial.push(chunk.subarray(start, nl));
+      start = nl + 1;
+      yield* line();
+    }
+    if (start < chunk.length) partial.push(chunk.subarray(start));
+  }
+  function* line(): Generator<CaptureBody> {
+    lineNo++;
+    let text = (partial.length === 1 ? partial[0] : Buffer.concat(partial)).toString('utf8');
+    partial = [];
+    if (text.endsWith('\r')) text = text.slice(0, -1);
+    if (!text.trim()) return;
+    if (!firstLineChecked) {
+      firstLineChecked = true;
+      try {
+        JSON.parse(text);
+      } catch {
+        throw new NotNdjson();
+      }
+    }
+    yield { body: text, location: { file, line: lineNo } };
+  }
+
+  try {
+    for await (const chunk of open(file, gzip) as AsyncIterable<Buffer>) {
+      if (lineMode) {
+        yield* lines(chunk);
+        continue;
+      }
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size <= wholeFileLimit) continue;
+      lineMode = true;
+      for (const c of chunks.splice(0)) yield* lines(c);
+    }
+    if (!lineMode) yield { body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), location: { file } };
+    else if (partial.length) yield* line();
+  } catch (err) {
+    if (err instanceof NotNdjson) {
+      yield { body: '', location: { file }, unreadable: `file is larger than ${wholeFileLimit} bytes and is not NDJSON (one JSON value per line): split it into smaller files` };
+    } else if (isFileSystemError(err)) throw unreadablePath(file, err);
+    else yield { body: '', location: lineMode ? { file, line: lineNo + 1 } : { file }, unreadable: `cannot read ${gzip ? 'gzip' : 'file'}: ${messageOf(err)}` };
+  }
+}
+
+class NotNdjson extends Error {
+  override name = 'NotNdjsonError';
+}

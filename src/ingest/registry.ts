@@ -1,0 +1,68 @@
+import { messageOf } from './envelope.js';
+import { SOURCE_NORMALIZERS } from './sources/index.js';
+import type { RawRecord, SourceNormalizer } from './types.js';
+
+export type Shape = 'stream' | 'table';
+
+/** What to do with one record. */
+export type Route =
+  | { kind: 'normalize'; normalizer: SourceNormalizer; shape: Shape }
+  /** A category (stream) or table (Log Analytics) that no source module handles: counted, not an error. */
+  | { kind: 'skip'; category: string }
+  | { kind: 'deadLetter'; reason: string };
+
+function index(normalizers: readonly SourceNormalizer[], names: (n: SourceNormalizer) => readonly string[]): Map<string, SourceNormalizer[]> {
+  const map = new Map<string, SourceNormalizer[]>();
+  for (const n of normalizers) {
+    for (const name of names(n)) {
+      const key = name.toLowerCase();
+      const list = map.get(key);
+      if (list) list.push(n);
+      else map.set(key, [n]);
+    }
+  }
+  return map;
+}
+
+function nonEmpty(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== '';
+}
+
+/** Picks the source module for a record: by `category` in stream shape, by table in Log Analytics shape. */
+export class SourceRegistry {
+  private readonly byCategory: Map<string, SourceNormalizer[]>;
+  private readonly byTable: Map<string, SourceNormalizer[]>;
+
+  constructor(normalizers: readonly SourceNormalizer[] = SOURCE_NORMALIZERS) {
+    this.byCategory = index(normalizers, (n) => n.streamCategories);
+    this.byTable = index(normalizers, (n) => n.tables);
+  }
+
+  /**
+   * @param table the table the caller queried (a backtest knows it); the row's own `Type` wins.
+   * @param row the record is a Log Analytics row (from query output), so table shape even without a table name.
+   */
+  route(record: RawRecord, table?: string, row = false): Route {
+    const type = typeof record.Type === 'string' && record.Type ? record.Type : table;
+    if (type !== undefined) return this.choose(this.byTable.get(type.toLowerCase()), record, 'table', type);
+    if (row) return { kind: 'deadLetter', reason: 'Log Analytics row without a Type column: name the table it came from' };
+    // PascalCase `Category` appears in some Entra exports.
+    const category = nonEmpty(record.category) ? record.category : record.Category;
+    if (!nonEmpty(category)) return { kind: 'deadLetter', reason: 'no category: not an Azure Monitor record' };
+    if (typeof category !== 'string') return { kind: 'deadLetter', reason: `category is ${typeof category}, not a string` };
+    return this.choose(this.byCategory.get(category.toLowerCase()), record, 'stream', category);
+  }
+
+  private choose(candidates: SourceNormalizer[] | undefined, record: RawRecord, shape: Shape, category: string): Route {
+    if (candidates) {
+      for (const normalizer of candidates) {
+        try {
+          if (!normalizer.accepts || normalizer.accepts(record, shape)) return { kind: 'normalize', normalizer, shape };
+        } catch (err) {
+          return { kind: 'deadLetter', reason: `${normalizer.source}: cannot tell whether the record is its own: ${messageOf(err)}` };
+        }
+      }
+    }
+    return { kind: 'skip', category };
+  }
+}
