@@ -1,11 +1,276 @@
-import { InvalidRecordError, type SourceNormalizer } from '../types.js';
+import { z } from 'zod';
+import type { Details, NormalizedEvent } from '../../model/index.js';
+import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
+import { contentId, lower, num, obj, resourceName, str } from '../util.js';
+import {
+  callerFromClaims, callerIp, duration, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put,
+  resultFromStatus, resultFromText, schemaError, targetResource, text, timeish, type Caller, type Principal,
+} from './resource-log.js';
 
-// Placeholder until the ai normalizer lands: claims nothing, so its records count as skipped.
+/**
+ * Azure OpenAI / AI services resource logs (Microsoft.CognitiveServices/accounts): Audit,
+ * RequestResponse, Trace and AzureOpenAIRequestUsage, streamed as resource-log records or read back
+ * from AzureDiagnostics rows (ResourceProvider MICROSOFT.COGNITIVESERVICES).
+ */
+
+const CATEGORIES = ['Audit', 'RequestResponse', 'Trace', 'AzureOpenAIRequestUsage'] as const;
+const CATEGORY_SET: ReadonlySet<string> = new Set(CATEGORIES.map((c) => c.toLowerCase()));
+/** Control-plane calls always carry an Entra caller; only data-plane calls can be made with an account key. */
+const CONTROL_PLANE = 'audit';
+const COGNITIVE_RESOURCE = /\/providers\/microsoft\.cognitiveservices\//i;
+const ANY_PROVIDER = /\/providers\//i;
+/** `Azure OpenAI API version 2024-02-15-preview` → `2024-02-15-preview`. */
+const API_VERSION = /\bversion\s+(\S+)/i;
+
+/** Usage logs write token counts as one-element arrays (`[138652]`), request logs as numbers. */
+const tokens = z.union([z.number(), z.string(), z.array(z.union([z.number(), z.string()]))]).nullish();
+
+const Properties = z.looseObject({
+  objectId: text,
+  apiName: text,
+  modelDeploymentName: text,
+  modelName: text,
+  modelVersion: numberish,
+  streamType: text,
+  requestLength: numberish,
+  responseLength: numberish,
+  promptTokens: tokens,
+  completionTokens: tokens,
+  generatedTokens: tokens,
+  totalTokens: tokens,
+});
+type AiProperties = z.infer<typeof Properties>;
+
+const properties = z.preprocess((v) => obj(v) ?? v, Properties).nullish();
+
+const StreamRecord = z.looseObject({
+  time: timeish,
+  resourceId: text,
+  category: z.string().min(1),
+  operationName: z.string().min(1),
+  resultSignature: numberish,
+  resultType: text,
+  durationMs: numberish,
+  callerIpAddress: text,
+  correlationId: text,
+  identity: z.union([z.looseObject({ claim: z.record(z.string(), z.unknown()).nullish() }), z.string()]).nullish(),
+  properties,
+});
+
+/**
+ * AzureDiagnostics keeps `properties` whole in `properties_s` when the service sent it as a string,
+ * and flattens it to `<name>_<type>` columns when it was an object: read both.
+ */
+const TableRow = z.looseObject({
+  TimeGenerated: timeish,
+  ResourceId: text,
+  _ResourceId: text,
+  Category: z.string().min(1),
+  OperationName: z.string().min(1),
+  ResultSignature: numberish,
+  ResultType: text,
+  DurationMs: numberish,
+  CallerIPAddress: text,
+  CallerIpAddress: text,
+  CorrelationId: text,
+  properties_s: properties,
+  objectId_g: text,
+  objectId_s: text,
+  apiName_s: text,
+  modelDeploymentName_s: text,
+  modelName_s: text,
+  modelVersion_s: numberish,
+  streamType_s: text,
+  requestLength_d: numberish,
+  responseLength_d: numberish,
+  promptTokens_d: numberish,
+  completionTokens_d: numberish,
+  totalTokens_d: numberish,
+  identity_claim_oid_g: text,
+  identity_claim_upn_s: text,
+  identity_claim_appid_g: text,
+});
+
+/** One AI services log entry, whichever shape it came in. */
+interface AiCall {
+  time: unknown;
+  timeField: string;
+  resourceId?: string | null;
+  category: string;
+  operationName: string;
+  resultSignature?: unknown;
+  resultType?: string | null;
+  durationMs?: unknown;
+  callerIpAddress?: string | null;
+  correlationId?: string | null;
+  caller: Caller;
+  props: AiProperties;
+}
+
+const NO_PROPERTIES: AiProperties = {};
+
+function fromStream(record: RawRecord): AiCall {
+  const parsed = StreamRecord.safeParse(record);
+  if (!parsed.success) throw schemaError('ai', parsed.error);
+  const r = parsed.data;
+  const props = r.properties ?? NO_PROPERTIES;
+  const claims = typeof r.identity === 'object' ? callerFromClaims(r.identity?.claim) : {};
+  return {
+    time: r.time,
+    timeField: 'time',
+    resourceId: r.resourceId,
+    category: r.category,
+    operationName: r.operationName,
+    resultSignature: r.resultSignature,
+    resultType: r.resultType,
+    durationMs: r.durationMs,
+    callerIpAddress: r.callerIpAddress,
+    correlationId: r.correlationId,
+    caller: { ...claims, objectId: str(props.objectId) ?? claims.objectId },
+    props,
+  };
+}
+
+function fromTable(record: RawRecord): AiCall {
+  const parsed = TableRow.safeParse(record);
+  if (!parsed.success) throw schemaError('ai', parsed.error);
+  const r = parsed.data;
+  const p = r.properties_s ?? NO_PROPERTIES;
+  return {
+    time: r.TimeGenerated,
+    timeField: 'TimeGenerated',
+    resourceId: r.ResourceId ?? r._ResourceId,
+    category: r.Category,
+    operationName: r.OperationName,
+    resultSignature: r.ResultSignature,
+    resultType: r.ResultType,
+    durationMs: r.DurationMs,
+    callerIpAddress: r.CallerIPAddress ?? r.CallerIpAddress,
+    correlationId: r.CorrelationId,
+    caller: {
+      objectId: str(p.objectId) ?? r.objectId_g ?? r.objectId_s ?? r.identity_claim_oid_g,
+      upn: r.identity_claim_upn_s,
+      appId: r.identity_claim_appid_g,
+    },
+    props: {
+      ...p,
+      apiName: p.apiName ?? r.apiName_s,
+      modelDeploymentName: p.modelDeploymentName ?? r.modelDeploymentName_s,
+      modelName: p.modelName ?? r.modelName_s,
+      modelVersion: p.modelVersion ?? r.modelVersion_s,
+      streamType: p.streamType ?? r.streamType_s,
+      requestLength: p.requestLength ?? r.requestLength_d,
+      responseLength: p.responseLength ?? r.responseLength_d,
+      promptTokens: p.promptTokens ?? r.promptTokens_d,
+      completionTokens: p.completionTokens ?? r.completionTokens_d,
+      totalTokens: p.totalTokens ?? r.totalTokens_d,
+    },
+  };
+}
+
+function tokenCount(v: AiProperties['promptTokens']): number | undefined {
+  if (!Array.isArray(v)) return num(v);
+  let sum: number | undefined;
+  for (const item of v) {
+    const n = num(item);
+    if (n !== undefined) sum = (sum ?? 0) + n;
+  }
+  return sum;
+}
+
+/** The caller's object id when Entra authenticated the call; a data-plane call without one was made with an account key. */
+function principalOf(call: AiCall, account: string | undefined): Principal {
+  const principal = principalFromCaller(call.caller, 'unknown');
+  if (principal) return principal;
+  if (call.category.toLowerCase() === CONTROL_PLANE) {
+    throw new InvalidRecordError(`AI services ${call.category} record ${call.operationName} has no caller (properties.objectId is empty)`);
+  }
+  if (!account) {
+    throw new InvalidRecordError(`AI services ${call.category} record has no caller object id and no account in its resourceId to attribute key use to`);
+  }
+  return keyPrincipal(account);
+}
+
+function toEvent(call: AiCall, record: RawRecord): NormalizedEvent {
+  const time = eventTime(call.time, call.timeField);
+  const target = targetResource(str(call.resourceId));
+  const account = resourceName(target.resourceId);
+  const principal = principalOf(call, account);
+  const p = call.props;
+  const statusCode = num(call.resultSignature);
+  const promptTokens = tokenCount(p.promptTokens);
+  const completionTokens = tokenCount(p.completionTokens) ?? tokenCount(p.generatedTokens);
+  const totalTokens = tokenCount(p.totalTokens) ??
+    (promptTokens !== undefined && completionTokens !== undefined ? promptTokens + completionTokens : undefined);
+
+  const details: Details = {};
+  put(details, 'account', account);
+  put(details, 'authType', principal.principalType === 'key' ? 'key' : 'entra');
+  put(details, 'deployment', str(p.modelDeploymentName));
+  put(details, 'model', str(p.modelName));
+  put(details, 'modelVersion', str(p.modelVersion));
+  put(details, 'apiVersion', API_VERSION.exec(p.apiName ?? '')?.[1]);
+  put(details, 'streamType', str(p.streamType));
+  put(details, 'statusCode', statusCode);
+  put(details, 'requestLength', num(p.requestLength));
+  put(details, 'responseLength', num(p.responseLength));
+  put(details, 'promptTokens', promptTokens);
+  put(details, 'completionTokens', completionTokens);
+  put(details, 'totalTokens', totalTokens);
+  put(details, 'durationMs', duration(call.durationMs));
+
+  const event: NormalizedEvent = {
+    // A request logs two RequestResponse rows with one correlation id and one time: only the content tells them apart.
+    id: contentId(record),
+    time,
+    source: 'ai',
+    category: call.category,
+    operation: call.operationName.toUpperCase(),
+    result: resultFromStatus(statusCode) ?? resultFromText(call.resultType) ?? 'unknown',
+    principalId: principal.principalId,
+    principalType: principal.principalType,
+    details,
+  };
+  if (principal.principalName) event.principalName = principal.principalName;
+  if (principal.appId) event.appId = principal.appId;
+  const ip = callerIp(call.callerIpAddress);
+  if (ip) event.ip = ip;
+  const tenantId = lowerGuid(call.caller.tenantId);
+  if (tenantId) event.tenantId = tenantId;
+  if (target.subscriptionId) event.subscriptionId = target.subscriptionId;
+  if (target.resourceId) event.resourceId = target.resourceId;
+  if (target.resourceType) event.resourceType = target.resourceType;
+  const correlationId = str(call.correlationId);
+  if (correlationId) event.correlationId = correlationId;
+  return event;
+}
+
+/** Records whose resource id names no provider (anonymised samples) are AI only if their properties say so. */
+function looksLikeAi(record: RawRecord): boolean {
+  const props = obj(record.properties);
+  return props !== undefined && ('modelDeploymentName' in props || 'apiName' in props);
+}
+
 export const aiSource: SourceNormalizer = {
   source: 'ai',
-  streamCategories: [],
-  tables: [],
-  normalize() {
-    throw new InvalidRecordError('ai normalizer not implemented');
+  streamCategories: CATEGORIES,
+  tables: ['AzureDiagnostics'],
+  // Audit, Trace and RequestResponse are category names other services use too: claim only Cognitive Services records.
+  accepts(record, shape) {
+    if (shape === 'stream') {
+      const id = str(record.resourceId);
+      if (id && COGNITIVE_RESOURCE.test(id)) return true;
+      if (id && ANY_PROVIDER.test(id)) return false;
+      return lower(record.category) === 'azureopenairequestusage' || looksLikeAi(record);
+    }
+    const category = lower(record.Category);
+    if (category === undefined || !CATEGORY_SET.has(category)) return false;
+    const provider = lower(record.ResourceProvider);
+    if (provider !== undefined) return provider === 'microsoft.cognitiveservices';
+    const id = str(record.ResourceId) ?? str(record._ResourceId);
+    return id !== undefined && COGNITIVE_RESOURCE.test(id);
+  },
+  normalize(record, shape) {
+    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record), record);
   },
 };
