@@ -1,0 +1,534 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { alertTableColumns } from '../../src/delivery/table-schema.js';
+import { syncAlertColumns } from '../../infra/sync.js';
+import {
+  type ArmResource,
+  type ArmTemplate,
+  Evaluator,
+  type Json,
+  type JsonObject,
+  calls,
+  isExpression,
+  parseExpression,
+  readTemplate,
+  strings,
+} from './arm.js';
+
+const repo = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url));
+
+const TEMPLATES = ['main.json', 'activity-log.json', 'entra-signin.json', 'resource-logs.json'] as const;
+const templates = Object.fromEntries(TEMPLATES.map((name) => [name, readTemplate(repo(`infra/${name}`))])) as Record<
+  (typeof TEMPLATES)[number],
+  ArmTemplate
+>;
+const main = templates['main.json'];
+const evaluate = new Evaluator(main);
+
+/** Azure built-in role definition ids (learn.microsoft.com/azure/role-based-access-control/built-in-roles). */
+const BUILT_IN_ROLES: Record<string, string> = {
+  '3913510d-42f4-4e42-8a64-420c390055eb': 'Monitoring Metrics Publisher',
+  'b7e6dc6d-f1e8-4753-8033-0f276bb0955b': 'Storage Blob Data Owner',
+  '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3': 'Storage Table Data Contributor',
+  '974c5e8b-45b9-4653-ba55-5f855dd0fb88': 'Storage Queue Data Contributor',
+  'a638d3c7-ab3a-418d-83e6-5f17a39d4fde': 'Azure Event Hubs Data Receiver',
+  '2b629674-e913-4c01-ae53-ef4638d8f975': 'Azure Event Hubs Data Sender',
+};
+
+const IDENTITY_SETTINGS = [
+  'AzureWebJobsStorage__accountName',
+  'EventHubConnection__fullyQualifiedNamespace',
+  'WARDEN_STORAGE_ACCOUNT',
+  'SENTINEL_DCR_ENDPOINT',
+  'SENTINEL_DCR_IMMUTABLE_ID',
+  'SENTINEL_STREAM_NAME',
+  'WARDEN_HUB_ACTIVITY',
+  'WARDEN_HUB_SIGNIN',
+  'WARDEN_HUB_RESOURCE',
+  'WARDEN_HUB_EVENTS',
+];
+
+function resourcesOfType(template: ArmTemplate, type: string): ArmResource[] {
+  return template.resources.filter((r) => r.type.toLowerCase() === type.toLowerCase());
+}
+
+function single(template: ArmTemplate, type: string): ArmResource {
+  const found = resourcesOfType(template, type);
+  expect(found, type).toHaveLength(1);
+  return found[0];
+}
+
+function obj(value: Json | undefined): JsonObject {
+  expect(value && typeof value === 'object' && !Array.isArray(value)).toBe(true);
+  return value as JsonObject;
+}
+
+/** The id of the resource the first reference() in an expression reads. */
+function referencedId(expression: Json): string {
+  const reference = calls(parseExpression(String(expression))).find((c) => c.name === 'reference');
+  if (!reference) throw new Error(`no reference() in ${JSON.stringify(expression)}`);
+  return String(evaluate.expr(reference.args[0]));
+}
+
+const lastSegment = (name: string): string => name.split('/').at(-1) as string;
+
+/** A template's own expressions, then each inner-scope nested template's, which resolve names on their own. */
+function expressionScopes(template: ArmTemplate): Array<{ template: ArmTemplate; expressions: string[] }> {
+  const root = template as unknown as JsonObject;
+  const expressions = strings(root, '$', (o) => o !== root && '$schema' in o)
+    .map((s) => s.value)
+    .filter(isExpression);
+  const inner = resourcesOfType(template, 'Microsoft.Resources/deployments')
+    .map((deployment) => obj(deployment.properties))
+    .filter((props) => (props.expressionEvaluationOptions as JsonObject | undefined)?.scope === 'inner')
+    .map((props) => ({ parameters: {}, variables: {}, outputs: {}, ...obj(props.template) }) as unknown as ArmTemplate);
+  return [{ template, expressions }, ...inner.flatMap(expressionScopes)];
+}
+
+describe('every template', () => {
+  it.each(TEMPLATES)('%s is a template with $schema, contentVersion and resources', (name) => {
+    const template = templates[name];
+    expect(template.$schema).toMatch(/^https:\/\/schema\.management\.azure\.com\/schemas\/.+Template\.json#$/);
+    expect(template.contentVersion).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(template.resources.length).toBeGreaterThan(0);
+    for (const resource of template.resources) {
+      expect(resource.type, JSON.stringify(resource.name)).toMatch(/^[A-Za-z.]+\/[A-Za-z/]+$/);
+      expect(resource.apiVersion, resource.type).toMatch(/^\d{4}-\d{2}-\d{2}(-preview)?$/);
+    }
+  });
+
+  it.each(TEMPLATES)('%s: every expression parses and every parameter/variable it uses is declared, and every declared one is used', (name) => {
+    for (const { template, expressions } of expressionScopes(templates[name])) {
+      const used = { parameters: new Set<string>(), variables: new Set<string>() };
+      for (const expression of expressions) {
+        for (const call of calls(parseExpression(expression))) {
+          if (call.name !== 'parameters' && call.name !== 'variables') continue;
+          const [arg] = call.args;
+          expect(arg.kind, `${call.name}() takes a literal name in ${expression}`).toBe('string');
+          used[call.name].add((arg as { value: string }).value);
+        }
+      }
+      expect([...used.parameters].filter((p) => !(p in template.parameters)), 'undeclared parameters').toEqual([]);
+      expect([...used.variables].filter((v) => !(v in template.variables)), 'undeclared variables').toEqual([]);
+      expect(Object.keys(template.parameters).filter((p) => !used.parameters.has(p)), 'unused parameters').toEqual([]);
+      expect(Object.keys(template.variables).filter((v) => !used.variables.has(v)), 'unused variables').toEqual([]);
+    }
+  });
+
+  it.each(TEMPLATES)('%s holds no secrets and never reads keys', (name) => {
+    const text = readFileSync(repo(`infra/${name}`), 'utf8');
+    expect(text).not.toMatch(/AccountKey=|SharedAccessKey=|sig=|UseDevelopmentStorage/i);
+    const fns = strings(templates[name] as unknown as Json)
+      .filter((s) => isExpression(s.value))
+      .flatMap((s) => calls(parseExpression(s.value)).map((c) => c.name.toLowerCase()));
+    expect(fns.filter((fn) => fn.startsWith('list')), 'list*() returns keys or connection strings').toEqual([]);
+  });
+});
+
+describe('main.json', () => {
+  it('contains every resource Warden runs on', () => {
+    const types = new Set(main.resources.map((r) => r.type));
+    for (const type of [
+      'Microsoft.OperationalInsights/workspaces',
+      'Microsoft.SecurityInsights/onboardingStates',
+      'Microsoft.OperationalInsights/workspaces/tables',
+      'Microsoft.Insights/dataCollectionRules',
+      'Microsoft.SecurityInsights/alertRules',
+      'Microsoft.EventHub/namespaces',
+      'Microsoft.EventHub/namespaces/eventhubs',
+      'Microsoft.EventHub/namespaces/eventhubs/consumergroups',
+      'Microsoft.EventHub/namespaces/authorizationRules',
+      'Microsoft.Storage/storageAccounts',
+      'Microsoft.Web/serverfarms',
+      'Microsoft.Web/sites',
+      'Microsoft.Authorization/roleAssignments',
+    ]) {
+      expect(types.has(type), type).toBe(true);
+    }
+  });
+
+  it('every resourceId(), scope and dependsOn points at a resource declared in the template', () => {
+    const declared = new Set(main.resources.map((r) => evaluate.resourceIdOf(r).toLowerCase()));
+    const pointers: string[] = [];
+    for (const resource of main.resources) {
+      for (const dep of (resource.dependsOn as string[] | undefined) ?? []) pointers.push(evaluate.string(dep));
+      if (resource.scope !== undefined) pointers.push(evaluate.string(resource.scope));
+    }
+    for (const { value } of strings(main as unknown as Json).filter((s) => isExpression(s.value))) {
+      for (const call of calls(parseExpression(value))) {
+        if (call.name === 'resourceId' || call.name === 'extensionResourceId') pointers.push(evaluate.expr(call) as string);
+      }
+    }
+    expect(pointers.length).toBeGreaterThan(40);
+    expect([...new Set(pointers)].filter((id) => !declared.has(id.toLowerCase()))).toEqual([]);
+  });
+
+  it('a resource that reads another (reference() or scope) deploys after it', () => {
+    const byId = new Map(main.resources.map((r) => [evaluate.resourceIdOf(r).toLowerCase(), r]));
+    const dependsOn = (r: ArmResource): string[] => ((r.dependsOn as string[] | undefined) ?? []).map((d) => evaluate.string(d).toLowerCase());
+    const closure = (r: ArmResource, seen = new Set<string>()): Set<string> => {
+      for (const id of dependsOn(r)) {
+        if (!seen.has(id)) {
+          seen.add(id);
+          closure(byId.get(id) as ArmResource, seen);
+        }
+      }
+      return seen;
+    };
+    for (const resource of main.resources) {
+      const needs = new Set<string>();
+      if (resource.scope !== undefined) needs.add(evaluate.string(resource.scope).toLowerCase());
+      for (const { value } of strings(resource as unknown as Json).filter((s) => isExpression(s.value))) {
+        for (const call of calls(parseExpression(value)).filter((c) => c.name === 'reference')) {
+          needs.add(String(evaluate.expr(call.args[0])).toLowerCase());
+        }
+      }
+      const before = closure(resource);
+      expect([...needs].filter((id) => !before.has(id)), `${resource.type} ${resource.name}`).toEqual([]);
+    }
+  });
+
+  it('the WardenAlerts_CL table and the DCR stream have exactly the Alert schema columns', () => {
+    const expected = alertTableColumns();
+    const table = single(main, 'Microsoft.OperationalInsights/workspaces/tables');
+    const tableProps = obj(table.properties);
+    expect(lastSegment(evaluate.string(table.name))).toBe('WardenAlerts_CL');
+    expect(tableProps.plan, 'NRT rules need an Analytics table').toBe('Analytics');
+    expect(evaluate.value(obj(tableProps.schema).columns as Json)).toEqual(expected);
+
+    const dcr = single(main, 'Microsoft.Insights/dataCollectionRules');
+    const streams = obj(obj(dcr.properties).streamDeclarations);
+    expect(Object.keys(streams)).toEqual(['Custom-WardenAlerts']);
+    expect(evaluate.value(obj(streams['Custom-WardenAlerts']).columns as Json)).toEqual(expected);
+  });
+
+  it('the DCR is a Direct DCR whose flow takes the declared stream to the table resource, in the Sentinel workspace', () => {
+    const dcr = single(main, 'Microsoft.Insights/dataCollectionRules');
+    const props = obj(dcr.properties);
+    expect(dcr.kind).toBe('Direct');
+    const tableName = lastSegment(evaluate.string(single(main, 'Microsoft.OperationalInsights/workspaces/tables').name));
+    const destinations = obj(props.destinations).logAnalytics as JsonObject[];
+    const workspaceId = evaluate.resourceIdOf(single(main, 'Microsoft.OperationalInsights/workspaces'));
+    expect(destinations.map((d) => evaluate.string(d.workspaceResourceId))).toEqual([workspaceId]);
+    const flows = props.dataFlows as JsonObject[];
+    expect(flows).toHaveLength(1);
+    expect(evaluate.value(flows[0].streams)).toEqual(Object.keys(obj(props.streamDeclarations)));
+    expect(flows[0].destinations).toEqual(destinations.map((d) => d.name));
+    expect(flows[0].transformKql).toBe('source');
+    expect(evaluate.string(flows[0].outputStream)).toBe(`Custom-${tableName}`);
+  });
+
+  describe('the Sentinel NRT rule', () => {
+    const rule = single(main, 'Microsoft.SecurityInsights/alertRules');
+    const props = obj(rule.properties);
+    const projected = (): string[] => projectedColumns(String(props.query), alertTableColumns().map((c) => c.name));
+
+    it('is an NRT rule on the Sentinel workspace, after onboarding', () => {
+      expect(rule.kind).toBe('NRT');
+      expect(evaluate.string(rule.scope)).toBe(evaluate.resourceIdOf(single(main, 'Microsoft.OperationalInsights/workspaces')));
+      const onboarding = evaluate.resourceIdOf(single(main, 'Microsoft.SecurityInsights/onboardingStates'));
+      expect((rule.dependsOn as string[]).map((d) => evaluate.string(d))).toContain(onboarding);
+    });
+
+    it('queries WardenAlerts_CL and projects only columns that exist', () => {
+      expect(String(props.query).trimStart().startsWith('WardenAlerts_CL\n')).toBe(true);
+      // projectedColumns fails on any name neither the table nor an earlier extend defines.
+      expect(projected()).toContain('AlertId');
+    });
+
+    it('maps Account, AzureResource and IP entities from projected columns', () => {
+      const mappings: Record<string, Record<string, string>> = Object.fromEntries(
+        (props.entityMappings as JsonObject[]).map((m) => [
+          String(m.entityType),
+          Object.fromEntries((m.fieldMappings as JsonObject[]).map((f) => [String(f.identifier), String(f.columnName)])),
+        ]),
+      );
+      expect(Object.keys(mappings).sort()).toEqual(['Account', 'AzureResource', 'IP']);
+      expect(Object.keys(mappings.Account).sort()).toEqual(['AadUserId', 'Name']);
+      expect(Object.keys(mappings.AzureResource)).toEqual(['ResourceId']);
+      expect(Object.keys(mappings.IP)).toEqual(['Address']);
+      for (const column of Object.values(mappings).flatMap((m) => Object.values(m))) expect(projected()).toContain(column);
+    });
+
+    it('takes title, description, severity and tactics from each alert row', () => {
+      const override = obj(props.alertDetailsOverride);
+      expect(override.alertDisplayNameFormat).toBe('{{Title}}');
+      expect(override.alertDescriptionFormat).toBe('{{Description}}');
+      const placeholders = [String(override.alertDisplayNameFormat), String(override.alertDescriptionFormat)].flatMap((f) =>
+        [...f.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1]),
+      );
+      for (const column of [...placeholders, String(override.alertSeverityColumnName), String(override.alertTacticsColumnName)]) {
+        expect(projected()).toContain(column);
+      }
+      expect(override.alertSeverityColumnName).toBe('Severity');
+      expect(obj(props.eventGroupingSettings).aggregationKind).toBe('AlertPerResult');
+    });
+
+    it('opens one incident per AlertId: custom details come from projected columns and grouping is on AlertId', () => {
+      const details = obj(props.customDetails);
+      for (const column of Object.values(details)) expect(projected()).toContain(column);
+      expect(details.AlertId).toBe('AlertId');
+      for (const key of ['RuleId', 'EventCount']) expect(Object.keys(details)).toContain(key);
+      const incidents = obj(props.incidentConfiguration);
+      expect(incidents.createIncident).toBe(true);
+      const grouping = obj(incidents.groupingConfiguration);
+      expect(grouping).toMatchObject({ enabled: true, matchingMethod: 'Selected', groupByCustomDetails: ['AlertId'], groupByEntities: [], groupByAlertDetails: [] });
+    });
+  });
+
+  describe('the Function App', () => {
+    const site = single(main, 'Microsoft.Web/sites');
+    const props = obj(site.properties);
+    const settings = Object.fromEntries(
+      (obj(props.siteConfig).appSettings as JsonObject[]).map((s) => [String(s.name), s.value as Json]),
+    );
+    const resourceName = (type: string, predicate: (r: ArmResource) => boolean = () => true): string[] =>
+      resourcesOfType(main, type).filter(predicate).map((r) => lastSegment(evaluate.string(r.name)));
+
+    it('runs Node 20 on Flex Consumption with a system-assigned identity that also fetches its package', () => {
+      expect(site.kind).toBe('functionapp,linux');
+      expect(site.identity).toEqual({ type: 'SystemAssigned' });
+      const plan = single(main, 'Microsoft.Web/serverfarms');
+      expect(plan.sku).toMatchObject({ name: 'FC1', tier: 'FlexConsumption' });
+      expect(evaluate.string(props.serverFarmId)).toBe(evaluate.resourceIdOf(plan));
+      const config = obj(props.functionAppConfig);
+      expect(config.runtime).toEqual({ name: 'node', version: '20' });
+      const storage = obj(obj(config.deployment).storage);
+      expect(storage.type).toBe('blobContainer');
+      expect(storage.authentication).toEqual({ type: 'SystemAssignedIdentity' });
+      const container = resourceName('Microsoft.Storage/storageAccounts/blobServices/containers');
+      expect(container).toHaveLength(1);
+      // <the storage account's blob endpoint, known at deploy time><the container the template creates>
+      expect(evaluate.value(storage.value)).toBe(`<deploy-time>${container[0]}`);
+      expect(referencedId(storage.value)).toBe(evaluate.resourceIdOf(single(main, 'Microsoft.Storage/storageAccounts')));
+    });
+
+    it('has only identity-based settings, including every setting Warden reads', () => {
+      for (const name of IDENTITY_SETTINGS) expect(Object.keys(settings)).toContain(name);
+      const values = JSON.stringify(settings);
+      expect(values).not.toMatch(/AccountKey=|SharedAccessKey=|sig=|Endpoint=sb:/i);
+      // Flex Consumption sets the runtime in functionAppConfig and rejects the old settings.
+      for (const name of ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_RUN_FROM_PACKAGE', 'AzureWebJobsStorage']) {
+        expect(Object.keys(settings)).not.toContain(name);
+      }
+      expect(settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING).toBe('Authorization=AAD');
+    });
+
+    it('settings name the resources the template creates', () => {
+      const [storageAccount] = resourceName('Microsoft.Storage/storageAccounts');
+      expect(evaluate.value(settings.AzureWebJobsStorage__accountName)).toBe(storageAccount);
+      expect(evaluate.value(settings.WARDEN_STORAGE_ACCOUNT)).toBe(storageAccount);
+      const [namespace] = resourceName('Microsoft.EventHub/namespaces');
+      expect(evaluate.value(settings.EventHubConnection__fullyQualifiedNamespace)).toBe(`${namespace}.servicebus.windows.net`);
+
+      const hubs = resourcesOfType(main, 'Microsoft.EventHub/namespaces/eventhubs');
+      const partitions = (hubName: Json): Json => {
+        const hub = hubs.find((h) => lastSegment(evaluate.string(h.name)) === evaluate.value(hubName));
+        expect(hub, `hub ${JSON.stringify(hubName)}`).toBeDefined();
+        return obj((hub as ArmResource).properties).partitionCount;
+      };
+      for (const raw of ['WARDEN_HUB_ACTIVITY', 'WARDEN_HUB_SIGNIN', 'WARDEN_HUB_RESOURCE']) {
+        expect(partitions(settings[raw])).toBe("[parameters('rawHubPartitionCount')]");
+      }
+      expect(partitions(settings.WARDEN_HUB_EVENTS)).toBe("[parameters('keyedHubPartitionCount')]");
+      expect(main.parameters.keyedHubPartitionCount.defaultValue as number).toBeGreaterThan(main.parameters.rawHubPartitionCount.defaultValue as number);
+
+      const groups = resourcesOfType(main, 'Microsoft.EventHub/namespaces/eventhubs/consumergroups').map((g) => evaluate.string(g.name).split('/'));
+      const groupsOf = (setting: string): string[] => groups.filter(([, hub]) => hub === evaluate.value(settings[setting])).map(([, , group]) => group);
+      for (const raw of ['WARDEN_HUB_ACTIVITY', 'WARDEN_HUB_SIGNIN', 'WARDEN_HUB_RESOURCE']) {
+        expect(groupsOf(raw)).toEqual([evaluate.value(settings.WARDEN_CONSUMER_GROUP_INGEST)]);
+      }
+      expect(groupsOf('WARDEN_HUB_EVENTS')).toEqual([evaluate.value(settings.WARDEN_CONSUMER_GROUP_DETECT)]);
+
+      const dcr = single(main, 'Microsoft.Insights/dataCollectionRules');
+      expect(Object.keys(obj(obj(dcr.properties).streamDeclarations))).toEqual([evaluate.value(settings.SENTINEL_STREAM_NAME)]);
+      for (const name of ['SENTINEL_DCR_ENDPOINT', 'SENTINEL_DCR_IMMUTABLE_ID']) {
+        expect(JSON.stringify(settings[name])).toContain("resourceId('Microsoft.Insights/dataCollectionRules', variables('dcrName'))");
+      }
+    });
+
+    it('uses the same setting names as local.settings.sample.json', () => {
+      const local = JSON.parse(readFileSync(repo('local.settings.sample.json'), 'utf8')) as { IsEncrypted: boolean; Values: Record<string, string> };
+      expect(local.IsEncrypted).toBe(false);
+      expect(JSON.stringify(local)).not.toMatch(/AccountKey=|SharedAccessKey=|sig=|Endpoint=sb:/i);
+      // Local only: Core Tools needs the worker runtime as a setting; Flex sets it in functionAppConfig.
+      const localOnly = ['FUNCTIONS_WORKER_RUNTIME'];
+      // Azure only: telemetry goes to Application Insights in Azure, to the console locally.
+      const azureOnly = ['APPLICATIONINSIGHTS_CONNECTION_STRING', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'];
+      expect(local.Values.FUNCTIONS_WORKER_RUNTIME).toBe('node');
+      expect(Object.keys(local.Values).filter((n) => !localOnly.includes(n)).sort()).toEqual(
+        Object.keys(settings).filter((n) => !azureOnly.includes(n)).sort(),
+      );
+      expect(local.Values.WARDEN_TUNABLES).toBe('{}');
+      expect(local.Values.WARDEN_ALLOWED_LATENESS).toBe('5m');
+      expect(evaluate.value(settings.WARDEN_ALLOWED_LATENESS)).toBe('5m');
+    });
+  });
+
+  it('storage refuses shared keys, so only Entra ID identities get in', () => {
+    const props = obj(single(main, 'Microsoft.Storage/storageAccounts').properties);
+    expect(props).toMatchObject({ allowSharedKeyAccess: false, allowBlobPublicAccess: false });
+  });
+
+  it('grants the app exactly the documented built-in roles, each on the resource that needs it', () => {
+    const site = evaluate.resourceIdOf(single(main, 'Microsoft.Web/sites'));
+    const scopeType = (id: string): string => {
+      const target = main.resources.find((r) => evaluate.resourceIdOf(r) === id);
+      return (target as ArmResource).type;
+    };
+    const grants = resourcesOfType(main, 'Microsoft.Authorization/roleAssignments').map((assignment) => {
+      const props = obj(assignment.properties);
+      const roleId = evaluate.string(props.roleDefinitionId);
+      const guid = roleId.match(/\/providers\/Microsoft\.Authorization\/roleDefinitions\/([0-9a-f-]{36})$/)?.[1] as string;
+      expect(BUILT_IN_ROLES[guid], roleId).toBeDefined();
+      // The principal is the Function App's system-assigned identity.
+      expect(String(props.principalId)).toMatch(/\)\.identity\.principalId\]$/);
+      expect(referencedId(props.principalId)).toBe(site);
+      expect(props.principalType).toBe('ServicePrincipal');
+      return `${BUILT_IN_ROLES[guid]} on ${scopeType(evaluate.string(assignment.scope))}`;
+    });
+    expect(grants.sort()).toEqual(
+      [
+        'Monitoring Metrics Publisher on Microsoft.Insights/dataCollectionRules',
+        'Monitoring Metrics Publisher on Microsoft.Insights/components',
+        'Storage Blob Data Owner on Microsoft.Storage/storageAccounts',
+        'Storage Table Data Contributor on Microsoft.Storage/storageAccounts',
+        'Storage Queue Data Contributor on Microsoft.Storage/storageAccounts',
+        'Azure Event Hubs Data Receiver on Microsoft.EventHub/namespaces',
+        'Azure Event Hubs Data Sender on Microsoft.EventHub/namespaces',
+      ].sort(),
+    );
+  });
+
+  it('main.parameters.example.json sets declared parameters with the declared types and covers the required ones', () => {
+    const example = JSON.parse(readFileSync(repo('infra/main.parameters.example.json'), 'utf8')) as { parameters: Record<string, { value: Json }> };
+    const typeOf = (v: Json): string => (Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v === 'number' ? 'int' : typeof v);
+    for (const [name, { value }] of Object.entries(example.parameters)) {
+      expect(main.parameters[name], name).toBeDefined();
+      expect(typeOf(value), name).toBe(main.parameters[name].type);
+    }
+    const required = Object.entries(main.parameters).filter(([, p]) => !('defaultValue' in p)).map(([n]) => n);
+    for (const name of required) expect(Object.keys(example.parameters)).toContain(name);
+  });
+
+  it('npm run infra:sync puts back columns that drifted from the Alert schema', () => {
+    const drifted = structuredClone(main) as unknown as Parameters<typeof syncAlertColumns>[0];
+    drifted.variables.alertColumns = drifted.variables.alertColumns.filter((c) => c.name !== 'EventCount');
+    expect(syncAlertColumns(drifted, alertTableColumns())).toBe(true);
+    expect(drifted.variables.alertColumns).toEqual(alertTableColumns());
+    expect(syncAlertColumns(drifted, alertTableColumns())).toBe(false);
+  });
+});
+
+describe('diagnostic settings templates', () => {
+  const hubOf = (variable: string): string => String(main.variables[variable]);
+  const authorizationRule = single(main, 'Microsoft.EventHub/namespaces/authorizationRules');
+  const ruleOutput = evaluate.string(obj(main.outputs.diagnosticsAuthorizationRuleId).value as Json);
+
+  it('main.json outputs the authorization rule Azure Monitor streams with, and it may send', () => {
+    expect(ruleOutput).toBe(evaluate.resourceIdOf(authorizationRule));
+    expect(obj(authorizationRule.properties).rights).toEqual(expect.arrayContaining(['Send']));
+  });
+
+  it('activity-log.json is a subscription deployment streaming the activity log to warden-activity', () => {
+    const template = templates['activity-log.json'];
+    expect(template.$schema).toContain('subscriptionDeploymentTemplate.json');
+    const setting = single(template, 'Microsoft.Insights/diagnosticSettings');
+    expect(obj(setting.properties).eventHubAuthorizationRuleId).toBe("[parameters('eventHubAuthorizationRuleId')]");
+    expect(template.parameters.eventHubName.defaultValue).toBe(hubOf('hubActivity'));
+    expect(template.parameters.categories.defaultValue).toContain('Administrative');
+  });
+
+  it('entra-signin.json is a tenant deployment streaming the four sign-in logs to warden-signin', () => {
+    const template = templates['entra-signin.json'];
+    expect(template.$schema).toContain('tenantDeploymentTemplate.json');
+    const setting = single(template, 'microsoft.aadiam/diagnosticSettings');
+    const props = obj(setting.properties);
+    expect(props.eventHubAuthorizationRuleId).toBe("[parameters('eventHubAuthorizationRuleId')]");
+    expect((props.logs as JsonObject[]).filter((l) => l.enabled === true).map((l) => l.category).sort()).toEqual(
+      ['ManagedIdentitySignInLogs', 'NonInteractiveUserSignInLogs', 'ServicePrincipalSignInLogs', 'SignInLogs'],
+    );
+    expect(template.parameters.eventHubName.defaultValue).toBe(hubOf('hubSignin'));
+  });
+
+  it('resource-logs.json streams AI, Key Vault and blob logs to warden-resource, each in its own resource group', () => {
+    const template = templates['resource-logs.json'];
+    expect(template.parameters.eventHubName.defaultValue).toBe(hubOf('hubResource'));
+    expect(template.parameters.aiLogCategories.defaultValue).toEqual(['Audit', 'RequestResponse', 'AzureOpenAIRequestUsage', 'Trace']);
+    expect(template.parameters.keyVaultLogCategories.defaultValue).toEqual(['AuditEvent']);
+    expect(template.parameters.storageBlobLogCategories.defaultValue).toEqual(['StorageRead', 'StorageWrite', 'StorageDelete']);
+    expect(String(template.variables.targets)).toContain("format('{0}/blobServices/default', lambdaVariables('id'))");
+
+    const nested = single(template, 'Microsoft.Resources/deployments');
+    // The target's own subscription and resource group: segments 2 and 4 of its resource id.
+    expect(nested.subscriptionId).toBe("[split(variables('targets')[copyIndex()].resourceId, '/')[2]]");
+    expect(nested.resourceGroup).toBe("[split(variables('targets')[copyIndex()].resourceId, '/')[4]]");
+    const inner = obj(obj(nested.properties).template) as unknown as ArmTemplate;
+    const setting = single(inner, 'Microsoft.Insights/diagnosticSettings');
+    expect(setting.scope).toBe("[last(split(parameters('targetResourceId'), '/providers/'))]");
+    const passed = Object.keys(obj(obj(nested.properties).parameters)).sort();
+    expect(passed).toEqual(Object.keys(inner.parameters).sort());
+  });
+});
+
+/**
+ * The columns a KQL query of the form `Table | extend ... | project ...` outputs, checking that
+ * every column it reads exists in the table or was defined by an earlier extend.
+ */
+function projectedColumns(query: string, tableColumns: string[]): string[] {
+  const [source, ...stages] = splitTopLevel(query, '|');
+  expect(source.trim()).toBe('WardenAlerts_CL');
+  let available = new Set(tableColumns);
+  const KQL_WORDS = new Set(['in', 'and', 'or', 'not', 'true', 'false', 'dynamic', 'has', 'contains']);
+  const read = (expression: string): void => {
+    const withoutStrings = expression.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
+    for (const match of withoutStrings.matchAll(/\b([A-Za-z_]\w*)\b(?!\s*\()/g)) {
+      if (!KQL_WORDS.has(match[1])) expect(available, `column ${match[1]} in "${expression.trim()}"`).toContain(match[1]);
+    }
+  };
+  let output: string[] = [];
+  for (const stage of stages) {
+    const [, operator, body] = /^\s*(\w+)\s+([\s\S]*)$/.exec(stage) ?? [];
+    expect(['extend', 'project'], `unsupported KQL stage "${stage.trim()}"`).toContain(operator);
+    const items = splitTopLevel(body, ',').map((item) => {
+      const assignment = /^\s*([A-Za-z_]\w*)\s*=([\s\S]*)$/.exec(item);
+      if (assignment) {
+        read(assignment[2]);
+        return assignment[1];
+      }
+      read(item);
+      return item.trim();
+    });
+    if (operator === 'extend') items.forEach((name) => available.add(name));
+    else {
+      output = items;
+      available = new Set(items);
+    }
+  }
+  expect(output.length).toBeGreaterThan(0);
+  return output;
+}
+
+/** Split on a separator outside parentheses, brackets and string literals. */
+function splitTopLevel(text: string, separator: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quote: string | undefined;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote) quote = undefined;
+    } else if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === '(' || ch === '[') depth++;
+    else if (ch === ')' || ch === ']') depth--;
+    else if (ch === separator && depth === 0) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts;
+}
