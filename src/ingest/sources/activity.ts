@@ -1,11 +1,359 @@
-import { InvalidRecordError, type SourceNormalizer } from '../types.js';
+import { z } from 'zod';
+import type { Details, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
+import { firstPresent, jsonObject } from '../schema.js';
+import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
+import { contentId, isGuid, lower, obj, str } from '../util.js';
+import {
+  CLAIM,
+  callerFromClaims,
+  callerIp,
+  type Caller,
+  duration,
+  eventTime,
+  lowerGuid,
+  numberish,
+  principalFromCaller,
+  put,
+  schemaError,
+  targetResource,
+  text,
+  timeish,
+  type Principal,
+} from './resource-log.js';
 
-// Placeholder until the activity normalizer lands: claims nothing, so its records count as skipped.
+/**
+ * Azure activity log: the Azure Monitor stream record (diagnostic setting → Event Hubs) and the
+ * AzureActivity row. Rows are mapped onto the stream shape first, so one schema validates both.
+ * Schema: https://learn.microsoft.com/azure/azure-monitor/platform/activity-log-schema
+ */
+
+const Evidence = z.looseObject({ principalId: text, principalType: text, role: text });
+const Authorization = z.looseObject({ scope: text, evidence: jsonObject(Evidence) });
+const Claims = z.looseObject({});
+const Identity = z.looseObject({ authorization: jsonObject(Authorization), claims: jsonObject(Claims) });
+const Properties = z.looseObject({
+  statusCode: text,
+  hierarchy: text,
+  /** PIM events name their caller here (a JSON string), not in claims. */
+  CallerInfo: z.unknown().optional(),
+  // Bodies are read only for the few operations whose details need them, so they stay unparsed here.
+  requestbody: z.unknown().optional(),
+  requestBody: z.unknown().optional(),
+  responseBody: z.unknown().optional(),
+});
+
+const ActivityRecord = z.looseObject({
+  time: timeish,
+  category: text,
+  operationName: text,
+  resultType: text,
+  resultSignature: text,
+  resourceId: text,
+  subscriptionId: text,
+  tenantId: text,
+  hierarchy: text,
+  callerIpAddress: text,
+  correlationId: text,
+  eventDataId: text,
+  caller: text,
+  level: z.union([z.string(), z.number()]).nullish(),
+  Level: numberish,
+  durationMs: numberish,
+  // Activity records carry an object; a display-name string is tolerated (and names nobody).
+  identity: z.union([z.string(), Identity]).nullish(),
+  properties: jsonObject(Properties),
+});
+type ActivityRecord = z.infer<typeof ActivityRecord>;
+
+/** AzureActivity row → stream shape. `TenantId` is the workspace's, so it is not carried over. */
+function rowAsStream(row: unknown): unknown {
+  if (!row || typeof row !== 'object') return row;
+  const r = row as RawRecord;
+  return {
+    time: r.TimeGenerated,
+    category: r.CategoryValue ?? r.Category,
+    operationName: r.OperationNameValue ?? r.OperationName,
+    resultType: r.ActivityStatusValue ?? r.ActivityStatus,
+    resultSignature: r.ActivitySubstatusValue ?? r.ActivitySubstatus,
+    resourceId: firstPresent(r._ResourceId, r.ResourceId),
+    subscriptionId: r.SubscriptionId,
+    hierarchy: r.Hierarchy,
+    callerIpAddress: r.CallerIpAddress,
+    correlationId: r.CorrelationId,
+    eventDataId: r.EventDataId,
+    caller: r.Caller,
+    level: r.Level,
+    identity: { authorization: firstPresent(r.Authorization_d, r.Authorization), claims: firstPresent(r.Claims_d, r.Claims) },
+    properties: firstPresent(r.Properties_d, r.Properties),
+  };
+}
+
+const AzureActivityRow = z.preprocess(rowAsStream, ActivityRecord);
+
+// Activity operations log `Start`/`Accept` then `Success`/`Failure` under one correlationId.
+const RESULTS: Record<string, Result> = {
+  start: 'start',
+  started: 'start',
+  accept: 'start',
+  accepted: 'start',
+  'in progress': 'start',
+  inprogress: 'start',
+  success: 'success',
+  succeeded: 'success',
+  failure: 'failure',
+  failed: 'failure',
+};
+
+const LEVELS = ['', 'Critical', 'Error', 'Warning', 'Informational', 'Verbose'];
+
+/** Categories Azure itself writes (health, advisor, alert and autoscale engines), often with no caller at all. */
+const PLATFORM_CATEGORIES = new Set(['servicehealth', 'resourcehealth', 'security', 'recommendation', 'alert', 'autoscale', 'policy']);
+
+const EVIDENCE_TYPES: Record<string, PrincipalType> = {
+  user: 'user',
+  serviceprincipal: 'servicePrincipal',
+  managedidentity: 'managedIdentity',
+};
+
+const CLAIM_EMAIL = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress';
+const CLAIM_SPN = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/spn';
+const GUID_NO_DASHES = /^[0-9a-f]{32}$/i;
+
+/** Role-assignment evidence writes GUIDs without dashes; everything else logs them with dashes. */
+function dashedGuid(id: string): string {
+  const s = id.toLowerCase();
+  return GUID_NO_DASHES.test(s) ? `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}` : s;
+}
+
+/** PIM's CallerInfo: `[{"CallerIdentityType":"ObjectID","CallerIdentityValue":"…"}, {"…":"UPN", …}]`. */
+function pimCaller(callerInfo: unknown): Principal | undefined {
+  let entries: unknown = callerInfo;
+  if (typeof callerInfo === 'string') {
+    try {
+      entries = JSON.parse(callerInfo);
+    } catch {
+      return undefined;
+    }
+  }
+  if (!Array.isArray(entries)) return undefined;
+  let objectId: string | undefined;
+  let upn: string | undefined;
+  for (const e of entries) {
+    const kind = e && typeof e === 'object' ? str((e as RawRecord).CallerIdentityType) : undefined;
+    const value = kind ? str((e as RawRecord).CallerIdentityValue) : undefined;
+    if (kind === 'ObjectID') objectId = value;
+    else if (kind === 'UPN') upn = value;
+  }
+  if (!objectId) return undefined;
+  const principal: Principal = { principalId: objectId.toLowerCase(), principalType: upn ? 'user' : 'unknown' };
+  if (upn) principal.principalName = upn;
+  return principal;
+}
+
+/**
+ * The actor, most specific first: token claims (object id, app id), the RBAC evidence (unless it
+ * names a group the caller belongs to), the caller's name, PIM's CallerInfo, and for categories
+ * Azure writes itself, the emitting service (`azure:microsoft.resourcehealth`).
+ */
+function activityPrincipal(
+  d: ActivityRecord,
+  claims: Record<string, unknown> | undefined,
+  caller: Caller,
+  operation: string,
+  category: string,
+): Principal {
+  const evidence = typeof d.identity === 'object' ? d.identity?.authorization?.evidence : undefined;
+  const evidenceKind = lower(evidence?.principalType);
+  const evidenceType = (evidenceKind && EVIDENCE_TYPES[evidenceKind]) || 'unknown';
+  // v1 tokens carry the UPN in the long `name` claim; the short `name` is the display name.
+  const claimedName = (str(caller.upn) ?? str(claims?.[CLAIM.name]) ?? str(claims?.[CLAIM_EMAIL]) ?? str(claims?.[CLAIM_SPN]))?.trim();
+  // A row's Caller is a UPN for users but an object id for applications: only the former is a name.
+  const callerColumn = str(d.caller)?.trim();
+  const name = claimedName ?? (callerColumn && !isGuid(callerColumn) ? callerColumn : undefined);
+
+  let principal = principalFromCaller(caller, evidenceType);
+  if (principal) {
+    // A managed identity's token says idtyp=app; the evidence knows better.
+    if (evidenceType === 'managedIdentity' && principal.principalType === 'servicePrincipal') principal.principalType = 'managedIdentity';
+  } else {
+    // Evidence naming a group says which assignment let the caller in, not who the caller is.
+    const evidenceId = evidenceKind === 'group' ? undefined : str(evidence?.principalId);
+    if (evidenceId) principal = { principalId: dashedGuid(evidenceId), principalType: evidenceType };
+    else if (name ?? callerColumn) principal = { principalId: (name ?? callerColumn)!.toLowerCase(), principalType: 'unknown' };
+  }
+  if (principal) {
+    if (name) principal.principalName = name;
+    return principal;
+  }
+  const pim = pimCaller(d.properties?.CallerInfo);
+  if (pim) return pim;
+  if (PLATFORM_CATEGORIES.has(category.toLowerCase()) && operation) {
+    const slash = operation.indexOf('/');
+    return { principalId: `azure:${(slash > 0 ? operation.slice(0, slash) : operation).toLowerCase()}`, principalType: 'unknown' };
+  }
+  throw new InvalidRecordError(
+    `activity record has no principal: no identity claims, authorization evidence or caller (operation '${operation || 'none'}')`,
+  );
+}
+
+const RoleAssignmentProperties = z.looseObject({
+  roleDefinitionId: text,
+  RoleDefinitionId: text,
+  principalId: text,
+  PrincipalId: text,
+  principalType: text,
+  PrincipalType: text,
+  scope: text,
+  Scope: text,
+});
+// ARM logs the role-assignment request body with PascalCase keys, the response with camelCase ones.
+const RoleAssignmentBody = z.looseObject({ properties: jsonObject(RoleAssignmentProperties), Properties: jsonObject(RoleAssignmentProperties) });
+
+const DiagnosticSettingBody = z.looseObject({
+  properties: jsonObject(
+    z.looseObject({
+      logs: z.array(z.looseObject({ category: text, categoryGroup: text, enabled: z.boolean().nullish() })).nullish(),
+      workspaceId: text,
+      storageAccountId: text,
+      eventHubAuthorizationRuleId: text,
+      eventHubName: text,
+    }),
+  ),
+});
+
+const KeyBody = z.looseObject({ keyName: text });
+
+/** Request body, else response body, as `schema` sees it; undefined when neither fits (details are then left out). */
+function body<T extends z.ZodType>(d: ActivityRecord, schema: T): z.infer<T> | undefined {
+  const p = d.properties;
+  if (!p) return undefined;
+  for (const raw of [p.requestbody ?? p.requestBody, p.responseBody]) {
+    const parsed = schema.safeParse(typeof raw === 'string' ? obj(raw) : raw);
+    if (parsed.success && parsed.data) return parsed.data;
+  }
+  return undefined;
+}
+
+const ROLE_ASSIGNMENTS = '/providers/microsoft.authorization/roleassignments/';
+
+function roleAssignmentDetails(d: ActivityRecord, resourceId: string | undefined, details: Details): void {
+  const b = body(d, RoleAssignmentBody);
+  const p = b?.Properties ?? b?.properties;
+  const roleDefinition = lower(p?.RoleDefinitionId ?? p?.roleDefinitionId);
+  put(details, 'roleDefinitionId', roleDefinition?.slice(roleDefinition.lastIndexOf('/') + 1));
+  put(details, 'assigneePrincipalId', lower(p?.PrincipalId ?? p?.principalId));
+  put(details, 'assigneePrincipalType', str(p?.PrincipalType ?? p?.principalType));
+  const at = resourceId?.indexOf(ROLE_ASSIGNMENTS) ?? -1;
+  put(details, 'scope', lower(p?.Scope ?? p?.scope) ?? (at >= 0 ? resourceId!.slice(0, at) || '/' : undefined));
+}
+
+function diagnosticSettingDetails(d: ActivityRecord, details: Details): void {
+  const p = body(d, DiagnosticSettingBody)?.properties;
+  if (!p) return;
+  const enabled: string[] = [];
+  const disabled: string[] = [];
+  for (const log of p.logs ?? []) {
+    const name = log.category ?? log.categoryGroup;
+    if (name) (log.enabled ? enabled : disabled).push(name);
+  }
+  put(details, 'enabledLogs', enabled.join(','));
+  if (disabled.length) put(details, 'disabledLogs', disabled.join(','));
+  put(details, 'workspaceId', lower(p.workspaceId));
+  put(details, 'storageAccountId', lower(p.storageAccountId));
+  put(details, 'eventHubAuthorizationRuleId', lower(p.eventHubAuthorizationRuleId));
+  put(details, 'eventHubName', str(p.eventHubName));
+}
+
+function level(d: ActivityRecord): string | undefined {
+  const named = typeof d.level === 'string' ? d.level : undefined;
+  if (named) return named === 'Information' ? 'Informational' : named;
+  const n = typeof d.level === 'number' ? d.level : Number(d.Level ?? NaN);
+  return LEVELS[n] || undefined;
+}
+
+function toEvent(d: ActivityRecord, raw: RawRecord): NormalizedEvent {
+  const time = eventTime(d.time, 'time');
+  const category = d.category ?? '';
+  const operation = (d.operationName ?? '').toUpperCase();
+  const identity = typeof d.identity === 'object' ? d.identity : undefined;
+  const claims = identity?.claims ?? undefined;
+  const caller = callerFromClaims(claims);
+  const principal = activityPrincipal(d, claims, caller, operation, category);
+  if (!operation) throw new InvalidRecordError('activity record has no operationName');
+
+  const target = targetResource(str(d.resourceId));
+  const properties = d.properties;
+  // The hierarchy starts at the tenant root management group, whose id is the tenant id.
+  const hierarchy = str(d.hierarchy) ?? str(properties?.hierarchy);
+  const slash = hierarchy ? hierarchy.indexOf('/') : -1;
+  const root = slash >= 0 ? hierarchy!.slice(0, slash) : hierarchy;
+
+  const details: Details = {};
+  put(details, 'status', str(d.resultType));
+  put(details, 'subStatus', str(properties?.statusCode) ?? str(d.resultSignature));
+  put(details, 'level', level(d));
+  put(details, 'durationMs', duration(d.durationMs));
+  put(details, 'callerRole', str(identity?.authorization?.evidence?.role));
+  put(details, 'managedIdentityResourceId', lower(caller.managedIdentityResourceId));
+  switch (operation) {
+    case 'MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE':
+    case 'MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/DELETE':
+      roleAssignmentDetails(d, target.resourceId, details);
+      break;
+    case 'MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/WRITE':
+      diagnosticSettingDetails(d, details);
+      break;
+    case 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/REGENERATEKEY/ACTION':
+    case 'MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY/ACTION':
+      put(details, 'keyName', str(body(d, KeyBody)?.keyName));
+      break;
+  }
+
+  const event: NormalizedEvent = {
+    id: d.eventDataId ? d.eventDataId.toLowerCase() : contentId(raw),
+    time,
+    source: 'activity',
+    category,
+    operation,
+    result: RESULTS[lower(d.resultType) ?? ''] ?? 'unknown',
+    principalId: principal.principalId,
+    principalType: principal.principalType,
+    details,
+  };
+  if (principal.principalName) event.principalName = principal.principalName;
+  if (principal.appId) event.appId = principal.appId;
+  const ip = callerIp(d.callerIpAddress);
+  if (ip) event.ip = ip;
+  const tenantId = lowerGuid(d.tenantId) ?? lowerGuid(root) ?? lowerGuid(caller.tenantId);
+  if (tenantId) event.tenantId = tenantId;
+  const subscriptionId = target.subscriptionId ?? lowerGuid(d.subscriptionId);
+  if (subscriptionId) event.subscriptionId = subscriptionId;
+  if (target.resourceId) event.resourceId = target.resourceId;
+  if (target.resourceType) event.resourceType = target.resourceType;
+  if (d.correlationId) event.correlationId = d.correlationId;
+  return event;
+}
+
 export const activitySource: SourceNormalizer = {
   source: 'activity',
-  streamCategories: [],
-  tables: [],
-  normalize() {
-    throw new InvalidRecordError('activity normalizer not implemented');
+  // `Action`/`Write`/`Delete` are what the legacy log-profile export (and the schema doc's example) use.
+  streamCategories: [
+    'Administrative',
+    'Security',
+    'ServiceHealth',
+    'Alert',
+    'Recommendation',
+    'Policy',
+    'Autoscale',
+    'ResourceHealth',
+    'Action',
+    'Write',
+    'Delete',
+  ],
+  tables: ['AzureActivity'],
+  normalize(record, shape) {
+    const parsed = (shape === 'table' ? AzureActivityRow : ActivityRecord).safeParse(record);
+    if (!parsed.success) throw schemaError('activity', parsed.error);
+    return toEvent(parsed.data, record);
   },
 };

@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import { obj } from './util.js';
+
+/**
+ * An object that may arrive JSON-encoded in a string: `properties` on the stream, the string twin of
+ * a Log Analytics dynamic column (`Properties` next to `Properties_d`), `requestbody`. Parsed once, in
+ * the schema; a string that is not a JSON object is left as is so the schema reports it.
+ */
+export function jsonObject<T extends z.ZodType>(schema: T) {
+  return z.preprocess((v) => (v === '' ? undefined : typeof v === 'string' ? (obj(v) ?? v) : v), schema.nullish());
+}
+
+/** The first value that is present and not an empty object: a Log Analytics dynamic column, else its string twin. */
+export function firstPresent(a: unknown, b: unknown): unknown {
+  if (a === undefined || a === null || a === '') return b;
+  if (typeof a === 'object' && !Array.isArray(a) && Object.keys(a).length === 0 && b !== undefined && b !== null && b !== '') return b;
+  return a;
+}
