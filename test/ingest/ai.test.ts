@@ -10,9 +10,7 @@ const CALLER = '3F2504E0-4F89-41D3-9A0C-0305E82C3301';
 function chatProperties(overrides: RawRecord = {}): RawRecord {
   return {
     apiName: 'Azure OpenAI API version 2024-10-21',
-    requestTime: 638515262815394150,
     requestLength: 128,
-    responseTime: 638515262825606520,
     responseLength: 1411,
     objectId: CALLER,
     streamType: 'Non-Streaming',

@@ -1,11 +1,309 @@
-import { InvalidRecordError, type SourceNormalizer } from '../types.js';
+import { z } from 'zod';
+import type { Details, NormalizedEvent } from '../../model/index.js';
+import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
+import { contentId, lower, num, obj, redactSecrets, resourceName, str } from '../util.js';
+import {
+  callerIp, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put, resultFromStatus, resultFromText,
+  schemaError, segments, targetResource, text, timeKey, timeish, urlParts, type Principal,
+} from './resource-log.js';
 
-// Placeholder until the storage normalizer lands: claims nothing, so its records count as skipped.
+/**
+ * Blob storage resource logs (StorageRead / StorageWrite / StorageDelete of
+ * Microsoft.Storage/storageAccounts/blobServices), streamed as resource-log records or read back
+ * from the StorageBlobLogs table.
+ */
+
+const BLOB_SERVICE = /\/blobservices\//i;
+const ANY_PROVIDER = /\/providers\//i;
+
+const Requester = z.looseObject({
+  objectId: text,
+  appId: text,
+  upn: text,
+  /** The published reference example spells the UPN `uniqueName`. */
+  uniqueName: text,
+  tenantId: text,
+});
+
+const Properties = z.looseObject({
+  accountName: text,
+  objectKey: text,
+  userAgentHeader: text,
+  requestBodySize: numberish,
+  responseBodySize: numberish,
+  sourceUri: text,
+  'x-ms-copy-source': text,
+});
+
+const StreamRecord = z.looseObject({
+  time: timeish,
+  resourceId: text,
+  category: z.string().min(1),
+  operationName: z.string().min(1),
+  statusCode: numberish,
+  statusText: text,
+  callerIpAddress: text,
+  correlationId: text,
+  uri: text,
+  identity: z.looseObject({ type: text, requester: Requester.nullish() }).nullish(),
+  properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
+});
+
+const TableRow = z.looseObject({
+  TimeGenerated: timeish,
+  _ResourceId: text,
+  ResourceId: text,
+  Category: z.string().min(1),
+  OperationName: z.string().min(1),
+  StatusCode: numberish,
+  StatusText: text,
+  CallerIpAddress: text,
+  CorrelationId: text,
+  Uri: text,
+  AuthenticationType: text,
+  RequesterObjectId: text,
+  RequesterAppId: text,
+  RequesterUpn: text,
+  RequesterTenantId: text,
+  AccountName: text,
+  ObjectKey: text,
+  UserAgentHeader: text,
+  RequestBodySize: numberish,
+  ResponseBodySize: numberish,
+  SourceUri: text,
+});
+
+/** One blob request, whichever shape it came in. */
+interface BlobRequest {
+  time: unknown;
+  timeField: string;
+  resourceId?: string | null;
+  category: string;
+  operationName: string;
+  statusCode?: unknown;
+  statusText?: string | null;
+  callerIpAddress?: string | null;
+  correlationId?: string | null;
+  uri?: string | null;
+  authType?: string | null;
+  requesterObjectId?: string | null;
+  requesterAppId?: string | null;
+  requesterUpn?: string | null;
+  requesterTenantId?: string | null;
+  accountName?: string | null;
+  objectKey?: string | null;
+  userAgent?: string | null;
+  requestBodySize?: unknown;
+  responseBodySize?: unknown;
+  copySource?: string | null;
+}
+
+function fromStream(record: RawRecord): BlobRequest {
+  const parsed = StreamRecord.safeParse(record);
+  if (!parsed.success) throw schemaError('storage', parsed.error);
+  const r = parsed.data;
+  const p = r.properties;
+  const requester = r.identity?.requester;
+  return {
+    time: r.time,
+    timeField: 'time',
+    resourceId: r.resourceId,
+    category: r.category,
+    operationName: r.operationName,
+    statusCode: r.statusCode,
+    statusText: r.statusText,
+    callerIpAddress: r.callerIpAddress,
+    correlationId: r.correlationId,
+    uri: r.uri,
+    authType: r.identity?.type,
+    requesterObjectId: requester?.objectId,
+    requesterAppId: requester?.appId,
+    requesterUpn: requester?.upn ?? requester?.uniqueName,
+    requesterTenantId: requester?.tenantId,
+    accountName: p?.accountName,
+    objectKey: p?.objectKey,
+    userAgent: p?.userAgentHeader,
+    requestBodySize: p?.requestBodySize,
+    responseBodySize: p?.responseBodySize,
+    copySource: p?.sourceUri ?? p?.['x-ms-copy-source'],
+  };
+}
+
+function fromTable(record: RawRecord): BlobRequest {
+  const parsed = TableRow.safeParse(record);
+  if (!parsed.success) throw schemaError('storage', parsed.error);
+  const r = parsed.data;
+  return {
+    time: r.TimeGenerated,
+    timeField: 'TimeGenerated',
+    resourceId: r._ResourceId ?? r.ResourceId,
+    category: r.Category,
+    operationName: r.OperationName,
+    statusCode: r.StatusCode,
+    statusText: r.StatusText,
+    callerIpAddress: r.CallerIpAddress,
+    correlationId: r.CorrelationId,
+    uri: r.Uri,
+    authType: r.AuthenticationType,
+    requesterObjectId: r.RequesterObjectId,
+    requesterAppId: r.RequesterAppId,
+    requesterUpn: r.RequesterUpn,
+    requesterTenantId: r.RequesterTenantId,
+    accountName: r.AccountName,
+    objectKey: r.ObjectKey,
+    userAgent: r.UserAgentHeader,
+    requestBodySize: r.RequestBodySize,
+    responseBodySize: r.ResponseBodySize,
+    copySource: r.SourceUri,
+  };
+}
+
+/** Logged authentication types (`SAS Key`, `DelegationSAS`, `Account Key` …) in the four words rules use. */
+const AUTH_TYPES = new Map([
+  ['oauth', 'OAuth'],
+  ['sas', 'SAS'], ['saskey', 'SAS'], ['delegationsas', 'SAS'], ['userdelegationsas', 'SAS'], ['servicesas', 'SAS'], ['accountsas', 'SAS'],
+  ['accountkey', 'AccountKey'], ['sharedkey', 'AccountKey'],
+  ['anonymous', 'Anonymous'],
+]);
+const SPACES = / /g;
+
+function authTypeOf(v: string | null | undefined): string | undefined {
+  const s = str(v);
+  return s === undefined ? undefined : AUTH_TYPES.get(s.toLowerCase().replace(SPACES, '')) ?? s;
+}
+
+/** Storage logs some values "in quotes". */
+function unquote(v: string | null | undefined): string | undefined {
+  const s = str(v);
+  return s && s.length > 1 && s[0] === '"' && s[s.length - 1] === '"' ? s.slice(1, -1) : s;
+}
+
+function decodePath(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+interface BlobLocation {
+  container?: string;
+  blob?: string;
+}
+
+/**
+ * Container and blob from the object key (`/account/container/path/to/blob`), which a copy's
+ * source record logs as the full source URL instead; else from the request URI's path.
+ */
+function blobLocation(objectKey: string | undefined, uri: string | undefined): BlobLocation {
+  let path: string[] | undefined;
+  if (objectKey && !objectKey.includes('://')) path = segments(objectKey).slice(1);
+  else {
+    const url = urlParts(objectKey ?? uri ?? '');
+    if (url) path = segments(url.path).map(decodePath);
+  }
+  if (!path?.length) return {};
+  return path.length > 1 ? { container: path[0], blob: path.slice(1).join('/') } : { container: path[0] };
+}
+
+/** The account a copy reads from: first label of a storage host (`srcacct.blob.core.windows.net`). */
+function storageAccountOf(uri: string | undefined): string | undefined {
+  const host = uri ? urlParts(uri)?.host : undefined;
+  return host?.includes('.core.') ? host.slice(0, host.indexOf('.')) : undefined;
+}
+
+/** Logs name the blob service (`…/storageAccounts/acct/blobServices/default`); the account is the resource. */
+function accountResourceId(resourceId: string | null | undefined): string | undefined {
+  const id = str(resourceId);
+  if (!id) return undefined;
+  const service = id.search(BLOB_SERVICE);
+  return service >= 0 ? id.slice(0, service) : id;
+}
+
+const COPY_SOURCE_OPERATION = 'COPYBLOBSOURCE';
+
+function principalOf(request: BlobRequest, account: string | undefined, authType: string | undefined): Principal {
+  const principal = principalFromCaller(
+    { objectId: request.requesterObjectId, appId: request.requesterAppId, upn: request.requesterUpn },
+    request.requesterAppId ? 'servicePrincipal' : 'unknown',
+  );
+  if (principal) return principal;
+  if (authType === 'OAuth') throw new InvalidRecordError('storage OAuth request has no requester object id or app id');
+  if (!account) throw new InvalidRecordError('storage request has no requester identity and no account name to attribute key use to');
+  return keyPrincipal(account);
+}
+
+function toEvent(request: BlobRequest, record: RawRecord): NormalizedEvent {
+  const time = eventTime(request.time, request.timeField);
+  const target = targetResource(accountResourceId(request.resourceId));
+  const uri = str(request.uri);
+  const objectKey = unquote(request.objectKey);
+  const account = lower(request.accountName) ??
+    (target.resourceType === 'microsoft.storage/storageaccounts' ? resourceName(target.resourceId) : undefined) ??
+    storageAccountOf(uri);
+  const authType = authTypeOf(request.authType);
+  const principal = principalOf(request, account, authType);
+  const operation = request.operationName.toUpperCase();
+  const statusCode = num(request.statusCode);
+  // The source side of a copy logs the source blob's URL, SAS included, as its own URI.
+  const copySource = str(request.copySource) ?? (operation === COPY_SOURCE_OPERATION ? uri : undefined);
+  const requestBytes = num(request.requestBodySize);
+  const responseBytes = num(request.responseBodySize);
+  const location = blobLocation(objectKey, uri);
+
+  const details: Details = {};
+  put(details, 'authType', authType);
+  put(details, 'account', account);
+  put(details, 'container', location.container);
+  put(details, 'blob', location.blob);
+  put(details, 'statusCode', statusCode);
+  put(details, 'bytes', requestBytes === undefined && responseBytes === undefined ? undefined : (requestBytes ?? 0) + (responseBytes ?? 0));
+  put(details, 'userAgent', unquote(request.userAgent));
+  put(details, 'uri', uri === undefined ? undefined : redactSecrets(uri));
+  if (copySource) {
+    details.copySourceUri = redactSecrets(copySource);
+    put(details, 'sourceAccount', storageAccountOf(copySource));
+  }
+
+  const correlationId = str(request.correlationId);
+  const event: NormalizedEvent = {
+    // The correlation id is the storage request id; a copy logs three records under it, one per operation.
+    id: correlationId ? contentId(`storage|${correlationId}|${timeKey(request.time)}|${operation}`) : contentId(record),
+    time,
+    source: 'storage',
+    category: request.category,
+    operation,
+    result: resultFromStatus(statusCode) ?? resultFromText(request.statusText) ?? 'unknown',
+    principalId: principal.principalId,
+    principalType: principal.principalType,
+    details,
+  };
+  if (principal.principalName) event.principalName = principal.principalName;
+  if (principal.appId) event.appId = principal.appId;
+  const ip = callerIp(request.callerIpAddress);
+  if (ip) event.ip = ip;
+  const tenantId = lowerGuid(request.requesterTenantId);
+  if (tenantId) event.tenantId = tenantId;
+  if (target.subscriptionId) event.subscriptionId = target.subscriptionId;
+  if (target.resourceId) event.resourceId = target.resourceId;
+  if (target.resourceType) event.resourceType = target.resourceType;
+  if (correlationId) event.correlationId = correlationId;
+  return event;
+}
+
 export const storageSource: SourceNormalizer = {
   source: 'storage',
-  streamCategories: [],
-  tables: [],
-  normalize() {
-    throw new InvalidRecordError('storage normalizer not implemented');
+  streamCategories: ['StorageRead', 'StorageWrite', 'StorageDelete'],
+  tables: ['StorageBlobLogs'],
+  // File, queue and table services log the same categories; this module reads blob requests only.
+  accepts(record, shape) {
+    if (shape === 'table') return true;
+    const id = str(record.resourceId);
+    if (id && ANY_PROVIDER.test(id)) return BLOB_SERVICE.test(id);
+    const service = lower(obj(record.properties)?.serviceType);
+    return service === undefined || service === 'blob';
+  },
+  normalize(record, shape) {
+    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record), record);
   },
 };
