@@ -106,7 +106,7 @@ function decodeValue(value: unknown, location: RecordLocation, out: DecodedBody,
       out.deadLetters.push(deadLetter(`body has "records" but it is ${describe(value.records)}, not an array`, location, text ?? value));
     } else out.records.push({ record: value, location: { ...location, index: 0 }, text });
   } else {
-    out.deadLetters.push(deadLetter(`body is ${describe(value)}, not a JSON object or array of records`, location, text ?? value));
+    out.deadLetters.push(deadLetter(`body is ${describe(value)}, not a JSON object or array of records`, location, text ?? jsonText(value)));
   }
 }
 
@@ -115,7 +115,7 @@ function pushRecords(items: unknown[], location: RecordLocation, out: DecodedBod
     const item = items[i];
     const at = { ...location, index: i };
     if (isObject(item)) out.records.push({ record: item, location: at });
-    else out.deadLetters.push(deadLetter(`record is ${describe(item)}, not a JSON object`, at, item));
+    else out.deadLetters.push(deadLetter(`record is ${describe(item)}, not a JSON object`, at, jsonText(item)));
   }
 }
 
@@ -125,7 +125,7 @@ function decodeTables(tables: unknown[], location: RecordLocation, out: DecodedB
   for (const table of tables) {
     const columns = isObject(table) && Array.isArray(table.columns) ? table.columns.map((c) => (isObject(c) ? c.name : undefined)) : undefined;
     if (!isObject(table) || !columns || !Array.isArray(table.rows) || columns.some((n) => typeof n !== 'string')) {
-      out.deadLetters.push(deadLetter('Log Analytics table without named columns and rows', { ...location, index: index++ }, table));
+      out.deadLetters.push(deadLetter('Log Analytics table without named columns and rows', { ...location, index: index++ }, jsonText(table)));
       continue;
     }
     const names = columns as string[];
@@ -133,7 +133,7 @@ function decodeTables(tables: unknown[], location: RecordLocation, out: DecodedB
       const at = { ...location, index: index++ };
       if (!Array.isArray(row) || row.length !== names.length) {
         const got = Array.isArray(row) ? `${row.length} values` : describe(row);
-        out.deadLetters.push(deadLetter(`Log Analytics row has ${got} for ${names.length} columns`, at, row));
+        out.deadLetters.push(deadLetter(`Log Analytics row has ${got} for ${names.length} columns`, at, jsonText(row)));
         continue;
       }
       const record: RawRecord = {};
@@ -153,7 +153,7 @@ export function messageOf(err: unknown): string {
   }
 }
 
-/** A dead letter: the reason, where the record came from, and its raw text (secrets redacted, ≤ 64 KiB). */
+/** A dead letter: the reason, where the record came from, and its raw text (secrets redacted, ≤ 64 KiB); `raw` strings are taken as text. */
 export function deadLetter(reason: string, location: RecordLocation, raw: unknown, time = new Date().toISOString()): DeadLetter {
   const where: Record<string, string | number> = {};
   for (const [k, v] of Object.entries(location)) if (typeof v === 'string' || typeof v === 'number') where[k] = v;
@@ -167,10 +167,15 @@ function rawText(raw: unknown): string {
     // Binary bodies are kept as base64 so they can be inspected and replayed byte for byte.
     return isUtf8(buf) ? buf.toString('utf8') : `base64:${buf.subarray(0, DEAD_LETTER_RAW_LIMIT).toString('base64')}`;
   }
+  return jsonText(raw);
+}
+
+/** A value as JSON text, for dead letters; never throws (BigInt, cycles). */
+function jsonText(value: unknown): string {
   try {
-    return JSON.stringify(raw) ?? String(raw);
+    return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(raw);
+    return messageOf(value);
   }
 }
 

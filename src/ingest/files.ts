@@ -139,6 +139,8 @@ async function* readAvro(file: string, gzip: boolean): AsyncGenerator<CaptureBod
     }
   } catch (err) {
     if (isFileSystemError(err)) throw unreadablePath(file, err);
+    // avsc reports damage as soon as it sees it, so intact records just before it in the same read
+    // chunk are not read either; the reason names the first record not read.
     yield { body: '', location: { file, line: n + 1 }, unreadable: `cannot read Avro record ${n + 1} onwards: ${messageOf(err)}` };
   }
 }
