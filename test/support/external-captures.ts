@@ -55,6 +55,9 @@ export function capturedRecords(): CapturedRecord[] {
 
 export const haveExternalCaptures = existsSync(EXTERNAL_CAPTURES);
 
+/** Test-name suffix that says why sample tests were skipped, when they are. */
+export const SAMPLES_NOTE = haveExternalCaptures ? '../shared/captures/external' : 'skipped: ../shared/captures/external is absent';
+
 /** The record's category as the registry reads it (`category`, or PascalCase `Category`). */
 export function categoryOf(record: Record<string, unknown>): string {
   const c = record.category ?? record.Category;
