@@ -13,7 +13,7 @@ export type PrincipalType = (typeof PRINCIPAL_TYPES)[number];
 /**
  * Small per-source extras. Flat scalars only, so events stay cheap to copy, hash and store.
  * Known keys (present when the source carries them):
- * - ai: deployment, model, statusCode, requestLength, responseLength, promptTokens,
+ * - ai: deployment, model, modelVersion, statusCode, requestLength, responseLength, promptTokens,
  *   completionTokens, totalTokens, durationMs, account, authType, apiVersion, streamType
  * - keyvault: vault, secretName, keyName, certificateName, statusCode, durationMs, userAgent
  * - storage: account, container, blob, authType (OAuth|SAS|AccountKey|Anonymous), statusCode,
