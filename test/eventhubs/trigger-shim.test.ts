@@ -1,0 +1,222 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EventHubProducerClient } from '@azure/event-hubs';
+import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
+import { hostDateTime } from '../../src/delivery/eventhubs-trigger.js';
+import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
+import { blobCheckpointStore, seenSequenceNumbers, startTriggerShim, type TriggerShim } from '../support/trigger-shim.js';
+import { waitFor } from '../support/wait.js';
+
+let azurite: AzuriteInstance;
+let broker: EventHubsBroker;
+const running: Array<{ stop(): Promise<void> } | { close(): Promise<void> }> = [];
+
+beforeAll(async () => {
+  [azurite, broker] = await Promise.all([
+    startAzurite(),
+    startEventHubsBroker({
+      hubs: {
+        metadata: { partitions: 2 },
+        binary: { partitions: 1 },
+        retries: { partitions: 1 },
+        restart: { partitions: 3 },
+        crash: { partitions: 2 },
+      },
+    }),
+  ]);
+});
+afterEach(async () => {
+  while (running.length) {
+    const thing = running.pop()!;
+    await ('stop' in thing ? thing.stop() : thing.close());
+  }
+});
+afterAll(async () => {
+  await Promise.all([broker?.stop(), azurite?.stop()]);
+});
+
+function producer(hub: string): EventHubProducerClient {
+  const client = new EventHubProducerClient(broker.connectionString(hub));
+  running.push(client);
+  return client;
+}
+
+function shim(options: Parameters<typeof startTriggerShim>[0]): TriggerShim {
+  const started = startTriggerShim(options);
+  running.push(started);
+  return started;
+}
+
+const eventCount = (s: TriggerShim) => s.invocations.reduce((n, i) => n + i.messages.length, 0);
+
+describe('Event Hubs trigger shim (cardinality many) over the broker, checkpoints on Azurite', () => {
+  it('hands the handler message values and the triggerMetadata the Functions host sends', async () => {
+    const send = producer('metadata');
+    await send.sendBatch([
+      { body: { records: [{ operationName: 'MICROSOFT.KEYVAULT/VAULTS/SECRETS/READ' }] }, properties: { TenantId: 't-1', nested: { Inner: 1 } } },
+      { body: 'plain text' },
+      { body: Buffer.from('not json {') },
+    ], { partitionKey: 'sp-1' });
+    const partitionId = broker.partitionForKey('metadata', 'sp-1');
+    const stored = broker.partitionEvents('metadata', partitionId);
+
+    const s = shim({ broker, hub: 'metadata', checkpointStore: await blobCheckpointStore(azurite, 'metadata'), functionName: 'ingest' });
+    await waitFor('three events handled', () => eventCount(s) === 3);
+    expect(s.errors).toEqual([]);
+    const [{ messages, context }] = s.invocations;
+    // dataType 'string': UTF-8 text, JSON-parsed by the worker when it parses.
+    expect(messages).toEqual([{ records: [{ operationName: 'MICROSOFT.KEYVAULT/VAULTS/SECRETS/READ' }] }, 'plain text', 'not json {']);
+    expect(context.functionName).toBe('ingest');
+    const m = context.triggerMetadata!;
+    expect(m.partitionContext).toEqual({
+      isCheckpointingAfterInvocation: true,
+      fullyQualifiedNamespace: broker.fullyQualifiedNamespace,
+      eventHubName: 'metadata',
+      consumerGroup: '$Default',
+      partitionId,
+    });
+    expect(m.sequenceNumberArray).toEqual(stored.map((e) => e.sequenceNumber));
+    expect(m.offsetArray).toEqual(stored.map((e) => e.offset));
+    expect(m.partitionKeyArray).toEqual(['sp-1', 'sp-1', 'sp-1']);
+    // Json.NET writes the host's DateTime without a zone: readers must treat it as UTC.
+    const times = m.enqueuedTimeUtcArray as string[];
+    expect(times.every((t) => !t.endsWith('Z'))).toBe(true);
+    expect(times.map((t) => Date.parse(`${t}Z`))).toEqual(stored.map((e) => e.enqueuedTime.getTime()));
+    // The worker camel-cases every key, user property names included.
+    expect(m.propertiesArray).toEqual([{ tenantId: 't-1', nested: { inner: 1 } }, {}, {}]);
+    const system = (m.systemPropertiesArray as Array<Record<string, unknown>>)[0];
+    expect(system).toMatchObject({
+      sequenceNumber: stored[0].sequenceNumber,
+      offset: Number(stored[0].offset),
+      partitionKey: 'sp-1',
+      enqueuedTimeUtc: times[0],
+      'x-opt-sequence-number': stored[0].sequenceNumber,
+      'x-opt-offset': stored[0].offset,
+      'x-opt-partition-key': 'sp-1',
+    });
+    expect(m.sys).toMatchObject({ methodName: 'ingest' });
+    expect(context.retryContext).toBeUndefined();
+    expect(context.options.trigger).toMatchObject({ type: 'eventHubTrigger', cardinality: 'many', dataType: 'string', eventHubName: 'metadata' });
+  });
+
+  it('delivers Buffers for dataType binary and never more than maxEventBatchSize events per call', async () => {
+    const send = producer('binary');
+    await send.sendBatch(Array.from({ length: 23 }, (_, i) => ({ body: Buffer.from(`line ${i}`) })));
+    const s = shim({ broker, hub: 'binary', checkpointStore: await blobCheckpointStore(azurite, 'binary'), dataType: 'binary', maxEventBatchSize: 5 });
+    await waitFor('23 events handled', () => eventCount(s) === 23);
+    expect(Math.max(...s.invocations.map((i) => i.messages.length))).toBeLessThanOrEqual(5);
+    const all = s.invocations.flatMap((i) => i.messages);
+    expect(all.every((m) => Buffer.isBuffer(m))).toBe(true);
+    expect(all.map((m) => (m as Buffer).toString())).toEqual(Array.from({ length: 23 }, (_, i) => `line ${i}`));
+    expect(seenSequenceNumbers(s, '0')).toEqual(Array.from({ length: 23 }, (_, i) => i));
+  });
+
+  it('retries a throwing handler per the exponential backoff policy, then checkpoints the batch anyway', async () => {
+    const store = await blobCheckpointStore(azurite, 'retries');
+    const send = producer('retries');
+    await send.sendBatch([{ body: { n: 0 } }, { body: { n: 1 } }]);
+    const callTimes: number[] = [];
+    const s = shim({
+      broker, hub: 'retries', checkpointStore: store, maxEventBatchSize: 2,
+      retry: { strategy: 'exponentialBackoff', maxRetryCount: 2, minimumInterval: 100, maximumInterval: { seconds: 1 } },
+      handler: (messages) => {
+        callTimes.push(Date.now());
+        if ((messages[0] as { n: number }).n === 0) throw new Error('Tables unavailable');
+      },
+    });
+    await waitFor('the failing batch settled', () => s.settled.length === 1, 8000);
+    expect(s.settled[0]).toMatchObject({ attempts: 3, outcome: 'failed', checkpointed: true, firstSequenceNumber: 0, lastSequenceNumber: 1 });
+    expect(s.invocations.map((i) => i.context.retryContext)).toEqual([
+      { retryCount: 0, maxRetryCount: 2 },
+      { retryCount: 1, maxRetryCount: 2, exception: expect.objectContaining({ message: 'Tables unavailable' }) },
+      { retryCount: 2, maxRetryCount: 2, exception: expect.objectContaining({ message: 'Tables unavailable' }) },
+    ]);
+    expect(new Set(s.invocations.map((i) => i.context.invocationId)).size).toBe(3);
+    // Host backoff: the minimum first, then min + 2^(n-1)·min·[0.8, 1.2).
+    expect(callTimes[1] - callTimes[0]).toBeGreaterThanOrEqual(95);
+    expect(callTimes[2] - callTimes[1]).toBeGreaterThanOrEqual(175);
+    const checkpoints = await store.listCheckpoints(broker.fullyQualifiedNamespace, 'retries', '$Default');
+    expect(checkpoints).toEqual([expect.objectContaining({ partitionId: '0', sequenceNumber: 1 })]);
+
+    // The partition is not stalled by the failed batch.
+    await send.sendBatch([{ body: { n: 2 } }]);
+    await waitFor('the next batch settled', () => s.settled.length === 2);
+    expect(s.settled[1]).toMatchObject({ attempts: 1, outcome: 'succeeded', checkpointed: true, firstSequenceNumber: 2 });
+  });
+
+  it('a stopped and restarted trigger resumes from its checkpoints: every event exactly once', async () => {
+    const store = await blobCheckpointStore(azurite, 'restart');
+    const send = producer('restart');
+    const sendKeyed = async (from: number, to: number) => {
+      for (let i = from; i < to; i++) await send.sendBatch([{ body: { i } }], { partitionKey: `principal-${i % 7}` });
+    };
+    await sendKeyed(0, 30);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    const first = shim({
+      broker, hub: 'restart', checkpointStore: store, maxEventBatchSize: 4,
+      // The third batch is in hand when stop() is called: it must finish and be checkpointed.
+      handler: async () => { if (first.invocations.length === 3) await gate; },
+    });
+    await waitFor('a batch in hand', () => first.invocations.length >= 3);
+    const stopping = first.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    release();
+    await stopping;
+    const inHand = first.settled.find((b) => b.firstSequenceNumber === (first.invocations[2].context.triggerMetadata!.sequenceNumberArray as number[])[0]);
+    expect(inHand).toMatchObject({ outcome: 'succeeded', checkpointed: true });
+
+    await sendKeyed(30, 45);
+    const second = shim({ broker, hub: 'restart', checkpointStore: store, maxEventBatchSize: 4 });
+    await waitFor('all 45 events handled across both runs', () => eventCount(first) + eventCount(second) >= 45, 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    for (const id of broker.partitionIds('restart')) {
+      const all = [...seenSequenceNumbers(first, id), ...seenSequenceNumbers(second, id)];
+      expect(all).toEqual(broker.partitionEvents('restart', id).map((e) => e.sequenceNumber));
+    }
+  });
+
+  it('after a kill, only the batches in hand come again', async () => {
+    const store = await blobCheckpointStore(azurite, 'crash');
+    const send = producer('crash');
+    for (const partitionId of ['0', '1']) {
+      await send.sendBatch(Array.from({ length: 20 }, (_, i) => ({ body: { partitionId, i } })), { partitionId });
+    }
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    const first = shim({
+      broker, hub: 'crash', checkpointStore: store, maxEventBatchSize: 5,
+      handler: async (messages) => { if ((messages[0] as { i: number }).i === 10) await gate; },
+    });
+    await waitFor('the blocking batch in hand', () => first.invocations.some((i) => (i.messages[0] as { i: number }).i === 10));
+    const killing = first.kill();
+    release();
+    await killing;
+    const checkpointedThrough = new Map(
+      (await store.listCheckpoints(broker.fullyQualifiedNamespace, 'crash', '$Default')).map((c) => [c.partitionId, c.sequenceNumber]),
+    );
+    expect(checkpointedThrough.get('0')).toBe(9);
+
+    const second = shim({ broker, hub: 'crash', checkpointStore: store, maxEventBatchSize: 5 });
+    await waitFor('both partitions finished by the second run', () =>
+      ['0', '1'].every((id) => seenSequenceNumbers(second, id).at(-1) === 19), 12_000);
+    for (const id of ['0', '1']) {
+      const before = seenSequenceNumbers(first, id);
+      const after = seenSequenceNumbers(second, id);
+      const through = checkpointedThrough.get(id) ?? -1;
+      // The second run starts right after the last checkpoint and reads to the end, without gaps.
+      expect(after).toEqual(Array.from({ length: 19 - through }, (_, k) => through + 1 + k));
+      // Redelivered = handled before the kill but never checkpointed: the batch in hand, nothing older.
+      const redelivered = before.filter((seq) => seq > through);
+      expect(redelivered.length).toBeLessThanOrEqual(5);
+      if (id === '0') expect(redelivered).toEqual([10, 11, 12, 13, 14]);
+    }
+  });
+});
+
+describe('hostDateTime', () => {
+  it('writes a DateTime the way Json.NET does for the host: no zone, no trailing zeros', () => {
+    expect(hostDateTime(Date.UTC(2025, 5, 7, 14, 46, 55, 145))).toBe('2025-06-07T14:46:55.145');
+    expect(hostDateTime(Date.UTC(2025, 5, 7, 14, 46, 55, 120))).toBe('2025-06-07T14:46:55.12');
+    expect(hostDateTime(Date.UTC(2025, 5, 7, 14, 46, 55, 0))).toBe('2025-06-07T14:46:55');
+  });
+});
