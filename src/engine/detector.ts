@@ -1,0 +1,200 @@
+import type { Alert, NormalizedEvent, StreamEvent } from '../model/index.js';
+import type { StateStore, StateWriteStats } from '../state/types.js';
+import { compileRule, type CompiledRule } from './compile.js';
+import { RuleDefinitionError, TunableError } from './errors.js';
+import { PartitionEvaluator, type Counters } from './evaluator.js';
+import { RuleIndex } from './rule-index.js';
+import type { Rule } from './rule.js';
+import type { TunableOverrides } from './tunables.js';
+
+export const DEFAULT_ALLOWED_LATENESS_MS = 5 * 60_000;
+const DEFAULT_SWEEP_EVERY_MS = 60_000;
+
+export interface DetectorOptions {
+  /** Where partitions' state is read from (first event of a partition) and written to (`flush`). Without one, state lives in memory only. */
+  store?: StateStore;
+  /** Events up to this much older than the partition's watermark still count in their own window (default 5 minutes). */
+  allowedLatenessMs?: number;
+  /** Deployer overrides per rule id (e.g. from `tunableOverridesFromEnv()`). */
+  tunables?: TunableOverrides;
+  /** Wall clock for TimeGenerated and DetectionLatencyMs (default Date.now). */
+  now?: () => number;
+  /** Event time between sweeps that forget expired keys (default 1 minute; any value gives the same alerts). */
+  sweepEveryMs?: number;
+}
+
+export interface DetectorStats {
+  /** Events applied (redeliveries excluded). */
+  events: number;
+  /** Events older than their partition's watermark minus the allowed lateness (still applied where the kind can; see docs/rules.md). */
+  late: number;
+  /** Events skipped because their (partition, sequence number) was applied before. */
+  duplicatesSkipped: number;
+  alerts: number;
+  alertsByRule: Record<string, number>;
+  /** Alerts held back by a rule's suppression period. */
+  suppressed: number;
+  /** Events a rule threw on (the event still reached the other rules). */
+  ruleErrors: Record<string, number>;
+  ruleErrorSamples: string[];
+  corruptState: number;
+  partitions: number;
+  /** Keys holding state now, over all partitions and rules. */
+  keys: number;
+  stateWrites: StateWriteStats;
+}
+
+/**
+ * Evaluates rules over keyed stream events, per partition, with state that survives restarts.
+ * Per batch: `alerts = await process(events)`, hand the alerts to the outbox, then `await
+ * flush(partitions)` to write the changed state once; after a crash the batch comes again and
+ * gives the same AlertIds without counting an event twice. Calls for different partitions may
+ * overlap; calls for the same partition must not.
+ */
+export class Detector {
+  readonly rules: readonly CompiledRule[];
+  private readonly index: RuleIndex;
+  private readonly partitions = new Map<string, Promise<PartitionEvaluator>>();
+  private readonly loaded = new Map<string, PartitionEvaluator>();
+  private readonly lastSweep = new Map<string, number>();
+  private readonly counters: Counters = {
+    events: 0, late: 0, duplicatesSkipped: 0, suppressed: 0, alerts: 0,
+    alertsByRule: {}, ruleErrors: {}, ruleErrorSamples: [], corruptState: 0,
+  };
+  private readonly writes: StateWriteStats = { entities: 0, transactions: 0 };
+  private readonly allowedLatenessMs: number;
+  private readonly now: () => number;
+  private readonly sweepEveryMs: number;
+
+  constructor(rules: readonly Rule[], private readonly options: DetectorOptions = {}) {
+    const seen = new Set<string>();
+    for (const rule of rules) {
+      if (seen.has(rule.id)) throw new RuleDefinitionError('id', 'two rules have this id: rule ids must be unique', rule.id);
+      seen.add(rule.id);
+    }
+    for (const ruleId of Object.keys(options.tunables ?? {})) {
+      if (!seen.has(ruleId)) throw new TunableError(`tunables are set for rule '${ruleId}', which is not loaded: fix the rule id or remove the entry`);
+    }
+    this.rules = rules.map((rule, i) => compileRule(rule, i, options.tunables?.[rule.id]));
+    this.index = new RuleIndex(this.rules);
+    this.allowedLatenessMs = options.allowedLatenessMs ?? DEFAULT_ALLOWED_LATENESS_MS;
+    if (!(this.allowedLatenessMs >= 0)) throw new RangeError('allowedLatenessMs must be ≥ 0');
+    this.now = options.now ?? Date.now;
+    this.sweepEveryMs = options.sweepEveryMs ?? DEFAULT_SWEEP_EVERY_MS;
+  }
+
+  /** Apply a batch (each partition's events in sequence order); returns the alerts raised, in order. */
+  async process(events: readonly StreamEvent[]): Promise<Alert[]> {
+    const alerts: Alert[] = [];
+    let i = 0;
+    while (i < events.length) {
+      // Runs of one partition are applied together, so a batch from one partition costs one lookup.
+      const partitionId = events[i].partitionId;
+      const evaluator = await this.partition(partitionId);
+      for (; i < events.length && events[i].partitionId === partitionId; i++) evaluator.apply(events[i], alerts);
+    }
+    return alerts;
+  }
+
+  /**
+   * Write changed state of the given partitions (default: all) to the store, once: changed keys and
+   * pruned keys in one write, then the partition's watermark and sequence number.
+   */
+  async flush(partitionIds?: Iterable<string>): Promise<StateWriteStats> {
+    const total: StateWriteStats = { entities: 0, transactions: 0 };
+    for (const partitionId of partitionIds ?? [...this.partitions.keys()]) {
+      const pending = this.partitions.get(partitionId);
+      if (!pending) continue;
+      const evaluator = await pending;
+      const last = this.lastSweep.get(partitionId);
+      if (last === undefined || evaluator.watermark - last >= this.sweepEveryMs) {
+        evaluator.sweep();
+        this.lastSweep.set(partitionId, evaluator.watermark);
+      }
+      const { upserts, deletes, meta } = evaluator.takeWrites();
+      if (!this.options.store) continue;
+      for (const entries of [{ upserts, deletes }, meta && { upserts: meta, deletes: [] }]) {
+        if (!entries || (!entries.upserts.size && !entries.deletes.length)) continue;
+        const stats = await this.options.store.write(partitionId, entries.upserts, entries.deletes);
+        total.entities += stats.entities;
+        total.transactions += stats.transactions;
+      }
+    }
+    this.writes.entities += total.entities;
+    this.writes.transactions += total.transactions;
+    return total;
+  }
+
+  /** Forget a partition held in memory (its lease moved to another instance); it is read from the store again if it comes back. */
+  release(partitionId: string): void {
+    this.partitions.delete(partitionId);
+    this.loaded.delete(partitionId);
+    this.lastSweep.delete(partitionId);
+  }
+
+  stats(): DetectorStats {
+    let keys = 0;
+    for (const evaluator of this.loaded.values()) keys += evaluator.keyCount;
+    return {
+      ...this.counters,
+      alertsByRule: { ...this.counters.alertsByRule },
+      ruleErrors: { ...this.counters.ruleErrors },
+      ruleErrorSamples: [...this.counters.ruleErrorSamples],
+      partitions: this.partitions.size,
+      keys,
+      stateWrites: { ...this.writes },
+    };
+  }
+
+  private partition(partitionId: string): Promise<PartitionEvaluator> {
+    let pending = this.partitions.get(partitionId);
+    if (!pending) {
+      pending = this.load(partitionId);
+      this.partitions.set(partitionId, pending);
+      // A failed load (store outage) is retried by the next batch rather than remembered.
+      pending.catch(() => this.partitions.delete(partitionId));
+    }
+    return pending;
+  }
+
+  private async load(partitionId: string): Promise<PartitionEvaluator> {
+    const evaluator = new PartitionEvaluator(partitionId, this.rules, this.index, { allowedLatenessMs: this.allowedLatenessMs, now: this.now }, this.counters);
+    if (this.options.store) evaluator.restore(await this.options.store.load(partitionId));
+    this.loaded.set(partitionId, evaluator);
+    return evaluator;
+  }
+}
+
+/** FNV-1a 32-bit over the text's UTF-16 code units: the same partition for a principal in replay and production. */
+export function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The keyed partition (0 … partitions−1) of a principal. */
+export function routeToPartition(principalId: string, partitions: number): number {
+  if (!Number.isInteger(partitions) || partitions < 1) throw new RangeError(`partitions must be a whole number ≥ 1, got ${partitions}`);
+  return fnv1a(principalId) % partitions;
+}
+
+/**
+ * The in-process keyed bus of replay and rule tests: routes each event to its principal's
+ * partition and numbers it there, as the keyed Event Hub would.
+ */
+export class PartitionRouter {
+  private readonly next: number[];
+
+  constructor(readonly partitions: number) {
+    routeToPartition('', partitions);
+    this.next = new Array<number>(partitions).fill(0);
+  }
+
+  route(event: NormalizedEvent, arrivedAt: number): StreamEvent {
+    const p = routeToPartition(event.principalId, this.partitions);
+    return { event, arrivedAt, partitionId: String(p), sequenceNumber: this.next[p]++ };
+  }
+}

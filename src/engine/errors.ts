@@ -1,0 +1,31 @@
+/**
+ * A rule definition that cannot be used. One message names the rule's file (when loaded from
+ * detections/), the rule and the field, and says what is expected, e.g.
+ * `detections/x.ts: rule 'x', field 'techniques[0]': 'T15' is not a MITRE technique id (T1234 or T1234.001)`.
+ */
+export class RuleDefinitionError extends Error {
+  override name = 'RuleDefinitionError';
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+    readonly ruleId?: string,
+    readonly file?: string,
+  ) {
+    super(RuleDefinitionError.format(field, problem, ruleId, file));
+  }
+
+  /** The same error, now knowing which file the rule came from. */
+  inFile(file: string): RuleDefinitionError {
+    return new RuleDefinitionError(this.field, this.problem, this.ruleId, file);
+  }
+
+  private static format(field: string, problem: string, ruleId?: string, file?: string): string {
+    const where = [file, ruleId ? `rule '${ruleId}'` : undefined, `field '${field}'`].filter(Boolean).join(', ');
+    return `${where}: ${problem}`;
+  }
+}
+
+/** A tunable override (WARDEN_TUNABLES, WARDEN_TUNABLES_FILE or the `tunables` option) that cannot be applied. */
+export class TunableError extends Error {
+  override name = 'TunableError';
+}

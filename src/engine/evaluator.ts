@@ -1,0 +1,242 @@
+import type { Alert, StreamEvent } from '../model/index.js';
+import type { CompiledRule } from './compile.js';
+import { buildAlert } from './evidence.js';
+import type { AlertDraft, Evaluation, KeyState } from './kinds/types.js';
+import type { RuleIndex } from './rule-index.js';
+
+/** Store key of a partition's own entry: its watermark and last applied sequence number. */
+export const PARTITION_META_KEY = '~partition';
+
+interface PartitionMeta {
+  /** Event-time watermark: the newest event time applied on the partition. */
+  w: number;
+  /** Last applied sequence number. */
+  q: number;
+}
+
+/** Counters shared by a detector's partitions. */
+export interface Counters {
+  events: number;
+  late: number;
+  duplicatesSkipped: number;
+  suppressed: number;
+  alerts: number;
+  alertsByRule: Record<string, number>;
+  ruleErrors: Record<string, number>;
+  /** First few rule errors, so a broken rule shows what went wrong. */
+  ruleErrorSamples: string[];
+  /** Stored entries that could not be read back (dropped and deleted). */
+  corruptState: number;
+}
+
+export interface PartitionWrites {
+  upserts: Map<string, string>;
+  deletes: string[];
+  /** Written after the keys, so a stored sequence number never runs ahead of the keys' state. */
+  meta?: Map<string, string>;
+}
+
+export interface EvaluatorOptions {
+  allowedLatenessMs: number;
+  now: () => number;
+}
+
+/**
+ * One partition's rules state: per rule a map key → small state object, the partition's event-time
+ * watermark, and what changed since the last write. Events must arrive in sequence-number order
+ * (as an Event Hubs partition delivers them); an event at or below the last applied sequence
+ * number is a redelivery and is skipped, and each key also remembers its last applied
+ * (partition, sequence number) in case the partition's own entry was not written.
+ */
+export class PartitionEvaluator implements Evaluation {
+  private readonly meta: PartitionMeta = { w: 0, q: -1 };
+  private metaDirty = false;
+  private readonly states: Map<string, KeyState>[];
+  private readonly dirty: Set<string>[];
+  private readonly removed: Set<string>[];
+  private orphans: string[] = [];
+  private rule!: CompiledRule;
+  private current!: StreamEvent;
+  private out!: Alert[];
+
+  constructor(
+    readonly partitionId: string,
+    private readonly rules: readonly CompiledRule[],
+    private readonly index: RuleIndex,
+    private readonly options: EvaluatorOptions,
+    private readonly counters: Counters,
+  ) {
+    this.states = rules.map(() => new Map());
+    this.dirty = rules.map(() => new Set());
+    this.removed = rules.map(() => new Set());
+  }
+
+  get watermark(): number {
+    return this.meta.w;
+  }
+
+  get allowedLatenessMs(): number {
+    return this.options.allowedLatenessMs;
+  }
+
+  get keyCount(): number {
+    let n = 0;
+    for (const m of this.states) n += m.size;
+    return n;
+  }
+
+  /** Take over state read from the store. Entries of rules no longer loaded are deleted at the next write. */
+  restore(entries: ReadonlyMap<string, string>): void {
+    const byPrefix = new Map(this.rules.map((r) => [storePrefix(r), r]));
+    for (const [storeKey, json] of entries) {
+      if (storeKey === PARTITION_META_KEY) {
+        const meta = parse(json) as PartitionMeta | undefined;
+        if (meta && typeof meta.w === 'number' && typeof meta.q === 'number') Object.assign(this.meta, meta);
+        else this.counters.corruptState++;
+        continue;
+      }
+      const bar = storeKey.indexOf('|');
+      const rule = bar > 0 ? byPrefix.get(storeKey.slice(0, bar)) : undefined;
+      const state = rule ? (parse(json) as KeyState | undefined) : undefined;
+      if (!rule || !state || typeof state !== 'object') {
+        if (rule) this.counters.corruptState++;
+        this.orphans.push(storeKey);
+        continue;
+      }
+      rule.logic.restore?.(state);
+      this.states[rule.index].set(storeKey.slice(bar + 1), state);
+    }
+  }
+
+  /** Apply one event to every rule subscribed to its source and operation; alerts go to `out`. */
+  apply(se: StreamEvent, out: Alert[]): void {
+    const meta = this.meta;
+    if (se.sequenceNumber <= meta.q) {
+      this.counters.duplicatesSkipped++;
+      return;
+    }
+    meta.q = se.sequenceNumber;
+    this.metaDirty = true;
+    this.counters.events++;
+    const e = se.event;
+    const lateness = this.options.allowedLatenessMs;
+    if (e.time < meta.w - lateness) this.counters.late++;
+    if (e.time > meta.w) meta.w = e.time;
+    const rules = this.index.lookup(e.source, e.operation);
+    if (!rules.length) return;
+    this.current = se;
+    this.out = out;
+    const pid = this.partitionId;
+    const seq = se.sequenceNumber;
+    for (const rule of rules) {
+      try {
+        if (!rule.accepts(e)) continue;
+        const key = rule.keyOf(e);
+        if (!key) continue;
+        const map = this.states[rule.index];
+        let st = map.get(key);
+        if (st) {
+          if (st.p === pid && st.q >= seq) continue;
+          if (this.prune(rule, st)) {
+            map.delete(key);
+            this.removed[rule.index].add(key);
+            st = undefined;
+          }
+        }
+        const fresh = st === undefined;
+        st ??= { p: pid, q: seq };
+        this.rule = rule;
+        const holds = rule.logic.apply(st, e, key, this);
+        st.p = pid;
+        st.q = seq;
+        if (holds || st.a !== undefined) {
+          if (fresh) map.set(key, st);
+          this.dirty[rule.index].add(key);
+        } else if (!fresh) {
+          map.delete(key);
+          this.removed[rule.index].add(key);
+        }
+      } catch (err) {
+        // A rule that throws must not stop the batch or the other rules: count it and show it.
+        this.counters.ruleErrors[rule.id] = (this.counters.ruleErrors[rule.id] ?? 0) + 1;
+        if (this.counters.ruleErrorSamples.length < 10) this.counters.ruleErrorSamples.push(`${rule.id}: ${(err as Error).message} (event ${e.id})`);
+      }
+    }
+  }
+
+  raise(state: KeyState, time: number, draft: () => AlertDraft): boolean {
+    const rule = this.rule;
+    const period = rule.settings.suppressMs;
+    if (period > 0) {
+      if (state.a !== undefined && time < state.a + period) {
+        this.counters.suppressed++;
+        return false;
+      }
+      state.a = time;
+    }
+    this.out.push(buildAlert(rule, draft(), this.current.arrivedAt, this.options.now()));
+    this.counters.alerts++;
+    this.counters.alertsByRule[rule.id] = (this.counters.alertsByRule[rule.id] ?? 0) + 1;
+    return true;
+  }
+
+  /**
+   * Prune every key at the current watermark and forget the ones left empty, so memory and the
+   * store stay bounded. Pruning composes, so sweeping never changes what later events raise.
+   */
+  sweep(): void {
+    for (const rule of this.rules) {
+      const map = this.states[rule.index];
+      for (const [key, st] of map) {
+        if (this.prune(rule, st)) {
+          map.delete(key);
+          this.removed[rule.index].add(key);
+        }
+      }
+    }
+  }
+
+  /** What changed since the last call, as store entries; resets the change tracking. */
+  takeWrites(): PartitionWrites {
+    const upserts = new Map<string, string>();
+    const deletes = this.orphans;
+    this.orphans = [];
+    for (const rule of this.rules) {
+      const map = this.states[rule.index];
+      const prefix = `${storePrefix(rule)}|`;
+      for (const key of this.dirty[rule.index]) {
+        const st = map.get(key);
+        if (st) upserts.set(prefix + key, JSON.stringify(st));
+      }
+      for (const key of this.removed[rule.index]) if (!map.has(key)) deletes.push(prefix + key);
+      this.dirty[rule.index].clear();
+      this.removed[rule.index].clear();
+    }
+    const meta = this.metaDirty ? new Map([[PARTITION_META_KEY, JSON.stringify(this.meta)]]) : undefined;
+    this.metaDirty = false;
+    return { upserts, deletes, meta };
+  }
+
+  /** Suppression ends, then the kind prunes; true when the key holds nothing any more. */
+  private prune(rule: CompiledRule, st: KeyState): boolean {
+    const horizon = this.meta.w - this.options.allowedLatenessMs;
+    if (st.a !== undefined && st.a + rule.settings.suppressMs < horizon) delete st.a;
+    return rule.logic.prune(st, this.meta.w, this.options.allowedLatenessMs) && st.a === undefined;
+  }
+}
+
+/**
+ * A key's store entry is `<rule id>:<kind>|<grouping key>`: the kind in the prefix means a rule
+ * whose kind changed does not read state of another shape (its old entries are deleted).
+ */
+function storePrefix(rule: CompiledRule): string {
+  return `${rule.id}:${rule.settings.kind}`;
+}
+
+function parse(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+}

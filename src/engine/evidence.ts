@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { Alert, Entity, NormalizedEvent } from '../model/index.js';
+import { redactSecrets } from '../ingest/util.js';
+import type { CompiledRule } from './compile.js';
+import type { AlertDraft } from './kinds/types.js';
+
+const MAX_TEXT = 200;
+const MAX_LIST = 20;
+const REDACTED = '[REDACTED]';
+// Detail names whose text values are credentials (token counts are numbers and stay).
+const SECRET_NAME = /token|password|passwd|pwd|credential|connectionstring|authorization|apikey|api_key|accesskey|^sig$|^signature$|^key$|^secret$|^sas/i;
+const JWT = /eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*/g;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const OPAQUE = /^[A-Za-z0-9+/=_-]{32,}$/;
+
+/** A text with credentials redacted (SAS `sig=`, JWTs, long opaque strings) and cut to 200 characters. */
+export function redactText(text: string): string {
+  let s = text.includes('=') ? redactSecrets(text).replace(/\bsig=[^&\s"]*/gi, `sig=${REDACTED}`) : text;
+  if (s.includes('eyJ')) s = s.replace(JWT, REDACTED);
+  // A long opaque string with no structure is most likely a key; GUIDs and resource ids are not.
+  if (OPAQUE.test(s) && !GUID.test(s)) return REDACTED;
+  return s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s;
+}
+
+/**
+ * An event as evidence may carry it: every field kept, texts cut to 200 characters, and anything
+ * that looks like a credential (token, key, SAS `sig=`, JWT, long opaque string) redacted.
+ * This is also what keys' state keeps, so stored state holds no secrets either.
+ */
+export function trimEvent(e: NormalizedEvent): NormalizedEvent {
+  const details: NormalizedEvent['details'] = {};
+  for (const name in e.details) {
+    const v = e.details[name];
+    details[name] = typeof v !== 'string' ? v : SECRET_NAME.test(name) ? REDACTED : redactText(v);
+  }
+  const out: NormalizedEvent = { ...e, details };
+  if (out.principalName) out.principalName = redactText(out.principalName);
+  return out;
+}
+
+/** Keep the newest `max` events, oldest first (insertion in time order; stable for equal times). */
+export function keepNewest(list: NormalizedEvent[], e: NormalizedEvent, max: number): void {
+  let i = list.length;
+  while (i > 0 && list[i - 1].time > e.time) i--;
+  list.splice(i, 0, e);
+  if (list.length > max) list.shift();
+}
+
+/** sha256 hex of rule id, key and evidence window, cut to 32 characters: same events, same id. */
+export function alertId(ruleId: string, key: string, window: string): string {
+  return createHash('sha256').update(`${ruleId}|${key}|${window}`).digest('hex').slice(0, 32);
+}
+
+function unique(values: Iterable<string | undefined>, transform: (s: string) => string = (s) => s): string[] {
+  const out = new Set<string>();
+  for (const v of values) {
+    if (v && out.size < MAX_LIST) out.add(transform(v));
+  }
+  return [...out];
+}
+
+/** Sentinel entities (https://learn.microsoft.com/azure/sentinel/entities-reference) from the evidence events. */
+export function buildEntities(events: readonly NormalizedEvent[], trigger: NormalizedEvent, types: ReadonlySet<string>): Entity[] {
+  const entities: Entity[] = [];
+  if (types.has('account') && trigger.principalType !== 'key') {
+    const account: Entity = { Type: 'account', IsDomainJoined: false };
+    if (GUID.test(trigger.principalId)) account.AadUserId = trigger.principalId;
+    const name = trigger.principalName ?? events.find((e) => e.principalName)?.principalName;
+    const at = name?.indexOf('@') ?? -1;
+    if (name && at > 0) {
+      account.Name = name.slice(0, at);
+      account.UPNSuffix = name.slice(at + 1);
+    } else {
+      account.Name = name ?? trigger.principalId;
+    }
+    if (name) account.DisplayName = name;
+    if (trigger.tenantId) account.AadTenantId = trigger.tenantId;
+    entities.push(account);
+  }
+  if (types.has('cloud-application')) {
+    for (const appId of unique(events.map((e) => e.appId))) entities.push({ Type: 'cloud-application', AppId: appId });
+  }
+  if (types.has('azure-resource')) {
+    for (const id of unique(events.map((e) => e.resourceId), (s) => s.toLowerCase())) entities.push({ Type: 'azure-resource', ResourceId: id });
+  }
+  if (types.has('ip')) {
+    // Masked addresses (81.2.69.***) stay in IpAddresses but are not valid IP entities.
+    for (const ip of unique(events.map((e) => e.ip))) if (isIP(ip)) entities.push({ Type: 'ip', Address: ip });
+  }
+  return entities;
+}
+
+function evidenceEvent(e: NormalizedEvent): Record<string, unknown> {
+  return { ...e, time: new Date(e.time).toISOString() };
+}
+
+/** The Alert contract row for a draft the evaluator let through. */
+export function buildAlert(rule: CompiledRule, draft: AlertDraft, arrivedAt: number, raisedAt: number): Alert {
+  const events = draft.events;
+  const evidence: Record<string, unknown> = {
+    kind: rule.settings.kind,
+    ...draft.evidence,
+    correlationIds: unique(events.map((e) => e.correlationId)),
+    events: events.map(evidenceEvent),
+  };
+  const trigger = draft.trigger;
+  const principalName = trigger.principalName ?? events.find((e) => e.principalName)?.principalName;
+  const alert: Alert = {
+    TimeGenerated: new Date(raisedAt).toISOString(),
+    AlertId: alertId(rule.id, draft.key, draft.window),
+    RuleId: rule.id,
+    RuleVersion: rule.rule.version,
+    Title: rule.title({ key: draft.key, principalId: trigger.principalId, principalName, events, evidence, tunables: rule.tunables }),
+    Description: rule.rule.description,
+    Severity: rule.rule.severity,
+    Tactics: [...rule.rule.tactics],
+    Techniques: [...rule.rule.techniques],
+    PrincipalId: trigger.principalId,
+    PrincipalType: trigger.principalType,
+    SubscriptionIds: unique(events.map((e) => e.subscriptionId), (s) => s.toLowerCase()),
+    ResourceIds: unique(events.map((e) => e.resourceId), (s) => s.toLowerCase()),
+    IpAddresses: unique(events.map((e) => e.ip)),
+    FirstEventTime: new Date(draft.firstTime).toISOString(),
+    LastEventTime: new Date(draft.lastTime).toISOString(),
+    EventCount: draft.count,
+    Entities: buildEntities(events, trigger, rule.entityTypes),
+    Evidence: evidence,
+    DetectionLatencyMs: Math.max(0, raisedAt - arrivedAt),
+  };
+  if (principalName) alert.PrincipalName = principalName;
+  return alert;
+}

@@ -1,0 +1,145 @@
+import type { NormalizedEvent } from '../../model/index.js';
+import { formatDuration } from '../duration.js';
+import { trimEvent } from '../evidence.js';
+import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
+
+/** An open bucket: [bucket index, count, fired (0|1), first event time, last event time]. */
+type OpenBucket = [number, number, number, number, number];
+
+export interface AnomalyState extends KeyState {
+  /** EWMA mean and variance of the per-bucket count. */
+  m?: number;
+  v?: number;
+  /** Buckets folded into the baseline (capped at warmup: only "warm yet?" matters). */
+  n?: number;
+  /** Index of the last bucket folded into the baseline. */
+  c?: number;
+  /** Buckets still open to late events (end + allowed lateness not yet passed by the watermark). */
+  o?: OpenBucket[];
+  /** Time of the key's newest event: a key silent for `forgetAfter` is forgotten. */
+  l?: number;
+  /** The first few trimmed events of each open bucket, for evidence. */
+  ev?: NormalizedEvent[];
+}
+
+export interface AnomalySettings {
+  bucketMs: number;
+  warmup: number;
+  minCount: number;
+  factor?: number;
+  zScore?: number;
+  alpha: number;
+  forgetAfterMs: number;
+}
+
+const SAMPLES_PER_BUCKET = MAX_EVIDENCE_EVENTS - 1;
+
+/**
+ * anomaly: the per-key count in fixed event-time buckets against that key's own baseline, an
+ * EWMA of mean and variance over closed buckets. A bucket closes when the watermark passes its
+ * end plus the allowed lateness; empty buckets in between fold in as zeros. A bucket that fired,
+ * or whose final count is anomalous, is left out of the baseline, so a burst does not teach the
+ * key that bursts are normal. The key may alert only after `warmup` folded buckets. Events for a
+ * bucket already closed are later than the allowed lateness: counted late by the evaluator and
+ * not applied (their bucket is already in the baseline).
+ */
+export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
+  const stddev = (st: AnomalyState) => Math.max(Math.sqrt(st.v ?? 0), 1);
+  const anomalous = (st: AnomalyState, count: number): boolean => {
+    if ((st.n ?? 0) < s.warmup || count < s.minCount) return false;
+    const m = st.m ?? 0;
+    if (s.factor !== undefined && count < s.factor * m) return false;
+    if (s.zScore !== undefined && (count - m) / stddev(st) < s.zScore) return false;
+    return true;
+  };
+  const fold = (st: AnomalyState, x: number) => {
+    if (!st.n) {
+      st.m = x;
+      st.v = 0;
+    } else {
+      const d = x - st.m!;
+      st.m = st.m! + s.alpha * d;
+      st.v = (1 - s.alpha) * (st.v! + s.alpha * d * d);
+    }
+    st.n = Math.min((st.n ?? 0) + 1, s.warmup);
+  };
+  return {
+    apply(st, e, key, env) {
+      const k = Math.floor(e.time / s.bucketMs);
+      if (st.c === undefined) st.c = k - 1;
+      if (k <= st.c) return true;
+      const open = (st.o ??= []);
+      let i = open.length;
+      while (i > 0 && open[i - 1][0] > k) i--;
+      let b = open[i - 1];
+      if (!b || b[0] !== k) {
+        b = [k, 0, 0, e.time, e.time];
+        open.splice(i, 0, b);
+      }
+      b[1]++;
+      if (e.time < b[3]) b[3] = e.time;
+      if (e.time > b[4]) b[4] = e.time;
+      if (st.l === undefined || e.time > st.l) st.l = e.time;
+      const samples = (st.ev ??= []);
+      const inBucket = (x: NormalizedEvent) => Math.floor(x.time / s.bucketMs) === k;
+      if (samples.filter(inBucket).length < SAMPLES_PER_BUCKET) samples.push(trimEvent(e));
+      if (!b[2] && anomalous(st, b[1])) {
+        b[2] = 1;
+        const bucket = b;
+        env.raise(st, e.time, () => {
+          const trigger = trimEvent(e);
+          const events = samples.filter((x) => inBucket(x) && x.id !== e.id).slice(0, SAMPLES_PER_BUCKET);
+          events.push(trigger);
+          events.sort((x, y) => x.time - y.time);
+          const m = st.m ?? 0;
+          return {
+            key, trigger, events, firstTime: bucket[3], lastTime: bucket[4], count: bucket[1],
+            window: `${k * s.bucketMs}|${(k + 1) * s.bucketMs}`,
+            evidence: {
+              count: bucket[1], bucket: formatDuration(s.bucketMs),
+              bucketStart: new Date(k * s.bucketMs).toISOString(),
+              baselineMean: round(m), baselineStdDev: round(Math.sqrt(st.v ?? 0)),
+              rate: m > 0 ? round(bucket[1] / m) : null,
+              factor: s.factor ?? null, zScoreThreshold: s.zScore ?? null,
+              zScore: round((bucket[1] - m) / stddev(st)),
+              minCount: s.minCount, bucketsLearned: st.n,
+            },
+          };
+        });
+      }
+      return true;
+    },
+    prune(st, watermark, lateness) {
+      if (st.l === undefined) return true;
+      if (watermark - st.l > s.forgetAfterMs) {
+        for (const f of ['m', 'v', 'n', 'c', 'o', 'l', 'ev'] as const) delete st[f];
+        return true;
+      }
+      // Bucket k is closed once (k + 1) × bucket ≤ watermark − lateness.
+      const closeThrough = Math.floor((watermark - lateness) / s.bucketMs) - 1;
+      const open = st.o ?? [];
+      let folded = 0;
+      for (let k = st.c! + 1; k <= closeThrough; k++) {
+        const b = open[folded]?.[0] === k ? open[folded++] : undefined;
+        const count = b ? b[1] : 0;
+        if (!(b?.[2] || anomalous(st, count))) fold(st, count);
+      }
+      if (closeThrough > st.c!) {
+        st.c = closeThrough;
+        if (folded) {
+          open.splice(0, folded);
+          st.ev = st.ev?.filter((x) => Math.floor(x.time / s.bucketMs) > closeThrough);
+        }
+        if (!open.length) {
+          delete st.o;
+          delete st.ev;
+        }
+      }
+      return false;
+    },
+  };
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,47 @@
+import { redactText, trimEvent } from '../evidence.js';
+import { restoreSeen, type SeenMemory, type SeenValues } from './first-seen.js';
+import type { KeyState, KindLogic } from './types.js';
+
+export interface FirstSeenState extends KeyState {
+  f?: SeenValues;
+}
+
+/**
+ * firstSeen: a value never seen for this key within the horizon, once the key's learning period
+ * is over. Late events are applied: they refresh what the key knows and, if their value is new,
+ * alert like any other.
+ */
+export function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic<FirstSeenState> {
+  return {
+    apply(st, e, key, env) {
+      const value = memory.read(e);
+      if (value === undefined) return st.f !== undefined;
+      const { seen, isNew } = memory.observe(st.f, value, e.time);
+      st.f = seen;
+      if (isNew) {
+        env.raise(st, e.time, () => {
+          const ev = trimEvent(e);
+          return {
+            key, trigger: ev, events: [ev], firstTime: e.time, lastTime: e.time, count: 1,
+            window: `${e.time}|${e.time}|${e.id}`,
+            evidence: { field: valueName, value: redactedValue(ev, valueName, value), ...memory.evidence(seen) },
+          };
+        });
+      }
+      return true;
+    },
+    prune(st, watermark) {
+      if (st.f && !memory.prune(st.f, watermark)) delete st.f;
+      return st.f === undefined;
+    },
+    restore(st) {
+      restoreSeen(st.f);
+    },
+  };
+}
+
+/** The value goes through the same redaction as the event's details (a "new secret" rule must not leak it). */
+function redactedValue(trimmed: { details: Record<string, unknown> }, valueName: string, value: string): string {
+  const detail = valueName.startsWith('details.') ? trimmed.details[valueName.slice('details.'.length)] : undefined;
+  return detail === undefined ? redactText(value) : String(detail);
+}

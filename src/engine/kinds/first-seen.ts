@@ -1,0 +1,84 @@
+import type { NormalizedEvent } from '../../model/index.js';
+import { formatDuration } from '../duration.js';
+import type { FirstSeenSettings } from '../rule.js';
+
+/** What a key has seen: when it was first watched, and each value with the time it was last seen. */
+export interface SeenValues {
+  /** Learning start: the key's earliest event time with a value. */
+  s: number;
+  /** value → last seen (prototype-free in memory, so any text is a safe key). */
+  v: Record<string, number>;
+  /** Number of values in `v`. */
+  n: number;
+  /** No value was last seen before this: pruning is skipped until the horizon passes it. */
+  o: number;
+}
+
+/**
+ * The "never seen for this key" memory shared by the firstSeen kind and sequence steps.
+ * Learning is per key: nothing is new until `learning` has passed since the key's first event.
+ * A value stays known for `horizon` after it was last seen; when every value has expired the key
+ * starts learning again (a principal silent that long has no history worth trusting).
+ */
+export class SeenMemory {
+  constructor(
+    private readonly settings: FirstSeenSettings,
+    readonly read: (e: NormalizedEvent) => string | undefined,
+  ) {}
+
+  /** Judge `value` at event time `time` (new: never seen within the horizon, learning over), then remember it. */
+  observe(seen: SeenValues | undefined, value: string, time: number): { seen: SeenValues; isNew: boolean } {
+    if (!seen) seen = { s: time, v: Object.create(null) as Record<string, number>, n: 0, o: time };
+    if (time < seen.s) seen.s = time;
+    const last = seen.v[value];
+    const isNew = last === undefined && time - seen.s >= this.settings.learningMs;
+    if (last === undefined) {
+      seen.n++;
+      if (time < seen.o) seen.o = time;
+      if (seen.n > this.settings.maxValues) this.evictOldest(seen);
+    }
+    if (last === undefined || time > last) seen.v[value] = time;
+    return { seen, isNew };
+  }
+
+  /** Forget values not seen within the horizon; returns false when nothing is left. */
+  prune(seen: SeenValues, watermark: number): boolean {
+    const expiry = watermark - this.settings.horizonMs;
+    if (seen.o >= expiry) return seen.n > 0;
+    let oldest = Infinity;
+    for (const value in seen.v) {
+      const t = seen.v[value];
+      if (t < expiry) {
+        delete seen.v[value];
+        seen.n--;
+      } else if (t < oldest) {
+        oldest = t;
+      }
+    }
+    seen.o = oldest;
+    return seen.n > 0;
+  }
+
+  evidence(seen: SeenValues): Record<string, unknown> {
+    return {
+      knownValues: seen.n - 1,
+      learningSince: new Date(seen.s).toISOString(),
+      learning: formatDuration(this.settings.learningMs),
+      horizon: formatDuration(this.settings.horizonMs),
+    };
+  }
+
+  private evictOldest(seen: SeenValues): void {
+    let oldest: string | undefined;
+    for (const value in seen.v) if (oldest === undefined || seen.v[value] < seen.v[oldest]) oldest = value;
+    if (oldest !== undefined) {
+      delete seen.v[oldest];
+      seen.n--;
+    }
+  }
+}
+
+/** A SeenValues read back from JSON: give its map no prototype again. */
+export function restoreSeen(seen: SeenValues | undefined): void {
+  if (seen) seen.v = Object.assign(Object.create(null) as Record<string, number>, seen.v);
+}

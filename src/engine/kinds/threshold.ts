@@ -1,0 +1,105 @@
+import type { NormalizedEvent } from '../../model/index.js';
+import { formatDuration } from '../duration.js';
+import { keepNewest, trimEvent } from '../evidence.js';
+import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
+
+/**
+ * Times (and, for a distinct count, the values) inside the retained span, sorted by time, plus
+ * the newest few trimmed events for evidence. Nothing else: the state stays a few short arrays.
+ */
+export interface ThresholdState extends KeyState {
+  t?: number[];
+  /** Distinct count only: `v[i]` is the value last seen at `t[i]`; each value appears once. */
+  v?: string[];
+  ev?: NormalizedEvent[];
+}
+
+export interface ThresholdSettings {
+  windowMs: number;
+  threshold: number;
+  /** Reads the value for a distinct count; absent for a plain count. */
+  distinct?: (e: NormalizedEvent) => string | undefined;
+  distinctName?: string;
+}
+
+/**
+ * threshold: N events (or N distinct values) whose first and last are at most `window` apart.
+ * Every window that contains the new event is checked (N consecutive entries around it), so
+ * late events inside the allowed lateness count in their own window. When a window fires (or is
+ * suppressed) its entries are consumed: the next alert needs N new ones.
+ * A distinct count keeps each value once, at its latest time: exact for in-order streams; for a
+ * late event, a value seen again later is counted at its later time.
+ */
+export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> {
+  const n = s.threshold;
+  return {
+    apply(st, e, key, env) {
+      let value: string | undefined;
+      if (s.distinct) {
+        value = s.distinct(e);
+        if (value === undefined) return st.t !== undefined;
+      }
+      const t = (st.t ??= []);
+      if (value !== undefined) {
+        const v = (st.v ??= []);
+        const at = v.indexOf(value);
+        if (at >= 0) {
+          if (t[at] >= e.time) return true;
+          t.splice(at, 1);
+          v.splice(at, 1);
+        }
+      }
+      let i = t.length;
+      while (i > 0 && t[i - 1] > e.time) i--;
+      t.splice(i, 0, e.time);
+      if (value !== undefined) st.v!.splice(i, 0, value);
+      keepNewest((st.ev ??= []), trimEvent(e), MAX_EVIDENCE_EVENTS);
+
+      // Windows of n consecutive entries that include position i.
+      for (let j = Math.max(0, i - n + 1); j <= i && j + n - 1 < t.length; j++) {
+        const first = t[j];
+        const last = t[j + n - 1];
+        if (last - first > s.windowMs) continue;
+        const values = st.v?.slice(j, j + n);
+        env.raise(st, last, () => {
+          const events = st.ev!.filter((x) => x.time >= first && x.time <= last);
+          return {
+            key, trigger: events.find((x) => x.id === e.id) ?? trimEvent(e), events, firstTime: first, lastTime: last, count: n,
+            window: `${first}|${last}|${e.id}`,
+            evidence: {
+              count: n, threshold: n, window: formatDuration(s.windowMs), spanMs: last - first,
+              ...(values ? { distinct: s.distinctName, values: values.slice(0, 20) } : {}),
+            },
+          };
+        });
+        t.splice(j, n);
+        st.v?.splice(j, n);
+        st.ev = st.ev!.filter((x) => x.time < first || x.time > last);
+        break;
+      }
+      return clean(st);
+    },
+    prune(st, watermark, lateness) {
+      if (!st.t) return true;
+      // Entries this old cannot share a window with any event that is not late.
+      const keepFrom = watermark - lateness - s.windowMs;
+      let k = 0;
+      while (k < st.t.length && st.t[k] < keepFrom) k++;
+      if (k) {
+        st.t.splice(0, k);
+        st.v?.splice(0, k);
+        if (st.ev) st.ev = st.ev.filter((x) => x.time >= keepFrom);
+      }
+      return !clean(st);
+    },
+  };
+}
+
+/** Drop empty arrays so the stored JSON stays short; returns whether anything is left. */
+function clean(st: ThresholdState): boolean {
+  if (st.t && st.t.length) return true;
+  delete st.t;
+  delete st.v;
+  delete st.ev;
+  return false;
+}
