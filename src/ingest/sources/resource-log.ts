@@ -100,7 +100,7 @@ export interface Principal {
 }
 
 /** The long claim names Azure writes next to (or instead of) the short ones. */
-export const CLAIM = {
+const CLAIM = {
   objectId: 'http://schemas.microsoft.com/identity/claims/objectidentifier',
   tenantId: 'http://schemas.microsoft.com/identity/claims/tenantid',
   upn: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn',
