@@ -91,7 +91,9 @@ export async function startAzurite(): Promise<AzuriteInstance> {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 3000); })]);
+        clearTimeout(timer); // or the grace timer alone keeps the caller's process alive for 3 s
         if (child.exitCode === null) child.kill('SIGKILL');
       }
       rmSync(location, { recursive: true, force: true });

@@ -18,6 +18,9 @@ import type { EventHubsBroker } from './eventhubs-broker.js';
 
 /** A fresh blob container on Azurite holding checkpoints and ownership, as the host's storage account does. */
 export async function blobCheckpointStore(azurite: AzuriteInstance, container: string): Promise<CheckpointStore> {
+  if (!/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/.test(container)) {
+    throw new TypeError(`"${container}" is not a valid blob container name: use 3-63 lower-case letters, digits and single hyphens`);
+  }
   const client = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(container);
   await client.createIfNotExists();
   return new BlobCheckpointStore(client);
