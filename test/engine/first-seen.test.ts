@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { defineRule } from '../../src/engine/index.js';
+import { DAY, HOUR, SP2, ev, run, stream } from './helpers.js';
+
+const newIp = defineRule({
+  id: 'test-first-seen', version: '1', title: (c) => `sign-in from new IP ${String(c.evidence.value)}`, description: 'test rule',
+  severity: 'Medium', tactics: ['InitialAccess'], techniques: ['T1078.004'], sources: ['signin'],
+  kind: 'firstSeen', value: 'ip', horizon: '7d', learning: '1d',
+});
+
+const signin = (at: number, ip: string, principalId?: string) =>
+  ev(at, { source: 'signin', category: 'ServicePrincipalSignInLogs', operation: 'SIGN-IN ACTIVITY', ip, ...(principalId ? { principalId } : {}) });
+
+describe('firstSeen', () => {
+  it('learns during the learning period, then alerts on a value never seen for the key', async () => {
+    const { alerts } = await run([newIp], [stream([
+      signin(0, '10.0.0.1'), signin(12 * HOUR, '10.0.0.2'), // learning: nothing
+      signin(2 * DAY, '10.0.0.1'), // known
+      signin(2 * DAY + HOUR, '203.0.113.7'), // new
+      signin(2 * DAY + 2 * HOUR, '203.0.113.7'), // known now
+    ])]);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0].Title).toBe('sign-in from new IP 203.0.113.7');
+    expect(alerts[0].IpAddresses).toEqual(['203.0.113.7']);
+    expect(alerts[0].Evidence).toMatchObject({ kind: 'firstSeen', field: 'ip', value: '203.0.113.7', knownValues: 2, horizon: '7d', learning: '1d' });
+    expect(alerts[0].Entities).toContainEqual({ Type: 'ip', Address: '203.0.113.7' });
+  });
+
+  it('the learning period is per key: a principal first seen later learns on its own', async () => {
+    const { alerts } = await run([newIp], [stream([
+      signin(0, '10.0.0.1'),
+      signin(3 * DAY, '10.0.0.9', SP2), // SP2's first day: learning
+      signin(3 * DAY + HOUR, '10.0.0.8', SP2),
+      signin(5 * DAY, '10.0.0.7', SP2), // SP2 learned: new
+    ])]);
+    expect(alerts.map((a) => [a.PrincipalId, a.IpAddresses[0]])).toEqual([[SP2, '10.0.0.7']]);
+  });
+
+  it('forgets a value after the horizon: seen again later, it is new again', async () => {
+    const daily = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((d) => signin(d * DAY, '10.0.0.2'));
+    const { alerts } = await run([newIp], [stream([signin(0, '10.0.0.1'), ...daily, signin(9 * DAY + HOUR, '10.0.0.1')])]);
+    // 10.0.0.2 at day 1 is new (learning ended); 10.0.0.1 last seen at day 0 has expired by day 9.
+    expect(alerts.map((a) => a.IpAddresses[0])).toEqual(['10.0.0.2', '10.0.0.1']);
+  });
+
+  it('a key silent longer than the horizon is forgotten and learns again', async () => {
+    const { alerts, detector } = await run([newIp], [stream([signin(0, '10.0.0.1'), signin(2 * DAY, '10.0.0.2'), signin(20 * DAY, '10.0.0.3')])]);
+    expect(alerts.map((a) => a.IpAddresses[0])).toEqual(['10.0.0.2']);
+    expect(detector.stats().keys).toBe(1);
+  });
+
+  it('applies a late event: a new value arriving late still alerts, an old one refreshes what is known', async () => {
+    const { alerts, detector } = await run([newIp], [stream([
+      signin(0, '10.0.0.1'), signin(3 * DAY, '10.0.0.1'),
+      signin(2 * DAY, '198.51.100.4'), // a day late, new
+    ])]);
+    expect(detector.stats().late).toBe(1);
+    expect(alerts.map((a) => a.IpAddresses[0])).toEqual(['198.51.100.4']);
+  });
+});

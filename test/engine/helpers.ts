@@ -1,0 +1,60 @@
+import type { Alert, NormalizedEvent, StreamEvent } from '../../src/model/index.js';
+import { AlertSchema } from '../../src/model/index.js';
+import { Detector, PartitionRouter, type DetectorOptions } from '../../src/engine/index.js';
+import type { Rule } from '../../src/engine/index.js';
+
+export const T0 = Date.parse('2025-03-01T00:00:00Z');
+export const SEC = 1000;
+export const MIN = 60 * SEC;
+export const HOUR = 60 * MIN;
+export const DAY = 24 * HOUR;
+
+export const SP = '11111111-1111-4111-8111-111111111111';
+export const SP2 = '22222222-2222-4222-8222-222222222222';
+export const SUB_A = 'aaaaaaaa-0000-4000-8000-000000000001';
+export const SUB_B = 'bbbbbbbb-0000-4000-8000-000000000002';
+
+let counter = 0;
+
+/** A normalized event with sensible defaults; `at` is ms after T0. */
+export function ev(at: number, over: Partial<NormalizedEvent> = {}): NormalizedEvent {
+  counter++;
+  return {
+    id: `evt-${counter}`,
+    time: T0 + at,
+    source: 'activity',
+    category: 'Administrative',
+    operation: 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION',
+    result: 'success',
+    principalId: SP,
+    principalType: 'servicePrincipal',
+    subscriptionId: SUB_A,
+    resourceId: `/subscriptions/${SUB_A}/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/oai1`,
+    details: {},
+    ...over,
+  };
+}
+
+/** Route events into stream events as the keyed bus does (one router per simulated run). */
+export function stream(events: NormalizedEvent[], router = new PartitionRouter(1), arrivedAt = T0): StreamEvent[] {
+  return events.map((e) => router.route(e, arrivedAt));
+}
+
+/** Run a detector over batches (flushing after each); returns every alert, each validated against the Alert contract. */
+export async function run(rules: Rule[], batches: StreamEvent[][], options: DetectorOptions = {}): Promise<{ alerts: Alert[]; detector: Detector }> {
+  const detector = new Detector(rules, { now: () => T0 + DAY * 30, ...options });
+  const alerts: Alert[] = [];
+  for (const batch of batches) {
+    alerts.push(...(await detector.process(batch)));
+    await detector.flush();
+  }
+  for (const a of alerts) AlertSchema.parse(a);
+  return { alerts, detector };
+}
+
+/** Split into batches of n. */
+export function batches<T>(items: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
+  return out;
+}
