@@ -37,9 +37,15 @@ export function obj(v: unknown): Record<string, unknown> | undefined {
   return undefined;
 }
 
+/** The largest time a Date can hold (epoch ms): numbers beyond it are not times. */
+const MAX_TIME = 8.64e15;
+
 /** Event time in epoch ms, or undefined when the value is not a usable time. */
 export function parseTime(v: unknown): number | undefined {
-  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v < 1e12 ? Math.round(v * 1000) : Math.round(v);
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0) {
+    const ms = v < 1e12 ? Math.round(v * 1000) : Math.round(v);
+    return ms <= MAX_TIME ? ms : undefined;
+  }
   const s = str(v);
   if (!s) return undefined;
   // Azure writes ISO 8601 with up to 7 fractional digits; Date.parse handles ≤3 reliably, so trim.
