@@ -79,6 +79,106 @@ describe.runIf(present)('conformance: every public capture file', async () => {
       else expect(counts.records, file).toBe(expected);
     }
   });
+
+  it('gives the pinned counts per file (records events skipped dead-lettered)', () => {
+    // Refresh with `npx vitest run test/ingest/conformance.test.ts -u` when a normalizer changes on purpose.
+    const table = [...perFile].map(([file, c]) => `${[c.records, c.events, c.skipped, c.deadLettered].map((n) => String(n).padStart(3)).join(' ')}  ${file}`).join('\n');
+    expect(`\n${table}\n`).toMatchInlineSnapshot(`
+      "
+        1   1   0   0  azure-docs/articles__storage__blobs__monitor-blob-storage-reference.md__jsonblock01.json
+        1   0   0   1  azure-docs/articles__storage__blobs__monitor-blob-storage-reference.md__jsonblock02.json
+        1   0   0   1  azure-docs/articles__storage__blobs__monitor-blob-storage-reference.md__jsonblock03.json
+        1   1   0   0  azure-monitor-docs/articles__azure-monitor__platform__activity-log-schema.md__jsonblock-eventhub-schema-example.json
+        1   1   0   0  azure-security-docs/articles__key-vault__general__logging.md__jsonblock01.json
+        1   0   0   1  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-acitivitylogs-responsebody.log
+        3   3   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-activitylogs-edgecases.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-activitylogs-identity.log
+        2   0   0   2  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-activitylogs-mixedcase-resourceid.log
+        3   3   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-activitylogs-raw.log
+        3   3   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-azure-activitylogs-duration-as-string-sample.log
+       11   0   0  11  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-time-formats-corner-cases.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-duration-as-string.log
+        2   0   2   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-edgecases.log
+        3   0   3   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-sample.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-tenant-from-resource-id.log
+        3   0   3   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs-raw.log
+        2   0   2   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs-result-description.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs-result-reason.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs.log
+       11   0  11   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-time-formats-corner-cases.log
+        8   0   0   8  elastic-integrations/packages__azure__data_stream__events___dev__test__pipeline__test-activitylogs-categories.log
+        5   0   1   4  elastic-integrations/packages__azure__data_stream__events___dev__test__pipeline__test-signinlogs-raw.log
+        2   0   2   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-azurenativeisv-valid-fieldnames.log
+        2   0   2   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-edgecases.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-functionapp.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-identity.log
+        1   0   0   1  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-invalid-json-direct.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-invalid-json-raw.log
+        3   0   3   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-invalid-raw.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-kube.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-liftr-raw.log
+        1   0   0   1  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-liftr.log
+        1   0   0   1  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-malformed-json.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-raw.log
+        1   0   0   1  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-springcloudlog-raw.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-tenant-metadata.log
+       11   0  11   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-time-formats-corner-cases.log
+        1   0   1   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-adfs-signin.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-alternative-time-and-duration-as-string.log
+        2   2   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-created-datetime-timestamp.log
+        1   0   0   1  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-invalid-time.log
+       33  33   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-managed-identity-sample.log
+       15  15   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-non-interactive-user-sample.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-non-interactive-user-signin.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-non-interactive-user.log
+        7   7   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-service-principal-signinlogs-sample.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-service-principal.log
+        5   4   1   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-signinlogs-raw.log
+        2   2   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-signinlogs-sample.log
+        2   2   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-signinlogs.log
+       11   0   0  11  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-time-formats-corner-cases.log
+        1   1   0   0  elastic-integrations/packages__azure_ai_foundry__data_stream__logs___dev__test__pipeline__test-ai-foundry-audit.log
+        2   2   0   0  elastic-integrations/packages__azure_ai_foundry__data_stream__logs___dev__test__pipeline__test-ai-foundry-request-response.log
+        1   1   0   0  elastic-integrations/packages__azure_openai__data_stream__logs___dev__test__pipeline__test-open-ai-audit.log
+        2   0   2   0  elastic-integrations/packages__azure_openai__data_stream__logs___dev__test__pipeline__test-open-ai-gateway.log
+        3   3   0   0  elastic-integrations/packages__azure_openai__data_stream__logs___dev__test__pipeline__test-open-ai-request-response.log
+        1   1   0   0  entra-docs/docs__identity__monitoring-health__reference-azure-monitor-sign-ins-log-schema.md__jsonblock01.json
+        2   2   0   0  otel-collector-contrib/extension__encoding__azureencodingextension__internal__unmarshaler__logs__testdata__activitylogs__administrative-log.json
+        1   1   0   0  otel-collector-contrib/extension__encoding__azureencodingextension__internal__unmarshaler__logs__testdata__activitylogs__alert-log.json
+        1   1   0   0  otel-collector-contrib/extension__encoding__azureencodingextension__internal__unmarshaler__logs__testdata__activitylogs__autoscale-log.json
+        3   3   0   0  otel-collector-contrib/extension__encoding__azureencodingextension__internal__unmarshaler__logs__testdata__activitylogs__pim-log.json
+        1   1   0   0  otel-collector-contrib/extension__encoding__azureencodingextension__internal__unmarshaler__logs__testdata__activitylogs__security-log.json
+        1   1   0   0  otel-collector-contrib/extension__encoding__azureencodingextension__internal__unmarshaler__logs__testdata__policy__policy-log.json
+        1   1   0   0  otel-collector-contrib/extension__encoding__azureencodingextension__internal__unmarshaler__logs__testdata__storage__storage-read-log.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azure__testdata__log-appserviceipsecauditlogs.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azure__testdata__log-appserviceplatformlogs.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azure__testdata__log-bad-time.json
+        2   2   0   0  otel-collector-contrib/pkg__translator__azure__testdata__log-maximum.json
+        1   1   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__administrative__valid_1.json
+        1   1   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__alert__valid_2.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__appservicelog__appservice_applogs.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__appservicelog__appservice_httplogs.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__azurecdnaccesslog__valid_3.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__azurevnetflowlog__valid_1.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__cdnaccesslog__valid_2.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__cornercases__bad_level.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__cornercases__identity_as_object.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__cornercases__identity_as_string.json
+        2   0   0   2  otel-collector-contrib/pkg__translator__azurelogs__testdata__cornercases__minimum-2.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__frontdoorhealthprobelog__valid_1.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__frontdoorwebapplicationfirewalllog__valid_1.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__log-appserviceconsolelogs.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__log-azurecdnaccesslog.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__log-frontdooraccesslog.json
+        1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__log-frontdoorwaflog.json
+        1   0   0   1  otel-collector-contrib/pkg__translator__azurelogs__testdata__log-minimum.json
+        1   1   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__recommendation__valid_1.json
+        1   1   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__resourcehealthlog__valid_1.json
+        1   1   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__servicehealth__valid_1.json
+        1   1   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__servicehealthlog__valid_1.json
+      "
+    `);
+  });
 });
 
 describe.skipIf(present)('conformance', () => {
