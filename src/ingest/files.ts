@@ -105,12 +105,12 @@ export function readCaptureFile(file: string, options: ReadOptions = {}): AsyncG
 }
 
 function open(file: string, gzip: boolean, last?: NodeJS.ReadWriteStream): Readable {
-  const streams: Array<NodeJS.ReadableStream | NodeJS.ReadWriteStream> = [createReadStream(file)];
-  if (gzip) streams.push(createGunzip());
-  if (last) streams.push(last);
-  if (streams.length === 1) return streams[0] as Readable;
-  // Errors of any stage surface on the last one, where the caller iterates; early exit is not an error.
-  return pipeline(streams as unknown as [NodeJS.ReadableStream, NodeJS.ReadWriteStream], () => {}) as unknown as Readable;
+  const source = createReadStream(file);
+  const stages: NodeJS.ReadWriteStream[] = gzip ? [createGunzip()] : [];
+  if (last) stages.push(last);
+  if (!stages.length) return source;
+  // Errors of any stage surface on the last one, where the caller iterates; stopping early is not an error.
+  return pipeline([source, ...stages], () => {}) as unknown as Readable;
 }
 
 /** Event Hubs Capture schema: SequenceNumber, Offset, EnqueuedTimeUtc, SystemProperties, Properties, Body. */
