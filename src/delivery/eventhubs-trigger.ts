@@ -241,7 +241,10 @@ export function startEventHubTrigger(options: EventHubTriggerOptions): EventHubT
     throw new EventHubTriggerConfigError(`maxEventBatchSize must be a positive integer, got ${maxEventBatchSize}`);
   }
   const maxRetryCount = options.retry?.maxRetryCount ?? 0;
-  if (options.retry) retryDelays(options.retry); // validate intervals now, not at the first failure
+  if (!Number.isInteger(maxRetryCount) || maxRetryCount < -1) {
+    throw new EventHubTriggerConfigError(`retry maxRetryCount must be -1 (retry forever) or a non-negative integer, got ${maxRetryCount}`);
+  }
+  if (options.retry) retryDelays(options.retry); // validate the intervals now, not at the first failure
   const log = options.logHandler;
   const reportError = options.onError ?? ((error: unknown, partitionId: string) => {
     const line = `Event Hubs trigger ${options.functionName} (partition ${partitionId || '-'}): ${(error as Error)?.message ?? String(error)}`;
