@@ -137,11 +137,7 @@ export class PartitionEvaluator implements Evaluation {
         let st = map.get(key);
         if (st) {
           if (st.p === pid && st.q >= seq) continue;
-          if (this.prune(rule, st)) {
-            map.delete(key);
-            this.removed[rule.index].add(key);
-            st = undefined;
-          }
+          this.prune(rule, st);
         }
         const fresh = st === undefined;
         st ??= { p: pid, q: seq };
@@ -149,12 +145,11 @@ export class PartitionEvaluator implements Evaluation {
         const holds = rule.logic.apply(st, e, key, this);
         st.p = pid;
         st.q = seq;
-        if (holds || st.a !== undefined) {
+        // A key that held state and now holds nothing stays as a tombstone {p, q} until a later
+        // sweep: deleting it now could lose, after a failed flush, the fact that this event was applied.
+        if (holds || st.a !== undefined || !fresh) {
           if (fresh) map.set(key, st);
           this.dirty[rule.index].add(key);
-        } else if (!fresh) {
-          map.delete(key);
-          this.removed[rule.index].add(key);
         }
       } catch (err) {
         // A rule that throws must not stop the batch or the other rules: count it and show it.
@@ -183,12 +178,16 @@ export class PartitionEvaluator implements Evaluation {
   /**
    * Prune every key at the current watermark and forget the ones left empty, so memory and the
    * store stay bounded. Pruning composes, so sweeping never changes what later events raise.
+   * Only keys unchanged since the last write are deleted: their stored state prunes to nothing
+   * too, so the delete is safe in any order with the other writes. A key changed in this batch
+   * is written (as a tombstone) and deleted by a later sweep.
    */
   sweep(): void {
     for (const rule of this.rules) {
       const map = this.states[rule.index];
+      const dirty = this.dirty[rule.index];
       for (const [key, st] of map) {
-        if (this.prune(rule, st)) {
+        if (this.prune(rule, st) && !dirty.has(key)) {
           map.delete(key);
           this.removed[rule.index].add(key);
         }
