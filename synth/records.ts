@@ -324,7 +324,7 @@ export function signinRecord(ctx: SynthContext, o: SigninOptions): StreamRecord 
     properties.userDisplayName = p.name;
     properties.userPrincipalName = p.upn;
     properties.userId = p.objectId;
-    properties.appDisplayName = p.appId === WELL_KNOWN_APPS.azureCli.id ? WELL_KNOWN_APPS.azureCli.name : WELL_KNOWN_APPS.azurePortal.name;
+    properties.appDisplayName = WELL_KNOWN_APPS.azurePortal.name;
     properties.clientAppUsed = 'Browser';
     properties.userAgent = o.userAgent ?? p.userAgent;
     properties.deviceDetail = { deviceId: '', operatingSystem: 'Windows10', browser: 'Edge 126.0.0' };
@@ -630,7 +630,7 @@ export function storageRecord(ctx: SynthContext, o: StorageOptions): StreamRecor
     accountName: o.account.name,
     userAgentHeader: o.userAgent ?? (typeof o.auth === 'object' ? o.auth.userAgent : 'Azure-Storage/12.20.0 (.NET 8.0.6; Linux 5.15.0-1064-azure)'),
     clientRequestId: rng.guid(),
-    etag: `"0x8DC${rng.hex(13).toUpperCase()}"`,
+    etag: `"0x8DC${rng.hex(12).toUpperCase()}"`,
     serviceType: 'blob',
     objectKey,
     lastModifiedTime: storageClock(o.time - rng.int(60_000, 30 * 86_400_000)),

@@ -53,7 +53,8 @@ const ATTACK_DURATION_MS = 14 * MINUTE;
  */
 export function attackRecords(ctx: SynthContext, plan: AttackPlan): { records: StreamRecord[]; steps: { step: AttackStep; time: number }[] } {
   const { rng } = ctx;
-  const { attacker, ip, start: t0 } = plan;
+  const { attacker, ip } = plan;
+  const t0 = plan.start + rng.next() * 2_000;
   const out: StreamRecord[] = [];
   const steps: { step: AttackStep; time: number }[] = [];
   const signin = (time: number, resource: { id: string; name: string }) =>
@@ -63,12 +64,12 @@ export function attackRecords(ctx: SynthContext, plan: AttackPlan): { records: S
   signin(t0, WELL_KNOWN_APPS.management);
   signin(t0 + 20_000, WELL_KNOWN_APPS.keyVault);
 
-  const listAt = t0 + MINUTE;
+  const listAt = t0 + MINUTE + rng.next() * 5_000;
   steps.push({ step: 'listKeys', time: listAt });
   const [started, succeeded] = activityOperation(ctx, { time: listAt, principal: attacker, ip, ...ArmOperations.listKeys(plan.account), durationMs: 240 });
   out.push(started, succeeded, aiAuditRecord(ctx, { time: listAt + 1_200, account: plan.account, principal: attacker }));
 
-  const sweepAt = t0 + 2 * MINUTE;
+  const sweepAt = t0 + 2 * MINUTE + rng.next() * 5_000;
   steps.push({ step: 'secretSweep', time: sweepAt });
   out.push(keyVaultRecord(ctx, { time: sweepAt, vault: plan.vault, principal: attacker, ip, operation: 'SecretList', userAgent: ATTACKER_AGENT }));
   const names = rng.sample(plan.vault.secrets, plan.secrets);
@@ -79,20 +80,23 @@ export function attackRecords(ctx: SynthContext, plan: AttackPlan): { records: S
 
   signin(t0 + 2.5 * MINUTE, WELL_KNOWN_APPS.cognitiveServices);
   const floodAt = t0 + 3 * MINUTE;
-  steps.push({ step: 'modelFlood', time: floodAt });
+  let firstCall = Infinity;
   for (let minute = 0; minute < 6; minute++) {
     const calls = rng.poisson(plan.floodPerMinute);
     for (let i = 0; i < calls; i++) {
       const time = floodAt + minute * MINUTE + rng.next() * MINUTE;
+      firstCall = Math.min(firstCall, time);
       out.push(aiRequestRecord(ctx, { time, account: plan.account, deployment: plan.deployment, principal: attacker, ip, statusCode: rng.chance(0.08) ? 429 : 200 }));
     }
   }
 
+  steps.push({ step: 'modelFlood', time: firstCall });
+
   signin(t0 + 10 * MINUTE, WELL_KNOWN_APPS.storage);
   const copyAt = t0 + 10.5 * MINUTE;
-  steps.push({ step: 'crossSubscriptionCopy', time: copyAt });
   for (let i = 0; i < plan.copies; i++) {
     const time = copyAt + (i * 2.5 * MINUTE) / plan.copies + rng.int(0, 4_000);
+    if (i === 0) steps.push({ step: 'crossSubscriptionCopy', time });
     const blob = `export-${new Date(t0).toISOString().slice(0, 10)}/customers-${String(i + 1).padStart(3, '0')}.parquet`;
     const sourceUri = blobUrl(plan.source.account, plan.source.container, blob, sasQuery(rng, time));
     out.push(
@@ -190,45 +194,47 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
   const etl = addPrincipal(tenant, rng, 'servicePrincipal', 'sp-etl-pipeline');
   const attackIp = rng.ipIn(NETWORKS.unfamiliar);
   const ip = (p: Principal) => p.ips[0];
+  /** A planned moment, give or take a few seconds: nothing real happens on the exact second. */
+  const at = (time: number) => time + rng.next() * 5_000;
 
   // People: sign in, administer a little, read and write some data.
   for (const user of [alice, bob, carol, dan]) {
     const first = start + rng.int(1, 14) * MINUTE + rng.next() * MINUTE;
-    if (user === bob) push(signinRecord(ctx, { time: first - 40_000, principal: user, ip: ip(user), resource: WELL_KNOWN_APPS.azurePortal, errorCode: 50126, failureReason: 'Error validating credentials due to invalid username or password.' }));
-    push(signinRecord(ctx, { time: first, principal: user, ip: ip(user), resource: WELL_KNOWN_APPS.azurePortal }));
+    if (user === bob) push(signinRecord(ctx, { time: first - 40_000, principal: user, ip: ip(user), resource: WELL_KNOWN_APPS.management, errorCode: 50126, failureReason: 'Error validating credentials due to invalid username or password.' }));
+    push(signinRecord(ctx, { time: first, principal: user, ip: ip(user), resource: WELL_KNOWN_APPS.management }));
     push(signinRecord(ctx, { time: first + rng.int(20, 40) * MINUTE, principal: user, ip: ip(user), resource: WELL_KNOWN_APPS.management }));
   }
   const openAiUser = { name: 'Cognitive Services OpenAI User', definitionId: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd' };
-  push(...activityOperation(ctx, { time: start + 16 * MINUTE, principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.roleAssignmentWrite(rng, prodAi.id, chatFrontend, openAiUser) }));
+  push(...activityOperation(ctx, { time: at(start + 16 * MINUTE), principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.roleAssignmentWrite(rng, prodAi.id, chatFrontend, openAiUser) }));
   const logsHub = {
     namespaceRuleId: `/subscriptions/${tenant.subscriptions[2].id}/resourceGroups/rg-warden/providers/Microsoft.EventHub/namespaces/evhns-contoso-logs/authorizationRules/RootManageSharedAccessKey`,
     hub: 'resource-logs',
   };
-  push(...activityOperation(ctx, { time: start + 25 * MINUTE, principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.diagnosticSettingWrite(prodVault.id, 'to-warden', logsHub, ['AuditEvent']) }));
-  push(...activityOperation(ctx, { time: start + 33 * MINUTE, principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.write(shared.id) }));
+  push(...activityOperation(ctx, { time: at(start + 25 * MINUTE), principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.diagnosticSettingWrite(prodVault.id, 'to-warden', logsHub, ['AuditEvent']) }));
+  push(...activityOperation(ctx, { time: at(start + 33 * MINUTE), principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.write(shared.id) }));
   steady(rng, start + 10 * MINUTE, end, 0.25, (time) =>
     push(storageRecord(ctx, { time, account: prodData, operation: rng.chance(0.7) ? 'GetBlob' : 'PutBlob', auth: bob, ip: ip(bob), container: 'curated', blob: `reports/q2/sales-${rng.int(1, 40)}.csv`, bytes: rng.int(20_000, 4_000_000) })),
   );
-  push(storageRecord(ctx, { time: start + 11 * MINUTE, account: prodData, operation: 'ListBlobs', auth: bob, ip: ip(bob), container: 'curated', bytes: rng.int(2_000, 40_000) }));
+  push(storageRecord(ctx, { time: at(start + 11 * MINUTE), account: prodData, operation: 'ListBlobs', auth: bob, ip: ip(bob), container: 'curated', bytes: rng.int(2_000, 40_000) }));
   steady(rng, start + 15 * MINUTE, end, 0.3, (time) =>
     push(aiRequestRecord(ctx, { time, account: devAi, deployment: devAi.deployments[0], principal: carol, ip: ip(carol), streaming: true })),
   );
-  push(keyVaultRecord(ctx, { time: start + 15.5 * MINUTE, vault: sharedVault, principal: carol, ip: ip(carol), operation: 'SecretGet', name: sharedVault.secrets[0] }));
-  push(keyVaultRecord(ctx, { time: start + 30 * MINUTE, vault: prodVault, principal: dan, ip: ip(dan), operation: 'SecretList' }));
+  push(keyVaultRecord(ctx, { time: at(start + 15.5 * MINUTE), vault: sharedVault, principal: carol, ip: ip(carol), operation: 'SecretGet', name: sharedVault.secrets[0] }));
+  push(keyVaultRecord(ctx, { time: at(start + 30 * MINUTE), vault: prodVault, principal: dan, ip: ip(dan), operation: 'SecretList' }));
   for (const name of prodVault.secrets.slice(0, 2)) push(keyVaultRecord(ctx, { time: start + 31 * MINUTE + rng.next() * MINUTE, vault: prodVault, principal: dan, ip: ip(dan), operation: 'SecretGet', name }));
 
   // Managed identities: the chat front end calls its model every minute, the indexer embeds and reads.
-  push(signinRecord(ctx, { time: start + 0.4 * MINUTE, principal: chatFrontend, ip: ip(chatFrontend), resource: WELL_KNOWN_APPS.cognitiveServices }));
+  push(signinRecord(ctx, { time: at(start + 0.4 * MINUTE), principal: chatFrontend, ip: ip(chatFrontend), resource: WELL_KNOWN_APPS.cognitiveServices }));
   steady(rng, start + MINUTE, end, 6, (time) => push(aiRequestRecord(ctx, { time, account: prodAi, deployment: chat, principal: chatFrontend, ip: ip(chatFrontend) })));
-  push(signinRecord(ctx, { time: start + 0.6 * MINUTE, principal: ragIndexer, ip: ip(ragIndexer), resource: WELL_KNOWN_APPS.cognitiveServices }));
-  push(signinRecord(ctx, { time: start + 0.7 * MINUTE, principal: ragIndexer, ip: ip(ragIndexer), resource: WELL_KNOWN_APPS.storage }));
+  push(signinRecord(ctx, { time: at(start + 0.6 * MINUTE), principal: ragIndexer, ip: ip(ragIndexer), resource: WELL_KNOWN_APPS.cognitiveServices }));
+  push(signinRecord(ctx, { time: at(start + 0.7 * MINUTE), principal: ragIndexer, ip: ip(ragIndexer), resource: WELL_KNOWN_APPS.storage }));
   steady(rng, start + MINUTE, end, 10, (time) => push(aiRequestRecord(ctx, { time, account: prodAi, deployment: embeddings, principal: ragIndexer, ip: ip(ragIndexer) })));
   steady(rng, start + MINUTE, end, 2, (time) =>
     push(storageRecord(ctx, { time, account: prodData, operation: 'GetBlob', auth: ragIndexer, ip: ip(ragIndexer), container: 'curated', blob: `kb/article-${rng.int(1, 900)}.md`, bytes: rng.int(2_000, 90_000) })),
   );
 
   // The archiver copies curated data into the archive account, inside the prod subscription.
-  push(signinRecord(ctx, { time: start + 2 * MINUTE, principal: archiver, ip: ip(archiver), resource: WELL_KNOWN_APPS.storage }));
+  push(signinRecord(ctx, { time: at(start + 2 * MINUTE), principal: archiver, ip: ip(archiver), resource: WELL_KNOWN_APPS.storage }));
   every(rng, start + 5 * MINUTE, end, 15 * MINUTE, 30_000, (time) => {
     for (let i = 0; i < 2; i++) {
       const blob = `daily/${new Date(time).toISOString().slice(0, 10)}/batch-${rng.int(100, 999)}.parquet`;
@@ -237,15 +243,15 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
   });
 
   // The backup job reads the same secret every ten minutes, then writes a backup.
-  push(signinRecord(ctx, { time: start + 0.2 * MINUTE, principal: backup, ip: ip(backup), resource: WELL_KNOWN_APPS.keyVault }));
-  push(signinRecord(ctx, { time: start + 0.3 * MINUTE, principal: backup, ip: ip(backup), resource: WELL_KNOWN_APPS.storage }));
+  push(signinRecord(ctx, { time: at(start + 0.2 * MINUTE), principal: backup, ip: ip(backup), resource: WELL_KNOWN_APPS.keyVault }));
+  push(signinRecord(ctx, { time: at(start + 0.3 * MINUTE), principal: backup, ip: ip(backup), resource: WELL_KNOWN_APPS.storage }));
   every(rng, start + 0.5 * MINUTE, end, 10 * MINUTE, 20_000, (time) => {
     push(keyVaultRecord(ctx, { time, vault: prodVault, principal: backup, ip: ip(backup), operation: 'SecretGet', name: 'backup-storage-conn' }));
     push(storageRecord(ctx, { time: time + rng.int(5_000, 40_000), account: archive, operation: 'PutBlob', auth: backup, ip: ip(backup), container: 'backups', blob: `sql/${new Date(time).toISOString().slice(0, 16).replace(':', '')}.bak`, bytes: rng.int(50_000_000, 400_000_000) }));
   });
 
   // The platform team's key rotation app lists AI account keys: expected, to be allow-listed.
-  const rotateAt = start + 20 * MINUTE;
+  const rotateAt = at(start + 20 * MINUTE);
   push(signinRecord(ctx, { time: rotateAt - 30_000, principal: platform, ip: ip(platform), resource: WELL_KNOWN_APPS.management }));
   for (const [i, account] of [prodAi, devAi].entries()) {
     const time = rotateAt + i * MINUTE;
@@ -261,9 +267,9 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
 
   // sp-etl-pipeline: its normal pipeline traffic, all hour, from its usual address…
   const etlBaselinePerMinute = 2;
-  push(signinRecord(ctx, { time: start + MINUTE, principal: etl, ip: ip(etl), resource: WELL_KNOWN_APPS.keyVault }));
-  push(signinRecord(ctx, { time: start + 1.1 * MINUTE, principal: etl, ip: ip(etl), resource: WELL_KNOWN_APPS.cognitiveServices }));
-  push(signinRecord(ctx, { time: start + 1.2 * MINUTE, principal: etl, ip: ip(etl), resource: WELL_KNOWN_APPS.storage }));
+  push(signinRecord(ctx, { time: at(start + MINUTE), principal: etl, ip: ip(etl), resource: WELL_KNOWN_APPS.keyVault }));
+  push(signinRecord(ctx, { time: at(start + 1.1 * MINUTE), principal: etl, ip: ip(etl), resource: WELL_KNOWN_APPS.cognitiveServices }));
+  push(signinRecord(ctx, { time: at(start + 1.2 * MINUTE), principal: etl, ip: ip(etl), resource: WELL_KNOWN_APPS.storage }));
   every(rng, start + 2 * MINUTE, end, 15 * MINUTE, 20_000, (time) =>
     push(keyVaultRecord(ctx, { time, vault: prodVault, principal: etl, ip: ip(etl), operation: 'SecretGet', name: 'etl-sql-connection' })),
   );
@@ -395,7 +401,7 @@ function routine(ctx: SynthContext, f: Profile, time: number, room: number, out:
     }
   } else if (r < 0.87) {
     const failed = rng.chance(0.03);
-    out.push(signinRecord(ctx, { time, principal: p, ip: f.ip, resource: p.kind === 'user' ? WELL_KNOWN_APPS.azurePortal : rng.pick(SIGNIN_RESOURCE), errorCode: failed ? (p.kind === 'user' ? 50126 : 7000215) : 0 }));
+    out.push(signinRecord(ctx, { time, principal: p, ip: f.ip, resource: p.kind === 'user' ? WELL_KNOWN_APPS.management : rng.pick(SIGNIN_RESOURCE), errorCode: failed ? (p.kind === 'user' ? 50126 : 7000215) : 0 }));
   } else if (r < 0.97) {
     const k = rng.next();
     out.push(keyVaultRecord(ctx, { time, vault: f.vault, principal: p, ip: f.ip, operation: k < 0.85 ? 'SecretGet' : k < 0.95 ? 'SecretList' : 'KeyGet', name: k < 0.95 ? rng.pick(f.secrets) : f.vault.keys[0] }));
@@ -433,11 +439,15 @@ export function generateWorkload(options: WorkloadOptions): Workload {
   const victims = rng.sample(profiles.filter((f) => f.principal.kind === 'servicePrincipal'), bursts);
   victims.forEach((f, i) => {
     const destination = tenant.storageAccounts.find((s) => s.subscriptionId !== f.storage.subscriptionId)!;
+    // A sweep needs a vault with many secrets; the prod vault has them.
+    const vault = f.vault.secrets.length >= 16 ? f.vault : tenant.keyVaults[0];
     attackers.push(f.principal.objectId);
+    // Its usual sign-in early on, so the attacker's address is new for it.
+    attacks.push(signinRecord(ctx, { time: start + rng.next() * 5 * MINUTE, principal: f.principal, ip: f.ip, resource: WELL_KNOWN_APPS.management }));
     const plan: AttackPlan = {
       attacker: f.principal, ip: rng.ipIn(NETWORKS.unfamiliar), start: start + (durationMs * (i + 1)) / (bursts + 1),
-      account: f.ai, deployment: f.ai.deployments[0], vault: f.vault, secrets: Math.min(16, f.vault.secrets.length),
-      floodPerMinute: 40, source: { account: f.storage, container: f.container }, destination: { account: destination, container: destination.containers[0] }, copies: 6,
+      account: f.ai, deployment: f.ai.deployments[0], vault, secrets: 16, floodPerMinute: 40,
+      source: { account: f.storage, container: f.container }, destination: { account: destination, container: destination.containers[0] }, copies: 6,
     };
     attacks.push(...attackRecords(ctx, plan).records);
     end = Math.max(end, plan.start + ATTACK_DURATION_MS);

@@ -49,7 +49,7 @@ export interface Principal {
   name: string;
   /** Entra object id (the `oid` claim). */
   objectId: string;
-  /** Application (client) id: the app itself for SPs and MIs, the client app used by a user. */
+  /** Application (client) id: the app itself for SPs and MIs, the Azure portal for a user. */
   appId: string;
   upn?: string;
   /** ARM id of a user-assigned managed identity (the `xms_mirid` claim). */
@@ -80,7 +80,6 @@ export interface TenantSize {
 /** First-party application ids that appear in real sign-in and activity logs. */
 export const WELL_KNOWN_APPS = {
   azurePortal: { id: 'c44b4083-3bb0-49c1-b47d-974e53cbdf3c', name: 'Azure Portal' },
-  azureCli: { id: '04b07795-8ddb-461a-bbee-02f9e1bf7b46', name: 'Microsoft Azure CLI' },
   management: { id: '797f4846-ba00-4fd7-ba43-dac1f8f63013', name: 'Windows Azure Service Management API' },
   keyVault: { id: 'cfa8b339-82a2-471a-a3c9-0fc0be7a4093', name: 'Azure Key Vault' },
   storage: { id: 'e406a681-f3d4-42a8-90b6-c2b029497af1', name: 'Azure Storage' },
@@ -116,7 +115,6 @@ const USER_AGENTS = {
   user: [
     'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0',
     'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
-    'python/3.11.9 (Linux-6.5.0-1022-azure-x86_64-with-glibc2.35) AZURECLI/2.61.0 (DEB)',
   ],
   servicePrincipal: [
     'azsdk-python-identity/1.17.1 Python/3.11.9 (Linux-5.15.0-1064-azure-x86_64-with-glibc2.35)',
@@ -168,7 +166,7 @@ export function addPrincipal(
     kind,
     name,
     objectId: rng.guid(),
-    appId: kind === 'user' ? rng.pick([WELL_KNOWN_APPS.azurePortal.id, WELL_KNOWN_APPS.azureCli.id]) : rng.guid(),
+    appId: kind === 'user' ? WELL_KNOWN_APPS.azurePortal.id : rng.guid(),
     ips: options.ips ?? [rng.ipIn(kind === 'managedIdentity' ? NETWORKS.azure : NETWORKS.office)],
     userAgent: rng.pick(USER_AGENTS[kind]),
   };
@@ -243,7 +241,3 @@ export function buildTenant(seed: number, size: TenantSize): Tenant {
   return tenant;
 }
 
-/** The subscription a resource lives in. */
-export function subscriptionOf(tenant: Tenant, r: Resource): Subscription {
-  return tenant.subscriptions.find((s) => s.id === r.subscriptionId)!;
-}
