@@ -122,6 +122,14 @@ function every(rng: Rng, from: number, to: number, period: number, jitter: numbe
   for (let t = from; t < to; t += period) emit(Math.min(to - 1, t + rng.next() * jitter));
 }
 
+/** The Event Hubs namespace the tenant's diagnostic settings stream to (in the shared subscription). */
+function logsHub(tenant: Tenant, hub: string): { namespaceRuleId: string; hub: string } {
+  return {
+    namespaceRuleId: `/subscriptions/${tenant.subscriptions[2].id}/resourceGroups/rg-warden/providers/Microsoft.EventHub/namespaces/evhns-contoso-logs/authorizationRules/RootManageSharedAccessKey`,
+    hub,
+  };
+}
+
 const byTime = (a: StreamRecord, b: StreamRecord) => ((a.time as string) < (b.time as string) ? -1 : (a.time as string) > (b.time as string) ? 1 : 0);
 
 export interface ManifestPrincipal {
@@ -206,11 +214,7 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
   }
   const openAiUser = { name: 'Cognitive Services OpenAI User', definitionId: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd' };
   push(...activityOperation(ctx, { time: at(start + 16 * MINUTE), principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.roleAssignmentWrite(rng, prodAi.id, chatFrontend, openAiUser) }));
-  const logsHub = {
-    namespaceRuleId: `/subscriptions/${tenant.subscriptions[2].id}/resourceGroups/rg-warden/providers/Microsoft.EventHub/namespaces/evhns-contoso-logs/authorizationRules/RootManageSharedAccessKey`,
-    hub: 'resource-logs',
-  };
-  push(...activityOperation(ctx, { time: at(start + 25 * MINUTE), principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.diagnosticSettingWrite(prodVault.id, 'to-warden', logsHub, ['AuditEvent']) }));
+  push(...activityOperation(ctx, { time: at(start + 25 * MINUTE), principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.diagnosticSettingWrite(prodVault.id, 'to-warden', logsHub(tenant, 'resource-logs'), ['AuditEvent']) }));
   push(...activityOperation(ctx, { time: at(start + 33 * MINUTE), principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.write(shared.id) }));
   steady(rng, start + 10 * MINUTE, end, 0.25, (time) =>
     push(storageRecord(ctx, { time, account: prodData, operation: rng.chance(0.7) ? 'GetBlob' : 'PutBlob', auth: bob, ip: ip(bob), container: 'curated', blob: `reports/q2/sales-${rng.int(1, 40)}.csv`, bytes: rng.int(20_000, 4_000_000) })),
@@ -381,6 +385,7 @@ function profileFor(rng: Rng, tenant: Tenant, principal: Principal): Profile {
   };
 }
 
+const STORAGE_READER = { name: 'Storage Blob Data Reader', definitionId: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' };
 const SIGNIN_RESOURCE = [WELL_KNOWN_APPS.management, WELL_KNOWN_APPS.keyVault, WELL_KNOWN_APPS.storage, WELL_KNOWN_APPS.cognitiveServices];
 
 /** One routine call by `f`: the source mix is mostly AI requests, then storage, sign-ins, Key Vault, ARM. */
@@ -394,7 +399,9 @@ function routine(ctx: SynthContext, f: Profile, time: number, room: number, out:
     const s = rng.next();
     if (s < 0.05) {
       const blob = `batch/${rng.int(1, 99_999)}.parquet`;
-      out.push(...storageCopy(ctx, { time, account: f.copyTarget, container: f.copyTarget.containers[0], blob, auth: p, ip: f.ip, sourceUri: blobUrl(f.storage, f.container, blob), bytes: rng.int(100_000, 50_000_000) }));
+      const copy = { time, account: f.copyTarget, container: f.copyTarget.containers[0], blob, auth: p, ip: f.ip, sourceUri: blobUrl(f.storage, f.container, blob), bytes: rng.int(100_000, 50_000_000) };
+      if (s < 0.03) out.push(...storageCopy(ctx, copy));
+      else out.push(storageRecord(ctx, { ...copy, operation: 'PutBlobFromURL' }));
     } else {
       const operation = s < 0.6 ? 'GetBlob' : s < 0.88 ? 'PutBlob' : 'ListBlobs';
       out.push(storageRecord(ctx, { time, account: f.storage, operation, auth: rng.chance(0.04) ? 'SAS' : p, ip: f.ip, container: f.container, blob: operation === 'ListBlobs' ? undefined : `data/${rng.int(1, 50_000)}.json`, bytes: rng.int(1_000, 2_000_000) }));
@@ -406,7 +413,14 @@ function routine(ctx: SynthContext, f: Profile, time: number, room: number, out:
     const k = rng.next();
     out.push(keyVaultRecord(ctx, { time, vault: f.vault, principal: p, ip: f.ip, operation: k < 0.85 ? 'SecretGet' : k < 0.95 ? 'SecretList' : 'KeyGet', name: k < 0.95 ? rng.pick(f.secrets) : f.vault.keys[0] }));
   } else {
-    out.push(...activityOperation(ctx, { time, principal: p, ip: f.ip, ...ArmOperations.write(f.storage.id) }));
+    const a = rng.next();
+    const operation =
+      a < 0.9
+        ? ArmOperations.write(f.storage.id)
+        : a < 0.95
+          ? ArmOperations.roleAssignmentWrite(rng, f.storage.id, ctx.tenant.principals[rng.int(0, ctx.tenant.principals.length - 1)], STORAGE_READER)
+          : ArmOperations.diagnosticSettingWrite(f.storage.id, 'to-warden', logsHub(ctx.tenant, 'resource-logs'), ['StorageRead', 'StorageWrite', 'StorageDelete']);
+    out.push(...activityOperation(ctx, { time, principal: p, ip: f.ip, ...operation }));
   }
 }
 

@@ -4,7 +4,10 @@ import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ingestBody } from '../../src/ingest/pipeline.js';
 import { DEMO_CAPTURE_FILE, DEMO_MANIFEST_FILE, renderDemoCapture } from '../../synth/demo-capture.js';
+import { Rng } from '../../synth/random.js';
+import { activityOperation, ArmOperations, keyVaultRecord, signinRecord, storageRecord, type SynthContext } from '../../synth/records.js';
 import { ATTACK_STEPS, generateDemo, generateWorkload, type AttackStep, type Demo } from '../../synth/scenario.js';
+import { WELL_KNOWN_APPS } from '../../synth/tenant.js';
 
 // The generator is checked against the documented stream schemas and public samples
 // (../shared/captures/external), read here field by field, not through Warden's normalizers.
@@ -157,6 +160,28 @@ function byActor(records: Rec[]): Map<string, Rec[]> {
   return out;
 }
 
+/** Builder outputs the scenarios do not produce: failures, deletes and the rarer operations. */
+function otherBuilderRecords(demo: Demo): Rec[] {
+  const ctx: SynthContext = { tenant: demo.tenant, rng: new Rng(99) };
+  const byKind = (kind: string) => demo.tenant.principals.find((p) => p.kind === kind)!;
+  const [user, mi, sp] = [byKind('user'), byKind('managedIdentity'), byKind('servicePrincipal')];
+  const vault = demo.tenant.keyVaults[0];
+  const account = demo.tenant.storageAccounts[0];
+  const t = Date.parse(demo.manifest.start) + 5 * MINUTE;
+  return [
+    ...activityOperation(ctx, { time: t, principal: user, ip: user.ips[0], ...ArmOperations.diagnosticSettingDelete(vault.id, 'to-warden') }),
+    ...activityOperation(ctx, { time: t, principal: sp, ip: sp.ips[0], ...ArmOperations.listKeys(account), result: 'Failure' }),
+    signinRecord(ctx, { time: t, principal: sp, ip: sp.ips[0], resource: WELL_KNOWN_APPS.keyVault, errorCode: 7000215 }),
+    signinRecord(ctx, { time: t, principal: user, ip: user.ips[0], resource: WELL_KNOWN_APPS.management, errorCode: 50126 }),
+    keyVaultRecord(ctx, { time: t, vault, principal: mi, ip: mi.ips[0], operation: 'KeyGet', name: vault.keys[0] }),
+    keyVaultRecord(ctx, { time: t, vault, principal: user, ip: user.ips[0], operation: 'SecretSet', name: vault.secrets[1], statusCode: 403 }),
+    keyVaultRecord(ctx, { time: t, vault, principal: user, ip: user.ips[0], operation: 'VaultGet' }),
+    storageRecord(ctx, { time: t, account, operation: 'GetBlobProperties', auth: 'SAS', ip: '203.0.113.9', container: 'raw', blob: 'a.json' }),
+    storageRecord(ctx, { time: t, account, operation: 'DeleteBlob', auth: mi, ip: mi.ips[0], container: 'raw', blob: 'a.json' }),
+    storageRecord(ctx, { time: t, account, operation: 'PutBlobFromURL', auth: sp, ip: sp.ips[0], container: 'raw', blob: 'b.json', sourceUri: 'https://example.blob.core.windows.net/c/b.json?sv=2023-11-03&sig=abc' }),
+  ];
+}
+
 const parseBodies = (bodies: string[]) => bodies.flatMap((b) => JSON.parse(b).records as Rec[]);
 
 describe('synthetic tenant generator', () => {
@@ -204,6 +229,10 @@ describe('synthetic tenant generator', () => {
       checkSchema(r);
       categories.add(r.category);
     }
+    const others = otherBuilderRecords(demo);
+    for (const r of others) checkSchema(r);
+    expect(others.map((r) => r.resultType ?? r.statusCode)).toEqual(['Start', 'Success', 'Start', 'Failure', '7000215', '50126', 'Success', 'Forbidden', 'Success', 200, 200, 201]);
+    expect(others[3].properties.statusMessage).toMatch(/AuthorizationFailed/);
     expect([...categories].sort()).toEqual(
       ['Administrative', 'Audit', 'AuditEvent', 'ManagedIdentitySignInLogs', 'RequestResponse', 'ServicePrincipalSignInLogs', 'SignInLogs', 'StorageRead', 'StorageWrite'].sort(),
     );
@@ -327,11 +356,16 @@ describe('synthetic tenant generator', () => {
     for (const attacker of workload.attackers) {
       const found = attackStepTimes(actors.get(attacker)!, workload.start, tenantAccounts, workload.start);
       expect(Object.keys(found).sort(), attacker).toEqual([...ATTACK_STEPS].sort());
+      expect([...ATTACK_STEPS].sort((a, b) => found[a]! - found[b]!), attacker).toEqual([...ATTACK_STEPS]);
     }
   });
 
   it('ingests every generated record through Warden’s pipeline: no dead letters, no skips', () => {
-    const bodies = [...renderDemoCapture().ndjson.trimEnd().split('\n'), ...generateWorkload({ seed: 8, records: 6_000, principals: 600 }).bodies];
+    const bodies = [
+      ...renderDemoCapture().ndjson.trimEnd().split('\n'),
+      ...generateWorkload({ seed: 8, records: 6_000, principals: 600 }).bodies,
+      JSON.stringify({ records: otherBuilderRecords(demo) }),
+    ];
     const sources = new Set<string>();
     let records = 0;
     for (const [i, body] of bodies.entries()) {
@@ -342,7 +376,7 @@ describe('synthetic tenant generator', () => {
       records += result.records;
       for (const { event } of result.events) sources.add(event.source);
     }
-    expect(records).toBe(demo.records.length + 6_000);
+    expect(records).toBe(demo.records.length + 6_000 + otherBuilderRecords(demo).length);
     expect([...sources].sort()).toEqual(['activity', 'ai', 'keyvault', 'signin', 'storage']);
   });
 
