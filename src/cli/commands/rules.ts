@@ -1,6 +1,143 @@
+import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DETECTIONS_DIR, loadRules, type LoadedRule } from '../../engine/loader.js';
+import { FixtureError, formatCaseResult, lintFixtures, readCases, runRuleCase, type CaseResult } from '../../engine/rule-tests.js';
+import { RuleDefinitionError } from '../../engine/errors.js';
 import { UsageError } from '../errors.js';
-import type { Command } from '../io.js';
+import type { Command, CommandIO } from '../io.js';
 
-export const run: Command = async () => {
-  throw new UsageError('rules is not available in this build yet');
+type Values = { dir?: string; json?: boolean; help?: boolean };
+
+/** A `warden rules` subcommand: adding one (docs, new) is adding an entry to SUBCOMMANDS. */
+interface Subcommand {
+  args: string;
+  summary: string;
+  options?: ParseArgsConfig['options'];
+  run(values: Values, positionals: string[], io: CommandIO): Promise<number>;
+}
+
+const COMMON_OPTIONS = {
+  dir: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  list: { args: '', summary: 'list the rules: id, kind, severity, sources', run: list },
+  test: { args: '[rule-id...]', summary: "replay each rule's fixtures through the pipeline and compare the alerts", run: test },
+  lint: { args: '', summary: 'load and validate every rule; check each has a positive and a negative case', run: lint },
 };
+
+function usage(): string {
+  const lines = Object.entries(SUBCOMMANDS).map(([name, s]) => `  ${`${name} ${s.args}`.padEnd(22)} ${s.summary}`);
+  return `usage: warden rules <subcommand> [options]
+
+subcommands:
+${lines.join('\n')}
+
+options:
+  --dir DIR    the detections folder (default: detections/ of this install)
+  --json       end the output with one JSON summary line
+  -h, --help   show this help
+
+Rules are detections/<rule-id>.ts; fixtures are detections/<rule-id>.fixtures/ (see docs/rules.md).`;
+}
+
+export const run: Command = async (argv, io) => {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    io.stdout(usage());
+    return name ? 0 : 2;
+  }
+  const sub = SUBCOMMANDS[name];
+  if (!sub) throw new UsageError(`unknown subcommand '${name}': use ${Object.keys(SUBCOMMANDS).join(', ')}`);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, allowPositionals: true, options: { ...COMMON_OPTIONS, ...sub.options } });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.split('. ')[0]}: see 'warden rules --help'`);
+  }
+  const values = parsed.values as Values;
+  if (values.help) {
+    io.stdout(usage());
+    return 0;
+  }
+  try {
+    return await sub.run(values, parsed.positionals, io);
+  } catch (err) {
+    // A broken rule is the detection engineer's to fix: one line naming file and field, exit 1.
+    if (err instanceof RuleDefinitionError) {
+      io.stderr(`warden rules ${name}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+};
+
+async function load(values: Values): Promise<LoadedRule[]> {
+  if (values.dir === '') throw new UsageError('--dir needs a folder');
+  return loadRules(values.dir ? resolve(values.dir) : DETECTIONS_DIR);
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '));
+}
+
+async function list(values: Values, _positionals: string[], io: CommandIO): Promise<number> {
+  const rules = await load(values);
+  const rows = rules.map(({ rule }) => [rule.id, rule.kind, rule.severity, rule.sources.join(', ')]);
+  for (const line of table([['ID', 'KIND', 'SEVERITY', 'SOURCES'], ...rows])) io.stdout(line);
+  if (values.json) {
+    io.stdout(JSON.stringify({
+      rules: rules.map(({ rule }) => ({
+        id: rule.id, version: rule.version, kind: rule.kind, severity: rule.severity, sources: rule.sources,
+        tactics: rule.tactics, techniques: rule.techniques,
+      })),
+    }));
+  }
+  return 0;
+}
+
+async function test(values: Values, ruleIds: string[], io: CommandIO): Promise<number> {
+  const all = await load(values);
+  const unknown = ruleIds.filter((id) => !all.some((l) => l.rule.id === id));
+  if (unknown.length) throw new UsageError(`no rule ${unknown.map((id) => `'${id}'`).join(', ')}: 'warden rules list' shows the rules`);
+  const selected = ruleIds.length ? all.filter((l) => ruleIds.includes(l.rule.id)) : all;
+  const results: CaseResult[] = [];
+  const fixtureErrors: string[] = [];
+  for (const loaded of selected) {
+    try {
+      for (const ruleCase of await readCases(loaded)) {
+        const result = await runRuleCase(loaded, ruleCase);
+        results.push(result);
+        io.stdout(formatCaseResult(result));
+      }
+    } catch (err) {
+      if (!(err instanceof FixtureError)) throw err;
+      fixtureErrors.push(err.message);
+      io.stdout(`✗ ${loaded.rule.id}: ${err.message}`);
+    }
+  }
+  const failed = results.filter((r) => !r.passed).length + fixtureErrors.length;
+  io.stdout(`${results.length} case${results.length === 1 ? '' : 's'} of ${selected.length} rule${selected.length === 1 ? '' : 's'}: ${results.length - results.filter((r) => !r.passed).length} passed, ${failed} failed`);
+  if (values.json) {
+    io.stdout(JSON.stringify({
+      passed: results.filter((r) => r.passed).length,
+      failed,
+      cases: results.map((r) => ({ rule: r.ruleId, name: r.name, passed: r.passed, alerts: r.alerts.length, events: r.events, problems: r.problems })),
+      fixtureErrors,
+    }));
+  }
+  return failed ? 1 : 0;
+}
+
+async function lint(values: Values, _positionals: string[], io: CommandIO): Promise<number> {
+  const rules = await load(values);
+  const problems: string[] = [];
+  for (const loaded of rules) problems.push(...(await lintFixtures(loaded)));
+  for (const p of problems) io.stdout(`✗ ${p}`);
+  if (!problems.length) io.stdout(`✓ ${rules.length} rule${rules.length === 1 ? '' : 's'} valid, each with a positive and a negative case`);
+  if (values.json) io.stdout(JSON.stringify({ rules: rules.length, problems }));
+  return problems.length ? 1 : 0;
+}
