@@ -19,6 +19,8 @@ export function hashSeed(...parts: (string | number)[]): number {
 }
 
 const HEX = '0123456789abcdef';
+/** Number.toString(16) is slow on the hot path: look bytes up instead. */
+const BYTE_HEX = Array.from({ length: 256 }, (_, i) => HEX[i >> 4] + HEX[i & 15]);
 
 /** mulberry32: tiny, fast, good enough for test data (not for anything secret). */
 export class Rng {
@@ -69,7 +71,10 @@ export class Rng {
 
   hex(length: number): string {
     let s = '';
-    while (s.length < length) s += this.u32().toString(16).padStart(8, '0');
+    while (s.length < length) {
+      const v = this.u32();
+      s += BYTE_HEX[v & 255] + BYTE_HEX[(v >>> 8) & 255] + BYTE_HEX[(v >>> 16) & 255] + BYTE_HEX[v >>> 24];
+    }
     return s.length === length ? s : s.slice(0, length);
   }
 
