@@ -7,9 +7,10 @@ import { matchLogic } from './kinds/match.js';
 import { sequenceLogic, type CompiledStep } from './kinds/sequence.js';
 import { thresholdLogic } from './kinds/threshold.js';
 import type { KeyState, KindLogic } from './kinds/types.js';
+import { ResourceInventory } from './inventory.js';
 import {
   ENTITY_TYPES, applyTunableOverrides, eventValueName, eventValueReader, resolveSettings,
-  type EntityType, type Rule, type Settings, type TitleContext, type Tunables,
+  type EntityType, type Rule, type RuleContext, type Settings, type TitleContext, type Tunables,
 } from './rule.js';
 
 /** Which events a rule is shown: a source, and the operations of it (all when absent). */
@@ -33,17 +34,27 @@ export interface CompiledRule {
   /** The grouping key, or undefined to skip the event. */
   keyOf(e: NormalizedEvent): string | undefined;
   readonly logic: KindLogic<KeyState>;
+  /** What the rule's functions consult besides the event (shared by the detector's rules). */
+  readonly context: RuleContext;
   title(context: TitleContext<Tunables>): string;
+  /** The rule's own evidence for an alert (empty when it adds none). */
+  evidence(context: TitleContext<Tunables>): Record<string, unknown>;
 }
 
 const byPrincipal = (e: NormalizedEvent) => e.principalId;
 const always = () => true;
+const noEvidence = () => ({});
 
 /**
  * Compile a rule with a deployer's tunable overrides for it. An override that breaks the rule
  * (e.g. a window that is not a duration) throws TunableError naming the rule and field.
  */
-export function compileRule(rule: Rule, index: number, overrides?: Readonly<Record<string, unknown>>): CompiledRule {
+export function compileRule(
+  rule: Rule,
+  index: number,
+  overrides?: Readonly<Record<string, unknown>>,
+  context: RuleContext = { inventory: new ResourceInventory() },
+): CompiledRule {
   const tunables = applyTunableOverrides(rule, overrides);
   let settings: Settings;
   try {
@@ -58,13 +69,14 @@ export function compileRule(rule: Rule, index: number, overrides?: Readonly<Reco
   const groupBy = rule.groupBy;
   const title = rule.title;
   return {
-    rule, id: rule.id, index, tunables, settings,
+    rule, id: rule.id, index, tunables, settings, context,
     entityTypes: new Set(rule.entities ?? ENTITY_TYPES),
     subscriptions: subscriptionsOf(rule),
-    accepts: where ? (e) => where(e, tunables) : always,
+    accepts: where ? (e) => where(e, tunables, context) : always,
     keyOf: typeof groupBy === 'function' ? groupBy : byPrincipal,
-    logic: kindLogic(rule, settings, tunables) as KindLogic<KeyState>,
+    logic: kindLogic(rule, settings, tunables, context) as KindLogic<KeyState>,
     title: typeof title === 'function' ? title : () => title,
+    evidence: rule.evidence ?? noEvidence,
   };
 }
 
@@ -80,7 +92,7 @@ function subscriptionsOf(rule: Rule): Subscription[] {
 type SettingsOf<K extends Settings['kind']> = Extract<Settings, { kind: K }>;
 
 // resolveSettings returns the settings of the rule's own kind, hence the narrowing casts.
-function kindLogic(rule: Rule, settings: Settings, tunables: Tunables): KindLogic<never> {
+function kindLogic(rule: Rule, settings: Settings, tunables: Tunables, context: RuleContext): KindLogic<never> {
   switch (rule.kind) {
     case 'match':
       return matchLogic();
@@ -107,8 +119,8 @@ function kindLogic(rule: Rule, settings: Settings, tunables: Tunables): KindLogi
         const seenSettings = stepSettings[i];
         return {
           name: step.name,
-          matches: (e) => sources.has(e.source) && (!opSet || opSet.has(e.operation)) && (!where || where(e, tunables)),
-          relate: relate ? (e, prior) => relate(e, prior, tunables) : undefined,
+          matches: (e) => sources.has(e.source) && (!opSet || opSet.has(e.operation)) && (!where || where(e, tunables, context)),
+          relate: relate ? (e, prior) => relate(e, prior, tunables, context) : undefined,
           seen: seenSettings && firstSeen ? new SeenMemory(seenSettings, eventValueReader(firstSeen.value)) : undefined,
         };
       });

@@ -56,7 +56,7 @@ export class Detector {
   private readonly index: RuleIndex;
   private readonly partitions = new Map<string, Promise<PartitionEvaluator>>();
   private readonly loaded = new Map<string, PartitionEvaluator>();
-  private readonly lastSweep = new Map<string, number>();
+  private readonly lastSweep = new Map<string, { watermark: number; events: number }>();
   private readonly counters: Counters = {
     events: 0, late: 0, duplicatesSkipped: 0, suppressed: 0, alerts: 0,
     alertsByRule: {}, ruleErrors: {}, ruleErrorSamples: [], corruptState: 0,
@@ -106,13 +106,18 @@ export class Detector {
       const pending = this.partitions.get(partitionId);
       if (!pending) continue;
       const evaluator = await pending;
-      const last = this.lastSweep.get(partitionId);
-      if (last === undefined || evaluator.watermark - last >= this.sweepEveryMs) {
+      // Sweep once event time has moved on and enough events came to pay for visiting every key
+      // (at most one prune per event on average, however fast a replay moves through time).
+      const last = this.lastSweep.get(partitionId) ?? { watermark: 0, events: 0 };
+      if (evaluator.watermark - last.watermark >= this.sweepEveryMs && evaluator.applied - last.events >= evaluator.keyCount) {
         evaluator.sweep();
-        this.lastSweep.set(partitionId, evaluator.watermark);
+        this.lastSweep.set(partitionId, { watermark: evaluator.watermark, events: evaluator.applied });
       }
-      const { upserts, deletes, meta } = evaluator.takeWrites();
-      if (!this.options.store) continue;
+      if (!this.options.store) {
+        evaluator.takeWrites(false);
+        continue;
+      }
+      const { upserts, deletes, meta } = evaluator.takeWrites(true);
       for (const entries of [{ upserts, deletes }, meta && { upserts: meta, deletes: [] }]) {
         if (!entries || (!entries.upserts.size && !entries.deletes.length)) continue;
         const stats = await this.options.store.write(partitionId, entries.upserts, entries.deletes);

@@ -50,6 +50,8 @@ export interface EvaluatorOptions {
  */
 export class PartitionEvaluator implements Evaluation {
   private readonly meta: PartitionMeta = { w: 0, q: -1 };
+  /** Events applied since this evaluator was created. */
+  applied = 0;
   private metaDirty = false;
   private readonly states: Map<string, KeyState>[];
   private readonly dirty: Set<string>[];
@@ -71,12 +73,9 @@ export class PartitionEvaluator implements Evaluation {
     this.removed = rules.map(() => new Set());
   }
 
+  /** The partition's event-time watermark: the newest event time applied there. */
   get watermark(): number {
     return this.meta.w;
-  }
-
-  get allowedLatenessMs(): number {
-    return this.options.allowedLatenessMs;
   }
 
   get keyCount(): number {
@@ -118,6 +117,7 @@ export class PartitionEvaluator implements Evaluation {
     meta.q = se.sequenceNumber;
     this.metaDirty = true;
     this.counters.events++;
+    this.applied++;
     const e = se.event;
     const lateness = this.options.allowedLatenessMs;
     if (e.time < meta.w - lateness) this.counters.late++;
@@ -195,8 +195,8 @@ export class PartitionEvaluator implements Evaluation {
     }
   }
 
-  /** What changed since the last call, as store entries; resets the change tracking. */
-  takeWrites(): PartitionWrites {
+  /** What changed since the last call, as store entries (serialized only when asked); resets the change tracking. */
+  takeWrites(serialize: boolean): PartitionWrites {
     const upserts = new Map<string, string>();
     const deletes = this.orphans;
     this.orphans = [];
@@ -204,8 +204,10 @@ export class PartitionEvaluator implements Evaluation {
       const map = this.states[rule.index];
       const prefix = `${storePrefix(rule)}|`;
       for (const key of this.dirty[rule.index]) {
-        const st = map.get(key);
-        if (st) upserts.set(prefix + key, JSON.stringify(st));
+        const st = serialize ? map.get(key) : undefined;
+        if (!st) continue;
+        rule.logic.seal?.(st);
+        upserts.set(prefix + key, JSON.stringify(st));
       }
       for (const key of this.removed[rule.index]) if (!map.has(key)) deletes.push(prefix + key);
       this.dirty[rule.index].clear();

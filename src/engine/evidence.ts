@@ -39,11 +39,37 @@ export function trimEvent(e: NormalizedEvent): NormalizedEvent {
   return out;
 }
 
-/** Keep the newest `max` events, oldest first (insertion in time order; stable for equal times). */
-export function keepNewest(list: NormalizedEvent[], e: NormalizedEvent, max: number): void {
+/**
+ * An evidence event kept in a key's state: the event itself until the state is written, then
+ * [event time, JSON of the trimmed event]. Trimming and serializing happen once per write for the
+ * few events still kept, not for every event, and a string costs far less to write than an object.
+ */
+export type Sample = NormalizedEvent | [time: number, json: string];
+
+export function sampleTime(s: Sample): number {
+  return Array.isArray(s) ? s[0] : s.time;
+}
+
+/** The trimmed event a sample stands for. */
+export function sampleEvent(s: Sample): NormalizedEvent {
+  return Array.isArray(s) ? (JSON.parse(s[1]) as NormalizedEvent) : trimEvent(s);
+}
+
+/** Before a state is written: every kept event trimmed and serialized (no secrets reach the store). */
+export function sealSamples(list: Sample[] | undefined): void {
+  if (!list) return;
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i];
+    if (!Array.isArray(s)) list[i] = [s.time, JSON.stringify(trimEvent(s))];
+  }
+}
+
+/** Keep the newest `max` samples, oldest first (insertion in time order; stable for equal times). */
+export function keepNewest(list: Sample[], s: Sample, max: number): void {
+  const time = sampleTime(s);
   let i = list.length;
-  while (i > 0 && list[i - 1].time > e.time) i--;
-  list.splice(i, 0, e);
+  while (i > 0 && sampleTime(list[i - 1]) > time) i--;
+  list.splice(i, 0, s);
   if (list.length > max) list.shift();
 }
 

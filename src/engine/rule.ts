@@ -2,6 +2,7 @@ import { SEVERITIES, SOURCES, TACTICS } from '../model/index.js';
 import type { NormalizedEvent, Severity, Source, Tactic } from '../model/index.js';
 import { parseDuration } from './duration.js';
 import { RuleDefinitionError, TunableError } from './errors.js';
+import type { InventoryResource } from './inventory.js';
 
 /** A tunable's default value: what a deployer may override without editing the rule. */
 export type TunableValue = string | number | boolean | readonly string[] | readonly number[];
@@ -31,7 +32,15 @@ export type EntityType = (typeof ENTITY_TYPES)[number];
 export const RULE_KINDS = ['match', 'threshold', 'anomaly', 'firstSeen', 'sequence'] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
-/** What a dynamic title sees: the evidence the alert carries. */
+/**
+ * What rules may consult besides the event: enrichment shared by all rules of a detector.
+ * `inventory` knows where Azure resources live (learned from the events seen, plus WARDEN_INVENTORY).
+ */
+export interface RuleContext {
+  readonly inventory: { find(type: string, name: string): InventoryResource | undefined };
+}
+
+/** What a dynamic title (and a rule's `evidence`) sees: the evidence the alert carries. */
 export interface TitleContext<T> {
   /** The grouping key (the principal id unless the rule groups otherwise). */
   key: string;
@@ -41,6 +50,7 @@ export interface TitleContext<T> {
   events: readonly NormalizedEvent[];
   evidence: Readonly<Record<string, unknown>>;
   tunables: T;
+  context: RuleContext;
 }
 
 interface RuleCommon<T extends Tunables> {
@@ -48,6 +58,8 @@ interface RuleCommon<T extends Tunables> {
   id: string;
   /** '1', '1.2' or '1.2.3'; bump when the logic changes. */
   version: string;
+  /** What the rule detects, in a few words: its title in catalogues (default: `title` when it is a text). */
+  name?: string;
   title: string | Fn<[context: TitleContext<T>], string>;
   description: string;
   severity: Severity;
@@ -63,9 +75,14 @@ interface RuleCommon<T extends Tunables> {
   /** Whose behaviour the state follows: the principal (default) or a finer key that includes it. */
   groupBy?: 'principal' | Fn<[event: NormalizedEvent], string | undefined>;
   /** Which events the rule considers at all. */
-  where?: Fn<[event: NormalizedEvent, tunables: T], boolean>;
+  where?: Fn<[event: NormalizedEvent, tunables: T, context: RuleContext], boolean>;
   /** Sentinel entity types the alert carries (default: all four, where the events have them). */
   entities?: readonly EntityType[];
+  /**
+   * More evidence, from the alert's events (names the kind's own evidence uses keep the kind's
+   * value). Texts are redacted like event fields. The title sees the result.
+   */
+  evidence?: Fn<[context: TitleContext<T>], Record<string, unknown>>;
   /** No second alert for the same rule and key within this event-time period ('1h'). */
   suppress?: Param<string, T>;
   /** Defaults of the settings a deployer may override (WARDEN_TUNABLES; see docs/rules.md). */
@@ -124,9 +141,9 @@ export interface SequenceStep<T extends Tunables> {
   /** Sources of this step (default: the rule's). */
   sources?: readonly Source[];
   operations?: readonly string[];
-  where?: Fn<[event: NormalizedEvent, tunables: T], boolean>;
+  where?: Fn<[event: NormalizedEvent, tunables: T, context: RuleContext], boolean>;
   /** The step's relation to the earlier steps' events: `prior[0]` is step 1's event, and so on. */
-  relate?: Fn<[event: NormalizedEvent, prior: readonly NormalizedEvent[], tunables: T], boolean>;
+  relate?: Fn<[event: NormalizedEvent, prior: readonly NormalizedEvent[], tunables: T, context: RuleContext], boolean>;
   /** The step counts only when this value is new for the key (e.g. a sign-in from an IP never seen). */
   firstSeen?: FirstSeenOptions<T>;
 }
@@ -184,6 +201,7 @@ function validateRule(def: RuleDefinition): void {
   };
   if (!id) fail('id', `${JSON.stringify(def.id)} is not a rule id: use lower-case words joined by '-' (e.g. 'ai-key-listing')`);
   if (typeof def.version !== 'string' || !VERSION.test(def.version)) fail('version', `${JSON.stringify(def.version)} is not a version: use '1', '1.2' or '1.2.3'`);
+  if (def.name !== undefined && !(typeof def.name === 'string' && def.name.trim())) fail('name', 'give a non-empty text, or leave it out');
   if (!(typeof def.title === 'function' || (typeof def.title === 'string' && def.title.trim()))) fail('title', 'give a non-empty text or a function of the alert context');
   if (typeof def.description !== 'string' || !def.description.trim()) fail('description', 'give a non-empty description');
   if (!SEVERITIES.includes(def.severity)) fail('severity', `${JSON.stringify(def.severity)} is not one of ${SEVERITIES.join(', ')}`);
@@ -196,7 +214,8 @@ function validateRule(def: RuleDefinition): void {
   checkOperations(def.operations, 'operations', fail);
   if (def.tags !== undefined && !(Array.isArray(def.tags) && def.tags.every((t) => typeof t === 'string'))) fail('tags', 'give an array of texts');
   if (!(def.groupBy === undefined || def.groupBy === 'principal' || typeof def.groupBy === 'function')) fail('groupBy', "use 'principal' or a function of the event returning the key");
-  if (def.where !== undefined && typeof def.where !== 'function') fail('where', 'give a function (event, tunables) => boolean');
+  if (def.where !== undefined && typeof def.where !== 'function') fail('where', 'give a function (event, tunables, context) => boolean');
+  if (def.evidence !== undefined && typeof def.evidence !== 'function') fail('evidence', 'give a function of the alert context returning an object');
   if (def.entities !== undefined) {
     if (!Array.isArray(def.entities)) fail('entities', `give an array of ${ENTITY_TYPES.join(', ')}`);
     def.entities.forEach((t, i) => {

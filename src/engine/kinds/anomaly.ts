@@ -1,6 +1,5 @@
-import type { NormalizedEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
-import { trimEvent } from '../evidence.js';
+import { sampleEvent, sampleTime, sealSamples, trimEvent, type Sample } from '../evidence.js';
 import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
 
 /** An open bucket: [bucket index, count, fired (0|1), first event time, last event time]. */
@@ -19,7 +18,7 @@ export interface AnomalyState extends KeyState {
   /** Time of the key's newest event: a key silent for `forgetAfter` is forgotten. */
   l?: number;
   /** The first few trimmed events of each open bucket, for evidence. */
-  ev?: NormalizedEvent[];
+  ev?: Sample[];
 }
 
 export interface AnomalySettings {
@@ -81,14 +80,16 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
       if (e.time > b[4]) b[4] = e.time;
       if (st.l === undefined || e.time > st.l) st.l = e.time;
       const samples = (st.ev ??= []);
-      const inBucket = (x: NormalizedEvent) => Math.floor(x.time / s.bucketMs) === k;
-      if (samples.filter(inBucket).length < SAMPLES_PER_BUCKET) samples.push(trimEvent(e));
+      const inBucket = (x: Sample) => Math.floor(sampleTime(x) / s.bucketMs) === k;
+      let sampled = 0;
+      for (const x of samples) if (inBucket(x)) sampled++;
+      if (sampled < SAMPLES_PER_BUCKET) samples.push(e);
       if (!b[2] && anomalous(st, b[1])) {
         b[2] = 1;
         const bucket = b;
         env.raise(st, e.time, () => {
           const trigger = trimEvent(e);
-          const events = samples.filter((x) => inBucket(x) && x.id !== e.id).slice(0, SAMPLES_PER_BUCKET);
+          const events = samples.filter(inBucket).map(sampleEvent).filter((x) => x.id !== e.id).slice(0, SAMPLES_PER_BUCKET);
           events.push(trigger);
           events.sort((x, y) => x.time - y.time);
           const m = st.m ?? 0;
@@ -128,7 +129,7 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
         st.c = closeThrough;
         if (folded) {
           open.splice(0, folded);
-          st.ev = st.ev?.filter((x) => Math.floor(x.time / s.bucketMs) > closeThrough);
+          st.ev = st.ev?.filter((x) => Math.floor(sampleTime(x) / s.bucketMs) > closeThrough);
         }
         if (!open.length) {
           delete st.o;
@@ -136,6 +137,9 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
         }
       }
       return false;
+    },
+    seal(st) {
+      sealSamples(st.ev);
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { NormalizedEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
-import { keepNewest, trimEvent } from '../evidence.js';
+import { keepNewest, sampleEvent, sampleTime, sealSamples, trimEvent, type Sample } from '../evidence.js';
 import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
 
 /**
@@ -11,7 +11,7 @@ export interface ThresholdState extends KeyState {
   t?: number[];
   /** Distinct count only: `v[i]` is the value last seen at `t[i]`; each value appears once. */
   v?: string[];
-  ev?: NormalizedEvent[];
+  ev?: Sample[];
 }
 
 export interface ThresholdSettings {
@@ -53,7 +53,7 @@ export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> 
       while (i > 0 && t[i - 1] > e.time) i--;
       t.splice(i, 0, e.time);
       if (value !== undefined) st.v!.splice(i, 0, value);
-      keepNewest((st.ev ??= []), trimEvent(e), MAX_EVIDENCE_EVENTS);
+      keepNewest((st.ev ??= []), e, MAX_EVIDENCE_EVENTS);
 
       // Windows of n consecutive entries that include position i.
       for (let j = Math.max(0, i - n + 1); j <= i && j + n - 1 < t.length; j++) {
@@ -62,7 +62,7 @@ export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> 
         if (last - first > s.windowMs) continue;
         const values = st.v?.slice(j, j + n);
         env.raise(st, last, () => {
-          const events = st.ev!.filter((x) => x.time >= first && x.time <= last);
+          const events = st.ev!.filter((x) => sampleTime(x) >= first && sampleTime(x) <= last).map(sampleEvent);
           return {
             key, trigger: events.find((x) => x.id === e.id) ?? trimEvent(e), events, firstTime: first, lastTime: last, count: n,
             window: `${first}|${last}|${e.id}`,
@@ -74,7 +74,7 @@ export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> 
         });
         t.splice(j, n);
         st.v?.splice(j, n);
-        st.ev = st.ev!.filter((x) => x.time < first || x.time > last);
+        st.ev = st.ev!.filter((x) => sampleTime(x) < first || sampleTime(x) > last);
         break;
       }
       return clean(st);
@@ -88,9 +88,12 @@ export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> 
       if (k) {
         st.t.splice(0, k);
         st.v?.splice(0, k);
-        if (st.ev) st.ev = st.ev.filter((x) => x.time >= keepFrom);
+        if (st.ev) st.ev = st.ev.filter((x) => sampleTime(x) >= keepFrom);
       }
       return !clean(st);
+    },
+    seal(st) {
+      sealSamples(st.ev);
     },
   };
 }

@@ -32,12 +32,9 @@ export interface AlertDraft {
 
 /** What a kind sees of the evaluator while it applies one event. */
 export interface Evaluation {
-  /** The partition's event-time watermark: the newest event time applied there. */
-  readonly watermark: number;
-  readonly allowedLatenessMs: number;
   /**
    * Offer an alert at event time `time`; returns false when suppression holds it back. The draft
-   * is built only when the alert goes out, so suppressed repeats cost no allocation.
+   * is built only when the alert goes out, so suppressed repeats build nothing.
    */
   raise(state: KeyState, time: number, draft: () => AlertDraft): boolean;
 }
@@ -54,6 +51,8 @@ export interface KindLogic<S extends KeyState = KeyState> {
   prune(state: S, watermark: number, allowedLatenessMs: number): boolean;
   /** Rebuild what JSON cannot carry (prototype-free maps) after a state is read from the store. */
   restore?(state: S): void;
+  /** Put the state in its stored form before it is serialized (evidence events trimmed). */
+  seal?(state: S): void;
 }
 
 export const MAX_EVIDENCE_EVENTS = 5;
