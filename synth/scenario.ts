@@ -21,7 +21,9 @@ export const DEMO_SEED = 20250602;
 export const DEMO_START = Date.parse('2025-06-02T09:00:00Z');
 
 /** The attack, step by step, in the order the compromised principal performs it. */
-export const ATTACK_STEPS = ['signInFromNewIp', 'listKeys', 'secretSweep', 'modelFlood', 'crossSubscriptionCopy'] as const;
+export const ATTACK_STEPS = [
+  'signInFromNewIp', 'listKeys', 'secretSweep', 'modelFlood', 'probeOtherModel', 'grantDataRole', 'crossSubscriptionCopy', 'disableMonitoring',
+] as const;
 export type AttackStep = (typeof ATTACK_STEPS)[number];
 
 export interface AttackPlan {
@@ -40,15 +42,25 @@ export interface AttackPlan {
   /** Must be in another subscription than the source. */
   destination: { account: StorageAccount; container: string };
   copies: number;
+  /** An AI account the principal has never called: the attacker tries what else the credential reaches. */
+  probe: { account: AiAccount; deployment: ModelDeployment; calls: number };
+  /** A data-plane role the attacker grants its own identity at a broad scope (a subscription), for the copies. */
+  grant: { scope: string; role: { name: string; definitionId: string } };
+  /** The resource whose diagnostic setting the attacker deletes at the end, blinding the pipeline. */
+  blind: { target: string; setting: string };
 }
 
 const ATTACKER_AGENT = 'python-requests/2.32.3';
-/** From the new sign-in to the last copy. */
+/** From the new sign-in to the deleted diagnostic setting. */
 const ATTACK_DURATION_MS = 14 * MINUTE;
+
+/** Built-in role the attacker grants itself (id from the Azure built-in roles reference). */
+export const STORAGE_BLOB_DATA_CONTRIBUTOR = { name: 'Storage Blob Data Contributor', definitionId: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' };
 
 /**
  * The compromised principal's records: sign-in from a new address, list the AI account's keys,
- * sweep the vault's secrets, flood the model, copy blobs into another subscription.
+ * sweep the vault's secrets, flood the model, probe another AI account, grant itself a data role
+ * on another subscription, copy blobs into it, and delete the diagnostic setting that logs them.
  * Returns the records (unsorted) and when each step began.
  */
 export function attackRecords(ctx: SynthContext, plan: AttackPlan): { records: StreamRecord[]; steps: { step: AttackStep; time: number }[] } {
@@ -92,6 +104,16 @@ export function attackRecords(ctx: SynthContext, plan: AttackPlan): { records: S
 
   steps.push({ step: 'modelFlood', time: firstCall });
 
+  const probeAt = t0 + 9.3 * MINUTE;
+  steps.push({ step: 'probeOtherModel', time: probeAt });
+  for (let i = 0; i < plan.probe.calls; i++) {
+    out.push(aiRequestRecord(ctx, { time: probeAt + i * 8_000 + rng.int(0, 2_000), account: plan.probe.account, deployment: plan.probe.deployment, principal: attacker, ip }));
+  }
+
+  const grantAt = t0 + 10.2 * MINUTE;
+  steps.push({ step: 'grantDataRole', time: grantAt });
+  out.push(...activityOperation(ctx, { time: grantAt, principal: attacker, ip, role: 'Owner', ...ArmOperations.roleAssignmentWrite(rng, plan.grant.scope, attacker, plan.grant.role) }));
+
   signin(t0 + 10 * MINUTE, WELL_KNOWN_APPS.storage);
   const copyAt = t0 + 10.5 * MINUTE;
   for (let i = 0; i < plan.copies; i++) {
@@ -106,6 +128,10 @@ export function attackRecords(ctx: SynthContext, plan: AttackPlan): { records: S
       }),
     );
   }
+
+  const blindAt = t0 + 13.4 * MINUTE;
+  steps.push({ step: 'disableMonitoring', time: blindAt });
+  out.push(...activityOperation(ctx, { time: blindAt, principal: attacker, ip, role: 'Owner', ...ArmOperations.diagnosticSettingDelete(plan.blind.target, plan.blind.setting) }));
   return { records: out, steps };
 }
 
@@ -286,6 +312,9 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
     attacker: etl, ip: attackIp, start: start + 45 * MINUTE, account: prodAi, deployment: chat, vault: prodVault, secrets: 18,
     floodPerMinute: 20 * etlBaselinePerMinute, source: { account: prodData, container: 'customer-exports' },
     destination: { account: devScratch, container: 'tmp' }, copies: 8,
+    probe: { account: devAi, deployment: devAi.deployments[0], calls: 5 },
+    grant: { scope: `/subscriptions/${devScratch.subscriptionId}`, role: STORAGE_BLOB_DATA_CONTRIBUTOR },
+    blind: { target: `${devScratch.id}/blobServices/default`, setting: 'to-warden' },
   });
   push(...attack.records);
 
@@ -456,12 +485,16 @@ export function generateWorkload(options: WorkloadOptions): Workload {
     // A sweep needs a vault with many secrets; the prod vault has them.
     const vault = f.vault.secrets.length >= 16 ? f.vault : tenant.keyVaults[0];
     attackers.push(f.principal.objectId);
+    const other = tenant.aiAccounts.find((a) => a !== f.ai)!;
     // Its usual sign-in early on, so the attacker's address is new for it.
     attacks.push(signinRecord(ctx, { time: start + rng.next() * 5 * MINUTE, principal: f.principal, ip: f.ip, resource: WELL_KNOWN_APPS.management }));
     const plan: AttackPlan = {
       attacker: f.principal, ip: rng.ipIn(NETWORKS.unfamiliar), start: start + (durationMs * (i + 1)) / (bursts + 1),
       account: f.ai, deployment: f.ai.deployments[0], vault, secrets: 16, floodPerMinute: 40,
       source: { account: f.storage, container: f.container }, destination: { account: destination, container: destination.containers[0] }, copies: 6,
+      probe: { account: other, deployment: other.deployments[0], calls: 4 },
+      grant: { scope: `/subscriptions/${destination.subscriptionId}`, role: STORAGE_BLOB_DATA_CONTRIBUTOR },
+      blind: { target: `${destination.id}/blobServices/default`, setting: 'to-warden' },
     };
     attacks.push(...attackRecords(ctx, plan).records);
     end = Math.max(end, plan.start + ATTACK_DURATION_MS);

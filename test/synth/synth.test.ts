@@ -117,6 +117,7 @@ function attackStepTimes(records: Rec[], start: number, subscriptionOfAccount: M
   const signinIps = new Set<string>();
   const secretReads: { t: number; name: string }[] = [];
   const perMinute = new Map<number, number>();
+  const aiAccounts = new Set<string>();
   for (const r of records) {
     const t = timeOf(r);
     if (SIGNIN.has(r.category) && r.properties.ipAddress) {
@@ -132,7 +133,16 @@ function attackStepTimes(records: Rec[], start: number, subscriptionOfAccount: M
     if (isAi(r)) {
       const minute = Math.floor((t - start) / MINUTE);
       perMinute.set(minute, (perMinute.get(minute) ?? 0) + 1);
+      // An AI account it never called, once it has called others and is past learning.
+      const account = String(r.resourceId).toLowerCase();
+      if (found.probeOtherModel === undefined && aiAccounts.size > 0 && t > learnedBy && !aiAccounts.has(account)) found.probeOtherModel = t;
+      aiAccounts.add(account);
     }
+    // A role granted at a scope broader than one resource (a subscription or resource group).
+    if (found.grantDataRole === undefined && r.operationName === 'MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE' && r.properties.requestbody) {
+      if (!/\/providers\//i.test(JSON.parse(r.properties.requestbody).Properties.Scope)) found.grantDataRole = t;
+    }
+    if (found.disableMonitoring === undefined && r.operationName === 'MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/DELETE') found.disableMonitoring = t;
     if (found.crossSubscriptionCopy === undefined && (r.operationName === 'CopyBlob' || r.operationName === 'PutBlobFromURL')) {
       const source = new URL(r.properties.sourceUri).hostname.split('.')[0];
       const destination = /\/subscriptions\/([^/]+)/.exec(r.resourceId)![1];
