@@ -136,7 +136,8 @@ function decodeTables(tables: unknown[], location: RecordLocation, out: DecodedB
         out.deadLetters.push(deadLetter(`Log Analytics row has ${got} for ${names.length} columns`, at, jsonText(row)));
         continue;
       }
-      const record: RawRecord = {};
+      // No prototype: a column named `__proto__` is then a column, as JSON.parse would make it, not the record's prototype.
+      const record: RawRecord = Object.create(null) as RawRecord;
       for (let c = 0; c < names.length; c++) record[names[c]] = row[c];
       out.records.push({ record, location: at, row: true });
     }

@@ -20,6 +20,17 @@ export interface SourceNormalizer {
   tables: readonly string[];
   /** Extra check when a category or table is shared by several sources (Audit, AzureDiagnostics). */
   accepts?(record: RawRecord, shape: 'stream' | 'table'): boolean;
-  /** Normalize one record; throws InvalidRecordError with a reason a human can act on. */
+  /**
+   * Normalize one record; throws InvalidRecordError with a reason a human can act on.
+   * Policy for every source (docs/sources.md):
+   * - Dead letters are for malformed records only: no usable time, no operation, or fields of the
+   *   wrong shape. A record with a time and an operation is an event even when it names no actor.
+   * - Principal: the actor the record names; `key:<account>` for key/SAS access with no identity;
+   *   `azure:<provider>` for activity categories Azure writes itself (health, advisor, autoscale…);
+   *   otherwise principalId and principalType `unknown`, keeping any display name and the IP.
+   * - Id: the record's own unique id when the stream record and its Log Analytics row both carry it
+   *   (sign-ins); otherwise `eventId` (util.ts) over normalized identifying fields, so replay and a
+   *   backtest over Log Analytics give the same ids, and the same AlertIds.
+   */
   normalize(record: RawRecord, shape: 'stream' | 'table'): NormalizedEvent;
 }

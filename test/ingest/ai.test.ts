@@ -113,11 +113,11 @@ describe('ai source: a chat completion', () => {
   it('normalizes the stream record: every field, the masked caller IP kept as logged', () => {
     const event = normalize(chatCompletion());
     expect(withoutId(event)).toEqual(expected);
-    expect(event.id).toMatch(/^[0-9a-f]{40}$/);
+    expect(event.id).toMatch(/^[0-9a-f]{32}$/);
   });
 
-  it('gives the Log Analytics row of the same call the same event', () => {
-    expect(withoutId(normalize(chatCompletionRow(), 'table'))).toEqual(expected);
+  it('gives the Log Analytics row of the same call the same event, id included', () => {
+    expect(normalize(chatCompletionRow(), 'table')).toEqual(normalize(chatCompletion()));
   });
 
   it('reads a row whose properties AzureDiagnostics flattened into columns', () => {
@@ -134,7 +134,7 @@ describe('ai source: a chat completion', () => {
       promptTokens_d: 14,
       completionTokens_d: 8,
     });
-    expect(withoutId(normalize(row, 'table'))).toEqual(expected);
+    expect(normalize(row, 'table')).toEqual(normalize(chatCompletion()));
   });
 
   it('reads properties sent as a JSON-encoded string and durationMs sent as a string', () => {
@@ -147,6 +147,12 @@ describe('ai source: a chat completion', () => {
     const b = normalize(chatCompletion({ properties: chatProperties({ modelDeploymentName: 'dall-e-3', modelName: 'dall-e-3' }) }));
     expect(a.id).not.toBe(b.id);
     expect(normalize(chatCompletion()).id).toBe(a.id);
+    // The same request in another category (the usage log next to the request log) is another record.
+    const usage = normalize(chatCompletion({ category: 'AzureOpenAIRequestUsage' }));
+    expect(usage.id).not.toBe(a.id);
+    expect(normalize(chatCompletionRow({ Category: 'AzureOpenAIRequestUsage' }), 'table').id).toBe(usage.id);
+    // Not identifying: sizes and durations.
+    expect(normalize(chatCompletion({ durationMs: 5, properties: chatProperties({ responseLength: 1 }) })).id).toBe(a.id);
   });
 
   it('drops the negative durations the service sometimes logs', () => {
@@ -174,10 +180,9 @@ describe('ai source: key authentication', () => {
     expect(normalize(row, 'table')).toMatchObject({ principalId: 'key:contoso-openai', principalType: 'key' });
   });
 
-  it('rejects a key call whose resource id names no account', () => {
+  it('keys a key call whose resource id names no account as unknown, keeping the IP', () => {
     const record = chatCompletion({ resourceId: undefined, properties: chatProperties({ objectId: '' }) });
-    expect(() => aiSource.normalize(record, 'stream')).toThrow(InvalidRecordError);
-    expect(() => aiSource.normalize(record, 'stream')).toThrow(/no account/);
+    expect(normalize(record)).toMatchObject({ principalId: 'unknown', principalType: 'unknown', ip: '81.2.69.***', details: { deployment: 'gpt-4o-prod' } });
   });
 });
 
@@ -210,8 +215,8 @@ describe('ai source: other categories', () => {
     });
   });
 
-  it('rejects an Audit record without a caller: control-plane calls cannot use a key', () => {
-    expect(() => aiSource.normalize(listKey({ objectId: '' }), 'stream')).toThrow(/Audit record ListKey has no caller/);
+  it('keys an Audit record without a caller as unknown: control-plane calls cannot use a key, so it is not key use', () => {
+    expect(normalize(listKey({ objectId: '' }))).toMatchObject({ principalId: 'unknown', principalType: 'unknown', operation: 'LISTKEY' });
   });
 
   it('sums the one-element token arrays of AzureOpenAIRequestUsage and totals them', () => {
@@ -260,6 +265,12 @@ describe('ai source: bad records', () => {
   it('rejects a record without a usable time', () => {
     expect(() => aiSource.normalize(chatCompletion({ time: undefined }), 'stream')).toThrow(/no usable event time in 'time'/);
     expect(() => aiSource.normalize(chatCompletionRow({ TimeGenerated: '' }), 'table')).toThrow(/'TimeGenerated'/);
+  });
+
+  it('rejects a record without an operation', () => {
+    expect(() => aiSource.normalize(chatCompletion({ operationName: undefined }), 'stream')).toThrow(InvalidRecordError);
+    expect(() => aiSource.normalize(chatCompletion({ operationName: '' }), 'stream')).toThrow(/no operation in 'operationName'/);
+    expect(() => aiSource.normalize(chatCompletionRow({ OperationName: null }), 'table')).toThrow(/no operation in 'OperationName'/);
   });
 
   it('rejects properties that are not JSON and token counts that are not numbers', () => {

@@ -39,6 +39,7 @@ describe.runIf(present)('conformance: every public capture file', async () => {
   const { files } = present ? await listCaptureFiles([CAPTURES]) : { files: [] };
   const perFile = new Map<string, FileCounts>();
   const totals = new IngestTotals();
+  const deadLetterReasons: string[] = [];
 
   it('reads every file; each record is an event, skipped, or a dead letter; nothing throws', async () => {
     expect(files.length).toBeGreaterThan(50);
@@ -58,6 +59,7 @@ describe.runIf(present)('conformance: every public capture file', async () => {
           expect(d.reason.length).toBeGreaterThan(0);
           expect(d.location.file).toBe(file);
           expect(Buffer.byteLength(d.raw)).toBeLessThanOrEqual(DEAD_LETTER_RAW_LIMIT);
+          deadLetterReasons.push(d.reason);
         }
         mine.add(result);
         totals.add(result);
@@ -80,6 +82,13 @@ describe.runIf(present)('conformance: every public capture file', async () => {
     }
   });
 
+  it('dead-letters only malformed records: not JSON, not an Azure Monitor record, or no time or no operation', () => {
+    // A record with a time and an operation is an event even when it names nobody (principal `unknown`).
+    const malformed = /^(invalid JSON|no category: not an Azure Monitor record|\w+: no usable event time|\w+: no operation in )/;
+    expect(deadLetterReasons.filter((r) => !malformed.test(r))).toEqual([]);
+    expect(deadLetterReasons.length).toBe(totals.summary().deadLettered);
+  });
+
   it('gives the pinned counts per file (records events skipped dead-lettered)', () => {
     // Refresh with `npx vitest run test/ingest/conformance.test.ts -u` when a normalizer changes on purpose.
     const table = [...perFile].map(([file, c]) => `${[c.records, c.events, c.skipped, c.deadLettered].map((n) => String(n).padStart(3)).join(' ')}  ${file}`).join('\n');
@@ -90,10 +99,10 @@ describe.runIf(present)('conformance: every public capture file', async () => {
         1   0   0   1  azure-docs/articles__storage__blobs__monitor-blob-storage-reference.md__jsonblock03.json
         1   1   0   0  azure-monitor-docs/articles__azure-monitor__platform__activity-log-schema.md__jsonblock-eventhub-schema-example.json
         1   1   0   0  azure-security-docs/articles__key-vault__general__logging.md__jsonblock01.json
-        1   0   0   1  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-acitivitylogs-responsebody.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-acitivitylogs-responsebody.log
         3   3   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-activitylogs-edgecases.log
         1   1   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-activitylogs-identity.log
-        2   0   0   2  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-activitylogs-mixedcase-resourceid.log
+        2   2   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-activitylogs-mixedcase-resourceid.log
         3   3   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-activitylogs-raw.log
         3   3   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-azure-activitylogs-duration-as-string-sample.log
        11   0   0  11  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-time-formats-corner-cases.log
@@ -126,7 +135,7 @@ describe.runIf(present)('conformance: every public capture file', async () => {
         1   0   1   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-adfs-signin.log
         1   1   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-alternative-time-and-duration-as-string.log
         2   2   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-created-datetime-timestamp.log
-        1   0   0   1  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-invalid-time.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-invalid-time.log
        33  33   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-managed-identity-sample.log
        15  15   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-non-interactive-user-sample.log
         1   1   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-non-interactive-user-signin.log
@@ -164,14 +173,14 @@ describe.runIf(present)('conformance: every public capture file', async () => {
         1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__cornercases__bad_level.json
         1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__cornercases__identity_as_object.json
         1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__cornercases__identity_as_string.json
-        2   0   0   2  otel-collector-contrib/pkg__translator__azurelogs__testdata__cornercases__minimum-2.json
+        2   2   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__cornercases__minimum-2.json
         1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__frontdoorhealthprobelog__valid_1.json
         1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__frontdoorwebapplicationfirewalllog__valid_1.json
         1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__log-appserviceconsolelogs.json
         1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__log-azurecdnaccesslog.json
         1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__log-frontdooraccesslog.json
         1   0   1   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__log-frontdoorwaflog.json
-        1   0   0   1  otel-collector-contrib/pkg__translator__azurelogs__testdata__log-minimum.json
+        1   1   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__log-minimum.json
         1   1   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__recommendation__valid_1.json
         1   1   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__resourcehealthlog__valid_1.json
         1   1   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__servicehealth__valid_1.json

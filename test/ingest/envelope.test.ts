@@ -100,6 +100,14 @@ describe('decodeBody: body shapes', () => {
     ]);
   });
 
+  it('keeps a column named __proto__ as a column, as JSON.parse would, not as the row object\'s prototype', () => {
+    const body = { tables: [{ columns: [{ name: '__proto__' }, { name: 'Type' }], rows: [[{ Category: 'AuditEvent' }, 'AzureDiagnostics']] }] };
+    const [{ record }] = decodeBody(body, {}).records;
+    expect(Object.keys(record)).toEqual(['__proto__', 'Type']);
+    expect(record.Category).toBeUndefined();
+    expect(record).toEqual(JSON.parse('{"__proto__":{"Category":"AuditEvent"},"Type":"AzureDiagnostics"}'));
+  });
+
   it('reads a bare array of Log Analytics row objects as records', () => {
     const rows = [{ TimeGenerated: '2025-01-01T00:00:00Z', Type: 'StorageBlobLogs' }];
     expect(decodeBody(JSON.stringify(rows), {}).records.map((r) => r.record)).toEqual(rows);

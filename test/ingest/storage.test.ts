@@ -159,7 +159,7 @@ describe('storage source: a blob read', () => {
   it('normalizes the stream record: every field, the blob service resolved to its account, port stripped', () => {
     const event = normalize(getBlob());
     expect(event).toEqual({ ...expected, id: event.id });
-    expect(event.id).toMatch(/^[0-9a-f]{40}$/);
+    expect(event.id).toMatch(/^[0-9a-f]{32}$/);
   });
 
   it('gives the StorageBlobLogs row of the same request the same event, id included', () => {
@@ -191,7 +191,6 @@ describe('storage source: who called', () => {
     ['AccountKey', { type: 'AccountKey', tokenHash: 'key1(4C81DD1772CEA6215A976B5B9C0764F519518B179BA3C7257C7E745D337833E6)' }, 'AccountKey'],
     ['a SAS', { type: 'SAS', tokenHash: 'key1(0A0XE8AADA35),SasSignature(04D64C2B3A70)' }, 'SAS'],
     ['a "SAS Key"', { type: 'SAS Key' }, 'SAS'],
-    ['anonymous access', { type: 'Anonymous' }, 'Anonymous'],
   ])('attributes %s with no identity to the account key', (_what, identity, authType) => {
     const event = normalize(getBlob({ identity }));
     expect(event).toMatchObject({ principalId: 'key:contosodata', principalType: 'key', details: { authType } });
@@ -220,9 +219,14 @@ describe('storage source: who called', () => {
     expect(event).toMatchObject({ principalType: 'user', principalName: 'someone@example.com' });
   });
 
-  it('rejects an OAuth request that names no requester', () => {
-    expect(() => storageSource.normalize(getBlob({ identity: { type: 'OAuth' } }), 'stream')).toThrow(InvalidRecordError);
-    expect(() => storageSource.normalize(getBlob({ identity: { type: 'OAuth' } }), 'stream')).toThrow(/no requester/);
+  it('keys anonymous access as unknown: no key signed it, so it is not key use', () => {
+    expect(normalize(getBlob({ identity: { type: 'Anonymous' } }))).toMatchObject({ principalId: 'unknown', principalType: 'unknown', ip: '203.0.113.7', details: { authType: 'Anonymous' } });
+  });
+
+  it('keys an OAuth request that names no requester, or key use with no account, as unknown', () => {
+    expect(normalize(getBlob({ identity: { type: 'OAuth' } }))).toMatchObject({ principalId: 'unknown', principalType: 'unknown', details: { authType: 'OAuth' } });
+    const noAccount = getBlob({ identity: { type: 'AccountKey' }, resourceId: '/RESOURCE_ID', uri: undefined }, { accountName: undefined });
+    expect(normalize(noAccount)).toMatchObject({ principalId: 'unknown', principalType: 'unknown', details: { authType: 'AccountKey' } });
   });
 
   it('drops a redacted caller address but keeps the rest', () => {
@@ -249,6 +253,13 @@ describe('storage source: copies and SAS redaction', () => {
   it('keeps the three records of one copy apart and names the source on the source record', () => {
     const [copyBlob, copySource, copyDestination] = records.map((r) => normalize(r));
     expect(new Set([copyBlob.id, copySource.id, copyDestination.id]).size).toBe(3);
+    // Same request id, time and caller: the operation and the blob tell them apart, and rows agree.
+    const row = (r: RawRecord) => getBlobRow({
+      Category: 'StorageWrite', OperationName: r.operationName, StatusCode: '202', AuthenticationType: 'SAS', Uri: r.uri,
+      ObjectKey: (r.properties as RawRecord).objectKey, ResponseBodySize: undefined,
+      RequesterObjectId: null, RequesterAppId: null, RequesterUpn: null, RequesterTenantId: null,
+    });
+    expect(records.map((r) => normalize(row(r), 'table').id)).toEqual([copyBlob.id, copySource.id, copyDestination.id]);
     expect(copyBlob.correlationId).toBe(copySource.correlationId);
     expect(copyBlob.details).toMatchObject({ container: 'staging', blob: 'customers.csv', authType: 'SAS' });
     expect(copySource).toMatchObject({
@@ -312,6 +323,12 @@ describe('storage source: outcomes', () => {
 
   it('rejects a record without a usable time', () => {
     expect(() => storageSource.normalize(getBlob({ time: 'n/a' }), 'stream')).toThrow(/no usable event time in 'time'/);
+  });
+
+  it('rejects a record without an operation, naming the field of its shape', () => {
+    expect(() => storageSource.normalize(getBlob({ operationName: undefined }), 'stream')).toThrow(InvalidRecordError);
+    expect(() => storageSource.normalize(getBlob({ operationName: '' }), 'stream')).toThrow(/no operation in 'operationName'/);
+    expect(() => storageSource.normalize(getBlobRow({ OperationName: null }), 'table')).toThrow(/no operation in 'OperationName'/);
   });
 });
 

@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import type { Details, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
 import { firstPresent, jsonObject } from '../schema.js';
-import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
-import { contentId, isGuid, lower, obj, str } from '../util.js';
+import type { RawRecord, SourceNormalizer } from '../types.js';
+import { eventId, isGuid, lower, obj, str } from '../util.js';
 import {
   callerFromClaims,
   callerIp,
   type Caller,
   duration,
+  eventOperation,
   eventTime,
   lowerGuid,
   numberish,
@@ -18,6 +19,7 @@ import {
   text,
   timeish,
   type Principal,
+  unknownPrincipal,
 } from './resource-log.js';
 
 /**
@@ -54,7 +56,6 @@ const ActivityRecord = z.looseObject({
   hierarchy: text,
   callerIpAddress: text,
   correlationId: text,
-  eventDataId: text,
   caller: text,
   level: z.union([z.string(), z.number()]).nullish(),
   Level: numberish,
@@ -80,7 +81,6 @@ function rowAsStream(row: unknown): unknown {
     hierarchy: r.Hierarchy,
     callerIpAddress: r.CallerIpAddress,
     correlationId: r.CorrelationId,
-    eventDataId: r.EventDataId,
     caller: r.Caller,
     level: r.Level,
     identity: { authorization: firstPresent(r.Authorization_d, r.Authorization), claims: firstPresent(r.Claims_d, r.Claims) },
@@ -91,29 +91,30 @@ function rowAsStream(row: unknown): unknown {
 const AzureActivityRow = z.preprocess(rowAsStream, ActivityRecord);
 
 // Activity operations log `Start`/`Accept` then `Success`/`Failure` under one correlationId.
-const RESULTS: Record<string, Result> = {
-  start: 'start',
-  started: 'start',
-  accept: 'start',
-  accepted: 'start',
-  'in progress': 'start',
-  inprogress: 'start',
-  success: 'success',
-  succeeded: 'success',
-  failure: 'failure',
-  failed: 'failure',
-};
+// Maps, not object literals: keys come from the record, and `__proto__` or `constructor` must find nothing.
+const RESULTS = new Map<string, Result>([
+  ['start', 'start'],
+  ['started', 'start'],
+  ['accept', 'start'],
+  ['accepted', 'start'],
+  ['in progress', 'start'],
+  ['inprogress', 'start'],
+  ['success', 'success'],
+  ['succeeded', 'success'],
+  ['failure', 'failure'],
+  ['failed', 'failure'],
+]);
 
 const LEVELS = ['', 'Critical', 'Error', 'Warning', 'Informational', 'Verbose'];
 
 /** Categories Azure itself writes (health, advisor, alert and autoscale engines), often with no caller at all. */
 const PLATFORM_CATEGORIES = new Set(['servicehealth', 'resourcehealth', 'security', 'recommendation', 'alert', 'autoscale', 'policy']);
 
-const EVIDENCE_TYPES: Record<string, PrincipalType> = {
-  user: 'user',
-  serviceprincipal: 'servicePrincipal',
-  managedidentity: 'managedIdentity',
-};
+const EVIDENCE_TYPES = new Map<string, PrincipalType>([
+  ['user', 'user'],
+  ['serviceprincipal', 'servicePrincipal'],
+  ['managedidentity', 'managedIdentity'],
+]);
 
 // Claims callerFromClaims does not read: who a caller is when the token names no object id.
 const CLAIM_NAME = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name';
@@ -154,8 +155,9 @@ function pimCaller(callerInfo: unknown): Principal | undefined {
 
 /**
  * The actor, most specific first: token claims (object id, app id), the RBAC evidence (unless it
- * names a group the caller belongs to), the caller's name, PIM's CallerInfo, and for categories
- * Azure writes itself, the emitting service (`azure:microsoft.resourcehealth`).
+ * names a group the caller belongs to), the caller's name, PIM's CallerInfo; for categories Azure
+ * writes itself, the emitting service (`azure:microsoft.resourcehealth`), which is who acted and
+ * keeps platform noise out of `unknown`; else `unknown` (docs/sources.md, "Principals").
  */
 function activityPrincipal(
   d: ActivityRecord,
@@ -166,7 +168,7 @@ function activityPrincipal(
 ): Principal {
   const evidence = typeof d.identity === 'object' ? d.identity?.authorization?.evidence : undefined;
   const evidenceKind = lower(evidence?.principalType);
-  const evidenceType = (evidenceKind && EVIDENCE_TYPES[evidenceKind]) || 'unknown';
+  const evidenceType = (evidenceKind && EVIDENCE_TYPES.get(evidenceKind)) || 'unknown';
   // v1 tokens carry the UPN in the long `name` claim; the short `name` is the display name.
   const claimedName = (str(caller.upn) ?? str(claims?.[CLAIM_NAME]) ?? str(claims?.[CLAIM_EMAIL]) ?? str(claims?.[CLAIM_SPN]))?.trim();
   // A row's Caller is a UPN for users but an object id for applications: only the former is a name.
@@ -189,13 +191,11 @@ function activityPrincipal(
   }
   const pim = pimCaller(d.properties?.CallerInfo);
   if (pim) return pim;
-  if (PLATFORM_CATEGORIES.has(category.toLowerCase()) && operation) {
+  if (PLATFORM_CATEGORIES.has(category.toLowerCase())) {
     const slash = operation.indexOf('/');
     return { principalId: `azure:${(slash > 0 ? operation.slice(0, slash) : operation).toLowerCase()}`, principalType: 'unknown' };
   }
-  throw new InvalidRecordError(
-    `activity record has no principal: no identity claims, authorization evidence or caller (operation '${operation || 'none'}')`,
-  );
+  return unknownPrincipal(str(caller.name));
 }
 
 const RoleAssignmentProperties = z.looseObject({
@@ -273,15 +273,14 @@ function level(d: ActivityRecord): string | undefined {
   return LEVELS[n] || undefined;
 }
 
-function toEvent(d: ActivityRecord, raw: RawRecord): NormalizedEvent {
+function toEvent(d: ActivityRecord): NormalizedEvent {
   const time = eventTime(d.time, 'time');
+  const operation = eventOperation(d.operationName, 'operationName');
   const category = d.category ?? '';
-  const operation = (d.operationName ?? '').toUpperCase();
   const identity = typeof d.identity === 'object' ? d.identity : undefined;
   const claims = identity?.claims ?? undefined;
   const caller = callerFromClaims(claims);
   const principal = activityPrincipal(d, claims, caller, operation, category);
-  if (!operation) throw new InvalidRecordError('activity record has no operationName');
 
   const target = targetResource(str(d.resourceId));
   const properties = d.properties;
@@ -312,12 +311,12 @@ function toEvent(d: ActivityRecord, raw: RawRecord): NormalizedEvent {
   }
 
   const event: NormalizedEvent = {
-    id: d.eventDataId ? d.eventDataId.toLowerCase() : contentId(raw),
+    id: '',
     time,
     source: 'activity',
     category,
     operation,
-    result: RESULTS[lower(d.resultType) ?? ''] ?? 'unknown',
+    result: RESULTS.get(lower(d.resultType) ?? '') ?? 'unknown',
     principalId: principal.principalId,
     principalType: principal.principalType,
     details,
@@ -333,6 +332,8 @@ function toEvent(d: ActivityRecord, raw: RawRecord): NormalizedEvent {
   if (target.resourceId) event.resourceId = target.resourceId;
   if (target.resourceType) event.resourceType = target.resourceType;
   if (d.correlationId) event.correlationId = d.correlationId;
+  // The stream shape carries no eventDataId (AzureActivity rows do), so it cannot be an id both shapes share.
+  event.id = eventId(event, details.status);
   return event;
 }
 
@@ -356,6 +357,6 @@ export const activitySource: SourceNormalizer = {
   normalize(record, shape) {
     const parsed = (shape === 'table' ? AzureActivityRow : ActivityRecord).safeParse(record);
     if (!parsed.success) throw schemaError('activity', parsed.error);
-    return toEvent(parsed.data, record);
+    return toEvent(parsed.data);
   },
 };

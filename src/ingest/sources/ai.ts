@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { Details, NormalizedEvent } from '../../model/index.js';
-import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
-import { contentId, lower, num, obj, resourceName, str } from '../util.js';
+import type { RawRecord, SourceNormalizer } from '../types.js';
+import { eventId, lower, num, obj, resourceName, str } from '../util.js';
 import {
-  callerFromClaims, callerIp, duration, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put,
-  resultFromStatus, resultFromText, schemaError, targetResource, text, timeish, type Caller, type Principal,
+  callerFromClaims, callerIp, duration, eventOperation, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put,
+  resultFromStatus, resultFromText, schemaError, targetResource, text, timeish, type Caller, type Principal, unknownPrincipal,
 } from './resource-log.js';
 
 /**
@@ -47,7 +47,7 @@ const StreamRecord = z.looseObject({
   time: timeish,
   resourceId: text,
   category: z.string().min(1),
-  operationName: z.string().min(1),
+  operationName: text,
   resultSignature: numberish,
   resultType: text,
   durationMs: numberish,
@@ -66,7 +66,7 @@ const TableRow = z.looseObject({
   ResourceId: text,
   _ResourceId: text,
   Category: z.string().min(1),
-  OperationName: z.string().min(1),
+  OperationName: text,
   ResultSignature: numberish,
   ResultType: text,
   DurationMs: numberish,
@@ -97,7 +97,8 @@ interface AiCall {
   timeField: string;
   resourceId?: string | null;
   category: string;
-  operationName: string;
+  operationName?: string | null;
+  operationField: string;
   resultSignature?: unknown;
   resultType?: string | null;
   durationMs?: unknown;
@@ -121,6 +122,7 @@ function fromStream(record: RawRecord): AiCall {
     resourceId: r.resourceId,
     category: r.category,
     operationName: r.operationName,
+    operationField: 'operationName',
     resultSignature: r.resultSignature,
     resultType: r.resultType,
     durationMs: r.durationMs,
@@ -142,6 +144,7 @@ function fromTable(record: RawRecord): AiCall {
     resourceId: r.ResourceId ?? r._ResourceId,
     category: r.Category,
     operationName: r.OperationName,
+    operationField: 'OperationName',
     resultSignature: r.ResultSignature,
     resultType: r.ResultType,
     durationMs: r.DurationMs,
@@ -178,21 +181,21 @@ function tokenCount(v: AiProperties['promptTokens']): number | undefined {
   return sum;
 }
 
-/** The caller's object id when Entra authenticated the call; a data-plane call without one was made with an account key. */
+/**
+ * The caller's object id when Entra authenticated the call; a data-plane call without one was made
+ * with an account key. A control-plane (Audit) call without one, or a key call whose resource id
+ * names no account, has no identifiable actor: `unknown`.
+ */
 function principalOf(call: AiCall, account: string | undefined): Principal {
   const principal = principalFromCaller(call.caller, 'unknown');
   if (principal) return principal;
-  if (call.category.toLowerCase() === CONTROL_PLANE) {
-    throw new InvalidRecordError(`AI services ${call.category} record ${call.operationName} has no caller (properties.objectId is empty)`);
-  }
-  if (!account) {
-    throw new InvalidRecordError(`AI services ${call.category} record has no caller object id and no account in its resourceId to attribute key use to`);
-  }
+  if (call.category.toLowerCase() === CONTROL_PLANE || !account) return unknownPrincipal(str(call.caller.name));
   return keyPrincipal(account);
 }
 
-function toEvent(call: AiCall, record: RawRecord): NormalizedEvent {
+function toEvent(call: AiCall): NormalizedEvent {
   const time = eventTime(call.time, call.timeField);
+  const operation = eventOperation(call.operationName, call.operationField);
   const target = targetResource(str(call.resourceId));
   const account = resourceName(target.resourceId);
   const principal = principalOf(call, account);
@@ -220,12 +223,11 @@ function toEvent(call: AiCall, record: RawRecord): NormalizedEvent {
   put(details, 'durationMs', duration(call.durationMs));
 
   const event: NormalizedEvent = {
-    // A request logs two RequestResponse rows with one correlation id and one time: only the content tells them apart.
-    id: contentId(record),
+    id: '',
     time,
     source: 'ai',
     category: call.category,
-    operation: call.operationName.toUpperCase(),
+    operation,
     result: resultFromStatus(statusCode) ?? resultFromText(call.resultType) ?? 'unknown',
     principalId: principal.principalId,
     principalType: principal.principalType,
@@ -242,6 +244,8 @@ function toEvent(call: AiCall, record: RawRecord): NormalizedEvent {
   if (target.resourceType) event.resourceType = target.resourceType;
   const correlationId = str(call.correlationId);
   if (correlationId) event.correlationId = correlationId;
+  // A request can log two RequestResponse rows with one correlation id and one time, one per deployment.
+  event.id = eventId(event, details.deployment);
   return event;
 }
 
@@ -271,6 +275,6 @@ export const aiSource: SourceNormalizer = {
     return id !== undefined && COGNITIVE_RESOURCE.test(id);
   },
   normalize(record, shape) {
-    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record), record);
+    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record));
   },
 };

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { Details, NormalizedEvent } from '../../model/index.js';
-import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
-import { contentId, lower, num, obj, resourceName, str } from '../util.js';
+import type { RawRecord, SourceNormalizer } from '../types.js';
+import { eventId, lower, num, obj, resourceName, str } from '../util.js';
 import {
-  callerFromClaims, callerIp, duration, eventTime, lowerGuid, numberish, principalFromCaller, put, resultFromStatus,
-  resultFromText, schemaError, segments, targetResource, text, timeKey, timeish, urlParts, type Caller,
+  callerFromClaims, callerIp, duration, eventOperation, eventTime, lowerGuid, numberish, principalFromCaller, put, resultFromStatus,
+  resultFromText, schemaError, segments, targetResource, text, timeish, unknownPrincipal, urlParts, type Caller,
 } from './resource-log.js';
 
 /**
@@ -26,7 +26,7 @@ const StreamRecord = z.looseObject({
   time: timeish,
   resourceId: text,
   category: text,
-  operationName: z.string().min(1),
+  operationName: text,
   resultType: text,
   resultSignature: numberish,
   durationMs: numberish,
@@ -43,7 +43,7 @@ const TableRow = z.looseObject({
   ResourceId: text,
   _ResourceId: text,
   Category: text,
-  OperationName: z.string().min(1),
+  OperationName: text,
   ResultType: text,
   ResultSignature: numberish,
   DurationMs: numberish,
@@ -72,7 +72,8 @@ interface VaultAudit {
   timeField: string;
   resourceId?: string | null;
   category?: string | null;
-  operationName: string;
+  operationName?: string | null;
+  operationField: string;
   resultType?: string | null;
   resultSignature?: unknown;
   durationMs?: unknown;
@@ -98,6 +99,7 @@ function fromStream(record: RawRecord): VaultAudit {
     resourceId: r.resourceId,
     category: r.category,
     operationName: r.operationName,
+    operationField: 'operationName',
     resultType: r.resultType,
     resultSignature: r.resultSignature,
     durationMs: r.durationMs,
@@ -123,6 +125,7 @@ function fromTable(record: RawRecord): VaultAudit {
     resourceId: r.ResourceId ?? r._ResourceId,
     category: r.Category,
     operationName: r.OperationName,
+    operationField: 'OperationName',
     resultType: r.ResultType,
     resultSignature: r.ResultSignature,
     durationMs: r.DurationMs,
@@ -167,15 +170,11 @@ function vaultFromUri(uri: string | null | undefined): string | undefined {
   return host && (host.includes('.vault.') || host.includes('.managedhsm.')) ? host.slice(0, host.indexOf('.')) : undefined;
 }
 
-function toEvent(a: VaultAudit, record: RawRecord): NormalizedEvent {
+function toEvent(a: VaultAudit): NormalizedEvent {
   const time = eventTime(a.time, a.timeField);
-  const principal = principalFromCaller(a.caller, 'servicePrincipal');
-  if (!principal) {
-    throw new InvalidRecordError(
-      `Key Vault ${a.operationName} record has no caller identity (identity.claim has neither oid nor appid); ` +
-        'unauthenticated requests such as the 401 challenge that precedes an SDK client\'s first call carry none',
-    );
-  }
+  const operation = eventOperation(a.operationName, a.operationField);
+  // Unauthenticated requests, such as the 401 challenge before every SDK client's first call, carry no claims.
+  const principal = principalFromCaller(a.caller, 'servicePrincipal') ?? unknownPrincipal(str(a.caller.name));
   const target = targetResource(str(a.resourceId));
   const statusCode = num(a.httpStatusCode) ?? num(a.resultSignature);
   const correlationId = str(a.correlationId);
@@ -189,12 +188,11 @@ function toEvent(a: VaultAudit, record: RawRecord): NormalizedEvent {
   put(details, 'userAgent', str(a.clientInfo));
 
   const event: NormalizedEvent = {
-    // properties.id is the secret's URL and repeats; the client's correlation id plus the exact time does not.
-    id: correlationId ? contentId(`keyvault|${correlationId}|${timeKey(a.time)}|${a.operationName}`) : contentId(record),
+    id: '',
     time,
     source: 'keyvault',
     category: a.category ?? 'AuditEvent',
-    operation: a.operationName.toUpperCase(),
+    operation,
     result: resultFromStatus(statusCode) ?? resultFromText(a.resultType) ?? 'unknown',
     principalId: principal.principalId,
     principalType: principal.principalType,
@@ -210,6 +208,8 @@ function toEvent(a: VaultAudit, record: RawRecord): NormalizedEvent {
   if (target.resourceId) event.resourceId = target.resourceId;
   if (target.resourceType) event.resourceType = target.resourceType;
   if (correlationId) event.correlationId = correlationId;
+  // properties.id is the object's URL and repeats across reads, so it names the object in the id, never is the id.
+  event.id = eventId(event, details.vault, named?.[0], named?.[1]);
   return event;
 }
 
@@ -233,6 +233,6 @@ export const keyvaultSource: SourceNormalizer = {
     return id !== undefined && KEYVAULT_RESOURCE.test(id);
   },
   normalize(record, shape) {
-    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record), record);
+    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record));
   },
 };

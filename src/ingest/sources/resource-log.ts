@@ -30,9 +30,11 @@ export function eventTime(v: unknown, field: string): number {
   return t;
 }
 
-/** The raw time text, for ids that must agree between the stream record and its Log Analytics row. */
-export function timeKey(v: unknown): string {
-  return v instanceof Date ? v.toISOString() : String(v);
+/** The operation, upper-case; a record without one is a fragment, not an event, so it is rejected. */
+export function eventOperation(v: string | null | undefined, field: string): string {
+  const operation = v?.trim();
+  if (!operation) throw new InvalidRecordError(`no operation in '${field}': a record without one is a fragment, not an event`);
+  return operation.toUpperCase();
 }
 
 export interface TargetResource {
@@ -145,6 +147,13 @@ export function principalFromCaller(caller: Caller, fallback: PrincipalType): Pr
   const name = upn ?? str(caller.name) ?? (mirid ? mirid.slice(mirid.lastIndexOf('/') + 1) : undefined);
   if (name) principal.principalName = name;
   if (appId) principal.appId = appId;
+  return principal;
+}
+
+/** No identifiable actor (docs/sources.md, "Principals"): still an event, keyed `unknown`, with a display name when one was logged. */
+export function unknownPrincipal(name?: string): Principal {
+  const principal: Principal = { principalId: 'unknown', principalType: 'unknown' };
+  if (name) principal.principalName = name;
   return principal;
 }
 

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import type { Details, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
 import { jsonObject } from '../schema.js';
-import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
-import { contentId, lower, num, parseTime, str } from '../util.js';
-import { callerIp, eventTime, lowerGuid, numberish, put, schemaError, targetResource, text, timeish } from './resource-log.js';
+import type { RawRecord, SourceNormalizer } from '../types.js';
+import { eventId, lower, num, parseTime, str } from '../util.js';
+import {
+  callerIp, eventOperation, eventTime, lowerGuid, numberish, put, schemaError, targetResource, text, timeish, unknownPrincipal, type Principal,
+} from './resource-log.js';
 
 /**
  * Entra ID sign-ins: user (interactive and non-interactive), service principal and managed identity,
@@ -59,16 +61,16 @@ const USER_NON_INTERACTIVE: Kind = { principalType: 'user', signInKind: 'nonInte
 const SERVICE_PRINCIPAL: Kind = { principalType: 'servicePrincipal', signInKind: 'servicePrincipal', category: 'ServicePrincipalSignInLogs' };
 const MANAGED_IDENTITY: Kind = { principalType: 'managedIdentity', signInKind: 'managedIdentity', category: 'ManagedIdentitySignInLogs' };
 
-/** Keyed by lower-cased stream category and Log Analytics table. */
-const KINDS: Record<string, Kind> = {
-  signinlogs: USER_INTERACTIVE,
-  noninteractiveusersigninlogs: USER_NON_INTERACTIVE,
-  aadnoninteractiveusersigninlogs: USER_NON_INTERACTIVE,
-  serviceprincipalsigninlogs: SERVICE_PRINCIPAL,
-  aadserviceprincipalsigninlogs: SERVICE_PRINCIPAL,
-  managedidentitysigninlogs: MANAGED_IDENTITY,
-  aadmanagedidentitysigninlogs: MANAGED_IDENTITY,
-};
+/** Keyed by lower-cased stream category and Log Analytics table; a Map, so `__proto__` in a record finds nothing. */
+const KINDS = new Map<string, Kind>([
+  ['signinlogs', USER_INTERACTIVE],
+  ['noninteractiveusersigninlogs', USER_NON_INTERACTIVE],
+  ['aadnoninteractiveusersigninlogs', USER_NON_INTERACTIVE],
+  ['serviceprincipalsigninlogs', SERVICE_PRINCIPAL],
+  ['aadserviceprincipalsigninlogs', SERVICE_PRINCIPAL],
+  ['managedidentitysigninlogs', MANAGED_IDENTITY],
+  ['aadmanagedidentitysigninlogs', MANAGED_IDENTITY],
+]);
 
 /** Sign-in row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AADTenantId`. */
 function rowAsStream(row: unknown): unknown {
@@ -76,7 +78,7 @@ function rowAsStream(row: unknown): unknown {
   const r = row as RawRecord;
   return {
     time: r.TimeGenerated,
-    category: r.Category ?? (typeof r.Type === 'string' ? KINDS[r.Type.toLowerCase()]?.category : undefined),
+    category: r.Category ?? (typeof r.Type === 'string' ? KINDS.get(r.Type.toLowerCase())?.category : undefined),
     operationName: r.OperationName,
     resultType: r.ResultType,
     resultDescription: r.ResultDescription,
@@ -117,40 +119,47 @@ function signinResult(errorCode: number | undefined, resultType: string | undefi
   return 'unknown';
 }
 
-function toEvent(d: SigninRecord, raw: RawRecord): NormalizedEvent {
+/** Field names as each shape spells them, for rejection reasons. */
+const STREAM_FIELDS = { time: 'createdDateTime or time', operation: 'operationName' };
+const ROW_FIELDS = { time: 'CreatedDateTime or TimeGenerated', operation: 'OperationName' };
+
+/** The user (by object id, else the UPN that was tried) or the service principal (by id, else app id); `unknown` when none is logged. */
+function signinPrincipal(kind: Kind | undefined, p: NonNullable<SigninRecord['properties']>, identityName: string | undefined): Principal {
+  if (kind?.principalType === 'user') {
+    // A sign-in attempt for a user that does not exist has a UPN but no object id.
+    const principalId = lower(p.userId) ?? lower(p.userPrincipalName);
+    const principalName = str(p.userPrincipalName) ?? str(p.userDisplayName) ?? identityName;
+    if (!principalId) return unknownPrincipal(principalName);
+    const principal: Principal = { principalId, principalType: 'user' };
+    if (principalName) principal.principalName = principalName;
+    return principal;
+  }
+  const principalId = lower(p.servicePrincipalId) ?? lower(p.appId);
+  const principalName = str(p.servicePrincipalName) ?? str(p.appDisplayName) ?? identityName;
+  if (!principalId || !kind) return unknownPrincipal(principalName);
+  const principal: Principal = { principalId, principalType: kind.principalType };
+  if (principalName) principal.principalName = principalName;
+  return principal;
+}
+
+function toEvent(d: SigninRecord, fields: typeof STREAM_FIELDS): NormalizedEvent {
   const p = d.properties ?? {};
   // The sign-in's own time; the envelope `time` can be minutes later.
   const created = p.createdDateTime instanceof Date ? p.createdDateTime.getTime() : parseTime(p.createdDateTime);
-  const time = created ?? eventTime(d.time, 'createdDateTime or time');
+  const time = created ?? eventTime(d.time, fields.time);
+  const operation = eventOperation(d.operationName, fields.operation);
   const rawCategory = str(d.category);
-  const userId = lower(p.userId);
-  const servicePrincipalId = lower(p.servicePrincipalId);
   // Without a known category (a row whose table is unknown) the ids say which kind of sign-in it was.
-  const kind =
-    (rawCategory && KINDS[rawCategory.toLowerCase()]) || (userId ? USER_INTERACTIVE : servicePrincipalId ? SERVICE_PRINCIPAL : undefined);
+  const kind = (rawCategory && KINDS.get(rawCategory.toLowerCase())) ||
+    (lower(p.userId) ? USER_INTERACTIVE : lower(p.servicePrincipalId) ? SERVICE_PRINCIPAL : undefined);
   const category = rawCategory ?? kind?.category ?? '';
-  const identityName = typeof d.identity === 'string' ? str(d.identity) : undefined;
+  const principal = signinPrincipal(kind, p, typeof d.identity === 'string' ? str(d.identity) : undefined);
   const appId = lower(p.appId);
-
-  let principalId: string | undefined;
-  let principalName: string | undefined;
-  if (kind?.principalType === 'user') {
-    // A sign-in attempt for a user that does not exist has a UPN but no object id.
-    principalId = userId ?? lower(p.userPrincipalName);
-    principalName = str(p.userPrincipalName) ?? str(p.userDisplayName) ?? identityName;
-  } else {
-    principalId = servicePrincipalId ?? appId;
-    principalName = str(p.servicePrincipalName) ?? str(p.appDisplayName) ?? identityName;
-  }
-  if (!kind || !principalId) {
-    throw new InvalidRecordError(
-      `sign-in record has no principal: no ${kind?.principalType === 'user' ? 'userId or userPrincipalName' : 'userId, servicePrincipalId or appId'} (category '${category || 'none'}')`,
-    );
-  }
 
   const errorCode = num(p.status?.errorCode) ?? num(d.resultType);
   const targetAppId = lower(p.resourceId);
-  const details: Details = { signInKind: kind.signInKind };
+  const details: Details = {};
+  put(details, 'signInKind', kind?.signInKind);
   put(details, 'errorCode', errorCode);
   if (errorCode) put(details, 'failureReason', str(p.status?.failureReason) ?? str(d.resultDescription));
   put(details, 'targetResourceAppId', targetAppId);
@@ -162,17 +171,17 @@ function toEvent(d: SigninRecord, raw: RawRecord): NormalizedEvent {
   put(details, 'clientCredentialType', str(p.clientCredentialType));
 
   const event: NormalizedEvent = {
-    id: lower(p.id) ?? contentId(raw),
+    id: '',
     time,
     source: 'signin',
     category,
-    operation: (str(d.operationName) ?? 'Sign-in activity').toUpperCase(),
+    operation,
     result: signinResult(errorCode, str(d.resultType)),
-    principalId,
-    principalType: kind.principalType,
+    principalId: principal.principalId,
+    principalType: principal.principalType,
     details,
   };
-  if (principalName) event.principalName = principalName;
+  if (principal.principalName) event.principalName = principal.principalName;
   if (appId) event.appId = appId;
   const ip = callerIp(p.ipAddress) ?? callerIp(d.callerIpAddress);
   if (ip) event.ip = ip;
@@ -187,6 +196,8 @@ function toEvent(d: SigninRecord, raw: RawRecord): NormalizedEvent {
   }
   const correlationId = str(d.correlationId) ?? str(p.correlationId);
   if (correlationId) event.correlationId = correlationId;
+  // The sign-in's own id (`properties.id`, the row's `Id`) is in both shapes.
+  event.id = lower(p.id) ?? eventId(event, errorCode);
   return event;
 }
 
@@ -195,8 +206,10 @@ export const signinSource: SourceNormalizer = {
   streamCategories: ['SignInLogs', 'NonInteractiveUserSignInLogs', 'ServicePrincipalSignInLogs', 'ManagedIdentitySignInLogs'],
   tables: ['SigninLogs', 'AADNonInteractiveUserSignInLogs', 'AADServicePrincipalSignInLogs', 'AADManagedIdentitySignInLogs'],
   normalize(record, shape) {
-    const parsed = (shape === 'table' ? SigninRow : SigninRecord).safeParse(record);
+    // Some Entra exports spell the stream record with the table's PascalCase columns (`Category`, `CreatedDateTime`).
+    const rowShaped = shape === 'table' || ((record.category ?? '') === '' && record.Category !== undefined);
+    const parsed = (rowShaped ? SigninRow : SigninRecord).safeParse(record);
     if (!parsed.success) throw schemaError('sign-in', parsed.error);
-    return toEvent(parsed.data, record);
+    return toEvent(parsed.data, rowShaped ? ROW_FIELDS : STREAM_FIELDS);
   },
 };

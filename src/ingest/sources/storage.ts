@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { Details, NormalizedEvent } from '../../model/index.js';
-import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
-import { contentId, lower, num, obj, redactSecrets, resourceName, str } from '../util.js';
+import type { RawRecord, SourceNormalizer } from '../types.js';
+import { eventId, lower, num, obj, redactSecrets, resourceName, str } from '../util.js';
 import {
-  callerIp, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put, resultFromStatus, resultFromText,
-  schemaError, segments, targetResource, text, timeKey, timeish, urlParts, type Principal,
+  callerIp, eventOperation, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put, resultFromStatus, resultFromText,
+  schemaError, segments, targetResource, text, timeish, unknownPrincipal, urlParts, type Principal,
 } from './resource-log.js';
 
 /**
@@ -39,7 +39,7 @@ const StreamRecord = z.looseObject({
   time: timeish,
   resourceId: text,
   category: z.string().min(1),
-  operationName: z.string().min(1),
+  operationName: text,
   statusCode: numberish,
   statusText: text,
   callerIpAddress: text,
@@ -54,7 +54,7 @@ const TableRow = z.looseObject({
   _ResourceId: text,
   ResourceId: text,
   Category: z.string().min(1),
-  OperationName: z.string().min(1),
+  OperationName: text,
   StatusCode: numberish,
   StatusText: text,
   CallerIpAddress: text,
@@ -79,7 +79,8 @@ interface BlobRequest {
   timeField: string;
   resourceId?: string | null;
   category: string;
-  operationName: string;
+  operationName?: string | null;
+  operationField: string;
   statusCode?: unknown;
   statusText?: string | null;
   callerIpAddress?: string | null;
@@ -110,6 +111,7 @@ function fromStream(record: RawRecord): BlobRequest {
     resourceId: r.resourceId,
     category: r.category,
     operationName: r.operationName,
+    operationField: 'operationName',
     statusCode: r.statusCode,
     statusText: r.statusText,
     callerIpAddress: r.callerIpAddress,
@@ -139,6 +141,7 @@ function fromTable(record: RawRecord): BlobRequest {
     resourceId: r._ResourceId ?? r.ResourceId,
     category: r.Category,
     operationName: r.OperationName,
+    operationField: 'OperationName',
     statusCode: r.StatusCode,
     statusText: r.StatusText,
     callerIpAddress: r.CallerIpAddress,
@@ -222,19 +225,24 @@ function accountResourceId(resourceId: string | null | undefined): string | unde
 
 const COPY_SOURCE_OPERATION = 'COPYBLOBSOURCE';
 
+/**
+ * The requester; else, for key and SAS access, the account whose key signed it. Anonymous requests,
+ * OAuth requests that log no requester, and key requests with no account name have no
+ * identifiable actor: `unknown`.
+ */
 function principalOf(request: BlobRequest, account: string | undefined, authType: string | undefined): Principal {
   const principal = principalFromCaller(
     { objectId: request.requesterObjectId, appId: request.requesterAppId, upn: request.requesterUpn },
     request.requesterAppId ? 'servicePrincipal' : 'unknown',
   );
   if (principal) return principal;
-  if (authType === 'OAuth') throw new InvalidRecordError('storage OAuth request has no requester object id or app id');
-  if (!account) throw new InvalidRecordError('storage request has no requester identity and no account name to attribute key use to');
+  if (authType === 'OAuth' || authType === 'Anonymous' || !account) return unknownPrincipal(str(request.requesterUpn));
   return keyPrincipal(account);
 }
 
-function toEvent(request: BlobRequest, record: RawRecord): NormalizedEvent {
+function toEvent(request: BlobRequest): NormalizedEvent {
   const time = eventTime(request.time, request.timeField);
+  const operation = eventOperation(request.operationName, request.operationField);
   const target = targetResource(accountResourceId(request.resourceId));
   const uri = str(request.uri);
   const objectKey = unquote(request.objectKey);
@@ -243,7 +251,6 @@ function toEvent(request: BlobRequest, record: RawRecord): NormalizedEvent {
     storageAccountOf(uri);
   const authType = authTypeOf(request.authType);
   const principal = principalOf(request, account, authType);
-  const operation = request.operationName.toUpperCase();
   const statusCode = num(request.statusCode);
   // The source side of a copy logs the source blob's URL, SAS included, as its own URI.
   const copySource = str(request.copySource) ?? (operation === COPY_SOURCE_OPERATION ? uri : undefined);
@@ -267,8 +274,7 @@ function toEvent(request: BlobRequest, record: RawRecord): NormalizedEvent {
 
   const correlationId = str(request.correlationId);
   const event: NormalizedEvent = {
-    // The correlation id is the storage request id; a copy logs three records under it, one per operation.
-    id: correlationId ? contentId(`storage|${correlationId}|${timeKey(request.time)}|${operation}`) : contentId(record),
+    id: '',
     time,
     source: 'storage',
     category: request.category,
@@ -288,6 +294,8 @@ function toEvent(request: BlobRequest, record: RawRecord): NormalizedEvent {
   if (target.resourceId) event.resourceId = target.resourceId;
   if (target.resourceType) event.resourceType = target.resourceType;
   if (correlationId) event.correlationId = correlationId;
+  // The correlation id is the storage request id; a copy logs three records under it, one per operation and blob.
+  event.id = eventId(event, location.container, location.blob);
   return event;
 }
 
@@ -304,6 +312,6 @@ export const storageSource: SourceNormalizer = {
     return service === undefined || service === 'blob';
   },
   normalize(record, shape) {
-    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record), record);
+    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record));
   },
 };

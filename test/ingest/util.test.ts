@@ -1,0 +1,84 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseTime, recordId } from '../../src/ingest/util.js';
+import { EXTERNAL_CAPTURES, SAMPLES_NOTE } from '../support/external-captures.js';
+
+/** 2007-01-09T09:41:00Z: the instant every line of Elastic's time-format corner cases writes, in its own way. */
+const AT = Date.UTC(2007, 0, 9, 9, 41, 0);
+
+/** Each corner case and what it must read as (fractions beyond milliseconds are cut, not rounded). */
+const CORNER_CASES: Array<[string, number]> = [
+  ['01/09/2007 09:41:00', AT],
+  ['1/9/2007 09:41:00', AT],
+  ['01/09/2007 09:41:00 AM', AT],
+  ['1/9/2007 9:41:00 AM', AT],
+  ['1/9/2007 10:41:00 AM +01:00', AT],
+  ['2007-01-09T09:41:00', AT],
+  ['2007-01-09T09:41:00.22Z', AT + 220],
+  ['2007-01-09T09:41:00.6816663Z', AT + 681],
+  ['2007-01-09T09:41:00.535404056Z', AT + 535],
+  ['2007-01-09T09:41:00.992099+00:00', AT + 992],
+  ['2007-01-09T11:41:00+02:00', AT],
+];
+
+/** Runs `check` with the process in another time zone: a time without a zone must still read as UTC. */
+function inTimeZone(zone: string, check: () => void): void {
+  const saved = process.env.TZ;
+  process.env.TZ = zone;
+  try {
+    check();
+  } finally {
+    if (saved === undefined) delete process.env.TZ;
+    else process.env.TZ = saved;
+  }
+}
+
+describe('parseTime', () => {
+  it('reads US dates, AM/PM, offsets and 7 or 9 fractional digits as the right instant, in any local time zone', () => {
+    for (const zone of ['UTC', 'Asia/Kolkata', 'America/Los_Angeles']) {
+      inTimeZone(zone, () => {
+        for (const [text, ms] of CORNER_CASES) expect(parseTime(text), `${text} in ${zone}`).toBe(ms);
+        expect(parseTime('12/12/2025 12:03:58 AM'), zone).toBe(Date.UTC(2025, 11, 12, 0, 3, 58));
+        expect(parseTime('12/12/2025 12:03:58 PM'), zone).toBe(Date.UTC(2025, 11, 12, 12, 3, 58));
+        expect(parseTime('2025/09/16 13:11:22.6543210'), zone).toBe(Date.UTC(2025, 8, 16, 13, 11, 22, 654));
+        expect(parseTime('01/09/2007'), zone).toBe(Date.UTC(2007, 0, 9));
+        expect(parseTime('2007-01-09 09:41:00'), zone).toBe(AT);
+      });
+    }
+  });
+
+  it('reads the RFC 1123 time Autoscale records carry', () => {
+    expect(parseTime('Fri, 21 Jul 2017 01:00:51 GMT')).toBe(Date.UTC(2017, 6, 21, 1, 0, 51));
+  });
+
+  it('reads epoch seconds and milliseconds, and rejects what is not a time', () => {
+    expect(parseTime(1168335660)).toBe(AT);
+    expect(parseTime(AT + 5)).toBe(AT + 5);
+    for (const bad of ['yesterday', '', '5', '-5', '2025-13-45T99:99:99Z', 1e21, -5, 0, null, {}]) expect(parseTime(bad), String(bad)).toBeUndefined();
+  });
+
+  it.runIf(existsSync(EXTERNAL_CAPTURES))(`reads every line of the public time-format corner cases (${SAMPLES_NOTE})`, () => {
+    const file = join(EXTERNAL_CAPTURES, 'elastic-integrations', 'packages__azure__data_stream__activitylogs___dev__test__pipeline__test-time-formats-corner-cases.log');
+    const times = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => (JSON.parse(l) as { time: string }).time);
+    expect(times).toEqual(CORNER_CASES.map(([text]) => text));
+    expect(times.map(parseTime)).toEqual(CORNER_CASES.map(([, ms]) => ms));
+  });
+});
+
+describe('recordId', () => {
+  it('is 32 hex digits, the same for the same parts and different when any part differs', () => {
+    const id = recordId('activity', 'administrative', 'X/Y/ACTION', AT, 'corr', 'success', undefined, 'p1', '/subscriptions/s');
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    expect(recordId('activity', 'administrative', 'X/Y/ACTION', AT, 'corr', 'success', undefined, 'p1', '/subscriptions/s')).toBe(id);
+    expect(recordId('activity', 'administrative', 'X/Y/ACTION', AT + 1, 'corr', 'success', undefined, 'p1', '/subscriptions/s')).not.toBe(id);
+    expect(recordId('activity', 'administrative', 'X/Y/ACTION', AT, 'corr', 'start', undefined, 'p1', '/subscriptions/s')).not.toBe(id);
+  });
+
+  it('cannot be fooled by moving text from one part to the next, or by a part that contains a separator', () => {
+    expect(recordId('ab', 'c')).not.toBe(recordId('a', 'bc'));
+    expect(recordId('a|b', 'c')).not.toBe(recordId('a', 'b|c'));
+    expect(recordId('1:a', '')).not.toBe(recordId('', '1:a'));
+    expect(recordId('x', undefined)).not.toBe(recordId(undefined, 'x'));
+  });
+});
