@@ -7,7 +7,7 @@ import { matchLogic } from './kinds/match.js';
 import { sequenceLogic, type CompiledStep } from './kinds/sequence.js';
 import { thresholdLogic } from './kinds/threshold.js';
 import type { KeyState, KindLogic } from './kinds/types.js';
-import { ResourceInventory } from './inventory.js';
+import { PrincipalNames, ResourceInventory } from './inventory.js';
 import {
   ENTITY_TYPES, applyTunableOverrides, eventValueName, eventValueReader, resolveSettings,
   type EntityType, type Rule, type RuleContext, type Settings, type TitleContext, type Tunables,
@@ -53,7 +53,7 @@ export function compileRule(
   rule: Rule,
   index: number,
   overrides?: Readonly<Record<string, unknown>>,
-  context: RuleContext = { inventory: new ResourceInventory() },
+  context: RuleContext = { inventory: new ResourceInventory(), principals: new PrincipalNames() },
 ): CompiledRule {
   const tunables = applyTunableOverrides(rule, overrides);
   let settings: Settings;

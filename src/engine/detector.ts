@@ -3,6 +3,7 @@ import type { StateStore, StateWriteStats } from '../state/types.js';
 import { compileRule, type CompiledRule } from './compile.js';
 import { RuleDefinitionError, TunableError } from './errors.js';
 import { PartitionEvaluator, type Counters } from './evaluator.js';
+import { PrincipalNames, ResourceInventory } from './inventory.js';
 import { RuleIndex } from './rule-index.js';
 import type { Rule } from './rule.js';
 import type { TunableOverrides } from './tunables.js';
@@ -21,6 +22,8 @@ export interface DetectorOptions {
   now?: () => number;
   /** Event time between sweeps that forget expired keys (default 1 minute; any value gives the same alerts). */
   sweepEveryMs?: number;
+  /** Where resources live, for rules that enrich (e.g. `inventoryFromEnv()`); it also learns from every event processed. */
+  inventory?: ResourceInventory;
 }
 
 export interface DetectorStats {
@@ -53,6 +56,9 @@ export interface DetectorStats {
  */
 export class Detector {
   readonly rules: readonly CompiledRule[];
+  readonly inventory: ResourceInventory;
+  /** Display names learned from events, so alerts about a principal logged only by id still name it. */
+  private readonly principals = new PrincipalNames();
   private readonly index: RuleIndex;
   private readonly partitions = new Map<string, Promise<PartitionEvaluator>>();
   private readonly loaded = new Map<string, PartitionEvaluator>();
@@ -75,7 +81,9 @@ export class Detector {
     for (const ruleId of Object.keys(options.tunables ?? {})) {
       if (!seen.has(ruleId)) throw new TunableError(`tunables are set for rule '${ruleId}', which is not loaded: fix the rule id or remove the entry`);
     }
-    this.rules = rules.map((rule, i) => compileRule(rule, i, options.tunables?.[rule.id]));
+    this.inventory = options.inventory ?? new ResourceInventory();
+    const context = { inventory: this.inventory, principals: this.principals };
+    this.rules = rules.map((rule, i) => compileRule(rule, i, options.tunables?.[rule.id], context));
     this.index = new RuleIndex(this.rules);
     this.allowedLatenessMs = options.allowedLatenessMs ?? DEFAULT_ALLOWED_LATENESS_MS;
     if (!(this.allowedLatenessMs >= 0)) throw new RangeError('allowedLatenessMs must be ≥ 0');
@@ -91,7 +99,11 @@ export class Detector {
       // Runs of one partition are applied together, so a batch from one partition costs one lookup.
       const partitionId = events[i].partitionId;
       const evaluator = await this.partition(partitionId);
-      for (; i < events.length && events[i].partitionId === partitionId; i++) evaluator.apply(events[i], alerts);
+      for (; i < events.length && events[i].partitionId === partitionId; i++) {
+        this.inventory.observe(events[i].event);
+        this.principals.observe(events[i].event);
+        evaluator.apply(events[i], alerts);
+      }
     }
     return alerts;
   }

@@ -8,18 +8,20 @@ import type { AlertDraft } from './kinds/types.js';
 const MAX_TEXT = 200;
 const MAX_LIST = 20;
 const REDACTED = '[REDACTED]';
-// Detail names whose text values are credentials (token counts are numbers and stay).
-const SECRET_NAME = /token|password|passwd|pwd|credential|connectionstring|authorization|apikey|api_key|accesskey|^sig$|^signature$|^key$|^secret$|^sas/i;
+// Detail names whose text values are credentials (token counts are numbers and stay; a credential key id names a credential, it is not one).
+const SECRET_NAME = /token|password|passwd|pwd|credential(?!keyid)|connectionstring|authorization|apikey|api_key|accesskey|^sig$|^signature$|^key$|^secret$|^sas/i;
 const JWT = /eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*/g;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const OPAQUE = /^[A-Za-z0-9+/=_-]{32,}$/;
+/** ARM ids such as a subscription scope (`/subscriptions/<guid>`) have the opaque alphabet but are not keys. */
+const ARM_ID = /^\/(subscriptions|providers|tenants)\//i;
 
 /** A text with credentials redacted (SAS `sig=`, JWTs, long opaque strings) and cut to 200 characters. */
 export function redactText(text: string): string {
   let s = text.includes('=') ? redactSecrets(text).replace(/\bsig=[^&\s"]*/gi, `sig=${REDACTED}`) : text;
   if (s.includes('eyJ')) s = s.replace(JWT, REDACTED);
   // A long opaque string with no structure is most likely a key; GUIDs and resource ids are not.
-  if (OPAQUE.test(s) && !GUID.test(s)) return REDACTED;
+  if (OPAQUE.test(s) && !GUID.test(s) && !ARM_ID.test(s)) return REDACTED;
   return s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s;
 }
 
@@ -121,23 +123,38 @@ function evidenceEvent(e: NormalizedEvent): Record<string, unknown> {
   return { ...e, time: new Date(e.time).toISOString() };
 }
 
+/** A rule's own evidence with its texts redacted as event fields are (nested objects and arrays too, a few levels deep). */
+function redactEvidence(v: unknown, depth: number): unknown {
+  if (typeof v === 'string') return redactText(v);
+  if (typeof v !== 'object' || v === null || depth > 3) return v;
+  if (Array.isArray(v)) return v.map((x) => redactEvidence(x, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = typeof x === 'string' && SECRET_NAME.test(k) ? REDACTED : redactEvidence(x, depth + 1);
+  return out;
+}
+
 /** The Alert contract row for a draft the evaluator let through. */
 export function buildAlert(rule: CompiledRule, draft: AlertDraft, arrivedAt: number, raisedAt: number): Alert {
   const events = draft.events;
+  const trigger = draft.trigger;
+  const principalName = trigger.principalName ?? events.find((e) => e.principalName)?.principalName ?? rule.context.principals.nameOf(trigger.principalId);
+  const seen = {
+    key: draft.key, principalId: trigger.principalId, principalName, events, tunables: rule.tunables, context: rule.context,
+    evidence: { kind: rule.settings.kind, ...draft.evidence },
+  };
   const evidence: Record<string, unknown> = {
     kind: rule.settings.kind,
+    ...(redactEvidence(rule.evidence(seen), 0) as Record<string, unknown>),
     ...draft.evidence,
     correlationIds: unique(events.map((e) => e.correlationId)),
     events: events.map(evidenceEvent),
   };
-  const trigger = draft.trigger;
-  const principalName = trigger.principalName ?? events.find((e) => e.principalName)?.principalName;
   const alert: Alert = {
     TimeGenerated: new Date(raisedAt).toISOString(),
     AlertId: alertId(rule.id, draft.key, draft.window),
     RuleId: rule.id,
     RuleVersion: rule.rule.version,
-    Title: rule.title({ key: draft.key, principalId: trigger.principalId, principalName, events, evidence, tunables: rule.tunables }),
+    Title: rule.title({ ...seen, evidence }),
     Description: rule.rule.description,
     Severity: rule.rule.severity,
     Tactics: [...rule.rule.tactics],

@@ -65,6 +65,27 @@ export class ResourceInventory {
   }
 }
 
+/**
+ * Display names of principals, learned from the events that carry one: a service principal is
+ * named in its sign-ins but only by id in Key Vault, storage and AI logs, so an alert about it
+ * can still name it. Bounded; the first names seen are kept once full.
+ */
+export class PrincipalNames {
+  private readonly names = new Map<string, string>();
+
+  constructor(private readonly max = DEFAULT_MAX_LEARNED) {}
+
+  observe(e: NormalizedEvent): void {
+    const name = e.principalName;
+    if (name === undefined || this.names.get(e.principalId) === name) return;
+    if (this.names.size < this.max || this.names.has(e.principalId)) this.names.set(e.principalId, name);
+  }
+
+  nameOf(principalId: string): string | undefined {
+    return this.names.get(principalId);
+  }
+}
+
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**

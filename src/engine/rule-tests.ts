@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import type { Alert, DeadLetter, Source } from '../model/index.js';
 import { InMemoryStateStore } from '../state/memory.js';
 import { Detector } from './detector.js';
+import { InventoryError, ResourceInventory, readInventoryFile } from './inventory.js';
 import type { LoadedRule } from './loader.js';
 import { detectInCaptures } from './replay.js';
 
@@ -25,6 +26,10 @@ export interface RuleCase {
   captures: string[];
   /** Tunable overrides for the rule in this case, as a deployer would set them. */
   tunables?: Record<string, unknown>;
+  /** An Azure Resource Graph export (relative to the fixtures folder), as a deployer gives WARDEN_INVENTORY. */
+  inventory?: string;
+  /** What is left to fill in: a case with a "todo" fails with it (`warden rules new` writes these). */
+  todo?: string;
   /** The alerts the rule must raise; `[]` (or counts of 0) for a case that must raise nothing. */
   expect: ExpectedAlerts[];
 }
@@ -77,12 +82,14 @@ export async function readCases(loaded: LoadedRule): Promise<RuleCase[]> {
     if (o.tunables !== undefined && (typeof o.tunables !== 'object' || o.tunables === null || Array.isArray(o.tunables))) {
       throw new FixtureError(`${at} ("${o.name}"): "tunables" must be an object {"name": value}`);
     }
+    if (o.inventory !== undefined && (typeof o.inventory !== 'string' || !o.inventory)) throw new FixtureError(`${at} ("${o.name}"): "inventory" must name an inventory file in the fixtures folder`);
+    if (o.todo !== undefined && (typeof o.todo !== 'string' || !o.todo)) throw new FixtureError(`${at} ("${o.name}"): "todo" must say what is left to do (or be removed)`);
     if (!Array.isArray(o.expect)) throw new FixtureError(`${at} ("${o.name}"): "expect" must be a list of { "principal"?, "count" } ([] for no alerts)`);
     o.expect.forEach((e: ExpectedAlerts, j) => {
       if (typeof e !== 'object' || e === null || !Number.isInteger(e.count) || e.count < 0) throw new FixtureError(`${at} ("${o.name}"): expect[${j}] needs a "count" (a whole number ≥ 0)`);
       if (e.principal !== undefined && (typeof e.principal !== 'string' || !e.principal)) throw new FixtureError(`${at} ("${o.name}"): expect[${j}].principal must be a principal id or name`);
     });
-    return { name: o.name, captures: o.captures, tunables: o.tunables, expect: o.expect };
+    return { name: o.name, captures: o.captures, tunables: o.tunables, inventory: o.inventory, todo: o.todo, expect: o.expect };
   });
 }
 
@@ -102,9 +109,20 @@ export async function runRuleCase(loaded: LoadedRule, ruleCase: RuleCase): Promi
     const info = await stat(file).catch(() => undefined);
     if (!info?.isFile()) throw new FixtureError(`case "${ruleCase.name}" of ${rule.id}: capture ${relative(process.cwd(), file)} is missing`);
   }
+  let inventory: ResourceInventory | undefined;
+  if (ruleCase.inventory) {
+    const file = join(loaded.fixturesDir, ruleCase.inventory);
+    try {
+      inventory = new ResourceInventory(readInventoryFile(file, relative(process.cwd(), file) || file));
+    } catch (err) {
+      if (err instanceof InventoryError) throw new FixtureError(`case "${ruleCase.name}" of ${rule.id}: ${err.message}`);
+      throw err;
+    }
+  }
   const detector = new Detector([rule], {
     store: new InMemoryStateStore(),
     tunables: ruleCase.tunables ? { [rule.id]: ruleCase.tunables } : undefined,
+    inventory,
   });
   const alerts: Alert[] = [];
   const deadLetters: DeadLetter[] = [];
@@ -118,6 +136,7 @@ export async function runRuleCase(loaded: LoadedRule, ruleCase: RuleCase): Promi
   }
 
   const problems: string[] = [];
+  if (ruleCase.todo) problems.push(`still to do: ${ruleCase.todo} (then remove "todo" from the case in ${CASES_FILE})`);
   if (deadLetters.length) {
     problems.push(`${deadLetters.length} record(s) in the captures were dead-lettered (fix the fixture): ${deadLetters.slice(0, 3).map((d) => d.reason).join('; ')}`);
   }
@@ -198,6 +217,9 @@ export async function lintFixtures(loaded: LoadedRule): Promise<string[]> {
   if (!cases.some(isPositive)) problems.push(`${loaded.rule.id}: no positive case (one whose "expect" has a count > 0)`);
   if (!cases.some((c) => !isPositive(c))) problems.push(`${loaded.rule.id}: no negative case (a benign look-alike that must raise nothing: "expect": [])`);
   for (const c of cases) {
+    if (c.inventory && !(await stat(join(loaded.fixturesDir, c.inventory)).catch(() => undefined))?.isFile()) {
+      problems.push(`${loaded.rule.id}: case "${c.name}": inventory ${relative(process.cwd(), join(loaded.fixturesDir, c.inventory))} is missing`);
+    }
     for (const f of c.captures) {
       const file = join(loaded.fixturesDir, f);
       if (!(await stat(file).catch(() => undefined))?.isFile()) problems.push(`${loaded.rule.id}: case "${c.name}": capture ${relative(process.cwd(), file)} is missing`);

@@ -33,11 +33,13 @@ export const RULE_KINDS = ['match', 'threshold', 'anomaly', 'firstSeen', 'sequen
 export type RuleKind = (typeof RULE_KINDS)[number];
 
 /**
- * What rules may consult besides the event: enrichment shared by all rules of a detector.
- * `inventory` knows where Azure resources live (learned from the events seen, plus WARDEN_INVENTORY).
+ * What rules may consult besides the event: enrichment shared by all rules of a detector, learned
+ * from the events it has seen. `inventory` knows where Azure resources live (plus WARDEN_INVENTORY);
+ * `principals` knows principals' display names (sign-ins name service principals other logs do not).
  */
 export interface RuleContext {
   readonly inventory: { find(type: string, name: string): InventoryResource | undefined };
+  readonly principals: { nameOf(principalId: string): string | undefined };
 }
 
 /** What a dynamic title (and a rule's `evidence`) sees: the evidence the alert carries. */
