@@ -1,4 +1,4 @@
-import { defineRule } from '../src/engine/index.js';
+import { defineRule, isAllowListed, principalLabel, resourceName } from '../src/engine/index.js';
 
 const LIST_KEYS = 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION';
 const REGENERATE_KEY = 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/REGENERATEKEY/ACTION';
@@ -13,10 +13,12 @@ const AUDIT_LIST_KEY = 'LISTKEY';
 export default defineRule({
   id: 'ai-key-listing',
   version: '1',
+  name: 'AI account keys listed or regenerated',
   title: ({ principalName, principalId, events }) => {
-    const account = events[0]?.resourceId?.split('/').pop() ?? 'an AI account';
+    const account = resourceName(events[0]?.resourceId) ?? 'an AI account';
     const verb = events.some((e) => e.operation === REGENERATE_KEY) ? 'regenerated' : 'listed';
-    return `AI account keys ${verb} on ${account} by ${principalName ?? principalId}`;
+    const denied = events.every((e) => e.result === 'failure') ? ' (denied)' : '';
+    return `AI account keys ${verb}${denied} on ${account} by ${principalLabel({ principalName, principalId })}`;
   },
   description:
     'A principal listed or regenerated the API keys of an Azure OpenAI / AI services account. ' +
@@ -32,11 +34,7 @@ export default defineRule({
     /** Principal object ids or app ids allowed to read keys (deployment pipelines, platform apps). */
     allowPrincipals: [] as string[],
   },
-  where: (e, { allowPrincipals }) =>
-    !allowPrincipals.some((p) => {
-      const id = p.toLowerCase();
-      return id === e.principalId || id === e.appId?.toLowerCase();
-    }),
+  where: (e, { allowPrincipals }) => !isAllowListed(e, allowPrincipals),
   kind: 'match',
   // Activity logs a call as Start then Success: one alert per principal and hour is enough.
   suppress: '1h',

@@ -1,0 +1,17 @@
+import type { Alert } from '../model/index.js';
+
+/** Alerts as a readable table: time (UTC), severity, rule, principal, title; oldest first. */
+export function alertTable(alerts: readonly Alert[]): string[] {
+  const rows = [...alerts]
+    .sort((a, b) => (a.LastEventTime < b.LastEventTime ? -1 : a.LastEventTime > b.LastEventTime ? 1 : 0))
+    .map((a) => [a.LastEventTime.slice(11, 19), a.Severity, a.RuleId, a.PrincipalName ?? a.PrincipalId, a.Title]);
+  const all = [['TIME', 'SEVERITY', 'RULE', 'PRINCIPAL', 'TITLE'], ...rows];
+  const widths = all[0].map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '));
+}
+
+/** Counts per key, largest first, as `key n, key n`. */
+export function countsText(counts: Record<string, number>): string {
+  const entries = Object.entries(counts).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  return entries.length ? entries.map(([k, n]) => `${k} ${n}`).join(', ') : 'none';
+}
