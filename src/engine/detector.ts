@@ -3,6 +3,7 @@ import type { StateStore, StateWriteStats } from '../state/types.js';
 import { compileRule, type CompiledRule } from './compile.js';
 import { RuleDefinitionError, TunableError } from './errors.js';
 import { PartitionEvaluator, type Counters } from './evaluator.js';
+import type { Observer } from './kinds/types.js';
 import { PrincipalNames, ResourceInventory } from './inventory.js';
 import { RuleIndex } from './rule-index.js';
 import type { Rule } from './rule.js';
@@ -24,6 +25,11 @@ export interface DetectorOptions {
   sweepEveryMs?: number;
   /** Where resources live, for rules that enrich (e.g. `inventoryFromEnv()`); it also learns from every event processed. */
   inventory?: ResourceInventory;
+  /**
+   * Receives, per rule and key, the series anomaly rules (each bucket, when it fires and when it
+   * closes) and threshold rules (each counted event) decide on: for tuning reports. Off by default.
+   */
+  observe?: Observer;
 }
 
 export interface DetectorStats {
@@ -175,7 +181,7 @@ export class Detector {
   }
 
   private async load(partitionId: string): Promise<PartitionEvaluator> {
-    const evaluator = new PartitionEvaluator(partitionId, this.rules, this.index, { allowedLatenessMs: this.allowedLatenessMs, now: this.now }, this.counters);
+    const evaluator = new PartitionEvaluator(partitionId, this.rules, this.index, { allowedLatenessMs: this.allowedLatenessMs, now: this.now, observe: this.options.observe }, this.counters);
     if (this.options.store) evaluator.restore(await this.options.store.load(partitionId));
     this.loaded.set(partitionId, evaluator);
     return evaluator;

@@ -1,7 +1,7 @@
 import type { Alert, StreamEvent } from '../model/index.js';
 import type { CompiledRule } from './compile.js';
 import { buildAlert } from './evidence.js';
-import type { AlertDraft, Evaluation, KeyState } from './kinds/types.js';
+import type { AlertDraft, Evaluation, KeyState, ObservedPoint, Observer } from './kinds/types.js';
 import type { RuleIndex } from './rule-index.js';
 
 /** Store key of a partition's own entry: its watermark and last applied sequence number. */
@@ -39,6 +39,8 @@ export interface PartitionWrites {
 export interface EvaluatorOptions {
   allowedLatenessMs: number;
   now: () => number;
+  /** Receives the series anomaly and threshold rules compute (tuning reports); absent in production. */
+  observe?: Observer;
 }
 
 /**
@@ -60,6 +62,7 @@ export class PartitionEvaluator implements Evaluation {
   private rule!: CompiledRule;
   private current!: StreamEvent;
   private out!: Alert[];
+  readonly observe?: (key: string, point: ObservedPoint) => void;
 
   constructor(
     readonly partitionId: string,
@@ -71,6 +74,8 @@ export class PartitionEvaluator implements Evaluation {
     this.states = rules.map(() => new Map());
     this.dirty = rules.map(() => new Set());
     this.removed = rules.map(() => new Set());
+    const observer = options.observe;
+    if (observer) this.observe = (key, point) => observer(this.rule.id, key, point);
   }
 
   /** The partition's event-time watermark: the newest event time applied there. */
@@ -137,7 +142,7 @@ export class PartitionEvaluator implements Evaluation {
         let st = map.get(key);
         if (st) {
           if (st.p === pid && st.q >= seq) continue;
-          this.prune(rule, st);
+          this.prune(rule, st, key);
         }
         const fresh = st === undefined;
         st ??= { p: pid, q: seq };
@@ -187,7 +192,7 @@ export class PartitionEvaluator implements Evaluation {
       const map = this.states[rule.index];
       const dirty = this.dirty[rule.index];
       for (const [key, st] of map) {
-        if (this.prune(rule, st) && !dirty.has(key)) {
+        if (this.prune(rule, st, key) && !dirty.has(key)) {
           map.delete(key);
           this.removed[rule.index].add(key);
         }
@@ -219,10 +224,12 @@ export class PartitionEvaluator implements Evaluation {
   }
 
   /** Suppression ends, then the kind prunes; true when the key holds nothing any more. */
-  private prune(rule: CompiledRule, st: KeyState): boolean {
+  private prune(rule: CompiledRule, st: KeyState, key: string): boolean {
     const horizon = this.meta.w - this.options.allowedLatenessMs;
     if (st.a !== undefined && st.a + rule.settings.suppressMs < horizon) delete st.a;
-    return rule.logic.prune(st, this.meta.w, this.options.allowedLatenessMs) && st.a === undefined;
+    const observer = this.options.observe;
+    const observe = observer && ((point: ObservedPoint) => observer(rule.id, key, point));
+    return rule.logic.prune(st, this.meta.w, this.options.allowedLatenessMs, observe) && st.a === undefined;
   }
 }
 

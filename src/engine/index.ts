@@ -12,3 +12,4 @@ export { loadRules, DETECTIONS_DIR, type LoadedRule } from './loader.js';
 export { alertId, trimEvent } from './evidence.js';
 export { ResourceInventory, InventoryError, inventoryFromEnv, parseInventory, readInventoryFile, type InventoryResource } from './inventory.js';
 export { isAllowListed, resourceName, principalLabel } from './helpers.js';
+export type { ObservedPoint, Observer } from './kinds/types.js';

@@ -1,6 +1,6 @@
 import { formatDuration } from '../duration.js';
 import { sampleEvent, sampleTime, sealSamples, trimEvent, type Sample } from '../evidence.js';
-import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
+import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic, type ObservedPoint } from './types.js';
 
 /** An open bucket: [bucket index, count, fired (0|1), first event time, last event time]. */
 type OpenBucket = [number, number, number, number, number];
@@ -51,6 +51,16 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
     if (s.zScore !== undefined && (count - m) / stddev(st) < s.zScore) return false;
     return true;
   };
+  /** The point an observer sees for bucket k: the count against the baseline and the count that alerts (once warm). */
+  const point = (st: AnomalyState, k: number, count: number, alerting: boolean): ObservedPoint => {
+    const p: ObservedPoint = { time: k * s.bucketMs, span: s.bucketMs, value: count, alerting };
+    if (st.n) p.baseline = round(st.m ?? 0);
+    if ((st.n ?? 0) >= s.warmup) {
+      const m = st.m ?? 0;
+      p.threshold = round(Math.max(s.minCount, s.factor === undefined ? 0 : s.factor * m, s.zScore === undefined ? 0 : m + s.zScore * stddev(st)));
+    }
+    return p;
+  };
   const fold = (st: AnomalyState, x: number) => {
     if (!st.n) {
       st.m = x;
@@ -86,6 +96,7 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
       if (sampled < SAMPLES_PER_BUCKET) samples.push(e);
       if (!b[2] && anomalous(st, b[1])) {
         b[2] = 1;
+        env.observe?.(key, point(st, k, b[1], true));
         const bucket = b;
         env.raise(st, e.time, () => {
           const trigger = trimEvent(e);
@@ -110,7 +121,7 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
       }
       return true;
     },
-    prune(st, watermark, lateness) {
+    prune(st, watermark, lateness, observe) {
       if (st.l === undefined) return true;
       if (watermark - st.l > s.forgetAfterMs) {
         for (const f of ['m', 'v', 'n', 'c', 'o', 'l', 'ev'] as const) delete st[f];
@@ -123,6 +134,7 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
       for (let k = st.c! + 1; k <= closeThrough; k++) {
         const b = open[folded]?.[0] === k ? open[folded++] : undefined;
         const count = b ? b[1] : 0;
+        observe?.(point(st, k, count, b?.[2] === 1));
         if (!(b?.[2] || anomalous(st, count))) fold(st, count);
       }
       if (closeThrough > st.c!) {

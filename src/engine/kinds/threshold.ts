@@ -55,6 +55,9 @@ export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> 
       if (value !== undefined) st.v!.splice(i, 0, value);
       keepNewest((st.ev ??= []), e, MAX_EVIDENCE_EVENTS);
 
+      // Observed: the entries in the window ending at this event, before a firing window consumes them.
+      const observed = env.observe ? countFrom(t, e.time - s.windowMs, i) : 0;
+      let fired = false;
       // Windows of n consecutive entries that include position i.
       for (let j = Math.max(0, i - n + 1); j <= i && j + n - 1 < t.length; j++) {
         const first = t[j];
@@ -75,8 +78,10 @@ export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> 
         t.splice(j, n);
         st.v?.splice(j, n);
         st.ev = st.ev!.filter((x) => sampleTime(x) < first || sampleTime(x) > last);
+        fired = true;
         break;
       }
+      env.observe?.(key, { time: e.time, span: s.windowMs, value: observed, threshold: n, alerting: fired });
       return clean(st);
     },
     prune(st, watermark, lateness) {
@@ -96,6 +101,13 @@ export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> 
       sealSamples(st.ev);
     },
   };
+}
+
+/** Entries from time `from` up to and including position `i` (times are sorted). */
+function countFrom(t: readonly number[], from: number, i: number): number {
+  let j = i;
+  while (j > 0 && t[j - 1] >= from) j--;
+  return i - j + 1;
 }
 
 /** Drop empty arrays so the stored JSON stays short; returns whether anything is left. */

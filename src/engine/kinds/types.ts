@@ -30,6 +30,28 @@ export interface AlertDraft {
   evidence: Record<string, unknown>;
 }
 
+/**
+ * One point of a rule's series for one key, for tuning reports: an anomaly bucket (when it fires
+ * and when it closes) or a threshold evaluation (each event a threshold rule counts).
+ */
+export interface ObservedPoint {
+  /** Event time the point is about: the bucket's start (anomaly) or the counted event's time (threshold). */
+  time: number;
+  /** Width of the bucket or window the value counts over, in ms. */
+  span: number;
+  /** Events in the bucket, or events (distinct values) in the window ending at `time`. */
+  value: number;
+  /** The key's learned baseline mean before this bucket (anomaly, once it has one). */
+  baseline?: number;
+  /** The value at which the rule alerts here; absent while an anomaly key is still warming up. */
+  threshold?: number;
+  /** The rule's condition held at this point (whether or not suppression let an alert out). */
+  alerting: boolean;
+}
+
+/** Receives observed points (DetectorOptions.observe); off by default, so evaluation pays nothing for it. */
+export type Observer = (ruleId: string, key: string, point: ObservedPoint) => void;
+
 /** What a kind sees of the evaluator while it applies one event. */
 export interface Evaluation {
   /**
@@ -37,6 +59,8 @@ export interface Evaluation {
    * is built only when the alert goes out, so suppressed repeats build nothing.
    */
   raise(state: KeyState, time: number, draft: () => AlertDraft): boolean;
+  /** Set only when the detector was given an observer: kinds report their series through it. */
+  readonly observe?: (key: string, point: ObservedPoint) => void;
 }
 
 /**
@@ -47,8 +71,11 @@ export interface Evaluation {
 export interface KindLogic<S extends KeyState = KeyState> {
   /** Apply one event (state is fresh `{p, q}` for a new key); returns whether the kind now holds anything. */
   apply(state: S, event: NormalizedEvent, key: string, env: Evaluation): boolean;
-  /** Drop what the watermark has made irrelevant; returns true when nothing of the kind's own is left. */
-  prune(state: S, watermark: number, allowedLatenessMs: number): boolean;
+  /**
+   * Drop what the watermark has made irrelevant; returns true when nothing of the kind's own is left.
+   * `observe` (only when the detector observes) receives points for what the prune closes.
+   */
+  prune(state: S, watermark: number, allowedLatenessMs: number, observe?: (point: ObservedPoint) => void): boolean;
   /** Rebuild what JSON cannot carry (prototype-free maps) after a state is read from the store. */
   restore?(state: S): void;
   /** Put the state in its stored form before it is serialized (evidence events trimmed). */
