@@ -55,7 +55,10 @@ export function parseTime(v: unknown): number | undefined {
     return ms <= MAX_TIME ? ms : undefined;
   }
   const s = str(v);
-  if (!s || !DATE_LIKE.test(s)) return undefined;
+  if (!s) return undefined;
+  const iso = isoTime(s);
+  if (iso !== undefined) return iso;
+  if (!DATE_LIKE.test(s)) return undefined;
   // Azure writes ISO 8601 with up to 7 fractional digits; Date.parse handles ≤3 reliably, so trim.
   const trimmed = s.replace(/(\.\d{3})\d+/, '$1');
   // No zone means UTC, never the machine's zone: ISO takes `Z`, US-style `12/12/2025 3:03:58 PM` the word.
@@ -64,15 +67,71 @@ export function parseTime(v: unknown): number | undefined {
   return Number.isFinite(t) && t > 0 ? t : undefined;
 }
 
+/** The number written by the `n` decimal digits at `at`, or -1. */
+function digits(s: string, at: number, n: number): number {
+  let x = 0;
+  for (let i = at; i < at + n; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    x = x * 10 + d;
+  }
+  return x;
+}
+
+/**
+ * The shape nearly every record carries, `2025-06-02T09:00:01.1234567Z` (fraction and zone
+ * optional, or a `±hh:mm` offset), read without regexes or Date.parse: the same instant parseTime's
+ * general path gives (fraction cut to milliseconds, no zone is UTC). Anything else, including
+ * out-of-range fields, is left to the general path (undefined).
+ */
+function isoTime(s: string): number | undefined {
+  const n = s.length;
+  if (n < 19 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined;
+  const year = digits(s, 0, 4);
+  const month = digits(s, 5, 2);
+  const day = digits(s, 8, 2);
+  const hour = digits(s, 11, 2);
+  const minute = digits(s, 14, 2);
+  const second = digits(s, 17, 2);
+  // Days past 28 depend on the month, and years before 1970 give no usable time: the general path decides those.
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 28 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
+  let i = 19;
+  let ms = 0;
+  if (i < n && s.charCodeAt(i) === 46) {
+    const start = ++i;
+    for (let scale = 100; i < n; i++, scale /= 10) {
+      const d = s.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      if (scale >= 1) ms += d * scale;
+    }
+    if (i === start) return undefined;
+  }
+  let offset = 0;
+  if (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 90 && i + 1 === n) offset = 0;
+    else if ((c === 43 || c === 45) && i + 6 === n && s.charCodeAt(i + 3) === 58) {
+      const oh = digits(s, i + 1, 2);
+      const om = digits(s, i + 4, 2);
+      if (oh < 0 || oh > 23 || om < 0 || om > 59) return undefined;
+      offset = (c === 43 ? 1 : -1) * (oh * 60 + om) * 60_000;
+    } else return undefined;
+  }
+  const t = Date.UTC(year, month - 1, day, hour, minute, second, ms) - offset;
+  return t > 0 ? t : undefined;
+}
+
 /** `1.2.3.4:5678` → `1.2.3.4`; `[::1]:443` → `::1`; masked `81.2.69.***` kept as logged. */
 export function stripPort(v: unknown): string | undefined {
   const s = str(v)?.trim();
   if (!s) return undefined;
-  const bracket = /^\[([^\]]+)\](?::\d+)?$/.exec(s);
-  if (bracket) return bracket[1];
-  const colons = s.split(':').length - 1;
-  if (colons === 1) return s.slice(0, s.indexOf(':'));
-  return s;
+  if (s.charCodeAt(0) === 91) {
+    const bracket = /^\[([^\]]+)\](?::\d+)?$/.exec(s);
+    if (bracket) return bracket[1];
+  }
+  const colon = s.indexOf(':');
+  // One colon is a port; more are an IPv6 address.
+  return colon >= 0 && s.indexOf(':', colon + 1) < 0 ? s.slice(0, colon) : s;
 }
 
 const SUBSCRIPTION = /\/subscriptions\/([0-9a-f-]{36})/i;
@@ -95,8 +154,9 @@ export function resourceTypeFromResourceId(resourceId: string | undefined): stri
 /** The resource name: last segment of the resource id. */
 export function resourceName(resourceId: string | undefined): string | undefined {
   if (!resourceId) return undefined;
-  const parts = resourceId.split('/').filter(Boolean);
-  return parts.length ? parts[parts.length - 1].toLowerCase() : undefined;
+  let end = resourceId.length;
+  while (end > 0 && resourceId.charCodeAt(end - 1) === 47) end--;
+  return end ? resourceId.slice(resourceId.lastIndexOf('/', end - 1) + 1, end).toLowerCase() : undefined;
 }
 
 const SAS_SECRET = /([?&](?:sig|signature|se?k|skoid|sktid|skt|ske|sks|skv|code|token|access_token|client_secret)=)[^&#\s"]*/gi;

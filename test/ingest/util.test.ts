@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseTime, recordId } from '../../src/ingest/util.js';
 import { EXTERNAL_CAPTURES, SAMPLES_NOTE } from '../support/external-captures.js';
@@ -46,6 +47,29 @@ describe('parseTime', () => {
         expect(parseTime('2007-01-09 09:41:00'), zone).toBe(AT);
       });
     }
+  });
+
+  it('reads ISO 8601 with any fraction (0–9 digits, cut to ms) and zone (Z, none, ±hh:mm) as the instant written', () => {
+    const time = fc.record({
+      local: fc.integer({ min: 0, max: Date.UTC(9999, 11, 31, 23, 59, 59, 999) }),
+      fractionDigits: fc.integer({ min: 0, max: 9 }),
+      moreDigits: fc.stringMatching(/^\d{6}$/),
+      zone: fc.constantFrom('Z', '', 'offset'),
+      offsetMinutes: fc.integer({ min: -12 * 60, max: 14 * 60 }),
+    });
+    fc.assert(
+      fc.property(time, ({ local, fractionDigits, moreDigits, zone, offsetMinutes }) => {
+        const iso = new Date(local).toISOString();
+        const digits = (iso.slice(20, 23) + moreDigits).slice(0, fractionDigits);
+        const offset = zone === 'offset' ? offsetMinutes : 0;
+        const abs = Math.abs(offset);
+        const suffix = zone === 'offset' ? `${offset < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}` : zone;
+        const text = `${iso.slice(0, 19)}${digits ? `.${digits}` : ''}${suffix}`;
+        const instant = local - (local % 1000) + Number(digits.slice(0, 3).padEnd(3, '0')) - offset * 60_000;
+        expect(parseTime(text), text).toBe(instant > 0 ? instant : undefined);
+      }),
+      { numRuns: 5_000 },
+    );
   });
 
   it('reads the RFC 1123 time Autoscale records carry', () => {

@@ -43,9 +43,22 @@ export interface TargetResource {
   subscriptionId?: string;
 }
 
-export function targetResource(resourceId: string | undefined): TargetResource {
-  const id = lower(resourceId);
-  return id ? { resourceId: id, resourceType: resourceTypeFromResourceId(id), subscriptionId: subscriptionFromResourceId(id) } : {};
+const NO_TARGET: Readonly<TargetResource> = Object.freeze({});
+/** A tenant's resources are few and logged over and over: each id is taken apart once (cleared when full, so memory stays bounded). */
+const targets = new Map<string, Readonly<TargetResource>>();
+const MAX_TARGETS = 10_000;
+
+/** The target resource's id, type and subscription (lower-case). Shared between records: read it, do not change it. */
+export function targetResource(resourceId: string | undefined): Readonly<TargetResource> {
+  if (!resourceId) return NO_TARGET;
+  let target = targets.get(resourceId);
+  if (!target) {
+    const id = resourceId.toLowerCase();
+    target = Object.freeze({ resourceId: id, resourceType: resourceTypeFromResourceId(id), subscriptionId: subscriptionFromResourceId(id) });
+    if (targets.size >= MAX_TARGETS) targets.clear();
+    targets.set(resourceId, target);
+  }
+  return target;
 }
 
 /** Caller IP without port; masked addresses (`81.2.69.***`) kept, placeholders (`<Redacted>`) dropped. */
