@@ -1,5 +1,8 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadRules } from '../src/engine/loader.js';
+import { DETECTIONS_DIR, loadRules } from '../src/engine/loader.js';
+import { CATALOGUE_FILE, renderCatalogue } from '../src/engine/rule-docs.js';
 import { formatCaseResult, lintFixtures, readCases, runRuleCase } from '../src/engine/rule-tests.js';
 
 // One test per case of every rule in detections/: `npm test` runs the whole pack's fixtures.
@@ -19,3 +22,23 @@ for (const loaded of rules) {
     }
   });
 }
+
+describe('the rules catalogue (detections/README.md)', () => {
+  it('is what `warden rules docs` generates from the rule files and fixtures', async () => {
+    const committed = await readFile(join(DETECTIONS_DIR, CATALOGUE_FILE), 'utf8').catch(() => '(missing)');
+    // On failure: run `npm run -s warden -- rules docs` and commit detections/README.md.
+    expect(committed).toBe(await renderCatalogue(rules));
+  });
+
+  it('lists every rule with its kind, severity, MITRE ids and tunable defaults', async () => {
+    const text = await renderCatalogue(rules);
+    for (const { rule } of rules) {
+      const row = text.split('\n').find((l) => l.startsWith(`| [\`${rule.id}\`]`));
+      expect(row, rule.id).toBeDefined();
+      expect(row).toContain(` ${rule.kind} | ${rule.severity} |`);
+      for (const t of rule.techniques) expect(row).toContain(t);
+      for (const name of Object.keys(rule.tunables ?? {})) expect(row).toContain(`\`${name}\` = `);
+      expect(text).toContain(`## ${rule.id}\n`);
+    }
+  });
+});

@@ -89,12 +89,17 @@ function unique(values: Iterable<string | undefined>, transform: (s: string) => 
 }
 
 /** Sentinel entities (https://learn.microsoft.com/azure/sentinel/entities-reference) from the evidence events. */
-export function buildEntities(events: readonly NormalizedEvent[], trigger: NormalizedEvent, types: ReadonlySet<string>): Entity[] {
+export function buildEntities(
+  events: readonly NormalizedEvent[],
+  trigger: NormalizedEvent,
+  types: ReadonlySet<string>,
+  /** The principal's display name, when known (from the events, or learned from earlier ones). */
+  name = trigger.principalName ?? events.find((e) => e.principalName)?.principalName,
+): Entity[] {
   const entities: Entity[] = [];
   if (types.has('account') && trigger.principalType !== 'key') {
     const account: Entity = { Type: 'account', IsDomainJoined: false };
     if (GUID.test(trigger.principalId)) account.AadUserId = trigger.principalId;
-    const name = trigger.principalName ?? events.find((e) => e.principalName)?.principalName;
     const at = name?.indexOf('@') ?? -1;
     if (name && at > 0) {
       account.Name = name.slice(0, at);
@@ -167,7 +172,7 @@ export function buildAlert(rule: CompiledRule, draft: AlertDraft, arrivedAt: num
     FirstEventTime: new Date(draft.firstTime).toISOString(),
     LastEventTime: new Date(draft.lastTime).toISOString(),
     EventCount: draft.count,
-    Entities: buildEntities(events, trigger, rule.entityTypes),
+    Entities: buildEntities(events, trigger, rule.entityTypes, principalName),
     Evidence: evidence,
     DetectionLatencyMs: Math.max(0, raisedAt - arrivedAt),
   };

@@ -1,12 +1,15 @@
-import { resolve } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DETECTIONS_DIR, loadRules, type LoadedRule } from '../../engine/loader.js';
 import { FixtureError, formatCaseResult, lintFixtures, readCases, runRuleCase, type CaseResult } from '../../engine/rule-tests.js';
 import { RuleDefinitionError } from '../../engine/errors.js';
+import { CATALOGUE_FILE, renderCatalogue } from '../../engine/rule-docs.js';
+import { ScaffoldError, scaffoldRule } from '../../engine/scaffold.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
 
-type Values = { dir?: string; json?: boolean; help?: boolean };
+type Values = { dir?: string; json?: boolean; help?: boolean; check?: boolean; kind?: string };
 
 /** A `warden rules` subcommand: adding one (docs, new) is adding an entry to SUBCOMMANDS. */
 interface Subcommand {
@@ -26,6 +29,8 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   list: { args: '', summary: 'list the rules: id, kind, severity, sources', run: list },
   test: { args: '[rule-id...]', summary: "replay each rule's fixtures through the pipeline and compare the alerts", run: test },
   lint: { args: '', summary: 'load and validate every rule; check each has a positive and a negative case', run: lint },
+  docs: { args: '[--check]', summary: `write the rules catalogue ${CATALOGUE_FILE} in the detections folder (--check: fail if it is stale)`, options: { check: { type: 'boolean' } }, run: docs },
+  new: { args: '<rule-id> --kind KIND', summary: 'scaffold a rule file and its fixtures folder, to fill in', options: { kind: { type: 'string' } }, run: scaffold },
 };
 
 function usage(): string {
@@ -74,9 +79,13 @@ export const run: Command = async (argv, io) => {
   }
 };
 
-async function load(values: Values): Promise<LoadedRule[]> {
+function detectionsDir(values: Values): string {
   if (values.dir === '') throw new UsageError('--dir needs a folder');
-  return loadRules(values.dir ? resolve(values.dir) : DETECTIONS_DIR);
+  return values.dir ? resolve(values.dir) : DETECTIONS_DIR;
+}
+
+async function load(values: Values): Promise<LoadedRule[]> {
+  return loadRules(detectionsDir(values));
 }
 
 function table(rows: string[][]): string[] {
@@ -140,4 +149,37 @@ async function lint(values: Values, _positionals: string[], io: CommandIO): Prom
   if (!problems.length) io.stdout(`✓ ${rules.length} rule${rules.length === 1 ? '' : 's'} valid, each with a positive and a negative case`);
   if (values.json) io.stdout(JSON.stringify({ rules: rules.length, problems }));
   return problems.length ? 1 : 0;
+}
+
+async function docs(values: Values, _positionals: string[], io: CommandIO): Promise<number> {
+  const file = join(detectionsDir(values), CATALOGUE_FILE);
+  const shown = relative(process.cwd(), file) || file;
+  const text = await renderCatalogue(await load(values));
+  const current = await readFile(file, 'utf8').catch(() => undefined);
+  if (values.check) {
+    const fresh = current === text;
+    io.stdout(fresh ? `✓ ${shown} is up to date` : `✗ ${shown} is stale: run 'npm run -s warden -- rules docs' and commit it`);
+    if (values.json) io.stdout(JSON.stringify({ file: shown, upToDate: fresh }));
+    return fresh ? 0 : 1;
+  }
+  if (current !== text) await writeFile(file, text);
+  io.stdout(`${current === text ? 'unchanged' : 'wrote'} ${shown}`);
+  if (values.json) io.stdout(JSON.stringify({ file: shown, changed: current !== text }));
+  return 0;
+}
+
+async function scaffold(values: Values, positionals: string[], io: CommandIO): Promise<number> {
+  if (positionals.length !== 1) throw new UsageError("give one rule id: 'warden rules new <rule-id> --kind <kind>'");
+  if (!values.kind) throw new UsageError('give --kind: match, threshold, anomaly, firstSeen or sequence');
+  let files: string[];
+  try {
+    files = await scaffoldRule(detectionsDir(values), positionals[0], values.kind);
+  } catch (err) {
+    if (err instanceof ScaffoldError) throw new UsageError(err.message);
+    throw err;
+  }
+  for (const f of files) io.stdout(`created ${relative(process.cwd(), f) || f}`);
+  io.stdout(`next: fill in the TODOs, put captured logs in the fixtures, then 'npm run -s warden -- rules test ${positionals[0]}'`);
+  if (values.json) io.stdout(JSON.stringify({ rule: positionals[0], kind: values.kind, files }));
+  return 0;
 }

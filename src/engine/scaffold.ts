@@ -1,0 +1,134 @@
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CASES_FILE } from './rule-tests.js';
+import { RULE_KINDS, type RuleKind } from './rule.js';
+
+/** A rule that cannot be scaffolded as asked (bad id or kind, files already there). */
+export class ScaffoldError extends Error {
+  override name = 'ScaffoldError';
+}
+
+const RULE_ID = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+/** The engine's entry point, imported by rule files (`.js` specifiers resolve to the TypeScript source too). */
+const ENGINE_INDEX = fileURLToPath(new URL('./index.js', import.meta.url));
+
+/** The options each kind needs, with defaults that load; the tunables they read. */
+const KIND_OPTIONS: Record<RuleKind, { tunables: string; options: string }> = {
+  match: {
+    tunables: '',
+    options: `  kind: 'match',`,
+  },
+  threshold: {
+    tunables: `    /** Events (or distinct values) … */\n    threshold: 10,\n    /** … within this window. */\n    window: '10m',\n`,
+    options: `  kind: 'threshold',
+  threshold: (t) => t.threshold,
+  window: (t) => t.window,
+  // distinct: 'resourceId', // TODO: count distinct values instead of events, or remove`,
+  },
+  anomaly: {
+    tunables: `    bucket: '5m',\n    /** Buckets of history before a key may alert. */\n    warmup: 24,\n    factor: 5,\n    minCount: 50,\n`,
+    options: `  kind: 'anomaly',
+  bucket: (t) => t.bucket,
+  warmup: (t) => t.warmup,
+  factor: (t) => t.factor,
+  minCount: (t) => t.minCount,`,
+  },
+  firstSeen: {
+    tunables: `    horizon: '30d',\n    /** Nothing is new until the key has been watched this long. */\n    learning: '7d',\n`,
+    options: `  kind: 'firstSeen',
+  value: 'ip', // TODO: the value that must not be new (a field, 'details.<key>' or a function)
+  horizon: (t) => t.horizon,
+  learning: (t) => t.learning,`,
+  },
+  sequence: {
+    tunables: `    within: '1h',\n`,
+    options: `  kind: 'sequence',
+  within: (t) => t.within,
+  steps: [
+    // TODO: the steps, in order; each may narrow sources and operations and relate to the earlier steps.
+    { name: 'TODO first step', where: () => true },
+    { name: 'TODO second step', where: () => true, relate: (e, [first]) => e.id !== first.id },
+  ],`,
+  },
+};
+
+function ruleSource(id: string, kind: RuleKind, engineImport: string): string {
+  const k = KIND_OPTIONS[kind];
+  return `import { defineRule, isAllowListed, principalLabel } from '${engineImport}';
+
+/**
+ * TODO: what this rule detects and why it matters, in a few sentences a detection engineer reads
+ * in a minute (what normal looks like, what the attacker does differently).
+ */
+export default defineRule({
+  id: '${id}',
+  version: '1',
+  name: 'TODO: what it detects, in a few words',
+  title: ({ principalName, principalId }) => \`TODO: what happened, by \${principalLabel({ principalName, principalId })}\`,
+  description: 'TODO: what happened, why it matters, and what the analyst should check.',
+  severity: 'Medium', // TODO: Informational, Low, Medium or High
+  tactics: ['CredentialAccess'], // TODO: MITRE ATT&CK tactics
+  techniques: [], // TODO: MITRE ATT&CK technique ids, e.g. 'T1552'
+  sources: ['activity'], // TODO: activity, signin, ai, keyvault, storage
+  // operations: ['TODO/OPERATION'], // TODO: the upper-case operations the rule reads, or remove
+  tunables: {
+${k.tunables}    /** Principal object ids or app ids never to alert on. */
+    allowPrincipals: [] as string[],
+  },
+  where: (e, { allowPrincipals }) => !isAllowListed(e, allowPrincipals), // TODO: which events count
+${k.options}
+  suppress: '1h',
+});
+`;
+}
+
+const EMPTY_CAPTURE = '{"records": []}\n';
+
+function casesSource(): string {
+  const cases = [
+    {
+      name: 'TODO: the attack this rule catches',
+      captures: ['positive.json'],
+      expect: [{ principal: 'TODO-principal-id', count: 1 }],
+      todo: 'put captured records that must raise the alert in positive.json and set the principal expected to be alerted on',
+    },
+    {
+      name: 'TODO: the benign look-alike that must stay silent',
+      captures: ['benign.json'],
+      expect: [],
+      todo: 'put captured records of the normal activity that looks most like the attack in benign.json',
+    },
+  ];
+  return `${JSON.stringify({ cases }, null, 2)}\n`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined)) !== undefined;
+}
+
+/**
+ * Write `<dir>/<id>.ts` and `<dir>/<id>.fixtures/` (cases.json, positive.json, benign.json) for a
+ * new rule of `kind`. The rule loads and lints; its cases fail with what is left to fill in until
+ * the engineer replaces the TODOs. Returns the files written. Never overwrites.
+ */
+export async function scaffoldRule(dir: string, id: string, kind: string): Promise<string[]> {
+  if (!RULE_ID.test(id)) throw new ScaffoldError(`'${id}' is not a rule id: use lower-case words joined by '-' (e.g. 'storage-sas-burst')`);
+  if (!(RULE_KINDS as readonly string[]).includes(kind)) throw new ScaffoldError(`'${kind}' is not a rule kind: use ${RULE_KINDS.join(', ')}`);
+  const ruleFile = join(dir, `${id}.ts`);
+  const fixturesDir = join(dir, `${id}.fixtures`);
+  for (const path of [ruleFile, fixturesDir]) {
+    if (await exists(path)) throw new ScaffoldError(`${relative(process.cwd(), path) || path} already exists: pick another id or remove it`);
+  }
+  let engineImport = relative(dir, ENGINE_INDEX).split(sep).join('/').replace(/\.ts$/, '.js');
+  if (!engineImport.startsWith('.')) engineImport = `./${engineImport}`;
+  await mkdir(fixturesDir, { recursive: true });
+  const files: [string, string][] = [
+    [ruleFile, ruleSource(id, kind as RuleKind, engineImport)],
+    [join(fixturesDir, CASES_FILE), casesSource()],
+    [join(fixturesDir, 'positive.json'), EMPTY_CAPTURE],
+    [join(fixturesDir, 'benign.json'), EMPTY_CAPTURE],
+  ];
+  for (const [path, text] of files) await writeFile(path, text, { flag: 'wx' });
+  return files.map(([path]) => path);
+}

@@ -1,0 +1,115 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import type { CommandIO } from '../../src/cli/io.js';
+import { AlertSchema, type Alert } from '../../src/model/index.js';
+import type { DemoManifest } from '../../synth/scenario.js';
+
+const repo = join(import.meta.dirname, '..', '..');
+
+/** Which rule each step of the demo's attack must raise (the attack's steps, in order, are in demo/manifest.json). */
+const RULES_BY_STEP: Record<string, string[]> = {
+  signInFromNewIp: ['nhi-new-ip-then-key-access'],
+  listKeys: ['ai-key-listing'],
+  secretSweep: ['keyvault-mass-secret-read', 'keyvault-first-secret-read'],
+  modelFlood: ['ai-invocation-rate-anomaly'],
+  probeOtherModel: ['ai-new-caller'],
+  grantDataRole: ['data-plane-role-granted'],
+  crossSubscriptionCopy: ['cross-subscription-data-copy', 'cross-subscription-read-write-sequence'],
+  disableMonitoring: ['monitoring-disabled-on-ai-resource'],
+};
+
+/** What must never reach an alert: SAS signatures (redacted ones read `sig=[REDACTED]`, `sig=REDACTED`, or are cut after `sig=[`), account keys, bearer tokens and JWTs. */
+const SECRETS = [/sig=(?!\[|REDACTED)[^&"\s]/i, /AccountKey=/i, /SharedAccessKey=/i, /Bearer\s+[\w.-]{20,}/i, /eyJ[\w-]{8,}\.[\w-]{8,}/];
+
+function capturingIO(progress: boolean) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CommandIO = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), progress };
+  return { io, out, err };
+}
+
+describe('warden demo (npm start)', () => {
+  let dir: string;
+  let manifest: DemoManifest;
+  let alerts: Alert[];
+  let out: string[];
+  let err: string[];
+  let code: number;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'warden-demo-'));
+    manifest = JSON.parse(await readFile(join(repo, 'demo/manifest.json'), 'utf8')) as DemoManifest;
+    const run = capturingIO(true);
+    code = await main(['demo', '--json', '--out', join(dir, 'alerts.jsonl')], run.io);
+    ({ out, err } = run);
+    alerts = (await readFile(join(dir, 'alerts.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Alert);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('raises exactly the attack’s alerts: each expected rule once, for the compromised principal only', () => {
+    expect(code).toBe(0);
+    expect(manifest.attacker.steps.map((s) => s.step)).toEqual(Object.keys(RULES_BY_STEP));
+    const expected = Object.values(RULES_BY_STEP).flat().map((rule) => `${rule} ${manifest.attacker.principalId}`).sort();
+    expect(alerts.map((a) => `${a.RuleId} ${a.PrincipalId}`).sort()).toEqual(expected);
+    // Benign principals (including the allow-listed key rotation) raise nothing.
+    const benign = new Set(manifest.benign.map((b) => b.principalId));
+    expect(alerts.filter((a) => benign.has(a.PrincipalId))).toEqual([]);
+  });
+
+  it('places each alert at or after the step that caused it, and names the principal', () => {
+    const stepTime = new Map(manifest.attacker.steps.map((s) => [s.step, Date.parse(s.time)]));
+    for (const [step, rules] of Object.entries(RULES_BY_STEP)) {
+      for (const rule of rules) {
+        const alert = alerts.find((a) => a.RuleId === rule)!;
+        expect(Date.parse(alert.LastEventTime), `${rule} after ${step}`).toBeGreaterThanOrEqual(stepTime.get(step)!);
+        expect(alert.PrincipalName).toBe(manifest.attacker.name);
+        expect(alert.Title).toContain(manifest.attacker.name);
+      }
+    }
+  });
+
+  it('gives every alert the Alert contract, and no alert carries a key, token or SAS signature', () => {
+    for (const alert of alerts) {
+      expect(AlertSchema.safeParse(alert).error, alert.RuleId).toBeUndefined();
+      const json = JSON.stringify(alert);
+      for (const secret of SECRETS) expect(json, `${alert.RuleId}: ${secret}`).not.toMatch(secret);
+    }
+    // The copy's source URL is in the evidence, signature redacted.
+    const copy = alerts.find((a) => a.RuleId === 'cross-subscription-data-copy')!;
+    expect(JSON.stringify(copy.Evidence)).toMatch(/customer-exports\/export-[^"]*sig=(\[|REDACTED)/);
+  });
+
+  it('prints a table of the alerts, a one-line summary, progress on stderr, and a JSON summary last', () => {
+    const header = out.findIndex((l) => /^TIME\s+SEVERITY\s+RULE\s+PRINCIPAL\s+TITLE$/.test(l));
+    expect(header).toBeGreaterThan(0);
+    const rows = out.slice(header + 1, header + 1 + alerts.length);
+    for (const alert of alerts) expect(rows.some((r) => r.includes(alert.RuleId) && r.includes(alert.Title))).toBe(true);
+    expect(out.some((l) => new RegExp(`^${alerts.length} alerts \\(.*\\) from ${manifest.recordCount} records`).test(l))).toBe(true);
+    expect(err.at(-1)).toBe(`demo: ${manifest.recordCount}/${manifest.recordCount} records, ${alerts.length} alerts`);
+    const summary = JSON.parse(out.at(-1)!) as { alerts: number; records: number; deadLettered: number; alertsByRule: Record<string, number>; ruleErrors: Record<string, number> };
+    expect(summary).toMatchObject({ alerts: alerts.length, records: manifest.recordCount, deadLettered: 0, ruleErrors: {} });
+    expect(Object.keys(summary.alertsByRule).sort()).toEqual(Object.values(RULES_BY_STEP).flat().sort());
+  });
+
+  it('gives the same alerts (same AlertIds) with another number of partitions', async () => {
+    const run = capturingIO(false);
+    const file = join(dir, 'alerts-1.jsonl');
+    expect(await main(['demo', '--partitions', '1', '--out', file], run.io)).toBe(0);
+    const again = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Alert);
+    expect(again.map((a) => a.AlertId).sort()).toEqual(alerts.map((a) => a.AlertId).sort());
+  });
+
+  it('refuses bad options with one line and exit code 2', async () => {
+    const run = capturingIO(false);
+    expect(await main(['demo', '--partitions', 'zero'], run.io)).toBe(2);
+    expect(run.err).toEqual(["warden demo: --partitions must be a whole number from 1 to 1024, got 'zero'"]);
+  });
+
+  it('allow-lists the platform’s key rotation in demo/tunables.json, matching the manifest', async () => {
+    const tunables = JSON.parse(await readFile(join(repo, 'demo/tunables.json'), 'utf8')) as Record<string, { allowPrincipals?: string[] }>;
+    expect(tunables['ai-key-listing'].allowPrincipals).toEqual([...new Set(manifest.allowListed.map((a) => a.principalId))]);
+  });
+});
