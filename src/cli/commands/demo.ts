@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Detector, inventoryFromEnv, loadRules, mergeTunableOverrides, parseTunableOverrides, tunableOverridesFromEnv } from '../../engine/index.js';
@@ -82,7 +82,6 @@ export const run: Command = async (argv, io) => {
   const durationMs = Math.round(performance.now() - started);
 
   if (values.out) {
-    const { writeFile } = await import('node:fs/promises');
     try {
       await writeFile(values.out, alerts.map((a) => `${JSON.stringify(a)}\n`).join(''));
     } catch (err) {
