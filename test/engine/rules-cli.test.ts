@@ -110,7 +110,7 @@ export default defineRule({ id: 'signin-rule', version: '1', title: 't', descrip
     expect(await main(['rules', 'list', '--verbose'], io)).toBe(2);
     expect(err).toEqual([
       "warden rules: no rule 'no-such-rule': 'warden rules list' shows the rules",
-      'warden rules: unknown subcommand \'frob\': use list, test, lint',
+      'warden rules: unknown subcommand \'frob\': use list, test, lint, docs, new',
       "warden rules: Unknown option '--verbose': see 'warden rules --help'",
     ]);
   });
