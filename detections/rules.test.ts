@@ -4,6 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { DETECTIONS_DIR, loadRules } from '../src/engine/loader.js';
 import { CATALOGUE_FILE, renderCatalogue } from '../src/engine/rule-docs.js';
 import { formatCaseResult, lintFixtures, readCases, runRuleCase } from '../src/engine/rule-tests.js';
+import { AlertSchema } from '../src/model/index.js';
+
+/** What no alert may carry: SAS signatures (unless redacted), account keys, bearer tokens, JWTs. */
+const SECRETS = [/sig=(?!\[|REDACTED)[^&"\s]/i, /AccountKey=/i, /Bearer\s+[\w.-]{20,}/i, /eyJ[\w-]{8,}\.[\w-]{8,}/];
 
 // One test per case of every rule in detections/: `npm test` runs the whole pack's fixtures.
 const rules = await loadRules();
@@ -18,6 +22,10 @@ for (const loaded of rules) {
       it(ruleCase.name, async () => {
         const result = await runRuleCase(loaded, ruleCase);
         expect(result.passed, formatCaseResult(result)).toBe(true);
+        for (const alert of result.alerts) {
+          expect(AlertSchema.safeParse(alert).error).toBeUndefined();
+          for (const secret of SECRETS) expect(JSON.stringify(alert)).not.toMatch(secret);
+        }
       });
     }
   });
