@@ -28,12 +28,12 @@ import {
  * Schema: https://learn.microsoft.com/azure/azure-monitor/platform/activity-log-schema
  */
 
-const Evidence = z.looseObject({ principalId: text, principalType: text, role: text });
-const Authorization = z.looseObject({ scope: text, evidence: jsonObject(Evidence) });
+const Evidence = z.object({ principalId: text, principalType: text, role: text });
+const Authorization = z.object({ scope: text, evidence: jsonObject(Evidence) });
 // Any object: claims are read by name below, and copying ~40 keys through a schema costs more than the rest of the record.
 const Claims = z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'expected an object of claims');
-const Identity = z.looseObject({ authorization: jsonObject(Authorization), claims: jsonObject(Claims) });
-const Properties = z.looseObject({
+const Identity = z.object({ authorization: jsonObject(Authorization), claims: jsonObject(Claims) });
+const Properties = z.object({
   statusCode: text,
   hierarchy: text,
   /** PIM events name their caller here (a JSON string), not in claims. */
@@ -44,7 +44,7 @@ const Properties = z.looseObject({
   responseBody: z.unknown().optional(),
 });
 
-const ActivityRecord = z.looseObject({
+const ActivityRecord = z.object({
   time: timeish,
   category: text,
   operationName: text,
@@ -198,7 +198,7 @@ function activityPrincipal(
   return unknownPrincipal(str(caller.name));
 }
 
-const RoleAssignmentProperties = z.looseObject({
+const RoleAssignmentProperties = z.object({
   roleDefinitionId: text,
   RoleDefinitionId: text,
   principalId: text,
@@ -209,12 +209,12 @@ const RoleAssignmentProperties = z.looseObject({
   Scope: text,
 });
 // ARM logs the role-assignment request body with PascalCase keys, the response with camelCase ones.
-const RoleAssignmentBody = z.looseObject({ properties: jsonObject(RoleAssignmentProperties), Properties: jsonObject(RoleAssignmentProperties) });
+const RoleAssignmentBody = z.object({ properties: jsonObject(RoleAssignmentProperties), Properties: jsonObject(RoleAssignmentProperties) });
 
-const DiagnosticSettingBody = z.looseObject({
+const DiagnosticSettingBody = z.object({
   properties: jsonObject(
-    z.looseObject({
-      logs: z.array(z.looseObject({ category: text, categoryGroup: text, enabled: z.boolean().nullish() })).nullish(),
+    z.object({
+      logs: z.array(z.object({ category: text, categoryGroup: text, enabled: z.boolean().nullish() })).nullish(),
       workspaceId: text,
       storageAccountId: text,
       eventHubAuthorizationRuleId: text,
@@ -223,7 +223,7 @@ const DiagnosticSettingBody = z.looseObject({
   ),
 });
 
-const KeyBody = z.looseObject({ keyName: text });
+const KeyBody = z.object({ keyName: text });
 
 /** Request body, else response body, as `schema` sees it; undefined when neither fits (details are then left out). */
 function body<T extends z.ZodType>(d: ActivityRecord, schema: T): z.infer<T> | undefined {

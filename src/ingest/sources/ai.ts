@@ -25,7 +25,7 @@ const API_VERSION = /\bversion\s+(\S+)/i;
 /** Usage logs write token counts as one-element arrays (`[138652]`), request logs as numbers. */
 const tokens = z.union([z.number(), z.string(), z.array(z.union([z.number(), z.string()]))]).nullish();
 
-const Properties = z.looseObject({
+const Properties = z.object({
   objectId: text,
   apiName: text,
   modelDeploymentName: text,
@@ -43,7 +43,7 @@ type AiProperties = z.infer<typeof Properties>;
 
 const properties = z.preprocess((v) => obj(v) ?? v, Properties).nullish();
 
-const StreamRecord = z.looseObject({
+const StreamRecord = z.object({
   time: timeish,
   resourceId: text,
   category: z.string().min(1),
@@ -53,7 +53,7 @@ const StreamRecord = z.looseObject({
   durationMs: numberish,
   callerIpAddress: text,
   correlationId: text,
-  identity: z.union([z.looseObject({ claim: z.record(z.string(), z.unknown()).nullish() }), z.string()]).nullish(),
+  identity: z.union([z.object({ claim: z.record(z.string(), z.unknown()).nullish() }), z.string()]).nullish(),
   properties,
 });
 
@@ -61,7 +61,7 @@ const StreamRecord = z.looseObject({
  * AzureDiagnostics keeps `properties` whole in `properties_s` when the service sent it as a string,
  * and flattens it to `<name>_<type>` columns when it was an object: read both.
  */
-const TableRow = z.looseObject({
+const TableRow = z.object({
   TimeGenerated: timeish,
   ResourceId: text,
   _ResourceId: text,

@@ -15,14 +15,14 @@ import {
 const KEYVAULT_RESOURCE = /\/providers\/microsoft\.keyvault\//i;
 const ANY_PROVIDER = /\/providers\//i;
 
-const Properties = z.looseObject({
+const Properties = z.object({
   id: text,
   requestUri: text,
   httpStatusCode: numberish,
   clientInfo: text,
 });
 
-const StreamRecord = z.looseObject({
+const StreamRecord = z.object({
   time: timeish,
   resourceId: text,
   category: text,
@@ -33,12 +33,12 @@ const StreamRecord = z.looseObject({
   callerIpAddress: text,
   correlationId: text,
   tenantId: text,
-  identity: z.looseObject({ claim: z.record(z.string(), z.unknown()).nullish() }).nullish(),
+  identity: z.object({ claim: z.record(z.string(), z.unknown()).nullish() }).nullish(),
   properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
 });
 
 /** AzureDiagnostics flattens `properties.x` to `x_<type>` and `identity.claim.x` to `identity_claim_x_<type>`. */
-const TableRow = z.looseObject({
+const TableRow = z.object({
   TimeGenerated: timeish,
   ResourceId: text,
   _ResourceId: text,

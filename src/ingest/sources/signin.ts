@@ -14,9 +14,9 @@ import {
  * Schema: https://learn.microsoft.com/entra/identity/monitoring-health/reference-azure-monitor-sign-ins-log-schema
  */
 
-const Status = z.looseObject({ errorCode: numberish, failureReason: text });
+const Status = z.object({ errorCode: numberish, failureReason: text });
 
-const SigninProperties = z.looseObject({
+const SigninProperties = z.object({
   id: text,
   createdDateTime: timeish,
   userId: text,
@@ -39,7 +39,7 @@ const SigninProperties = z.looseObject({
   correlationId: text,
 });
 
-const SigninRecord = z.looseObject({
+const SigninRecord = z.object({
   time: timeish,
   category: text,
   operationName: text,
@@ -49,7 +49,7 @@ const SigninRecord = z.looseObject({
   callerIpAddress: text,
   tenantId: text,
   // Entra writes the display name here as a plain string.
-  identity: z.union([z.string(), z.looseObject({})]).nullish(),
+  identity: z.union([z.string(), z.object({})]).nullish(),
   properties: jsonObject(SigninProperties),
 });
 type SigninRecord = z.infer<typeof SigninRecord>;

@@ -16,7 +16,7 @@ import {
 const BLOB_SERVICE = /\/blobservices\//i;
 const ANY_PROVIDER = /\/providers\//i;
 
-const Requester = z.looseObject({
+const Requester = z.object({
   objectId: text,
   appId: text,
   upn: text,
@@ -25,7 +25,7 @@ const Requester = z.looseObject({
   tenantId: text,
 });
 
-const Properties = z.looseObject({
+const Properties = z.object({
   accountName: text,
   objectKey: text,
   userAgentHeader: text,
@@ -35,7 +35,7 @@ const Properties = z.looseObject({
   'x-ms-copy-source': text,
 });
 
-const StreamRecord = z.looseObject({
+const StreamRecord = z.object({
   time: timeish,
   resourceId: text,
   category: z.string().min(1),
@@ -45,11 +45,11 @@ const StreamRecord = z.looseObject({
   callerIpAddress: text,
   correlationId: text,
   uri: text,
-  identity: z.looseObject({ type: text, requester: Requester.nullish() }).nullish(),
+  identity: z.object({ type: text, requester: Requester.nullish() }).nullish(),
   properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
 });
 
-const TableRow = z.looseObject({
+const TableRow = z.object({
   TimeGenerated: timeish,
   _ResourceId: text,
   ResourceId: text,
