@@ -1,0 +1,62 @@
+import { TableClient } from '@azure/data-tables';
+import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { DefaultAzureCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/core-auth';
+
+/**
+ * How Warden reaches a storage account. In Azure: the account name and the app's managed identity
+ * (DefaultAzureCredential when no credential is given); no keys. A connection string is for Azurite
+ * and local development only.
+ */
+export type StorageConnection =
+  | { connectionString: string }
+  | { accountName: string; credential?: TokenCredential };
+
+/** A table to use: a client made elsewhere, or a connection and the table's name. */
+export type TableLocation = { tableClient: TableClient } | (StorageConnection & { table?: string });
+
+/** A blob container to use: a client made elsewhere, or a connection and the container's name. */
+export type ContainerLocation = { containerClient: ContainerClient } | (StorageConnection & { container?: string });
+
+/** Azurite and other local emulators listen on plain HTTP; nothing else may. */
+function isLocalDevelopment(connectionString: string): boolean {
+  return /UseDevelopmentStorage=true/i.test(connectionString)
+    || /Endpoint=http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/i.test(connectionString);
+}
+
+export function tableClientFor(location: TableLocation, defaultTable: string): TableClient {
+  if ('tableClient' in location) return location.tableClient;
+  const table = location.table ?? defaultTable;
+  if ('connectionString' in location) {
+    return TableClient.fromConnectionString(location.connectionString, table, {
+      allowInsecureConnection: isLocalDevelopment(location.connectionString),
+    });
+  }
+  return new TableClient(`https://${location.accountName}.table.core.windows.net`, table,
+    location.credential ?? new DefaultAzureCredential());
+}
+
+export function containerClientFor(location: ContainerLocation, defaultContainer: string): ContainerClient {
+  if ('containerClient' in location) return location.containerClient;
+  const container = location.container ?? defaultContainer;
+  if ('connectionString' in location) {
+    return BlobServiceClient.fromConnectionString(location.connectionString).getContainerClient(container);
+  }
+  return new BlobServiceClient(`https://${location.accountName}.blob.core.windows.net`,
+    location.credential ?? new DefaultAzureCredential()).getContainerClient(container);
+}
+
+/**
+ * Runs `create` once, the first time it is needed; a failed attempt (a transient outage) is
+ * forgotten so the next call tries again.
+ */
+export function once(create: () => Promise<unknown>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => {
+    done ??= create().then(() => undefined, (err: unknown) => {
+      done = undefined;
+      throw err;
+    });
+    return done;
+  };
+}
