@@ -1,0 +1,161 @@
+import { Detector, PartitionRouter, type Rule } from '../src/engine/index.js';
+import { ingestBody } from '../src/ingest/pipeline.js';
+import type { NormalizedEvent, StreamEvent } from '../src/model/index.js';
+import { InMemoryStateStore } from '../src/state/memory.js';
+import type { StateStore, StateWriteStats } from '../src/state/types.js';
+
+/**
+ * The stages the benchmark times, each over the same `{"records":[...]}` bodies: the JSON.parse
+ * floor, decode + normalize, and the full in-process pipeline; plus the heap a detect instance
+ * holds per tracked key.
+ */
+
+/** Keyed partitions of the in-process bus (as `warden replay` and rule tests use). */
+export const PARTITIONS = 4;
+/** Events per batch where the bench forms batches itself (a keyed-hub delivery). */
+export const BATCH = 100;
+
+/** The floor: JSON.parse of every body. Returns the records seen (so the work cannot be skipped). */
+export function parseAll(bodies: readonly string[]): number {
+  let records = 0;
+  for (const body of bodies) records += (JSON.parse(body) as { records: unknown[] }).records.length;
+  return records;
+}
+
+export interface IngestCounts {
+  events: number;
+  deadLetters: number;
+  skipped: number;
+}
+
+/** Decode + validate + normalize every body (the ingest function's work, without the send). */
+export function normalizeAll(bodies: readonly string[]): IngestCounts {
+  const counts: IngestCounts = { events: 0, deadLetters: 0, skipped: 0 };
+  for (let i = 0; i < bodies.length; i++) {
+    const result = ingestBody(bodies[i], { partitionId: '0', sequenceNumber: i });
+    counts.events += result.events.length;
+    counts.deadLetters += result.deadLetters.length;
+    for (const k in result.skippedByCategory) counts.skipped += result.skippedByCategory[k];
+  }
+  return counts;
+}
+
+export interface PipelineRun {
+  ms: number;
+  events: number;
+  deadLetters: number;
+  alerts: number;
+  keys: number;
+}
+
+/**
+ * The full pipeline, one body per batch: decode → normalize → route by principal to partitions →
+ * every rule, with state in memory and written once per batch (serialized as it would be for
+ * Tables) → alerts. A fresh detector each run, so every run does the same work.
+ * `latencies` receives each batch's milliseconds.
+ */
+export async function runPipeline(bodies: readonly string[], rules: readonly Rule[], latencies?: number[]): Promise<PipelineRun> {
+  const detector = new Detector(rules, { store: new InMemoryStateStore() });
+  const router = new PartitionRouter(PARTITIONS);
+  const run: PipelineRun = { ms: 0, events: 0, deadLetters: 0, alerts: 0, keys: 0 };
+  const start = performance.now();
+  for (let i = 0; i < bodies.length; i++) {
+    const t0 = performance.now();
+    const result = ingestBody(bodies[i], { partitionId: '0', sequenceNumber: i });
+    const arrivedAt = Date.now();
+    const batch: StreamEvent[] = new Array(result.events.length);
+    for (let k = 0; k < batch.length; k++) batch[k] = router.route(result.events[k].event, arrivedAt);
+    run.alerts += (await detector.process(batch)).length;
+    await detector.flush();
+    latencies?.push(performance.now() - t0);
+    run.events += batch.length;
+    run.deadLetters += result.deadLetters.length;
+  }
+  run.ms = performance.now() - start;
+  run.keys = detector.stats().keys;
+  return run;
+}
+
+/** Every event of the bodies, in body order (the heap run clones them). */
+export function eventsOf(bodies: readonly string[]): NormalizedEvent[] {
+  const events: NormalizedEvent[] = [];
+  for (let i = 0; i < bodies.length; i++) for (const { event } of ingestBody(bodies[i], { sequenceNumber: i }).events) events.push(event);
+  return events;
+}
+
+/**
+ * A detect instance keeps its state in Azure Tables, not in the process: this store takes what is
+ * written and keeps nothing, so the heap holds exactly what the instance holds between batches.
+ */
+class DiscardingStore implements StateStore {
+  async load(): Promise<Map<string, string>> {
+    return new Map();
+  }
+
+  async write(_partitionId: string, upserts: ReadonlyMap<string, string>, deletes: Iterable<string>): Promise<StateWriteStats> {
+    let entities = upserts.size;
+    for (const _ of deletes) entities++;
+    return { entities, transactions: Math.ceil(entities / 100) };
+  }
+}
+
+export interface HeapResult {
+  bytesPerKey: number;
+  keys: number;
+  principals: number;
+  events: number;
+  heapBytes: number;
+}
+
+/**
+ * Heap per tracked key with `principals` principals: each behaves like one of the workload's
+ * principals (its events, in time order, under a new id), until about `eventsPerPrincipal`
+ * events each have gone through every rule in batches of 100. heapUsed after a full GC, minus
+ * heapUsed before the detector existed, over the keys holding state.
+ */
+export async function heapPerKey(
+  templates: readonly NormalizedEvent[], rules: readonly Rule[], principals: number, eventsPerPrincipal: number, gc: () => void,
+): Promise<HeapResult> {
+  const templateOf = new Map<string, number>();
+  for (const e of templates) if (!templateOf.has(e.principalId)) templateOf.set(e.principalId, templateOf.size);
+  const kinds = templateOf.size;
+  const touched = new Uint8Array(principals);
+  const budget = principals * eventsPerPrincipal;
+  const ids = new Array<string>(principals);
+  for (let j = 0; j < principals; j++) ids[j] = syntheticId(j);
+
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const detector = new Detector(rules, { store: new DiscardingStore() });
+  const router = new PartitionRouter(PARTITIONS);
+  let batch: StreamEvent[] = [];
+  let events = 0;
+  const flush = async () => {
+    await detector.process(batch);
+    await detector.flush();
+    batch = [];
+  };
+  for (const e of templates) {
+    if (events >= budget) break;
+    for (let j = templateOf.get(e.principalId)!; j < principals; j += kinds) {
+      const clone: NormalizedEvent = { ...e, id: `${e.id.slice(0, 24)}${j.toString(16).padStart(8, '0')}`, principalId: ids[j], details: { ...e.details } };
+      batch.push(router.route(clone, 0));
+      touched[j] = 1;
+      events++;
+      if (batch.length >= BATCH) await flush();
+    }
+  }
+  if (batch.length) await flush();
+  gc();
+  const heapBytes = process.memoryUsage().heapUsed - before;
+  const keys = detector.stats().keys;
+  let reached = 0;
+  for (const t of touched) reached += t;
+  return { bytesPerKey: keys ? heapBytes / keys : NaN, keys, principals: reached, events, heapBytes };
+}
+
+/** A principal id shaped like an Entra object id (lower-case GUID), distinct for each j. */
+function syntheticId(j: number): string {
+  const hex = j.toString(16).padStart(12, '0');
+  return `00000000-0000-4000-8000-${hex}`;
+}
