@@ -82,16 +82,22 @@ export function joinText(entity: Record<string, unknown>, prefix: string): strin
   }
 }
 
-/** An entity with its key and text, checked against the entity size limit. */
-export function textEntity(partitionKey: string, key: string, prefix: string, text: string, extra: Record<string, unknown> = {}): TableEntity {
+/** An entity for `key` in a partition: RowKey from `tableKey`, and the key itself in `k` when the RowKey is its hash. */
+export function keyedEntity(partitionKey: string, key: string, properties: Record<string, unknown> = {}): TableEntity {
+  const rowKey = tableKey(key);
+  const entity: TableEntity = { partitionKey, rowKey, ...properties };
+  if (rowKey[0] === '~') entity[KEY_PROPERTY] = key;
+  return entity;
+}
+
+/** An entity with its key and text (split by splitText under `prefix`), checked against the entity size limit. */
+export function textEntity(partitionKey: string, key: string, prefix: string, text: string, properties: Record<string, unknown> = {}): TableEntity {
   if (key.length + text.length > ENTITY_TEXT_CHARS) {
     throw new TableEntryTooLargeError(
       `the entry for key "${key.slice(0, 80)}${key.length > 80 ? '…' : ''}" is ${key.length + text.length} characters; ` +
       `one Azure Tables entity holds at most ${ENTITY_TEXT_CHARS} (1 MiB): keep what is stored under one key smaller`);
   }
-  const rowKey = tableKey(key);
-  const entity: TableEntity = { partitionKey, rowKey, ...extra };
-  if (rowKey[0] === '~') entity[KEY_PROPERTY] = key;
+  const entity = keyedEntity(partitionKey, key, properties);
   splitText(text, prefix, entity);
   return entity;
 }

@@ -1,0 +1,229 @@
+import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import type { Alert } from '../model/index.js';
+import { redactSecrets } from '../ingest/util.js';
+import { once, tableClientFor, type TableLocation } from '../state/azure-storage.js';
+import { ENTITY_TEXT_CHARS, joinText, keyOf, keyedEntity, submitTransactions, tableKey, textEntity } from '../state/table-entities.js';
+
+export const DEFAULT_OUTBOX_TABLE = 'wardenoutbox';
+
+/** Every alert lives in one Table partition, so adds and status changes batch into transactions. */
+const PARTITION = 'alert';
+/** The property holding the alert's JSON (`a`, then `a1`, `a2`… when long). */
+const PAYLOAD = 'a';
+/** Failed sends wait 5 s, 10 s, 20 s … up to 15 minutes before the next attempt, unless the service said how long. */
+const BACKOFF_BASE_MS = 5_000;
+const BACKOFF_MAX_MS = 15 * 60_000;
+const ERROR_CHARS = 500;
+
+/** An alert waiting to be sent, with what the outbox knows of earlier attempts. */
+export interface PendingAlert {
+  alert: Alert;
+  attempts: number;
+  lastError?: string;
+  lastAttemptAt?: string;
+}
+
+export interface AddResult {
+  /** Alerts stored now. */
+  added: number;
+  /** Alerts already in the outbox (a redelivered batch): not stored twice. */
+  duplicates: number;
+  /** Alerts too large for one entity, stored with their Evidence replaced by a note saying so. */
+  evidenceTrimmed: number;
+}
+
+/** What the deliver loop needs from an outbox (tests and `warden run` may use another). */
+export interface AlertOutbox {
+  add(alerts: readonly Alert[]): Promise<AddResult>;
+  pending(limit: number): Promise<PendingAlert[]>;
+  markSent(alertIds: readonly string[]): Promise<void>;
+  markFailed(alertIds: readonly string[], error: string, retryAfterMs?: number): Promise<void>;
+  backlog(): Promise<number>;
+}
+
+export interface TableOutboxOptions {
+  /** Clock for attempt times and backoff (tests). Default Date.now. */
+  now?: () => number;
+}
+
+type Status = 'pending' | 'sent';
+
+/** Error text as stored and reported: one line, bounded, no SAS signatures or bearer tokens. */
+export function errorText(error: string): string {
+  const text = redactSecrets(error).replace(/(Bearer\s+)[\w.~+/=-]+/gi, '$1REDACTED').replace(/\s+/g, ' ').trim();
+  return text.length > ERROR_CHARS ? `${text.slice(0, ERROR_CHARS - 1)}…` : text;
+}
+
+/** The alert as stored: its JSON, or with Evidence replaced when the whole would not fit one entity. */
+function storedJson(alert: Alert): { json: string; trimmed: boolean } {
+  const json = JSON.stringify(alert);
+  if (json.length + alert.AlertId.length <= ENTITY_TEXT_CHARS) return { json, trimmed: false };
+  const note = `Evidence was ${JSON.stringify(alert.Evidence).length} characters, over what the outbox stores (${ENTITY_TEXT_CHARS}); replay the events for the full evidence`;
+  return { json: JSON.stringify({ ...alert, Evidence: { trimmed: note } }), trimmed: true };
+}
+
+/**
+ * The alert outbox in Azure Tables: an alert is written here before the batch that raised it
+ * returns, then sent to Sentinel by `deliverPending` and marked sent. One entity per AlertId
+ * (RowKey), so adding is insert-if-absent: a redelivered batch adds nothing twice, and an alert
+ * already sent is not sent again while its row is kept (see `purgeSent`). The row keeps the Alert
+ * JSON exactly as raised, which is exactly the row sent to Sentinel.
+ */
+export class TableAlertOutbox implements AlertOutbox {
+  readonly client: TableClient;
+  private readonly ensureTable: () => Promise<void>;
+  private readonly now: () => number;
+  /** Attempts of the alerts the last `pending` call returned, so marking them needs no extra reads. */
+  private readonly attempts = new Map<string, number>();
+
+  constructor(location: TableLocation, options: TableOutboxOptions = {}) {
+    this.client = tableClientFor(location, DEFAULT_OUTBOX_TABLE);
+    this.ensureTable = once(() => this.client.createTable());
+    this.now = options.now ?? Date.now;
+  }
+
+  async add(alerts: readonly Alert[]): Promise<AddResult> {
+    const byId = new Map<string, Alert>();
+    for (const alert of alerts) byId.set(alert.AlertId, alert);
+    const addedAt = new Date(this.now()).toISOString();
+    let evidenceTrimmed = 0;
+    const actions: TransactionAction[] = [];
+    for (const [id, alert] of byId) {
+      const { json, trimmed } = storedJson(alert);
+      if (trimmed) evidenceTrimmed++;
+      actions.push(['create', textEntity(PARTITION, id, PAYLOAD, json, {
+        Status: 'pending' satisfies Status, TimeGenerated: alert.TimeGenerated, AddedAt: addedAt, Attempts: 0,
+      })]);
+    }
+    if (!actions.length) return { added: 0, duplicates: alerts.length, evidenceTrimmed };
+    await this.ensureTable();
+    const { entities } = await submitTransactions(this.client, actions,
+      (action, status) => action[0] === 'create' && status === 409);
+    return { added: entities, duplicates: alerts.length - entities, evidenceTrimmed };
+  }
+
+  /**
+   * Up to `limit` alerts due for sending, oldest first (TimeGenerated, then when added). An alert
+   * whose last attempt failed is due again after its backoff or the service's Retry-After.
+   */
+  async pending(limit: number): Promise<PendingAlert[]> {
+    await this.ensureTable();
+    const now = new Date(this.now()).toISOString();
+    const due: Array<{ entity: TableEntityResult<Record<string, unknown>>; id: string; time: number; added: number }> = [];
+    for await (const entity of this.client.listEntities({ queryOptions: { filter: this.statusFilter('pending') } })) {
+      const next = entity.NextAttemptAt;
+      if (typeof next === 'string' && next > now) continue;
+      due.push({ entity, id: keyOf(entity), time: timeOf(entity.TimeGenerated), added: timeOf(entity.AddedAt) });
+    }
+    due.sort((a, b) => a.time - b.time || a.added - b.added || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.attempts.clear();
+    const out: PendingAlert[] = [];
+    const unreadable: string[] = [];
+    for (const { entity, id } of due) {
+      if (out.length === limit) break;
+      const attempts = typeof entity.Attempts === 'number' ? entity.Attempts : 0;
+      this.attempts.set(id, attempts);
+      let alert: Alert;
+      try {
+        alert = JSON.parse(joinText(entity, PAYLOAD) ?? '') as Alert;
+      } catch {
+        unreadable.push(id);
+        continue;
+      }
+      out.push({
+        alert, attempts,
+        ...(typeof entity.LastError === 'string' ? { lastError: entity.LastError } : {}),
+        ...(typeof entity.LastAttemptAt === 'string' ? { lastAttemptAt: entity.LastAttemptAt } : {}),
+      });
+    }
+    // A row whose JSON does not parse was damaged outside Warden: it stays, marked, never silently dropped.
+    if (unreadable.length) await this.markFailed(unreadable, 'the stored alert is not valid JSON: inspect the outbox row', BACKOFF_MAX_MS);
+    return out;
+  }
+
+  /** Sent rows keep their key (for insert-if-absent) and status, not the alert. */
+  async markSent(alertIds: readonly string[]): Promise<void> {
+    if (!alertIds.length) return;
+    const at = new Date(this.now()).toISOString();
+    const actions: TransactionAction[] = [];
+    for (const id of new Set(alertIds)) {
+      const attempts = this.attempts.get(id);
+      this.attempts.delete(id);
+      actions.push(['upsert', keyedEntity(PARTITION, id, {
+        Status: 'sent' satisfies Status, SentAt: at, LastAttemptAt: at, ...(attempts === undefined ? {} : { Attempts: attempts + 1 }),
+      }), 'Replace']);
+    }
+    await this.ensureTable();
+    await submitTransactions(this.client, actions);
+  }
+
+  /**
+   * Record a failed attempt: attempts + 1, the error (one line, no secrets), and when to try
+   * again (`retryAfterMs` when the service said, else exponential backoff). Ids not in the
+   * outbox are ignored.
+   */
+  async markFailed(alertIds: readonly string[], error: string, retryAfterMs?: number): Promise<void> {
+    if (!alertIds.length) return;
+    await this.ensureTable();
+    const nowMs = this.now();
+    const at = new Date(nowMs).toISOString();
+    const lastError = errorText(error);
+    const actions: TransactionAction[] = [];
+    for (const id of new Set(alertIds)) {
+      const attempts = this.attempts.get(id) ?? await this.storedAttempts(id);
+      if (attempts === undefined) continue;
+      const wait = Math.max(retryAfterMs ?? 0, Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempts));
+      this.attempts.set(id, attempts + 1);
+      actions.push(['update', {
+        partitionKey: PARTITION, rowKey: tableKey(id),
+        Attempts: attempts + 1, LastError: lastError, LastAttemptAt: at, NextAttemptAt: new Date(nowMs + wait).toISOString(),
+      }, 'Merge']);
+    }
+    await submitTransactions(this.client, actions, (action, status) => action[0] === 'update' && status === 404);
+  }
+
+  /** Alerts not yet sent, due or waiting for their next attempt. */
+  async backlog(): Promise<number> {
+    await this.ensureTable();
+    let n = 0;
+    for await (const page of this.client.listEntities({ queryOptions: { filter: this.statusFilter('pending'), select: ['RowKey'] } }).byPage()) {
+      n += page.length;
+    }
+    return n;
+  }
+
+  /**
+   * Forget sent alerts sent before `before`. Until then, a redelivered batch that raises one of
+   * them again adds nothing; after, it would be sent again (Sentinel groups rows by AlertId).
+   */
+  async purgeSent(before: Date): Promise<number> {
+    await this.ensureTable();
+    const filter = `${this.statusFilter('sent')} and ${odata`SentAt lt ${before.toISOString()}`}`;
+    const actions: TransactionAction[] = [];
+    for await (const entity of this.client.listEntities({ queryOptions: { filter, select: ['PartitionKey', 'RowKey'] } })) {
+      actions.push(['delete', { partitionKey: PARTITION, rowKey: entity.rowKey ?? '' }]);
+    }
+    const { entities } = await submitTransactions(this.client, actions, (action, status) => action[0] === 'delete' && status === 404);
+    return entities;
+  }
+
+  private statusFilter(status: Status): string {
+    return odata`PartitionKey eq ${PARTITION} and Status eq ${status}`;
+  }
+
+  private async storedAttempts(id: string): Promise<number | undefined> {
+    try {
+      const entity = await this.client.getEntity(PARTITION, tableKey(id), { queryOptions: { select: ['Attempts', 'Status'] } });
+      return entity.Status === 'pending' && typeof entity.Attempts === 'number' ? entity.Attempts : undefined;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+}
+
+/** Epoch ms of a stored ISO time; rows without one sort last. */
+function timeOf(value: unknown): number {
+  const t = typeof value === 'string' ? Date.parse(value) : NaN;
+  return Number.isNaN(t) ? Number.MAX_SAFE_INTEGER : t;
+}

@@ -1,0 +1,185 @@
+/**
+ * Alerts to Microsoft Sentinel through the Azure Monitor Logs Ingestion API: each Alert is one row
+ * of WardenAlerts_CL (DCR stream `Custom-WardenAlerts`), exactly the Alert contract.
+ *
+ * Delivery is at least once: an alert is marked sent only after the service accepted it, so a
+ * crash between the two sends it again. AlertId is the deduplication key on the Sentinel side: the
+ * NRT analytics rule groups rows by AlertId (infra/main.json), so a second copy of a row joins the
+ * incident the first one opened; queries over WardenAlerts_CL should `summarize arg_max(TimeGenerated, *) by AlertId`.
+ */
+import { DefaultAzureCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/core-auth';
+import { LogsIngestionClient, isAggregateLogsUploadError, type LogsIngestionClientOptions } from '@azure/monitor-ingestion';
+import type { Alert } from '../model/index.js';
+import { errorText, type AlertOutbox } from './outbox.js';
+
+export const DEFAULT_STREAM_NAME = 'Custom-WardenAlerts';
+
+export interface SendResult {
+  /** AlertIds the service accepted. */
+  sent: string[];
+  /** Alerts not accepted, each with why (one line, no secrets). */
+  failed: Array<{ alertId: string; error: string }>;
+  /** The longest wait the service asked for (Retry-After of a final 429/503), for the outbox to honour. */
+  retryAfterMs?: number;
+}
+
+/** Where alerts go: Sentinel here; tests and `warden replay` may use others. Never throws for a failed send. */
+export interface AlertSink {
+  send(alerts: readonly Alert[]): Promise<SendResult>;
+}
+
+export interface SentinelSinkOptions {
+  /** The DCR's logs ingestion endpoint or a data collection endpoint (app setting SENTINEL_DCR_ENDPOINT). */
+  endpoint: string;
+  /** The DCR's immutable id, `dcr-…` (SENTINEL_DCR_IMMUTABLE_ID). */
+  ruleId: string;
+  /** The DCR stream (SENTINEL_STREAM_NAME). Default `Custom-WardenAlerts`. */
+  streamName?: string;
+  /** Default DefaultAzureCredential: the Function App's managed identity in Azure (role Monitoring Metrics Publisher on the DCR). */
+  credential?: TokenCredential;
+  /** Passed to LogsIngestionClient: `retryOptions`, `tlsOptions` (a test server's CA), `audience` for sovereign clouds. */
+  clientOptions?: LogsIngestionClientOptions;
+  /** Parallel uploads when a send is split into several 1 MB calls. Default the SDK's (5). */
+  maxConcurrency?: number;
+}
+
+/**
+ * The Logs Ingestion client splits a send into calls of at most 1 MB, gzips each, and retries
+ * throttling (429 with Retry-After) and server errors itself (`clientOptions.retryOptions`); what
+ * still fails comes back in `failed`, by AlertId.
+ */
+export class SentinelSink implements AlertSink {
+  readonly client: LogsIngestionClient;
+  private readonly ruleId: string;
+  private readonly streamName: string;
+  private readonly maxConcurrency?: number;
+
+  constructor(options: SentinelSinkOptions) {
+    this.client = new LogsIngestionClient(options.endpoint, options.credential ?? new DefaultAzureCredential(), options.clientOptions);
+    this.ruleId = options.ruleId;
+    this.streamName = options.streamName ?? DEFAULT_STREAM_NAME;
+    this.maxConcurrency = options.maxConcurrency;
+  }
+
+  async send(alerts: readonly Alert[]): Promise<SendResult> {
+    if (!alerts.length) return { sent: [], failed: [] };
+    try {
+      await this.client.upload(this.ruleId, this.streamName, alerts as unknown as Record<string, unknown>[],
+        this.maxConcurrency ? { maxConcurrency: this.maxConcurrency } : undefined);
+      return { sent: alerts.map((a) => a.AlertId), failed: [] };
+    } catch (err) {
+      if (!isAggregateLogsUploadError(err)) {
+        const error = describeUploadError(err);
+        return { sent: [], failed: alerts.map((a) => ({ alertId: a.AlertId, error })) };
+      }
+      // The SDK hands back the very row objects of each failed call.
+      const failedRows = new Map<unknown, string>();
+      let retryAfterMs: number | undefined;
+      for (const failure of err.errors) {
+        const error = describeUploadError(failure.cause);
+        for (const row of failure.failedLogs) failedRows.set(row, error);
+        const wait = retryAfterOf(failure.cause);
+        if (wait !== undefined) retryAfterMs = Math.max(retryAfterMs ?? 0, wait);
+      }
+      const result: SendResult = { sent: [], failed: [] };
+      for (const alert of alerts) {
+        const error = failedRows.get(alert);
+        if (error === undefined) result.sent.push(alert.AlertId);
+        else result.failed.push({ alertId: alert.AlertId, error });
+      }
+      if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
+      return result;
+    }
+  }
+}
+
+interface RestErrorLike {
+  statusCode?: number;
+  code?: string;
+  message?: string;
+  response?: { headers?: { get(name: string): string | undefined } };
+}
+
+/** One line an operator can act on: status, service error code, message; no tokens or signatures. */
+function describeUploadError(err: unknown): string {
+  const e = (err ?? {}) as RestErrorLike;
+  const message = e.message ?? String(err);
+  if (e.statusCode === 413) {
+    return errorText(`413 ${e.code ?? ''}: ${message} (one alert is over the Logs Ingestion API's 1 MB per call: its Evidence must be smaller)`);
+  }
+  if (e.statusCode === 401 || e.statusCode === 403) {
+    return errorText(`${e.statusCode} ${e.code ?? ''}: ${message} (give the Function App's identity Monitoring Metrics Publisher on the DCR)`);
+  }
+  return errorText(e.statusCode ? `${e.statusCode} ${e.code ?? ''}: ${message}` : message);
+}
+
+/** The wait a throttled or unavailable service asked for, in ms (Retry-After seconds or date, or retry-after-ms). */
+function retryAfterOf(err: unknown): number | undefined {
+  const headers = (err as RestErrorLike)?.response?.headers;
+  if (!headers) return undefined;
+  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
+    const ms = Number(headers.get(name));
+    if (headers.get(name) && Number.isFinite(ms)) return ms;
+  }
+  const value = headers.get('retry-after');
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+export interface DeliveryReport {
+  /** Alerts accepted by the sink in this run. */
+  sent: number;
+  /** Send attempts that failed in this run (the alerts stay in the outbox). */
+  failed: number;
+  /** Alerts still waiting after the run. */
+  backlog: number;
+  /** The last failure's error, for the health endpoint. */
+  lastError?: string;
+  /** How long the service asked to wait, when it throttled. */
+  retryAfterMs?: number;
+}
+
+export interface DeliverOptions {
+  /** Alerts per send. Default 500. */
+  maxBatch?: number;
+  /** Sends per run at most, so one timer run stays short. Default 20. */
+  maxBatches?: number;
+}
+
+/**
+ * Send what the outbox holds, oldest first, and mark each alert sent or failed: the `deliver`
+ * timer function's work. Stops at the first failed send (the service is unwell: the failed alerts
+ * wait for their backoff or Retry-After) or when nothing is due.
+ */
+export async function deliverPending(outbox: AlertOutbox, sink: AlertSink, options: DeliverOptions = {}): Promise<DeliveryReport> {
+  const maxBatch = options.maxBatch ?? 500;
+  const maxBatches = options.maxBatches ?? 20;
+  const report: DeliveryReport = { sent: 0, failed: 0, backlog: 0 };
+  for (let batch = 0; batch < maxBatches; batch++) {
+    const pending = await outbox.pending(maxBatch);
+    if (!pending.length) break;
+    const result = await sink.send(pending.map((p) => p.alert));
+    await outbox.markSent(result.sent);
+    report.sent += result.sent.length;
+    const byError = new Map<string, string[]>();
+    for (const { alertId, error } of result.failed) {
+      const ids = byError.get(error);
+      if (ids) ids.push(alertId);
+      else byError.set(error, [alertId]);
+    }
+    for (const [error, ids] of byError) await outbox.markFailed(ids, error, result.retryAfterMs);
+    report.failed += result.failed.length;
+    if (result.failed.length) {
+      report.lastError = result.failed[result.failed.length - 1].error;
+      if (result.retryAfterMs !== undefined) report.retryAfterMs = result.retryAfterMs;
+      break;
+    }
+    if (pending.length < maxBatch) break;
+  }
+  report.backlog = await outbox.backlog();
+  return report;
+}
