@@ -9,6 +9,7 @@
  */
 import { DefaultAzureCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/core-auth';
+import type { HttpHeaders, PipelinePolicy } from '@azure/core-rest-pipeline';
 import { LogsIngestionClient, isAggregateLogsUploadError, type LogsIngestionClientOptions } from '@azure/monitor-ingestion';
 import type { Alert } from '../model/index.js';
 import { errorText, type AlertOutbox } from './outbox.js';
@@ -42,6 +43,37 @@ export interface SentinelSinkOptions {
   clientOptions?: LogsIngestionClientOptions;
   /** Parallel uploads when a send is split into several 1 MB calls. Default the SDK's (5). */
   maxConcurrency?: number;
+  /**
+   * The longest Retry-After the client sleeps on inside one send. Longer waits end the send at
+   * once with the alerts failed and `retryAfterMs` set, so the outbox waits instead of the
+   * deliver function. Default 30 s.
+   */
+  maxRetryAfterMs?: number;
+}
+
+const RETRY_AFTER_HEADERS = ['retry-after-ms', 'x-ms-retry-after-ms', 'retry-after'];
+/** Where a Retry-After too long to sleep on is kept, out of the SDK retry policy's sight. */
+const DEFERRED_RETRY_AFTER = 'x-warden-retry-after-ms';
+
+/**
+ * The SDK sleeps on every Retry-After, however long, up to its retry count. This policy sits
+ * between the retry policy and the wire and hides waits over `maxMs` from it.
+ */
+function retryAfterLimit(maxMs: number): PipelinePolicy {
+  return {
+    name: 'wardenRetryAfterLimit',
+    async sendRequest(request, next) {
+      const response = await next(request);
+      if (response.status === 429 || response.status === 503) {
+        const ms = requestedWaitMs(response.headers);
+        if (ms !== undefined && ms > maxMs) {
+          for (const name of RETRY_AFTER_HEADERS) response.headers.delete(name);
+          response.headers.set(DEFERRED_RETRY_AFTER, String(ms));
+        }
+      }
+      return response;
+    },
+  };
 }
 
 /**
@@ -57,6 +89,7 @@ export class SentinelSink implements AlertSink {
 
   constructor(options: SentinelSinkOptions) {
     this.client = new LogsIngestionClient(options.endpoint, options.credential ?? new DefaultAzureCredential(), options.clientOptions);
+    this.client.pipeline.addPolicy(retryAfterLimit(options.maxRetryAfterMs ?? 30_000), { afterPhase: 'Retry' });
     this.ruleId = options.ruleId;
     this.streamName = options.streamName ?? DEFAULT_STREAM_NAME;
     this.maxConcurrency = options.maxConcurrency;
@@ -79,7 +112,8 @@ export class SentinelSink implements AlertSink {
       for (const failure of err.errors) {
         const error = describeUploadError(failure.cause);
         for (const row of failure.failedLogs) failedRows.set(row, error);
-        const wait = retryAfterOf(failure.cause);
+        const headers = (failure.cause as RestErrorLike).response?.headers;
+        const wait = headers && requestedWaitMs(headers);
         if (wait !== undefined) retryAfterMs = Math.max(retryAfterMs ?? 0, wait);
       }
       const result: SendResult = { sent: [], failed: [] };
@@ -98,7 +132,7 @@ interface RestErrorLike {
   statusCode?: number;
   code?: string;
   message?: string;
-  response?: { headers?: { get(name: string): string | undefined } };
+  response?: { headers?: Pick<HttpHeaders, 'get'> };
 }
 
 /** One line an operator can act on: status, service error code, message; no tokens or signatures. */
@@ -114,18 +148,15 @@ function describeUploadError(err: unknown): string {
   return errorText(e.statusCode ? `${e.statusCode} ${e.code ?? ''}: ${message}` : message);
 }
 
-/** The wait a throttled or unavailable service asked for, in ms (Retry-After seconds or date, or retry-after-ms). */
-function retryAfterOf(err: unknown): number | undefined {
-  const headers = (err as RestErrorLike)?.response?.headers;
-  if (!headers) return undefined;
-  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
-    const ms = Number(headers.get(name));
-    if (headers.get(name) && Number.isFinite(ms)) return ms;
+/** The wait a throttled or unavailable service asked for, in ms: retry-after-ms, or Retry-After in seconds or as a date. */
+function requestedWaitMs(headers: Pick<HttpHeaders, 'get'>): number | undefined {
+  for (const name of [DEFERRED_RETRY_AFTER, 'retry-after-ms', 'x-ms-retry-after-ms']) {
+    const value = headers.get(name);
+    if (value && Number.isFinite(Number(value))) return Number(value);
   }
   const value = headers.get('retry-after');
   if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return seconds * 1000;
+  if (Number.isFinite(Number(value))) return Number(value) * 1000;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }

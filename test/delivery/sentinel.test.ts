@@ -74,6 +74,15 @@ describe('SentinelSink against the Logs Ingestion test server', () => {
     expect(result.retryAfterMs).toBe(7000);
   });
 
+  it('does not sleep on a Retry-After longer than its limit: the alerts come back failed with the wait', async () => {
+    server.throttleNext(1, 45);
+    const started = Date.now();
+    const result = await sink({ maxRetryAfterMs: 10_000 }).send([makeAlert(1)]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(result).toMatchObject({ sent: [], retryAfterMs: 45_000 });
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('splits more than 1 MB of alerts into calls under the limit; every row arrives once', async () => {
     const alerts = Array.from({ length: 300 }, (_, i) => makeAlert(i, { evidenceChars: 10_000 }));
     const result = await sink().send(alerts);
