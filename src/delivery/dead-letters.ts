@@ -102,8 +102,8 @@ export class JsonlDeadLetterSink implements DeadLetterSink {
 
   constructor(readonly path: string) {}
 
-  /** Writes are queued, so lines of concurrent batches never interleave. */
-  write(deadLetters: readonly DeadLetter[]): Promise<void> {
+  /** Writes are queued, so lines of concurrent batches never interleave. The origin is in each dead letter's location already. */
+  write(deadLetters: readonly DeadLetter[], _origin?: DeadLetterOrigin): Promise<void> {
     if (!deadLetters.length) return this.last;
     const text = toJsonl(deadLetters);
     // A failed append is reported to its own caller, and does not fail the writes queued after it.
