@@ -1,6 +1,256 @@
+import { constants } from 'node:fs';
+import { access, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DefaultAzureCredential } from '@azure/identity';
+import { LogsQueryClient } from '@azure/monitor-query-logs';
+import { BacktestOptionError, resolveRange, type TimeRange } from '../../backtest/range.js';
+import { Backtest, readExport, type BacktestSummary } from '../../backtest/run.js';
+import { planTables } from '../../backtest/tables.js';
+import { readWorkspace, WorkspaceReader, type ReaderStats } from '../../backtest/workspace.js';
+import {
+  Detector, TunableError, inventoryFromEnv, loadRules, mergeTunableOverrides, parseDuration, parseTunableOverrides, tunableOverridesFromEnv,
+  type Rule, type TunableOverrides,
+} from '../../engine/index.js';
+import { CaptureReadError, listCaptureFiles } from '../../ingest/files.js';
+import type { DeadLetter } from '../../model/index.js';
+import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
 import { UsageError } from '../errors.js';
-import type { Command } from '../io.js';
+import type { Command, CommandIO } from '../io.js';
 
-export const run: Command = async () => {
-  throw new UsageError('backtest is not available in this build yet');
+const USAGE = `usage: warden backtest --workspace ID (--since 7d | --from ISO [--to ISO]) [options]
+       warden backtest --export FILE|DIR [--table NAME] [options]
+
+Runs the detection rules over history: Log Analytics rows read back from a workspace with the
+query API, or a local export of query results. Only the tables the rules' sources live in are
+read; rows are normalized as Log Analytics rows, merged across tables into event-time order and
+evaluated by the same detector as replay and production. Prints alerts per rule per day.
+Signs in as DefaultAzureCredential (az login, a managed identity, or AZURE_TENANT_ID/
+AZURE_CLIENT_ID/AZURE_CLIENT_SECRET); the identity needs Log Analytics Reader on the workspace.
+
+history:
+  --workspace ID       the Log Analytics workspace ID (a GUID: workspace → Overview)
+  --since DURATION     this long before --to or now (7d, 12h)
+  --from ISO, --to ISO the range (UTC when no offset is given; --to defaults to now)
+  --endpoint URL       query endpoint for sovereign clouds (default https://api.loganalytics.io;
+                       https://api.loganalytics.us, https://api.loganalytics.azure.cn)
+  --slice DURATION     query the range in slices this long (default 6h); a slice cut at the
+                       query API's row or size limit is asked again in halves
+  --export FILE|DIR    read query results saved as JSON ({"tables":[...]}, as the API returns
+                       them) or a JSON array of rows, instead of a workspace (repeatable)
+  --table NAME         the table of exported rows that have no Type column
+
+rules:
+  --rules ID,...       only these rules (default: every rule in detections/)
+  --tunables FILE      tunable overrides (JSON, as WARDEN_TUNABLES_FILE); WARDEN_TUNABLES_FILE
+                       and WARDEN_TUNABLES apply on top
+
+output:
+  --out FILE           write the alerts as JSON lines
+  --report FILE        write the tuning report: one self-contained HTML file
+  --dead-letter FILE   write rows that could not be normalized as JSON lines
+  --json               end the output with one JSON summary line
+  -h, --help           show this help`;
+
+const DEFAULT_SLICE = '6h';
+const WORKSPACE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: {
+        workspace: { type: 'string' },
+        since: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        endpoint: { type: 'string' },
+        slice: { type: 'string' },
+        export: { type: 'string', multiple: true },
+        table: { type: 'string' },
+        rules: { type: 'string' },
+        tunables: { type: 'string' },
+        out: { type: 'string' },
+        report: { type: 'string' },
+        'dead-letter': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.split('. ')[0]}: see 'warden backtest --help'`);
+  }
+}
+
+/** Fail before a long run, not after it, when an output cannot be written. */
+async function checkOutput(flag: string, path: string | undefined): Promise<void> {
+  if (path === undefined) return;
+  if (!path) throw new UsageError(`${flag} needs a file name`);
+  const isDir = await stat(path).then((s) => s.isDirectory(), () => false);
+  if (isDir) throw new UsageError(`cannot write ${flag} ${path}: it is a folder`);
+  await access(dirname(path), constants.W_OK).catch((err: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot write ${flag} ${path}: ${err.code === 'ENOENT' ? 'no such folder' : err.code === 'EACCES' ? 'permission denied' : err.message}`);
+  });
+}
+
+async function write(flag: string, path: string, text: string): Promise<void> {
+  try {
+    await writeFile(path, text);
+  } catch (err) {
+    throw new UsageError(`cannot write ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** The query API base URL (`…/v1`) and the token audience of an endpoint the user gave. */
+export function queryEndpoint(text: string): { endpoint: string; scope: string } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--endpoint '${text}' is not a URL: write e.g. https://api.loganalytics.us`);
+  }
+  if (url.protocol !== 'https:') throw new UsageError(`--endpoint must be an https URL, got '${text}'`);
+  const path = url.pathname.replace(/\/+$/, '');
+  return { endpoint: `${url.origin}${path.endsWith('/v1') ? path : `${path}/v1`}`, scope: `${url.origin}/.default` };
+}
+
+function selectRules(all: Rule[], wanted: string | undefined): Rule[] {
+  if (wanted === undefined) return all;
+  const ids = wanted.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!ids.length) throw new UsageError('--rules needs one or more rule ids, separated by commas');
+  const byId = new Map(all.map((r) => [r.id, r]));
+  const unknown = ids.filter((id) => !byId.has(id));
+  if (unknown.length) throw new UsageError(`no rule ${unknown.map((u) => `'${u}'`).join(', ')} in detections/: 'warden rules list' shows the ids`);
+  return [...new Set(ids)].map((id) => byId.get(id)!);
+}
+
+async function tunables(file: string | undefined): Promise<TunableOverrides | undefined> {
+  try {
+    const env = tunableOverridesFromEnv();
+    if (file === undefined) return env;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read --tunables ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return mergeTunableOverrides(parseTunableOverrides(text, `--tunables ${file}`), env);
+  } catch (err) {
+    if (err instanceof TunableError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/** Alerts per rule (rows) and UTC day (columns), every rule listed, with totals. */
+export function ruleDayTable(summary: BacktestSummary): string[] {
+  const days = Object.keys(summary.byDay);
+  const rules = Object.keys(summary.byRule).sort();
+  const rows = rules.map((r) => [r, ...days.map((d) => String(summary.byDay[d][r] ?? 0)), String(summary.byRule[r])]);
+  rows.push(['total', ...days.map((d) => String(Object.values(summary.byDay[d]).reduce((a, b) => a + b, 0))), String(summary.alerts)]);
+  const all = [['RULE', ...days, 'TOTAL'], ...rows];
+  const widths = all[0].map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  return all.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+}
+
+function progress(io: CommandIO) {
+  let last = Date.now();
+  return (text: () => string) => {
+    if (!io.progress || Date.now() - last < 1000) return;
+    last = Date.now();
+    io.stderr(`backtest: ${text()}`);
+  };
+}
+
+function notesOf(stats: ReaderStats | undefined): string[] {
+  if (!stats) return [];
+  return [
+    ...stats.missingTables.map((t) => `table ${t} does not exist in the workspace: read as empty`),
+    ...stats.partialSlices.map((p) => `${p.table} ${p.from}..${p.to} answered in part (${p.problem}): its rows were used, some may be missing`),
+  ];
+}
+
+export const run: Command = async (argv, io) => {
+  const values = parse(argv);
+  if (values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const exports = values.export ?? [];
+  if (values.workspace !== undefined && exports.length) throw new UsageError('give --workspace or --export, not both');
+  if (values.workspace === undefined && !exports.length) throw new UsageError("give --workspace ID (with --since or --from) or --export FILE: see 'warden backtest --help'");
+  if (values.workspace !== undefined && !WORKSPACE_ID.test(values.workspace)) {
+    throw new UsageError(`--workspace takes the workspace ID, a GUID (Log Analytics workspace → Overview → Workspace ID), got '${values.workspace}'`);
+  }
+  if (values.table !== undefined && !exports.length) throw new UsageError('--table names the table of exported rows: use it with --export');
+  let range: TimeRange | undefined;
+  try {
+    range = resolveRange(values, Date.now());
+  } catch (err) {
+    if (err instanceof BacktestOptionError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (values.workspace !== undefined && !range) throw new UsageError('give the history to read: --since 7d, or --from 2025-06-01 [--to 2025-06-08]');
+  const sliceMs = parseDuration(values.slice ?? DEFAULT_SLICE);
+  if (sliceMs === undefined || sliceMs < 60_000) throw new UsageError(`--slice must be a duration of at least 1m (e.g. 1h, 6h, 1d), got '${values.slice}'`);
+  const endpoint = values.endpoint === undefined ? undefined : queryEndpoint(values.endpoint);
+  for (const [flag, path] of [['--out', values.out], ['--report', values.report], ['--dead-letter', values['dead-letter']]] as const) await checkOutput(flag, path);
+
+  const rules = selectRules((await loadRules()).map((l) => l.rule), values.rules);
+  const series = values.report !== undefined ? new SeriesCollector() : undefined;
+  const detector = new Detector(rules, { tunables: await tunables(values.tunables), inventory: inventoryFromEnv(), observe: series?.observe });
+  const backtest = new Backtest(detector, { range: exports.length ? range : undefined });
+  const deadLetters: DeadLetter[] = [];
+  const keepDead = values['dead-letter'] !== undefined;
+  const report = progress(io);
+  let reader: WorkspaceReader | undefined;
+  let source: string;
+
+  if (values.workspace !== undefined) {
+    const sources = new Set(detector.rules.flatMap((r) => r.subscriptions.map((s) => s.source)));
+    const plans = planTables(sources);
+    const client = new LogsQueryClient(new DefaultAzureCredential(), endpoint ? { endpoint: endpoint.endpoint, credentials: { scopes: [endpoint.scope] } } : {});
+    reader = new WorkspaceReader(client, values.workspace);
+    source = `workspace ${values.workspace} (${plans.map((p) => p.table).join(', ')})`;
+    for await (const slice of readWorkspace(reader, plans, range!, sliceMs)) {
+      await backtest.apply(slice.results);
+      if (keepDead) for (const r of slice.results) deadLetters.push(...r.deadLetters);
+      const s = backtest.summary();
+      report(() => `read to ${new Date(slice.range.to).toISOString()}: ${s.rows} rows, ${s.events} events, ${s.alerts} alerts, ${reader!.stats.queries} queries`);
+    }
+  } else {
+    let files: string[];
+    try {
+      files = (await listCaptureFiles(exports)).files;
+    } catch (err) {
+      if (err instanceof CaptureReadError) throw new UsageError(err.message);
+      throw err;
+    }
+    source = `export ${exports.join(', ')}`;
+    const results = await readExport(files, values.table);
+    await backtest.apply(results);
+    if (keepDead) for (const r of results) deadLetters.push(...r.deadLetters);
+  }
+
+  const summary = backtest.summary();
+  const alerts = backtest.alerts;
+  const notes = notesOf(reader?.stats);
+  if (values.out !== undefined) await write('--out', values.out, alerts.map((a) => `${JSON.stringify(a)}\n`).join(''));
+  if (values['dead-letter'] !== undefined) await write('--dead-letter', values['dead-letter'], deadLetters.map((d) => `${JSON.stringify(d)}\n`).join(''));
+  if (values.report !== undefined) {
+    const html = renderReport(alerts, series!, {
+      source, range, rules: reportRules(rules), notes,
+      counts: { rows: summary.rows, events: summary.events, deadLettered: summary.deadLettered, skipped: summary.skipped },
+    });
+    await write('--report', values.report, html);
+  }
+
+  for (const line of ruleDayTable(summary)) io.stdout(line);
+  io.stdout('');
+  io.stdout(`${summary.alerts} alerts from ${summary.rows} rows, ${summary.events} events (${summary.deadLettered} dead-lettered, ${summary.skipped} skipped${summary.outsideRange ? `, ${summary.outsideRange} outside the range` : ''}); ${rules.length} rules; ${source}`);
+  if (reader) io.stdout(`queries: ${reader.stats.queries} (${reader.stats.splits} slices halved at the API's limits, ${reader.stats.throttled} throttled)`);
+  for (const note of notes) io.stdout(`note: ${note}`);
+  const errors = Object.entries(summary.ruleErrors);
+  if (errors.length) io.stdout(`rule errors: ${errors.map(([r, n]) => `${r} ${n}`).join(', ')}`);
+  if (values.json) io.stdout(JSON.stringify({ ...summary, ...(reader ? { queries: reader.stats.queries, throttled: reader.stats.throttled, splits: reader.stats.splits, partialSlices: reader.stats.partialSlices, missingTables: reader.stats.missingTables } : {}) }));
+  return 0;
 };
