@@ -142,12 +142,16 @@ function statusOf(err: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+/** Transactions of one write in flight at once: they touch different entities, so order does not matter. */
+const PARALLEL_TRANSACTIONS = 4;
+
 /**
- * Submit actions as transactions. A transaction is all or nothing: when one action fails with a
- * status `skippable` accepts (a delete of an entity already gone: 404; a create of one already
- * there: 409), nothing was applied, so that action is left out and the rest submitted again. The
- * service names the failed action by its index at the start of the error message (`1:The specified
- * resource does not exist.`). Other errors, transient ones included, propagate.
+ * Submit actions as transactions, a few at a time. A transaction is all or nothing: when one
+ * action fails with a status `skippable` accepts (a delete of an entity already gone: 404; a create
+ * of one already there: 409), nothing was applied, so that action is left out and the rest
+ * submitted again. The service names the failed action by its index at the start of the error
+ * message (`1:The specified resource does not exist.`). Other errors, transient ones included,
+ * propagate; transactions already committed stay committed.
  */
 export async function submitTransactions(
   client: TableClient,
@@ -155,22 +159,26 @@ export async function submitTransactions(
   skippable: (action: TransactionAction, status: number) => boolean = () => false,
 ): Promise<TransactionStats> {
   const stats: TransactionStats = { entities: 0, transactions: 0, skipped: [] };
-  for (let group of transactionsOf(actions)) {
-    while (group.length) {
-      try {
-        await client.submitTransaction(group);
-        stats.entities += group.length;
-        stats.transactions++;
-        break;
-      } catch (err) {
-        const status = statusOf(err);
-        const index = Number(/^(\d+):/.exec((err as Error)?.message ?? '')?.[1] ?? NaN);
-        const failed = group[index];
-        if (status === undefined || !failed || !skippable(failed, status)) throw err;
-        stats.skipped.push(failed);
-        group = group.filter((_, i) => i !== index);
+  const groups = transactionsOf(actions);
+  const submitGroups = async () => {
+    for (let group = groups.shift(); group; group = groups.shift()) {
+      while (group.length) {
+        try {
+          await client.submitTransaction(group);
+          stats.entities += group.length;
+          stats.transactions++;
+          break;
+        } catch (err) {
+          const status = statusOf(err);
+          const index = Number(/^(\d+):/.exec((err as Error)?.message ?? '')?.[1] ?? NaN);
+          const failed = group[index];
+          if (status === undefined || !failed || !skippable(failed, status)) throw err;
+          stats.skipped.push(failed);
+          group = group.filter((_, i) => i !== index);
+        }
       }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_TRANSACTIONS, groups.length) }, submitGroups));
   return stats;
 }

@@ -79,11 +79,11 @@ describe('TableStateStore on Azurite', () => {
     expect(loaded).toEqual(upserts);
   });
 
-  it('writes 250+ keys in transactions of at most 100 entities and reads them all back', async () => {
+  it('writes many keys in transactions of at most 100 entities and reads them all back (over several result pages)', async () => {
     const s = store();
-    const upserts = new Map(Array.from({ length: 257 }, (_, i) => [`rule|principal-${i}`, JSON.stringify({ c: i, w: [i, i + 1] })]));
+    const upserts = new Map(Array.from({ length: 1057 }, (_, i) => [`rule|principal-${i}`, JSON.stringify({ c: i, w: [i, i + 1] })]));
     const stats = await s.write('3', upserts, []);
-    expect(stats).toEqual({ entities: 257, transactions: 3 });
+    expect(stats).toEqual({ entities: 1057, transactions: 11 });
     expect(await s.load('3')).toEqual(upserts);
   });
 
