@@ -138,14 +138,11 @@ interface RestErrorLike {
 /** One line an operator can act on: status, service error code, message; no tokens or signatures. */
 function describeUploadError(err: unknown): string {
   const e = (err ?? {}) as RestErrorLike;
-  const message = e.message ?? String(err);
-  if (e.statusCode === 413) {
-    return errorText(`413 ${e.code ?? ''}: ${message} (one alert is over the Logs Ingestion API's 1 MB per call: its Evidence must be smaller)`);
-  }
-  if (e.statusCode === 401 || e.statusCode === 403) {
-    return errorText(`${e.statusCode} ${e.code ?? ''}: ${message} (give the Function App's identity Monitoring Metrics Publisher on the DCR)`);
-  }
-  return errorText(e.statusCode ? `${e.statusCode} ${e.code ?? ''}: ${message}` : message);
+  const status = [e.statusCode, e.code].filter(Boolean).join(' ');
+  const text = status ? `${status}: ${e.message ?? ''}` : (e.message ?? String(err));
+  if (e.statusCode === 413) return errorText(`${text} (one alert is over the Logs Ingestion API's 1 MB per call: its Evidence must be smaller)`);
+  if (e.statusCode === 401 || e.statusCode === 403) return errorText(`${text} (give the Function App's identity Monitoring Metrics Publisher on the DCR)`);
+  return errorText(text);
 }
 
 /** The wait a throttled or unavailable service asked for, in ms: retry-after-ms, or Retry-After in seconds or as a date. */
