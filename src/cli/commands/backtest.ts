@@ -197,7 +197,9 @@ export const run: Command = async (argv, io) => {
 
   const rules = selectRules((await loadRules()).map((l) => l.rule), values.rules);
   const series = values.report !== undefined ? new SeriesCollector() : undefined;
-  const detector = new Detector(rules, { tunables: await tunables(values.tunables), inventory: inventoryFromEnv(), observe: series?.observe });
+  // A deployer's tunables cover every rule; --rules narrows what runs, not what the file may name.
+  const overrides = Object.fromEntries(Object.entries((await tunables(values.tunables)) ?? {}).filter(([id]) => rules.some((r) => r.id === id)));
+  const detector = new Detector(rules, { tunables: overrides, inventory: inventoryFromEnv(), observe: series?.observe });
   const backtest = new Backtest(detector, { range: exports.length ? range : undefined });
   const deadLetters: DeadLetter[] = [];
   const keepDead = values['dead-letter'] !== undefined;
