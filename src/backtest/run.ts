@@ -100,6 +100,6 @@ function sortedCounts(c: Record<string, number>): Record<string, number> {
  */
 export async function readExport(files: string[], table?: string): Promise<IngestResult[]> {
   const results: IngestResult[] = [];
-  for await (const body of replayFiles(files, { table })) results.push(body.result);
+  for await (const body of replayFiles(files, { table, rows: true })) results.push(body.result);
   return results;
 }

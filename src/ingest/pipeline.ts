@@ -15,6 +15,8 @@ export interface IngestResult {
 export interface IngestOptions {
   /** The Log Analytics table the body was read from, when the caller knows it (backtest). */
   table?: string;
+  /** Every record is a Log Analytics row (a backtest export), even in a plain JSON array. */
+  rows?: boolean;
   /** Which source modules to use; the five built-in ones by default. */
   registry?: SourceRegistry;
 }
@@ -54,7 +56,7 @@ function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResu
     bySource: counts(),
   };
   for (const { record, location, text, row } of decoded.records) {
-    const route = registry.route(record, options.table, row);
+    const route = registry.route(record, options.table, row || options.rows);
     if (route.kind === 'skip') {
       add(result.skippedByCategory, route.category);
       continue;

@@ -92,8 +92,11 @@ describe('warden backtest --export (offline)', () => {
     expect(summary).toMatchObject({ events: rows.length, deadLettered: 0, byRule: { 'data-plane-role-granted': 1, 'monitoring-disabled-on-ai-resource': 1 } });
     expect(Object.keys(summary.byRule)).toHaveLength(2);
     // Without the table name the rows cannot be read as rows: they are dead-lettered, not guessed at.
-    const unnamed = await cli('--export', file, '--json');
-    expect(JSON.parse(unnamed.out.at(-1)!)).toMatchObject({ events: 0, alerts: 0 });
+    const deadFile = join(dir, 'dead.jsonl');
+    const unnamed = await cli('--export', file, '--json', '--dead-letter', deadFile);
+    expect(JSON.parse(unnamed.out.at(-1)!)).toMatchObject({ events: 0, alerts: 0, deadLettered: rows.length });
+    const dead = readFileSync(deadFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string });
+    expect(new Set(dead.map((d) => d.reason))).toEqual(new Set(['Log Analytics row without a Type column: name the table it came from']));
   });
 
   it('keeps only events in --from/--to when given', async () => {
