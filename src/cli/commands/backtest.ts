@@ -102,7 +102,7 @@ async function write(flag: string, path: string, text: string): Promise<void> {
 }
 
 /** The query API base URL (`…/v1`) and the token audience of an endpoint the user gave. */
-export function queryEndpoint(text: string): { endpoint: string; scope: string } {
+function queryEndpoint(text: string): { endpoint: string; scope: string } {
   let url: URL;
   try {
     url = new URL(text);
@@ -142,7 +142,7 @@ async function tunables(file: string | undefined): Promise<TunableOverrides | un
 }
 
 /** Alerts per rule (rows) and UTC day (columns), every rule listed, with totals. */
-export function ruleDayTable(summary: BacktestSummary): string[] {
+function ruleDayTable(summary: BacktestSummary): string[] {
   const days = Object.keys(summary.byDay);
   const rules = Object.keys(summary.byRule).sort();
   const rows = rules.map((r) => [r, ...days.map((d) => String(summary.byDay[d][r] ?? 0)), String(summary.byRule[r])]);
