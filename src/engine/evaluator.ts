@@ -211,8 +211,7 @@ export class PartitionEvaluator implements Evaluation {
       for (const key of this.dirty[rule.index]) {
         const st = serialize ? map.get(key) : undefined;
         if (!st) continue;
-        rule.logic.seal?.(st);
-        upserts.set(prefix + key, JSON.stringify(st));
+        upserts.set(prefix + key, rule.logic.serialize ? rule.logic.serialize(st) : JSON.stringify(st));
       }
       for (const key of this.removed[rule.index]) if (!map.has(key)) deletes.push(prefix + key);
       this.dirty[rule.index].clear();

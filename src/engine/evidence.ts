@@ -58,12 +58,43 @@ export function sampleEvent(s: Sample): NormalizedEvent {
 }
 
 /** Before a state is written: every kept event trimmed and serialized (no secrets reach the store). */
-export function sealSamples(list: Sample[] | undefined): void {
+function sealSamples(list: Sample[] | undefined): void {
   if (!list) return;
   for (let i = 0; i < list.length; i++) {
     const s = list[i];
     if (!Array.isArray(s)) list[i] = [s.time, JSON.stringify(trimEvent(s))];
   }
+}
+
+/** JSON text of kept values that never change once kept (sealed samples, sequence candidates' trimmed events). */
+const keptJson = new WeakMap<object, string>();
+
+/** JSON of a value kept in state and never changed afterwards: serialized once, however many writes carry it. */
+export function jsonOnce(value: object): string {
+  let json = keptJson.get(value);
+  if (json === undefined) {
+    json = JSON.stringify(value);
+    keptJson.set(value, json);
+  }
+  return json;
+}
+
+/**
+ * A key's state as JSON, its array `field` (`items`) written from the items' text (`itemJson`) and
+ * the rest by JSON.stringify: kept evidence is the bulk of a state and rarely changes between writes.
+ */
+export function stateJson<I>(st: object, field: string, items: readonly I[] | undefined, itemJson: (item: I) => string): string {
+  if (!items) return JSON.stringify(st);
+  const rest = JSON.stringify({ ...st, [field]: undefined });
+  let json = rest === '{}' ? `{"${field}":[` : `${rest.slice(0, -1)},"${field}":[`;
+  for (let i = 0; i < items.length; i++) json += (i ? ',' : '') + itemJson(items[i]);
+  return `${json}]}`;
+}
+
+/** A state whose `ev` holds samples, as stored: samples sealed, each serialized once. */
+export function sampledStateJson<S extends { ev?: Sample[] }>(st: S): string {
+  sealSamples(st.ev);
+  return stateJson(st, 'ev', st.ev, jsonOnce);
 }
 
 /** Keep the newest `max` samples, oldest first (insertion in time order; stable for equal times). */

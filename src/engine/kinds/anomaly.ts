@@ -1,5 +1,5 @@
 import { formatDuration } from '../duration.js';
-import { sampleEvent, sampleTime, sealSamples, trimEvent, type Sample } from '../evidence.js';
+import { sampleEvent, sampleTime, sampledStateJson, trimEvent, type Sample } from '../evidence.js';
 import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic, type ObservedPoint } from './types.js';
 
 /** An open bucket: [bucket index, count, fired (0|1), first event time, last event time]. */
@@ -150,9 +150,7 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
       }
       return false;
     },
-    seal(st) {
-      sealSamples(st.ev);
-    },
+    serialize: sampledStateJson,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { NormalizedEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
-import { trimEvent } from '../evidence.js';
+import { jsonOnce, stateJson, trimEvent } from '../evidence.js';
 import { restoreSeen, type SeenMemory, type SeenValues } from './first-seen.js';
 import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
 
@@ -145,6 +145,8 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
     restore(st) {
       if (hasSeen) st.f?.forEach((seen) => restoreSeen(seen ?? undefined));
     },
+    // A candidate's step mask may change; its trimmed event never does.
+    serialize: (st) => stateJson(st, 'c', st.c, (c) => `[${c[0]},${c[1]},${jsonOnce(c[2])}]`),
   };
 }
 

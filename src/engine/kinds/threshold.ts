@@ -1,6 +1,6 @@
 import type { NormalizedEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
-import { keepNewest, sampleEvent, sampleTime, sealSamples, trimEvent, type Sample } from '../evidence.js';
+import { keepNewest, sampleEvent, sampleTime, sampledStateJson, trimEvent, type Sample } from '../evidence.js';
 import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
 
 /**
@@ -97,9 +97,7 @@ export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> 
       }
       return !clean(st);
     },
-    seal(st) {
-      sealSamples(st.ev);
-    },
+    serialize: sampledStateJson,
   };
 }
 

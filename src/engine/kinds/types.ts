@@ -78,8 +78,11 @@ export interface KindLogic<S extends KeyState = KeyState> {
   prune(state: S, watermark: number, allowedLatenessMs: number, observe?: (point: ObservedPoint) => void): boolean;
   /** Rebuild what JSON cannot carry (prototype-free maps) after a state is read from the store. */
   restore?(state: S): void;
-  /** Put the state in its stored form before it is serialized (evidence events trimmed). */
-  seal?(state: S): void;
+  /**
+   * The state as stored, when the kind keeps evidence events: trimmed (no secrets reach the store),
+   * each serialized once rather than at every write (default: JSON.stringify of the state).
+   */
+  serialize?(state: S): string;
 }
 
 export const MAX_EVIDENCE_EVENTS = 5;
