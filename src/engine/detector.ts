@@ -115,8 +115,9 @@ export class Detector {
   }
 
   /**
-   * Write changed state of the given partitions (default: all) to the store, once: changed keys and
-   * pruned keys in one write, then the partition's watermark and sequence number.
+   * Write changed state of the given partitions (default: all) to the store: one write per
+   * partition, changed and pruned keys and, last, the partition's watermark and sequence number
+   * (a batch of up to 99 changed keys is one Table transaction).
    */
   async flush(partitionIds?: Iterable<string>): Promise<StateWriteStats> {
     const total: StateWriteStats = { entities: 0, transactions: 0 };
@@ -135,13 +136,11 @@ export class Detector {
         evaluator.takeWrites(false);
         continue;
       }
-      const { upserts, deletes, meta } = evaluator.takeWrites(true);
-      for (const entries of [{ upserts, deletes }, meta && { upserts: meta, deletes: [] }]) {
-        if (!entries || (!entries.upserts.size && !entries.deletes.length)) continue;
-        const stats = await this.options.store.write(partitionId, entries.upserts, entries.deletes);
-        total.entities += stats.entities;
-        total.transactions += stats.transactions;
-      }
+      const { upserts, deletes } = evaluator.takeWrites(true);
+      if (!upserts.size && !deletes.length) continue;
+      const stats = await this.options.store.write(partitionId, upserts, deletes);
+      total.entities += stats.entities;
+      total.transactions += stats.transactions;
     }
     this.writes.entities += total.entities;
     this.writes.transactions += total.transactions;

@@ -30,10 +30,12 @@ export interface Counters {
 }
 
 export interface PartitionWrites {
+  /**
+   * Changed keys, then the partition's own entry (watermark and sequence number) last: the store
+   * writes in order, so a stored sequence number never runs ahead of the keys' state.
+   */
   upserts: Map<string, string>;
   deletes: string[];
-  /** Written after the keys, so a stored sequence number never runs ahead of the keys' state. */
-  meta?: Map<string, string>;
 }
 
 export interface EvaluatorOptions {
@@ -217,9 +219,9 @@ export class PartitionEvaluator implements Evaluation {
       this.dirty[rule.index].clear();
       this.removed[rule.index].clear();
     }
-    const meta = this.metaDirty ? new Map([[PARTITION_META_KEY, JSON.stringify(this.meta)]]) : undefined;
+    if (this.metaDirty && serialize) upserts.set(PARTITION_META_KEY, JSON.stringify(this.meta));
     this.metaDirty = false;
-    return { upserts, deletes, meta };
+    return { upserts, deletes };
   }
 
   /** Suppression ends, then the kind prunes; true when the key holds nothing any more. */

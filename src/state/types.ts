@@ -6,7 +6,11 @@
 export interface StateStore {
   /** Every entry of one partition: what an instance reads when it takes the partition over. */
   load(partitionId: string): Promise<Map<string, string>>;
-  /** Upsert dirty entries and delete pruned ones; called once per batch. */
+  /**
+   * Upsert dirty entries and delete pruned ones; called once per batch. Upserts are stored in the
+   * map's order: when they take several transactions, each commits before the next is sent, so a
+   * later entry (the partition's sequence number) is never stored without the earlier ones.
+   */
   write(partitionId: string, upserts: ReadonlyMap<string, string>, deletes: Iterable<string>): Promise<StateWriteStats>;
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Detector, PartitionRouter, defineRule, fnv1a, routeToPartition, type Rule } from '../../src/engine/index.js';
+import { PARTITION_META_KEY } from '../../src/engine/evaluator.js';
 import type { Alert, NormalizedEvent, StreamEvent } from '../../src/model/index.js';
 import { InMemoryStateStore } from '../../src/state/memory.js';
 import type { StateStore } from '../../src/state/types.js';
@@ -62,15 +63,21 @@ async function drive(detector: Detector, list: StreamEvent[][]): Promise<Alert[]
   return alerts;
 }
 
-/** Fails the n-th write call (1-based), as a Tables outage in the middle of a flush would. */
+/**
+ * Fails the n-th write call (1-based), as a Tables outage during a flush would: with `keysStored`,
+ * after the keys were stored but not the partition's mark (a write whose last transaction failed).
+ */
 class FailingStore implements StateStore {
   calls = 0;
-  constructor(private readonly inner: InMemoryStateStore, private readonly failAt: number) {}
+  constructor(private readonly inner: InMemoryStateStore, private readonly failAt: number, private readonly keysStored = false) {}
   load(partitionId: string) {
     return this.inner.load(partitionId);
   }
   async write(partitionId: string, upserts: ReadonlyMap<string, string>, deletes: Iterable<string>) {
-    if (++this.calls === this.failAt) throw new Error('simulated store outage');
+    if (++this.calls === this.failAt) {
+      if (this.keysStored) await this.inner.write(partitionId, new Map([...upserts].filter(([key]) => key !== PARTITION_META_KEY)), deletes);
+      throw new Error('simulated store outage');
+    }
     return this.inner.write(partitionId, upserts, deletes);
   }
 }
@@ -124,10 +131,10 @@ describe('Detector', () => {
   it('after a flush that failed half way (keys or partition mark), the redelivered batch gives the uninterrupted alerts', async () => {
     const list = batches(stream(synthetic(10, 2, 300), new PartitionRouter(1)), 30);
     const uninterrupted = await drive(new Detector(allKinds, { now }), list);
-    // One partition: each flush is two writes, the keys then the partition's mark. Fail each in turn.
-    for (let failAt = 2; failAt <= 16; failAt++) {
+    // One partition: each flush is one write, the keys then the partition's mark. Fail each in turn, before anything or after the keys.
+    for (const [failAt, keysStored] of [1, 2, 3, 4, 5, 6, 7, 8].flatMap((n) => [[n, false], [n, true]] as const)) {
       const inner = new InMemoryStateStore();
-      const failing = new FailingStore(inner, failAt);
+      const failing = new FailingStore(inner, failAt, keysStored);
       const crashed = new Detector(allKinds, { store: failing, now });
       const alerts: Alert[] = [];
       let done = 0;
@@ -141,7 +148,7 @@ describe('Detector', () => {
       const again = await drive(restarted, list.slice(done));
       // Alerts of the failed batch may be raised again, with the same AlertIds (the outbox keeps one).
       const unique = [...new Map([...alerts, ...again].map((a) => [a.AlertId, a])).values()];
-      expect(unique, `failing write ${failAt}`).toEqual(uninterrupted);
+      expect(unique, `failing write ${failAt}${keysStored ? ' after the keys' : ''}`).toEqual(uninterrupted);
     }
   });
 
@@ -149,8 +156,8 @@ describe('Detector', () => {
     const fourListings = defineRule({ ...common, id: 'test-four', title: 'four', sources: ['activity'], kind: 'threshold', window: '10m', threshold: 4 });
     const [b1, b2, b3] = batches(stream([0, 1, 2, 3, 4, 5].map((m) => ev(m * MIN))), 2);
     const inner = new InMemoryStateStore();
-    // Writes: batch 1 keys, batch 1 mark, batch 2 keys, batch 2 mark (fails).
-    const crashed = new Detector([fourListings], { store: new FailingStore(inner, 4), now });
+    // Batch 2's write stores the keys, then fails before the partition's mark.
+    const crashed = new Detector([fourListings], { store: new FailingStore(inner, 2, true), now });
     const first = await drive(crashed, [b1]);
     const fired = await crashed.process(b2);
     await expect(crashed.flush()).rejects.toThrow('simulated store outage');
