@@ -17,7 +17,7 @@ export interface AnomalyState extends KeyState {
   o?: OpenBucket[];
   /** Time of the key's newest event: a key silent for `forgetAfter` is forgotten. */
   l?: number;
-  /** The first few trimmed events of each open bucket, for evidence. */
+  /** Evidence: of each open bucket, the few events before its count turned anomalous. */
   ev?: Sample[];
 }
 
@@ -89,18 +89,22 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
       if (e.time < b[3]) b[3] = e.time;
       if (e.time > b[4]) b[4] = e.time;
       if (st.l === undefined || e.time > st.l) st.l = e.time;
-      const samples = (st.ev ??= []);
+      // Evidence is kept only from the few events before the count turns anomalous (an alert at most
+      // SAMPLES_PER_BUCKET events away): a key at its usual rate keeps none.
       const inBucket = (x: Sample) => Math.floor(sampleTime(x) / s.bucketMs) === k;
-      let sampled = 0;
-      for (const x of samples) if (inBucket(x)) sampled++;
-      if (sampled < SAMPLES_PER_BUCKET) samples.push(e);
+      if (!b[2] && anomalous(st, b[1] + SAMPLES_PER_BUCKET)) {
+        const samples = (st.ev ??= []);
+        let sampled = 0;
+        for (const x of samples) if (inBucket(x)) sampled++;
+        if (sampled < SAMPLES_PER_BUCKET) samples.push(e);
+      }
       if (!b[2] && anomalous(st, b[1])) {
         b[2] = 1;
         env.observe?.(key, point(st, k, b[1], true));
         const bucket = b;
         env.raise(st, e.time, () => {
           const trigger = trimEvent(e);
-          const events = samples.filter(inBucket).map(sampleEvent).filter((x) => x.id !== e.id).slice(0, SAMPLES_PER_BUCKET);
+          const events = (st.ev ?? []).filter(inBucket).map(sampleEvent).filter((x) => x.id !== e.id).slice(0, SAMPLES_PER_BUCKET);
           events.push(trigger);
           events.sort((x, y) => x.time - y.time);
           const m = st.m ?? 0;

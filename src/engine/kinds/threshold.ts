@@ -5,7 +5,8 @@ import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
 
 /**
  * Times (and, for a distinct count, the values) inside the retained span, sorted by time, plus
- * the newest few trimmed events for evidence. Nothing else: the state stays a few short arrays.
+ * the newest few events once the count nears the threshold, for evidence. Nothing else: the state
+ * stays a few short arrays.
  */
 export interface ThresholdState extends KeyState {
   t?: number[];
@@ -53,7 +54,9 @@ export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> 
       while (i > 0 && t[i - 1] > e.time) i--;
       t.splice(i, 0, e.time);
       if (value !== undefined) st.v!.splice(i, 0, value);
-      keepNewest((st.ev ??= []), e, MAX_EVIDENCE_EVENTS);
+      // Only an event that can be among the newest few of a full window is kept as evidence (exact
+      // for in-order events): a key far below the threshold keeps none.
+      if (t.length > n - MAX_EVIDENCE_EVENTS) keepNewest((st.ev ??= []), e, MAX_EVIDENCE_EVENTS);
 
       // Observed: the entries in the window ending at this event, before a firing window consumes them.
       const observed = env.observe ? countFrom(t, e.time - s.windowMs, i) : 0;
