@@ -227,7 +227,7 @@ export class PartitionEvaluator implements Evaluation {
   /** Suppression ends, then the kind prunes; true when the key holds nothing any more. */
   private prune(rule: CompiledRule, st: KeyState, key: string): boolean {
     const horizon = this.meta.w - this.options.allowedLatenessMs;
-    if (st.a !== undefined && st.a + rule.settings.suppressMs < horizon) delete st.a;
+    if (st.a !== undefined && st.a + rule.settings.suppressMs < horizon) st.a = undefined;
     const observer = this.options.observe;
     const observe = observer && ((point: ObservedPoint) => observer(rule.id, key, point));
     return rule.logic.prune(st, this.meta.w, this.options.allowedLatenessMs, observe) && st.a === undefined;

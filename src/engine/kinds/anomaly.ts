@@ -128,7 +128,7 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
     prune(st, watermark, lateness, observe) {
       if (st.l === undefined) return true;
       if (watermark - st.l > s.forgetAfterMs) {
-        for (const f of ['m', 'v', 'n', 'c', 'o', 'l', 'ev'] as const) delete st[f];
+        for (const f of ['m', 'v', 'n', 'c', 'o', 'l', 'ev'] as const) st[f] = undefined;
         return true;
       }
       // Bucket k is closed once (k + 1) × bucket ≤ watermark − lateness.
@@ -148,8 +148,8 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
           st.ev = st.ev?.filter((x) => Math.floor(sampleTime(x) / s.bucketMs) > closeThrough);
         }
         if (!open.length) {
-          delete st.o;
-          delete st.ev;
+          st.o = undefined;
+          st.ev = undefined;
         }
       }
       return false;

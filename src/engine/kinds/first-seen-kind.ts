@@ -31,7 +31,7 @@ export function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic
       return true;
     },
     prune(st, watermark) {
-      if (st.f && !memory.prune(st.f, watermark)) delete st.f;
+      if (st.f && !memory.prune(st.f, watermark)) st.f = undefined;
       return st.f === undefined;
     },
     restore(st) {

@@ -152,7 +152,7 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
 
 /** Drop empty parts so the stored JSON stays short; true when nothing is left. */
 function isEmpty(st: SequenceState): boolean {
-  if (st.c && !st.c.length) delete st.c;
-  if (st.f && st.f.every((x) => x === null)) delete st.f;
+  if (st.c && !st.c.length) st.c = undefined;
+  if (st.f && st.f.every((x) => x === null)) st.f = undefined;
   return st.c === undefined && st.f === undefined;
 }

@@ -114,8 +114,8 @@ function countFrom(t: readonly number[], from: number, i: number): number {
 /** Drop empty arrays so the stored JSON stays short; returns whether anything is left. */
 function clean(st: ThresholdState): boolean {
   if (st.t && st.t.length) return true;
-  delete st.t;
-  delete st.v;
-  delete st.ev;
+  st.t = undefined;
+  st.v = undefined;
+  st.ev = undefined;
   return false;
 }

@@ -4,6 +4,8 @@ import type { NormalizedEvent } from '../../model/index.js';
  * What every key's state carries, whatever the kind: the last (partition, sequence number)
  * applied, so a redelivered event is not applied twice, and the event time of the last alert,
  * for suppression. Kinds add their own short fields; the whole object is stored as compact JSON.
+ * A field no longer needed is set to undefined, not deleted: JSON leaves it out all the same, and
+ * `delete` would turn the object into a slower dictionary of several times the size.
  */
 export interface KeyState {
   /** Partition of the last applied event. */
