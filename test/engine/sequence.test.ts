@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { defineRule } from '../../src/engine/index.js';
+import { InMemoryStateStore } from '../../src/state/memory.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
-import { DAY, MIN, SUB_A, SUB_B, ev, run, stream } from './helpers.js';
+import { DAY, MIN, SUB_A, SUB_B, T0, ev, run, stream } from './helpers.js';
 
 const newIpThenSecret = defineRule({
   id: 'test-sequence-new-ip', version: '1', title: 'new IP then secret read', description: 'test rule',
@@ -63,6 +64,17 @@ describe('sequence', () => {
     const { alerts } = await run([newIpThenSecret], [stream([signin(0, '10.0.0.1'), secret(D2 + 3 * MIN), signin(D2, '203.0.113.9')])]);
     expect(alerts).toHaveLength(1);
     expect(alerts[0].FirstEventTime < alerts[0].LastEventTime).toBe(true);
+  });
+
+  it('keeps a last-step event only while an earlier step could still arrive within the allowed lateness; first steps for the whole time limit', async () => {
+    const store = new InMemoryStateStore();
+    // A secret read every minute for 30 minutes, no sign-in from a new IP before them; then one.
+    const reads = Array.from({ length: 30 }, (_, m) => secret(D2 + m * MIN));
+    const { alerts } = await run([newIpThenSecret], [stream([signin(0, '10.0.0.1'), ...reads, signin(D2 + 30 * MIN, '203.0.113.9')])], { store });
+    expect(alerts).toEqual([]);
+    const [state] = [...(await store.load('0')).values()].map((json) => JSON.parse(json) as { c?: [number, number, unknown][] });
+    // Reads within the 5-minute lateness of the newest event remain (a late sign-in may precede them), and the new sign-in.
+    expect(state.c?.map(([time]) => (time - T0 - D2) / MIN)).toEqual([25, 26, 27, 28, 29, 30]);
   });
 
   it('relates a step to the earlier step: read in subscription X, then write in Y ≠ X', async () => {

@@ -29,10 +29,12 @@ export interface CompiledStep {
  * earlier candidates, or, when it arrived late, with later ones, so steps may arrive in any order
  * and in different batches. `relate` sees the events chosen for the earlier steps. A completed
  * sequence consumes its events. Candidates are kept for `within` (plus the allowed lateness),
- * at most `maxCandidates` per step (the oldest go first).
+ * at most `maxCandidates` per step (the oldest go first); a candidate for the last step only until
+ * the allowed lateness has passed it, since then only a late event could come before it.
  */
 export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCandidates: number): KindLogic<SequenceState> {
   const n = steps.length;
+  const LAST = 1 << (n - 1);
   const hasSeen = steps.some((s) => s.seen);
 
   function findChain(cands: readonly Candidate[], ev: NormalizedEvent, mask: number): NormalizedEvent[] | undefined {
@@ -131,14 +133,21 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
       return !isEmpty(st);
     },
     prune(st, watermark, lateness) {
-      if (st.c) {
+      const cands = st.c;
+      if (cands) {
         const keepFrom = watermark - lateness - withinMs;
         let k = 0;
-        while (k < st.c.length && st.c[k][0] < keepFrom) k++;
-        if (k) st.c.splice(0, k);
+        while (k < cands.length && cands[k][0] < keepFrom) k++;
+        if (k) cands.splice(0, k);
+        // Candidates older than the lateness horizon are no longer the last step of any sequence.
+        for (let i = 0; i < cands.length && cands[i][0] < watermark - lateness; ) {
+          if (cands[i][1] & LAST && !(cands[i][1] &= ~LAST)) cands.splice(i, 1);
+          else i++;
+        }
       }
-      if (st.f) {
-        st.f = st.f.map((seen, s) => (seen && steps[s].seen!.prune(seen, watermark) ? seen : null));
+      const f = st.f;
+      if (f) {
+        for (let s = 0; s < n; s++) if (f[s] && !steps[s].seen!.prune(f[s]!, watermark)) f[s] = null;
       }
       return isEmpty(st);
     },
