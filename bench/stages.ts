@@ -124,6 +124,8 @@ export async function heapPerKey(
   const ids = new Array<string>(principals);
   for (let j = 0; j < principals; j++) ids[j] = syntheticId(j);
 
+  // Twice: what the previous runs left (weakly held serializations among it) is gone before the baseline.
+  gc();
   gc();
   const before = process.memoryUsage().heapUsed;
   const detector = new Detector(rules, { store: new DiscardingStore() });
@@ -146,6 +148,7 @@ export async function heapPerKey(
     }
   }
   if (batch.length) await flush();
+  gc();
   gc();
   const heapBytes = process.memoryUsage().heapUsed - before;
   const keys = detector.stats().keys;
