@@ -104,7 +104,8 @@ export class Detector {
     while (i < events.length) {
       // Runs of one partition are applied together, so a batch from one partition costs one lookup.
       const partitionId = events[i].partitionId;
-      const evaluator = await this.partition(partitionId);
+      // A partition already in memory needs no await (a batch from several partitions switches often).
+      const evaluator = this.loaded.get(partitionId) ?? (await this.partition(partitionId));
       for (; i < events.length && events[i].partitionId === partitionId; i++) {
         this.inventory.observe(events[i].event);
         this.principals.observe(events[i].event);

@@ -66,11 +66,11 @@ function sealSamples(list: Sample[] | undefined): void {
   }
 }
 
-/** JSON text of kept values that never change once kept (sealed samples, sequence candidates' trimmed events). */
+/** JSON text of sealed samples, which never change once sealed. */
 const keptJson = new WeakMap<object, string>();
 
 /** JSON of a value kept in state and never changed afterwards: serialized once, however many writes carry it. */
-export function jsonOnce(value: object): string {
+function jsonOnce(value: object): string {
   let json = keptJson.get(value);
   if (json === undefined) {
     json = JSON.stringify(value);

@@ -1,11 +1,14 @@
 import type { NormalizedEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
-import { jsonOnce, stateJson, trimEvent } from '../evidence.js';
+import { stateJson, trimEvent } from '../evidence.js';
 import { restoreSeen, type SeenMemory, type SeenValues } from './first-seen.js';
 import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
 
-/** An event waiting for the rest of a sequence: [event time, bit mask of the steps it can be, trimmed event]. */
-type Candidate = [number, number, NormalizedEvent];
+/**
+ * An event waiting for the rest of a sequence: [event time, bit mask of the steps it can be,
+ * trimmed event, and in memory the event's JSON once written (so each write does not redo it)].
+ */
+type Candidate = [number, number, NormalizedEvent, string?];
 
 export interface SequenceState extends KeyState {
   c?: Candidate[];
@@ -155,7 +158,7 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
       if (hasSeen) st.f?.forEach((seen) => restoreSeen(seen ?? undefined));
     },
     // A candidate's step mask may change; its trimmed event never does.
-    serialize: (st) => stateJson(st, 'c', st.c, (c) => `[${c[0]},${c[1]},${jsonOnce(c[2])}]`),
+    serialize: (st) => stateJson(st, 'c', st.c, (c) => `[${c[0]},${c[1]},${(c[3] ??= JSON.stringify(c[2]))}]`),
   };
 }
 
