@@ -61,6 +61,7 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
     }
     return p;
   };
+  const bucketOf = (x: Sample) => Math.floor(sampleTime(x) / s.bucketMs);
   const fold = (st: AnomalyState, x: number) => {
     if (!st.n) {
       st.m = x;
@@ -91,11 +92,10 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
       if (st.l === undefined || e.time > st.l) st.l = e.time;
       // Evidence is kept only from the few events before the count turns anomalous (an alert at most
       // SAMPLES_PER_BUCKET events away): a key at its usual rate keeps none.
-      const inBucket = (x: Sample) => Math.floor(sampleTime(x) / s.bucketMs) === k;
       if (!b[2] && anomalous(st, b[1] + SAMPLES_PER_BUCKET)) {
         const samples = (st.ev ??= []);
         let sampled = 0;
-        for (const x of samples) if (inBucket(x)) sampled++;
+        for (const x of samples) if (bucketOf(x) === k) sampled++;
         if (sampled < SAMPLES_PER_BUCKET) samples.push(e);
       }
       if (!b[2] && anomalous(st, b[1])) {
@@ -104,7 +104,7 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
         const bucket = b;
         env.raise(st, e.time, () => {
           const trigger = trimEvent(e);
-          const events = (st.ev ?? []).filter(inBucket).map(sampleEvent).filter((x) => x.id !== e.id).slice(0, SAMPLES_PER_BUCKET);
+          const events = (st.ev ?? []).filter((x) => bucketOf(x) === k).map(sampleEvent).filter((x) => x.id !== e.id).slice(0, SAMPLES_PER_BUCKET);
           events.push(trigger);
           events.sort((x, y) => x.time - y.time);
           const m = st.m ?? 0;
