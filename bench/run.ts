@@ -66,7 +66,7 @@ function options(argv: string[]): Options | undefined {
 /** Principals whose state the heap figure is taken over, whatever the workload's size. */
 const HEAP_PRINCIPALS = 100_000;
 /** Events per principal in the heap run: enough for every rule a principal's traffic reaches to hold state. */
-const HEAP_EVENTS_PER_PRINCIPAL = 8;
+const HEAP_EVENTS_PER_PRINCIPAL = 6;
 const RULE_COUNTS = [1, 10, 100] as const;
 /** The scaling runs read the workload's first bodies only, up to this many records: a hundred rules take long over all of it. */
 const SCALING_RECORDS = 20_000;
@@ -167,6 +167,7 @@ async function bench(o: Options, gc: () => void): Promise<number> {
 
   progress('Tables: starting Azurite');
   const table = await tableCost(templates, pack);
+  progress(`Tables: ${table.batches} batches, ${round1(table.msPerBatch)} ms each`);
 
   const parseRecordsPerSec = (records / median(parseMs)) * 1000;
   const pipelineRecordsPerSec = (records / median(pipelineMs)) * 1000;

@@ -17,7 +17,7 @@ export interface TableCost {
 }
 
 /** Batches written to Azurite: enough for a stable mean, few enough to keep the bench short. */
-const MAX_BATCHES = 300;
+const MAX_BATCHES = 150;
 /** The first batch of each partition creates its table and entities: not what a running instance pays. */
 const WARM_BATCHES = PARTITIONS;
 
