@@ -6,9 +6,15 @@ import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
 
 /**
  * An event waiting for the rest of a sequence: [event time, bit mask of the steps it can be,
- * trimmed event, and in memory the event's JSON once written (so each write does not redo it)].
+ * trimmed event, and in memory its stored JSON once written, so each write does not redo it].
  */
 type Candidate = [number, number, NormalizedEvent, string?];
+
+/** Take step bits out of a candidate's mask; its stored JSON changes with them. */
+function clearSteps(c: Candidate, bits: number): number {
+  c[3] = undefined;
+  return (c[1] &= ~bits);
+}
 
 export interface SequenceState extends KeyState {
   c?: Candidate[];
@@ -89,7 +95,7 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
       for (const c of cands) if (c[1] & bit) count++;
       if (count <= maxCandidates) continue;
       const oldest = cands.findIndex((c) => c[1] & bit);
-      cands[oldest][1] &= ~bit;
+      clearSteps(cands[oldest], bit);
       if (!cands[oldest][1]) cands.splice(oldest, 1);
     }
   }
@@ -144,7 +150,7 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
         if (k) cands.splice(0, k);
         // Candidates older than the lateness horizon are no longer the last step of any sequence.
         for (let i = 0; i < cands.length && cands[i][0] < watermark - lateness; ) {
-          if (cands[i][1] & LAST && !(cands[i][1] &= ~LAST)) cands.splice(i, 1);
+          if (cands[i][1] & LAST && !clearSteps(cands[i], LAST)) cands.splice(i, 1);
           else i++;
         }
       }
@@ -157,8 +163,8 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
     restore(st) {
       if (hasSeen) st.f?.forEach((seen) => restoreSeen(seen ?? undefined));
     },
-    // A candidate's step mask may change; its trimmed event never does.
-    serialize: (st) => stateJson(st, 'c', st.c, (c) => `[${c[0]},${c[1]},${(c[3] ??= JSON.stringify(c[2]))}]`),
+    // A candidate's JSON is made once and kept until its step mask changes (clearSteps).
+    serialize: (st) => stateJson(st, 'c', st.c, (c) => (c[3] ??= `[${c[0]},${c[1]},${JSON.stringify(c[2])}]`)),
   };
 }
 
