@@ -146,7 +146,9 @@ function statusOf(err: unknown): number | undefined {
 const PARALLEL_TRANSACTIONS = 4;
 
 /**
- * Submit actions as transactions, a few at a time. A transaction is all or nothing: when one
+ * Submit actions as transactions, a few at a time; the last transaction only once all the others
+ * have committed, so a write whose last action records progress (detection state's partition mark)
+ * never stores it ahead of the rest. A transaction is all or nothing: when one
  * action fails with a status `skippable` accepts (a delete of an entity already gone: 404; a create
  * of one already there: 409), nothing was applied, so that action is left out and the rest
  * submitted again. The service names the failed action by its index at the start of the error
@@ -160,6 +162,7 @@ export async function submitTransactions(
 ): Promise<TransactionStats> {
   const stats: TransactionStats = { entities: 0, transactions: 0, skipped: [] };
   const groups = transactionsOf(actions);
+  const last = groups.pop();
   const submitGroups = async () => {
     for (let group = groups.shift(); group; group = groups.shift()) {
       while (group.length) {
@@ -180,5 +183,9 @@ export async function submitTransactions(
     }
   };
   await Promise.all(Array.from({ length: Math.min(PARALLEL_TRANSACTIONS, groups.length) }, submitGroups));
+  if (last) {
+    groups.push(last);
+    await submitGroups();
+  }
   return stats;
 }

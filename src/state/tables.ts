@@ -41,11 +41,12 @@ export class TableStateStore implements StateStore {
   async write(partitionId: string, upserts: ReadonlyMap<string, string>, deletes: Iterable<string>): Promise<StateWriteStats> {
     const partitionKey = tableKey(partitionId);
     const deleted = new Set(deletes);
+    // Deletes first (pruned keys: safe in any order), so the last upsert is the write's last action.
     const actions: TransactionAction[] = [];
+    for (const key of deleted) actions.push(['delete', { partitionKey, rowKey: tableKey(key) }]);
     for (const [key, value] of upserts) {
       if (!deleted.has(key)) actions.push(['upsert', textEntity(partitionKey, key, VALUE, value), 'Replace']);
     }
-    for (const key of deleted) actions.push(['delete', { partitionKey, rowKey: tableKey(key) }]);
     if (!actions.length) return { entities: 0, transactions: 0 };
     await this.ensureTable();
     const { entities, transactions } = await submitTransactions(this.client, actions,

@@ -87,6 +87,25 @@ describe('TableStateStore on Azurite', () => {
     expect(await s.load('3')).toEqual(upserts);
   });
 
+  it("stores a write's last entry (the partition's mark) only after every other transaction of the write committed", async () => {
+    const client = TableClient.fromConnectionString(azurite.connectionString, `ordered${++tableCount}`, { allowInsecureConnection: true });
+    const submit = client.submitTransaction.bind(client);
+    // The first of three transactions fails, slowly: the other two would be in flight meanwhile.
+    client.submitTransaction = async (actions) => {
+      if (actions.some(([, entity]) => entity.rowKey === 'k0')) {
+        await new Promise((r) => setTimeout(r, 200));
+        throw new Error('simulated outage');
+      }
+      return submit(actions);
+    };
+    const s = new TableStateStore({ tableClient: client });
+    const upserts = new Map([...Array.from({ length: 249 }, (_, i): [string, string] => [`k${i}`, 'v']), ['mark', 'q=249']]);
+    await expect(s.write('0', upserts, ['gone'])).rejects.toThrow('simulated outage');
+    const stored = await s.load('0');
+    expect(stored.has('k0')).toBe(false);
+    expect(stored.has('mark')).toBe(false);
+  });
+
   it('keeps hub partitions apart', async () => {
     const s = store();
     await s.write('0', new Map([['k', 'zero']]), []);
