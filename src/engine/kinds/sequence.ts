@@ -6,14 +6,19 @@ import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
 
 /**
  * An event waiting for the rest of a sequence: [event time, bit mask of the steps it can be,
- * trimmed event, and in memory its stored JSON once written, so each write does not redo it].
+ * trimmed event]. Once written, the event is held as its JSON text (about the memory of the object,
+ * and nothing to serialize at the next writes), and read back only when a sequence needs it.
  */
-type Candidate = [number, number, NormalizedEvent, string?];
+type Candidate = [number, number, NormalizedEvent | string];
 
-/** Take step bits out of a candidate's mask; its stored JSON changes with them. */
-function clearSteps(c: Candidate, bits: number): number {
-  c[3] = undefined;
-  return (c[1] &= ~bits);
+/** A candidate's event, read back from its JSON when needed (then kept as an object until the next write). */
+function eventOf(c: Candidate): NormalizedEvent {
+  return typeof c[2] === 'string' ? (c[2] = JSON.parse(c[2]) as NormalizedEvent) : c[2];
+}
+
+/** A candidate's event as JSON text; from then on it is held that way. */
+function eventJson(c: Candidate): string {
+  return typeof c[2] === 'string' ? c[2] : (c[2] = JSON.stringify(c[2]));
 }
 
 export interface SequenceState extends KeyState {
@@ -46,39 +51,41 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
   const LAST = 1 << (n - 1);
   const hasSeen = steps.some((s) => s.seen);
 
-  function findChain(cands: readonly Candidate[], ev: NormalizedEvent, mask: number): NormalizedEvent[] | undefined {
-    const chain: NormalizedEvent[] = new Array(n);
+  /** The candidates, one per step, that a new candidate `ev` completes a sequence with (`ev` among them). */
+  function findChain(cands: readonly Candidate[], ev: Candidate): Candidate[] | undefined {
+    const chain: Candidate[] = new Array(n);
+    const time = ev[0];
     const place = (pos: number, at: number): boolean => {
       if (pos === n) return true;
-      const tryEvent = (x: NormalizedEvent): boolean => {
-        if (pos > 0 && (x.time < chain[pos - 1].time || x.time - chain[0].time > withinMs)) return false;
+      const tryCandidate = (x: Candidate): boolean => {
+        if (pos > 0 && (x[0] < chain[pos - 1][0] || x[0] - chain[0][0] > withinMs)) return false;
         for (let k = 0; k < pos; k++) if (chain[k] === x) return false;
         const relate = steps[pos].relate;
-        if (relate && !relate(x, chain.slice(0, pos))) return false;
+        if (relate && !relate(eventOf(x), chain.slice(0, pos).map(eventOf))) return false;
         chain[pos] = x;
         return place(pos + 1, at);
       };
-      if (pos === at) return tryEvent(ev);
+      if (pos === at) return tryCandidate(ev);
       const bit = 1 << pos;
       if (pos < at) {
         // Steps before the new event: nearest first.
         for (let k = cands.length - 1; k >= 0; k--) {
-          const [time, m, x] = cands[k];
-          if (!(m & bit) || time > ev.time) continue;
-          if (ev.time - time > withinMs) break;
-          if (tryEvent(x)) return true;
+          const c = cands[k];
+          if (!(c[1] & bit) || c[0] > time) continue;
+          if (time - c[0] > withinMs) break;
+          if (tryCandidate(c)) return true;
         }
       } else {
-        for (const [time, m, x] of cands) {
-          if (!(m & bit) || time < ev.time) continue;
-          if (time - ev.time > withinMs) break;
-          if (tryEvent(x)) return true;
+        for (const c of cands) {
+          if (!(c[1] & bit) || c[0] < time) continue;
+          if (c[0] - time > withinMs) break;
+          if (tryCandidate(c)) return true;
         }
       }
       return false;
     };
     for (let at = 0; at < n; at++) {
-      if (mask & (1 << at) && place(0, at)) return chain;
+      if (ev[1] & (1 << at) && place(0, at)) return chain;
     }
     return undefined;
   }
@@ -95,7 +102,7 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
       for (const c of cands) if (c[1] & bit) count++;
       if (count <= maxCandidates) continue;
       const oldest = cands.findIndex((c) => c[1] & bit);
-      clearSteps(cands[oldest], bit);
+      cands[oldest][1] &= ~bit;
       if (!cands[oldest][1]) cands.splice(oldest, 1);
     }
   }
@@ -118,25 +125,29 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
       }
       if (mask) {
         const ev = trimEvent(e);
-        const chain = findChain(st.c ?? [], ev, mask);
+        const candidate: Candidate = [e.time, mask, ev];
+        const chain = findChain(st.c ?? [], candidate);
         if (!chain) {
-          insert(st, [e.time, mask, ev]);
+          insert(st, candidate);
         } else {
-          const first = chain[0];
-          const last = chain[n - 1];
-          env.raise(st, last.time, () => ({
-            key, trigger: ev, firstTime: first.time, lastTime: last.time, count: n,
-            events: chain.length <= MAX_EVIDENCE_EVENTS ? chain : [...chain.slice(0, MAX_EVIDENCE_EVENTS - 1), last],
-            window: `${first.time}|${last.time}|${first.id}`,
-            evidence: {
-              within: formatDuration(withinMs), spanMs: last.time - first.time,
-              steps: chain.map((x, i) => ({
-                step: steps[i].name, time: new Date(x.time).toISOString(), id: x.id, source: x.source,
-                operation: x.operation, result: x.result, ip: x.ip, subscriptionId: x.subscriptionId, resourceId: x.resourceId,
-              })),
-            },
-          }));
-          st.c = st.c?.filter((c) => !chain.includes(c[2]));
+          env.raise(st, chain[n - 1][0], () => {
+            const events = chain.map(eventOf);
+            const first = events[0];
+            const last = events[n - 1];
+            return {
+              key, trigger: ev, firstTime: first.time, lastTime: last.time, count: n,
+              events: events.length <= MAX_EVIDENCE_EVENTS ? events : [...events.slice(0, MAX_EVIDENCE_EVENTS - 1), last],
+              window: `${first.time}|${last.time}|${first.id}`,
+              evidence: {
+                within: formatDuration(withinMs), spanMs: last.time - first.time,
+                steps: events.map((x, i) => ({
+                  step: steps[i].name, time: new Date(x.time).toISOString(), id: x.id, source: x.source,
+                  operation: x.operation, result: x.result, ip: x.ip, subscriptionId: x.subscriptionId, resourceId: x.resourceId,
+                })),
+              },
+            };
+          });
+          st.c = st.c?.filter((c) => !chain.includes(c));
         }
       }
       return !isEmpty(st);
@@ -150,7 +161,7 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
         if (k) cands.splice(0, k);
         // Candidates older than the lateness horizon are no longer the last step of any sequence.
         for (let i = 0; i < cands.length && cands[i][0] < watermark - lateness; ) {
-          if (cands[i][1] & LAST && !clearSteps(cands[i], LAST)) cands.splice(i, 1);
+          if (cands[i][1] & LAST && !(cands[i][1] &= ~LAST)) cands.splice(i, 1);
           else i++;
         }
       }
@@ -162,9 +173,10 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
     },
     restore(st) {
       if (hasSeen) st.f?.forEach((seen) => restoreSeen(seen ?? undefined));
+      // Read back as objects: held as JSON text, as after a write.
+      for (const c of st.c ?? []) eventJson(c);
     },
-    // A candidate's JSON is made once and kept until its step mask changes (clearSteps).
-    serialize: (st) => stateJson(st, 'c', st.c, (c) => (c[3] ??= `[${c[0]},${c[1]},${JSON.stringify(c[2])}]`)),
+    serialize: (st) => stateJson(st, 'c', st.c, (c) => `[${c[0]},${c[1]},${eventJson(c)}]`),
   };
 }
 
