@@ -139,8 +139,12 @@ export async function heapPerKey(
   };
   for (const e of templates) {
     if (events >= budget) break;
+    const json = JSON.stringify(e);
     for (let j = templateOf.get(e.principalId)!; j < principals; j += kinds) {
-      const clone: NormalizedEvent = { ...e, id: `${e.id.slice(0, 24)}${j.toString(16).padStart(8, '0')}`, principalId: ids[j], details: { ...e.details } };
+      // Parsed anew, as every event is from its own record: state that keeps an event keeps its own strings.
+      const clone = JSON.parse(json) as NormalizedEvent;
+      clone.id = `${e.id.slice(0, 24)}${j.toString(16).padStart(8, '0')}`;
+      clone.principalId = ids[j];
       batch.push(router.route(clone, 0));
       touched[j] = 1;
       events++;
