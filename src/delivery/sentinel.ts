@@ -178,6 +178,24 @@ export interface DeliverOptions {
   maxBatches?: number;
 }
 
+/** Mark a send's alerts sent or failed (grouped by error, with the service's Retry-After) and add it to the report. */
+export async function recordSendResult(outbox: AlertOutbox, result: SendResult, report: DeliveryReport): Promise<void> {
+  await outbox.markSent(result.sent);
+  report.sent += result.sent.length;
+  const byError = new Map<string, string[]>();
+  for (const { alertId, error } of result.failed) {
+    const ids = byError.get(error);
+    if (ids) ids.push(alertId);
+    else byError.set(error, [alertId]);
+  }
+  for (const [error, ids] of byError) await outbox.markFailed(ids, error, result.retryAfterMs);
+  report.failed += result.failed.length;
+  if (result.failed.length) {
+    report.lastError = result.failed[result.failed.length - 1].error;
+    if (result.retryAfterMs !== undefined) report.retryAfterMs = result.retryAfterMs;
+  }
+}
+
 /**
  * Send what the outbox holds, oldest first, and mark each alert sent or failed: the `deliver`
  * timer function's work. Stops at the first failed send (the service is unwell: the failed alerts
@@ -191,21 +209,8 @@ export async function deliverPending(outbox: AlertOutbox, sink: AlertSink, optio
     const pending = await outbox.pending(maxBatch);
     if (!pending.length) break;
     const result = await sink.send(pending.map((p) => p.alert));
-    await outbox.markSent(result.sent);
-    report.sent += result.sent.length;
-    const byError = new Map<string, string[]>();
-    for (const { alertId, error } of result.failed) {
-      const ids = byError.get(error);
-      if (ids) ids.push(alertId);
-      else byError.set(error, [alertId]);
-    }
-    for (const [error, ids] of byError) await outbox.markFailed(ids, error, result.retryAfterMs);
-    report.failed += result.failed.length;
-    if (result.failed.length) {
-      report.lastError = result.failed[result.failed.length - 1].error;
-      if (result.retryAfterMs !== undefined) report.retryAfterMs = result.retryAfterMs;
-      break;
-    }
+    await recordSendResult(outbox, result, report);
+    if (result.failed.length) break;
     if (pending.length < maxBatch) break;
   }
   report.backlog = await outbox.backlog();

@@ -1,0 +1,36 @@
+/**
+ * The Azure Functions entry point (Node.js v4 programming model): checks the settings, loads the
+ * rules, and registers Warden's functions. A bad setting or rule stops the app here with one line.
+ */
+// The package is a CommonJS bundle: Node's ESM loader cannot see its named exports, so take the default.
+import functions from '@azure/functions';
+import { EVENT_HUB_RETRY, wardenFunctions } from '../src/app/functions.js';
+import { EVENT_HUB_CONNECTION, loadSettings } from '../src/app/settings.js';
+import { Warden, functionsAppDependencies } from '../src/app/warden.js';
+
+const { app } = functions;
+const warden = await Warden.create(loadSettings(process.env), functionsAppDependencies);
+
+for (const f of wardenFunctions(warden)) {
+  if (f.kind === 'eventHub') {
+    // generic: the typed eventHub options have no dataType, and 'string' is what keeps one
+    // non-JSON event from failing the whole batch in the host (each body arrives as text or JSON).
+    app.generic(f.name, {
+      trigger: {
+        type: 'eventHubTrigger',
+        name: 'messages',
+        connection: EVENT_HUB_CONNECTION,
+        eventHubName: f.eventHubName,
+        consumerGroup: f.consumerGroup,
+        cardinality: 'many',
+        dataType: 'string',
+      },
+      retry: EVENT_HUB_RETRY,
+      handler: f.handler,
+    });
+  } else if (f.kind === 'timer') {
+    app.timer(f.name, { schedule: f.schedule, handler: f.handler });
+  } else {
+    app.http(f.name, { methods: ['GET'], authLevel: 'function', route: f.route, handler: f.handler });
+  }
+}

@@ -1,0 +1,290 @@
+import { DefaultAzureCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/core-auth';
+import type { RetryOptions as EventHubsRetryOptions } from '@azure/event-hubs';
+import type { LogsIngestionClientOptions } from '@azure/monitor-ingestion';
+import type { InvocationContext } from '@azure/functions';
+import type { Alert, DeadLetter, RecordLocation, StreamEvent } from '../model/index.js';
+import { ingestBody, IngestTotals } from '../ingest/pipeline.js';
+import { deadLetter } from '../ingest/envelope.js';
+import { Detector, loadRules, ResourceInventory, readInventoryFile, type Rule } from '../engine/index.js';
+import { TableStateStore } from '../state/tables.js';
+import { BlobDeadLetterSink, type DeadLetterSink } from '../delivery/dead-letters.js';
+import { TableAlertOutbox, errorText, type AlertOutbox } from '../delivery/outbox.js';
+import { SentinelSink, deliverPending, recordSendResult, type AlertSink, type DeliveryReport } from '../delivery/sentinel.js';
+import { KeyedEventFormatError, KeyedHubPublisher, parseKeyedEvent, type KeyedEvent } from '../delivery/keyed-hub.js';
+import { TableDeliveryStatus, type LastDelivery } from '../delivery/delivery-status.js';
+import { describeSettings, type WardenSettings } from './settings.js';
+import { RecentEventIds } from './repeats.js';
+
+/** What the app is made of besides its settings; tests and `warden run` replace parts. */
+export interface WardenDependencies {
+  /** Default DefaultAzureCredential: the Function App's managed identity in Azure. */
+  credential?: TokenCredential;
+  /** Rules to run. Default every rule in detections/. */
+  rules?: readonly Rule[];
+  /** For the Logs Ingestion client (a test server's CA, retry options). */
+  sentinelClientOptions?: LogsIngestionClientOptions;
+  /** For the keyed-hub producer. */
+  eventHubsRetryOptions?: EventHubsRetryOptions;
+  /** Wall clock (tests). */
+  now?: () => number;
+}
+
+/**
+ * What `functions/index.ts` builds the app with: nothing in Azure (the defaults are right there);
+ * a test host sets the stand-ins' credential, TLS trust and clock before it loads the entry point.
+ */
+export const functionsAppDependencies: WardenDependencies = {};
+
+/** What one handler call did, for its log line and for tests. */
+export interface IngestBatchResult {
+  records: number;
+  published: number;
+  deadLettered: number;
+  skipped: number;
+}
+
+export interface DetectBatchResult {
+  events: number;
+  /** Keyed events whose id was already applied at another sequence number (an ingest batch published twice). */
+  repeats: number;
+  deadLettered: number;
+  alerts: Alert[];
+  /** Delivery right after the batch (undefined when it raised nothing). */
+  delivered?: DeliveryReport;
+}
+
+export interface HealthReport {
+  status: 'ok' | 'degraded' | 'unavailable';
+  settings: Record<string, unknown>;
+  rules: { count: number; ids: string[] };
+  outbox: { backlog?: number; error?: string };
+  lastDelivery?: LastDelivery;
+  /** This instance's detector since it started. */
+  detector: { events: number; late: number; duplicatesSkipped: number; alerts: number; partitions: number; keys: number; ruleErrors: Record<string, number> };
+}
+
+interface TriggerMetadataView {
+  partitionId: string;
+  sequenceNumbers: number[];
+  enqueuedTimes: string[];
+  offsets: string[];
+}
+
+/** The batch's position on its hub, from the trigger metadata the Functions host sends. */
+function triggerMetadataView(context: InvocationContext): TriggerMetadataView {
+  const meta = (context.triggerMetadata ?? {}) as Record<string, unknown>;
+  const partition = meta.partitionContext as { partitionId?: unknown } | undefined;
+  const strings = (v: unknown) => (Array.isArray(v) ? v.map((x) => String(x)) : []);
+  return {
+    partitionId: typeof partition?.partitionId === 'string' ? partition.partitionId : '',
+    sequenceNumbers: Array.isArray(meta.sequenceNumberArray) ? meta.sequenceNumberArray.map(Number) : [],
+    enqueuedTimes: strings(meta.enqueuedTimeUtcArray),
+    offsets: strings(meta.offsetArray),
+  };
+}
+
+/** The host writes enqueued times without a zone (a UTC DateTime as Json.NET prints it). */
+function enqueuedMs(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  const ms = Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(text) ? text : `${text}Z`);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function locationOf(hub: string, view: TriggerMetadataView, i: number): RecordLocation {
+  const location: RecordLocation = { hub, partitionId: view.partitionId };
+  if (view.sequenceNumbers[i] !== undefined) location.sequenceNumber = view.sequenceNumbers[i];
+  if (view.offsets[i] !== undefined) location.offset = view.offsets[i];
+  if (view.enqueuedTimes[i] !== undefined) location.enqueuedTime = view.enqueuedTimes[i];
+  return location;
+}
+
+/**
+ * The Warden app: ingest, detect, deliver and health, as the Functions entry points and
+ * `warden run` call them. Holds one detector (state of the keyed partitions this instance reads),
+ * and the clients of the keyed hub, the storage account and Sentinel.
+ */
+export class Warden {
+  readonly detector: Detector;
+  readonly publisher: KeyedHubPublisher;
+  readonly outbox: AlertOutbox;
+  readonly sink: AlertSink;
+  readonly deadLetters: DeadLetterSink;
+  readonly deliveryStatus: TableDeliveryStatus;
+  private readonly repeats = new RecentEventIds();
+  private readonly now: () => number;
+
+  private constructor(readonly settings: WardenSettings, readonly rules: readonly Rule[], deps: WardenDependencies) {
+    const credential = deps.credential ?? new DefaultAzureCredential();
+    this.now = deps.now ?? Date.now;
+    const storage = 'accountName' in settings.storage ? { ...settings.storage, credential } : settings.storage;
+    const prefix = settings.storagePrefix;
+    this.detector = new Detector(rules, {
+      store: new TableStateStore({ ...storage, table: `${prefix}state` }),
+      allowedLatenessMs: settings.allowedLatenessMs,
+      tunables: settings.tunables,
+      inventory: new ResourceInventory(settings.inventoryFile ? readInventoryFile(settings.inventoryFile, `WARDEN_INVENTORY (${settings.inventoryFile})`) : []),
+      now: this.now,
+    });
+    this.publisher = new KeyedHubPublisher({
+      eventHubName: settings.eventsHub,
+      connection: 'connectionString' in settings.eventHubs ? settings.eventHubs : { ...settings.eventHubs, credential },
+      retryOptions: deps.eventHubsRetryOptions,
+    });
+    this.outbox = new TableAlertOutbox({ ...storage, table: `${prefix}outbox` }, { now: this.now });
+    this.sink = new SentinelSink({
+      endpoint: settings.sentinel.endpoint,
+      ruleId: settings.sentinel.ruleId,
+      streamName: settings.sentinel.streamName,
+      credential,
+      clientOptions: deps.sentinelClientOptions,
+    });
+    this.deadLetters = new BlobDeadLetterSink({ ...storage, container: `${prefix}-deadletters` });
+    this.deliveryStatus = new TableDeliveryStatus({ ...storage, table: `${prefix}status` });
+  }
+
+  /**
+   * Build the app: load the rules and check them and the tunables against each other. Throws
+   * (RuleDefinitionError, TunableError, InventoryError) before any function runs when they do not fit.
+   */
+  static async create(settings: WardenSettings, deps: WardenDependencies = {}): Promise<Warden> {
+    const rules = deps.rules ?? (await loadRules()).map((l) => l.rule);
+    return new Warden(settings, rules, deps);
+  }
+
+  /**
+   * One batch from a raw hub: decode and normalize every record, publish the events to the keyed
+   * hub, dead-letter what could not be read. Throws only when the keyed hub or the dead-letter
+   * container fails (the retry policy then runs the batch again); never for a bad record.
+   */
+  async ingest(hub: string, messages: readonly unknown[], context: InvocationContext): Promise<IngestBatchResult> {
+    const view = triggerMetadataView(context);
+    const totals = new IngestTotals();
+    const events: KeyedEvent[] = [];
+    const deadLetters: DeadLetter[] = [];
+    const readAt = this.now();
+    for (let i = 0; i < messages.length; i++) {
+      const result = ingestBody(messages[i], locationOf(hub, view, i));
+      totals.add(result);
+      const arrivedAt = enqueuedMs(view.enqueuedTimes[i]) ?? readAt;
+      for (const { event } of result.events) events.push({ event, arrivedAt });
+      for (const d of result.deadLetters) deadLetters.push(d);
+    }
+    const published = await this.publisher.publish(events);
+    for (const { event } of published.tooLarge) {
+      deadLetters.push(deadLetter('normalized event is larger than an Event Hubs event may be', { hub, partitionId: view.partitionId }, event));
+    }
+    await this.writeDeadLetters(hub, view, deadLetters);
+    const result: IngestBatchResult = { records: totals.records, published: published.events, deadLettered: deadLetters.length, skipped: totals.skipped };
+    context.log(`ingest ${hub}/${view.partitionId}: ${result.records} records, ${result.published} events published, ${result.skipped} skipped, ${result.deadLettered} dead-lettered`);
+    return result;
+  }
+
+  /**
+   * One batch from the keyed hub: apply it to the rules, put the alerts in the outbox, write the
+   * changed state, then try to send the new alerts at once (the deliver timer retries what fails).
+   * Throws only when Tables fail; the partition is then reloaded from the Table by the retry, so
+   * the retried batch raises the same alerts and counts nothing twice.
+   */
+  async detect(messages: readonly unknown[], context: InvocationContext): Promise<DetectBatchResult> {
+    const view = triggerMetadataView(context);
+    const hub = this.settings.eventsHub;
+    const partitionId = view.partitionId;
+    const batch: StreamEvent[] = [];
+    const deadLetters: DeadLetter[] = [];
+    let repeats = 0;
+    for (let i = 0; i < messages.length; i++) {
+      const sequenceNumber = view.sequenceNumbers[i];
+      try {
+        if (sequenceNumber === undefined) throw new KeyedEventFormatError('the trigger metadata has no sequence number for this event');
+        const { event, arrivedAt } = parseKeyedEvent(messages[i]);
+        if (this.repeats.isRepeat(partitionId, event.id, sequenceNumber)) repeats++;
+        else batch.push({ event, arrivedAt, partitionId, sequenceNumber });
+      } catch (err) {
+        if (!(err instanceof KeyedEventFormatError)) throw err;
+        deadLetters.push(deadLetter(err.message, locationOf(hub, view, i), messages[i]));
+      }
+    }
+    let alerts: Alert[];
+    try {
+      alerts = await this.detector.process(batch);
+      await this.outbox.add(alerts);
+      await this.detector.flush([partitionId]);
+    } catch (err) {
+      // What this instance applied in memory may not be stored: start the partition again from the Table.
+      this.detector.release(partitionId);
+      this.repeats.release(partitionId);
+      throw err;
+    }
+    await this.writeDeadLetters(hub, view, deadLetters);
+    const result: DetectBatchResult = { events: batch.length, repeats, deadLettered: deadLetters.length, alerts };
+    if (alerts.length) result.delivered = await this.deliverNow(alerts, context);
+    context.log(`detect ${hub}/${partitionId}: ${batch.length} events, ${alerts.length} alerts${repeats ? `, ${repeats} repeated events dropped` : ''}${deadLetters.length ? `, ${deadLetters.length} dead-lettered` : ''}`);
+    return result;
+  }
+
+  /** The deliver timer: send what the outbox holds, oldest first, and record how it went. */
+  async deliver(context: InvocationContext): Promise<DeliveryReport> {
+    const report = await deliverPending(this.outbox, this.sink);
+    // A run with nothing due leaves the last real attempt on record.
+    if (report.sent || report.failed) await this.deliveryStatus.record(report, 'deliver', new Date(this.now()));
+    const line = `deliver: ${report.sent} sent, ${report.failed} failed, ${report.backlog} waiting${report.lastError ? `; last error: ${report.lastError}` : ''}`;
+    if (report.failed) context.warn(line);
+    else context.log(line);
+    return report;
+  }
+
+  /** Configuration, rules, outbox backlog and the last delivery: no secrets. */
+  async health(): Promise<HealthReport> {
+    const stats = this.detector.stats();
+    const report: HealthReport = {
+      status: 'ok',
+      settings: describeSettings(this.settings),
+      rules: { count: this.rules.length, ids: this.rules.map((r) => r.id) },
+      outbox: {},
+      detector: {
+        events: stats.events, late: stats.late, duplicatesSkipped: stats.duplicatesSkipped, alerts: stats.alerts,
+        partitions: stats.partitions, keys: stats.keys, ruleErrors: stats.ruleErrors,
+      },
+    };
+    try {
+      const [backlog, lastDelivery] = await Promise.all([this.outbox.backlog(), this.deliveryStatus.read()]);
+      report.outbox.backlog = backlog;
+      if (lastDelivery) report.lastDelivery = lastDelivery;
+      if (lastDelivery?.failed || Object.keys(stats.ruleErrors).length) report.status = 'degraded';
+    } catch (err) {
+      report.status = 'unavailable';
+      report.outbox.error = errorText(`storage: ${(err as Error).message}`);
+    }
+    return report;
+  }
+
+  async close(): Promise<void> {
+    await this.publisher.close();
+  }
+
+  /** Send a batch's new alerts now, for latency; a failure leaves them in the outbox for the timer. */
+  private async deliverNow(alerts: readonly Alert[], context: InvocationContext): Promise<DeliveryReport> {
+    const report: DeliveryReport = { sent: 0, failed: 0, backlog: 0 };
+    try {
+      await recordSendResult(this.outbox, await this.sink.send(alerts), report);
+      await this.deliveryStatus.record(report, 'detect', new Date(this.now()));
+    } catch (err) {
+      // The alerts are in the outbox already: the deliver timer sends them.
+      report.failed = alerts.length - report.sent;
+      report.lastError = errorText((err as Error).message);
+      context.warn(`detect: sending ${alerts.length} alerts now failed (${report.lastError}); the deliver timer retries them`);
+    }
+    return report;
+  }
+
+  private async writeDeadLetters(hub: string, view: TriggerMetadataView, deadLetters: readonly DeadLetter[]): Promise<void> {
+    if (!deadLetters.length) return;
+    await this.deadLetters.write(deadLetters, {
+      hub,
+      partitionId: view.partitionId || 'unknown',
+      sequenceNumber: view.sequenceNumbers[0] ?? 0,
+      enqueuedTime: enqueuedMs(view.enqueuedTimes[0]) !== undefined ? new Date(enqueuedMs(view.enqueuedTimes[0])!) : undefined,
+    });
+  }
+}

@@ -1,0 +1,47 @@
+import type { TableClient } from '@azure/data-tables';
+import { once, tableClientFor, type TableLocation } from '../state/azure-storage.js';
+import { errorText } from './outbox.js';
+import type { DeliveryReport } from './sentinel.js';
+
+export const DEFAULT_STATUS_TABLE = 'wardenstatus';
+
+/** The last attempt to send alerts to Sentinel, as the health endpoint reports it (any instance may have made it). */
+export interface LastDelivery extends Omit<DeliveryReport, 'backlog'> {
+  /** When the attempt ended (ISO). */
+  at: string;
+  /** `detect` (the alerts of a batch, sent at once) or `deliver` (the timer sending what the outbox holds). */
+  by: 'detect' | 'deliver';
+}
+
+/** One Table entity holding the last delivery result, so the health endpoint sees it from any instance. */
+export class TableDeliveryStatus {
+  readonly client: TableClient;
+  private readonly ensureTable: () => Promise<void>;
+
+  constructor(location: TableLocation) {
+    this.client = tableClientFor(location, DEFAULT_STATUS_TABLE);
+    this.ensureTable = once(() => this.client.createTable());
+  }
+
+  async record(report: Omit<DeliveryReport, 'backlog'>, by: LastDelivery['by'], at = new Date()): Promise<LastDelivery> {
+    const { sent, failed, lastError, retryAfterMs } = report;
+    const last: LastDelivery = { sent, failed, at: at.toISOString(), by };
+    if (lastError !== undefined) last.lastError = lastError;
+    if (retryAfterMs !== undefined) last.retryAfterMs = retryAfterMs;
+    if (last.lastError !== undefined) last.lastError = errorText(last.lastError);
+    await this.ensureTable();
+    await this.client.upsertEntity({ partitionKey: 'delivery', rowKey: 'last', json: JSON.stringify(last) }, 'Replace');
+    return last;
+  }
+
+  /** The last run, or undefined when none was recorded yet. */
+  async read(): Promise<LastDelivery | undefined> {
+    try {
+      const entity = await this.client.getEntity<{ json: string }>('delivery', 'last');
+      return JSON.parse(entity.json) as LastDelivery;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+}
