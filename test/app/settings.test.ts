@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { SettingsError, describeSettings, loadSettings } from '../../src/app/settings.js';
+
+const repo = (path: string) => readFileSync(fileURLToPath(new URL(`../../${path}`, import.meta.url)), 'utf8');
+
+/** The settings the deployment template gives the Function App, with real-looking values. */
+const AZURE: Record<string, string> = {
+  AzureWebJobsStorage__accountName: 'wardenst01',
+  EventHubConnection__fullyQualifiedNamespace: 'warden-ehns-01.servicebus.windows.net',
+  WARDEN_STORAGE_ACCOUNT: 'wardenst01',
+  WARDEN_HUB_ACTIVITY: 'warden-activity',
+  WARDEN_HUB_SIGNIN: 'warden-signin',
+  WARDEN_HUB_RESOURCE: 'warden-resource',
+  WARDEN_HUB_EVENTS: 'warden-events',
+  WARDEN_CONSUMER_GROUP_INGEST: 'warden-ingest',
+  WARDEN_CONSUMER_GROUP_DETECT: 'warden-detect',
+  SENTINEL_DCR_ENDPOINT: 'https://warden-dcr-x1y2.westeurope-1.ingest.monitor.azure.com',
+  SENTINEL_DCR_IMMUTABLE_ID: 'dcr-0123456789abcdef0123456789abcdef',
+  SENTINEL_STREAM_NAME: 'Custom-WardenAlerts',
+  WARDEN_ALLOWED_LATENESS: '5m',
+  WARDEN_TUNABLES: '{}',
+};
+
+function errorOf(env: Record<string, string | undefined>): SettingsError {
+  try {
+    loadSettings(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(SettingsError);
+    return err as SettingsError;
+  }
+  throw new Error('expected a SettingsError');
+}
+
+describe('loadSettings', () => {
+  it('reads the identity-based settings of a deployment', () => {
+    const s = loadSettings(AZURE);
+    expect(s).toMatchObject({
+      eventHubs: { fullyQualifiedNamespace: 'warden-ehns-01.servicebus.windows.net' },
+      storage: { accountName: 'wardenst01' },
+      storagePrefix: 'warden',
+      rawHubs: { activity: 'warden-activity', signin: 'warden-signin', resource: 'warden-resource' },
+      eventsHub: 'warden-events',
+      consumerGroups: { ingest: 'warden-ingest', detect: 'warden-detect' },
+      sentinel: { endpoint: AZURE.SENTINEL_DCR_ENDPOINT, ruleId: AZURE.SENTINEL_DCR_IMMUTABLE_ID, streamName: 'Custom-WardenAlerts' },
+      allowedLatenessMs: 300_000,
+    });
+    expect(loadSettings({ ...AZURE, WARDEN_ALLOWED_LATENESS: '90s' }).allowedLatenessMs).toBe(90_000);
+  });
+
+  it('defaults what has a sensible default: hub and group names, lateness, stream, no tunables', () => {
+    const { WARDEN_HUB_ACTIVITY: _a, WARDEN_HUB_EVENTS: _e, WARDEN_CONSUMER_GROUP_DETECT: _g, WARDEN_ALLOWED_LATENESS: _l, SENTINEL_STREAM_NAME: _s, WARDEN_TUNABLES: _t, ...minimal } = AZURE;
+    const s = loadSettings(minimal);
+    expect(s).toMatchObject({ rawHubs: { activity: 'warden-activity' }, eventsHub: 'warden-events', consumerGroups: { detect: 'warden-detect' }, allowedLatenessMs: 300_000, sentinel: { streamName: 'Custom-WardenAlerts' } });
+    expect(s.tunables).toBeUndefined();
+  });
+
+  it('stops at a missing required setting with one line naming it and an example that works', () => {
+    for (const name of ['EventHubConnection__fullyQualifiedNamespace', 'WARDEN_STORAGE_ACCOUNT', 'SENTINEL_DCR_ENDPOINT', 'SENTINEL_DCR_IMMUTABLE_ID']) {
+      const error = errorOf({ ...AZURE, [name]: undefined });
+      expect(error.setting).toBe(name);
+      expect(error.message).toMatch(new RegExp(`^${name}: is not set; set it like ${name}=\\S+$`));
+      const example = error.message.slice(error.message.indexOf(`${name}=`) + name.length + 1);
+      expect(() => loadSettings({ ...AZURE, [name]: example }), `${name}=${example}`).not.toThrow();
+    }
+  });
+
+  it('names the setting and shows a good value for each malformed one', () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['EventHubConnection__fullyQualifiedNamespace', 'https://warden.servicebus.windows.net/', /not an Event Hubs namespace host name/],
+      ['WARDEN_STORAGE_ACCOUNT', 'Warden_State', /not a storage account name/],
+      ['SENTINEL_DCR_ENDPOINT', 'http://warden-dcr.westeurope-1.ingest.monitor.azure.com', /not an https URL/],
+      ['SENTINEL_DCR_IMMUTABLE_ID', 'dcr-xyz', /not a DCR immutable id/],
+      ['SENTINEL_STREAM_NAME', 'WardenAlerts', /not a custom stream name/],
+      ['WARDEN_HUB_SIGNIN', 'sign in logs', /not an Event Hub name/],
+      ['WARDEN_CONSUMER_GROUP_INGEST', '-ingest', /not a consumer group name/],
+      ['WARDEN_ALLOWED_LATENESS', '5 minutes', /not a duration/],
+      ['WARDEN_TUNABLES', '{"rule": 3', /not JSON/],
+      ['WARDEN_TUNABLES_FILE', '/nonexistent/tunables.json', /cannot read/],
+      ['WARDEN_STORAGE_PREFIX', 'Warden-Test', /not a table name prefix/],
+    ];
+    for (const [name, value, problem] of cases) {
+      const error = errorOf({ ...AZURE, [name]: value });
+      expect(error.setting, name).toBe(name);
+      expect(error.message.split('\n'), name).toHaveLength(1);
+      expect(error.message, name).toMatch(problem);
+      expect(error.message, name).toMatch(new RegExp(`; set it like ${name}=\\S`));
+    }
+  });
+
+  it('refuses keys: a connection string only for the Event Hubs emulator and Azurite', () => {
+    const { EventHubConnection__fullyQualifiedNamespace: _ns, WARDEN_STORAGE_ACCOUNT: _acct, ...rest } = AZURE;
+    const emulators = {
+      ...rest,
+      EventHubConnection: 'Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=dev;SharedAccessKey=dev;UseDevelopmentEmulator=true',
+      WARDEN_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true',
+    };
+    expect(loadSettings(emulators)).toMatchObject({ eventHubs: { connectionString: emulators.EventHubConnection }, storage: { connectionString: 'UseDevelopmentStorage=true' } });
+    expect(errorOf({ ...emulators, EventHubConnection: 'Endpoint=sb://prod.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=abc=' }).message)
+      .toMatch(/^EventHubConnection: holds a connection string for a real namespace: use the managed identity/);
+    expect(errorOf({ ...emulators, WARDEN_STORAGE_CONNECTION_STRING: 'DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=abc==' }).message)
+      .toMatch(/^WARDEN_STORAGE_CONNECTION_STRING: is only for Azurite/);
+  });
+
+  it('needs four different hubs: a raw hub that is also the keyed hub would loop', () => {
+    expect(errorOf({ ...AZURE, WARDEN_HUB_EVENTS: 'warden-resource' }).message).toMatch(/^WARDEN_HUB_EVENTS: the keyed hub and the three raw hubs must be four different hubs/);
+  });
+
+  it('describes itself for the health endpoint without a connection string', () => {
+    const emulator = loadSettings({ ...AZURE, EventHubConnection__fullyQualifiedNamespace: '', EventHubConnection: 'Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=dev;SharedAccessKey=secretvalue;UseDevelopmentEmulator=true' });
+    const text = JSON.stringify(describeSettings(emulator));
+    expect(text).not.toContain('secretvalue');
+    expect(describeSettings(loadSettings(AZURE))).toMatchObject({ eventHubs: { namespace: 'warden-ehns-01.servicebus.windows.net', auth: 'managedIdentity' }, storage: { account: 'wardenst01', auth: 'managedIdentity' } });
+  });
+
+  it('reads only settings that local.settings.sample.json lists or the deployment guide documents as optional', () => {
+    const read = new Set<string>();
+    const env = new Proxy(AZURE, { get: (target, name: string) => { read.add(name); return target[name]; } });
+    loadSettings(env);
+    const sample = Object.keys((JSON.parse(repo('local.settings.sample.json')) as { Values: Record<string, string> }).Values);
+    const guide = repo('docs/deploy.md');
+    for (const name of read) {
+      expect(sample.includes(name) || guide.includes(`\`${name}\``), `${name} is read but neither in local.settings.sample.json nor in docs/deploy.md`).toBe(true);
+    }
+    for (const name of sample.filter((n) => n.startsWith('WARDEN_') || n.startsWith('SENTINEL_'))) expect(read, name).toContain(name);
+  });
+});
