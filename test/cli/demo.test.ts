@@ -60,7 +60,7 @@ describe('warden demo (npm start)', () => {
   });
 
   it('places each alert at or after the step that caused it, and names the principal', () => {
-    const stepTime = new Map(manifest.attacker.steps.map((s) => [s.step, Date.parse(s.time)]));
+    const stepTime = new Map<string, number>(manifest.attacker.steps.map((s) => [s.step, Date.parse(s.time)]));
     for (const [step, rules] of Object.entries(RULES_BY_STEP)) {
       for (const rule of rules) {
         const alert = alerts.find((a) => a.RuleId === rule)!;

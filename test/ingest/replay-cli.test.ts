@@ -61,13 +61,15 @@ describe('warden replay (in process)', () => {
     expect(code).toBe(0);
 
     const summary = JSON.parse(out[out.length - 1]);
-    expect(summary).toEqual({
+    expect(summary).toMatchObject({
       records: 7,
       events: 1,
       deadLettered: 2,
       skipped: 4,
       bySource: { keyvault: 1 },
       skippedByCategory: { FunctionAppLogs: 4 },
+      alerts: 0,
+      late: 0,
     });
     expect(out.slice(0, -1).join('\n')).toMatch(/records\s+7\n.*events\s+1\n.*skipped\s+4\n.*dead-lettered\s+2/s);
     expect(out.join('\n')).toContain('ignored 1 not in a capture format');
@@ -116,8 +118,8 @@ describe('warden replay (in process)', () => {
     const loud = capturingIO(true);
     await main(['replay', dir], loud.io);
     expect(loud.err.length).toBeGreaterThan(0);
-    expect(loud.err.every((l) => /^replay: \d+\/3 files, \d+ records$/.test(l))).toBe(true);
-    expect(loud.err[loud.err.length - 1]).toBe('replay: 3/3 files, 7 records');
+    expect(loud.err.every((l) => /^replay: \d+\/3 files, \d+ records, \d+ alerts$/.test(l))).toBe(true);
+    expect(loud.err[loud.err.length - 1]).toBe('replay: 3/3 files, 7 records, 0 alerts');
 
     vi.restoreAllMocks();
     const fast = capturingIO(true);

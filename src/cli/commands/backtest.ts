@@ -1,6 +1,3 @@
-import { constants } from 'node:fs';
-import { access, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DefaultAzureCredential } from '@azure/identity';
 import { LogsQueryClient } from '@azure/monitor-query-logs';
@@ -8,15 +5,13 @@ import { BacktestOptionError, resolveRange, type TimeRange } from '../../backtes
 import { Backtest, readExport, type BacktestSummary } from '../../backtest/run.js';
 import { planTables } from '../../backtest/tables.js';
 import { readWorkspace, WorkspaceReader, type ReaderStats } from '../../backtest/workspace.js';
-import {
-  Detector, TunableError, inventoryFromEnv, loadRules, mergeTunableOverrides, parseDuration, parseTunableOverrides, tunableOverridesFromEnv,
-  type Rule, type TunableOverrides,
-} from '../../engine/index.js';
+import { Detector, inventoryFromEnv, loadRules, parseDuration } from '../../engine/index.js';
 import { CaptureReadError, listCaptureFiles } from '../../ingest/files.js';
 import type { DeadLetter } from '../../model/index.js';
 import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
+import { checkOutput, selectRules, tunablesFor, writeOutput } from '../options.js';
 
 const USAGE = `usage: warden backtest --workspace ID (--since 7d | --from ISO [--to ISO]) [options]
        warden backtest --export FILE|DIR [--table NAME] [options]
@@ -82,25 +77,6 @@ function parse(argv: string[]) {
   }
 }
 
-/** Fail before a long run, not after it, when an output cannot be written. */
-async function checkOutput(flag: string, path: string | undefined): Promise<void> {
-  if (path === undefined) return;
-  if (!path) throw new UsageError(`${flag} needs a file name`);
-  const isDir = await stat(path).then((s) => s.isDirectory(), () => false);
-  if (isDir) throw new UsageError(`cannot write ${flag} ${path}: it is a folder`);
-  await access(dirname(path), constants.W_OK).catch((err: NodeJS.ErrnoException) => {
-    throw new UsageError(`cannot write ${flag} ${path}: ${err.code === 'ENOENT' ? 'no such folder' : err.code === 'EACCES' ? 'permission denied' : err.message}`);
-  });
-}
-
-async function write(flag: string, path: string, text: string): Promise<void> {
-  try {
-    await writeFile(path, text);
-  } catch (err) {
-    throw new UsageError(`cannot write ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
 /** The query API base URL (`…/v1`) and the token audience of an endpoint the user gave. */
 function queryEndpoint(text: string): { endpoint: string; scope: string } {
   let url: URL;
@@ -112,33 +88,6 @@ function queryEndpoint(text: string): { endpoint: string; scope: string } {
   if (url.protocol !== 'https:') throw new UsageError(`--endpoint must be an https URL, got '${text}'`);
   const path = url.pathname.replace(/\/+$/, '');
   return { endpoint: `${url.origin}${path.endsWith('/v1') ? path : `${path}/v1`}`, scope: `${url.origin}/.default` };
-}
-
-function selectRules(all: Rule[], wanted: string | undefined): Rule[] {
-  if (wanted === undefined) return all;
-  const ids = wanted.split(',').map((s) => s.trim()).filter(Boolean);
-  if (!ids.length) throw new UsageError('--rules needs one or more rule ids, separated by commas');
-  const byId = new Map(all.map((r) => [r.id, r]));
-  const unknown = ids.filter((id) => !byId.has(id));
-  if (unknown.length) throw new UsageError(`no rule ${unknown.map((u) => `'${u}'`).join(', ')} in detections/: 'warden rules list' shows the ids`);
-  return [...new Set(ids)].map((id) => byId.get(id)!);
-}
-
-async function tunables(file: string | undefined): Promise<TunableOverrides | undefined> {
-  try {
-    const env = tunableOverridesFromEnv();
-    if (file === undefined) return env;
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new UsageError(`cannot read --tunables ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    return mergeTunableOverrides(parseTunableOverrides(text, `--tunables ${file}`), env);
-  } catch (err) {
-    if (err instanceof TunableError) throw new UsageError(err.message);
-    throw err;
-  }
 }
 
 /** Alerts per rule (rows) and UTC day (columns), every rule listed, with totals. */
@@ -197,8 +146,7 @@ export const run: Command = async (argv, io) => {
 
   const rules = selectRules((await loadRules()).map((l) => l.rule), values.rules);
   const series = values.report !== undefined ? new SeriesCollector() : undefined;
-  // A deployer's tunables cover every rule; --rules narrows what runs, not what the file may name.
-  const overrides = Object.fromEntries(Object.entries((await tunables(values.tunables)) ?? {}).filter(([id]) => rules.some((r) => r.id === id)));
+  const overrides = await tunablesFor(rules, values.tunables);
   const detector = new Detector(rules, { tunables: overrides, inventory: inventoryFromEnv(), observe: series?.observe });
   const backtest = new Backtest(detector, { range: exports.length ? range : undefined });
   const deadLetters: DeadLetter[] = [];
@@ -236,14 +184,14 @@ export const run: Command = async (argv, io) => {
   const summary = backtest.summary();
   const alerts = backtest.alerts;
   const notes = notesOf(reader?.stats);
-  if (values.out !== undefined) await write('--out', values.out, alerts.map((a) => `${JSON.stringify(a)}\n`).join(''));
-  if (values['dead-letter'] !== undefined) await write('--dead-letter', values['dead-letter'], deadLetters.map((d) => `${JSON.stringify(d)}\n`).join(''));
+  if (values.out !== undefined) await writeOutput('--out', values.out, alerts.map((a) => `${JSON.stringify(a)}\n`).join(''));
+  if (values['dead-letter'] !== undefined) await writeOutput('--dead-letter', values['dead-letter'], deadLetters.map((d) => `${JSON.stringify(d)}\n`).join(''));
   if (values.report !== undefined) {
     const html = renderReport(alerts, series!, {
       source, range, rules: reportRules(rules), notes,
       counts: { rows: summary.rows, events: summary.events, deadLettered: summary.deadLettered, skipped: summary.skipped },
     });
-    await write('--report', values.report, html);
+    await writeOutput('--report', values.report, html);
   }
 
   for (const line of ruleDayTable(summary)) io.stdout(line);

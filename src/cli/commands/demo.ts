@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Detector, inventoryFromEnv, loadRules, mergeTunableOverrides, parseTunableOverrides, tunableOverridesFromEnv } from '../../engine/index.js';
@@ -9,6 +9,7 @@ import { InMemoryStateStore } from '../../state/memory.js';
 import { alertTable, countsText } from '../alert-table.js';
 import { UsageError } from '../errors.js';
 import type { Command } from '../io.js';
+import { parsePartitions, writeOutput } from '../options.js';
 
 const DEMO_DIR = fileURLToPath(new URL('../../../demo/', import.meta.url));
 const CAPTURE = `${DEMO_DIR}tenant-hour.ndjson.gz`;
@@ -51,8 +52,7 @@ export const run: Command = async (argv, io) => {
     io.stdout(USAGE);
     return 0;
   }
-  const partitions = values.partitions === undefined ? 4 : Number(values.partitions);
-  if (!Number.isInteger(partitions) || partitions < 1 || partitions > 1024) throw new UsageError(`--partitions must be a whole number from 1 to 1024, got '${values.partitions}'`);
+  const partitions = parsePartitions(values.partitions);
   if (values.out === '') throw new UsageError('--out needs a file name');
 
   const started = performance.now();
@@ -81,13 +81,7 @@ export const run: Command = async (argv, io) => {
   progress(true);
   const durationMs = Math.round(performance.now() - started);
 
-  if (values.out) {
-    try {
-      await writeFile(values.out, alerts.map((a) => `${JSON.stringify(a)}\n`).join(''));
-    } catch (err) {
-      throw new UsageError(`cannot write --out ${values.out}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  }
+  if (values.out) await writeOutput('--out', values.out, alerts.map((a) => `${JSON.stringify(a)}\n`).join(''));
 
   io.stdout('');
   for (const line of alertTable(alerts)) io.stdout(line);
