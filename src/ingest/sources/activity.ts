@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Details, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
-import { firstPresent, jsonObject } from '../schema.js';
+import { compiled, firstPresent, jsonObject } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { eventId, isGuid, lower, obj, str } from '../util.js';
 import {
@@ -44,7 +44,7 @@ const Properties = z.object({
   responseBody: z.unknown().optional(),
 });
 
-const ActivityRecord = z.object({
+const ActivityRecord = compiled(z.object({
   time: timeish,
   category: text,
   operationName: text,
@@ -63,7 +63,7 @@ const ActivityRecord = z.object({
   // Activity records carry an object; a display-name string is tolerated (and names nobody).
   identity: z.union([z.string(), Identity]).nullish(),
   properties: jsonObject(Properties),
-});
+}));
 type ActivityRecord = z.infer<typeof ActivityRecord>;
 
 /** AzureActivity row → stream shape. `TenantId` is the workspace's, so it is not carried over. */
@@ -88,7 +88,7 @@ function rowAsStream(row: unknown): unknown {
   };
 }
 
-const AzureActivityRow = z.preprocess(rowAsStream, ActivityRecord);
+const AzureActivityRow = compiled(z.preprocess(rowAsStream, ActivityRecord));
 
 // Activity operations log `Start`/`Accept` then `Success`/`Failure` under one correlationId.
 // Maps, not object literals: keys come from the record, and `__proto__` or `constructor` must find nothing.

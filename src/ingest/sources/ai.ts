@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Details, NormalizedEvent } from '../../model/index.js';
+import { compiled } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { eventId, lower, num, obj, resourceName, str } from '../util.js';
 import {
@@ -43,7 +44,7 @@ type AiProperties = z.infer<typeof Properties>;
 
 const properties = z.preprocess((v) => obj(v) ?? v, Properties).nullish();
 
-const StreamRecord = z.object({
+const StreamRecord = compiled(z.object({
   time: timeish,
   resourceId: text,
   category: z.string().min(1),
@@ -55,13 +56,13 @@ const StreamRecord = z.object({
   correlationId: text,
   identity: z.union([z.object({ claim: z.record(z.string(), z.unknown()).nullish() }), z.string()]).nullish(),
   properties,
-});
+}));
 
 /**
  * AzureDiagnostics keeps `properties` whole in `properties_s` when the service sent it as a string,
  * and flattens it to `<name>_<type>` columns when it was an object: read both.
  */
-const TableRow = z.object({
+const TableRow = compiled(z.object({
   TimeGenerated: timeish,
   ResourceId: text,
   _ResourceId: text,
@@ -89,7 +90,7 @@ const TableRow = z.object({
   identity_claim_oid_g: text,
   identity_claim_upn_s: text,
   identity_claim_appid_g: text,
-});
+}));
 
 /** One AI services log entry, whichever shape it came in. */
 interface AiCall {

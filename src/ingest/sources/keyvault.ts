@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Details, NormalizedEvent } from '../../model/index.js';
+import { compiled } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { eventId, lower, num, obj, resourceName, str } from '../util.js';
 import {
@@ -22,7 +23,7 @@ const Properties = z.object({
   clientInfo: text,
 });
 
-const StreamRecord = z.object({
+const StreamRecord = compiled(z.object({
   time: timeish,
   resourceId: text,
   category: text,
@@ -35,10 +36,10 @@ const StreamRecord = z.object({
   tenantId: text,
   identity: z.object({ claim: z.record(z.string(), z.unknown()).nullish() }).nullish(),
   properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
-});
+}));
 
 /** AzureDiagnostics flattens `properties.x` to `x_<type>` and `identity.claim.x` to `identity_claim_x_<type>`. */
-const TableRow = z.object({
+const TableRow = compiled(z.object({
   TimeGenerated: timeish,
   ResourceId: text,
   _ResourceId: text,
@@ -64,7 +65,7 @@ const TableRow = z.object({
   identity_claim_xms_az_mirid_s: text,
   identity_claim_tid_g: text,
   identity_claim_http_schemas_microsoft_com_identity_claims_tenantid_g: text,
-});
+}));
 
 /** One audit entry, whichever shape it came in. */
 interface VaultAudit {

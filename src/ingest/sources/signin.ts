@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Details, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
-import { jsonObject } from '../schema.js';
+import { compiled, jsonObject } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { eventId, lower, num, parseTime, str } from '../util.js';
 import {
@@ -39,7 +39,7 @@ const SigninProperties = z.object({
   correlationId: text,
 });
 
-const SigninRecord = z.object({
+const SigninRecord = compiled(z.object({
   time: timeish,
   category: text,
   operationName: text,
@@ -51,7 +51,7 @@ const SigninRecord = z.object({
   // Entra writes the display name here as a plain string.
   identity: z.union([z.string(), z.object({})]).nullish(),
   properties: jsonObject(SigninProperties),
-});
+}));
 type SigninRecord = z.infer<typeof SigninRecord>;
 
 /** What a sign-in log says about its principal; `category` is the stream name, for rows that lack one. */
@@ -108,7 +108,7 @@ function rowAsStream(row: unknown): unknown {
   };
 }
 
-const SigninRow = z.preprocess(rowAsStream, SigninRecord);
+const SigninRow = compiled(z.preprocess(rowAsStream, SigninRecord));
 
 /** `status.errorCode` (or `resultType`): 0 is success, any other code a failure (interrupts included). */
 function signinResult(errorCode: number | undefined, resultType: string | undefined): Result {

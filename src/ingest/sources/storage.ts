@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Details, NormalizedEvent } from '../../model/index.js';
+import { compiled } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { eventId, lower, num, obj, redactSecrets, resourceName, str } from '../util.js';
 import {
@@ -35,7 +36,7 @@ const Properties = z.object({
   'x-ms-copy-source': text,
 });
 
-const StreamRecord = z.object({
+const StreamRecord = compiled(z.object({
   time: timeish,
   resourceId: text,
   category: z.string().min(1),
@@ -47,9 +48,9 @@ const StreamRecord = z.object({
   uri: text,
   identity: z.object({ type: text, requester: Requester.nullish() }).nullish(),
   properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
-});
+}));
 
-const TableRow = z.object({
+const TableRow = compiled(z.object({
   TimeGenerated: timeish,
   _ResourceId: text,
   ResourceId: text,
@@ -71,7 +72,7 @@ const TableRow = z.object({
   RequestBodySize: numberish,
   ResponseBodySize: numberish,
   SourceUri: text,
-});
+}));
 
 /** One blob request, whichever shape it came in. */
 interface BlobRequest {
