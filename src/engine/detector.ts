@@ -4,13 +4,21 @@ import { compileRule, type CompiledRule } from './compile.js';
 import { RuleDefinitionError, TunableError } from './errors.js';
 import { PartitionEvaluator, type Counters } from './evaluator.js';
 import type { Observer } from './kinds/types.js';
-import { PrincipalNames, ResourceInventory } from './inventory.js';
+import { PrincipalNames, ResourceInventory, type InventoryResource } from './inventory.js';
 import { RuleIndex } from './rule-index.js';
 import type { Rule } from './rule.js';
 import type { TunableOverrides } from './tunables.js';
 
 export const DEFAULT_ALLOWED_LATENESS_MS = 5 * 60_000;
 const DEFAULT_SWEEP_EVERY_MS = 60_000;
+/**
+ * Store keys of what a detector learns from events, kept with the state of the partition whose
+ * event taught it, so an instance that restarts or takes a partition over names principals and
+ * places resources as the one before it did: `~name|<principal id>` → display name,
+ * `~resource|<resource id>` → the resource as JSON.
+ */
+const NAME_KEY = '~name|';
+const RESOURCE_KEY = '~resource|';
 
 export interface DetectorOptions {
   /** Where partitions' state is read from (first event of a partition) and written to (`flush`). Without one, state lives in memory only. */
@@ -107,8 +115,10 @@ export class Detector {
       // A partition already in memory needs no await (a batch from several partitions switches often).
       const evaluator = this.loaded.get(partitionId) ?? (await this.partition(partitionId));
       for (; i < events.length && events[i].partitionId === partitionId; i++) {
-        this.inventory.observe(events[i].event);
-        this.principals.observe(events[i].event);
+        const e = events[i].event;
+        const resource = this.inventory.observe(e);
+        if (resource) evaluator.remember(RESOURCE_KEY + resource.id, JSON.stringify(resource));
+        if (this.principals.observe(e)) evaluator.remember(NAME_KEY + e.principalId, e.principalName!);
         evaluator.apply(events[i], alerts);
       }
     }
@@ -169,6 +179,24 @@ export class Detector {
     };
   }
 
+  /** Take back what an earlier instance learned (see NAME_KEY); an unreadable entry is dropped and re-learned. */
+  private readonly restoreContext = (storeKey: string, value: string): boolean => {
+    if (storeKey.startsWith(NAME_KEY)) {
+      this.principals.learn(storeKey.slice(NAME_KEY.length), value);
+      return true;
+    }
+    if (!storeKey.startsWith(RESOURCE_KEY)) return false;
+    let r: Partial<InventoryResource> | undefined;
+    try {
+      r = JSON.parse(value) as Partial<InventoryResource>;
+    } catch {
+      r = undefined;
+    }
+    if (typeof r?.id === 'string' && typeof r.name === 'string' && typeof r.type === 'string' && typeof r.subscriptionId === 'string') this.inventory.add(r as InventoryResource);
+    else this.counters.corruptState++;
+    return true;
+  };
+
   private partition(partitionId: string): Promise<PartitionEvaluator> {
     let pending = this.partitions.get(partitionId);
     if (!pending) {
@@ -181,7 +209,9 @@ export class Detector {
   }
 
   private async load(partitionId: string): Promise<PartitionEvaluator> {
-    const evaluator = new PartitionEvaluator(partitionId, this.rules, this.index, { allowedLatenessMs: this.allowedLatenessMs, now: this.now, observe: this.options.observe }, this.counters);
+    const evaluator = new PartitionEvaluator(partitionId, this.rules, this.index, {
+      allowedLatenessMs: this.allowedLatenessMs, now: this.now, observe: this.options.observe, restoreContext: this.restoreContext,
+    }, this.counters);
     if (this.options.store) evaluator.restore(await this.options.store.load(partitionId));
     this.loaded.set(partitionId, evaluator);
     return evaluator;

@@ -43,6 +43,8 @@ export interface EvaluatorOptions {
   now: () => number;
   /** Receives the series anomaly and threshold rules compute (tuning reports); absent in production. */
   observe?: Observer;
+  /** Takes a restored entry of the detector's own (`remember`); false for a key it does not know. */
+  restoreContext?: (storeKey: string, value: string) => boolean;
 }
 
 /**
@@ -61,6 +63,8 @@ export class PartitionEvaluator implements Evaluation {
   private readonly dirty: Set<string>[];
   private readonly removed: Set<string>[];
   private orphans: string[] = [];
+  /** Entries the detector asked to keep with this partition (what it learned from its events) since the last write. */
+  private remembered = new Map<string, string>();
   private rule!: CompiledRule;
   private current!: StreamEvent;
   private out!: Alert[];
@@ -101,6 +105,8 @@ export class PartitionEvaluator implements Evaluation {
         else this.counters.corruptState++;
         continue;
       }
+      // Rule ids never start with '~': such keys are the detector's (PARTITION_META_KEY's kin).
+      if (storeKey.startsWith('~') && this.options.restoreContext?.(storeKey, json)) continue;
       const bar = storeKey.indexOf('|');
       const rule = bar > 0 ? byPrefix.get(storeKey.slice(0, bar)) : undefined;
       const state = rule ? (parse(json) as KeyState | undefined) : undefined;
@@ -166,6 +172,11 @@ export class PartitionEvaluator implements Evaluation {
     }
   }
 
+  /** Keep an entry of the detector's own (a key starting with '~') with this partition's state, at the next write. */
+  remember(storeKey: string, value: string): void {
+    this.remembered.set(storeKey, value);
+  }
+
   raise(state: KeyState, time: number, draft: () => AlertDraft): boolean {
     const rule = this.rule;
     const period = rule.settings.suppressMs;
@@ -219,6 +230,8 @@ export class PartitionEvaluator implements Evaluation {
       this.dirty[rule.index].clear();
       this.removed[rule.index].clear();
     }
+    if (serialize) for (const [key, value] of this.remembered) upserts.set(key, value);
+    this.remembered.clear();
     if (this.metaDirty && serialize) upserts.set(PARTITION_META_KEY, JSON.stringify(this.meta));
     this.metaDirty = false;
     return { upserts, deletes };

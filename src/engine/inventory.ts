@@ -39,20 +39,27 @@ export class ResourceInventory {
     for (const r of resources) this.add(r);
   }
 
-  /** Add a resource (the file's entries win over what is learned later). */
-  add(r: InventoryResource): void {
+  /** Add a resource (the file's entries win over what is learned later); true when it was not known. */
+  add(r: InventoryResource): boolean {
     const key = `${r.type}|${r.name}`;
-    if (!this.byName.has(key)) this.byName.set(key, r);
+    if (this.byName.has(key)) return false;
+    this.byName.set(key, r);
+    return true;
   }
 
-  /** Learn the resource an event targets, when it is a top-level resource in a subscription. */
-  observe(e: NormalizedEvent): void {
+  /**
+   * Learn the resource an event targets, when it is a top-level resource in a subscription.
+   * Returns it when it was new, so the detector can keep it with the partition's state.
+   */
+  observe(e: NormalizedEvent): InventoryResource | undefined {
     const id = e.resourceId;
-    if (id === undefined || this.learned >= this.maxLearned || this.seen.has(id)) return;
+    if (id === undefined || this.learned >= this.maxLearned || this.seen.has(id)) return undefined;
     this.seen.add(id);
     this.learned++;
     const m = TOP_LEVEL.exec(id);
-    if (m) this.add({ id, subscriptionId: m[1], type: m[2], name: m[3] });
+    if (!m) return undefined;
+    const resource = { id, subscriptionId: m[1], type: m[2], name: m[3] };
+    return this.add(resource) ? resource : undefined;
   }
 
   /** The resource of this type and name, if known (`find('microsoft.storage/storageaccounts', 'stdata01')`). */
@@ -75,10 +82,16 @@ export class PrincipalNames {
 
   constructor(private readonly max = DEFAULT_MAX_LEARNED) {}
 
-  observe(e: NormalizedEvent): void {
-    const name = e.principalName;
-    if (name === undefined || this.names.get(e.principalId) === name) return;
-    if (this.names.size < this.max || this.names.has(e.principalId)) this.names.set(e.principalId, name);
+  /** Learn the name an event gives its principal; true when it is new or changed (worth keeping). */
+  observe(e: NormalizedEvent): boolean {
+    return e.principalName !== undefined && this.learn(e.principalId, e.principalName);
+  }
+
+  learn(principalId: string, name: string): boolean {
+    if (name === principalId || this.names.get(principalId) === name) return false;
+    if (this.names.size >= this.max && !this.names.has(principalId)) return false;
+    this.names.set(principalId, name);
+    return true;
   }
 
   nameOf(principalId: string): string | undefined {

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   defineRule, InventoryError, inventoryFromEnv, parseInventory, PartitionRouter, ResourceInventory,
 } from '../../src/engine/index.js';
+import { InMemoryStateStore } from '../../src/state/memory.js';
 import { ev, MIN, run, SP, SP2, stream, SUB_A, SUB_B } from './helpers.js';
 
 const STORAGE = 'microsoft.storage/storageaccounts';
@@ -85,6 +86,19 @@ describe('rule evidence and principal names', () => {
     expect(JSON.stringify(alerts[0])).not.toContain('abcdefghijklmnop');
     expect(alerts[0].Title).toContain('sig=');
     expect(alerts[0].Title).not.toContain('abcdefghijklmnop');
+  });
+
+  it('after a restart, names principals and places resources as before: what was learned is kept with the partition state', async () => {
+    const store = new InMemoryStateStore();
+    const signin = ev(0, { source: 'signin', category: 'ServicePrincipalSignInLogs', operation: 'SIGN-IN ACTIVITY', principalName: 'sp-etl-pipeline', details: {} });
+    const read = ev(MIN, { source: 'storage', category: 'StorageRead', operation: 'GETBLOB', subscriptionId: SUB_B, resourceId: account(SUB_B, 'stneighbour'), details: {} });
+    const router = new PartitionRouter(1);
+    await run([crossCopy], [stream([signin, read], router)], { store });
+    // A new instance takes the partition over: a copy from the neighbour (same subscription) is not
+    // cross-subscription, and a copy from an unknown account names the principal.
+    const { alerts, detector } = await run([crossCopy], [stream([copy(2 * MIN, 'stneighbour'), copy(3 * MIN, 'stunknown')], router)], { store });
+    expect(alerts.map((a) => [a.Title, a.PrincipalName])).toEqual([['copy from outside (via undefined)', 'sp-etl-pipeline']]);
+    expect(detector.stats().corruptState).toBe(0);
   });
 
   it('names a principal its logs give only by id, from a name seen in an earlier event', async () => {

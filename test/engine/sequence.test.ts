@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { defineRule } from '../../src/engine/index.js';
+import { PartitionRouter, defineRule, routeToPartition } from '../../src/engine/index.js';
 import { InMemoryStateStore } from '../../src/state/memory.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
-import { DAY, MIN, SUB_A, SUB_B, T0, ev, run, stream } from './helpers.js';
+import { DAY, MIN, SP, SP2, SUB_A, SUB_B, T0, ev, run, stream } from './helpers.js';
 
 const newIpThenSecret = defineRule({
   id: 'test-sequence-new-ip', version: '1', title: 'new IP then secret read', description: 'test rule',
@@ -58,6 +58,23 @@ describe('sequence', () => {
     const events = stream([signin(0, '10.0.0.1'), signin(D2, '203.0.113.9'), secret(D2 + 20 * MIN)]);
     const { alerts } = await run([newIpThenSecret], events.map((e) => [e]));
     expect(alerts).toHaveLength(1);
+  });
+
+  it('completes across batches while another partition runs hours ahead: each partition keeps its own event time', async () => {
+    const partitions = [2, 3, 4, 5, 6, 7, 8].find((n) => routeToPartition(SP, n) !== routeToPartition(SP2, n))!;
+    const router = new PartitionRouter(partitions);
+    const ahead = (at: number) => signin(at, '10.9.9.9');
+    const other = (e: NormalizedEvent) => ({ ...e, principalId: SP2 });
+    // Batch 1: SP learns its IP; SP2 (another partition) is already 5 hours further on.
+    // Batch 2: SP signs in from a new IP, and SP2 moves on again. Batch 3: SP reads a secret.
+    const list = [
+      stream([signin(0, '10.0.0.1'), other(ahead(D2 + 5 * 60 * MIN))], router),
+      stream([other(ahead(D2 + 6 * 60 * MIN)), signin(D2, '203.0.113.9')], router),
+      stream([secret(D2 + 20 * MIN)], router),
+    ];
+    const { alerts, detector } = await run([newIpThenSecret], list);
+    expect(alerts.map((a) => a.PrincipalId)).toEqual([SP]);
+    expect(detector.stats().late).toBe(0);
   });
 
   it('completes when the later step arrives first (within the allowed lateness)', async () => {
