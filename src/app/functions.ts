@@ -14,6 +14,9 @@ export const EVENT_HUB_RETRY: RetryOptions = {
   maximumInterval: { minutes: 5 },
 };
 
+/** host.json `extensions.eventHubs`, as `warden run` applies it to its own triggers (a test keeps the two equal). */
+export const HOST_EVENT_HUB_OPTIONS = { maxEventBatchSize: 100, prefetchCount: 300, initialOffset: 'fromStart' } as const;
+
 /** NCRONTAB, every minute at second 0. */
 export const DELIVER_SCHEDULE = '0 */1 * * * *';
 export const DELIVER_EVERY_MS = 60_000;

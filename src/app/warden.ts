@@ -111,11 +111,14 @@ export class Warden {
   readonly sink: AlertSink;
   readonly deadLetters: DeadLetterSink;
   readonly deliveryStatus: TableDeliveryStatus;
+  /** How the app reaches Azure: the managed identity (DefaultAzureCredential) unless given. */
+  readonly credential: TokenCredential;
   private readonly repeats = new RecentEventIds();
   private readonly now: () => number;
 
   private constructor(readonly settings: WardenSettings, readonly rules: readonly Rule[], deps: WardenDependencies) {
     const credential = deps.credential ?? new DefaultAzureCredential();
+    this.credential = credential;
     this.now = deps.now ?? Date.now;
     const storage = 'accountName' in settings.storage ? { ...settings.storage, credential } : settings.storage;
     const prefix = settings.storagePrefix;

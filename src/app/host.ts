@@ -1,0 +1,185 @@
+import type { CheckpointStore, EventHubConsumerClientOptions } from '@azure/event-hubs';
+import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
+import functions, { type LogHandler, type RetryOptions } from '@azure/functions';
+import { randomUUID } from 'node:crypto';
+import { startEventHubTrigger, type EventHubTrigger } from '../delivery/eventhubs-trigger.js';
+import { containerClientFor } from '../state/azure-storage.js';
+import { EVENT_HUB_RETRY, HOST_EVENT_HUB_OPTIONS, wardenFunctions, type WardenFunction } from './functions.js';
+import type { DetectBatchResult, IngestBatchResult, Warden } from './warden.js';
+
+// The package is a CommonJS bundle: Node's ESM loader cannot see its named exports, so take the default.
+const { InvocationContext } = functions;
+
+export interface StandaloneHostOptions {
+  /** Which functions to run (default all but `health`): e.g. only `detect` and `deliver` on one machine, ingest on others. */
+  functions?: readonly string[];
+  /** Where checkpoints and partition ownership live. Default: container `<prefix>-checkpoints` in the Warden storage account. */
+  checkpointStore?: CheckpointStore;
+  /** Where the function logs go (default: nowhere; the status line says what happens). */
+  logHandler?: LogHandler;
+  /** Default the Functions app's policy (exponential backoff, retry forever). */
+  retry?: RetryOptions;
+  /** Test speed: read waits, load balancing intervals, client retries. */
+  maxWaitTimeInSeconds?: number;
+  clientOptions?: EventHubConsumerClientOptions;
+  /** How often `deliver` runs (default every minute, as the timer). */
+  deliverEveryMs?: number;
+  /** Errors the triggers report (receive, checkpoint); default: through logHandler. */
+  onError?: (error: unknown, functionName: string) => void;
+}
+
+export interface HostStats {
+  /** Raw events (Azure Monitor bodies) read by the ingest functions. */
+  rawEvents: number;
+  records: number;
+  published: number;
+  deadLettered: number;
+  /** Keyed events applied by detect. */
+  events: number;
+  alerts: number;
+  /** Batches whose handler failed (each retried per the retry policy). */
+  failedCalls: number;
+  /** How far behind the newest event read is, per function: now − its enqueued time. */
+  lagMs: Record<string, number>;
+}
+
+export interface StandaloneHost {
+  readonly functions: readonly string[];
+  stats(): HostStats;
+  /** One line: events per second since the last call, lag, alerts, what is waiting in the outbox. */
+  statusLine(): Promise<string>;
+  /** Stop reading, finish and checkpoint the batches in hand, run deliver once more, close the clients. */
+  stop(): Promise<void>;
+}
+
+function lastEnqueuedMs(context: InstanceType<typeof InvocationContext>): number | undefined {
+  const times = context.triggerMetadata?.enqueuedTimeUtcArray;
+  const last = Array.isArray(times) ? times[times.length - 1] : undefined;
+  if (typeof last !== 'string') return undefined;
+  const ms = Date.parse(/[zZ]$|[+-]\d\d:\d\d$/.test(last) ? last : `${last}Z`);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * Warden outside Azure Functions (Container Apps, AKS, a VM, a laptop against real Event Hubs):
+ * the same functions the Functions app registers, driven by triggers that behave like the host's
+ * (batches, retry policy, a checkpoint after every batch) and a deliver loop.
+ */
+export async function startStandaloneHost(warden: Warden, options: StandaloneHostOptions = {}): Promise<StandaloneHost> {
+  const all = wardenFunctions(warden);
+  const wanted = options.functions ?? all.filter((f) => f.kind !== 'http').map((f) => f.name);
+  const unknown = wanted.filter((name) => !all.some((f) => f.name === name && f.kind !== 'http'));
+  if (unknown.length) {
+    throw new HostConfigError(`unknown function ${unknown.join(', ')}: choose from ${all.filter((f) => f.kind !== 'http').map((f) => f.name).join(', ')}`);
+  }
+  const chosen = all.filter((f) => wanted.includes(f.name));
+  const { settings } = warden;
+  let checkpointStore = options.checkpointStore;
+  if (!checkpointStore) {
+    const storage = 'accountName' in settings.storage ? { ...settings.storage, credential: warden.credential } : settings.storage;
+    const container = containerClientFor({ ...storage, container: `${settings.storagePrefix}-checkpoints` }, `${settings.storagePrefix}-checkpoints`);
+    await container.createIfNotExists();
+    checkpointStore = new BlobCheckpointStore(container);
+  }
+  const connection = 'connectionString' in settings.eventHubs
+    ? settings.eventHubs
+    : { ...settings.eventHubs, credential: warden.credential };
+
+  const stats: HostStats = { rawEvents: 0, records: 0, published: 0, deadLettered: 0, events: 0, alerts: 0, failedCalls: 0, lagMs: {} };
+  const log = options.logHandler ?? (() => undefined);
+  const triggers: EventHubTrigger[] = [];
+  let deliverTimer: NodeJS.Timeout | undefined;
+  let delivering: Promise<unknown> = Promise.resolve();
+  const deliver = chosen.find((f): f is Extract<WardenFunction, { kind: 'timer' }> => f.kind === 'timer');
+  const runDeliver = () => {
+    if (!deliver) return Promise.resolve();
+    // One run at a time, as the timer's singleton lock does in the host.
+    delivering = delivering.then(() => deliver.handler({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } },
+      new InvocationContext({ invocationId: randomUUID(), functionName: deliver.name, logHandler: log })).catch((err: unknown) => {
+      log('error', `deliver: ${(err as Error).message}`);
+    }));
+    return delivering;
+  };
+
+  for (const f of chosen) {
+    if (f.kind !== 'eventHub') continue;
+    triggers.push(startEventHubTrigger({
+      functionName: f.name,
+      eventHubName: f.eventHubName,
+      consumerGroup: f.consumerGroup,
+      connection,
+      checkpointStore,
+      dataType: 'string',
+      maxEventBatchSize: HOST_EVENT_HUB_OPTIONS.maxEventBatchSize,
+      prefetchCount: HOST_EVENT_HUB_OPTIONS.prefetchCount,
+      initialOffset: HOST_EVENT_HUB_OPTIONS.initialOffset,
+      maxWaitTimeInSeconds: options.maxWaitTimeInSeconds,
+      retry: options.retry ?? EVENT_HUB_RETRY,
+      logHandler: log,
+      clientOptions: options.clientOptions,
+      onError: (error) => (options.onError ? options.onError(error, f.name) : log('error', `${f.name}: ${(error as Error)?.message ?? String(error)}`)),
+      handler: async (messages, context) => {
+        try {
+          const result = await f.handler(messages, context);
+          const enqueued = lastEnqueuedMs(context);
+          if (enqueued !== undefined) stats.lagMs[f.name] = Math.max(0, Date.now() - enqueued);
+          if (f.name === 'detect') {
+            const r = result as DetectBatchResult;
+            stats.events += r.events;
+            stats.alerts += r.alerts.length;
+            stats.deadLettered += r.deadLettered;
+          } else {
+            const r = result as IngestBatchResult;
+            stats.rawEvents += messages.length;
+            stats.records += r.records;
+            stats.published += r.published;
+            stats.deadLettered += r.deadLettered;
+          }
+          return result;
+        } catch (err) {
+          stats.failedCalls++;
+          log('warning', `${f.name}: batch failed, retrying per the retry policy: ${(err as Error).message}`);
+          throw err;
+        }
+      },
+    }));
+  }
+  if (deliver) deliverTimer = setInterval(() => void runDeliver(), options.deliverEveryMs ?? deliver.everyMs);
+
+  let last = { at: Date.now(), records: 0, events: 0 };
+  let stopped: Promise<void> | undefined;
+  return {
+    functions: chosen.map((f) => f.name),
+    stats: () => ({ ...stats, lagMs: { ...stats.lagMs } }),
+    async statusLine() {
+      const now = Date.now();
+      const seconds = Math.max(0.001, (now - last.at) / 1000);
+      const recordsPerSec = Math.round((stats.records - last.records) / seconds);
+      const eventsPerSec = Math.round((stats.events - last.events) / seconds);
+      last = { at: now, records: stats.records, events: stats.events };
+      const lag = Object.values(stats.lagMs);
+      let waiting = '';
+      try {
+        waiting = `, ${await warden.outbox.backlog()} waiting to be sent`;
+      } catch (err) {
+        waiting = `, outbox unreadable (${(err as Error).message.split('\n')[0]})`;
+      }
+      return `warden run: ${recordsPerSec} records/s in, ${eventsPerSec} events/s detected, lag ${lag.length ? `${(Math.max(...lag) / 1000).toFixed(1)} s` : '-'}, `
+        + `${stats.alerts} alerts${waiting}, ${stats.deadLettered} dead-lettered${stats.failedCalls ? `, ${stats.failedCalls} failed calls` : ''}`;
+    },
+    stop() {
+      stopped ??= (async () => {
+        if (deliverTimer) clearInterval(deliverTimer);
+        await Promise.all(triggers.map((t) => t.stop()));
+        await runDeliver();
+        await warden.close();
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** A `warden run` option that cannot work (an unknown function name). */
+export class HostConfigError extends Error {
+  override name = 'HostConfigError';
+}
