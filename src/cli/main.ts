@@ -42,5 +42,10 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
 
 const invokedDirectly = process.argv[1] && /cli[\\/]main\.(ts|js)$/.test(process.argv[1]);
 if (invokedDirectly) {
+  // A reader that stops early (`warden … | head`) closes the pipe: stop quietly, as Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(0);
+  });
   main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
 }
