@@ -2,7 +2,10 @@
 import { constants } from 'node:fs';
 import { access, open, readFile, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { TunableError, mergeTunableOverrides, parseTunableOverrides, tunableOverridesFromEnv, type Rule, type TunableOverrides } from '../engine/index.js';
+import {
+  Detector, InventoryError, TunableError, inventoryFromEnv, mergeTunableOverrides, parseTunableOverrides, tunableOverridesFromEnv,
+  type DetectorOptions, type Rule, type TunableOverrides,
+} from '../engine/index.js';
 import { UsageError } from './errors.js';
 
 /** `--rules a,b`: those rules of `all`, in the order given; every rule when not given. */
@@ -18,10 +21,11 @@ export function selectRules(all: readonly Rule[], wanted: string | undefined): R
 
 /**
  * Tunable overrides for the rules that run: `--tunables FILE`, then WARDEN_TUNABLES_FILE and
- * WARDEN_TUNABLES on top. A deployer's file covers every rule; `--rules` narrows what runs, not
- * what the file may name, so entries for rules not running are dropped.
+ * WARDEN_TUNABLES on top. A deployer's file covers every rule in detections/ (`all`); `--rules`
+ * narrows what runs, not what the file may name, so entries for rules not running are dropped,
+ * and an entry for a rule that does not exist is refused (a typo must not fall back silently).
  */
-export async function tunablesFor(rules: readonly Rule[], file: string | undefined): Promise<TunableOverrides> {
+export async function tunablesFor(all: readonly Rule[], running: readonly Rule[], file: string | undefined): Promise<TunableOverrides> {
   let overrides: TunableOverrides | undefined;
   try {
     const env = tunableOverridesFromEnv();
@@ -36,7 +40,19 @@ export async function tunablesFor(rules: readonly Rule[], file: string | undefin
     if (err instanceof TunableError) throw new UsageError(err.message);
     throw err;
   }
-  return Object.fromEntries(Object.entries(overrides ?? {}).filter(([id]) => rules.some((r) => r.id === id)));
+  const unknown = Object.keys(overrides ?? {}).filter((id) => !all.some((r) => r.id === id));
+  if (unknown.length) throw new UsageError(`tunables are set for rule '${unknown[0]}', which is not in detections/: fix the rule id or remove the entry`);
+  return Object.fromEntries(Object.entries(overrides ?? {}).filter(([id]) => running.some((r) => r.id === id)));
+}
+
+/** The detector a command runs, with WARDEN_INVENTORY; a bad tunable or inventory file is the user's to fix (one line, exit 2). */
+export function commandDetector(rules: readonly Rule[], options: Omit<DetectorOptions, 'inventory'>): Detector {
+  try {
+    return new Detector(rules, { ...options, inventory: inventoryFromEnv() });
+  } catch (err) {
+    if (err instanceof TunableError || err instanceof InventoryError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** `--partitions N`: keyed partitions principals are routed over, as the keyed hub has. */

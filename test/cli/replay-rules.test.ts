@@ -118,12 +118,16 @@ describe('warden replay runs the rules', () => {
     expect({ code, err, out }).toEqual({ code: 2, err: [`warden replay: ${message}`], out: [] });
   });
 
-  it('names a bad WARDEN_TUNABLES in one line (exit 2)', async () => {
-    vi.stubEnv('WARDEN_TUNABLES', '{"keyvault-mass-secret-read":{"treshold":20}}');
-    const { code, err } = await replay(DEMO_CAPTURE);
+  it.each([
+    ['{"keyvault-mass-secret-read":{"treshold":20}}', /^warden replay: .*'treshold'/],
+    ['{"keyvault-mass-secret-reads":{"threshold":20}}', /^warden replay: tunables are set for rule 'keyvault-mass-secret-reads', which is not in detections\/: fix the rule id or remove the entry$/],
+    ['{"keyvault-mass-secret-read":', /^warden replay: WARDEN_TUNABLES: not JSON/],
+  ])('names a bad WARDEN_TUNABLES %s in one line (exit 2), even when the rule it names is not running', async (tunables, message) => {
+    vi.stubEnv('WARDEN_TUNABLES', tunables);
+    const { code, err } = await replay(DEMO_CAPTURE, ...(tunables.includes('treshold') ? [] : ['--rules', 'ai-key-listing']));
     expect(code).toBe(2);
     expect(err).toHaveLength(1);
-    expect(err[0]).toMatch(/^warden replay: .*treshold/);
+    expect(err[0]).toMatch(message);
   });
 });
 

@@ -5,13 +5,13 @@ import { BacktestOptionError, resolveRange, type TimeRange } from '../../backtes
 import { Backtest, readExport, type BacktestSummary } from '../../backtest/run.js';
 import { planTables } from '../../backtest/tables.js';
 import { readWorkspace, WorkspaceReader, type ReaderStats } from '../../backtest/workspace.js';
-import { Detector, inventoryFromEnv, loadRules, parseDuration } from '../../engine/index.js';
+import { loadRules, parseDuration } from '../../engine/index.js';
 import { CaptureReadError, listCaptureFiles } from '../../ingest/files.js';
 import type { DeadLetter } from '../../model/index.js';
 import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
-import { checkOutput, selectRules, tunablesFor, writeOutput } from '../options.js';
+import { checkOutput, commandDetector, selectRules, tunablesFor, writeOutput } from '../options.js';
 
 const USAGE = `usage: warden backtest --workspace ID (--since 7d | --from ISO [--to ISO]) [options]
        warden backtest --export FILE|DIR [--table NAME] [options]
@@ -144,10 +144,10 @@ export const run: Command = async (argv, io) => {
   const endpoint = values.endpoint === undefined ? undefined : queryEndpoint(values.endpoint);
   for (const [flag, path] of [['--out', values.out], ['--report', values.report], ['--dead-letter', values['dead-letter']]] as const) await checkOutput(flag, path);
 
-  const rules = selectRules((await loadRules()).map((l) => l.rule), values.rules);
+  const all = (await loadRules()).map((l) => l.rule);
+  const rules = selectRules(all, values.rules);
   const series = values.report !== undefined ? new SeriesCollector() : undefined;
-  const overrides = await tunablesFor(rules, values.tunables);
-  const detector = new Detector(rules, { tunables: overrides, inventory: inventoryFromEnv(), observe: series?.observe });
+  const detector = commandDetector(rules, { tunables: await tunablesFor(all, rules, values.tunables), observe: series?.observe });
   const backtest = new Backtest(detector, { range: exports.length ? range : undefined });
   const deadLetters: DeadLetter[] = [];
   const keepDead = values['dead-letter'] !== undefined;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Detector, inventoryFromEnv, loadRules, mergeTunableOverrides, parseTunableOverrides, tunableOverridesFromEnv } from '../../engine/index.js';
+import { loadRules } from '../../engine/index.js';
 import { detectInCaptures } from '../../engine/replay.js';
 import { IngestTotals } from '../../ingest/pipeline.js';
 import type { Alert } from '../../model/index.js';
@@ -9,7 +9,7 @@ import { InMemoryStateStore } from '../../state/memory.js';
 import { alertTable, countsText } from '../alert-table.js';
 import { UsageError } from '../errors.js';
 import type { Command } from '../io.js';
-import { parsePartitions, writeOutput } from '../options.js';
+import { commandDetector, parsePartitions, tunablesFor, writeOutput } from '../options.js';
 
 const DEMO_DIR = fileURLToPath(new URL('../../../demo/', import.meta.url));
 const CAPTURE = `${DEMO_DIR}tenant-hour.ndjson.gz`;
@@ -57,9 +57,8 @@ export const run: Command = async (argv, io) => {
 
   const started = performance.now();
   const manifest = JSON.parse(await readFile(MANIFEST, 'utf8')) as Manifest;
-  const tunables = mergeTunableOverrides(parseTunableOverrides(await readFile(TUNABLES, 'utf8'), 'demo/tunables.json'), tunableOverridesFromEnv());
   const rules = (await loadRules()).map((l) => l.rule);
-  const detector = new Detector(rules, { store: new InMemoryStateStore(), tunables, inventory: inventoryFromEnv() });
+  const detector = commandDetector(rules, { store: new InMemoryStateStore(), tunables: await tunablesFor(rules, rules, TUNABLES) });
 
   const stolenAt = manifest.attacker.steps[0]?.time.slice(11, 16);
   io.stdout(`demo: one hour of a tenant's Azure logs (${manifest.recordCount} records); ${manifest.attacker.name}'s credential is used by an attacker from ${stolenAt} UTC`);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { Detector, TunableError, inventoryFromEnv, loadRules, type DetectorStats } from '../../engine/index.js';
+import { loadRules, type DetectorStats } from '../../engine/index.js';
 import { detectInCaptures } from '../../engine/replay.js';
 import { CaptureReadError, listCaptureFiles } from '../../ingest/files.js';
 import { IngestTotals, type IngestSummary } from '../../ingest/pipeline.js';
@@ -14,7 +14,7 @@ import type { StateStore, StateWriteStats } from '../../state/types.js';
 import { alertTable, countsText } from '../alert-table.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
-import { checkOutput, openOutput, parsePartitions, selectRules, tunablesFor, writeOutput } from '../options.js';
+import { checkOutput, commandDetector, openOutput, parsePartitions, selectRules, tunablesFor, writeOutput } from '../options.js';
 
 const USAGE = `usage: warden replay <files or folders...> [options]
 
@@ -180,8 +180,9 @@ export const run: Command = async (argv, io) => {
     throw err;
   }
   await checkOutput('--report', values.report);
-  const rules = selectRules((await loadRules()).map((l) => l.rule), values.rules);
-  const tunables = await tunablesFor(rules, values.tunables);
+  const all = (await loadRules()).map((l) => l.rule);
+  const rules = selectRules(all, values.rules);
+  const tunables = await tunablesFor(all, rules, values.tunables);
   const series = values.report !== undefined ? new SeriesCollector() : undefined;
 
   const totals = new IngestTotals();
@@ -200,13 +201,7 @@ export const run: Command = async (argv, io) => {
     const eventsOut = await output('--events', values.events);
     const deadOut = await output('--dead-letter', values['dead-letter']);
     state = await openState(stateKind, process.env);
-    let detector: Detector;
-    try {
-      detector = new Detector(rules, { store: state.store, tunables, inventory: inventoryFromEnv(), observe: series?.observe });
-    } catch (err) {
-      if (err instanceof TunableError) throw new UsageError(err.message);
-      throw err;
-    }
+    const detector = commandDetector(rules, { store: state.store, tunables, observe: series?.observe });
     for await (const { result, fileIndex, fileDone, alerts: raised } of detectInCaptures(found.files, detector, { partitions })) {
       totals.add(result);
       alerts.push(...raised);
