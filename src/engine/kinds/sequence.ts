@@ -6,19 +6,27 @@ import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
 
 /**
  * An event waiting for the rest of a sequence: [event time, bit mask of the steps it can be,
- * trimmed event]. Once written, the event is held as its JSON text (about the memory of the object,
- * and nothing to serialize at the next writes), and read back only when a sequence needs it.
+ * trimmed event]. Once written, the third item is the candidate's whole stored JSON
+ * (`[time,mask,{event}]`): about the memory of the object, nothing to format at later writes, and
+ * the event is read back from it only when a sequence needs it.
  */
 type Candidate = [number, number, NormalizedEvent | string];
 
-/** A candidate's event, read back from its JSON when needed (then kept as an object until the next write). */
+/** A candidate's event, read back from its stored JSON when needed (then kept as an object until the next write). */
 function eventOf(c: Candidate): NormalizedEvent {
-  return typeof c[2] === 'string' ? (c[2] = JSON.parse(c[2]) as NormalizedEvent) : c[2];
+  return typeof c[2] === 'string' ? (c[2] = (JSON.parse(c[2]) as Candidate)[2] as NormalizedEvent) : c[2];
 }
 
-/** A candidate's event as JSON text; from then on it is held that way. */
-function eventJson(c: Candidate): string {
-  return typeof c[2] === 'string' ? c[2] : (c[2] = JSON.stringify(c[2]));
+/** A candidate as stored; from then on it is held that way. */
+function storedJson(c: Candidate): string {
+  return typeof c[2] === 'string' ? c[2] : (c[2] = `[${c[0]},${c[1]},${JSON.stringify(c[2])}]`);
+}
+
+/** Drop steps from a candidate's mask; returns what is left. A candidate kept with another mask holds its event as an object again (rare), since its stored JSON no longer says what it is. */
+function dropSteps(c: Candidate, bits: number): number {
+  const mask = c[1] & ~bits;
+  if (mask) eventOf(c);
+  return (c[1] = mask);
 }
 
 export interface SequenceState extends KeyState {
@@ -102,7 +110,7 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
       for (const c of cands) if (c[1] & bit) count++;
       if (count <= maxCandidates) continue;
       const oldest = cands.findIndex((c) => c[1] & bit);
-      cands[oldest][1] &= ~bit;
+      dropSteps(cands[oldest], bit);
       if (!cands[oldest][1]) cands.splice(oldest, 1);
     }
   }
@@ -161,7 +169,7 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
         if (k) cands.splice(0, k);
         // Candidates older than the lateness horizon are no longer the last step of any sequence.
         for (let i = 0; i < cands.length && cands[i][0] < watermark - lateness; ) {
-          if (cands[i][1] & LAST && !(cands[i][1] &= ~LAST)) cands.splice(i, 1);
+          if (cands[i][1] & LAST && !dropSteps(cands[i], LAST)) cands.splice(i, 1);
           else i++;
         }
       }
@@ -173,10 +181,10 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
     },
     restore(st) {
       if (hasSeen) st.f?.forEach((seen) => restoreSeen(seen ?? undefined));
-      // Read back as objects: held as JSON text, as after a write.
-      for (const c of st.c ?? []) eventJson(c);
+      // Read back as objects: held as stored JSON, as after a write.
+      for (const c of st.c ?? []) storedJson(c);
     },
-    serialize: (st) => stateJson(st, 'c', st.c, (c) => `[${c[0]},${c[1]},${eventJson(c)}]`),
+    serialize: (st) => stateJson(st, 'c', st.c, storedJson),
   };
 }
 
