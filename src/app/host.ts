@@ -36,6 +36,10 @@ export interface HostStats {
   deadLettered: number;
   /** Keyed events applied by detect. */
   events: number;
+  /** Keyed events delivered again (after a restart) and recognized as applied already. */
+  redelivered: number;
+  /** Keyed events dropped as copies of an event applied at another position (an ingest batch published twice). */
+  repeats: number;
   alerts: number;
   /** Batches whose handler failed (each retried per the retry policy). */
   failedCalls: number;
@@ -85,7 +89,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
     ? settings.eventHubs
     : { ...settings.eventHubs, credential: warden.credential };
 
-  const stats: HostStats = { rawEvents: 0, records: 0, published: 0, deadLettered: 0, events: 0, alerts: 0, failedCalls: 0, lagMs: {} };
+  const stats: HostStats = { rawEvents: 0, records: 0, published: 0, deadLettered: 0, events: 0, redelivered: 0, repeats: 0, alerts: 0, failedCalls: 0, lagMs: {} };
   const log = options.logHandler ?? (() => undefined);
   const triggers: EventHubTrigger[] = [];
   let deliverTimer: NodeJS.Timeout | undefined;
@@ -126,6 +130,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
           if (f.name === 'detect') {
             const r = result as DetectBatchResult;
             stats.events += r.events;
+            stats.repeats += r.repeats;
             stats.alerts += r.alerts.length;
             stats.deadLettered += r.deadLettered;
           } else {
@@ -150,7 +155,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
   let stopped: Promise<void> | undefined;
   return {
     functions: chosen.map((f) => f.name),
-    stats: () => ({ ...stats, lagMs: { ...stats.lagMs } }),
+    stats: () => ({ ...stats, redelivered: warden.detector.stats().duplicatesSkipped, lagMs: { ...stats.lagMs } }),
     async statusLine() {
       const now = Date.now();
       const seconds = Math.max(0.001, (now - last.at) / 1000);

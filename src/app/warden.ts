@@ -30,6 +30,9 @@ export interface WardenDependencies {
   now?: () => number;
 }
 
+/** How long the deliver timer leaves a batch's new alerts to detect's own send (far longer than a send takes). */
+const IMMEDIATE_SEND_HOLD_MS = 30_000;
+
 /**
  * What `functions/index.ts` builds the app with: nothing in Azure (the defaults are right there);
  * a test host sets the stand-ins' credential, TLS trust and clock before it loads the entry point.
@@ -211,7 +214,8 @@ export class Warden {
     let alerts: Alert[];
     try {
       alerts = await this.detector.process(batch);
-      await this.outbox.add(alerts);
+      // Sent right after this batch; the timer takes them only if that send does not settle them.
+      await this.outbox.add(alerts, { holdMs: IMMEDIATE_SEND_HOLD_MS });
       await this.detector.flush([partitionId]);
     } catch (err) {
       // What this instance applied in memory may not be stored: start the partition again from the Table.

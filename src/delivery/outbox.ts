@@ -33,8 +33,16 @@ export interface AddResult {
 }
 
 /** What the deliver loop needs from an outbox (tests and `warden run` may use another). */
+export interface AddOptions {
+  /**
+   * Keep the alerts from `pending` for this long: the caller sends them itself right away, and the
+   * deliver timer should take them only if that send does not mark them sent (no double send).
+   */
+  holdMs?: number;
+}
+
 export interface AlertOutbox {
-  add(alerts: readonly Alert[]): Promise<AddResult>;
+  add(alerts: readonly Alert[], options?: AddOptions): Promise<AddResult>;
   pending(limit: number): Promise<PendingAlert[]>;
   markSent(alertIds: readonly string[]): Promise<void>;
   markFailed(alertIds: readonly string[], error: string, retryAfterMs?: number): Promise<void>;
@@ -82,17 +90,19 @@ export class TableAlertOutbox implements AlertOutbox {
     this.now = options.now ?? Date.now;
   }
 
-  async add(alerts: readonly Alert[]): Promise<AddResult> {
+  async add(alerts: readonly Alert[], options: AddOptions = {}): Promise<AddResult> {
     const byId = new Map<string, Alert>();
     for (const alert of alerts) byId.set(alert.AlertId, alert);
-    const addedAt = new Date(this.now()).toISOString();
+    const now = this.now();
+    const addedAt = new Date(now).toISOString();
+    const hold = options.holdMs ? { NextAttemptAt: new Date(now + options.holdMs).toISOString() } : {};
     let evidenceTrimmed = 0;
     const actions: TransactionAction[] = [];
     for (const [id, alert] of byId) {
       const { json, trimmed } = storedJson(alert);
       if (trimmed) evidenceTrimmed++;
       actions.push(['create', textEntity(PARTITION, id, PAYLOAD, json, {
-        Status: 'pending' satisfies Status, TimeGenerated: alert.TimeGenerated, AddedAt: addedAt, Attempts: 0,
+        Status: 'pending' satisfies Status, TimeGenerated: alert.TimeGenerated, AddedAt: addedAt, Attempts: 0, ...hold,
       })]);
     }
     if (!actions.length) return { added: 0, duplicates: alerts.length, evidenceTrimmed };
