@@ -2,11 +2,22 @@
 import { constants } from 'node:fs';
 import { access, open, readFile, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
   Detector, InventoryError, TunableError, inventoryFromEnv, mergeTunableOverrides, parseTunableOverrides, tunableOverridesFromEnv,
   type DetectorOptions, type Rule, type TunableOverrides,
 } from '../engine/index.js';
 import { UsageError } from './errors.js';
+
+/** `parseArgs` with a command's usage error: the mistake in one line, and where the help is. */
+export function parseCommandArgs<const T extends ParseArgsConfig>(command: string, config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    // Node's messages run on with advice about '--'; the first sentence is the mistake.
+    throw new UsageError(`${(err as Error).message.split('. ')[0]}: see 'warden ${command} --help'`);
+  }
+}
 
 /** `--rules a,b`: those rules of `all`, in the order given; every rule when not given. */
 export function selectRules(all: readonly Rule[], wanted: string | undefined): Rule[] {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Detector, PartitionRouter, defineRule, fnv1a, routeToPartition, type Rule } from '../../src/engine/index.js';
 import { PARTITION_META_KEY } from '../../src/engine/evaluator.js';
-import type { Alert, NormalizedEvent, StreamEvent } from '../../src/model/index.js';
+import type { Alert, NormalizedEvent } from '../../src/model/index.js';
 import { InMemoryStateStore } from '../../src/state/memory.js';
 import type { StateStore } from '../../src/state/types.js';
-import { DAY, HOUR, MIN, SP, SP2, SUB_A, T0, batches, ev, run, stream } from './helpers.js';
+import { DAY, HOUR, MIN, SP, SP2, SUB_A, T0, batches, drive, ev, run, stream } from './helpers.js';
 
 const common = { version: '1', description: 'test rule', severity: 'Medium', tactics: ['CredentialAccess'], techniques: ['T1552'] } as const;
 
@@ -53,15 +53,6 @@ function synthetic(principals: number, days: number, perDay: number, seed = 7): 
 }
 
 const now = () => T0 + 90 * DAY;
-
-async function drive(detector: Detector, list: StreamEvent[][]): Promise<Alert[]> {
-  const alerts: Alert[] = [];
-  for (const batch of list) {
-    alerts.push(...(await detector.process(batch)));
-    await detector.flush();
-  }
-  return alerts;
-}
 
 /**
  * Fails the n-th write call (1-based), as a Tables outage during a flush would: with `keysStored`,

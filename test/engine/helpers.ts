@@ -52,6 +52,16 @@ export async function run(rules: Rule[], batches: StreamEvent[][], options: Dete
   return { alerts, detector };
 }
 
+/** Drive one detector over batches as the detect function handles each: evaluate, then write the changed state. */
+export async function drive(detector: Detector, batches: StreamEvent[][]): Promise<Alert[]> {
+  const alerts: Alert[] = [];
+  for (const batch of batches) {
+    alerts.push(...(await detector.process(batch)));
+    await detector.flush();
+  }
+  return alerts;
+}
+
 /** Split into batches of n. */
 export function batches<T>(items: T[], n: number): T[][] {
   const out: T[][] = [];

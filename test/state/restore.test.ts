@@ -4,10 +4,11 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Detector, PartitionRouter, loadRules, parseTunableOverrides, type Rule, type TunableOverrides } from '../../src/engine/index.js';
 import { ingestBody } from '../../src/ingest/pipeline.js';
-import type { Alert, StreamEvent } from '../../src/model/index.js';
+import type { StreamEvent } from '../../src/model/index.js';
 import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
 import { TableStateStore } from '../../src/state/tables.js';
 import type { StateStore } from '../../src/state/types.js';
+import { drive } from '../engine/helpers.js';
 
 const CAPTURE = fileURLToPath(new URL('../../demo/tenant-hour.ndjson.gz', import.meta.url));
 const TUNABLES = fileURLToPath(new URL('../../demo/tunables.json', import.meta.url));
@@ -36,16 +37,6 @@ function deliveries(): StreamEvent[][] {
 
 /** A Table store on Azurite; a new one per call is a new instance's client (nothing shared in memory). */
 const tableStore = (table: string) => new TableStateStore({ connectionString: azurite.connectionString, table });
-
-/** As the detect function handles each batch: evaluate, then write the changed state before the batch returns. */
-async function drive(detector: Detector, batches: StreamEvent[][]): Promise<Alert[]> {
-  const alerts: Alert[] = [];
-  for (const batch of batches) {
-    alerts.push(...(await detector.process(batch)));
-    await detector.flush();
-  }
-  return alerts;
-}
 
 const detector = (store?: StateStore) => new Detector(rules, { store, tunables, now: () => NOW });
 

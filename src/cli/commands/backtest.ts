@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { DefaultAzureCredential } from '@azure/identity';
 import { LogsQueryClient } from '@azure/monitor-query-logs';
 import { BacktestOptionError, resolveRange, type TimeRange } from '../../backtest/range.js';
@@ -11,7 +10,7 @@ import type { DeadLetter } from '../../model/index.js';
 import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
-import { checkOutput, commandDetector, selectRules, tunablesFor, writeOutput } from '../options.js';
+import { checkOutput, commandDetector, parseCommandArgs, selectRules, tunablesFor, writeOutput } from '../options.js';
 
 const USAGE = `usage: warden backtest --workspace ID (--since 7d | --from ISO [--to ISO]) [options]
        warden backtest --export FILE|DIR [--table NAME] [options]
@@ -51,30 +50,26 @@ const DEFAULT_SLICE = '6h';
 const WORKSPACE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: {
-        workspace: { type: 'string' },
-        since: { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        endpoint: { type: 'string' },
-        slice: { type: 'string' },
-        export: { type: 'string', multiple: true },
-        table: { type: 'string' },
-        rules: { type: 'string' },
-        tunables: { type: 'string' },
-        out: { type: 'string' },
-        report: { type: 'string' },
-        'dead-letter': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('. ')[0]}: see 'warden backtest --help'`);
-  }
+  return parseCommandArgs('backtest', {
+    args: argv,
+    options: {
+      workspace: { type: 'string' },
+      since: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      endpoint: { type: 'string' },
+      slice: { type: 'string' },
+      export: { type: 'string', multiple: true },
+      table: { type: 'string' },
+      rules: { type: 'string' },
+      tunables: { type: 'string' },
+      out: { type: 'string' },
+      report: { type: 'string' },
+      'dead-letter': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
 }
 
 /** The query API base URL (`…/v1`) and the token audience of an endpoint the user gave. */

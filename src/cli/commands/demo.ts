@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { loadRules } from '../../engine/index.js';
 import { detectInCaptures } from '../../engine/replay.js';
 import { IngestTotals } from '../../ingest/pipeline.js';
@@ -9,7 +8,7 @@ import { InMemoryStateStore } from '../../state/memory.js';
 import { alertTable, countsText } from '../alert-table.js';
 import { UsageError } from '../errors.js';
 import type { Command } from '../io.js';
-import { commandDetector, parsePartitions, tunablesFor, writeOutput } from '../options.js';
+import { commandDetector, parseCommandArgs, parsePartitions, tunablesFor, writeOutput } from '../options.js';
 
 const DEMO_DIR = fileURLToPath(new URL('../../../demo/', import.meta.url));
 const CAPTURE = `${DEMO_DIR}tenant-hour.ndjson.gz`;
@@ -36,14 +35,10 @@ interface Manifest {
 }
 
 function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: { partitions: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    }).values;
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('. ')[0]}: see 'warden demo --help'`);
-  }
+  return parseCommandArgs('demo', {
+    args: argv,
+    options: { partitions: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  }).values;
 }
 
 export const run: Command = async (argv, io) => {

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { loadRules, type DetectorStats } from '../../engine/index.js';
 import { detectInCaptures } from '../../engine/replay.js';
 import { CaptureReadError, listCaptureFiles } from '../../ingest/files.js';
@@ -14,7 +13,7 @@ import type { StateStore, StateWriteStats } from '../../state/types.js';
 import { alertTable, countsText } from '../alert-table.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
-import { checkOutput, commandDetector, openOutput, parsePartitions, selectRules, tunablesFor, writeOutput } from '../options.js';
+import { checkOutput, commandDetector, openOutput, parseCommandArgs, parsePartitions, selectRules, tunablesFor, writeOutput } from '../options.js';
 
 const USAGE = `usage: warden replay <files or folders...> [options]
 
@@ -42,27 +41,22 @@ rules:
   -h, --help           show this help`;
 
 function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        out: { type: 'string' },
-        events: { type: 'string' },
-        'dead-letter': { type: 'string' },
-        report: { type: 'string' },
-        rules: { type: 'string' },
-        tunables: { type: 'string' },
-        partitions: { type: 'string' },
-        state: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    // Node's messages run on with advice about '--'; the first sentence is the mistake.
-    throw new UsageError(`${(err as Error).message.split('. ')[0]}: see 'warden replay --help'`);
-  }
+  return parseCommandArgs('replay', {
+    args: argv,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string' },
+      events: { type: 'string' },
+      'dead-letter': { type: 'string' },
+      report: { type: 'string' },
+      rules: { type: 'string' },
+      tunables: { type: 'string' },
+      partitions: { type: 'string' },
+      state: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
 }
 
 interface ReplayState {

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { DETECTIONS_DIR, loadRules, type LoadedRule } from '../../engine/loader.js';
 import { FixtureError, formatCaseResult, lintFixtures, readCases, runRuleCase, type CaseResult } from '../../engine/rule-tests.js';
 import { RuleDefinitionError } from '../../engine/errors.js';
@@ -8,6 +8,7 @@ import { CATALOGUE_FILE, renderCatalogue } from '../../engine/rule-docs.js';
 import { ScaffoldError, scaffoldRule } from '../../engine/scaffold.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
+import { parseCommandArgs } from '../options.js';
 
 type Values = { dir?: string; json?: boolean; help?: boolean; check?: boolean; kind?: string };
 
@@ -56,12 +57,7 @@ export const run: Command = async (argv, io) => {
   }
   const sub = SUBCOMMANDS[name];
   if (!sub) throw new UsageError(`unknown subcommand '${name}': use ${Object.keys(SUBCOMMANDS).join(', ')}`);
-  let parsed;
-  try {
-    parsed = parseArgs({ args: rest, allowPositionals: true, options: { ...COMMON_OPTIONS, ...sub.options } });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('. ')[0]}: see 'warden rules --help'`);
-  }
+  const parsed = parseCommandArgs('rules', { args: rest, allowPositionals: true, options: { ...COMMON_OPTIONS, ...sub.options } });
   const values = parsed.values as Values;
   if (values.help) {
     io.stdout(usage());
