@@ -70,6 +70,15 @@ describe('threshold', () => {
     expect(alerts).toEqual([]);
   });
 
+  it('takes the allowed lateness a deployment configures: a wider one keeps a later event on time', async () => {
+    // The 2m event is 10 minutes behind the watermark: late with the default 5m, on time with 15m.
+    const events = () => stream([ev(0), ev(12 * MIN), ev(9 * MIN), ev(2 * MIN)]);
+    const wide = await run([listKeys], [events()], { allowedLatenessMs: 15 * MIN });
+    expect(wide.detector.stats().late).toBe(0);
+    const none = await run([listKeys], [events()], { allowedLatenessMs: 0 });
+    expect(none.detector.stats().late).toBe(2);
+  });
+
   it('works across batches: the window state survives flushes', async () => {
     const { alerts } = await run([listKeys], batches(stream([ev(0), ev(3 * MIN), ev(6 * MIN)]), 1));
     expect(alerts).toHaveLength(1);
