@@ -119,6 +119,22 @@ describe('Detector', () => {
     expect([...before, ...after]).toEqual(uninterrupted);
   });
 
+  it('writes changed state once per partition a batch touched, and nothing when nothing changed', async () => {
+    const store = new InMemoryStateStore();
+    const detector = new Detector(allKinds, { store, now });
+    const list = batches(stream(synthetic(20, 2, 400), new PartitionRouter(4)), 100);
+    for (const batch of list) {
+      const before = store.writeCalls;
+      await detector.process(batch);
+      await detector.flush();
+      expect(store.writeCalls - before).toBe(new Set(batch.map((e) => e.partitionId)).size);
+    }
+    const before = store.writeCalls;
+    await detector.process(list[list.length - 1]); // redelivered: nothing new to write
+    await detector.flush();
+    expect(store.writeCalls).toBe(before);
+  });
+
   it('after a flush that failed half way (keys or partition mark), the redelivered batch gives the uninterrupted alerts', async () => {
     const list = batches(stream(synthetic(10, 2, 300), new PartitionRouter(1)), 30);
     const uninterrupted = await drive(new Detector(allKinds, { now }), list);
