@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { DefaultAzureCredential } from '@azure/identity';
 import {
   CaptureSendConfigError, EventHubNotFoundError, sendCaptures, type CaptureSendSummary,
@@ -8,6 +7,7 @@ import { CaptureReadError } from '../../ingest/files.js';
 import type { RecordLocation } from '../../model/index.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
+import { parseCommandArgs } from '../options.js';
 
 const USAGE = `usage: warden send <files or folders...> --hub NAME [options]
 
@@ -32,24 +32,19 @@ options:
   -h, --help                show this help`;
 
 function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        hub: { type: 'string' },
-        namespace: { type: 'string' },
-        'connection-string': { type: 'string' },
-        rate: { type: 'string' },
-        'time-shift': { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    // Node's messages run on with advice about '--'; the first sentence is the mistake.
-    throw new UsageError(`${(err as Error).message.split('. ')[0]}: see 'warden send --help'`);
-  }
+  return parseCommandArgs('send', {
+    args: argv,
+    allowPositionals: true,
+    options: {
+      hub: { type: 'string' },
+      namespace: { type: 'string' },
+      'connection-string': { type: 'string' },
+      rate: { type: 'string' },
+      'time-shift': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
 }
 
 /** Flags win over the environment; a namespace (an identity) wins over a connection string. */
