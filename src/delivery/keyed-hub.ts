@@ -1,4 +1,5 @@
-import { EventHubProducerClient, type EventDataBatch, type RetryOptions, type TokenCredential } from '@azure/event-hubs';
+import { EventHubProducerClient, type EventDataBatch, type RetryOptions } from '@azure/event-hubs';
+import type { EventHubConnection } from './eventhubs-trigger.js';
 import { NormalizedEventSchema, type NormalizedEvent } from '../model/index.js';
 
 /**
@@ -41,13 +42,9 @@ export function parseKeyedEvent(message: unknown): KeyedEvent {
   return { event: parsed.data as NormalizedEvent, arrivedAt };
 }
 
-export type KeyedHubConnection =
-  | { connectionString: string }
-  | { fullyQualifiedNamespace: string; credential: TokenCredential };
-
 export interface KeyedHubPublisherOptions {
   eventHubName: string;
-  connection: KeyedHubConnection;
+  connection: EventHubConnection;
   /** Sends in flight at once (one per principal batch). Default 16. */
   maxConcurrency?: number;
   /** Passed to the producer (retry options: a send the service refuses is retried by the SDK first). */

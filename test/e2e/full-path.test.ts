@@ -10,13 +10,14 @@ import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EventHubProducerClient, type Checkpoint, type CheckpointStore, type PartitionOwnership } from '@azure/event-hubs';
+import { EventHubProducerClient, type CheckpointStore } from '@azure/event-hubs';
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
 import { startLogsIngestionServer, type LogsIngestionTestServer } from '../support/logs-ingestion-server.js';
 import { waitFor } from '../support/wait.js';
+import { killable } from '../support/trigger-shim.js';
 import { loadSettings } from '../../src/app/settings.js';
 import { Warden } from '../../src/app/warden.js';
 import { startStandaloneHost, type StandaloneHost, type StandaloneHostOptions } from '../../src/app/host.js';
@@ -102,23 +103,6 @@ function settings(run: Run) {
     SENTINEL_DCR_IMMUTABLE_ID: server.ruleId,
     WARDEN_TUNABLES: tunables,
   });
-}
-
-/** A checkpoint store that, once killed, writes nothing more: what a crashed process leaves behind. */
-function killable(store: CheckpointStore) {
-  let dead = false;
-  const refuse = () => {
-    if (dead) throw new Error('killed');
-  };
-  return {
-    kill: () => { dead = true; },
-    store: {
-      listOwnership: (ns: string, hub: string, cg: string) => store.listOwnership(ns, hub, cg),
-      listCheckpoints: (ns: string, hub: string, cg: string) => store.listCheckpoints(ns, hub, cg),
-      claimOwnership: async (o: PartitionOwnership[]) => { refuse(); return store.claimOwnership(o); },
-      updateCheckpoint: async (c: Checkpoint) => { refuse(); return store.updateCheckpoint(c); },
-    } satisfies CheckpointStore,
-  };
 }
 
 async function checkpointStore(run: Run): Promise<CheckpointStore> {

@@ -31,7 +31,7 @@ export class ProcessKilledError extends Error {
 }
 
 /** A store that stops writing once killed, as a dead process would. Reads still work, for the next run. */
-function killable(store: CheckpointStore): { store: CheckpointStore; kill(): void } {
+export function killable(store: CheckpointStore): { store: CheckpointStore; kill(): void } {
   let dead = false;
   const refuseWhenDead = () => {
     if (dead) throw new ProcessKilledError('the trigger was killed: no more checkpoints or ownership claims');

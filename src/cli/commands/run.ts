@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { InventoryError, TunableError, parseDuration } from '../../engine/index.js';
 import { HostConfigError, startStandaloneHost } from '../../app/host.js';
 import { SettingsError, loadSettings } from '../../app/settings.js';
 import { Warden } from '../../app/warden.js';
 import { UsageError } from '../errors.js';
 import type { Command } from '../io.js';
+import { parseCommandArgs } from '../options.js';
 
 const USAGE = `usage: warden run [options]
 
@@ -26,21 +26,17 @@ options:
   -h, --help             show this help`;
 
 function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: false,
-      options: {
-        settings: { type: 'string' },
-        functions: { type: 'string' },
-        'status-every': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}; run 'warden run --help' for the options`);
-  }
+  return parseCommandArgs('run', {
+    args: argv,
+    allowPositionals: false,
+    options: {
+      settings: { type: 'string' },
+      functions: { type: 'string' },
+      'status-every': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
 }
 
 async function settingsFile(path: string): Promise<Record<string, string>> {
