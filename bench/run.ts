@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadRules } from '../src/engine/index.js';
 import { generateWorkload } from '../synth/scenario.js';
 import { rulesForScaling } from './rule-copies.js';
-import { eventsOf, heapPerKey, normalizeAll, parseAll, runPipeline } from './stages.js';
+import { eventsOf, heapPerKey, median, normalizeAll, parseAll, runPipeline } from './stages.js';
 import { tableCost } from './tables.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -72,12 +72,6 @@ const RULE_COUNTS = [1, 10, 100] as const;
 const SCALING_RECORDS = 20_000;
 
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 /** Nearest-rank percentile. */
 function percentile(xs: readonly number[], p: number): number {

@@ -15,6 +15,12 @@ export const PARTITIONS = 4;
 /** Events per batch where the bench forms batches itself (a keyed-hub delivery). */
 export const BATCH = 100;
 
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 /** The floor: JSON.parse of every body. Returns the records seen (so the work cannot be skipped). */
 export function parseAll(bodies: readonly string[]): number {
   let records = 0;
