@@ -254,10 +254,13 @@ describe('full path on the real Event Hubs, Tables, Blobs and Logs Ingestion cli
     const h = await host('refused', ALL);
     try {
       await sendDemo('refused', () => h.stats().records, {
-        before: (i) => { if (i === Math.floor(slices.length / 3)) broker.refuseSends(3000); },
+        // Only the keyed hub refuses: Azure Monitor's sends to the raw hubs go on.
+        before: (i) => { if (i === Math.floor(slices.length / 3)) broker.refuseSends(3000, 'refused-events'); },
       });
       await finished('refused', () => [h]);
+      // Ingest's publishes were refused until the hub took them again: its calls failed and were retried.
       expect(broker.stats.sendsRefused).toBeGreaterThan(0);
+      expect(h.stats().failedCalls).toBeGreaterThan(0);
     } finally {
       await h.stop();
     }

@@ -67,8 +67,8 @@ export interface EventHubsBroker {
    * operation timeout (`retryOptions.timeoutInMs`, 60 s by default) for the dead links before reconnecting.
    */
   dropConnections(options?: { abrupt?: boolean }): void;
-  /** Reject incoming event transfers with `com.microsoft:server-busy` (retryable), for `forMs` or until `acceptSends()`. */
-  refuseSends(forMs?: number): void;
+  /** Reject incoming event transfers with `com.microsoft:server-busy` (retryable), for `forMs` or until `acceptSends()`; to one hub only when `hub` is given. */
+  refuseSends(forMs?: number, hub?: string): void;
   acceptSends(): void;
   stop(): Promise<void>;
 }
@@ -169,7 +169,8 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
   const connections = new Set<Connection>();
   const outletsBySender = new Map<Sender, Outlet>();
   const inletTargets = new Map<Receiver, { hub: Hub; partition?: Partition }>();
-  let refusing = false;
+  /** `true`: every hub refuses sends; a name: that hub only. */
+  let refusing: boolean | string = false;
   let refuseTimer: NodeJS.Timeout | undefined;
 
   const container = rhea.create_container({ id: 'warden-test-eventhubs' });
@@ -417,7 +418,7 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
       delivery.reject({ condition: 'amqp:not-found', description: `No hub behind link '${address}'.` });
       return;
     }
-    if (refusing) {
+    if (refusing === true || refusing === inlet.hub.name) {
       stats.sendsRefused++;
       delivery.reject({ condition: 'com.microsoft:server-busy', description: 'The test broker is refusing sends (refuseSends).' });
       return;
@@ -533,8 +534,9 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
         connection.close({ condition: 'amqp:connection:forced', description: 'The test broker closed the connection (dropConnections).' });
       }
     },
-    refuseSends(forMs?: number): void {
-      refusing = true;
+    refuseSends(forMs?: number, hub?: string): void {
+      if (hub !== undefined) hubOrThrow(hub);
+      refusing = hub ?? true;
       clearTimeout(refuseTimer);
       if (forMs !== undefined) {
         refuseTimer = setTimeout(() => { refusing = false; }, forMs);
