@@ -17,6 +17,7 @@ import { eventHubBatch, invocationContext, loadFunctionsApp, type Registration }
 import { parseDeadLetters } from '../../src/delivery/dead-letters.js';
 import { AlertSchema } from '../../src/model/index.js';
 import { functionsAppDependencies } from '../../src/app/warden.js';
+import { startFaultProxy } from '../support/tcp-fault-proxy.js';
 
 const { HttpRequest } = functions;
 const fixture = (path: string) => readFileSync(fileURLToPath(new URL(`../../detections/${path}`, import.meta.url)), 'utf8');
@@ -55,7 +56,7 @@ function settings(): Record<string, string> {
 beforeAll(async () => {
   azurite = await startAzurite();
   const hubs: Record<string, { partitions: number }> = { 'warden-activity': { partitions: 2 }, 'warden-signin': { partitions: 2 }, 'warden-resource': { partitions: 2 } };
-  for (let i = 1; i <= 8; i++) hubs[`warden-events-${i}`] = { partitions: 4 };
+  for (let i = 1; i <= 12; i++) hubs[`warden-events-${i}`] = { partitions: 4 };
   broker = await startEventHubsBroker({ hubs });
   server = await startLogsIngestionServer();
   Object.assign(functionsAppDependencies, {
@@ -233,6 +234,34 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
       results.push(await fns.get('detect')!.handler(messages, context));
     }
     expect(results).toEqual([expect.objectContaining({ events: 7, repeats: 7, alerts: [] })]);
+  });
+
+  it('detect fails its batch while Tables are down (the host retries it), and the retry raises the alert once, from the stored state', async () => {
+    const tables = await startFaultProxy(Number(new URL(azurite.tableUrl).port));
+    try {
+      fns = await loadFunctionsApp({ ...settings(), WARDEN_STORAGE_CONNECTION_STRING: azurite.connectionString.replace(new URL(azurite.tableUrl).host, `127.0.0.1:${tables.port}`) });
+      await ingest('ingest-resource', 'warden-resource', [SECRET_SWEEP]);
+      const before = server.rows().length;
+      const [batch] = keyedBatches();
+      const call = async (events: typeof batch.events) => {
+        const { messages, context } = eventHubBatch('detect', `warden-events-${run}`, batch.partitionId, events);
+        return await fns.get('detect')!.handler(messages, context) as { alerts: Array<{ AlertId: string; RuleId: string }> };
+      };
+      // The first reads: the partition is loaded and stored; no alert yet.
+      expect((await call(batch.events.slice(0, 4))).alerts).toEqual([]);
+      tables.down();
+      // The reads that cross the threshold: applied in memory, but the outbox cannot be written.
+      await expect(call(batch.events.slice(4))).rejects.toThrow();
+      tables.up();
+      // The host's retry: the partition starts again from the Table, so the alert is raised (not skipped as applied).
+      const retried = await call(batch.events.slice(4));
+      expect(retried.alerts.map((a) => a.RuleId)).toEqual(['keyvault-mass-secret-read']);
+      // And a redelivery after that changes nothing.
+      expect((await call(batch.events)).alerts).toEqual([]);
+      expect(server.rows().slice(before).map((r) => r.AlertId)).toEqual([retried.alerts[0].AlertId]);
+    } finally {
+      await tables.close();
+    }
   });
 
   it('health reports configuration, rules, backlog and the last delivery, and no secret', async () => {
