@@ -34,7 +34,7 @@ export interface HostStats {
   records: number;
   published: number;
   deadLettered: number;
-  /** Keyed events applied by detect. */
+  /** Keyed events detect received (redeliveries and copies included). */
   events: number;
   /** Keyed events delivered again (after a restart) and recognized as applied already. */
   redelivered: number;
@@ -130,7 +130,6 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
           if (f.name === 'detect') {
             const r = result as DetectBatchResult;
             stats.events += r.events;
-            stats.repeats += r.repeats;
             stats.alerts += r.alerts.length;
             stats.deadLettered += r.deadLettered;
           } else {
@@ -155,7 +154,10 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
   let stopped: Promise<void> | undefined;
   return {
     functions: chosen.map((f) => f.name),
-    stats: () => ({ ...stats, redelivered: warden.detector.stats().duplicatesSkipped, lagMs: { ...stats.lagMs } }),
+    stats: () => {
+      const detector = warden.detector.stats();
+      return { ...stats, redelivered: detector.duplicatesSkipped, repeats: detector.republishedSkipped, lagMs: { ...stats.lagMs } };
+    },
     async statusLine() {
       const now = Date.now();
       const seconds = Math.max(0.001, (now - last.at) / 1000);

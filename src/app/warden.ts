@@ -14,7 +14,6 @@ import { SentinelSink, deliverPending, recordSendResult, type AlertSink, type De
 import { KeyedEventFormatError, KeyedHubPublisher, parseKeyedEvent, type KeyedEvent } from '../delivery/keyed-hub.js';
 import { TableDeliveryStatus, type LastDelivery } from '../delivery/delivery-status.js';
 import { describeSettings, type WardenSettings } from './settings.js';
-import { RecentEventIds } from './repeats.js';
 
 /** What the app is made of besides its settings; tests and `warden run` replace parts. */
 export interface WardenDependencies {
@@ -48,9 +47,8 @@ export interface IngestBatchResult {
 }
 
 export interface DetectBatchResult {
+  /** Keyed events handed to the detector (it skips redeliveries and copies of an ingest batch published twice). */
   events: number;
-  /** Keyed events whose id was already applied at another sequence number (an ingest batch published twice). */
-  repeats: number;
   deadLettered: number;
   alerts: Alert[];
   /** Delivery right after the batch (undefined when it raised nothing). */
@@ -64,7 +62,7 @@ export interface HealthReport {
   outbox: { backlog?: number; error?: string };
   lastDelivery?: LastDelivery;
   /** This instance's detector since it started. */
-  detector: { events: number; late: number; duplicatesSkipped: number; alerts: number; partitions: number; keys: number; ruleErrors: Record<string, number> };
+  detector: { events: number; late: number; duplicatesSkipped: number; republishedSkipped: number; alerts: number; partitions: number; keys: number; ruleErrors: Record<string, number> };
 }
 
 interface TriggerMetadataView {
@@ -116,7 +114,6 @@ export class Warden {
   readonly deliveryStatus: TableDeliveryStatus;
   /** How the app reaches Azure: the managed identity (DefaultAzureCredential) unless given. */
   readonly credential: TokenCredential;
-  private readonly repeats = new RecentEventIds();
   private readonly now: () => number;
 
   private constructor(readonly settings: WardenSettings, readonly rules: readonly Rule[], deps: WardenDependencies) {
@@ -169,11 +166,14 @@ export class Warden {
     const events: KeyedEvent[] = [];
     const deadLetters: DeadLetter[] = [];
     const readAt = this.now();
+    const source = `${hub}/${view.partitionId}`;
     for (let i = 0; i < messages.length; i++) {
       const result = ingestBody(messages[i], locationOf(hub, view, i));
       totals.add(result);
       const arrivedAt = enqueuedMs(view.enqueuedTimes[i]) ?? readAt;
-      for (const { event } of result.events) events.push({ event, arrivedAt });
+      const sequenceNumber = view.sequenceNumbers[i] ?? i;
+      // The same body always gives the same events in the same order: (sequence number, index) names each one.
+      result.events.forEach(({ event }, index) => events.push({ event, arrivedAt, origin: { source, sequenceNumber, index } }));
       for (const d of result.deadLetters) deadLetters.push(d);
     }
     const published = await this.publisher.publish(events);
@@ -198,14 +198,12 @@ export class Warden {
     const partitionId = view.partitionId;
     const batch: StreamEvent[] = [];
     const deadLetters: DeadLetter[] = [];
-    let repeats = 0;
     for (let i = 0; i < messages.length; i++) {
       const sequenceNumber = view.sequenceNumbers[i];
       try {
         if (sequenceNumber === undefined) throw new KeyedEventFormatError('the trigger metadata has no sequence number for this event');
-        const { event, arrivedAt } = parseKeyedEvent(messages[i]);
-        if (this.repeats.isRepeat(partitionId, event.id, sequenceNumber)) repeats++;
-        else batch.push({ event, arrivedAt, partitionId, sequenceNumber });
+        const { event, arrivedAt, origin } = parseKeyedEvent(messages[i]);
+        batch.push({ event, arrivedAt, partitionId, sequenceNumber, origin });
       } catch (err) {
         if (!(err instanceof KeyedEventFormatError)) throw err;
         deadLetters.push(deadLetter(err.message, locationOf(hub, view, i), messages[i]));
@@ -220,13 +218,12 @@ export class Warden {
     } catch (err) {
       // What this instance applied in memory may not be stored: start the partition again from the Table.
       this.detector.release(partitionId);
-      this.repeats.release(partitionId);
       throw err;
     }
     await this.writeDeadLetters(hub, view, deadLetters);
-    const result: DetectBatchResult = { events: batch.length, repeats, deadLettered: deadLetters.length, alerts };
+    const result: DetectBatchResult = { events: batch.length, deadLettered: deadLetters.length, alerts };
     if (alerts.length) result.delivered = await this.deliverNow(alerts, context);
-    context.log(`detect ${hub}/${partitionId}: ${batch.length} events, ${alerts.length} alerts${repeats ? `, ${repeats} repeated events dropped` : ''}${deadLetters.length ? `, ${deadLetters.length} dead-lettered` : ''}`);
+    context.log(`detect ${hub}/${partitionId}: ${batch.length} events, ${alerts.length} alerts${deadLetters.length ? `, ${deadLetters.length} dead-lettered` : ''}`);
     return result;
   }
 
@@ -250,7 +247,7 @@ export class Warden {
       rules: { count: this.rules.length, ids: this.rules.map((r) => r.id) },
       outbox: {},
       detector: {
-        events: stats.events, late: stats.late, duplicatesSkipped: stats.duplicatesSkipped, alerts: stats.alerts,
+        events: stats.events, late: stats.late, duplicatesSkipped: stats.duplicatesSkipped, republishedSkipped: stats.republishedSkipped, alerts: stats.alerts,
         partitions: stats.partitions, keys: stats.keys, ruleErrors: stats.ruleErrors,
       },
     };

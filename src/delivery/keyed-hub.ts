@@ -1,15 +1,17 @@
 import { EventHubProducerClient, type EventDataBatch, type RetryOptions } from '@azure/event-hubs';
 import type { EventHubConnection } from './eventhubs-trigger.js';
-import { NormalizedEventSchema, type NormalizedEvent } from '../model/index.js';
+import { NormalizedEventSchema, type NormalizedEvent, type StreamEvent } from '../model/index.js';
+import { routeToPartition } from '../engine/detector.js';
 
 /**
- * What ingest puts on the keyed hub for each normalized event: the event and when its raw record
- * reached Warden (the raw hub's enqueued time), so detect can report DetectionLatencyMs from
- * arrival, not from its own read.
+ * What ingest puts on the keyed hub for each normalized event: the event, when its raw record
+ * reached Warden (the raw hub's enqueued time, so detect reports DetectionLatencyMs from arrival),
+ * and where it was read (so detect recognizes a copy when an ingest batch is published again).
  */
 export interface KeyedEvent {
   event: NormalizedEvent;
   arrivedAt: number;
+  origin: NonNullable<StreamEvent['origin']>;
 }
 
 /** A keyed-hub message that is not a KeyedEvent (a foreign producer, a bug): detect dead-letters it. */
@@ -27,26 +29,27 @@ export function parseKeyedEvent(message: unknown): KeyedEvent {
     try {
       value = JSON.parse(value.toString());
     } catch {
-      throw new KeyedEventFormatError('not JSON: a keyed-hub message is {"event": NormalizedEvent, "arrivedAt": epoch ms}');
+      throw new KeyedEventFormatError('not JSON: a keyed-hub message is {"event": NormalizedEvent, "arrivedAt": epoch ms, "origin": {…}}');
     }
   }
-  const { event, arrivedAt } = (value ?? {}) as Partial<KeyedEvent>;
+  const { event, arrivedAt, origin } = (value ?? {}) as Partial<KeyedEvent>;
   if (typeof arrivedAt !== 'number' || !Number.isFinite(arrivedAt)) {
     throw new KeyedEventFormatError('"arrivedAt" is missing or not a number (epoch ms)');
+  }
+  if (typeof origin?.source !== 'string' || !Number.isSafeInteger(origin.sequenceNumber) || !Number.isSafeInteger(origin.index)) {
+    throw new KeyedEventFormatError('"origin" is missing or malformed: {"source": "hub/partition", "sequenceNumber": n, "index": n}');
   }
   const parsed = NormalizedEventSchema.safeParse(event);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new KeyedEventFormatError(`"event" is not a NormalizedEvent: ${issue ? `${['event', ...issue.path].join('.')}: ${issue.message}` : 'invalid'}`);
   }
-  return { event: parsed.data as NormalizedEvent, arrivedAt };
+  return { event: parsed.data as NormalizedEvent, arrivedAt, origin: { source: origin.source, sequenceNumber: origin.sequenceNumber, index: origin.index } };
 }
 
 export interface KeyedHubPublisherOptions {
   eventHubName: string;
   connection: EventHubConnection;
-  /** Sends in flight at once (one per principal batch). Default 16. */
-  maxConcurrency?: number;
   /** Passed to the producer (retry options: a send the service refuses is retried by the SDK first). */
   retryOptions?: RetryOptions;
 }
@@ -54,43 +57,49 @@ export interface KeyedHubPublisherOptions {
 export interface PublishStats {
   /** Events sent. */
   events: number;
-  /** Event Hubs sends made (one or more per principal). */
+  /** Event Hubs sends made (at most a few per keyed partition). */
   sends: number;
   /** Events over the hub's event size limit: not sent, for the caller to dead-letter. */
   tooLarge: KeyedEvent[];
 }
 
 /**
- * Publishes normalized events to the keyed hub with `partitionKey` = principal, so every event of
- * a principal lands on one partition, read by one detect instance at a time. Events of one
- * principal keep their order: they go in one batch (or consecutive batches, sent one after the
- * other). A failed send rejects: the ingest function's retry policy then runs the whole batch again.
+ * Publishes normalized events to the keyed hub, each principal's events to one partition (FNV-1a
+ * of the principal over the hub's partitions: the routing `warden replay --partitions` uses), so
+ * one detect instance at a time holds a principal's state. Per partition the events go in one
+ * batch (or consecutive batches, one after the other) in the order given: events of one origin
+ * then reach each partition in their raw order, which is how detect tells a copy from a new event
+ * when a batch is published again (after a failed send or a crash before the checkpoint). A failed
+ * send rejects: the ingest function's retry policy then runs the whole batch again.
  */
 export class KeyedHubPublisher {
   readonly client: EventHubProducerClient;
-  private readonly maxConcurrency: number;
+  private partitionIds?: Promise<string[]>;
 
   constructor(options: KeyedHubPublisherOptions) {
     const clientOptions = options.retryOptions ? { retryOptions: options.retryOptions } : {};
     this.client = 'connectionString' in options.connection
       ? new EventHubProducerClient(options.connection.connectionString, options.eventHubName, clientOptions)
       : new EventHubProducerClient(options.connection.fullyQualifiedNamespace, options.eventHubName, options.connection.credential, clientOptions);
-    this.maxConcurrency = options.maxConcurrency ?? 16;
   }
 
   async publish(events: readonly KeyedEvent[]): Promise<PublishStats> {
-    const byPrincipal = new Map<string, KeyedEvent[]>();
-    for (const e of events) {
-      const list = byPrincipal.get(e.event.principalId);
-      if (list) list.push(e);
-      else byPrincipal.set(e.event.principalId, [e]);
-    }
     const stats: PublishStats = { events: 0, sends: 0, tooLarge: [] };
-    const queue = [...byPrincipal];
-    const worker = async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) await this.sendPrincipal(next[0], next[1], stats);
-    };
-    await Promise.all(Array.from({ length: Math.min(this.maxConcurrency, queue.length) }, worker));
+    if (!events.length) return stats;
+    // The partition count of a Standard hub never changes: read it once.
+    this.partitionIds ??= this.client.getPartitionIds().catch((err: unknown) => {
+      this.partitionIds = undefined;
+      throw err;
+    });
+    const ids = await this.partitionIds;
+    const byPartition = new Map<string, KeyedEvent[]>();
+    for (const e of events) {
+      const partitionId = ids[routeToPartition(e.event.principalId, ids.length)];
+      const list = byPartition.get(partitionId);
+      if (list) list.push(e);
+      else byPartition.set(partitionId, [e]);
+    }
+    await Promise.all([...byPartition].map(([partitionId, list]) => this.sendPartition(partitionId, list, stats)));
     return stats;
   }
 
@@ -98,8 +107,8 @@ export class KeyedHubPublisher {
     return this.client.close();
   }
 
-  private async sendPrincipal(principalId: string, events: readonly KeyedEvent[], stats: PublishStats): Promise<void> {
-    let batch: EventDataBatch = await this.client.createBatch({ partitionKey: principalId });
+  private async sendPartition(partitionId: string, events: readonly KeyedEvent[], stats: PublishStats): Promise<void> {
+    let batch: EventDataBatch = await this.client.createBatch({ partitionId });
     const send = async () => {
       await this.client.sendBatch(batch);
       stats.sends++;
@@ -111,7 +120,7 @@ export class KeyedHubPublisher {
       if (batch.tryAdd(data)) continue;
       if (batch.count > 0) {
         await send();
-        batch = await this.client.createBatch({ partitionKey: principalId });
+        batch = await this.client.createBatch({ partitionId });
         if (batch.tryAdd(data)) continue;
       }
       stats.tooLarge.push(e);

@@ -47,6 +47,8 @@ export interface DetectorStats {
   late: number;
   /** Events skipped because their (partition, sequence number) was applied before. */
   duplicatesSkipped: number;
+  /** Events skipped as copies from the same origin: an ingest batch published to the keyed hub again. */
+  republishedSkipped: number;
   alerts: number;
   alertsByRule: Record<string, number>;
   /** Alerts held back by a rule's suppression period. */
@@ -78,7 +80,7 @@ export class Detector {
   private readonly loaded = new Map<string, PartitionEvaluator>();
   private readonly lastSweep = new Map<string, { watermark: number; events: number }>();
   private readonly counters: Counters = {
-    events: 0, late: 0, duplicatesSkipped: 0, suppressed: 0, alerts: 0,
+    events: 0, late: 0, duplicatesSkipped: 0, republishedSkipped: 0, suppressed: 0, alerts: 0,
     alertsByRule: {}, ruleErrors: {}, ruleErrorSamples: [], corruptState: 0,
   };
   private readonly writes: StateWriteStats = { entities: 0, transactions: 0 };

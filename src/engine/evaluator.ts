@@ -12,6 +12,8 @@ interface PartitionMeta {
   w: number;
   /** Last applied sequence number. */
   q: number;
+  /** Per origin (raw hub partition), the last applied [raw sequence number, record index]. */
+  o?: Record<string, [number, number]>;
 }
 
 /** Counters shared by a detector's partitions. */
@@ -19,6 +21,8 @@ export interface Counters {
   events: number;
   late: number;
   duplicatesSkipped: number;
+  /** Events skipped as copies of one applied before from the same origin (an ingest batch published twice). */
+  republishedSkipped: number;
   suppressed: number;
   alerts: number;
   alertsByRule: Record<string, number>;
@@ -129,6 +133,15 @@ export class PartitionEvaluator implements Evaluation {
     }
     meta.q = se.sequenceNumber;
     this.metaDirty = true;
+    const origin = se.origin;
+    if (origin !== undefined) {
+      const last = (meta.o ??= {})[origin.source];
+      if (last !== undefined && (origin.sequenceNumber < last[0] || (origin.sequenceNumber === last[0] && origin.index <= last[1]))) {
+        this.counters.republishedSkipped++;
+        return;
+      }
+      meta.o[origin.source] = [origin.sequenceNumber, origin.index];
+    }
     this.counters.events++;
     this.applied++;
     const e = se.event;

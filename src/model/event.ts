@@ -75,6 +75,13 @@ export interface StreamEvent {
   partitionId: string;
   /** Monotonic position on that partition. */
   sequenceNumber: number;
+  /**
+   * Where ingest read the event's raw record: the raw hub partition (`hub/partition`), the raw
+   * event's sequence number there and the record's index in its body. Events of one origin reach
+   * a keyed partition in this order, so one at or before the last applied is a copy (an ingest
+   * batch published again). Absent in replay, where nothing is published twice.
+   */
+  origin?: { source: string; sequenceNumber: number; index: number };
 }
 
 /** A record that could not be decoded or validated: kept, never silently dropped. */
