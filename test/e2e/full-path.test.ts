@@ -2,9 +2,10 @@
  * The whole path on the real SDK clients: the demo capture sent to the raw hubs on the AMQP test
  * broker as Azure Monitor sends it → ingest → keyed hub → detect (state in Tables on Azurite) →
  * outbox → the Logs Ingestion test server, run by the standalone host (`warden run`'s) over
- * triggers that behave like the Functions host's. Then the same with the detect consumer killed
- * mid-stream and restarted from its checkpoints, with ingest killed mid-stream, and with the keyed
- * hub refusing sends for a while: every alert arrives once, the same alerts as an in-process replay.
+ * triggers that behave like the Functions host's; also fed by `warden send`'s sender. Then the same
+ * with the detect consumer killed mid-stream and restarted from its checkpoints, with ingest
+ * killed, with both killed together, and with the keyed hub refusing sends for a while: every
+ * alert arrives once, the same alerts as an in-process replay.
  */
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
@@ -18,6 +19,7 @@ import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs
 import { startLogsIngestionServer, type LogsIngestionTestServer } from '../support/logs-ingestion-server.js';
 import { waitFor } from '../support/wait.js';
 import { killable } from '../support/trigger-shim.js';
+import { sendCaptures } from '../../src/delivery/capture-sender.js';
 import { loadSettings } from '../../src/app/settings.js';
 import { Warden } from '../../src/app/warden.js';
 import { startStandaloneHost, type StandaloneHost, type StandaloneHostOptions } from '../../src/app/host.js';
@@ -26,7 +28,7 @@ import { detectInCaptures } from '../../src/engine/replay.js';
 import { AlertSchema, type Alert } from '../../src/model/index.js';
 
 const repo = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
-const RUNS = ['plain', 'killdetect', 'killingest', 'killboth', 'refused'] as const;
+const RUNS = ['plain', 'send', 'killdetect', 'killingest', 'killboth', 'refused'] as const;
 type Run = (typeof RUNS)[number];
 
 let azurite: AzuriteInstance;
@@ -189,6 +191,25 @@ describe('full path on the real Event Hubs, Tables, Blobs and Logs Ingestion cli
       await finished('plain', () => [h]);
       expect(h.stats()).toMatchObject({ records: totalRecords(), deadLettered: 0, failedCalls: 0 });
       expect(h.stats().published).toBe(h.stats().events);
+    } finally {
+      await h.stop();
+    }
+    expectReplayAlertsOnce();
+  });
+
+  it('the capture as `warden send` streams it (one hub, paced, times moved to now) raises the same alerts', async () => {
+    const h = await host('send', ALL);
+    try {
+      const sent = await sendCaptures([repo('demo/tenant-hour.ndjson.gz')], {
+        eventHubName: 'send-resource',
+        connection: { connectionString: broker.connectionString('send-resource') },
+        recordsPerSecond: 800,
+        shiftLatestTo: Date.now(),
+      });
+      expect(sent).toMatchObject({ records: totalRecords(), skipped: 0 });
+      await finished('send', () => [h]);
+      // Times were moved to now, so the alerts arrive seconds after their last event's arrival.
+      for (const row of server.rows()) expect(Date.parse(row.LastEventTime as string)).toBeGreaterThan(Date.now() - 3_600_000);
     } finally {
       await h.stop();
     }
