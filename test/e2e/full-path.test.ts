@@ -7,7 +7,9 @@
  * killed, with both killed together, and with the keyed hub refusing sends for a while: every
  * alert arrives once, the same alerts as an in-process replay.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -23,7 +25,8 @@ import { sendCaptures } from '../../src/delivery/capture-sender.js';
 import { loadSettings } from '../../src/app/settings.js';
 import { Warden } from '../../src/app/warden.js';
 import { startStandaloneHost, type StandaloneHost, type StandaloneHostOptions } from '../../src/app/host.js';
-import { Detector, loadRules, mergeTunableOverrides, parseTunableOverrides } from '../../src/engine/index.js';
+import { Detector, ResourceInventory, loadRules, mergeTunableOverrides, parseTunableOverrides, readInventoryFile } from '../../src/engine/index.js';
+import { generateDemo } from '../../synth/scenario.js';
 import { detectInCaptures } from '../../src/engine/replay.js';
 import { AlertSchema, type Alert } from '../../src/model/index.js';
 
@@ -35,6 +38,8 @@ let azurite: AzuriteInstance;
 let broker: EventHubsBroker;
 let server: LogsIngestionTestServer;
 let tunables: string;
+let inventoryDir: string | undefined;
+let inventoryFile: string;
 type Body = { hub: 'activity' | 'signin' | 'resource'; body: string; records: number };
 /** The demo capture in event-time slices of a couple of minutes, each a body per raw hub, as Azure Monitor streams it. */
 let slices: Body[][];
@@ -57,6 +62,17 @@ beforeAll(async () => {
   }
   broker = await startEventHubsBroker({ hubs });
   tunables = await readFile(repo('demo/tunables.json'), 'utf8');
+  // A deployment whose detect instances each see some partitions gives the resource inventory (an
+  // Azure Resource Graph export), or where an account lives depends on which events came first.
+  const { tenant } = generateDemo();
+  const resources = [
+    ...tenant.aiAccounts.map((r) => ({ ...r, type: 'microsoft.cognitiveservices/accounts' })),
+    ...tenant.keyVaults.map((r) => ({ ...r, type: 'microsoft.keyvault/vaults' })),
+    ...tenant.storageAccounts.map((r) => ({ ...r, type: 'microsoft.storage/storageaccounts' })),
+  ].map(({ id, name, type, subscriptionId }) => ({ id, name, type, subscriptionId }));
+  inventoryDir = await mkdtemp(join(tmpdir(), 'warden-e2e-'));
+  inventoryFile = join(inventoryDir, 'inventory.json');
+  await writeFile(inventoryFile, JSON.stringify(resources));
 
   const text = gunzipSync(await readFile(repo('demo/tenant-hour.ndjson.gz'))).toString('utf8');
   const records = text.trim().split('\n').flatMap((line) => (JSON.parse(line) as { records: Array<{ time?: string; category?: string }> }).records);
@@ -73,10 +89,16 @@ beforeAll(async () => {
 
   // What an in-process replay of the same capture raises: the alerts the deployed path must deliver.
   const rules = (await loadRules()).map((l) => l.rule);
-  const detector = new Detector(rules, { tunables: mergeTunableOverrides(parseTunableOverrides(tunables, 'demo/tunables.json'), {}) });
+  const detector = new Detector(rules, {
+    tunables: mergeTunableOverrides(parseTunableOverrides(tunables, 'demo/tunables.json'), {}),
+    inventory: new ResourceInventory(readInventoryFile(inventoryFile)),
+  });
   replayed = [];
   for await (const body of detectInCaptures([repo('demo/tenant-hour.ndjson.gz')], detector)) replayed.push(...body.alerts);
+  // The demo's attack, and nothing else: the benign traffic raises no alert.
+  const { attacker } = JSON.parse(await readFile(repo('demo/manifest.json'), 'utf8')) as { attacker: { principalId: string } };
   expect(replayed.length).toBeGreaterThan(5);
+  expect(replayed.filter((a) => a.PrincipalId !== attacker.principalId)).toEqual([]);
 }, 120_000);
 
 beforeEach(async () => {
@@ -86,6 +108,7 @@ afterEach(async () => {
   await server?.close();
 });
 afterAll(async () => {
+  if (inventoryDir) await rm(inventoryDir, { recursive: true, force: true });
   await broker?.stop();
   await azurite?.stop();
 });
@@ -104,6 +127,7 @@ function settings(run: Run) {
     SENTINEL_DCR_ENDPOINT: server.endpoint,
     SENTINEL_DCR_IMMUTABLE_ID: server.ruleId,
     WARDEN_TUNABLES: tunables,
+    WARDEN_INVENTORY: inventoryFile,
   });
 }
 
