@@ -64,8 +64,11 @@ export class PartitionEvaluator implements Evaluation {
   applied = 0;
   private metaDirty = false;
   private readonly states: Map<string, KeyState>[];
-  private readonly dirty: Set<string>[];
+  /** Per rule, the keys changed since the last write, with their state (written without looking it up again). */
+  private readonly dirty: Map<string, KeyState>[];
   private readonly removed: Set<string>[];
+  /** Each rule's store prefix with its '|' (see storePrefix), built once. */
+  private readonly prefixes: string[];
   private orphans: string[] = [];
   /** Entries the detector asked to keep with this partition (what it learned from its events) since the last write. */
   private remembered = new Map<string, string>();
@@ -82,8 +85,9 @@ export class PartitionEvaluator implements Evaluation {
     private readonly counters: Counters,
   ) {
     this.states = rules.map(() => new Map());
-    this.dirty = rules.map(() => new Set());
+    this.dirty = rules.map(() => new Map());
     this.removed = rules.map(() => new Set());
+    this.prefixes = rules.map((r) => `${storePrefix(r)}|`);
     const observer = options.observe;
     if (observer) this.observe = (key, point) => observer(this.rule.id, key, point);
   }
@@ -175,7 +179,7 @@ export class PartitionEvaluator implements Evaluation {
         // sweep: deleting it now could lose, after a failed flush, the fact that this event was applied.
         if (holds || st.a !== undefined || !fresh) {
           if (fresh) map.set(key, st);
-          this.dirty[rule.index].add(key);
+          this.dirty[rule.index].set(key, st);
         }
       } catch (err) {
         // A rule that throws must not stop the batch or the other rules: count it and show it.
@@ -233,12 +237,10 @@ export class PartitionEvaluator implements Evaluation {
     this.orphans = [];
     for (const rule of this.rules) {
       const map = this.states[rule.index];
-      const prefix = `${storePrefix(rule)}|`;
-      for (const key of this.dirty[rule.index]) {
-        const st = serialize ? map.get(key) : undefined;
-        if (!st) continue;
-        upserts.set(prefix + key, rule.logic.serialize ? rule.logic.serialize(st) : JSON.stringify(st));
-      }
+      const prefix = this.prefixes[rule.index];
+      const logic = rule.logic;
+      // A dirty key is still in the map: a sweep deletes only keys not changed since the last write.
+      if (serialize) for (const [key, st] of this.dirty[rule.index]) upserts.set(prefix + key, logic.serialize ? logic.serialize(st) : JSON.stringify(st));
       for (const key of this.removed[rule.index]) if (!map.has(key)) deletes.push(prefix + key);
       this.dirty[rule.index].clear();
       this.removed[rule.index].clear();
