@@ -209,6 +209,8 @@ export class Warden {
         deadLetters.push(deadLetter(err.message, locationOf(hub, view, i), messages[i]));
       }
     }
+    // After a lease move and back, another instance applied the events in between: read its state.
+    if (batch.length) this.detector.releaseIfStale(partitionId, batch[0].sequenceNumber);
     let alerts: Alert[];
     try {
       alerts = await this.detector.process(batch);

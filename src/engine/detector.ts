@@ -160,6 +160,19 @@ export class Detector {
     return total;
   }
 
+  /**
+   * Forget a partition held in memory when its next batch does not follow what this instance
+   * applied (`firstSequenceNumber` past the last applied + 1): another instance held the lease in
+   * between, so the store has newer state than memory. Event Hubs numbers a partition's events
+   * one by one, so a gap means events this instance never saw. Returns whether it was forgotten.
+   */
+  releaseIfStale(partitionId: string, firstSequenceNumber: number): boolean {
+    const evaluator = this.loaded.get(partitionId);
+    if (!evaluator || firstSequenceNumber <= evaluator.lastSequenceNumber + 1) return false;
+    this.release(partitionId);
+    return true;
+  }
+
   /** Forget a partition held in memory (its lease moved to another instance); it is read from the store again if it comes back. */
   release(partitionId: string): void {
     this.partitions.delete(partitionId);

@@ -93,6 +93,11 @@ export class PartitionEvaluator implements Evaluation {
   }
 
   /** The partition's event-time watermark: the newest event time applied there. */
+  /** The last sequence number applied on the partition (−1 before the first). */
+  get lastSequenceNumber(): number {
+    return this.meta.q;
+  }
+
   get watermark(): number {
     return this.meta.w;
   }

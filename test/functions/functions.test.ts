@@ -266,6 +266,22 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
     }
   });
 
+  it('a partition whose lease went to another instance and came back is read again from the Table', async () => {
+    await ingest('ingest-resource', 'warden-resource', [SECRET_SWEEP]);
+    const [batch] = keyedBatches();
+    const [a, b] = [fns, await loadFunctionsApp(settings())];
+    const call = async (app: Map<string, Registration>, events: typeof batch.events) => {
+      const { messages, context } = eventHubBatch('detect', `warden-events-${run}`, batch.partitionId, events);
+      return (await app.get('detect')!.handler(messages, context) as { alerts: Array<{ RuleId: string; EventCount: number }> }).alerts;
+    };
+    // A reads the first secrets, B (holding the lease for a while) the next ones, then A again the rest.
+    expect(await call(a, batch.events.slice(0, 4))).toEqual([]);
+    expect(await call(b, batch.events.slice(4, 9))).toEqual([]);
+    const alerts = await call(a, batch.events.slice(9));
+    // Only with B's reads, stored in the Table, does A see enough distinct secrets.
+    expect(alerts.map((x) => x.RuleId)).toEqual(['keyvault-mass-secret-read']);
+  });
+
   it('health reports configuration, rules, backlog and the last delivery, and no secret', async () => {
     await ingest('ingest-activity', 'warden-activity', [KEY_LISTING]);
     await detectAll();
