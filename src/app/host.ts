@@ -2,7 +2,7 @@ import type { CheckpointStore, EventHubConsumerClientOptions } from '@azure/even
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import functions, { type LogHandler, type RetryOptions } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
-import { startEventHubTrigger, type EventHubTrigger } from '../delivery/eventhubs-trigger.js';
+import { parseHostDateTime, startEventHubTrigger, type EventHubTrigger } from '../delivery/eventhubs-trigger.js';
 import { containerClientFor } from '../state/azure-storage.js';
 import { EVENT_HUB_RETRY, HOST_EVENT_HUB_OPTIONS, wardenFunctions, type WardenFunction } from './functions.js';
 import type { DetectBatchResult, IngestBatchResult, Warden } from './warden.js';
@@ -58,10 +58,7 @@ export interface StandaloneHost {
 
 function lastEnqueuedMs(context: InstanceType<typeof InvocationContext>): number | undefined {
   const times = context.triggerMetadata?.enqueuedTimeUtcArray;
-  const last = Array.isArray(times) ? times[times.length - 1] : undefined;
-  if (typeof last !== 'string') return undefined;
-  const ms = Date.parse(/[zZ]$|[+-]\d\d:\d\d$/.test(last) ? last : `${last}Z`);
-  return Number.isNaN(ms) ? undefined : ms;
+  return Array.isArray(times) ? parseHostDateTime(times[times.length - 1]) : undefined;
 }
 
 /**

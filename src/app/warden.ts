@@ -13,6 +13,7 @@ import { TableAlertOutbox, errorText, type AlertOutbox } from '../delivery/outbo
 import { SentinelSink, deliverPending, recordSendResult, type AlertSink, type DeliveryReport } from '../delivery/sentinel.js';
 import { KeyedEventFormatError, KeyedHubPublisher, parseKeyedEvent, type KeyedEvent } from '../delivery/keyed-hub.js';
 import { TableDeliveryStatus, type LastDelivery } from '../delivery/delivery-status.js';
+import { parseHostDateTime } from '../delivery/eventhubs-trigger.js';
 import { describeSettings, type WardenSettings } from './settings.js';
 
 /** What the app is made of besides its settings; tests and `warden run` replace parts. */
@@ -83,13 +84,6 @@ function triggerMetadataView(context: InvocationContext): TriggerMetadataView {
     enqueuedTimes: strings(meta.enqueuedTimeUtcArray),
     offsets: strings(meta.offsetArray),
   };
-}
-
-/** The host writes enqueued times without a zone (a UTC DateTime as Json.NET prints it). */
-function enqueuedMs(text: string | undefined): number | undefined {
-  if (!text) return undefined;
-  const ms = Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(text) ? text : `${text}Z`);
-  return Number.isNaN(ms) ? undefined : ms;
 }
 
 function locationOf(hub: string, view: TriggerMetadataView, i: number): RecordLocation {
@@ -170,7 +164,7 @@ export class Warden {
     for (let i = 0; i < messages.length; i++) {
       const result = ingestBody(messages[i], locationOf(hub, view, i));
       totals.add(result);
-      const arrivedAt = enqueuedMs(view.enqueuedTimes[i]) ?? readAt;
+      const arrivedAt = parseHostDateTime(view.enqueuedTimes[i]) ?? readAt;
       const sequenceNumber = view.sequenceNumbers[i] ?? i;
       // The same body always gives the same events in the same order: (sequence number, index) names each one.
       result.events.forEach(({ event }, index) => events.push({ event, arrivedAt, origin: { source, sequenceNumber, index } }));
@@ -286,11 +280,12 @@ export class Warden {
 
   private async writeDeadLetters(hub: string, view: TriggerMetadataView, deadLetters: readonly DeadLetter[]): Promise<void> {
     if (!deadLetters.length) return;
+    const enqueued = parseHostDateTime(view.enqueuedTimes[0]);
     await this.deadLetters.write(deadLetters, {
       hub,
       partitionId: view.partitionId || 'unknown',
       sequenceNumber: view.sequenceNumbers[0] ?? 0,
-      enqueuedTime: enqueuedMs(view.enqueuedTimes[0]) !== undefined ? new Date(enqueuedMs(view.enqueuedTimes[0])!) : undefined,
+      enqueuedTime: enqueued !== undefined ? new Date(enqueued) : undefined,
     });
   }
 }

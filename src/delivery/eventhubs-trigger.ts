@@ -139,6 +139,13 @@ export function hostDateTime(ms: number): string {
   return fraction ? `${iso.slice(0, 19)}.${fraction}` : iso.slice(0, 19);
 }
 
+/** A time the host wrote with hostDateTime (no zone: UTC), or with a zone, as epoch ms; undefined when it is not a time. */
+export function parseHostDateTime(text: unknown): number | undefined {
+  if (typeof text !== 'string' || !text) return undefined;
+  const ms = Date.parse(/[zZ]$|[+-]\d\d:\d\d$/.test(text) ? text : `${text}Z`);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
 /** The Node worker's camel-casing: first letter of every key lower-cased, recursively. */
 function camelCaseKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(camelCaseKeys);
@@ -161,7 +168,7 @@ function rawBytes(body: unknown): Buffer {
 }
 
 /** What the Node worker hands the handler for one event (its `tryJsonParse` of a string). */
-function messageValue(body: unknown, dataType: 'string' | 'binary'): unknown {
+export function messageValue(body: unknown, dataType: 'string' | 'binary'): unknown {
   const bytes = rawBytes(body);
   if (dataType === 'binary') return bytes;
   const text = bytes.toString('utf8');

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventHubProducerClient } from '@azure/event-hubs';
 import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
-import { hostDateTime } from '../../src/delivery/eventhubs-trigger.js';
+import { hostDateTime, parseHostDateTime } from '../../src/delivery/eventhubs-trigger.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
 import { blobCheckpointStore, seenSequenceNumbers, startTriggerShim, type TriggerShim } from '../support/trigger-shim.js';
 import { waitFor } from '../support/wait.js';
@@ -236,5 +236,14 @@ describe('hostDateTime', () => {
     expect(hostDateTime(Date.UTC(2025, 5, 7, 14, 46, 55, 145))).toBe('2025-06-07T14:46:55.145');
     expect(hostDateTime(Date.UTC(2025, 5, 7, 14, 46, 55, 120))).toBe('2025-06-07T14:46:55.12');
     expect(hostDateTime(Date.UTC(2025, 5, 7, 14, 46, 55, 0))).toBe('2025-06-07T14:46:55');
+  });
+
+  it('reads back as UTC (parseHostDateTime), and times with a zone as written', () => {
+    for (const ms of [Date.UTC(2025, 5, 7, 14, 46, 55, 145), Date.UTC(2025, 5, 7, 14, 46, 55, 120), Date.UTC(2025, 5, 7, 14, 46, 55, 0)]) {
+      expect(parseHostDateTime(hostDateTime(ms))).toBe(ms);
+    }
+    expect(parseHostDateTime('2025-06-07T16:46:55+02:00')).toBe(Date.UTC(2025, 5, 7, 14, 46, 55));
+    expect(parseHostDateTime('not a time')).toBeUndefined();
+    expect(parseHostDateTime(undefined)).toBeUndefined();
   });
 });

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import functions from '@azure/functions';
 import type { InvocationContext as InvocationContextType, TriggerMetadata } from '@azure/functions';
 import type { ReceivedEventData } from '@azure/event-hubs';
-import { buildTriggerMetadata } from '../../src/delivery/eventhubs-trigger.js';
+import { buildTriggerMetadata, messageValue } from '../../src/delivery/eventhubs-trigger.js';
 
 const { InvocationContext } = functions;
 
@@ -96,13 +96,6 @@ export function eventHubBatch(functionName: string, hub: string, partitionId: st
     systemProperties: {},
   })) as unknown as ReceivedEventData[];
   const metadata = buildTriggerMetadata(received, { fullyQualifiedNamespace: '127.0.0.1', eventHubName: hub, consumerGroup: '$Default', partitionId }, functionName);
-  const messages = events.map((e) => {
-    const text = Buffer.isBuffer(e.body) ? e.body.toString('utf8') : typeof e.body === 'string' ? e.body : JSON.stringify(e.body);
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      return text;
-    }
-  });
+  const messages = events.map((e) => messageValue(e.body, 'string'));
   return { messages, context: invocationContext(functionName, metadata, lines) };
 }
