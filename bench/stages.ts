@@ -1,7 +1,6 @@
 import { Detector, PartitionRouter, type Rule } from '../src/engine/index.js';
 import { ingestBody } from '../src/ingest/pipeline.js';
 import type { NormalizedEvent, StreamEvent } from '../src/model/index.js';
-import { InMemoryStateStore } from '../src/state/memory.js';
 import type { StateStore, StateWriteStats } from '../src/state/types.js';
 
 /**
@@ -46,6 +45,25 @@ export function normalizeAll(bodies: readonly string[]): IngestCounts {
   return counts;
 }
 
+/**
+ * A detect instance keeps its state in Azure Tables, not in the process: this store takes what is
+ * written (serialized as for Tables) and keeps nothing, so the heap holds exactly what the instance
+ * holds between batches, and the written text dies young as it does once sent. (Kept in process
+ * memory instead, every key's last text outlives its batch and is promoted: 10–25% less
+ * throughput and a p99 2–3 ms higher, from garbage collection a detect instance does not do.)
+ */
+export class DiscardingStore implements StateStore {
+  async load(): Promise<Map<string, string>> {
+    return new Map();
+  }
+
+  async write(_partitionId: string, upserts: ReadonlyMap<string, string>, deletes: Iterable<string>): Promise<StateWriteStats> {
+    let entities = upserts.size;
+    for (const _ of deletes) entities++;
+    return { entities, transactions: Math.ceil(entities / 100) };
+  }
+}
+
 export interface PipelineRun {
   ms: number;
   events: number;
@@ -56,12 +74,12 @@ export interface PipelineRun {
 
 /**
  * The full pipeline, one body per batch: decode → normalize → route by principal to partitions →
- * every rule, with state in memory and written once per batch (serialized as it would be for
- * Tables) → alerts. A fresh detector each run, so every run does the same work.
+ * every rule, with state in memory and written once per batch (serialized as for Tables, to a
+ * store that keeps nothing: Tables holds it, not the process) → alerts. A fresh detector each run, so every run does the same work.
  * `latencies` receives each batch's milliseconds.
  */
 export async function runPipeline(bodies: readonly string[], rules: readonly Rule[], latencies?: number[]): Promise<PipelineRun> {
-  const detector = new Detector(rules, { store: new InMemoryStateStore() });
+  const detector = new Detector(rules, { store: new DiscardingStore() });
   const router = new PartitionRouter(PARTITIONS);
   const run: PipelineRun = { ms: 0, events: 0, deadLetters: 0, alerts: 0, keys: 0 };
   const start = performance.now();
@@ -87,22 +105,6 @@ export function eventsOf(bodies: readonly string[]): NormalizedEvent[] {
   const events: NormalizedEvent[] = [];
   for (let i = 0; i < bodies.length; i++) for (const { event } of ingestBody(bodies[i], { sequenceNumber: i }).events) events.push(event);
   return events;
-}
-
-/**
- * A detect instance keeps its state in Azure Tables, not in the process: this store takes what is
- * written and keeps nothing, so the heap holds exactly what the instance holds between batches.
- */
-class DiscardingStore implements StateStore {
-  async load(): Promise<Map<string, string>> {
-    return new Map();
-  }
-
-  async write(_partitionId: string, upserts: ReadonlyMap<string, string>, deletes: Iterable<string>): Promise<StateWriteStats> {
-    let entities = upserts.size;
-    for (const _ of deletes) entities++;
-    return { entities, transactions: Math.ceil(entities / 100) };
-  }
 }
 
 export interface HeapResult {
