@@ -1,7 +1,7 @@
 import type { Alert, StreamEvent } from '../model/index.js';
 import type { CompiledRule } from './compile.js';
 import { buildAlert } from './evidence.js';
-import type { AlertDraft, Evaluation, KeyState, ObservedPoint, Observer } from './kinds/types.js';
+import { UNCHANGED, type AlertDraft, type Evaluation, type KeyState, type ObservedPoint, type Observer } from './kinds/types.js';
 import type { RuleIndex } from './rule-index.js';
 
 /** Store key of a partition's own entry: its watermark and last applied sequence number. */
@@ -178,6 +178,7 @@ export class PartitionEvaluator implements Evaluation {
         st ??= { p: pid, q: seq };
         this.rule = rule;
         const holds = rule.logic.apply(st, e, key, this);
+        if (holds === UNCHANGED) continue;
         st.p = pid;
         st.q = seq;
         // A key that held state and now holds nothing stays as a tombstone {p, q} until a later

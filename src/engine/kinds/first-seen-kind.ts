@@ -1,6 +1,6 @@
 import { redactText, trimEvent } from '../evidence.js';
 import { restoreSeen, type SeenMemory, type SeenValues } from './first-seen.js';
-import type { KeyState, KindLogic } from './types.js';
+import { UNCHANGED, type KeyState, type KindLogic } from './types.js';
 
 export interface FirstSeenState extends KeyState {
   f?: SeenValues;
@@ -15,8 +15,8 @@ export function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic
   return {
     apply(st, e, key, env) {
       const value = memory.read(e);
-      if (value === undefined) return st.f !== undefined;
-      const { seen, isNew } = memory.observe(st.f, value, e.time);
+      if (value === undefined) return st.f === undefined ? false : UNCHANGED;
+      const { seen, isNew, changed } = memory.observe(st.f, value, e.time);
       st.f = seen;
       if (isNew) {
         env.raise(st, e.time, () => {
@@ -28,7 +28,8 @@ export function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic
           };
         });
       }
-      return true;
+      // A new value is a change, so an alert (and its suppression start) is always written.
+      return changed ? true : UNCHANGED;
     },
     prune(st, watermark) {
       if (st.f && !memory.prune(st.f, watermark)) st.f = undefined;

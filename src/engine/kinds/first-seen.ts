@@ -15,21 +15,44 @@ export interface SeenValues {
 }
 
 /**
+ * Last-seen times are moved on at most once per this fraction of the horizon (1 h for 30 days): a
+ * value seen again and again then changes its key's state, and costs a state write, about once
+ * an hour rather than at every event. A value is forgotten that much later to make up for it, so
+ * it always stays known for at least the horizon after it was last seen.
+ */
+const REFRESH_PER_HORIZON = 720;
+
+/**
  * The "never seen for this key" memory shared by the firstSeen kind and sequence steps.
  * Learning is per key: nothing is new until `learning` has passed since the key's first event.
- * A value stays known for `horizon` after it was last seen; when every value has expired the key
- * starts learning again (a principal silent that long has no history worth trusting).
+ * A value stays known for `horizon` after it was last seen (and at most horizon/720 longer);
+ * when every value has expired the key starts learning again (a principal silent that long has
+ * no history worth trusting).
  */
 export class SeenMemory {
+  private readonly refreshMs: number;
+
   constructor(
     private readonly settings: FirstSeenSettings,
     readonly read: (e: NormalizedEvent) => string | undefined,
-  ) {}
+  ) {
+    this.refreshMs = settings.horizonMs / REFRESH_PER_HORIZON;
+  }
 
-  /** Judge `value` at event time `time` (new: never seen within the horizon, learning over), then remember it. */
-  observe(seen: SeenValues | undefined, value: string, time: number): { seen: SeenValues; isNew: boolean } {
-    if (!seen) seen = { s: time, v: Object.create(null) as Record<string, number>, n: 0, o: time };
-    if (time < seen.s) seen.s = time;
+  /**
+   * Judge `value` at event time `time` (new: never seen within the horizon, learning over), then
+   * remember it; `changed` is false when what the key has seen did not change.
+   */
+  observe(seen: SeenValues | undefined, value: string, time: number): { seen: SeenValues; isNew: boolean; changed: boolean } {
+    let changed = false;
+    if (!seen) {
+      seen = { s: time, v: Object.create(null) as Record<string, number>, n: 0, o: time };
+      changed = true;
+    }
+    if (time < seen.s) {
+      seen.s = time;
+      changed = true;
+    }
     const last = seen.v[value];
     const isNew = last === undefined && time - seen.s >= this.settings.learningMs;
     if (last === undefined) {
@@ -37,13 +60,16 @@ export class SeenMemory {
       if (time < seen.o) seen.o = time;
       if (seen.n > this.settings.maxValues) this.evictOldest(seen);
     }
-    if (last === undefined || time > last) seen.v[value] = time;
-    return { seen, isNew };
+    if (last === undefined || time >= last + this.refreshMs) {
+      seen.v[value] = time;
+      changed = true;
+    }
+    return { seen, isNew, changed };
   }
 
-  /** Forget values not seen within the horizon; returns false when nothing is left. */
+  /** Forget values not seen within the horizon (and the refresh interval: see REFRESH_PER_HORIZON); returns false when nothing is left. */
   prune(seen: SeenValues, watermark: number): boolean {
-    const expiry = watermark - this.settings.horizonMs;
+    const expiry = watermark - this.settings.horizonMs - this.refreshMs;
     if (seen.o >= expiry) return seen.n > 0;
     let oldest = Infinity;
     for (const value in seen.v) {

@@ -1,11 +1,12 @@
 import { trimEvent } from '../evidence.js';
-import type { KindLogic } from './types.js';
+import { UNCHANGED, type KindLogic } from './types.js';
 
 /** match: every event that passes the rule's filter is an alert (suppression aside). Keeps no state of its own. */
 export function matchLogic(): KindLogic {
   return {
     apply(state, e, key, env) {
-      env.raise(state, e.time, () => {
+      // Held back by suppression: nothing changed (raising sets the suppression's start).
+      const raised = env.raise(state, e.time, () => {
         const ev = trimEvent(e);
         return {
           key, trigger: ev, events: [ev], firstTime: e.time, lastTime: e.time, count: 1,
@@ -13,7 +14,7 @@ export function matchLogic(): KindLogic {
           evidence: { operation: e.operation, result: e.result },
         };
       });
-      return false;
+      return raised ? false : UNCHANGED;
     },
     prune: () => true,
   };

@@ -2,7 +2,7 @@ import type { NormalizedEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
 import { stateJson, trimEvent } from '../evidence.js';
 import { restoreSeen, type SeenMemory, type SeenValues } from './first-seen.js';
-import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
+import { MAX_EVIDENCE_EVENTS, UNCHANGED, type KeyState, type KindLogic } from './types.js';
 
 /**
  * An event waiting for the rest of a sequence: [event time, bit mask of the steps it can be,
@@ -119,6 +119,7 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
   return {
     apply(st, e, key, env) {
       let mask = 0;
+      let changed = false;
       for (let s = 0; s < n; s++) {
         const step = steps[s];
         if (!step.matches(e)) continue;
@@ -126,13 +127,15 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
           const value = step.seen.read(e);
           if (value === undefined) continue;
           const f = (st.f ??= steps.map(() => null));
-          const { seen, isNew } = step.seen.observe(f[s] ?? undefined, value, e.time);
+          const { seen, isNew, changed: seenChanged } = step.seen.observe(f[s] ?? undefined, value, e.time);
           f[s] = seen;
+          if (seenChanged) changed = true;
           if (!isNew) continue;
         }
         mask |= 1 << s;
       }
       if (mask) {
+        changed = true;
         const ev = trimEvent(e);
         const candidate: Candidate = [e.time, mask, ev];
         const chain = findChain(st.c ?? [], candidate);
@@ -159,7 +162,7 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
           st.c = st.c?.filter((c) => !chain.includes(c));
         }
       }
-      return !isEmpty(st);
+      return changed ? !isEmpty(st) : UNCHANGED;
     },
     prune(st, watermark, lateness) {
       const cands = st.c;

@@ -70,9 +70,18 @@ export interface Evaluation {
  * the state and the watermark that composes (pruning at w1 then w2 ≥ w1 equals pruning at w2):
  * `apply` prunes at the current watermark first, so when a sweep happens cannot change alerts.
  */
+/**
+ * What `apply` returns when the event changed nothing in the key's state (a known value seen again
+ * within its refresh interval, an alert held back by suppression): the key is not rewritten and
+ * its last applied sequence number stays. Safe because applying that event again, after a crash,
+ * changes nothing either; what pruning before `apply` changed need not be written, since the
+ * stored state prunes to the same.
+ */
+export const UNCHANGED = 'unchanged';
+
 export interface KindLogic<S extends KeyState = KeyState> {
-  /** Apply one event (state is fresh `{p, q}` for a new key); returns whether the kind now holds anything. */
-  apply(state: S, event: NormalizedEvent, key: string, env: Evaluation): boolean;
+  /** Apply one event (state is fresh `{p, q}` for a new key); returns whether the kind now holds anything, or UNCHANGED. */
+  apply(state: S, event: NormalizedEvent, key: string, env: Evaluation): boolean | typeof UNCHANGED;
   /**
    * Drop what the watermark has made irrelevant; returns true when nothing of the kind's own is left.
    * `observe` (only when the detector observes) receives points for what the prune closes.
