@@ -75,7 +75,8 @@ export interface PipelineRun {
 /**
  * The full pipeline, one body per batch: decode → normalize → route by principal to partitions →
  * every rule, with state in memory and written once per batch (serialized as for Tables, to a
- * store that keeps nothing: Tables holds it, not the process) → alerts. A fresh detector each run, so every run does the same work.
+ * store that keeps nothing: Tables holds it, not the process) → alerts. A fresh detector each
+ * run, so every run does the same work.
  * `latencies` receives each batch's milliseconds.
  */
 export async function runPipeline(bodies: readonly string[], rules: readonly Rule[], latencies?: number[]): Promise<PipelineRun> {

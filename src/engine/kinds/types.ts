@@ -66,11 +66,6 @@ export interface Evaluation {
 }
 
 /**
- * One rule kind's logic over a key's state. `prune(state, watermark)` must be a pure function of
- * the state and the watermark that composes (pruning at w1 then w2 ≥ w1 equals pruning at w2):
- * `apply` prunes at the current watermark first, so when a sweep happens cannot change alerts.
- */
-/**
  * What `apply` returns when the event changed nothing in the key's state (a known value seen again
  * within its refresh interval, an alert held back by suppression): the key is not rewritten and
  * its last applied sequence number stays. Safe because applying that event again, after a crash,
@@ -79,6 +74,11 @@ export interface Evaluation {
  */
 export const UNCHANGED = 'unchanged';
 
+/**
+ * One rule kind's logic over a key's state. `prune(state, watermark)` must be a pure function of
+ * the state and the watermark that composes (pruning at w1 then w2 ≥ w1 equals pruning at w2):
+ * `apply` prunes at the current watermark first, so when a sweep happens cannot change alerts.
+ */
 export interface KindLogic<S extends KeyState = KeyState> {
   /** Apply one event (state is fresh `{p, q}` for a new key); returns whether the kind now holds anything, or UNCHANGED. */
   apply(state: S, event: NormalizedEvent, key: string, env: Evaluation): boolean | typeof UNCHANGED;
