@@ -1,6 +1,50 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * Folder boundaries (docs/architecture.md, "Import rules"): each folder of src/ may import only
+ * the folders listed here, so the data flow reads from the imports. Anything not listed is refused.
+ */
+const SRC_FOLDERS = [
+  'common', 'model', 'engine', 'ingest', 'state', 'eventhubs', 'delivery', 'replay', 'rule-tools',
+  'backtest', 'report', 'dev', 'host', 'cli',
+];
+const MAY_IMPORT = {
+  common: [],
+  model: ['common'],
+  // The engine sees events and the state interface, nothing of how they arrive or leave.
+  engine: ['common', 'model', 'state/types'],
+  ingest: ['common', 'model'],
+  state: ['common', 'model'],
+  dev: [],
+  eventhubs: ['common', 'model', 'ingest'],
+  delivery: ['common', 'model', 'state'],
+  replay: ['common', 'model', 'engine', 'ingest', 'state', 'eventhubs'],
+  'rule-tools': ['common', 'model', 'engine', 'ingest', 'state', 'replay'],
+  backtest: ['common', 'model', 'engine', 'ingest', 'eventhubs', 'replay'],
+  report: ['common', 'model', 'engine'],
+  host: ['common', 'model', 'engine', 'ingest', 'state', 'eventhubs', 'delivery'],
+};
+
+function boundary(folder, allowed) {
+  const refused = SRC_FOLDERS.filter((f) => f !== folder && !allowed.some((a) => a === f || a.startsWith(`${f}/`)));
+  const partial = allowed.filter((a) => a.includes('/'));
+  const group = [
+    ...refused.map((f) => `**/${f}/*`),
+    // A folder allowed only in part (state/types): refuse the rest of it.
+    ...partial.flatMap((a) => [`**/${a.split('/')[0]}/*`, `!**/${a}.js`]),
+    '**/functions/*',
+  ];
+  return {
+    files: [`src/${folder}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group, message: `src/${folder} may import only ${allowed.length ? allowed.join(', ') : 'no other folder of src'} (docs/architecture.md, "Import rules").` }],
+      }],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '!eslint.config.js'] },
   js.configs.recommended,
@@ -8,12 +52,23 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      // Imports flow one way (DESIGN.md): nothing imports functions/ or src/cli/.
-      'no-restricted-imports': ['error', { patterns: ['**/functions/*', '**/cli/*'] }],
+    },
+  },
+  ...Object.entries(MAY_IMPORT).map(([folder, allowed]) => boundary(folder, allowed)),
+  {
+    // A rule file sees the rule API and nothing else: what it may use is what the engine promises to keep.
+    files: ['detections/*.ts'],
+    ignores: ['detections/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/src/*', '!**/src/engine', '!**/src/model', '**/src/engine/*', '!**/src/engine/index.js', '**/src/model/*', '!**/src/model/index.js'], message: 'A rule imports only the rule API (src/engine/index.js).' }],
+      }],
     },
   },
   {
-    files: ['functions/**', 'src/cli/**', 'test/**', 'bench/**'],
-    rules: { 'no-restricted-imports': 'off' },
+    files: ['functions/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/src/*', '!**/src/host', '**/src/host/*/**', '**/cli/*'], message: 'functions/ is thin: it imports src/host only.' }] }],
+    },
   },
 );

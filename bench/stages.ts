@@ -1,7 +1,8 @@
-import { Detector, PartitionRouter, type Rule } from '../src/engine/index.js';
+import { Detector, type Rule } from '../src/engine/index.js';
 import { ingestBody } from '../src/ingest/pipeline.js';
 import type { NormalizedEvent, StreamEvent } from '../src/model/index.js';
 import type { StateStore, StateWriteStats } from '../src/state/types.js';
+import { PartitionRouter } from '../src/eventhubs/partitioning.js';
 
 /**
  * The stages the benchmark times, each over the same `{"records":[...]}` bodies: the JSON.parse

@@ -1,9 +1,10 @@
-import { Detector, PartitionRouter, type Rule } from '../src/engine/index.js';
+import { Detector, type Rule } from '../src/engine/index.js';
 import type { NormalizedEvent, StreamEvent } from '../src/model/index.js';
-import { startAzurite } from '../src/state/azurite.js';
+import { startAzurite } from '../src/dev/azurite.js';
 import { TRANSACTION_ENTITIES } from '../src/state/table-entities.js';
 import { TableStateStore } from '../src/state/tables.js';
 import { BATCH, PARTITIONS } from './stages.js';
+import { PartitionRouter } from '../src/eventhubs/partitioning.js';
 
 export interface TableCost {
   batches: number;

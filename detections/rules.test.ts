@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DETECTIONS_DIR, loadRules } from '../src/engine/loader.js';
-import { CATALOGUE_FILE, renderCatalogue } from '../src/engine/rule-docs.js';
-import { formatCaseResult, lintFixtures, readCases, runRuleCase } from '../src/engine/rule-tests.js';
+import { CATALOGUE_FILE, renderCatalogue } from '../src/rule-tools/rule-docs.js';
+import { formatCaseResult, lintFixtures, readCases, runRuleCase } from '../src/rule-tools/rule-tests.js';
 import { AlertSchema } from '../src/model/index.js';
 
 /** What no alert may carry: SAS signatures (unless redacted), account keys, bearer tokens, JWTs. */

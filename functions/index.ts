@@ -4,9 +4,9 @@
  */
 // The package is a CommonJS bundle: Node's ESM loader cannot see its named exports, so take the default.
 import functions from '@azure/functions';
-import { EVENT_HUB_RETRY, wardenFunctions } from '../src/app/functions.js';
-import { EVENT_HUB_CONNECTION, loadSettings } from '../src/app/settings.js';
-import { Warden, functionsAppDependencies } from '../src/app/warden.js';
+import { EVENT_HUB_RETRY, wardenFunctions } from '../src/host/functions.js';
+import { EVENT_HUB_CONNECTION, loadSettings } from '../src/host/settings.js';
+import { Warden, functionsAppDependencies } from '../src/host/warden.js';
 
 const { app } = functions;
 const warden = await Warden.create(loadSettings(process.env), functionsAppDependencies);

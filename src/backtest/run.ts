@@ -1,8 +1,9 @@
-import { PartitionRouter, type Detector } from '../engine/index.js';
+import { type Detector } from '../engine/index.js';
 import { counts, IngestTotals, type IngestResult, type IngestSummary } from '../ingest/pipeline.js';
 import { replayFiles } from '../ingest/replay.js';
 import type { Alert, NormalizedEvent } from '../model/index.js';
 import type { TimeRange } from './range.js';
+import { PartitionRouter } from '../eventhubs/partitioning.js';
 
 /** What `warden backtest --json` ends with. */
 export interface BacktestSummary extends IngestSummary {

@@ -1,8 +1,9 @@
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import type { Alert } from '../model/index.js';
-import { redactSecrets } from '../ingest/util.js';
+
 import { once, tableClientFor, type TableLocation } from '../state/azure-storage.js';
 import { ENTITY_TEXT_CHARS, joinText, keyOf, keyedEntity, submitTransactions, tableKey, textEntity } from '../state/table-entities.js';
+import { redactSecrets } from '../common/redact.js';
 
 export const DEFAULT_OUTBOX_TABLE = 'wardenoutbox';
 

@@ -1,4 +1,4 @@
-import type { Alert, NormalizedEvent, StreamEvent } from '../model/index.js';
+import type { Alert, StreamEvent } from '../model/index.js';
 import type { StateStore, StateWriteStats } from '../state/types.js';
 import { compileRule, type CompiledRule } from './compile.js';
 import { RuleDefinitionError, TunableError } from './errors.js';
@@ -230,39 +230,5 @@ export class Detector {
     if (this.options.store) evaluator.restore(await this.options.store.load(partitionId));
     this.loaded.set(partitionId, evaluator);
     return evaluator;
-  }
-}
-
-/** FNV-1a 32-bit over the text's UTF-16 code units: the same partition for a principal in replay and production. */
-export function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** The keyed partition (0 … partitions−1) of a principal. */
-export function routeToPartition(principalId: string, partitions: number): number {
-  if (!Number.isInteger(partitions) || partitions < 1) throw new RangeError(`partitions must be a whole number ≥ 1, got ${partitions}`);
-  return fnv1a(principalId) % partitions;
-}
-
-/**
- * The in-process keyed bus of replay and rule tests: routes each event to its principal's
- * partition and numbers it there, as the keyed Event Hub would.
- */
-export class PartitionRouter {
-  private readonly next: number[];
-
-  constructor(readonly partitions: number) {
-    routeToPartition('', partitions);
-    this.next = new Array<number>(partitions).fill(0);
-  }
-
-  route(event: NormalizedEvent, arrivedAt: number): StreamEvent {
-    const p = routeToPartition(event.principalId, this.partitions);
-    return { event, arrivedAt, partitionId: String(p), sequenceNumber: this.next[p]++ };
   }
 }

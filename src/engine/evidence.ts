@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Alert, Entity, NormalizedEvent } from '../model/index.js';
-import { redactSecrets } from '../ingest/util.js';
+
 import type { CompiledRule } from './compile.js';
 import type { AlertDraft } from './kinds/types.js';
+import { redactSecrets } from '../common/redact.js';
 
 const MAX_TEXT = 200;
 const MAX_LIST = 20;

@@ -7,7 +7,7 @@ export type {
 export { RuleDefinitionError, TunableError } from './errors.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { tunableOverridesFromEnv, parseTunableOverrides, mergeTunableOverrides, type TunableOverrides } from './tunables.js';
-export { Detector, PartitionRouter, routeToPartition, fnv1a, DEFAULT_ALLOWED_LATENESS_MS, type DetectorOptions, type DetectorStats } from './detector.js';
+export { Detector, DEFAULT_ALLOWED_LATENESS_MS, type DetectorOptions, type DetectorStats } from './detector.js';
 export { loadRules, DETECTIONS_DIR, type LoadedRule } from './loader.js';
 export { alertId, trimEvent } from './evidence.js';
 export { ResourceInventory, InventoryError, inventoryFromEnv, parseInventory, readInventoryFile, type InventoryResource } from './inventory.js';

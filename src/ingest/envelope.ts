@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { DEAD_LETTER_RAW_LIMIT, type DeadLetter, type RecordLocation } from '../model/index.js';
 import type { RawRecord } from './types.js';
-import { redactSecrets } from './util.js';
+import { redactSecrets } from '../common/redact.js';
 
 /** One record taken out of a body, with where it came from. */
 export interface DecodedRecord {

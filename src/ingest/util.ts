@@ -159,13 +159,6 @@ export function resourceName(resourceId: string | undefined): string | undefined
   return end ? resourceId.slice(resourceId.lastIndexOf('/', end - 1) + 1, end).toLowerCase() : undefined;
 }
 
-const SAS_SECRET = /([?&](?:sig|signature|se?k|skoid|sktid|skt|ske|sks|skv|code|token|access_token|client_secret)=)[^&#\s"]*/gi;
-
-/** Redact SAS signatures and other secrets carried in query strings. */
-export function redactSecrets(uri: string): string {
-  return uri.replace(SAS_SECRET, '$1REDACTED');
-}
-
 /** One-shot hashing (Node ≥ 20.12) skips the Hash object: about half the cost of createHash for short keys. */
 const sha1Hex: (text: string) => string = typeof crypto.hash === 'function'
   ? (text) => crypto.hash('sha1', text, 'hex')

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { Detector, loadRules, parseTunableOverrides, type Rule, type TunableOverrides } from '../../src/engine/index.js';
-import { detectInCaptures } from '../../src/engine/replay.js';
+import { detectInCaptures } from '../../src/replay/replay.js';
 import type { Alert, NormalizedEvent } from '../../src/model/index.js';
 import { toLogAnalyticsTables, type TableRows } from '../support/log-analytics-rows.js';
 

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { main } from '../../src/cli/main.js';
 import type { CommandIO } from '../../src/cli/io.js';
 import { AlertSchema, type Alert } from '../../src/model/index.js';
-import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
+import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { DEMO_CAPTURE, DEMO_TUNABLES_FILE, demoRules, idsOf, replayDemo } from '../backtest/demo-history.js';
 
 interface Summary {

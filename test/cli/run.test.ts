@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventHubProducerClient } from '@azure/event-hubs';
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
+import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
 import { waitFor } from '../support/wait.js';
 

@@ -8,7 +8,7 @@ import {
 } from '../../src/delivery/dead-letters.js';
 import { decodeBody } from '../../src/ingest/envelope.js';
 import { DEAD_LETTER_RAW_LIMIT, type DeadLetter } from '../../src/model/index.js';
-import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
+import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 
 let azurite: AzuriteInstance;
 let containers = 0;

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TableAlertOutbox } from '../../src/delivery/outbox.js';
 import { SentinelSink, deliverPending } from '../../src/delivery/sentinel.js';
-import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
+import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { startLogsIngestionServer, type LogsIngestionTestServer } from '../support/logs-ingestion-server.js';
 import { makeAlert } from './alerts.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TableAlertOutbox } from '../../src/delivery/outbox.js';
-import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
+import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { tableKey } from '../../src/state/table-entities.js';
 import { makeAlert } from './alerts.js';
 

@@ -16,18 +16,18 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { EventHubProducerClient, type CheckpointStore } from '@azure/event-hubs';
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
+import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
 import { startLogsIngestionServer, type LogsIngestionTestServer } from '../support/logs-ingestion-server.js';
 import { waitFor } from '../support/wait.js';
 import { killable } from '../support/trigger-shim.js';
-import { sendCaptures } from '../../src/delivery/capture-sender.js';
-import { loadSettings } from '../../src/app/settings.js';
-import { Warden } from '../../src/app/warden.js';
-import { startStandaloneHost, type StandaloneHost, type StandaloneHostOptions } from '../../src/app/host.js';
+import { sendCaptures } from '../../src/eventhubs/capture-sender.js';
+import { loadSettings } from '../../src/host/settings.js';
+import { Warden } from '../../src/host/warden.js';
+import { startStandaloneHost, type StandaloneHost, type StandaloneHostOptions } from '../../src/host/standalone.js';
 import { Detector, ResourceInventory, loadRules, mergeTunableOverrides, parseTunableOverrides, readInventoryFile } from '../../src/engine/index.js';
 import { generateDemo } from '../../synth/scenario.js';
-import { detectInCaptures } from '../../src/engine/replay.js';
+import { detectInCaptures } from '../../src/replay/replay.js';
 import { AlertSchema, type Alert } from '../../src/model/index.js';
 
 const repo = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));

@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  defineRule, InventoryError, inventoryFromEnv, parseInventory, PartitionRouter, ResourceInventory,
-} from '../../src/engine/index.js';
+import { defineRule, InventoryError, inventoryFromEnv, parseInventory, ResourceInventory } from '../../src/engine/index.js';
 import { InMemoryStateStore } from '../../src/state/memory.js';
 import { ev, MIN, run, SP, SP2, stream, SUB_A, SUB_B } from './helpers.js';
+import { PartitionRouter } from '../../src/eventhubs/partitioning.js';
 
 const STORAGE = 'microsoft.storage/storageaccounts';
 const account = (sub: string, name: string) => `/subscriptions/${sub}/resourcegroups/rg/providers/${STORAGE}/${name}`;

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { Detector, PartitionRouter, defineRule, fnv1a, routeToPartition, type Rule } from '../../src/engine/index.js';
+import { Detector, defineRule, type Rule } from '../../src/engine/index.js';
 import { PARTITION_META_KEY } from '../../src/engine/evaluator.js';
 import type { Alert, NormalizedEvent } from '../../src/model/index.js';
 import { InMemoryStateStore } from '../../src/state/memory.js';
 import type { StateStore } from '../../src/state/types.js';
 import { DAY, HOUR, MIN, SP, SP2, SUB_A, T0, batches, drive, ev, run, stream } from './helpers.js';
+import { PartitionRouter, fnv1a, routeToPartition } from '../../src/eventhubs/partitioning.js';
 
 const common = { version: '1', description: 'test rule', severity: 'Medium', tactics: ['CredentialAccess'], techniques: ['T1552'] } as const;
 

@@ -1,7 +1,8 @@
 import type { Alert, NormalizedEvent, StreamEvent } from '../../src/model/index.js';
 import { AlertSchema } from '../../src/model/index.js';
-import { Detector, PartitionRouter, type DetectorOptions } from '../../src/engine/index.js';
+import { Detector, type DetectorOptions } from '../../src/engine/index.js';
 import type { Rule } from '../../src/engine/index.js';
+import { PartitionRouter } from '../../src/eventhubs/partitioning.js';
 
 export const T0 = Date.parse('2025-03-01T00:00:00Z');
 export const SEC = 1000;

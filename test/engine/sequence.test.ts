@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { PartitionRouter, defineRule, routeToPartition } from '../../src/engine/index.js';
+import { defineRule } from '../../src/engine/index.js';
 import { InMemoryStateStore } from '../../src/state/memory.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
 import { DAY, MIN, SP, SP2, SUB_A, SUB_B, T0, ev, run, stream } from './helpers.js';
+import { PartitionRouter, routeToPartition } from '../../src/eventhubs/partitioning.js';
 
 const newIpThenSecret = defineRule({
   id: 'test-sequence-new-ip', version: '1', title: 'new IP then secret read', description: 'test rule',

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { CommandIO } from '../../src/cli/io.js';
-import { sendCaptures } from '../../src/delivery/capture-sender.js';
+import { sendCaptures } from '../../src/eventhubs/capture-sender.js';
 import { parseTime } from '../../src/ingest/util.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
 import { captureAvro } from '../ingest/capture-files.js';

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventHubProducerClient } from '@azure/event-hubs';
-import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
-import { hostDateTime, parseHostDateTime } from '../../src/delivery/eventhubs-trigger.js';
+import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
+import { hostDateTime, parseHostDateTime } from '../../src/host/eventhubs-trigger.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
 import { blobCheckpointStore, seenSequenceNumbers, startTriggerShim, type TriggerShim } from '../support/trigger-shim.js';
 import { waitFor } from '../support/wait.js';

@@ -10,16 +10,17 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { HttpResponseInit } from '@azure/functions';
 import functions from '@azure/functions';
-import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
+import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
 import { startLogsIngestionServer, type LogsIngestionTestServer } from '../support/logs-ingestion-server.js';
 import { eventHubBatch, invocationContext, loadFunctionsApp, type Registration } from '../support/functions-host.js';
 import { parseDeadLetters } from '../../src/delivery/dead-letters.js';
 import { AlertSchema } from '../../src/model/index.js';
-import type { KeyedEvent } from '../../src/delivery/keyed-hub.js';
-import { routeToPartition } from '../../src/engine/index.js';
-import { functionsAppDependencies } from '../../src/app/warden.js';
+import type { KeyedEvent } from '../../src/eventhubs/keyed-hub.js';
+
+import { functionsAppDependencies } from '../../src/host/warden.js';
 import { startFaultProxy } from '../support/tcp-fault-proxy.js';
+import { routeToPartition } from '../../src/eventhubs/partitioning.js';
 
 const { HttpRequest } = functions;
 const fixture = (path: string) => readFileSync(fileURLToPath(new URL(`../../detections/${path}`, import.meta.url)), 'utf8');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Detector, defineRule, type Rule } from '../../src/engine/index.js';
-import { detectInCaptures } from '../../src/engine/replay.js';
+import { detectInCaptures } from '../../src/replay/replay.js';
 import type { Alert } from '../../src/model/index.js';
 import { ALERT_ROW_COLOR, CHART_COLORS, renderReport, reportRules, SeriesCollector } from '../../src/report/index.js';
 import { DEMO_CAPTURE, demoRules, demoTunables } from '../backtest/demo-history.js';

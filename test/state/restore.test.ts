@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Detector, PartitionRouter, loadRules, parseTunableOverrides, type Rule, type TunableOverrides } from '../../src/engine/index.js';
+import { Detector, loadRules, parseTunableOverrides, type Rule, type TunableOverrides } from '../../src/engine/index.js';
 import { ingestBody } from '../../src/ingest/pipeline.js';
 import type { StreamEvent } from '../../src/model/index.js';
-import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
+import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { TableStateStore } from '../../src/state/tables.js';
 import type { StateStore } from '../../src/state/types.js';
 import { drive } from '../engine/helpers.js';
+import { PartitionRouter } from '../../src/eventhubs/partitioning.js';
 
 const CAPTURE = fileURLToPath(new URL('../../demo/tenant-hour.ndjson.gz', import.meta.url));
 const TUNABLES = fileURLToPath(new URL('../../demo/tunables.json', import.meta.url));

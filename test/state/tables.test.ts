@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TableClient } from '@azure/data-tables';
-import { startAzurite, type AzuriteInstance } from '../../src/state/azurite.js';
+import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { TableStateStore } from '../../src/state/tables.js';
 import { TableEntryTooLargeError, joinText, keyOf, splitText, tableKey } from '../../src/state/table-entities.js';
 

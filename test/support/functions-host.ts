@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import functions from '@azure/functions';
 import type { InvocationContext as InvocationContextType, TriggerMetadata } from '@azure/functions';
 import type { ReceivedEventData } from '@azure/event-hubs';
-import { buildTriggerMetadata, messageValue } from '../../src/delivery/eventhubs-trigger.js';
+import { buildTriggerMetadata, messageValue } from '../../src/host/eventhubs-trigger.js';
 
 const { InvocationContext } = functions;
 

@@ -1,5 +1,5 @@
 /**
- * Test helpers around the Event Hubs trigger (src/delivery/eventhubs-trigger.ts): a checkpoint
+ * Test helpers around the Event Hubs trigger (src/host/eventhubs-trigger.ts): a checkpoint
  * store on Azurite, test-speed defaults, a record of every invocation and settled batch, and
  * `kill()`, which stops the trigger the way a crash would: nothing more is checkpointed.
  */
@@ -12,8 +12,8 @@ import {
   type EventHubTrigger,
   type EventHubTriggerOptions,
   type SettledBatch,
-} from '../../src/delivery/eventhubs-trigger.js';
-import type { AzuriteInstance } from '../../src/state/azurite.js';
+} from '../../src/host/eventhubs-trigger.js';
+import type { AzuriteInstance } from '../../src/dev/azurite.js';
 import type { EventHubsBroker } from './eventhubs-broker.js';
 
 /** A fresh blob container on Azurite holding checkpoints and ownership, as the host's storage account does. */

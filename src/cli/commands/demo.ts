@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { loadRules } from '../../engine/index.js';
-import { detectInCaptures } from '../../engine/replay.js';
+import { detectInCaptures } from '../../replay/replay.js';
 import { IngestTotals } from '../../ingest/pipeline.js';
 import type { Alert } from '../../model/index.js';
 import { InMemoryStateStore } from '../../state/memory.js';

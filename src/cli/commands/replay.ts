@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { loadRules, type DetectorStats } from '../../engine/index.js';
-import { detectInCaptures } from '../../engine/replay.js';
+import { detectInCaptures } from '../../replay/replay.js';
 import { CaptureReadError, listCaptureFiles } from '../../ingest/files.js';
 import { IngestTotals, type IngestSummary } from '../../ingest/pipeline.js';
 import type { Alert } from '../../model/index.js';
 import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
 import type { StorageConnection } from '../../state/azure-storage.js';
-import { startAzurite } from '../../state/azurite.js';
+import { startAzurite } from '../../dev/azurite.js';
 import { TableStateStore } from '../../state/tables.js';
 import type { StateStore, StateWriteStats } from '../../state/types.js';
 import { alertTable, countsText } from '../alert-table.js';

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { InventoryError, TunableError, parseDuration } from '../../engine/index.js';
-import { HostConfigError, startStandaloneHost } from '../../app/host.js';
-import { SettingsError, loadSettings } from '../../app/settings.js';
-import { Warden } from '../../app/warden.js';
+import { HostConfigError, startStandaloneHost } from '../../host/standalone.js';
+import { SettingsError, loadSettings } from '../../host/settings.js';
+import { Warden } from '../../host/warden.js';
 import { UsageError } from '../errors.js';
 import type { Command } from '../io.js';
 import { parseCommandArgs } from '../options.js';

@@ -1,13 +1,14 @@
 import { DefaultAzureCredential } from '@azure/identity';
 import {
   CaptureSendConfigError, EventHubNotFoundError, sendCaptures, type CaptureSendSummary,
-} from '../../delivery/capture-sender.js';
-import type { EventHubConnection } from '../../delivery/eventhubs-trigger.js';
+} from '../../eventhubs/capture-sender.js';
+
 import { CaptureReadError } from '../../ingest/files.js';
 import type { RecordLocation } from '../../model/index.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
 import { parseCommandArgs } from '../options.js';
+import { EventHubConnection } from '../../eventhubs/connection.js';
 
 const USAGE = `usage: warden send <files or folders...> --hub NAME [options]
 

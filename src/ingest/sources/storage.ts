@@ -2,11 +2,12 @@ import { z } from 'zod';
 import type { Details, NormalizedEvent } from '../../model/index.js';
 import { compiled } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
-import { eventId, lower, num, obj, redactSecrets, resourceName, str } from '../util.js';
+import { eventId, lower, num, obj, resourceName, str } from '../util.js';
 import {
   callerIp, eventOperation, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put, resultFromStatus, resultFromText,
   schemaError, segments, targetResource, text, timeish, unknownPrincipal, urlParts, type Principal,
 } from './resource-log.js';
+import { redactSecrets } from '../../common/redact.js';
 
 /**
  * Blob storage resource logs (StorageRead / StorageWrite / StorageDelete of

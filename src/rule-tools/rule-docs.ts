@@ -1,6 +1,6 @@
-import type { LoadedRule } from './loader.js';
+import type { LoadedRule } from '../engine/loader.js';
 import { isPositive, readCases, type RuleCase } from './rule-tests.js';
-import type { Rule, TunableValue } from './rule.js';
+import type { Rule, TunableValue } from '../engine/rule.js';
 
 /** Where the catalogue lives in a detections folder. */
 export const CATALOGUE_FILE = 'README.md';

@@ -2,10 +2,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Alert, DeadLetter, Source } from '../model/index.js';
 import { InMemoryStateStore } from '../state/memory.js';
-import { Detector } from './detector.js';
-import { InventoryError, ResourceInventory, readInventoryFile } from './inventory.js';
-import type { LoadedRule } from './loader.js';
-import { detectInCaptures } from './replay.js';
+import { Detector } from '../engine/detector.js';
+import { InventoryError, ResourceInventory, readInventoryFile } from '../engine/inventory.js';
+import type { LoadedRule } from '../engine/loader.js';
+import { detectInCaptures } from '../replay/replay.js';
 
 /** A fixture that cannot be used as written (cases.json malformed, a capture missing). */
 export class FixtureError extends Error {

@@ -11,7 +11,7 @@ import { decodeBody } from '../ingest/envelope.js';
 import { listCaptureFiles, readCaptureFile } from '../ingest/files.js';
 import type { RawRecord } from '../ingest/types.js';
 import { obj, parseTime } from '../ingest/util.js';
-import type { EventHubConnection } from './eventhubs-trigger.js';
+import { EventHubConnection } from './connection.js';
 
 /** Options that cannot work (a key-bearing connection string, a hub name that contradicts it, a bad rate). */
 export class CaptureSendConfigError extends Error {

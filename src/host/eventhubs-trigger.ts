@@ -29,7 +29,6 @@ import {
   type PartitionContext,
   type ReceivedEventData,
   type Subscription,
-  type TokenCredential,
 } from '@azure/event-hubs';
 // The package is a CommonJS bundle: Node's ESM loader cannot see its named exports, so take the default.
 import functions from '@azure/functions';
@@ -38,11 +37,9 @@ import type { Duration, LogHandler, RetryContext, RetryOptions, TriggerMetadata 
 const { InvocationContext } = functions;
 type InvocationContext = InstanceType<typeof InvocationContext>;
 
-export type EventHubBatchHandler = (messages: unknown[], context: InvocationContext) => unknown;
+import type { EventHubConnection } from '../eventhubs/connection.js';
 
-export type EventHubConnection =
-  | { connectionString: string }
-  | { fullyQualifiedNamespace: string; credential: TokenCredential };
+export type EventHubBatchHandler = (messages: unknown[], context: InvocationContext) => unknown;
 
 export interface EventHubTriggerOptions {
   /** Reported to the handler as `context.functionName` and `triggerMetadata.sys.methodName`. */

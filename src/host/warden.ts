@@ -11,9 +11,9 @@ import { TableStateStore } from '../state/tables.js';
 import { BlobDeadLetterSink, type DeadLetterSink } from '../delivery/dead-letters.js';
 import { TableAlertOutbox, errorText, type AlertOutbox } from '../delivery/outbox.js';
 import { SentinelSink, deliverPending, recordSendResult, type AlertSink, type DeliveryReport } from '../delivery/sentinel.js';
-import { KeyedEventFormatError, KeyedHubPublisher, parseKeyedEvent, type KeyedEvent } from '../delivery/keyed-hub.js';
+import { KeyedEventFormatError, KeyedHubPublisher, parseKeyedEvent, type KeyedEvent } from '../eventhubs/keyed-hub.js';
 import { TableDeliveryStatus, type LastDelivery } from '../delivery/delivery-status.js';
-import { parseHostDateTime } from '../delivery/eventhubs-trigger.js';
+import { parseHostDateTime } from './eventhubs-trigger.js';
 import { describeSettings, type WardenSettings } from './settings.js';
 
 /** What the app is made of besides its settings; tests and `warden run` replace parts. */

@@ -2,7 +2,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CASES_FILE } from './rule-tests.js';
-import { RULE_KINDS, type RuleKind } from './rule.js';
+import { RULE_KINDS, type RuleKind } from '../engine/rule.js';
 
 /** A rule that cannot be scaffolded as asked (bad id or kind, files already there). */
 export class ScaffoldError extends Error {
@@ -11,7 +11,7 @@ export class ScaffoldError extends Error {
 
 const RULE_ID = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 /** The engine's entry point, imported by rule files (`.js` specifiers resolve to the TypeScript source too). */
-const ENGINE_INDEX = fileURLToPath(new URL('./index.js', import.meta.url));
+const ENGINE_INDEX = fileURLToPath(new URL('../engine/index.js', import.meta.url));
 
 /** The options each kind needs, with defaults that load; the tunables they read. */
 const KIND_OPTIONS: Record<RuleKind, { tunables: string; options: string }> = {

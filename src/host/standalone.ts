@@ -2,7 +2,7 @@ import type { CheckpointStore, EventHubConsumerClientOptions } from '@azure/even
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import functions, { type LogHandler, type RetryOptions } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
-import { parseHostDateTime, startEventHubTrigger, type EventHubTrigger } from '../delivery/eventhubs-trigger.js';
+import { parseHostDateTime, startEventHubTrigger, type EventHubTrigger } from './eventhubs-trigger.js';
 import { containerClientFor } from '../state/azure-storage.js';
 import { EVENT_HUB_RETRY, HOST_EVENT_HUB_OPTIONS, wardenFunctions, type WardenFunction } from './functions.js';
 import type { DetectBatchResult, IngestBatchResult, Warden } from './warden.js';

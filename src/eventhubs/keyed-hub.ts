@@ -1,7 +1,8 @@
 import { EventHubProducerClient, type EventDataBatch, type RetryOptions } from '@azure/event-hubs';
-import type { EventHubConnection } from './eventhubs-trigger.js';
+
 import { NormalizedEventSchema, type NormalizedEvent, type StreamEvent } from '../model/index.js';
-import { routeToPartition } from '../engine/detector.js';
+import { routeToPartition } from './partitioning.js';
+import { EventHubConnection } from './connection.js';
 
 /**
  * What ingest puts on the keyed hub for each normalized event: the event, when its raw record

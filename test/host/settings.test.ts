@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { SettingsError, describeSettings, loadSettings } from '../../src/app/settings.js';
+import { SettingsError, describeSettings, loadSettings } from '../../src/host/settings.js';
 
 const repo = (path: string) => readFileSync(fileURLToPath(new URL(`../../${path}`, import.meta.url)), 'utf8');
 

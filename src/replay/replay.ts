@@ -1,6 +1,7 @@
 import type { Alert } from '../model/index.js';
 import { replayFiles, type ReplayedBody } from '../ingest/replay.js';
-import { PartitionRouter, type Detector } from './detector.js';
+import { type Detector } from '../engine/detector.js';
+import { PartitionRouter } from '../eventhubs/partitioning.js';
 
 export interface CaptureDetectionOptions {
   /** Logical keyed partitions (default 4): events are routed by principal as the keyed hub does. */
