@@ -16,7 +16,7 @@ const MAY_IMPORT = {
   engine: ['common', 'model', 'state/types'],
   ingest: ['common', 'model'],
   state: ['common', 'model'],
-  dev: [],
+  dev: ['common'],
   eventhubs: ['common', 'model', 'ingest'],
   delivery: ['common', 'model', 'state'],
   replay: ['common', 'model', 'engine', 'ingest', 'state', 'eventhubs'],

@@ -1,8 +1,10 @@
 import { formatDuration, parseDuration } from '../engine/index.js';
+import { WardenError } from '../common/errors.js';
 
 /** A user's backtest setting that cannot work (bad time, empty range): the CLI shows it as a usage error. */
-export class BacktestOptionError extends Error {
+export class BacktestOptionError extends WardenError {
   override name = 'BacktestOptionError';
+  readonly userFixable = true;
 }
 
 /** Event time from `from` (inclusive) to `to` (exclusive), epoch ms. */

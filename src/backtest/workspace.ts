@@ -2,10 +2,18 @@ import { LogsQueryResultStatus, type LogsQueryClient, type LogsQueryResult, type
 import { ingestBody, type IngestResult } from '../ingest/pipeline.js';
 import { halves, rangeText, timeSlices, type TimeRange } from './range.js';
 import { sliceQuery, type TablePlan } from './tables.js';
+import { WardenError } from '../common/errors.js';
 
-/** A query the workspace refused (no access, no such workspace, bad endpoint): the message says what to fix. */
-export class BacktestQueryError extends Error {
+/**
+ * A query the workspace refused or could not answer. The message says what to fix; refusals
+ * (no token, no access, no such workspace) are the user's to fix, failures of the service or
+ * the network are not.
+ */
+export class BacktestQueryError extends WardenError {
   override name = 'BacktestQueryError';
+  constructor(message: string, readonly userFixable: boolean) {
+    super(message);
+  }
 }
 
 /** Rows of one table over one range, as the query API returned them. */
@@ -216,19 +224,19 @@ function queryError(err: unknown, plan: TablePlan, range: TimeRange, workspaceId
   const e = err as Error & { statusCode?: number; code?: string; details?: unknown };
   if (e.name === 'CredentialUnavailableError' || e.name === 'AuthenticationError' || e.name === 'AggregateAuthenticationError') {
     const first = e.message.split('\n')[0];
-    return new BacktestQueryError(`cannot get a token for Log Analytics (${first}): sign in with 'az login', or run with a managed identity or AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET set`);
+    return new BacktestQueryError(`cannot get a token for Log Analytics (${first}): sign in with 'az login', or run with a managed identity or AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET set`, true);
   }
   const detail = innermostMessage(e.details) ?? e.message;
   switch (e.statusCode) {
     case 401:
     case 403:
-      return new BacktestQueryError(`workspace ${workspaceId} refused the query (${e.statusCode}: ${detail}): the identity running the backtest needs the Log Analytics Reader role on it`);
+      return new BacktestQueryError(`workspace ${workspaceId} refused the query (${e.statusCode}: ${detail}): the identity running the backtest needs the Log Analytics Reader role on it`, true);
     case 404:
-      return new BacktestQueryError(`workspace ${workspaceId} was not found (${detail}): use the workspace ID (Log Analytics workspace → Overview), and --endpoint for a sovereign cloud`);
+      return new BacktestQueryError(`workspace ${workspaceId} was not found (${detail}): use the workspace ID (Log Analytics workspace → Overview), and --endpoint for a sovereign cloud`, true);
     case undefined:
-      if (e.name === 'RestError') return new BacktestQueryError(`cannot reach the Log Analytics query endpoint: ${e.message}; check --endpoint and the network`);
+      if (e.name === 'RestError') return new BacktestQueryError(`cannot reach the Log Analytics query endpoint: ${e.message}; check --endpoint and the network`, false);
       return e;
     default:
-      return new BacktestQueryError(`query of ${plan.table} over ${rangeText(range)} failed (${e.statusCode}${e.code ? ` ${e.code}` : ''}: ${detail})`);
+      return new BacktestQueryError(`query of ${plan.table} over ${rangeText(range)} failed (${e.statusCode}${e.code ? ` ${e.code}` : ''}: ${detail})`, false);
   }
 }

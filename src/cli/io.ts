@@ -12,5 +12,5 @@ export const processIO: CommandIO = {
   progress: true,
 };
 
-/** A CLI command: returns the exit code; throws UsageError for user mistakes. */
+/** A CLI command: returns the exit code; throws a user-fixable WardenError (UsageError for a bad flag) for user mistakes. */
 export type Command = (argv: string[], io: CommandIO) => Promise<number>;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { WardenError } from '../common/errors.js';
 import { UsageError } from './errors.js';
 import { processIO, type Command, type CommandIO } from './io.js';
 
@@ -29,8 +30,9 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
     const mod = await command.load();
     return await mod.run(rest, io);
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr(`warden ${name ?? ''}: ${err.message}`.replace(/\s+:/, ':'));
+    // The user's to fix: the message says how, alone on one line. Anything else may be a bug: name it.
+    if (err instanceof WardenError && err.userFixable) {
+      io.stderr(`warden ${name}: ${err.message}`);
       return 2;
     }
     const e = err as Error;

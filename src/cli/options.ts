@@ -4,7 +4,7 @@ import { access, open, readFile, stat, writeFile, type FileHandle } from 'node:f
 import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
-  Detector, InventoryError, TunableError, inventoryFromEnv, mergeTunableOverrides, parseTunableOverrides, tunableOverridesFromEnv,
+  Detector, inventoryFromEnv, mergeTunableOverrides, parseTunableOverrides, tunableOverridesFromEnv,
   type DetectorOptions, type Rule, type TunableOverrides,
 } from '../engine/index.js';
 import { UsageError } from './errors.js';
@@ -38,18 +38,13 @@ export function selectRules(all: readonly Rule[], wanted: string | undefined): R
  */
 export async function tunablesFor(all: readonly Rule[], running: readonly Rule[], file: string | undefined): Promise<TunableOverrides> {
   let overrides: TunableOverrides | undefined;
-  try {
-    const env = tunableOverridesFromEnv();
-    if (file === undefined) overrides = env;
-    else {
-      const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-        throw new UsageError(`cannot read --tunables ${file}: ${err.code ?? err.message}`);
-      });
-      overrides = mergeTunableOverrides(parseTunableOverrides(text, `--tunables ${file}`), env);
-    }
-  } catch (err) {
-    if (err instanceof TunableError) throw new UsageError(err.message);
-    throw err;
+  const env = tunableOverridesFromEnv();
+  if (file === undefined) overrides = env;
+  else {
+    const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read --tunables ${file}: ${err.code ?? err.message}`);
+    });
+    overrides = mergeTunableOverrides(parseTunableOverrides(text, `--tunables ${file}`), env);
   }
   const unknown = Object.keys(overrides ?? {}).filter((id) => !all.some((r) => r.id === id));
   if (unknown.length) throw new UsageError(`tunables are set for rule '${unknown[0]}', which is not in detections/: fix the rule id or remove the entry`);
@@ -58,12 +53,7 @@ export async function tunablesFor(all: readonly Rule[], running: readonly Rule[]
 
 /** The detector a command runs, with WARDEN_INVENTORY; a bad tunable or inventory file is the user's to fix (one line, exit 2). */
 export function commandDetector(rules: readonly Rule[], options: Omit<DetectorOptions, 'inventory'>): Detector {
-  try {
-    return new Detector(rules, { ...options, inventory: inventoryFromEnv() });
-  } catch (err) {
-    if (err instanceof TunableError || err instanceof InventoryError) throw new UsageError(err.message);
-    throw err;
-  }
+  return new Detector(rules, { ...options, inventory: inventoryFromEnv() });
 }
 
 /** `--partitions N`: keyed partitions principals are routed over, as the keyed hub has. */

@@ -2,6 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import type { ContainerClient } from '@azure/storage-blob';
 import { DeadLetterSchema, type DeadLetter } from '../model/index.js';
 import { containerClientFor, once, type ContainerLocation } from '../state/azure-storage.js';
+import { WardenError } from '../common/errors.js';
 
 export const DEFAULT_DEAD_LETTER_CONTAINER = 'warden-deadletters';
 
@@ -49,8 +50,9 @@ export function parseDeadLetters(text: string): DeadLetter[] {
   return out;
 }
 
-export class DeadLetterFormatError extends Error {
+export class DeadLetterFormatError extends WardenError {
   override name = 'DeadLetterFormatError';
+  readonly userFixable = false;
 }
 
 /**

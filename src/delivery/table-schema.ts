@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { WardenError } from '../common/errors.js';
 import { AlertSchema } from '../model/index.js';
 
 /** Column types a Log Analytics custom table and a DCR stream declaration both accept. */
@@ -9,8 +10,9 @@ export interface TableColumn {
   type: ColumnType;
 }
 
-/** A schema field whose zod type has no agreed column type yet. */
-export class UnmappedFieldTypeError extends Error {
+/** A schema field whose zod type has no agreed column type yet: a gap in Warden, not in what the user gave. */
+export class UnmappedFieldTypeError extends WardenError {
+  readonly userFixable = false;
   constructor(field: string, zodType: string) {
     super(
       `Field "${field}" has zod type "${zodType}", which has no Log Analytics column type: ` +

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WardenError } from '../common/errors.js';
 
 /** Azurite's published development account: not a secret (https://learn.microsoft.com/azure/storage/common/storage-use-azurite). */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
@@ -18,8 +19,12 @@ export interface AzuriteInstance {
   stop(): Promise<void>;
 }
 
-export class AzuriteUnavailableError extends Error {
+/** Azurite cannot be started: not installed (the user's to fix), or it failed to start or listen. */
+export class AzuriteUnavailableError extends WardenError {
   override name = 'AzuriteUnavailableError';
+  constructor(message: string, readonly userFixable = false) {
+    super(message);
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -59,7 +64,7 @@ export async function startAzurite(): Promise<AzuriteInstance> {
   try {
     bin = createRequire(import.meta.url).resolve('azurite/dist/src/azurite.js');
   } catch {
-    throw new AzuriteUnavailableError('Azurite is not installed: run `npm install` (it is a dev dependency) or configure a storage account');
+    throw new AzuriteUnavailableError('Azurite is not installed: run `npm install` (it is a dev dependency) or configure a storage account', true);
   }
   const [blobPort, queuePort, tablePort] = [await freePort(), await freePort(), await freePort()];
   // In-memory persistence; the cwd only catches any stray debug files Azurite may write.

@@ -1,10 +1,13 @@
+import { WardenError } from '../common/errors.js';
+
 /**
  * A rule definition that cannot be used. One message names the rule's file (when loaded from
  * detections/), the rule and the field, and says what is expected, e.g.
  * `detections/x.ts: rule 'x', field 'techniques[0]': 'T15' is not a MITRE technique id (T1234 or T1234.001)`.
  */
-export class RuleDefinitionError extends Error {
+export class RuleDefinitionError extends WardenError {
   override name = 'RuleDefinitionError';
+  readonly userFixable = true;
   constructor(
     readonly field: string,
     readonly problem: string,
@@ -26,6 +29,7 @@ export class RuleDefinitionError extends Error {
 }
 
 /** A tunable override (WARDEN_TUNABLES, WARDEN_TUNABLES_FILE or the `tunables` option) that cannot be applied. */
-export class TunableError extends Error {
+export class TunableError extends WardenError {
   override name = 'TunableError';
+  readonly userFixable = true;
 }

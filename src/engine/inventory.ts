@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { NormalizedEvent } from '../model/index.js';
+import { WardenError } from '../common/errors.js';
 
 /** An Azure resource as an Azure Resource Graph export lists it (`Resources | project name, type, subscriptionId, id`). */
 export interface InventoryResource {
@@ -14,8 +15,9 @@ export interface InventoryResource {
 }
 
 /** An inventory file (WARDEN_INVENTORY, a fixture case's "inventory") that cannot be used. */
-export class InventoryError extends Error {
+export class InventoryError extends WardenError {
   override name = 'InventoryError';
+  readonly userFixable = true;
 }
 
 /** `/subscriptions/<sub>/resourceGroups/<rg>/providers/<namespace>/<type>/<name>`: a top-level resource and nothing below it. */

@@ -12,15 +12,18 @@ import { listCaptureFiles, readCaptureFile } from '../ingest/files.js';
 import type { RawRecord } from '../ingest/types.js';
 import { obj, parseTime } from '../ingest/util.js';
 import { EventHubConnection } from './connection.js';
+import { WardenError } from '../common/errors.js';
 
 /** Options that cannot work (a key-bearing connection string, a hub name that contradicts it, a bad rate). */
-export class CaptureSendConfigError extends Error {
+export class CaptureSendConfigError extends WardenError {
   override name = 'CaptureSendConfigError';
+  readonly userFixable = true;
 }
 
 /** The namespace answered, but has no hub of that name. */
-export class EventHubNotFoundError extends Error {
+export class EventHubNotFoundError extends WardenError {
   override name = 'EventHubNotFoundError';
+  readonly userFixable = true;
 }
 
 export interface CaptureSendProgress {

@@ -3,6 +3,7 @@ import { EventHubProducerClient, type EventDataBatch, type RetryOptions } from '
 import { NormalizedEventSchema, type NormalizedEvent, type StreamEvent } from '../model/index.js';
 import { routeToPartition } from './partitioning.js';
 import { EventHubConnection } from './connection.js';
+import { WardenError } from '../common/errors.js';
 
 /**
  * What ingest puts on the keyed hub for each normalized event: the event, when its raw record
@@ -16,8 +17,9 @@ export interface KeyedEvent {
 }
 
 /** A keyed-hub message that is not a KeyedEvent (a foreign producer, a bug): detect dead-letters it. */
-export class KeyedEventFormatError extends Error {
+export class KeyedEventFormatError extends WardenError {
   override name = 'KeyedEventFormatError';
+  readonly userFixable = false;
 }
 
 /**

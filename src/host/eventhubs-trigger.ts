@@ -38,6 +38,7 @@ const { InvocationContext } = functions;
 type InvocationContext = InstanceType<typeof InvocationContext>;
 
 import type { EventHubConnection } from '../eventhubs/connection.js';
+import { WardenError } from '../common/errors.js';
 
 export type EventHubBatchHandler = (messages: unknown[], context: InvocationContext) => unknown;
 
@@ -91,8 +92,9 @@ export interface EventHubTrigger {
   stop(): Promise<void>;
 }
 
-export class EventHubTriggerConfigError extends Error {
+export class EventHubTriggerConfigError extends WardenError {
   override name = 'EventHubTriggerConfigError';
+  readonly userFixable = true;
 }
 
 function durationMs(value: Duration | number, what: string): number {

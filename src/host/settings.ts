@@ -4,13 +4,15 @@ import { DEFAULT_ALLOWED_LATENESS_MS } from '../engine/detector.js';
 import { tunableOverridesFromEnv, type TunableOverrides } from '../engine/tunables.js';
 import { DEFAULT_STREAM_NAME } from '../delivery/sentinel.js';
 import type { StorageConnection } from '../state/azure-storage.js';
+import { WardenError } from '../common/errors.js';
 
 /**
  * A setting that is missing or malformed. The message is one line naming the setting and an
  * example of a good value: the app does not start with it.
  */
-export class SettingsError extends Error {
+export class SettingsError extends WardenError {
   override name = 'SettingsError';
+  readonly userFixable = true;
   constructor(readonly setting: string, problem: string, example: string) {
     super(`${setting}: ${problem}; set it like ${setting}=${example}`);
   }

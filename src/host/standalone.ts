@@ -6,6 +6,7 @@ import { parseHostDateTime, startEventHubTrigger, type EventHubTrigger } from '.
 import { containerClientFor } from '../state/azure-storage.js';
 import { EVENT_HUB_RETRY, HOST_EVENT_HUB_OPTIONS, wardenFunctions, type WardenFunction } from './functions.js';
 import type { DetectBatchResult, IngestBatchResult, Warden } from './warden.js';
+import { WardenError } from '../common/errors.js';
 
 // The package is a CommonJS bundle: Node's ESM loader cannot see its named exports, so take the default.
 const { InvocationContext } = functions;
@@ -184,6 +185,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
 }
 
 /** A `warden run` option that cannot work (an unknown function name). */
-export class HostConfigError extends Error {
+export class HostConfigError extends WardenError {
   override name = 'HostConfigError';
+  readonly userFixable = true;
 }

@@ -6,10 +6,12 @@ import { createGunzip } from 'node:zlib';
 import avro from 'avsc';
 import type { RecordLocation } from '../model/index.js';
 import { messageOf } from './envelope.js';
+import { WardenError } from '../common/errors.js';
 
 /** A capture path that cannot be read (missing, no permission): the user must fix the path. */
-export class CaptureReadError extends Error {
+export class CaptureReadError extends WardenError {
   override name = 'CaptureReadError';
+  readonly userFixable = true;
 }
 
 /** One body read from a capture file. */
@@ -174,7 +176,7 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
       try {
         JSON.parse(text);
       } catch {
-        throw new NotNdjson();
+        throw new NotNdjsonError();
       }
     }
     yield { body: text, location: { file, line: lineNo } };
@@ -195,13 +197,14 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
     if (!lineMode) yield { body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), location: { file } };
     else if (partial.length) yield* line();
   } catch (err) {
-    if (err instanceof NotNdjson) {
+    if (err instanceof NotNdjsonError) {
       yield { body: '', location: { file }, unreadable: `file is larger than ${wholeFileLimit} bytes and is not NDJSON (one JSON value per line): split it into smaller files` };
     } else if (isFileSystemError(err)) throw unreadablePath(file, err);
     else yield { body: '', location: lineMode ? { file, line: lineNo + 1 } : { file }, unreadable: `cannot read ${gzip ? 'gzip' : 'file'}: ${messageOf(err)}` };
   }
 }
 
-class NotNdjson extends Error {
+class NotNdjsonError extends WardenError {
   override name = 'NotNdjsonError';
+  readonly userFixable = false;
 }

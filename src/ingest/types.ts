@@ -1,11 +1,13 @@
 import type { NormalizedEvent, Source } from '../model/index.js';
+import { WardenError } from '../common/errors.js';
 
 /** One decoded log record before validation: a stream record or a Log Analytics row. */
 export type RawRecord = Record<string, unknown>;
 
 /** Thrown by a normalizer when a record of a handled category cannot be made into an event. */
-export class InvalidRecordError extends Error {
+export class InvalidRecordError extends WardenError {
   override name = 'InvalidRecordError';
+  readonly userFixable = false;
 }
 
 /**

@@ -6,10 +6,12 @@ import { Detector } from '../engine/detector.js';
 import { InventoryError, ResourceInventory, readInventoryFile } from '../engine/inventory.js';
 import type { LoadedRule } from '../engine/loader.js';
 import { detectInCaptures } from '../replay/replay.js';
+import { WardenError } from '../common/errors.js';
 
 /** A fixture that cannot be used as written (cases.json malformed, a capture missing). */
-export class FixtureError extends Error {
+export class FixtureError extends WardenError {
   override name = 'FixtureError';
+  readonly userFixable = true;
 }
 
 /** How many alerts of the rule a case expects for a principal (or, without one, for any principal not listed). */

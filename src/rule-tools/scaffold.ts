@@ -3,10 +3,12 @@ import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CASES_FILE } from './rule-tests.js';
 import { RULE_KINDS, type RuleKind } from '../engine/rule.js';
+import { WardenError } from '../common/errors.js';
 
 /** A rule that cannot be scaffolded as asked (bad id or kind, files already there). */
-export class ScaffoldError extends Error {
+export class ScaffoldError extends WardenError {
   override name = 'ScaffoldError';
+  readonly userFixable = true;
 }
 
 const RULE_ID = /^[a-z0-9]+(-[a-z0-9]+)*$/;

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { TableClient, TableEntity, TransactionAction } from '@azure/data-tables';
+import { WardenError } from '../common/errors.js';
 
 /** A string property holds at most 64 KiB of UTF-16: 32 Ki characters. */
 export const PROPERTY_CHARS = 32 * 1024;
@@ -24,8 +25,9 @@ const ROW_KEY_CHARS = 512;
 export const KEY_PROPERTY = 'k';
 
 /** A key or value too large for one Azure Tables entity. */
-export class TableEntryTooLargeError extends Error {
+export class TableEntryTooLargeError extends WardenError {
   override name = 'TableEntryTooLargeError';
+  readonly userFixable = false;
 }
 
 // Characters Tables forbids in keys, `%` (the escape itself), a leading `~` (hashed keys start with

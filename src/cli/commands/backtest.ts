@@ -1,11 +1,11 @@
 import { DefaultAzureCredential } from '@azure/identity';
 import { LogsQueryClient } from '@azure/monitor-query-logs';
-import { BacktestOptionError, resolveRange, type TimeRange } from '../../backtest/range.js';
+import { resolveRange, type TimeRange } from '../../backtest/range.js';
 import { Backtest, readExport, type BacktestSummary } from '../../backtest/run.js';
 import { planTables } from '../../backtest/tables.js';
 import { readWorkspace, WorkspaceReader, type ReaderStats } from '../../backtest/workspace.js';
 import { loadRules, parseDuration } from '../../engine/index.js';
-import { CaptureReadError, listCaptureFiles } from '../../ingest/files.js';
+import { listCaptureFiles } from '../../ingest/files.js';
 import type { DeadLetter } from '../../model/index.js';
 import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
 import { UsageError } from '../errors.js';
@@ -126,13 +126,7 @@ export const run: Command = async (argv, io) => {
     throw new UsageError(`--workspace takes the workspace ID, a GUID (Log Analytics workspace → Overview → Workspace ID), got '${values.workspace}'`);
   }
   if (values.table !== undefined && !exports.length) throw new UsageError('--table names the table of exported rows: use it with --export');
-  let range: TimeRange | undefined;
-  try {
-    range = resolveRange(values, Date.now());
-  } catch (err) {
-    if (err instanceof BacktestOptionError) throw new UsageError(err.message);
-    throw err;
-  }
+  const range: TimeRange | undefined = resolveRange(values, Date.now());
   if (values.workspace !== undefined && !range) throw new UsageError('give the history to read: --since 7d, or --from 2025-06-01 [--to 2025-06-08]');
   const sliceMs = parseDuration(values.slice ?? DEFAULT_SLICE);
   if (sliceMs === undefined || sliceMs < 60_000) throw new UsageError(`--slice must be a duration of at least 1m (e.g. 1h, 6h, 1d), got '${values.slice}'`);
@@ -163,13 +157,7 @@ export const run: Command = async (argv, io) => {
       report(() => `read to ${new Date(slice.range.to).toISOString()}: ${s.rows} rows, ${s.events} events, ${s.alerts} alerts, ${reader!.stats.queries} queries`);
     }
   } else {
-    let files: string[];
-    try {
-      files = (await listCaptureFiles(exports)).files;
-    } catch (err) {
-      if (err instanceof CaptureReadError) throw new UsageError(err.message);
-      throw err;
-    }
+    const { files } = await listCaptureFiles(exports);
     source = `export ${exports.join(', ')}`;
     const results = await readExport(files, values.table);
     await backtest.apply(results);

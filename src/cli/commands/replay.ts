@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { loadRules, type DetectorStats } from '../../engine/index.js';
 import { detectInCaptures } from '../../replay/replay.js';
-import { CaptureReadError, listCaptureFiles } from '../../ingest/files.js';
+import { listCaptureFiles } from '../../ingest/files.js';
 import { IngestTotals, type IngestSummary } from '../../ingest/pipeline.js';
 import type { Alert } from '../../model/index.js';
 import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
@@ -166,13 +166,7 @@ export const run: Command = async (argv, io) => {
   const stateKind = values.state ?? 'memory';
   if (stateKind !== 'memory' && stateKind !== 'table') throw new UsageError(`--state must be memory or table, got '${stateKind}'`);
 
-  let found;
-  try {
-    found = await listCaptureFiles(positionals);
-  } catch (err) {
-    if (err instanceof CaptureReadError) throw new UsageError(err.message);
-    throw err;
-  }
+  const found = await listCaptureFiles(positionals);
   await checkOutput('--report', values.report);
   const all = (await loadRules()).map((l) => l.rule);
   const rules = selectRules(all, values.rules);
@@ -205,9 +199,6 @@ export const run: Command = async (argv, io) => {
       report(fileDone ? fileIndex + 1 : fileIndex, totals.records, alerts.length);
     }
     stats = detector.stats();
-  } catch (err) {
-    if (err instanceof CaptureReadError) throw new UsageError(err.message);
-    throw err;
   } finally {
     await Promise.all(outputs.map((h) => h.close()));
     await state?.close().catch((err: Error) => io.stderr(`warden replay: could not clean up the replay's state: ${err.message}`));

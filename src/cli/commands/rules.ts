@@ -5,7 +5,7 @@ import { DETECTIONS_DIR, loadRules, type LoadedRule } from '../../engine/loader.
 import { FixtureError, formatCaseResult, lintFixtures, readCases, runRuleCase, type CaseResult } from '../../rule-tools/rule-tests.js';
 import { RuleDefinitionError } from '../../engine/errors.js';
 import { CATALOGUE_FILE, renderCatalogue } from '../../rule-tools/rule-docs.js';
-import { ScaffoldError, scaffoldRule } from '../../rule-tools/scaffold.js';
+import { scaffoldRule } from '../../rule-tools/scaffold.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
 import { parseCommandArgs } from '../options.js';
@@ -167,13 +167,7 @@ async function docs(values: Values, _positionals: string[], io: CommandIO): Prom
 async function scaffold(values: Values, positionals: string[], io: CommandIO): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("give one rule id: 'warden rules new <rule-id> --kind <kind>'");
   if (!values.kind) throw new UsageError('give --kind: match, threshold, anomaly, firstSeen or sequence');
-  let files: string[];
-  try {
-    files = await scaffoldRule(detectionsDir(values), positionals[0], values.kind);
-  } catch (err) {
-    if (err instanceof ScaffoldError) throw new UsageError(err.message);
-    throw err;
-  }
+  const files = await scaffoldRule(detectionsDir(values), positionals[0], values.kind);
   for (const f of files) io.stdout(`created ${relative(process.cwd(), f) || f}`);
   io.stdout(`next: fill in the TODOs, put captured logs in the fixtures, then 'npm run -s warden -- rules test ${positionals[0]}'`);
   if (values.json) io.stdout(JSON.stringify({ rule: positionals[0], kind: values.kind, files }));

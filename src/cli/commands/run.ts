@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { InventoryError, TunableError, parseDuration } from '../../engine/index.js';
-import { HostConfigError, startStandaloneHost } from '../../host/standalone.js';
-import { SettingsError, loadSettings } from '../../host/settings.js';
+import { parseDuration } from '../../engine/index.js';
+import { startStandaloneHost } from '../../host/standalone.js';
+import { loadSettings } from '../../host/settings.js';
 import { Warden } from '../../host/warden.js';
 import { UsageError } from '../errors.js';
 import type { Command } from '../io.js';
@@ -70,20 +70,13 @@ export const run: Command = async (argv, io) => {
   const names = flags.functions?.split(',').map((n) => n.trim()).filter(Boolean).flatMap((n) => (n === 'ingest' ? INGEST : [n]));
   const env = { ...(flags.settings ? await settingsFile(flags.settings) : {}), ...process.env };
 
-  let host;
-  try {
-    const warden = await Warden.create(loadSettings(env));
-    host = await startStandaloneHost(warden, {
-      functions: names,
-      logHandler: (level, ...args) => {
-        if (level === 'warning' || level === 'error' || level === 'critical') io.stderr(`${level}: ${args.map(String).join(' ')}`);
-      },
-    });
-  } catch (err) {
-    // Configuration the user can fix: one line, exit 2.
-    if (err instanceof SettingsError || err instanceof TunableError || err instanceof InventoryError || err instanceof HostConfigError) throw new UsageError(err.message);
-    throw err;
-  }
+  const warden = await Warden.create(loadSettings(env));
+  const host = await startStandaloneHost(warden, {
+    functions: names,
+    logHandler: (level, ...args) => {
+      if (level === 'warning' || level === 'error' || level === 'critical') io.stderr(`${level}: ${args.map(String).join(' ')}`);
+    },
+  });
   io.stderr(`warden run: ${host.functions.join(', ')} running; SIGINT or SIGTERM stops`);
   const status = statusEveryMs > 0 && io.progress
     ? setInterval(() => void host.statusLine().then(io.stderr), statusEveryMs)

@@ -1,9 +1,5 @@
 import { DefaultAzureCredential } from '@azure/identity';
-import {
-  CaptureSendConfigError, EventHubNotFoundError, sendCaptures, type CaptureSendSummary,
-} from '../../eventhubs/capture-sender.js';
-
-import { CaptureReadError } from '../../ingest/files.js';
+import { sendCaptures, type CaptureSendSummary } from '../../eventhubs/capture-sender.js';
 import type { RecordLocation } from '../../model/index.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
@@ -106,24 +102,18 @@ export const run: Command = async (argv, io) => {
   const connection = connectionFrom(values.namespace, values['connection-string'], process.env);
 
   let lastProgress = Date.now();
-  let summary: CaptureSendSummary;
-  try {
-    summary = await sendCaptures(positionals, {
-      eventHubName: values.hub.trim(),
-      connection,
-      recordsPerSecond,
-      shiftLatestTo: values['time-shift'] ? Date.now() : undefined,
-      onSkipped: skippedReporter(io),
-      onProgress: (p) => {
-        if (!io.progress || Date.now() - lastProgress < 1000) return;
-        lastProgress = Date.now();
-        io.stderr(`send: file ${p.file}/${p.files}, ${p.records} records, ${p.events} events`);
-      },
-    });
-  } catch (err) {
-    if (err instanceof CaptureReadError || err instanceof CaptureSendConfigError || err instanceof EventHubNotFoundError) throw new UsageError(err.message);
-    throw err;
-  }
+  const summary = await sendCaptures(positionals, {
+    eventHubName: values.hub.trim(),
+    connection,
+    recordsPerSecond,
+    shiftLatestTo: values['time-shift'] ? Date.now() : undefined,
+    onSkipped: skippedReporter(io),
+    onProgress: (p) => {
+      if (!io.progress || Date.now() - lastProgress < 1000) return;
+      lastProgress = Date.now();
+      io.stderr(`send: file ${p.file}/${p.files}, ${p.records} records, ${p.events} events`);
+    },
+  });
   for (const line of humanSummary(summary)) io.stdout(line);
   if (values.json) io.stdout(JSON.stringify(summary));
   return 0;
