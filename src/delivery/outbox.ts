@@ -59,7 +59,7 @@ type Status = 'pending' | 'sent';
 
 /** Error text as stored and reported: one line, bounded, no SAS signatures or bearer tokens. */
 export function errorText(error: string): string {
-  const text = redactSecrets(error).replace(/(Bearer\s+)[\w.~+/=-]+/gi, '$1REDACTED').replace(/\s+/g, ' ').trim();
+  const text = redactSecrets(error).replace(/\s+/g, ' ').trim();
   return text.length > ERROR_CHARS ? `${text.slice(0, ERROR_CHARS - 1)}…` : text;
 }
 

@@ -4,27 +4,10 @@ import type { Alert, Entity, NormalizedEvent } from '../model/index.js';
 
 import type { CompiledRule } from './compile.js';
 import type { AlertDraft } from './kinds/types.js';
-import { redactSecrets } from '../common/redact.js';
+import { isGuid } from '../common/ids.js';
+import { redactNamed, redactText } from '../common/redact.js';
 
-const MAX_TEXT = 200;
 const MAX_LIST = 20;
-const REDACTED = '[REDACTED]';
-// Detail names whose text values are credentials (token counts are numbers and stay; a credential key id names a credential, it is not one).
-const SECRET_NAME = /token|password|passwd|pwd|credential(?!keyid)|connectionstring|authorization|apikey|api_key|accesskey|^sig$|^signature$|^key$|^secret$|^sas/i;
-const JWT = /eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*/g;
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const OPAQUE = /^[A-Za-z0-9+/=_-]{32,}$/;
-/** ARM ids such as a subscription scope (`/subscriptions/<guid>`) have the opaque alphabet but are not keys. */
-const ARM_ID = /^\/(subscriptions|providers|tenants)\//i;
-
-/** A text with credentials redacted (SAS `sig=`, JWTs, long opaque strings) and cut to 200 characters. */
-export function redactText(text: string): string {
-  let s = text.includes('=') ? redactSecrets(text).replace(/\bsig=[^&\s"]*/gi, `sig=${REDACTED}`) : text;
-  if (s.includes('eyJ')) s = s.replace(JWT, REDACTED);
-  // A long opaque string with no structure is most likely a key; GUIDs and resource ids are not.
-  if (OPAQUE.test(s) && !GUID.test(s) && !ARM_ID.test(s)) return REDACTED;
-  return s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s;
-}
 
 /**
  * An event as evidence may carry it: every field kept, texts cut to 200 characters, and anything
@@ -35,7 +18,7 @@ export function trimEvent(e: NormalizedEvent): NormalizedEvent {
   const details: NormalizedEvent['details'] = {};
   for (const name in e.details) {
     const v = e.details[name];
-    details[name] = typeof v !== 'string' ? v : SECRET_NAME.test(name) ? REDACTED : redactText(v);
+    details[name] = typeof v !== 'string' ? v : redactNamed(name, v);
   }
   const out: NormalizedEvent = { ...e, details };
   if (out.principalName) out.principalName = redactText(out.principalName);
@@ -135,7 +118,7 @@ export function buildEntities(
   const entities: Entity[] = [];
   if (types.has('account') && trigger.principalType !== 'key') {
     const account: Entity = { Type: 'account', IsDomainJoined: false };
-    if (GUID.test(trigger.principalId)) account.AadUserId = trigger.principalId;
+    if (isGuid(trigger.principalId)) account.AadUserId = trigger.principalId;
     const at = name?.indexOf('@') ?? -1;
     if (name && at > 0) {
       account.Name = name.slice(0, at);
@@ -170,7 +153,7 @@ function redactEvidence(v: unknown, depth: number): unknown {
   if (typeof v !== 'object' || v === null || depth > 3) return v;
   if (Array.isArray(v)) return v.map((x) => redactEvidence(x, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[k] = typeof x === 'string' && SECRET_NAME.test(k) ? REDACTED : redactEvidence(x, depth + 1);
+  for (const [k, x] of Object.entries(v)) out[k] = typeof x === 'string' ? redactNamed(k, x) : redactEvidence(x, depth + 1);
   return out;
 }
 

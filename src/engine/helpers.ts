@@ -12,10 +12,7 @@ export function isAllowListed(e: NormalizedEvent, allowList: readonly string[]):
   });
 }
 
-/** The last segment of a resource id (`…/accounts/oai-prod` → `oai-prod`). */
-export function resourceName(resourceId: string | undefined): string | undefined {
-  return resourceId ? resourceId.slice(resourceId.lastIndexOf('/') + 1) || undefined : undefined;
-}
+export { resourceName } from '../common/ids.js';
 
 /** How a title names the principal: its UPN or display name, else its id. */
 export function principalLabel(c: { principalName?: string; principalId: string }): string {

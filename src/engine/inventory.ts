@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { NormalizedEvent } from '../model/index.js';
 import { WardenError } from '../common/errors.js';
+import { isGuid, resourceName, subscriptionFromResourceId } from '../common/ids.js';
 
 /** An Azure resource as an Azure Resource Graph export lists it (`Resources | project name, type, subscriptionId, id`). */
 export interface InventoryResource {
@@ -101,8 +102,6 @@ export class PrincipalNames {
   }
 }
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * Parse an Azure Resource Graph export: a JSON array of `{ name, type, subscriptionId, id }`, or
  * the `{ "data": [...] }` object `az graph query` prints. `origin` names the file in errors.
@@ -119,10 +118,10 @@ export function parseInventory(text: string, origin: string): InventoryResource[
   return rows.map((row: unknown, i): InventoryResource => {
     const r = row as Record<string, unknown>;
     const id = typeof r?.id === 'string' ? r.id.toLowerCase() : undefined;
-    const sub = typeof r?.subscriptionId === 'string' ? r.subscriptionId.toLowerCase() : /^\/subscriptions\/([^/]+)/.exec(id ?? '')?.[1];
+    const sub = typeof r?.subscriptionId === 'string' ? r.subscriptionId.toLowerCase() : subscriptionFromResourceId(id);
     const type = typeof r?.type === 'string' ? r.type.toLowerCase() : undefined;
-    const name = typeof r?.name === 'string' ? r.name.toLowerCase() : id?.slice(id.lastIndexOf('/') + 1);
-    if (!id || !type || !name || !sub || !GUID.test(sub)) {
+    const name = typeof r?.name === 'string' ? r.name.toLowerCase() : resourceName(id);
+    if (!id || !type || !name || !isGuid(sub)) {
       throw new InventoryError(`${origin}: resource [${i}] needs "id", "type", "name" and "subscriptionId" (got ${JSON.stringify(row)?.slice(0, 200)})`);
     }
     return { id, name, type, subscriptionId: sub };

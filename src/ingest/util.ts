@@ -134,30 +134,8 @@ export function stripPort(v: unknown): string | undefined {
   return colon >= 0 && s.indexOf(':', colon + 1) < 0 ? s.slice(0, colon) : s;
 }
 
-const SUBSCRIPTION = /\/subscriptions\/([0-9a-f-]{36})/i;
-const PROVIDER = /\/providers\/([^/]+)\/([^/]+)/gi;
-
-export function subscriptionFromResourceId(resourceId: string | undefined): string | undefined {
-  if (!resourceId) return undefined;
-  return SUBSCRIPTION.exec(resourceId)?.[1]?.toLowerCase();
-}
-
-/** `…/providers/Microsoft.KeyVault/vaults/kv1` → `microsoft.keyvault/vaults` (the last provider segment wins). */
-export function resourceTypeFromResourceId(resourceId: string | undefined): string | undefined {
-  if (!resourceId) return undefined;
-  let last: RegExpExecArray | null = null;
-  PROVIDER.lastIndex = 0;
-  for (let m = PROVIDER.exec(resourceId); m; m = PROVIDER.exec(resourceId)) last = m;
-  return last ? `${last[1]}/${last[2]}`.toLowerCase() : undefined;
-}
-
-/** The resource name: last segment of the resource id. */
-export function resourceName(resourceId: string | undefined): string | undefined {
-  if (!resourceId) return undefined;
-  let end = resourceId.length;
-  while (end > 0 && resourceId.charCodeAt(end - 1) === 47) end--;
-  return end ? resourceId.slice(resourceId.lastIndexOf('/', end - 1) + 1, end).toLowerCase() : undefined;
-}
+// Normalizers take the id helpers with the other field helpers; they live in src/common/ids.ts.
+export { isGuid, resourceName, resourceTypeFromResourceId, subscriptionFromResourceId } from '../common/ids.js';
 
 /** One-shot hashing (Node ≥ 20.12) skips the Hash object: about half the cost of createHash for short keys. */
 const sha1Hex: (text: string) => string = typeof crypto.hash === 'function'
@@ -188,11 +166,6 @@ export function recordId(...parts: ReadonlyArray<string | number | boolean | und
  */
 export function eventId(e: NormalizedEvent, ...extra: ReadonlyArray<string | number | boolean | undefined>): string {
   return recordId(e.source, e.category.toLowerCase(), e.operation, e.time, e.correlationId, e.result, e.details.statusCode, e.principalId, e.resourceId, ...extra);
-}
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export function isGuid(v: unknown): v is string {
-  return typeof v === 'string' && GUID.test(v);
 }
 
 /** Case-insensitive property lookup for records whose key casing varies between shapes. */

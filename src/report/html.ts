@@ -1,4 +1,5 @@
 import type { ObservedPoint, RuleKind } from '../engine/index.js';
+import { resourceName } from '../common/ids.js';
 import type { Alert, Severity } from '../model/index.js';
 import { CHART_COLORS, seriesChart } from './chart.js';
 import { escapeHtml } from './escape.js';
@@ -86,16 +87,12 @@ function value(v: unknown): string {
   return escapeHtml(v);
 }
 
-function lastSegment(id: string | undefined): string {
-  return id ? id.slice(id.lastIndexOf('/') + 1) : '';
-}
-
 function eventsTable(events: unknown): string {
   if (!Array.isArray(events) || !events.length) return '';
   const rows = events.map((raw) => {
     const e = (raw ?? {}) as Record<string, unknown>;
     const details = e.details && typeof e.details === 'object' ? Object.entries(e.details as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join(' ') : '';
-    const cells = [String(e.time ?? '').replace('T', ' ').replace('Z', ''), e.source, e.operation, e.result, e.principalName ?? e.principalId, e.ip, lastSegment(e.resourceId as string | undefined), details.length > 160 ? `${details.slice(0, 160)}…` : details];
+    const cells = [String(e.time ?? '').replace('T', ' ').replace('Z', ''), e.source, e.operation, e.result, e.principalName ?? e.principalId, e.ip, resourceName(e.resourceId as string | undefined) ?? '', details.length > 160 ? `${details.slice(0, 160)}…` : details];
     return `<tr>${cells.map((c) => `<td>${escapeHtml(c ?? '')}</td>`).join('')}</tr>`;
   });
   return `<table class="events"><tr><th>time (UTC)</th><th>source</th><th>operation</th><th>result</th><th>principal</th><th>ip</th><th>resource</th><th>details</th></tr>${rows.join('')}</table>`;

@@ -1,4 +1,5 @@
-import { redactText, trimEvent } from '../evidence.js';
+import { redactEventValue } from '../../common/redact.js';
+import { trimEvent } from '../evidence.js';
 import { restoreSeen, type SeenMemory, type SeenValues } from './first-seen.js';
 import { UNCHANGED, type KeyState, type KindLogic } from './types.js';
 
@@ -24,7 +25,7 @@ export function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic
           return {
             key, trigger: ev, events: [ev], firstTime: e.time, lastTime: e.time, count: 1,
             window: `${e.time}|${e.time}|${e.id}`,
-            evidence: { field: valueName, value: redactedValue(ev, valueName, value), ...memory.evidence(seen) },
+            evidence: { field: valueName, value: redactEventValue(valueName, value), ...memory.evidence(seen) },
           };
         });
       }
@@ -39,10 +40,4 @@ export function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic
       restoreSeen(st.f);
     },
   };
-}
-
-/** The value goes through the same redaction as the event's details (a "new secret" rule must not leak it). */
-function redactedValue(trimmed: { details: Record<string, unknown> }, valueName: string, value: string): string {
-  const detail = valueName.startsWith('details.') ? trimmed.details[valueName.slice('details.'.length)] : undefined;
-  return detail === undefined ? redactText(value) : String(detail);
 }
