@@ -1,0 +1,61 @@
+import { fileURLToPath } from 'node:url';
+import { ESLint } from 'eslint';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The folder boundaries of docs/architecture.md ("Import rules") are what `npm run lint` enforces:
+ * a file that imports across one fails the lint, naming the rule it breaks.
+ */
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const eslint = new ESLint({ cwd: repo });
+
+/** The lint messages for a file at `file` (relative to the repository) that imports `from`. */
+async function lintImport(file: string, from: string) {
+  const code = `import { thing } from '${from}';\nexport const used = thing;\n`;
+  const [result] = await eslint.lintText(code, { filePath: `${repo}/${file}` });
+  return result.messages.map((m) => ({ rule: m.ruleId, message: m.message }));
+}
+
+describe('npm run lint refuses an import across a folder boundary', () => {
+  it.each([
+    ['the engine imports ingest', 'src/engine/new-kind.ts', '../ingest/util.js', 'src/engine may import only common, model, state/types'],
+    ['the engine imports delivery', 'src/engine/new-kind.ts', '../delivery/outbox.js', 'src/engine may import only common, model, state/types'],
+    ['the engine imports the host', 'src/engine/new-kind.ts', '../host/warden.js', 'src/engine may import only common, model, state/types'],
+    ['the engine imports a state store, not the state interface', 'src/engine/kinds/new-kind.ts', '../../state/tables.js', 'src/engine may import only common, model, state/types'],
+    ['ingest imports the engine', 'src/ingest/sources/new-source.ts', '../../engine/index.js', 'src/ingest may import only common, model'],
+    ['delivery imports the engine', 'src/delivery/new-sink.ts', '../engine/evidence.js', 'src/delivery may import only common, model, state'],
+    ['common imports the model', 'src/common/new-helper.ts', '../model/index.js', 'src/common may import only no other folder of src'],
+  ])('%s', async (_case, file, from, says) => {
+    expect(await lintImport(file, from)).toEqual([{ rule: 'no-restricted-imports', message: expect.stringContaining(says) }]);
+    expect((await lintImport(file, from))[0].message).toContain('docs/architecture.md');
+  });
+
+  it('a detection rule importing anything but the rule API', async () => {
+    for (const from of ['../src/ingest/util.js', '../src/engine/evidence.js', '../src/state/tables.js']) {
+      expect(await lintImport('detections/new-rule.ts', from), from).toEqual([
+        { rule: 'no-restricted-imports', message: expect.stringContaining('A rule imports only the rule API (src/engine/index.js)') },
+      ]);
+    }
+  });
+
+  it('functions/ importing anything but the host', async () => {
+    expect(await lintImport('functions/new-function.ts', '../src/engine/index.js')).toEqual([
+      { rule: 'no-restricted-imports', message: expect.stringContaining('functions/ is thin') },
+    ]);
+  });
+});
+
+describe('npm run lint lets the imports the data flow needs through', () => {
+  it.each([
+    ['the engine imports the model', 'src/engine/new-kind.ts', '../model/index.js'],
+    ['the engine imports common', 'src/engine/kinds/new-kind.ts', '../../common/redact.js'],
+    ['the engine imports the state interface', 'src/engine/new-kind.ts', '../state/types.js'],
+    ['the host imports the engine, which it runs', 'src/host/new-stage.ts', '../engine/index.js'],
+    ['the host imports ingest and delivery', 'src/host/new-stage.ts', '../delivery/outbox.js'],
+    ['ingest imports common', 'src/ingest/sources/new-source.ts', '../../common/ids.js'],
+    ['a detection rule imports the rule API', 'detections/new-rule.ts', '../src/engine/index.js'],
+    ['functions/ imports the host', 'functions/new-function.ts', '../src/host/functions.js'],
+  ])('%s', async (_case, file, from) => {
+    expect(await lintImport(file, from)).toEqual([]);
+  });
+});
