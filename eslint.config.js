@@ -9,7 +9,7 @@ const SRC_FOLDERS = [
   'common', 'model', 'engine', 'ingest', 'state', 'eventhubs', 'delivery', 'replay', 'rule-tools',
   'backtest', 'report', 'dev', 'host', 'cli',
 ];
-const MAY_IMPORT = {
+export const MAY_IMPORT = {
   common: [],
   model: ['common'],
   // The engine sees events and the state interface, nothing of how they arrive or leave.

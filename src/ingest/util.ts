@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import type { NormalizedEvent } from '../model/index.js';
 
-/** Shared field helpers for the source normalizers: one place for the quirks DESIGN.md lists. */
+/** Shared field helpers for the source normalizers: one place for the input quirks docs/architecture.md lists ("Input"). */
 
 export function str(v: unknown): string | undefined {
   if (typeof v === 'string') return v.length ? v : undefined;

@@ -27,7 +27,7 @@ export type Details = z.infer<typeof DetailsSchema>;
 
 const lowerGuidish = z.string().refine((s) => s === s.toLowerCase(), 'must be lower-case');
 
-/** One flat, typed record per log record. Field names are a contract (DESIGN.md). */
+/** One flat, typed record per log record. Field names are a contract (docs/architecture.md, "Contracts"). */
 export const NormalizedEventSchema = z.object({
   id: z.string().min(1),
   time: z.number().int().nonnegative(),

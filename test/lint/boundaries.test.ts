@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
@@ -57,5 +58,21 @@ describe('npm run lint lets the imports the data flow needs through', () => {
     ['functions/ imports the host', 'functions/new-function.ts', '../src/host/functions.js'],
   ])('%s', async (_case, file, from) => {
     expect(await lintImport(file, from)).toEqual([]);
+  });
+});
+
+describe('docs/architecture.md states the import rules lint enforces', () => {
+  it('its folder map lists, for each folder of src, the folders eslint.config.js lets it import', async () => {
+    // Imported by URL: the config is plain JavaScript, with no types for the compiler to find.
+    const { MAY_IMPORT } = (await import(new URL('../../eslint.config.js', import.meta.url).href)) as { MAY_IMPORT: Record<string, string[]> };
+    const doc = readFileSync(`${repo}/docs/architecture.md`, 'utf8');
+    const documented: Record<string, string[]> = {};
+    for (const [, folder, mayImport] of doc.matchAll(/^\| `src\/([\w-]+)` \| .* \| ([^|]+) \|$/gm)) {
+      documented[folder] = mayImport.trim() === 'no other folder of src' ? [] : mayImport.split(',').map((f) => f.trim());
+    }
+    // src/cli is on top: no entry in MAY_IMPORT, so it may import any folder.
+    expect(documented.cli).toEqual(['any folder of src']);
+    delete documented.cli;
+    expect(documented).toEqual(MAY_IMPORT);
   });
 });
