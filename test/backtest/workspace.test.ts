@@ -109,7 +109,10 @@ describe('backtest over a Log Analytics workspace (real LogsQueryClient, test qu
     const refused = backtest({ sources: ['activity'] });
     await expect(refused).rejects.toThrow(BacktestQueryError);
     await expect(refused).rejects.toThrow(/needs the Log Analytics Reader role/);
+    // The user's to fix: the CLI shows it as one line and exits 2.
+    await expect(refused).rejects.toMatchObject({ userFixable: true });
     const reader = new WorkspaceReader(client(), '00000000-0000-4000-8000-000000000000');
     await expect(backtest({ reader, sources: ['activity'] })).rejects.toThrow(/was not found .*use the workspace ID/);
+    await expect(backtest({ reader, sources: ['activity'] })).rejects.toMatchObject({ userFixable: true });
   });
 });
