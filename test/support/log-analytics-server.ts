@@ -64,6 +64,8 @@ export interface LogAnalyticsServerOptions {
   tables: Iterable<TableRows> | (() => Iterable<TableRows>);
   /** Most rows in one answer before it is cut (default 500,000, the service's limit). */
   rowCap?: number;
+  /** The bearer token to accept (default one made at start): lets one test credential reach this server and another stand-in. */
+  token?: string;
 }
 
 const AUDIT_QUERY = /^(\w+) \| where AlertId in \(((?:"[^"]*"(?:, )?)+)\) \| distinct AlertId$/;
@@ -108,7 +110,7 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
     return undefined;
   };
   let rowCap = options.rowCap ?? 500_000;
-  const token = randomBytes(24).toString('base64url');
+  const token = options.token ?? randomBytes(24).toString('base64url');
   const identityHeader = randomBytes(12).toString('hex');
   const pems = await selfsigned.generate([{ name: 'commonName', value: 'warden-log-analytics-test' }], {
     keyType: 'ec',
