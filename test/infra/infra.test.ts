@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RESERVED_COLUMN_NAMES, alertStreamColumns, alertTableColumns, alertTransformKql } from '../../src/delivery/table-schema.js';
 import { alertSchemaVariables, syncAlertColumns } from '../../infra/sync.js';
+import { DEFAULT_ROWS_PER_RUN, DEFAULT_RUN_EVERY_MS } from '../../src/delivery/pacing.js';
 import {
   type ArmResource,
   type ArmTemplate,
@@ -49,6 +50,9 @@ const ALERT_RULE_KINDS: Record<string, string[]> = {
   '2023-05-01-preview': ['Fusion', 'MicrosoftSecurityIncidentCreation', 'MLBehaviorAnalytics', 'NRT', 'Scheduled', 'ThreatIntelligence'],
   '2025-01-01-preview': ['Fusion', 'MicrosoftSecurityIncidentCreation', 'MLBehaviorAnalytics', 'NRT', 'Scheduled', 'ThreatIntelligence'],
 };
+
+/** Alerts one rule run raises at most, by rule kind (learn.microsoft.com/azure/sentinel/near-real-time-rules, …/detect-threats-custom): past it one alert summarises the rest. */
+const ALERTS_PER_RUN: Record<string, number> = { NRT: 30, Scheduled: 150 };
 
 /** Resource log categories per Microsoft.CognitiveServices/accounts kind (learn.microsoft.com/azure/azure-monitor/reference/supported-logs/microsoft-cognitiveservices-accounts-logs). */
 const AI_CATEGORIES_BY_KIND: Record<string, string[]> = {
@@ -331,6 +335,13 @@ describe('main.json', () => {
       expect(String(props.query).trimStart().startsWith('WardenAlerts_CL\n')).toBe(true);
       // projectedColumns fails on any name neither the table nor an earlier extend defines.
       expect(projected()).toContain('AlertId');
+    });
+
+    it('gets no more rows per run than it raises alerts for, with room for ingestion latency (pacing defaults)', () => {
+      // An NRT rule runs every minute; two windows' rows landing in one run still fit its cap.
+      expect(DEFAULT_RUN_EVERY_MS).toBe(60_000);
+      expect(2 * DEFAULT_ROWS_PER_RUN).toBeLessThanOrEqual(ALERTS_PER_RUN[rule.kind as string]);
+      expect(String(props.description)).toContain('SENTINEL_ROWS_PER_RUN');
     });
 
     it('maps every entity of the row (each resource id, IP and cloud application) through its Entities column', () => {
