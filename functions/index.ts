@@ -1,15 +1,21 @@
 /**
  * The Azure Functions entry point (Node.js v4 programming model): checks the settings, loads the
- * rules, and registers Warden's functions. A bad setting or rule stops the app here with one line.
+ * rules, and registers Warden's functions. When a setting, rule or tunable is bad, the same
+ * functions are registered failing with that one line, and /api/health answers 503 with it.
  */
 // The package is a CommonJS bundle: Node's ESM loader cannot see its named exports, so take the default.
 import functions from '@azure/functions';
-import { EVENT_HUB_RETRY, wardenFunctions } from '../src/host/functions.js';
+import { EVENT_HUB_RETRY, unavailableApp, wardenFunctions, type WardenHandlers } from '../src/host/functions.js';
 import { EVENT_HUB_CONNECTION, loadSettings } from '../src/host/settings.js';
 import { Warden, functionsAppDependencies } from '../src/host/warden.js';
 
 const { app } = functions;
-const warden = await Warden.create(loadSettings(process.env), functionsAppDependencies);
+let warden: WardenHandlers;
+try {
+  warden = await Warden.create(loadSettings(process.env), functionsAppDependencies);
+} catch (err) {
+  warden = unavailableApp(err, process.env);
+}
 
 for (const f of wardenFunctions(warden)) {
   if (f.kind === 'eventHub') {

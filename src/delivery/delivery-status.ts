@@ -1,6 +1,7 @@
 import type { TableClient } from '@azure/data-tables';
 import { once, tableClientFor, type TableLocation } from '../state/azure-storage.js';
 import { errorText } from './outbox.js';
+import type { AuditReport } from './audit.js';
 import type { DeliveryReport } from './sentinel.js';
 
 export const DEFAULT_STATUS_TABLE = 'wardenstatus';
@@ -13,7 +14,10 @@ export interface LastDelivery extends Omit<DeliveryReport, 'backlog'> {
   by: 'detect' | 'deliver';
 }
 
-/** One Table entity holding the last delivery result, so the health endpoint sees it from any instance. */
+/** AlertIds a stored audit report lists at most: enough to act on, small enough for one entity. */
+const MAX_LISTED_IDS = 200;
+
+/** Table entities holding the last delivery and the last audit, so the health endpoint sees them from any instance. */
 export class TableDeliveryStatus {
   readonly client: TableClient;
   private readonly ensureTable: () => Promise<void>;
@@ -35,10 +39,27 @@ export class TableDeliveryStatus {
   }
 
   /** The last run, or undefined when none was recorded yet. */
-  async read(): Promise<LastDelivery | undefined> {
+  read(): Promise<LastDelivery | undefined> {
+    return this.readJson<LastDelivery>('last');
+  }
+
+  /** Keep the last audit; its AlertId lists are cut to the first 200 (the counts stay whole). */
+  async recordAudit(report: AuditReport): Promise<AuditReport> {
+    const cut = (ids: string[]) => ids.slice(0, MAX_LISTED_IDS);
+    const stored = { ...report, missingCount: report.missing.length, missing: cut(report.missing), resent: cut(report.resent), lost: cut(report.lost) };
+    await this.ensureTable();
+    await this.client.upsertEntity({ partitionKey: 'delivery', rowKey: 'audit', json: JSON.stringify(stored) }, 'Replace');
+    return stored;
+  }
+
+  readAudit(): Promise<(AuditReport & { missingCount?: number }) | undefined> {
+    return this.readJson('audit');
+  }
+
+  private async readJson<T>(rowKey: string): Promise<T | undefined> {
     try {
-      const entity = await this.client.getEntity<{ json: string }>('delivery', 'last');
-      return JSON.parse(entity.json) as LastDelivery;
+      const entity = await this.client.getEntity<{ json: string }>('delivery', rowKey);
+      return JSON.parse(entity.json) as T;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
       throw err;

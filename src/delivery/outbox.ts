@@ -55,7 +55,22 @@ export interface TableOutboxOptions {
   now?: () => number;
 }
 
-type Status = 'pending' | 'sent';
+/**
+ * pending → sent (the service answered 2xx; the alert JSON is kept) → landed (the audit found the
+ * row in the workspace; the JSON is dropped). A sent row the audit does not find goes back to
+ * pending to be sent again, or to lost once it was resent as often as allowed.
+ */
+type Status = 'pending' | 'sent' | 'landed' | 'lost';
+
+/** A row the service accepted and the audit has not yet found in the workspace. */
+export interface SentAlert {
+  alertId: string;
+  /** The alert's TimeGenerated: the row's TimeGenerated in the workspace. */
+  timeGenerated: string;
+  sentAt: string;
+  /** Times the audit sent it again already. */
+  resends: number;
+}
 
 /** Error text as stored and reported: one line, bounded, no SAS signatures or bearer tokens. */
 export function errorText(error: string): string {
@@ -152,7 +167,7 @@ export class TableAlertOutbox implements AlertOutbox {
     return out;
   }
 
-  /** Sent rows keep their key (for insert-if-absent) and status, not the alert. */
+  /** Sent rows keep the alert until the audit finds them in the workspace (it may have to send them again). */
   async markSent(alertIds: readonly string[]): Promise<void> {
     if (!alertIds.length) return;
     const at = new Date(this.now()).toISOString();
@@ -162,10 +177,61 @@ export class TableAlertOutbox implements AlertOutbox {
       this.attempts.delete(id);
       actions.push(['upsert', keyedEntity(PARTITION, id, {
         Status: 'sent' satisfies Status, SentAt: at, LastAttemptAt: at, ...(attempts === undefined ? {} : { Attempts: attempts + 1 }),
-      }), 'Replace']);
+      }), 'Merge']);
     }
     await this.ensureTable();
     await submitTransactions(this.client, actions);
+  }
+
+  /** Up to `limit` rows sent before `before` that the audit has not found yet, oldest sent first. */
+  async sentBefore(before: Date, limit: number): Promise<SentAlert[]> {
+    await this.ensureTable();
+    const filter = `${this.statusFilter('sent')} and ${odata`SentAt lt ${before.toISOString()}`}`;
+    const out: SentAlert[] = [];
+    for await (const e of this.client.listEntities({ queryOptions: { filter, select: ['RowKey', 'k', 'TimeGenerated', 'SentAt', 'Resends'] } })) {
+      out.push({ alertId: keyOf(e), timeGenerated: String(e.TimeGenerated), sentAt: String(e.SentAt), resends: typeof e.Resends === 'number' ? e.Resends : 0 });
+    }
+    return out.sort((a, b) => a.sentAt.localeCompare(b.sentAt)).slice(0, limit);
+  }
+
+  /** The audit found these rows in the workspace: drop the alert, keep the key (insert-if-absent still holds). */
+  async markLanded(rows: readonly SentAlert[]): Promise<void> {
+    if (!rows.length) return;
+    const at = new Date(this.now()).toISOString();
+    await this.ensureTable();
+    await submitTransactions(this.client, rows.map((row): TransactionAction => ['upsert', keyedEntity(PARTITION, row.alertId, {
+      Status: 'landed' satisfies Status, SentAt: row.sentAt, LandedAt: at, Resends: row.resends,
+    }), 'Replace']));
+  }
+
+  /**
+   * The audit did not find these rows after its grace period: each goes back to pending (sent
+   * again at once, counted in Resends) while it has resends left, else to lost, alert kept.
+   */
+  async markMissing(rows: readonly SentAlert[], maxResends: number): Promise<{ resent: string[]; lost: string[] }> {
+    const at = new Date(this.now()).toISOString();
+    const resent: string[] = [];
+    const lost: string[] = [];
+    const actions: TransactionAction[] = rows.map((row) => {
+      const again = row.resends < maxResends;
+      (again ? resent : lost).push(row.alertId);
+      return ['update', { partitionKey: PARTITION, rowKey: tableKey(row.alertId),
+        ...(again ? { Status: 'pending' satisfies Status, Resends: row.resends + 1, Attempts: 0, NextAttemptAt: at } : { Status: 'lost' satisfies Status, LostAt: at }),
+      }, 'Merge'];
+    });
+    await this.ensureTable();
+    await submitTransactions(this.client, actions, (_action, status) => status === 404);
+    return { resent, lost };
+  }
+
+  /** Rows in one state (`lost`: sent but never found, resends used up). */
+  async count(status: Status): Promise<number> {
+    await this.ensureTable();
+    let n = 0;
+    for await (const page of this.client.listEntities({ queryOptions: { filter: this.statusFilter(status), select: ['RowKey'] } }).byPage()) {
+      n += page.length;
+    }
+    return n;
   }
 
   /**
@@ -194,22 +260,18 @@ export class TableAlertOutbox implements AlertOutbox {
   }
 
   /** Alerts not yet sent, due or waiting for their next attempt. */
-  async backlog(): Promise<number> {
-    await this.ensureTable();
-    let n = 0;
-    for await (const page of this.client.listEntities({ queryOptions: { filter: this.statusFilter('pending'), select: ['RowKey'] } }).byPage()) {
-      n += page.length;
-    }
-    return n;
+  backlog(): Promise<number> {
+    return this.count('pending');
   }
 
   /**
-   * Forget sent alerts sent before `before`. Until then, a redelivered batch that raises one of
-   * them again adds nothing; after, it would be sent again (Sentinel groups rows by AlertId).
+   * Forget alerts sent (or found by the audit) before `before`. Until then, a redelivered batch
+   * that raises one of them again adds nothing; after, it would be sent again (Sentinel groups
+   * rows by AlertId).
    */
   async purgeSent(before: Date): Promise<number> {
     await this.ensureTable();
-    const filter = `${this.statusFilter('sent')} and ${odata`SentAt lt ${before.toISOString()}`}`;
+    const filter = `(${this.statusFilter('sent')} or ${this.statusFilter('landed')}) and ${odata`SentAt lt ${before.toISOString()}`}`;
     const actions: TransactionAction[] = [];
     for await (const entity of this.client.listEntities({ queryOptions: { filter, select: ['PartitionKey', 'RowKey'] } })) {
       actions.push(['delete', { partitionKey: PARTITION, rowKey: entity.rowKey ?? '' }]);

@@ -13,6 +13,7 @@ import type { HttpHeaders, PipelinePolicy } from '@azure/core-rest-pipeline';
 import { LogsIngestionClient, isAggregateLogsUploadError, type LogsIngestionClientOptions } from '@azure/monitor-ingestion';
 import type { Alert } from '../model/index.js';
 import { errorText, type AlertOutbox } from './outbox.js';
+import type { SendBudget } from './pacing.js';
 
 export const DEFAULT_STREAM_NAME = 'Custom-WardenAlerts';
 
@@ -169,6 +170,8 @@ export interface DeliveryReport {
   lastError?: string;
   /** How long the service asked to wait, when it throttled. */
   retryAfterMs?: number;
+  /** Alerts due but left for a later rule run: this window's budget was spent. */
+  paced?: number;
 }
 
 export interface DeliverOptions {
@@ -176,6 +179,8 @@ export interface DeliverOptions {
   maxBatch?: number;
   /** Sends per run at most, so one timer run stays short. Default 20. */
   maxBatches?: number;
+  /** Rows the Sentinel rule can take per run, shared by every sender (src/delivery/pacing.ts). Default: no pacing. */
+  budget?: SendBudget;
 }
 
 /** Mark a send's alerts sent or failed (grouped by error, with the service's Retry-After) and add it to the report. */
@@ -199,7 +204,8 @@ export async function recordSendResult(outbox: AlertOutbox, result: SendResult, 
 /**
  * Send what the outbox holds, oldest first, and mark each alert sent or failed: the `deliver`
  * timer function's work. Stops at the first failed send (the service is unwell: the failed alerts
- * wait for their backoff or Retry-After) or when nothing is due.
+ * wait for their backoff or Retry-After), when nothing is due, or when the rule run's budget is
+ * spent (the rest go in the next window, so every alert keeps an incident of its own).
  */
 export async function deliverPending(outbox: AlertOutbox, sink: AlertSink, options: DeliverOptions = {}): Promise<DeliveryReport> {
   const maxBatch = options.maxBatch ?? 500;
@@ -208,9 +214,12 @@ export async function deliverPending(outbox: AlertOutbox, sink: AlertSink, optio
   for (let batch = 0; batch < maxBatches; batch++) {
     const pending = await outbox.pending(maxBatch);
     if (!pending.length) break;
-    const result = await sink.send(pending.map((p) => p.alert));
+    const granted = options.budget ? await options.budget.claim(pending.length) : pending.length;
+    if (granted < pending.length) report.paced = pending.length - granted;
+    if (!granted) break;
+    const result = await sink.send(pending.slice(0, granted).map((p) => p.alert));
     await recordSendResult(outbox, result, report);
-    if (result.failed.length) break;
+    if (result.failed.length || report.paced) break;
     if (pending.length < maxBatch) break;
   }
   report.backlog = await outbox.backlog();

@@ -1,5 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext, RetryOptions, Timer } from '@azure/functions';
-import type { Warden } from './warden.js';
+import type { HealthReport, Warden } from './warden.js';
+import { bindingNames, type WardenSettings } from './settings.js';
+import { WardenError } from '../common/errors.js';
 
 /**
  * Event Hubs functions retry a failed batch (a Tables or keyed-hub outage; bad records never
@@ -20,6 +22,9 @@ export const HOST_EVENT_HUB_OPTIONS = { maxEventBatchSize: 100, prefetchCount: 3
 /** NCRONTAB, every minute at second 0. */
 export const DELIVER_SCHEDULE = '0 */1 * * * *';
 export const DELIVER_EVERY_MS = 60_000;
+/** NCRONTAB, every 5 minutes: the audit looks at rows sent at least its grace period (10 minutes) ago. */
+export const AUDIT_SCHEDULE = '0 */5 * * * *';
+export const AUDIT_EVERY_MS = 5 * 60_000;
 
 export interface EventHubFunction {
   kind: 'eventHub';
@@ -46,11 +51,44 @@ export interface HttpFunction {
 
 export type WardenFunction = EventHubFunction | TimerFunction | HttpFunction;
 
+/** What the functions call: the app, or, when it could not start, a stand-in that says why. */
+export type WardenHandlers = Pick<Warden, 'ingest' | 'detect' | 'deliver' | 'audit'> & {
+  settings: Pick<WardenSettings, 'rawHubs' | 'eventsHub' | 'consumerGroups'>;
+  health(): Promise<{ status: HealthReport['status']; error?: string }>;
+};
+
+/** The app did not start (a bad setting, rule or tunable): every function fails with this one line. */
+export class WardenStartupError extends WardenError {
+  override name = 'WardenStartupError';
+  readonly userFixable = true;
+}
+
+/**
+ * The functions of an app that could not start. Registering them anyway keeps them where
+ * operators look: `/api/health` answers 503 with the reason, and every trigger fails fast with it
+ * in its invocation log, instead of the host finding no function and the reason sitting only in a
+ * console trace. The bindings use the names the settings give, or their defaults.
+ */
+export function unavailableApp(error: unknown, env: Readonly<Record<string, string | undefined>> = process.env): WardenHandlers {
+  const reason = String((error as Error)?.message ?? error).split('\n')[0];
+  const fail = async (): Promise<never> => {
+    throw new WardenStartupError(`Warden did not start: ${reason}`);
+  };
+  return {
+    settings: bindingNames(env),
+    ingest: fail,
+    detect: fail,
+    deliver: fail,
+    audit: fail,
+    health: async () => ({ status: 'unavailable', error: reason }),
+  };
+}
+
 /**
  * Warden's functions, bound to one app: `functions/index.ts` registers them with the Functions
  * host and `warden run` drives them with its own triggers, so both run the same handlers.
  */
-export function wardenFunctions(warden: Warden): WardenFunction[] {
+export function wardenFunctions(warden: WardenHandlers): WardenFunction[] {
   const { rawHubs, eventsHub, consumerGroups } = warden.settings;
   const ingest = (source: keyof typeof rawHubs): EventHubFunction => ({
     kind: 'eventHub',
@@ -76,6 +114,13 @@ export function wardenFunctions(warden: Warden): WardenFunction[] {
       schedule: DELIVER_SCHEDULE,
       everyMs: DELIVER_EVERY_MS,
       handler: (_timer, context) => warden.deliver(context),
+    },
+    {
+      kind: 'timer',
+      name: 'audit',
+      schedule: AUDIT_SCHEDULE,
+      everyMs: AUDIT_EVERY_MS,
+      handler: (_timer, context) => warden.audit(context),
     },
     {
       kind: 'http',

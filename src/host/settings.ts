@@ -3,6 +3,8 @@ import { parseDuration } from '../engine/duration.js';
 import { DEFAULT_ALLOWED_LATENESS_MS } from '../engine/detector.js';
 import { tunableOverridesFromEnv, type TunableOverrides } from '../engine/tunables.js';
 import { DEFAULT_STREAM_NAME } from '../delivery/sentinel.js';
+import { DEFAULT_ROWS_PER_RUN, DEFAULT_RUN_EVERY_MS } from '../delivery/pacing.js';
+import { DEFAULT_AUDIT_GRACE_MS, DEFAULT_AUDIT_RESENDS } from '../delivery/audit.js';
 import type { StorageConnection } from '../state/azure-storage.js';
 import { WardenError } from '../common/errors.js';
 
@@ -34,7 +36,15 @@ export interface WardenSettings {
   storage: StorageConnection;
   /** Names of what Warden keeps in the account: tables `<prefix>state`, `<prefix>outbox`, `<prefix>status`, container `<prefix>-deadletters`. */
   storagePrefix: string;
-  sentinel: { endpoint: string; ruleId: string; streamName: string };
+  sentinel: {
+    endpoint: string; ruleId: string; streamName: string;
+    /** Rows every instance together sends per rule run (the NRT rule raises at most 30 alerts a run). */
+    rowsPerRun: number;
+    /** How often the rule runs: the pacing window. */
+    runEveryMs: number;
+  };
+  /** The delivery audit: unset when WARDEN_AUDIT_WORKSPACE_ID is (the audit function then only says so). */
+  audit?: { workspaceId: string; graceMs: number; maxResends: number; endpoint?: string };
   allowedLatenessMs: number;
   tunables?: TunableOverrides;
   /** Path of an inventory file (Azure Resource Graph export) for cross-subscription rules. */
@@ -63,7 +73,14 @@ const HUB_NAME = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,254}[A-Za-z0-
 const CONSUMER_GROUP = z.string().regex(/^(?:\$Default|[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?)$/);
 const STORAGE_ACCOUNT = z.string().regex(/^[a-z0-9]{3,24}$/);
 const STORAGE_PREFIX = z.string().regex(/^[a-z][a-z0-9]{2,29}$/);
+/** Each cloud's Event Hubs host suffix, and the storage endpoint suffix of the same cloud. */
+const CLOUD_SUFFIXES: Readonly<Record<string, string>> = {
+  'servicebus.windows.net': 'core.windows.net',
+  'servicebus.chinacloudapi.cn': 'core.chinacloudapi.cn',
+  'servicebus.usgovcloudapi.net': 'core.usgovcloudapi.net',
+};
 const NAMESPACE = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{4,48}[A-Za-z0-9]\.servicebus\.(windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)$/);
+const GUID = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
 const DCR_ID = z.string().regex(/^dcr-[0-9a-f]{32}$/);
 const STREAM = z.string().regex(/^Custom-[A-Za-z0-9_]+$/);
 const HTTPS_URL = z.string().refine((v) => {
@@ -90,7 +107,11 @@ function eventHubsConnection(env: Env): EventHubsConnectionSettings {
   return { fullyQualifiedNamespace: matching(env, namespace, 'warden-ehns.servicebus.windows.net', NAMESPACE, 'is not an Event Hubs namespace host name') };
 }
 
-function storageConnection(env: Env): StorageConnection {
+/**
+ * The storage account, reached in the cloud of the Event Hubs namespace: a namespace in
+ * servicebus.chinacloudapi.cn means an account in core.chinacloudapi.cn, and so on.
+ */
+function storageConnection(env: Env, eventHubs: EventHubsConnectionSettings): StorageConnection {
   const connectionString = read(env, 'WARDEN_STORAGE_CONNECTION_STRING');
   if (connectionString && !read(env, 'WARDEN_STORAGE_ACCOUNT')) {
     if (!LOCAL_STORAGE.test(connectionString)) {
@@ -98,15 +119,43 @@ function storageConnection(env: Env): StorageConnection {
     }
     return { connectionString };
   }
-  return { accountName: matching(env, 'WARDEN_STORAGE_ACCOUNT', 'wardenstate01', STORAGE_ACCOUNT, 'is not a storage account name (3-24 lower-case letters and digits)') };
+  const accountName = matching(env, 'WARDEN_STORAGE_ACCOUNT', 'wardenstate01', STORAGE_ACCOUNT, 'is not a storage account name (3-24 lower-case letters and digits)');
+  const namespaceSuffix = 'fullyQualifiedNamespace' in eventHubs ? eventHubs.fullyQualifiedNamespace.split('.').slice(1).join('.') : '';
+  return { accountName, endpointSuffix: CLOUD_SUFFIXES[namespaceSuffix] ?? CLOUD_SUFFIXES['servicebus.windows.net'] };
 }
 
-function allowedLateness(env: Env): number {
-  const value = read(env, 'WARDEN_ALLOWED_LATENESS');
-  if (value === undefined) return DEFAULT_ALLOWED_LATENESS_MS;
+function whole(env: Env, name: string, fallback: number, min: number, max: number, why: string): number {
+  const value = read(env, name);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new SettingsError(name, `is not a whole number from ${min} to ${max} (${why}), got '${value}'`, String(fallback));
+  return n;
+}
+
+function duration(env: Env, name: string, fallbackMs: number, example: string, minMs = 1): number {
+  const value = read(env, name);
+  if (value === undefined) return fallbackMs;
   const ms = parseDuration(value);
-  if (ms === undefined) throw new SettingsError('WARDEN_ALLOWED_LATENESS', `is not a duration (a number and ms, s, m, h or d), got '${value}'`, '5m');
+  if (ms === undefined || ms < minMs) throw new SettingsError(name, `is not a duration (a number and ms, s, m, h or d), got '${value}'`, example);
   return ms;
+}
+
+function audit(env: Env): WardenSettings['audit'] {
+  const workspaceId = read(env, 'WARDEN_AUDIT_WORKSPACE_ID');
+  if (workspaceId === undefined) return undefined;
+  if (!GUID.safeParse(workspaceId).success) {
+    throw new SettingsError('WARDEN_AUDIT_WORKSPACE_ID', `is not a Log Analytics workspace id (the workspace's GUID, its customerId), got '${workspaceId}'`, '0f0f0f0f-1111-4222-8333-444444444444');
+  }
+  const endpoint = read(env, 'WARDEN_AUDIT_ENDPOINT');
+  if (endpoint !== undefined && !HTTPS_URL.safeParse(endpoint).success) {
+    throw new SettingsError('WARDEN_AUDIT_ENDPOINT', `is not an https URL, got '${endpoint}'`, 'https://api.loganalytics.azure.cn/v1');
+  }
+  return {
+    workspaceId,
+    graceMs: duration(env, 'WARDEN_AUDIT_GRACE', DEFAULT_AUDIT_GRACE_MS, '10m'),
+    maxResends: whole(env, 'WARDEN_AUDIT_RESENDS', DEFAULT_AUDIT_RESENDS, 0, 10, 'times a row missing from the workspace is sent again'),
+    ...(endpoint ? { endpoint } : {}),
+  };
 }
 
 function tunables(env: Env): TunableOverrides | undefined {
@@ -129,8 +178,9 @@ export function loadSettings(env: Env = process.env): WardenSettings {
     matching(env, name, fallback, HUB_NAME, 'is not an Event Hub name', fallback);
   const group = (name: string, fallback: string) =>
     matching(env, name, fallback, CONSUMER_GROUP, 'is not a consumer group name', fallback);
+  const eventHubs = eventHubsConnection(env);
   const settings: WardenSettings = {
-    eventHubs: eventHubsConnection(env),
+    eventHubs,
     rawHubs: {
       activity: hub('WARDEN_HUB_ACTIVITY', 'warden-activity'),
       signin: hub('WARDEN_HUB_SIGNIN', 'warden-signin'),
@@ -141,14 +191,18 @@ export function loadSettings(env: Env = process.env): WardenSettings {
       ingest: group('WARDEN_CONSUMER_GROUP_INGEST', 'warden-ingest'),
       detect: group('WARDEN_CONSUMER_GROUP_DETECT', 'warden-detect'),
     },
-    storage: storageConnection(env),
+    storage: storageConnection(env, eventHubs),
     storagePrefix: matching(env, 'WARDEN_STORAGE_PREFIX', 'warden', STORAGE_PREFIX, 'is not a table name prefix (3-30 lower-case letters and digits, starting with a letter)', 'warden'),
     sentinel: {
       endpoint: matching(env, 'SENTINEL_DCR_ENDPOINT', 'https://warden-dcr-abcd.westeurope-1.ingest.monitor.azure.com', HTTPS_URL, 'is not an https URL'),
       ruleId: matching(env, 'SENTINEL_DCR_IMMUTABLE_ID', 'dcr-0123456789abcdef0123456789abcdef', DCR_ID, "is not a DCR immutable id ('dcr-' and 32 hex digits)"),
       streamName: matching(env, 'SENTINEL_STREAM_NAME', DEFAULT_STREAM_NAME, STREAM, "is not a custom stream name ('Custom-' and letters, digits, _)", DEFAULT_STREAM_NAME),
+      // An NRT run raises 30 alerts at most, a scheduled run 150: more rows than that lose their own incident.
+      rowsPerRun: whole(env, 'SENTINEL_ROWS_PER_RUN', DEFAULT_ROWS_PER_RUN, 1, 150, 'rows per run of the Sentinel rule'),
+      runEveryMs: duration(env, 'SENTINEL_RUN_EVERY', DEFAULT_RUN_EVERY_MS, '1m'),
     },
-    allowedLatenessMs: allowedLateness(env),
+    audit: audit(env),
+    allowedLatenessMs: duration(env, 'WARDEN_ALLOWED_LATENESS', DEFAULT_ALLOWED_LATENESS_MS, '5m', 0),
     tunables: tunables(env),
     inventoryFile: read(env, 'WARDEN_INVENTORY'),
   };
@@ -157,6 +211,16 @@ export function loadSettings(env: Env = process.env): WardenSettings {
     throw new SettingsError('WARDEN_HUB_EVENTS', `the keyed hub and the three raw hubs must be four different hubs, got ${names.join(', ')}`, 'warden-events');
   }
   return settings;
+}
+
+/** Where the functions bind (hubs and consumer groups), read without checks, for registering them when the settings are broken. */
+export function bindingNames(env: Env = process.env): Pick<WardenSettings, 'rawHubs' | 'eventsHub' | 'consumerGroups'> {
+  const or = (name: string, fallback: string) => read(env, name) ?? fallback;
+  return {
+    rawHubs: { activity: or('WARDEN_HUB_ACTIVITY', 'warden-activity'), signin: or('WARDEN_HUB_SIGNIN', 'warden-signin'), resource: or('WARDEN_HUB_RESOURCE', 'warden-resource') },
+    eventsHub: or('WARDEN_HUB_EVENTS', 'warden-events'),
+    consumerGroups: { ingest: or('WARDEN_CONSUMER_GROUP_INGEST', 'warden-ingest'), detect: or('WARDEN_CONSUMER_GROUP_DETECT', 'warden-detect') },
+  };
 }
 
 /** What the health endpoint shows of the settings: names and hosts, never a connection string. */
@@ -172,7 +236,11 @@ export function describeSettings(settings: WardenSettings): Record<string, unkno
       ...('accountName' in settings.storage ? { account: settings.storage.accountName, auth: 'managedIdentity' } : { auth: 'azurite' }),
       prefix: settings.storagePrefix,
     },
-    sentinel: { endpointHost: new URL(settings.sentinel.endpoint).host, ruleId: settings.sentinel.ruleId, streamName: settings.sentinel.streamName },
+    sentinel: {
+      endpointHost: new URL(settings.sentinel.endpoint).host, ruleId: settings.sentinel.ruleId, streamName: settings.sentinel.streamName,
+      rowsPerRun: settings.sentinel.rowsPerRun, runEveryMs: settings.sentinel.runEveryMs,
+    },
+    audit: settings.audit ? { workspaceId: settings.audit.workspaceId, graceMs: settings.audit.graceMs, maxResends: settings.audit.maxResends } : 'off',
     allowedLatenessMs: settings.allowedLatenessMs,
     tunedRules: Object.keys(settings.tunables ?? {}),
     inventoryFile: settings.inventoryFile !== undefined,

@@ -90,18 +90,20 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
   const stats: HostStats = { rawEvents: 0, records: 0, published: 0, deadLettered: 0, events: 0, redelivered: 0, repeats: 0, alerts: 0, failedCalls: 0, lagMs: {} };
   const log = options.logHandler ?? (() => undefined);
   const triggers: EventHubTrigger[] = [];
-  let deliverTimer: NodeJS.Timeout | undefined;
-  let delivering: Promise<unknown> = Promise.resolve();
-  const deliver = chosen.find((f): f is Extract<WardenFunction, { kind: 'timer' }> => f.kind === 'timer');
-  const runDeliver = () => {
-    if (!deliver) return Promise.resolve();
-    // One run at a time, as the timer's singleton lock does in the host.
-    delivering = delivering.then(() => deliver.handler({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } },
-      new InvocationContext({ invocationId: randomUUID(), functionName: deliver.name, logHandler: log })).catch((err: unknown) => {
-      log('error', `deliver: ${(err as Error).message}`);
+  const timers = chosen.filter((f): f is Extract<WardenFunction, { kind: 'timer' }> => f.kind === 'timer');
+  const intervals: NodeJS.Timeout[] = [];
+  // One run at a time per timer function, as the timer's singleton lock does in the host.
+  const running = new Map<string, Promise<unknown>>();
+  const runTimer = (f: Extract<WardenFunction, { kind: 'timer' }>) => {
+    const next = (running.get(f.name) ?? Promise.resolve()).then(() => f.handler({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } },
+      new InvocationContext({ invocationId: randomUUID(), functionName: f.name, logHandler: log })).catch((err: unknown) => {
+      log('error', `${f.name}: ${(err as Error).message}`);
     }));
-    return delivering;
+    running.set(f.name, next);
+    return next;
   };
+  const deliver = timers.find((f) => f.name === 'deliver');
+  const runDeliver = () => (deliver ? runTimer(deliver) : Promise.resolve());
 
   for (const f of chosen) {
     if (f.kind !== 'eventHub') continue;
@@ -146,7 +148,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
       },
     }));
   }
-  if (deliver) deliverTimer = setInterval(() => void runDeliver(), options.deliverEveryMs ?? deliver.everyMs);
+  for (const f of timers) intervals.push(setInterval(() => void runTimer(f), f === deliver ? options.deliverEveryMs ?? f.everyMs : f.everyMs));
 
   let last = { at: Date.now(), records: 0, events: 0 };
   let stopped: Promise<void> | undefined;
@@ -174,7 +176,8 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
     },
     stop() {
       stopped ??= (async () => {
-        if (deliverTimer) clearInterval(deliverTimer);
+        for (const interval of intervals) clearInterval(interval);
+        await Promise.all(running.values());
         await Promise.all(triggers.map((t) => t.stop()));
         await runDeliver();
         await warden.close();

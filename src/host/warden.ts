@@ -2,6 +2,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/core-auth';
 import type { RetryOptions as EventHubsRetryOptions } from '@azure/event-hubs';
 import type { LogsIngestionClientOptions } from '@azure/monitor-ingestion';
+import { LogsQueryClient, type LogsQueryClientOptions } from '@azure/monitor-query-logs';
 import type { InvocationContext } from '@azure/functions';
 import type { Alert, DeadLetter, RecordLocation, StreamEvent } from '../model/index.js';
 import { ingestBody, IngestTotals } from '../ingest/pipeline.js';
@@ -9,7 +10,9 @@ import { deadLetter } from '../ingest/envelope.js';
 import { Detector, loadRules, ResourceInventory, readInventoryFile, type Rule } from '../engine/index.js';
 import { TableStateStore } from '../state/tables.js';
 import { BlobDeadLetterSink, type DeadLetterSink } from '../delivery/dead-letters.js';
-import { TableAlertOutbox, errorText, type AlertOutbox } from '../delivery/outbox.js';
+import { TableAlertOutbox, errorText } from '../delivery/outbox.js';
+import { TableSendBudget, type SendBudget } from '../delivery/pacing.js';
+import { LogAnalyticsAlertWorkspace, auditDelivery, type AlertWorkspace, type AuditReport } from '../delivery/audit.js';
 import { SentinelSink, deliverPending, recordSendResult, type AlertSink, type DeliveryReport } from '../delivery/sentinel.js';
 import { KeyedEventFormatError, KeyedHubPublisher, parseKeyedEvent, type KeyedEvent } from '../eventhubs/keyed-hub.js';
 import { TableDeliveryStatus, type LastDelivery } from '../delivery/delivery-status.js';
@@ -26,6 +29,8 @@ export interface WardenDependencies {
   sentinelClientOptions?: LogsIngestionClientOptions;
   /** For the keyed-hub producer. */
   eventHubsRetryOptions?: EventHubsRetryOptions;
+  /** For the audit's Log Analytics query client (a test server's endpoint and CA). */
+  auditClientOptions?: LogsQueryClientOptions;
   /** Wall clock (tests). */
   now?: () => number;
 }
@@ -62,6 +67,8 @@ export interface HealthReport {
   rules: { count: number; ids: string[] };
   outbox: { backlog?: number; error?: string };
   lastDelivery?: LastDelivery;
+  /** The last delivery audit: rows sent but not found in the workspace make the status degraded. */
+  audit?: AuditReport | 'off';
   /** This instance's detector since it started. */
   detector: { events: number; late: number; duplicatesSkipped: number; republishedSkipped: number; alerts: number; partitions: number; keys: number; ruleErrors: Record<string, number> };
 }
@@ -102,7 +109,11 @@ function locationOf(hub: string, view: TriggerMetadataView, i: number): RecordLo
 export class Warden {
   readonly detector: Detector;
   readonly publisher: KeyedHubPublisher;
-  readonly outbox: AlertOutbox;
+  readonly outbox: TableAlertOutbox;
+  /** Rows per Sentinel rule run, shared with every other instance. */
+  readonly budget: SendBudget;
+  /** Where the audit looks for sent rows; undefined when the audit is off. */
+  readonly workspace?: AlertWorkspace;
   readonly sink: AlertSink;
   readonly deadLetters: DeadLetterSink;
   readonly deliveryStatus: TableDeliveryStatus;
@@ -129,6 +140,12 @@ export class Warden {
       retryOptions: deps.eventHubsRetryOptions,
     });
     this.outbox = new TableAlertOutbox({ ...storage, table: `${prefix}outbox` }, { now: this.now });
+    this.budget = new TableSendBudget({ ...storage, table: `${prefix}status` },
+      { rowsPerRun: settings.sentinel.rowsPerRun, runEveryMs: settings.sentinel.runEveryMs, now: this.now });
+    if (settings.audit) {
+      const options: LogsQueryClientOptions = { ...(settings.audit.endpoint ? { endpoint: settings.audit.endpoint } : {}), ...deps.auditClientOptions };
+      this.workspace = new LogAnalyticsAlertWorkspace(new LogsQueryClient(credential, options), settings.audit.workspaceId);
+    }
     this.sink = new SentinelSink({
       endpoint: settings.sentinel.endpoint,
       ruleId: settings.sentinel.ruleId,
@@ -225,11 +242,31 @@ export class Warden {
 
   /** The deliver timer: send what the outbox holds, oldest first, and record how it went. */
   async deliver(context: InvocationContext): Promise<DeliveryReport> {
-    const report = await deliverPending(this.outbox, this.sink);
+    const report = await deliverPending(this.outbox, this.sink, { budget: this.budget });
     // A run with nothing due leaves the last real attempt on record.
     if (report.sent || report.failed) await this.deliveryStatus.record(report, 'deliver', new Date(this.now()));
-    const line = `deliver: ${report.sent} sent, ${report.failed} failed, ${report.backlog} waiting${report.lastError ? `; last error: ${report.lastError}` : ''}`;
+    const paced = report.paced ? ` (${report.paced} for the next rule run)` : '';
+    const line = `deliver: ${report.sent} sent, ${report.failed} failed, ${report.backlog} waiting${paced}${report.lastError ? `; last error: ${report.lastError}` : ''}`;
     if (report.failed) context.warn(line);
+    else context.log(line);
+    return report;
+  }
+
+  /**
+   * The audit timer: look in the workspace for the rows sent a grace period ago, resend the
+   * missing ones (or give them up as lost after their resends) and keep the report for health.
+   */
+  async audit(context: InvocationContext): Promise<AuditReport | undefined> {
+    if (!this.workspace || !this.settings.audit) {
+      context.log('audit: off (set WARDEN_AUDIT_WORKSPACE_ID to check that sent rows land in the workspace)');
+      return undefined;
+    }
+    const { graceMs, maxResends } = this.settings.audit;
+    const report = await auditDelivery(this.outbox, this.workspace, { graceMs, maxResends, now: this.now });
+    await this.deliveryStatus.recordAudit(report);
+    const line = `audit: ${report.checked} sent rows checked, ${report.landed} in the workspace, ${report.missing.length} missing`
+      + (report.missing.length ? ` (${report.resent.length} sent again, ${report.lost.length} lost; look in DCRLogErrors): ${report.missing.slice(0, 20).join(', ')}` : '');
+    if (report.missing.length || report.lostTotal) context.warn(`${line}; ${report.lostTotal} lost in all`);
     else context.log(line);
     return report;
   }
@@ -248,10 +285,12 @@ export class Warden {
       },
     };
     try {
-      const [backlog, lastDelivery] = await Promise.all([this.outbox.backlog(), this.deliveryStatus.read()]);
+      const [backlog, lastDelivery, audit] = await Promise.all([this.outbox.backlog(), this.deliveryStatus.read(), this.workspace ? this.deliveryStatus.readAudit() : 'off' as const]);
       report.outbox.backlog = backlog;
       if (lastDelivery) report.lastDelivery = lastDelivery;
-      if (lastDelivery?.failed || Object.keys(stats.ruleErrors).length) report.status = 'degraded';
+      if (audit) report.audit = audit;
+      const rowsMissing = typeof audit === 'object' && (audit.missing.length > 0 || audit.lostTotal > 0);
+      if (lastDelivery?.failed || rowsMissing || Object.keys(stats.ruleErrors).length) report.status = 'degraded';
     } catch (err) {
       report.status = 'unavailable';
       report.outbox.error = errorText(`storage: ${(err as Error).message}`);
@@ -263,11 +302,16 @@ export class Warden {
     await this.publisher.close();
   }
 
-  /** Send a batch's new alerts now, for latency; a failure leaves them in the outbox for the timer. */
+  /**
+   * Send a batch's new alerts now, for latency, as far as this rule run's budget allows; the rest,
+   * and a failure, stay in the outbox for the timer.
+   */
   private async deliverNow(alerts: readonly Alert[], context: InvocationContext): Promise<DeliveryReport> {
     const report: DeliveryReport = { sent: 0, failed: 0, backlog: 0 };
     try {
-      await recordSendResult(this.outbox, await this.sink.send(alerts), report);
+      const granted = await this.budget.claim(alerts.length);
+      if (granted < alerts.length) report.paced = alerts.length - granted;
+      await recordSendResult(this.outbox, await this.sink.send(alerts.slice(0, granted)), report);
       await this.deliveryStatus.record(report, 'detect', new Date(this.now()));
     } catch (err) {
       // The alerts are in the outbox already: the deliver timer sends them.

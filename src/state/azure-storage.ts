@@ -10,7 +10,7 @@ import type { TokenCredential } from '@azure/core-auth';
  */
 export type StorageConnection =
   | { connectionString: string }
-  | { accountName: string; credential?: TokenCredential };
+  | { accountName: string; credential?: TokenCredential; /** The cloud's storage suffix; default core.windows.net. */ endpointSuffix?: string };
 
 /** A table to use: a client made elsewhere, or a connection and the table's name. */
 export type TableLocation = { tableClient: TableClient } | (StorageConnection & { table?: string });
@@ -32,7 +32,7 @@ export function tableClientFor(location: TableLocation, defaultTable: string): T
       allowInsecureConnection: isLocalDevelopment(location.connectionString),
     });
   }
-  return new TableClient(`https://${location.accountName}.table.core.windows.net`, table,
+  return new TableClient(`https://${location.accountName}.table.${location.endpointSuffix ?? 'core.windows.net'}`, table,
     location.credential ?? new DefaultAzureCredential());
 }
 
@@ -42,7 +42,7 @@ export function containerClientFor(location: ContainerLocation, defaultContainer
   if ('connectionString' in location) {
     return BlobServiceClient.fromConnectionString(location.connectionString).getContainerClient(container);
   }
-  return new BlobServiceClient(`https://${location.accountName}.blob.core.windows.net`,
+  return new BlobServiceClient(`https://${location.accountName}.blob.${location.endpointSuffix ?? 'core.windows.net'}`,
     location.credential ?? new DefaultAzureCredential()).getContainerClient(container);
 }
 

@@ -73,7 +73,28 @@ describe('TableAlertOutbox on Azurite', () => {
     expect(await box.backlog()).toBe(1);
     const sent = await box.client.getEntity('alert', tableKey(alerts[0].AlertId));
     expect(sent).toMatchObject({ Status: 'sent', Attempts: 1 });
-    expect(sent.a).toBeUndefined();
+    // Kept until the audit finds the row in the workspace: it may have to be sent again.
+    expect(JSON.parse(String(sent.a))).toEqual(alerts[0]);
+  });
+
+  it('drops the alert once the audit found its row, resends or loses the missing ones', async () => {
+    const { box, clock } = outbox();
+    const alerts = [makeAlert(1), makeAlert(2), makeAlert(3)];
+    await box.add(alerts);
+    await box.pending(10);
+    await box.markSent(alerts.map((a) => a.AlertId));
+    clock.now += 60_000;
+    const sent = await box.sentBefore(new Date(clock.now), 10);
+    expect(sent.map((s) => s.alertId)).toEqual(alerts.map((a) => a.AlertId));
+    await box.markLanded([sent[0]]);
+    expect(await box.markMissing([sent[1]], 1)).toEqual({ resent: [alerts[1].AlertId], lost: [] });
+    expect(await box.markMissing([{ ...sent[2], resends: 1 }], 1)).toEqual({ resent: [], lost: [alerts[2].AlertId] });
+    const landed = await box.client.getEntity('alert', tableKey(alerts[0].AlertId));
+    expect(landed).toMatchObject({ Status: 'landed' });
+    expect(landed.a).toBeUndefined();
+    expect((await box.pending(10)).map((p) => p.alert)).toEqual([alerts[1]]);
+    expect(await box.count('lost')).toBe(1);
+    expect(await box.sentBefore(new Date(clock.now), 10)).toEqual([]);
   });
 
   it('records failed attempts (count, redacted error, time) and holds the alert back until its backoff or Retry-After', async () => {

@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { AlertSchema } from '../../src/model/index.js';
-import { UnmappedFieldTypeError, alertTableColumns, tableColumnsOf } from '../../src/delivery/table-schema.js';
+import { UnmappedFieldTypeError, alertStreamColumns, alertTableColumns, alertTransformKql, tableColumnsOf } from '../../src/delivery/table-schema.js';
 
 describe('alertTableColumns', () => {
-  it('has one column per Alert field, in the contract order', () => {
-    expect(alertTableColumns().map((c) => c.name)).toEqual(Object.keys(AlertSchema.shape));
+  it('has one column per Alert field, in the contract order; Title, reserved in custom tables, is AlertTitle', () => {
+    expect(alertStreamColumns().map((c) => c.name)).toEqual(Object.keys(AlertSchema.shape));
+    expect(alertTableColumns().map((c) => c.name)).toEqual(Object.keys(AlertSchema.shape).map((n) => (n === 'Title' ? 'AlertTitle' : n)));
+    expect(alertTransformKql()).toBe('source | project-rename AlertTitle = Title');
   });
 
   it('types the columns so KQL can filter and compare them without casts', () => {

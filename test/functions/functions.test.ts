@@ -13,6 +13,8 @@ import functions from '@azure/functions';
 import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
 import { startLogsIngestionServer, type LogsIngestionTestServer } from '../support/logs-ingestion-server.js';
+import { startLogAnalyticsServer, type LogAnalyticsTestServer } from '../support/log-analytics-server.js';
+import { wardenAlertsTable } from '../support/log-analytics-rows.js';
 import { eventHubBatch, invocationContext, loadFunctionsApp, type Registration } from '../support/functions-host.js';
 import { parseDeadLetters } from '../../src/delivery/dead-letters.js';
 import { AlertSchema } from '../../src/model/index.js';
@@ -32,6 +34,9 @@ const KEY_LISTER = '3f2a9c1e-5b7d-4e8f-a1c2-9d0e4b6f8a21';
 let azurite: AzuriteInstance;
 let broker: EventHubsBroker;
 let server: LogsIngestionTestServer;
+let workspace: LogAnalyticsTestServer;
+/** Rows before this index were sent by earlier tests (the same fixtures give the same AlertIds): the workspace holds the rest. */
+let workspaceFrom = 0;
 let fns: Map<string, Registration>;
 let run = 0;
 const clock = { now: Date.UTC(2025, 5, 12, 9, 0, 0) };
@@ -51,6 +56,7 @@ function settings(): Record<string, string> {
     SENTINEL_DCR_ENDPOINT: server.endpoint,
     SENTINEL_DCR_IMMUTABLE_ID: server.ruleId,
     SENTINEL_STREAM_NAME: 'Custom-WardenAlerts',
+    WARDEN_AUDIT_WORKSPACE_ID: workspace.workspaceId,
     WARDEN_ALLOWED_LATENESS: '5m',
     WARDEN_TUNABLES: '{}',
   };
@@ -59,16 +65,21 @@ function settings(): Record<string, string> {
 beforeAll(async () => {
   azurite = await startAzurite();
   const hubs: Record<string, { partitions: number }> = { 'warden-activity': { partitions: 2 }, 'warden-signin': { partitions: 2 }, 'warden-resource': { partitions: 2 } };
-  for (let i = 1; i <= 12; i++) hubs[`warden-events-${i}`] = { partitions: 4 };
+  for (let i = 1; i <= 16; i++) hubs[`warden-events-${i}`] = { partitions: 4 };
   broker = await startEventHubsBroker({ hubs });
   server = await startLogsIngestionServer();
+  // The workspace holds what the ingestion stand-in kept, as the DCR stores it; one token opens both.
+  const token = (await server.credential.getToken('https://monitor.azure.com//.default'))?.token;
+  workspace = await startLogAnalyticsServer({ tables: () => [wardenAlertsTable(server.rows().slice(workspaceFrom))], token });
   Object.assign(functionsAppDependencies, {
     credential: server.credential,
     sentinelClientOptions: { tlsOptions: { ca: server.ca }, retryOptions: { maxRetries: 0 } },
+    auditClientOptions: { endpoint: workspace.endpoint, tlsOptions: { ca: workspace.ca }, retryOptions: { maxRetries: 0 } },
     now: () => clock.now,
   });
 });
 afterAll(async () => {
+  await workspace?.close();
   await server?.close();
   await broker?.stop();
   await azurite?.stop();
@@ -81,7 +92,7 @@ beforeEach(async () => {
 
 describe('registrations (what the host indexes)', () => {
   it('registers ingest per raw hub and detect as batched string Event Hubs triggers with a retry-forever backoff, a deliver timer and a health endpoint', () => {
-    expect([...fns.keys()].sort()).toEqual(['deliver', 'detect', 'health', 'ingest-activity', 'ingest-resource', 'ingest-signin']);
+    expect([...fns.keys()].sort()).toEqual(['audit', 'deliver', 'detect', 'health', 'ingest-activity', 'ingest-resource', 'ingest-signin']);
     const hubsOf = Object.fromEntries(['ingest-activity', 'ingest-signin', 'ingest-resource', 'detect'].map((name) => {
       const trigger = Object.values(fns.get(name)!.bindings).find((b) => b.direction === 'in')!;
       expect(trigger).toMatchObject({ type: 'eventHubTrigger', connection: 'EventHubConnection', cardinality: 'many', dataType: 'string' });
@@ -95,14 +106,28 @@ describe('registrations (what the host indexes)', () => {
       detect: `warden-events-${run}/warden-detect`,
     });
     expect(Object.values(fns.get('deliver')!.bindings)[0]).toMatchObject({ type: 'timerTrigger', schedule: '0 */1 * * * *' });
+    expect(Object.values(fns.get('audit')!.bindings)[0]).toMatchObject({ type: 'timerTrigger', schedule: '0 */5 * * * *' });
     expect(Object.values(fns.get('health')!.bindings).find((b) => b.direction === 'in')).toMatchObject({ type: 'httpTrigger', authLevel: 'function', methods: ['GET'], route: 'health' });
   });
 
-  it('does not start with a missing or malformed setting: one line naming it and an example', async () => {
+  it('with a missing or malformed setting, registers every function anyway: health answers 503 with the one line, the others fail fast with it', async () => {
+    const health = async (registered: Map<string, Registration>) =>
+      await registered.get('health')!.handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health')) as HttpResponseInit;
     const { SENTINEL_DCR_IMMUTABLE_ID: _, ...missing } = settings();
-    await expect(loadFunctionsApp(missing)).rejects.toThrow(/^SENTINEL_DCR_IMMUTABLE_ID: is not set; set it like SENTINEL_DCR_IMMUTABLE_ID=dcr-[0-9a-f]{32}$/);
-    await expect(loadFunctionsApp({ ...settings(), WARDEN_ALLOWED_LATENESS: 'five minutes' })).rejects.toThrow(/^WARDEN_ALLOWED_LATENESS: is not a duration .*; set it like WARDEN_ALLOWED_LATENESS=5m$/);
-    await expect(loadFunctionsApp({ ...settings(), WARDEN_TUNABLES: '{"no-such-rule":{"threshold":3}}' })).rejects.toThrow(/no-such-rule/);
+    const broken = await loadFunctionsApp(missing);
+    expect([...broken.keys()].sort()).toEqual([...fns.keys()].sort());
+    // Bound where the settings say, so the host indexes the same triggers.
+    expect(Object.values(broken.get('detect')!.bindings)[0]).toMatchObject({ eventHubName: `warden-events-${run}`, consumerGroup: 'warden-detect' });
+    expect(await health(broken)).toEqual({ status: 503, jsonBody: { status: 'unavailable', error: expect.stringMatching(/^SENTINEL_DCR_IMMUTABLE_ID: is not set; set it like SENTINEL_DCR_IMMUTABLE_ID=dcr-[0-9a-f]{32}$/) } });
+    await expect(broken.get('deliver')!.handler({ isPastDue: false }, invocationContext('deliver'))).rejects.toThrow(/^Warden did not start: SENTINEL_DCR_IMMUTABLE_ID: is not set/);
+    const { messages, context } = eventHubBatch('ingest-activity', 'warden-activity', '0', [{ body: KEY_LISTING, sequenceNumber: 0, enqueuedTime: new Date(clock.now) }]);
+    await expect(broken.get('ingest-activity')!.handler(messages, context)).rejects.toThrow(/WardenStartupError|did not start/);
+
+    const lateness = await health(await loadFunctionsApp({ ...settings(), WARDEN_ALLOWED_LATENESS: 'five minutes' }));
+    expect(lateness.jsonBody).toMatchObject({ error: expect.stringMatching(/^WARDEN_ALLOWED_LATENESS: is not a duration .*; set it like WARDEN_ALLOWED_LATENESS=5m$/) });
+    const tunable = await health(await loadFunctionsApp({ ...settings(), WARDEN_TUNABLES: '{"no-such-rule":{"threshold":3}}' }));
+    expect(tunable).toMatchObject({ status: 503, jsonBody: { error: expect.stringMatching(/no-such-rule/) } });
+    expect(String((tunable.jsonBody as { error: string }).error).split('\n')).toHaveLength(1);
   });
 });
 
@@ -281,6 +306,27 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
     const alerts = await call(a, batch.events.slice(9));
     // Only with B's reads, stored in the Table, does A see enough distinct secrets.
     expect(alerts.map((x) => x.RuleId)).toEqual(['keyvault-mass-secret-read']);
+  });
+
+  it('the audit finds rows the DCR dropped after a 204: health degraded with their AlertIds, the resend lands them, health ok again', async () => {
+    const call = async (name: string) => fns.get(name)!.handler({ isPastDue: false }, invocationContext(name));
+    const health = async () => (await fns.get('health')!.handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health')) as HttpResponseInit).jsonBody as Record<string, unknown>;
+    workspaceFrom = server.rows().length;
+    await ingest('ingest-resource', 'warden-resource', [SECRET_SWEEP]);
+    await ingest('ingest-activity', 'warden-activity', [KEY_LISTING]);
+    server.dropRows(() => true);
+    const alerts = await detectAll();
+    server.dropRows(undefined);
+    expect(alerts).toHaveLength(2);
+    expect(await health()).toMatchObject({ status: 'ok' }); // every send was answered 204
+    clock.now += 11 * 60_000;
+    const audit = await call('audit') as { missing: string[]; resent: string[] };
+    expect(audit.missing.sort()).toEqual(alerts.map((a) => a.AlertId).sort());
+    expect(await health()).toMatchObject({ status: 'degraded', audit: { checked: 2, landed: 0, missing: expect.arrayContaining(alerts.map((a) => a.AlertId)), lostTotal: 0 } });
+    expect(await call('deliver')).toMatchObject({ sent: 2, backlog: 0 });
+    clock.now += 11 * 60_000;
+    expect(await call('audit')).toMatchObject({ checked: 2, landed: 2, missing: [] });
+    expect(await health()).toMatchObject({ status: 'ok', audit: { landed: 2, missing: [] } });
   });
 
   it('health reports configuration, rules, backlog and the last delivery, and no secret', async () => {

@@ -19,6 +19,7 @@ const AZURE: Record<string, string> = {
   SENTINEL_DCR_ENDPOINT: 'https://warden-dcr-x1y2.westeurope-1.ingest.monitor.azure.com',
   SENTINEL_DCR_IMMUTABLE_ID: 'dcr-0123456789abcdef0123456789abcdef',
   SENTINEL_STREAM_NAME: 'Custom-WardenAlerts',
+  WARDEN_AUDIT_WORKSPACE_ID: '0f0f0f0f-1111-4222-8333-444444444444',
   WARDEN_ALLOWED_LATENESS: '5m',
   WARDEN_TUNABLES: '{}',
 };
@@ -79,6 +80,12 @@ describe('loadSettings', () => {
       ['WARDEN_TUNABLES', '{"rule": 3', /not JSON/],
       ['WARDEN_TUNABLES_FILE', '/nonexistent/tunables.json', /cannot read/],
       ['WARDEN_STORAGE_PREFIX', 'Warden-Test', /not a table name prefix/],
+      ['SENTINEL_ROWS_PER_RUN', '200', /not a whole number from 1 to 150/],
+      ['SENTINEL_RUN_EVERY', 'hourly', /not a duration/],
+      ['WARDEN_AUDIT_WORKSPACE_ID', 'sentinel-ws', /not a Log Analytics workspace id/],
+      ['WARDEN_AUDIT_GRACE', '0s', /not a duration/],
+      ['WARDEN_AUDIT_RESENDS', '-1', /not a whole number from 0 to 10/],
+      ['WARDEN_AUDIT_ENDPOINT', 'api.loganalytics.io', /not an https URL/],
     ];
     for (const [name, value, problem] of cases) {
       const error = errorOf({ ...AZURE, [name]: value });
@@ -101,6 +108,24 @@ describe('loadSettings', () => {
       .toMatch(/^EventHubConnection: holds a connection string for a real namespace: use the managed identity/);
     expect(errorOf({ ...emulators, WARDEN_STORAGE_CONNECTION_STRING: 'DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=abc==' }).message)
       .toMatch(/^WARDEN_STORAGE_CONNECTION_STRING: is only for Azurite/);
+  });
+
+  it('paces rows to the NRT rule and audits delivery by default; the audit is off without a workspace', () => {
+    expect(loadSettings(AZURE)).toMatchObject({
+      sentinel: { rowsPerRun: 15, runEveryMs: 60_000 },
+      audit: { workspaceId: AZURE.WARDEN_AUDIT_WORKSPACE_ID, graceMs: 600_000, maxResends: 2 },
+    });
+    expect(loadSettings({ ...AZURE, SENTINEL_ROWS_PER_RUN: '75', SENTINEL_RUN_EVERY: '5m', WARDEN_AUDIT_GRACE: '15m', WARDEN_AUDIT_RESENDS: '0' })).toMatchObject({
+      sentinel: { rowsPerRun: 75, runEveryMs: 300_000 }, audit: { graceMs: 900_000, maxResends: 0 },
+    });
+    expect(loadSettings({ ...AZURE, WARDEN_AUDIT_WORKSPACE_ID: '' }).audit).toBeUndefined();
+  });
+
+  it('reaches storage in the cloud of the Event Hubs namespace', () => {
+    expect(loadSettings(AZURE).storage).toEqual({ accountName: 'wardenst01', endpointSuffix: 'core.windows.net' });
+    for (const [namespace, suffix] of [['warden-ehns-01.servicebus.chinacloudapi.cn', 'core.chinacloudapi.cn'], ['warden-ehns-01.servicebus.usgovcloudapi.net', 'core.usgovcloudapi.net']]) {
+      expect(loadSettings({ ...AZURE, EventHubConnection__fullyQualifiedNamespace: namespace }).storage).toEqual({ accountName: 'wardenst01', endpointSuffix: suffix });
+    }
   });
 
   it('needs four different hubs: a raw hub that is also the keyed hub would loop', () => {

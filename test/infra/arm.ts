@@ -160,7 +160,8 @@ export function strings(value: Json, path = '$', skip?: (obj: JsonObject) => boo
 
 /** What reference() returns here: a deployment-time value that stays symbolic through property access. */
 export const DEPLOY_TIME = Symbol('deploy-time value');
-type Value = Json | typeof DEPLOY_TIME | Value[] | { [key: string]: Value };
+type Lambda = (...args: Value[]) => Value;
+type Value = Json | typeof DEPLOY_TIME | Lambda | Value[] | { [key: string]: Value };
 
 const SUBSCRIPTION_ID = '00000000-0000-0000-0000-000000000001';
 const RESOURCE_GROUP = 'warden-rg';
@@ -181,8 +182,11 @@ const RG_ID = `/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${RESOURCE_GROUP
 
 export class Evaluator {
   private readonly variableCache = new Map<string, Value>();
+  /** Values of lambdaVariables() inside the lambda being evaluated, innermost last. */
+  private readonly lambdaScopes: Array<Record<string, Value>> = [];
 
-  constructor(private readonly template: ArmTemplate) {}
+  /** `parameters` stand in for what a deployment passes (else each parameter's default). */
+  constructor(private readonly template: ArmTemplate, private readonly parameters: Record<string, Json> = {}) {}
 
   /** Evaluate a template value: expressions inside strings, recursively through arrays and objects. */
   value(value: Json): Value {
@@ -214,6 +218,7 @@ export class Evaluator {
         return expr.value;
       case 'property': {
         const target = this.expr(expr.target);
+        if (typeof target === 'function') throw new Error(`no property ${expr.name} on a lambda`);
         if (target === DEPLOY_TIME) return DEPLOY_TIME;
         if (target && typeof target === 'object' && !Array.isArray(target) && expr.name in target) {
           return (target as Record<string, Value>)[expr.name];
@@ -223,7 +228,9 @@ export class Evaluator {
       case 'index': {
         const target = this.expr(expr.target);
         const index = this.expr(expr.index);
+        if (target === DEPLOY_TIME) return DEPLOY_TIME;
         if (Array.isArray(target) && typeof index === 'number') return target[index];
+        if (target && typeof target === 'object' && !Array.isArray(target) && typeof index === 'string') return (target as Record<string, Value>)[index];
         throw new Error(`cannot index ${JSON.stringify(target)} with ${String(index)}`);
       }
       case 'call':
@@ -239,6 +246,7 @@ export class Evaluator {
         const [paramName] = args() as string[];
         const declared = this.template.parameters[paramName];
         if (!declared) throw new Error(`undeclared parameter ${paramName}`);
+        if (paramName in this.parameters) return this.parameters[paramName];
         // A parameter with no default is supplied at deploy time: keep it recognisable.
         return 'defaultValue' in declared ? this.value(declared.defaultValue) : `<${paramName}>`;
       }
@@ -257,6 +265,75 @@ export class Evaluator {
       case 'concat': {
         const values = args();
         return values.every(Array.isArray) ? (values as Value[][]).flat() : values.map(text).join('');
+      }
+      case 'if': {
+        // ARM evaluates only the branch the condition picks (templates rely on it around reference()).
+        const condition = this.expr(argExprs[0]);
+        if (condition === DEPLOY_TIME) return DEPLOY_TIME;
+        return this.expr(argExprs[condition ? 1 : 2]);
+      }
+      case 'true':
+        return true;
+      case 'false':
+        return false;
+      case 'not':
+        return !args()[0];
+      case 'or':
+        return args().some(Boolean);
+      case 'and':
+        return args().every(Boolean);
+      case 'contains': {
+        const [container, item] = args();
+        if (typeof container === 'string') return container.includes(String(item));
+        if (Array.isArray(container)) return container.includes(item as Json);
+        return Object.prototype.hasOwnProperty.call(container, String(item));
+      }
+      case 'first': {
+        const [value] = args();
+        return typeof value === 'string' ? value.slice(0, 1) : (value as Value[])[0];
+      }
+      case 'replace': {
+        const [value, from, to] = args();
+        if (value === DEPLOY_TIME) return DEPLOY_TIME;
+        return String(value).split(String(from)).join(String(to));
+      }
+      case 'split': {
+        const [value, separator] = args();
+        return value === DEPLOY_TIME ? DEPLOY_TIME : String(value).split(String(separator));
+      }
+      case 'createArray':
+        return args();
+      case 'createObject': {
+        const values = args();
+        const out: Record<string, Value> = {};
+        for (let i = 0; i < values.length; i += 2) out[String(values[i])] = values[i + 1];
+        return out;
+      }
+      case 'lambda': {
+        const names = argExprs.slice(0, -1).map((a) => String(this.expr(a)));
+        const body = argExprs[argExprs.length - 1];
+        return (...values: Value[]) => {
+          this.lambdaScopes.push(Object.fromEntries(names.map((n, i) => [n, values[i]])));
+          try {
+            return this.expr(body);
+          } finally {
+            this.lambdaScopes.pop();
+          }
+        };
+      }
+      case 'lambdaVariables': {
+        const [name] = args() as string[];
+        const scope = [...this.lambdaScopes].reverse().find((s) => name in s);
+        if (!scope) throw new Error(`lambdaVariables('${name}') outside its lambda`);
+        return scope[name];
+      }
+      case 'map': {
+        const [items, fn] = args() as [Value[], Lambda];
+        return items.map((item) => fn(item));
+      }
+      case 'filter': {
+        const [items, fn] = args() as [Value[], Lambda];
+        return items.filter((item) => fn(item));
       }
       case 'take': {
         const [value, count] = args();

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { alertTableColumns } from '../../src/delivery/table-schema.js';
-import { syncAlertColumns } from '../../infra/sync.js';
+import { RESERVED_COLUMN_NAMES, alertStreamColumns, alertTableColumns, alertTransformKql } from '../../src/delivery/table-schema.js';
+import { alertSchemaVariables, syncAlertColumns } from '../../infra/sync.js';
+import { DEFAULT_ROWS_PER_RUN, DEFAULT_RUN_EVERY_MS } from '../../src/delivery/pacing.js';
 import {
   type ArmResource,
   type ArmTemplate,
@@ -34,6 +35,43 @@ const BUILT_IN_ROLES: Record<string, string> = {
   '974c5e8b-45b9-4653-ba55-5f855dd0fb88': 'Storage Queue Data Contributor',
   'a638d3c7-ab3a-418d-83e6-5f17a39d4fde': 'Azure Event Hubs Data Receiver',
   '2b629674-e913-4c01-ae53-ef4638d8f975': 'Azure Event Hubs Data Sender',
+  '73c42c96-874c-492b-b04d-ab87d138a893': 'Log Analytics Reader',
+};
+
+/**
+ * What the templates rest on, from the published schemas and docs (docs/deploy.md cites each).
+ * Microsoft.SecurityInsights/alertRules kinds per API version, from the REST specs as generated
+ * into github.com/Azure/bicep-types-az (generated/securityinsights/microsoft.securityinsights/<version>/types.md):
+ * the stable versions have no NRT kind; the previews since 2021-09-01-preview have it.
+ */
+const ALERT_RULE_KINDS: Record<string, string[]> = {
+  '2023-02-01': ['Fusion', 'MicrosoftSecurityIncidentCreation', 'Scheduled'],
+  '2024-09-01': ['Fusion', 'MicrosoftSecurityIncidentCreation', 'Scheduled'],
+  '2023-05-01-preview': ['Fusion', 'MicrosoftSecurityIncidentCreation', 'MLBehaviorAnalytics', 'NRT', 'Scheduled', 'ThreatIntelligence'],
+  '2025-01-01-preview': ['Fusion', 'MicrosoftSecurityIncidentCreation', 'MLBehaviorAnalytics', 'NRT', 'Scheduled', 'ThreatIntelligence'],
+};
+
+/** Alerts one rule run raises at most, by rule kind (learn.microsoft.com/azure/sentinel/near-real-time-rules, …/detect-threats-custom): past it one alert summarises the rest. */
+const ALERTS_PER_RUN: Record<string, number> = { NRT: 30, Scheduled: 150 };
+
+/** Resource log categories per Microsoft.CognitiveServices/accounts kind (learn.microsoft.com/azure/azure-monitor/reference/supported-logs/microsoft-cognitiveservices-accounts-logs). */
+const AI_CATEGORIES_BY_KIND: Record<string, string[]> = {
+  OpenAI: ['Audit', 'RequestResponse', 'AzureOpenAIRequestUsage', 'Trace'],
+  AIServices: ['Audit', 'RequestResponse', 'AzureOpenAIRequestUsage', 'Trace'],
+  CognitiveServices: ['Audit', 'RequestResponse', 'Trace'],
+  FormRecognizer: ['Audit', 'RequestResponse', 'Trace'],
+  TextAnalytics: ['Audit', 'RequestResponse', 'Trace'],
+  SpeechServices: ['Audit', 'RequestResponse', 'Trace'],
+};
+
+/** Naming rules per resource type (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules). */
+const NAME_RULES: Record<string, RegExp> = {
+  'Microsoft.Storage/storageAccounts': /^[a-z0-9]{3,24}$/,
+  'Microsoft.EventHub/namespaces': /^[a-zA-Z][a-zA-Z0-9-]{4,48}[a-zA-Z0-9]$/,
+  'Microsoft.Web/serverfarms': /^[a-zA-Z0-9-]{1,60}$/,
+  'Microsoft.Web/sites': /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,58}[a-zA-Z0-9])?$/,
+  'Microsoft.Insights/components': /^[^%&\\?/]{1,260}$/,
+  'Microsoft.Insights/dataCollectionRules': /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,62}[a-zA-Z0-9_]$/,
 };
 
 const IDENTITY_SETTINGS = [
@@ -86,6 +124,25 @@ function expressionScopes(template: ArmTemplate): Array<{ template: ArmTemplate;
   return [{ template, expressions }, ...inner.flatMap(expressionScopes)];
 }
 
+/** A nested deployment's template: its expressions resolve in its own scope. */
+const isNestedTemplate = (o: JsonObject): boolean => '$schema' in o && o !== (main as unknown as JsonObject);
+
+/** Resources a template declares inside inner-scope nested deployments, with the id of the deployment that declares each. */
+function nestedResources(template: ArmTemplate, outer: Evaluator): Array<{ resource: ArmResource; evaluate: Evaluator; id: string; deploymentId: string }> {
+  return resourcesOfType(template, 'Microsoft.Resources/deployments').flatMap((deployment) => {
+    const props = obj(deployment.properties);
+    const inner = { parameters: {}, variables: {}, outputs: {}, ...obj(props.template) } as unknown as ArmTemplate;
+    // What the deployment passes, evaluated outside; deploy-time values stay recognisable.
+    const passed = Object.fromEntries(Object.entries(obj(props.parameters)).map(([name, p]) => {
+      const value = outer.value(obj(p).value as Json);
+      return [name, typeof value === 'symbol' ? '<deploy-time>' : value as Json];
+    }));
+    const evaluate = new Evaluator(inner, passed);
+    const deploymentId = outer.resourceIdOf(deployment);
+    return inner.resources.map((resource) => ({ resource, evaluate, id: evaluate.resourceIdOf(resource), deploymentId }));
+  });
+}
+
 describe('every template', () => {
   it.each(TEMPLATES)('%s is a template with $schema, contentVersion and resources', (name) => {
     const template = templates[name];
@@ -133,7 +190,9 @@ describe('main.json', () => {
       'Microsoft.OperationalInsights/workspaces',
       'Microsoft.SecurityInsights/onboardingStates',
       'Microsoft.OperationalInsights/workspaces/tables',
-      'Microsoft.Insights/dataCollectionRules',
+      'Microsoft.Resources/deployments',
+      'Microsoft.Insights/diagnosticSettings',
+      'Microsoft.Insights/workbooks',
       'Microsoft.SecurityInsights/alertRules',
       'Microsoft.EventHub/namespaces',
       'Microsoft.EventHub/namespaces/eventhubs',
@@ -148,14 +207,16 @@ describe('main.json', () => {
     }
   });
 
+  const nested = nestedResources(main, evaluate);
+
   it('every resourceId(), scope and dependsOn points at a resource declared in the template', () => {
-    const declared = new Set(main.resources.map((r) => evaluate.resourceIdOf(r).toLowerCase()));
+    const declared = new Set([...main.resources.map((r) => evaluate.resourceIdOf(r)), ...nested.map((n) => n.id)].map((id) => id.toLowerCase()));
     const pointers: string[] = [];
     for (const resource of main.resources) {
       for (const dep of (resource.dependsOn as string[] | undefined) ?? []) pointers.push(evaluate.string(dep));
       if (resource.scope !== undefined) pointers.push(evaluate.string(resource.scope));
     }
-    for (const { value } of strings(main as unknown as Json).filter((s) => isExpression(s.value))) {
+    for (const { value } of strings(main as unknown as Json, '$', isNestedTemplate).filter((s) => isExpression(s.value))) {
       for (const call of calls(parseExpression(value))) {
         if (call.name === 'resourceId' || call.name === 'extensionResourceId') pointers.push(evaluate.expr(call) as string);
       }
@@ -176,47 +237,82 @@ describe('main.json', () => {
       }
       return seen;
     };
+    // A resource declared in a nested deployment is there once that deployment is.
+    const deployedBy = new Map(nested.map((n) => [n.id.toLowerCase(), n.deploymentId.toLowerCase()]));
     for (const resource of main.resources) {
       const needs = new Set<string>();
       if (resource.scope !== undefined) needs.add(evaluate.string(resource.scope).toLowerCase());
-      for (const { value } of strings(resource as unknown as Json).filter((s) => isExpression(s.value))) {
+      for (const { value } of strings(resource as unknown as Json, '$', isNestedTemplate).filter((s) => isExpression(s.value))) {
         for (const call of calls(parseExpression(value)).filter((c) => c.name === 'reference')) {
           needs.add(String(evaluate.expr(call.args[0])).toLowerCase());
         }
       }
       const before = closure(resource);
-      expect([...needs].filter((id) => !before.has(id)), `${resource.type} ${resource.name}`).toEqual([]);
+      expect([...needs].map((id) => deployedBy.get(id) ?? id).filter((id) => !before.has(id)), `${resource.type} ${resource.name}`).toEqual([]);
     }
   });
 
-  it('the WardenAlerts_CL table and the DCR stream have exactly the Alert schema columns', () => {
-    const expected = alertTableColumns();
+  const dcrDeployment = single(main, 'Microsoft.Resources/deployments');
+  const dcrNested = nested.find((n) => n.resource.type === 'Microsoft.Insights/dataCollectionRules');
+  const dcr = dcrNested?.resource as ArmResource;
+  const dcrEvaluate = dcrNested?.evaluate as Evaluator;
+  const workspace = single(main, 'Microsoft.OperationalInsights/workspaces');
+
+  it('the DCR stream is the Alert contract; the WardenAlerts_CL table is the same with reserved column names renamed', () => {
     const table = single(main, 'Microsoft.OperationalInsights/workspaces/tables');
     const tableProps = obj(table.properties);
     expect(lastSegment(evaluate.string(table.name))).toBe('WardenAlerts_CL');
     expect(tableProps.plan, 'NRT rules need an Analytics table').toBe('Analytics');
-    expect(evaluate.value(obj(tableProps.schema).columns as Json)).toEqual(expected);
+    const tableColumns = evaluate.value(obj(tableProps.schema).columns as Json) as Array<{ name: string }>;
+    expect(tableColumns).toEqual(alertTableColumns());
+    // Title is reserved in custom tables (learn.microsoft.com/azure/azure-monitor/logs/create-custom-table).
+    const reserved = new Set<string>(RESERVED_COLUMN_NAMES.map((n) => n.toLowerCase()));
+    expect(RESERVED_COLUMN_NAMES).toContain('Title');
+    expect(tableColumns.filter((c) => reserved.has(c.name.toLowerCase()))).toEqual([]);
+    expect(tableColumns.map((c) => c.name)).toContain('AlertTitle');
 
-    const dcr = single(main, 'Microsoft.Insights/dataCollectionRules');
     const streams = obj(obj(dcr.properties).streamDeclarations);
-    expect(Object.keys(streams)).toEqual(['Custom-WardenAlerts']);
-    expect(evaluate.value(obj(streams['Custom-WardenAlerts']).columns as Json)).toEqual(expected);
+    const streamName = Object.keys(streams)[0];
+    expect(dcrEvaluate.string(streamName)).toBe('Custom-WardenAlerts');
+    expect(dcrEvaluate.value(obj(streams[streamName]).columns as Json)).toEqual(alertStreamColumns());
+    expect(alertStreamColumns().map((c) => c.name)).toContain('Title');
   });
 
-  it('the DCR is a Direct DCR whose flow takes the declared stream to the table resource, in the Sentinel workspace', () => {
-    const dcr = single(main, 'Microsoft.Insights/dataCollectionRules');
+  it('the DCR transform renames exactly the reserved fields, so every stream field lands in a column', () => {
+    const flow = (obj(dcr.properties).dataFlows as JsonObject[])[0];
+    const transform = dcrEvaluate.string(flow.transformKql);
+    expect(transform).toBe(alertTransformKql());
+    expect(transform).toBe('source | project-rename AlertTitle = Title');
+    const renames = Object.fromEntries([...transform.matchAll(/(\w+) = (\w+)/g)].map((m) => [m[2], m[1]]));
+    expect(alertStreamColumns().map((c) => renames[c.name] ?? c.name)).toEqual(alertTableColumns().map((c) => c.name));
+  });
+
+  it('the DCR is a Direct DCR in the workspace\'s region, whose flow takes the declared stream to the table, in the Sentinel workspace', () => {
     const props = obj(dcr.properties);
     expect(dcr.kind).toBe('Direct');
+    // A DCR must be in its destination workspace's region; ARM reads that only at deploy time.
+    expect(dcr.location).toBe("[parameters('location')]");
+    const passedLocation = String(obj(obj(obj(dcrDeployment.properties).parameters).location).value);
+    expect(passedLocation).toBe("[reference(resourceId('Microsoft.OperationalInsights/workspaces', parameters('workspaceName')), '2023-09-01', 'full').location]");
+    expect(referencedId(passedLocation)).toBe(evaluate.resourceIdOf(workspace));
+    expect(obj(dcrDeployment.properties).expressionEvaluationOptions).toEqual({ scope: 'inner' });
+
     const tableName = lastSegment(evaluate.string(single(main, 'Microsoft.OperationalInsights/workspaces/tables').name));
     const destinations = obj(props.destinations).logAnalytics as JsonObject[];
-    const workspaceId = evaluate.resourceIdOf(single(main, 'Microsoft.OperationalInsights/workspaces'));
-    expect(destinations.map((d) => evaluate.string(d.workspaceResourceId))).toEqual([workspaceId]);
+    expect(destinations.map((d) => dcrEvaluate.string(d.workspaceResourceId))).toEqual([evaluate.resourceIdOf(workspace)]);
     const flows = props.dataFlows as JsonObject[];
     expect(flows).toHaveLength(1);
-    expect(evaluate.value(flows[0].streams)).toEqual(Object.keys(obj(props.streamDeclarations)));
+    expect(dcrEvaluate.value(flows[0].streams)).toEqual(Object.keys(obj(props.streamDeclarations)).map((k) => dcrEvaluate.string(k)));
     expect(flows[0].destinations).toEqual(destinations.map((d) => d.name));
-    expect(flows[0].transformKql).toBe('source');
-    expect(evaluate.string(flows[0].outputStream)).toBe(`Custom-${tableName}`);
+    expect(dcrEvaluate.string(flows[0].outputStream)).toBe(`Custom-${tableName}`);
+  });
+
+  it('sends the DCR\'s LogErrors to the workspace, where rows it drops leave a trace', () => {
+    const setting = single(main, 'Microsoft.Insights/diagnosticSettings');
+    expect(evaluate.string(setting.scope)).toBe(dcrNested?.id);
+    const props = obj(setting.properties);
+    expect(evaluate.string(props.workspaceId)).toBe(evaluate.resourceIdOf(workspace));
+    expect(props.logs).toEqual([{ category: 'LogErrors', enabled: true }]);
   });
 
   describe('the Sentinel NRT rule', () => {
@@ -224,8 +320,12 @@ describe('main.json', () => {
     const props = obj(rule.properties);
     const projected = (): string[] => projectedColumns(String(props.query), alertTableColumns().map((c) => c.name));
 
-    it('is an NRT rule on the Sentinel workspace, after onboarding', () => {
+    it('is an NRT rule, in an API version that has the NRT kind, on the Sentinel workspace, after onboarding', () => {
       expect(rule.kind).toBe('NRT');
+      expect(ALERT_RULE_KINDS[rule.apiVersion], `alertRules@${rule.apiVersion} is not in the table of known versions`).toBeDefined();
+      expect(ALERT_RULE_KINDS[rule.apiVersion]).toContain('NRT');
+      // The stable versions would refuse the rule on the first deployment.
+      for (const stable of Object.keys(ALERT_RULE_KINDS).filter((v) => !v.endsWith('-preview'))) expect(ALERT_RULE_KINDS[stable]).not.toContain('NRT');
       expect(evaluate.string(rule.scope)).toBe(evaluate.resourceIdOf(single(main, 'Microsoft.OperationalInsights/workspaces')));
       const onboarding = evaluate.resourceIdOf(single(main, 'Microsoft.SecurityInsights/onboardingStates'));
       expect((rule.dependsOn as string[]).map((d) => evaluate.string(d))).toContain(onboarding);
@@ -235,6 +335,29 @@ describe('main.json', () => {
       expect(String(props.query).trimStart().startsWith('WardenAlerts_CL\n')).toBe(true);
       // projectedColumns fails on any name neither the table nor an earlier extend defines.
       expect(projected()).toContain('AlertId');
+    });
+
+    it('gets no more rows per run than it raises alerts for, with room for ingestion latency (pacing defaults)', () => {
+      // An NRT rule runs every minute; two windows' rows landing in one run still fit its cap.
+      expect(DEFAULT_RUN_EVERY_MS).toBe(60_000);
+      expect(2 * DEFAULT_ROWS_PER_RUN).toBeLessThanOrEqual(ALERTS_PER_RUN[rule.kind as string]);
+      expect(String(props.description)).toContain('SENTINEL_ROWS_PER_RUN');
+    });
+
+    it('maps every entity of the row (each resource id, IP and cloud application) through its Entities column', () => {
+      expect(props.sentinelEntitiesMappings).toEqual([{ columnName: 'Entities' }]);
+      expect(projected()).toContain('Entities');
+    });
+
+    it('sets AadUserId only when the principal id is a GUID, else the account goes by name or UPN', () => {
+      const query = String(props.query);
+      const aad = /AadUserId = iff\(PrincipalId matches regex "([^"]+)", PrincipalId, ""\)/.exec(query);
+      expect(aad, 'AadUserId expression').not.toBeNull();
+      const guid = new RegExp((aad as RegExpExecArray)[1]);
+      expect(guid.test('3f2a9c1e-5b7d-4e8f-a1c2-9d0e4b6f8a21')).toBe(true);
+      expect(guid.test('key:oai-contoso-prod')).toBe(false);
+      expect(guid.test('alice@contoso.com')).toBe(false);
+      expect(query).toContain('AccountName = coalesce(PrincipalName, PrincipalId)');
     });
 
     it('maps Account, AzureResource and IP entities from projected columns', () => {
@@ -253,7 +376,7 @@ describe('main.json', () => {
 
     it('takes title, description, severity and tactics from each alert row', () => {
       const override = obj(props.alertDetailsOverride);
-      expect(override.alertDisplayNameFormat).toBe('{{Title}}');
+      expect(override.alertDisplayNameFormat).toBe('{{AlertTitle}}');
       expect(override.alertDescriptionFormat).toBe('{{Description}}');
       const placeholders = [String(override.alertDisplayNameFormat), String(override.alertDescriptionFormat)].flatMap((f) =>
         [...f.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1]),
@@ -286,14 +409,20 @@ describe('main.json', () => {
     const resourceName = (type: string, predicate: (r: ArmResource) => boolean = () => true): string[] =>
       resourcesOfType(main, type).filter(predicate).map((r) => lastSegment(evaluate.string(r.name)));
 
-    it('runs Node 20 on Flex Consumption with a system-assigned identity that also fetches its package', () => {
+    it('runs Node 22 on Flex Consumption, in a region of its own, with a system-assigned identity that also fetches its package', () => {
+      // Node 20 reached end of life in April 2026 (learn.microsoft.com/azure/azure-functions/functions-versions#languages).
+      for (const type of ['Microsoft.Web/sites', 'Microsoft.Web/serverfarms', 'Microsoft.Storage/storageAccounts', 'Microsoft.Insights/components']) {
+        expect(single(main, type).location, type).toBe("[parameters('appLocation')]");
+      }
+      expect(main.parameters.appLocation.defaultValue).toBe("[parameters('location')]");
+      expect(single(main, 'Microsoft.EventHub/namespaces').location).toBe("[parameters('location')]");
       expect(site.kind).toBe('functionapp,linux');
       expect(site.identity).toEqual({ type: 'SystemAssigned' });
       const plan = single(main, 'Microsoft.Web/serverfarms');
       expect(plan.sku).toMatchObject({ name: 'FC1', tier: 'FlexConsumption' });
       expect(evaluate.string(props.serverFarmId)).toBe(evaluate.resourceIdOf(plan));
       const config = obj(props.functionAppConfig);
-      expect(config.runtime).toEqual({ name: 'node', version: '20' });
+      expect(config.runtime).toEqual({ name: 'node', version: '22' });
       const storage = obj(obj(config.deployment).storage);
       expect(storage.type).toBe('blobContainer');
       expect(storage.authentication).toEqual({ type: 'SystemAssignedIdentity' });
@@ -319,8 +448,12 @@ describe('main.json', () => {
       const [storageAccount] = resourceName('Microsoft.Storage/storageAccounts');
       expect(evaluate.value(settings.AzureWebJobsStorage__accountName)).toBe(storageAccount);
       expect(evaluate.value(settings.WARDEN_STORAGE_ACCOUNT)).toBe(storageAccount);
-      const [namespace] = resourceName('Microsoft.EventHub/namespaces');
-      expect(evaluate.value(settings.EventHubConnection__fullyQualifiedNamespace)).toBe(`${namespace}.servicebus.windows.net`);
+      // The namespace's own endpoint, so a sovereign cloud's suffix (servicebus.chinacloudapi.cn, …) comes with it.
+      expect(referencedId(settings.EventHubConnection__fullyQualifiedNamespace)).toBe(evaluate.resourceIdOf(single(main, 'Microsoft.EventHub/namespaces')));
+      expect(String(settings.EventHubConnection__fullyQualifiedNamespace)).toContain('.serviceBusEndpoint');
+      expect(JSON.stringify(main)).not.toMatch(/core\.windows\.net|servicebus\.windows\.net'/);
+      expect(referencedId(settings.WARDEN_AUDIT_WORKSPACE_ID)).toBe(evaluate.resourceIdOf(workspace));
+      expect(String(settings.WARDEN_AUDIT_WORKSPACE_ID)).toMatch(/\.customerId\]$/);
 
       const hubs = resourcesOfType(main, 'Microsoft.EventHub/namespaces/eventhubs');
       const partitions = (hubName: Json): Json => {
@@ -341,10 +474,12 @@ describe('main.json', () => {
       }
       expect(groupsOf('WARDEN_HUB_EVENTS')).toEqual([evaluate.value(settings.WARDEN_CONSUMER_GROUP_DETECT)]);
 
-      const dcr = single(main, 'Microsoft.Insights/dataCollectionRules');
-      expect(Object.keys(obj(obj(dcr.properties).streamDeclarations))).toEqual([evaluate.value(settings.SENTINEL_STREAM_NAME)]);
-      for (const name of ['SENTINEL_DCR_ENDPOINT', 'SENTINEL_DCR_IMMUTABLE_ID']) {
-        expect(JSON.stringify(settings[name])).toContain("resourceId('Microsoft.Insights/dataCollectionRules', variables('dcrName'))");
+      expect(Object.keys(obj(obj(dcr.properties).streamDeclarations)).map((k) => dcrEvaluate.string(k))).toEqual([evaluate.value(settings.SENTINEL_STREAM_NAME)]);
+      const outputs = obj(obj(obj(dcrDeployment.properties).template).outputs);
+      for (const [name, output] of [['SENTINEL_DCR_ENDPOINT', 'logsIngestionEndpoint'], ['SENTINEL_DCR_IMMUTABLE_ID', 'immutableId']]) {
+        expect(referencedId(settings[name])).toBe(evaluate.resourceIdOf(dcrDeployment));
+        expect(String(settings[name])).toContain(`.outputs.${output}.value`);
+        expect(String(obj(outputs[output]).value)).toContain("resourceId('Microsoft.Insights/dataCollectionRules', parameters('name'))");
       }
     });
 
@@ -374,7 +509,7 @@ describe('main.json', () => {
   it('grants the app exactly the documented built-in roles, each on the resource that needs it', () => {
     const site = evaluate.resourceIdOf(single(main, 'Microsoft.Web/sites'));
     const scopeType = (id: string): string => {
-      const target = main.resources.find((r) => evaluate.resourceIdOf(r) === id);
+      const target = main.resources.find((r) => evaluate.resourceIdOf(r) === id) ?? nested.find((n) => n.id === id)?.resource;
       return (target as ArmResource).type;
     };
     const grants = resourcesOfType(main, 'Microsoft.Authorization/roleAssignments').map((assignment) => {
@@ -397,6 +532,7 @@ describe('main.json', () => {
         'Storage Queue Data Contributor on Microsoft.Storage/storageAccounts',
         'Azure Event Hubs Data Receiver on Microsoft.EventHub/namespaces',
         'Azure Event Hubs Data Sender on Microsoft.EventHub/namespaces',
+        'Log Analytics Reader on Microsoft.OperationalInsights/workspaces',
       ].sort(),
     );
   });
@@ -414,10 +550,52 @@ describe('main.json', () => {
 
   it('npm run infra:sync puts back columns that drifted from the Alert schema', () => {
     const drifted = structuredClone(main) as unknown as Parameters<typeof syncAlertColumns>[0];
-    drifted.variables.alertColumns = drifted.variables.alertColumns.filter((c) => c.name !== 'EventCount');
-    expect(syncAlertColumns(drifted, alertTableColumns())).toBe(true);
-    expect(drifted.variables.alertColumns).toEqual(alertTableColumns());
-    expect(syncAlertColumns(drifted, alertTableColumns())).toBe(false);
+    drifted.variables.alertTableColumns = drifted.variables.alertTableColumns.map((c) => (c.name === 'AlertTitle' ? { ...c, name: 'Title' } : c));
+    drifted.variables.alertTransformKql = 'source';
+    expect(syncAlertColumns(drifted, alertSchemaVariables())).toBe(true);
+    expect(drifted.variables.alertTableColumns).toEqual(alertTableColumns());
+    expect(drifted.variables.alertTransformKql).toBe(alertTransformKql());
+    expect(syncAlertColumns(drifted, alertSchemaVariables())).toBe(false);
+  });
+
+  it.each(['warden', 'Warden', 'sec-ops', '1st', 'a1b2c3d4'])('names built from namePrefix %s are valid for every provider', (prefix) => {
+    const named = new Evaluator(main, { namePrefix: prefix });
+    for (const [type, rule] of Object.entries(NAME_RULES)) {
+      const found = [...resourcesOfType(main, type).map((r) => named.string(r.name)), ...nested.filter((n) => n.resource.type === type).map((n) => n.id.split('/').at(-1) as string)];
+      expect(found.length, type).toBeGreaterThan(0);
+      for (const name of found) expect(name, `${type} name from prefix ${prefix}`).toMatch(rule);
+    }
+    expect(main.parameters.namePrefix).toMatchObject({ minLength: 3, maxLength: 8 });
+  });
+
+  describe('the Sentinel workbook', () => {
+    const workbook = single(main, 'Microsoft.Insights/workbooks');
+    const props = obj(workbook.properties);
+    const content = evaluate.value(props.serializedData as Json);
+    const items = (JSON.parse(String(content)) as { items: Array<{ type: number; content: { title?: string; query?: string } }> }).items;
+    const queries = items.filter((i) => i.type === 3).map((i) => ({ title: String(i.content.title), query: String(i.content.query) }));
+
+    it('is a Sentinel workbook over the workspace, with a GUID name, deployed with main.json', () => {
+      expect(workbook.kind).toBe('shared');
+      expect(props.category).toBe('sentinel');
+      expect(evaluate.string(props.sourceId)).toBe(evaluate.resourceIdOf(workspace));
+      expect(evaluate.string(workbook.name)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    });
+
+    it('charts alerts by rule, severity, principal and resource over time, detection latency and top principals', () => {
+      expect(queries.map((q) => q.title)).toEqual(['Alerts by rule', 'Alerts by severity', 'Alerts by principal', 'Alerts by resource', 'Detection latency (ms)', 'Top principals']);
+    });
+
+    it('reads WardenAlerts_CL by its table column names, one row per AlertId', () => {
+      const tableColumns = new Set(alertTableColumns().map((c) => c.name));
+      const renamedAway = alertStreamColumns().map((c) => c.name).filter((n) => !tableColumns.has(n));
+      expect(renamedAway).toEqual(['Title']);
+      for (const { title, query } of queries) {
+        expect(query.startsWith('WardenAlerts_CL\n'), title).toBe(true);
+        expect(query, title).toContain('summarize arg_max(TimeGenerated, *) by AlertId');
+        for (const name of renamedAway) expect(query, title).not.toMatch(new RegExp(`\\b${name}\\b`));
+      }
+    });
   });
 });
 
@@ -456,6 +634,7 @@ describe('diagnostic settings templates', () => {
     const template = templates['resource-logs.json'];
     expect(template.parameters.eventHubName.defaultValue).toBe(hubOf('hubResource'));
     expect(template.parameters.aiLogCategories.defaultValue).toEqual(['Audit', 'RequestResponse', 'AzureOpenAIRequestUsage', 'Trace']);
+    expect(template.parameters.aiCategoryKinds.defaultValue).toEqual({ AzureOpenAIRequestUsage: ['OpenAI', 'AIServices'] });
     expect(template.parameters.keyVaultLogCategories.defaultValue).toEqual(['AuditEvent']);
     expect(template.parameters.storageBlobLogCategories.defaultValue).toEqual(['StorageRead', 'StorageWrite', 'StorageDelete']);
     expect(String(template.variables.targets)).toContain("format('{0}/blobServices/default', lambdaVariables('id'))");
@@ -470,6 +649,22 @@ describe('diagnostic settings templates', () => {
     const passed = Object.keys(obj(obj(nested.properties).parameters)).sort();
     expect(passed).toEqual(Object.keys(inner.parameters).sort());
   });
+
+  it.each(Object.entries(AI_CATEGORIES_BY_KIND))('resource-logs.json asks an AI account of kind %s only for the categories it has', (kind, categories) => {
+    const template = templates['resource-logs.json'];
+    const nested = single(template, 'Microsoft.Resources/deployments');
+    const passed = obj(obj(nested.properties).parameters);
+    // The kind is read from the account, only for AI accounts (if() evaluates one branch).
+    expect(String(obj(passed.kind).value)).toBe("[if(variables('targets')[copyIndex()].readKind, reference(variables('targets')[copyIndex()].resourceId, '2024-10-01', 'full').kind, '')]");
+    const inner = obj(obj(nested.properties).template) as unknown as ArmTemplate;
+    const setting = single(inner, 'Microsoft.Insights/diagnosticSettings');
+    const logsFor = (k: string, asked: Json) => new Evaluator(inner, {
+      categories: asked, kind: k, categoryKinds: template.parameters.aiCategoryKinds.defaultValue as Json,
+    }).value(obj(setting.properties).logs as Json) as Array<{ category: string; enabled: boolean }>;
+    expect(logsFor(kind, template.parameters.aiLogCategories.defaultValue as Json)).toEqual(categories.map((category) => ({ category, enabled: true })));
+    // Key Vaults and blob services (kind '') get their categories unfiltered.
+    expect(logsFor('', template.parameters.keyVaultLogCategories.defaultValue as Json)).toEqual([{ category: 'AuditEvent', enabled: true }]);
+  });
 });
 
 /**
@@ -480,7 +675,7 @@ function projectedColumns(query: string, tableColumns: string[]): string[] {
   const [source, ...stages] = splitTopLevel(query, '|');
   expect(source.trim()).toBe('WardenAlerts_CL');
   let available = new Set(tableColumns);
-  const KQL_WORDS = new Set(['in', 'and', 'or', 'not', 'true', 'false', 'dynamic', 'has', 'contains']);
+  const KQL_WORDS = new Set(['in', 'and', 'or', 'not', 'true', 'false', 'dynamic', 'has', 'contains', 'matches', 'regex']);
   const read = (expression: string): void => {
     const withoutStrings = expression.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
     for (const match of withoutStrings.matchAll(/\b([A-Za-z_]\w*)\b(?!\s*\()/g)) {

@@ -5,6 +5,7 @@
  * that no record carries (ingestion ids, workspace columns) is left out or derived.
  * References: learn.microsoft.com/azure/azure-monitor/reference/tables/<table>.
  */
+import { alertStreamColumns, alertTableColumns } from '../../src/delivery/table-schema.js';
 
 export type ColumnType = 'string' | 'datetime' | 'dynamic' | 'long' | 'real' | 'int' | 'bool' | 'guid';
 export interface Column {
@@ -289,4 +290,21 @@ export function toLogAnalyticsTables(records: Iterable<Rec>): Map<string, TableR
     });
   }
   return out;
+}
+
+/**
+ * Alert rows as the Logs Ingestion API took them → WardenAlerts_CL as the DCR stores them: the
+ * stream's fields in the table's columns, reserved names renamed (Title is AlertTitle).
+ */
+export function wardenAlertsTable(rows: readonly Record<string, unknown>[]): TableRows {
+  const stream = alertStreamColumns();
+  const table = alertTableColumns();
+  return {
+    name: 'WardenAlerts_CL',
+    columns: table.map((c) => ({ name: c.name, type: c.type === 'boolean' ? 'bool' : c.type })),
+    rows: rows.map((row) => stream.map((c) => {
+      const value = row[c.name] ?? null;
+      return c.type === 'dynamic' && value !== null ? JSON.stringify(value) : value;
+    })),
+  };
 }

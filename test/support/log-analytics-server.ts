@@ -4,9 +4,10 @@
  * HTTPS with a certificate made at start, a bearer token required (401 without), answers in the
  * service's shape (`{"tables":[{"name":"PrimaryResult","columns":[{name,type}],"rows":[[…]]}]}`).
  *
- * It evaluates the one query shape Warden emits —
+ * It evaluates the two query shapes Warden emits —
  *   `<Table> | where TimeGenerated >= datetime(a) and TimeGenerated < datetime(b)
- *    [| where ResourceProvider in ("X", …)] | order by TimeGenerated asc`
+ *    [| where ResourceProvider in ("X", …)] | order by TimeGenerated asc` (backtest), and
+ *   `<Table> | where AlertId in ("…", …) | distinct AlertId` (the delivery audit)
  * — intersected with `timespan`, like the service; other queries get the service's 400 syntax
  * error and unknown tables its SEM0100 semantic error. A row cap stands in for the ~500k-row /
  * 64 MB limit: a larger result is cut, with the PartialError the service sends alongside the rows.
@@ -59,12 +60,15 @@ export interface LogAnalyticsTestServer {
 
 export interface LogAnalyticsServerOptions {
   workspaceId?: string;
-  /** The workspace's tables, by name. */
-  tables: Iterable<TableRows>;
+  /** The workspace's tables, by name; a function is asked again at every query (tables that fill up during a test). */
+  tables: Iterable<TableRows> | (() => Iterable<TableRows>);
   /** Most rows in one answer before it is cut (default 500,000, the service's limit). */
   rowCap?: number;
+  /** The bearer token to accept (default one made at start): lets one test credential reach this server and another stand-in. */
+  token?: string;
 }
 
+const AUDIT_QUERY = /^(\w+) \| where AlertId in \(((?:"[^"]*"(?:, )?)+)\) \| distinct AlertId$/;
 const QUERY = /^(\w+) \| where TimeGenerated >= datetime\(([^)]+)\) and TimeGenerated < datetime\(([^)]+)\)(?: \| where ResourceProvider in \(((?:"[^"]*"(?:, )?)+)\))? \| order by TimeGenerated asc$/;
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -74,6 +78,13 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 
 function serviceError(code: string, message: string, innererror?: unknown) {
   return { error: { message, code, correlationId: randomUUID(), ...(innererror ? { innererror } : {}) } };
+}
+
+function missingTable(name: string) {
+  return serviceError('BadArgumentError', 'The request had some invalid properties', {
+    code: 'SemanticError', message: 'A semantic error occurred.',
+    innererror: { code: 'SEM0100', message: `'where' operator: Failed to resolve table or column expression named '${name}'` },
+  });
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
@@ -93,10 +104,13 @@ function timespanBounds(timespan: string | undefined): [number, number] {
 
 export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions): Promise<LogAnalyticsTestServer> {
   const workspaceId = options.workspaceId ?? randomUUID();
-  const tables = new Map<string, TableRows>();
-  for (const t of options.tables) tables.set(t.name.toLowerCase(), t);
+  const tableNamed = (name: string): TableRows | undefined => {
+    const all = typeof options.tables === 'function' ? options.tables() : options.tables;
+    for (const t of all) if (t.name.toLowerCase() === name.toLowerCase()) return t;
+    return undefined;
+  };
   let rowCap = options.rowCap ?? 500_000;
-  const token = randomBytes(24).toString('base64url');
+  const token = options.token ?? randomBytes(24).toString('base64url');
   const identityHeader = randomBytes(12).toString('hex');
   const pems = await selfsigned.generate([{ name: 'commonName', value: 'warden-log-analytics-test' }], {
     keyType: 'ec',
@@ -143,6 +157,23 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
     if (log.workspace !== workspaceId) return reply(404, serviceError('WorkspaceNotFoundError', `Workspace ${log.workspace} not found.`));
     log.query = String(body.query ?? '');
     log.timespan = typeof body.timespan === 'string' ? body.timespan : undefined;
+    const audit = AUDIT_QUERY.exec(log.query);
+    if (audit) {
+      const [, name, idList] = audit;
+      log.table = name;
+      const table = tableNamed(name);
+      if (!table) return reply(400, missingTable(name));
+      const ids = new Set([...idList.matchAll(/"([^"]*)"/g)].map((m) => m[1]));
+      const [from, to] = timespanBounds(log.timespan);
+      const timeAt = table.columns.findIndex((c) => c.name === 'TimeGenerated');
+      const idAt = table.columns.findIndex((c) => c.name === 'AlertId');
+      const found = [...new Set(table.rows.filter((row) => {
+        const t = Date.parse(String(row[timeAt]));
+        return t >= from && t < to && ids.has(String(row[idAt]));
+      }).map((row) => String(row[idAt])))];
+      log.rows = found.length;
+      return reply(200, { tables: [{ name: 'PrimaryResult', columns: [{ name: 'AlertId', type: 'string' }], rows: found.map((id) => [id]) }] });
+    }
     const q = QUERY.exec(log.query);
     if (!q) {
       return reply(400, serviceError('BadArgumentError', 'The request had some invalid properties', {
@@ -154,13 +185,8 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
     log.table = name;
     log.from = a;
     log.to = b;
-    const table = tables.get(name.toLowerCase());
-    if (!table) {
-      return reply(400, serviceError('BadArgumentError', 'The request had some invalid properties', {
-        code: 'SemanticError', message: 'A semantic error occurred.',
-        innererror: { code: 'SEM0100', message: `'where' operator: Failed to resolve table or column expression named '${name}'` },
-      }));
-    }
+    const table = tableNamed(name);
+    if (!table) return reply(400, missingTable(name));
     const [spanFrom, spanTo] = timespanBounds(log.timespan);
     const from = Math.max(Date.parse(a), spanFrom);
     const to = Math.min(Date.parse(b), spanTo);

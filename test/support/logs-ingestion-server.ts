@@ -5,7 +5,8 @@
  * certificate made at start, a bearer token required (401 without), a JSON array body, gzip
  * accepted (the SDK always gzips), bodies over 1 MiB refused with 413 ContentLengthLimitExceeded
  * (compressed or not), 204 on success, errors as `{"error":{"code","message"}}`. Tests can make it
- * throttle (429 + Retry-After), fail, or be down, and read every row it accepted.
+ * throttle (429 + Retry-After), fail, or be down, and read every row it accepted. It can also drop
+ * rows after answering 204, as a DCR does with rows its transform or the table refuses.
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -41,8 +42,12 @@ export interface LogsIngestionTestServer {
   /** Scopes the credential was asked for, in order. */
   tokenScopes: string[];
   requests: ReceivedRequest[];
-  /** Rows accepted (status 204) for a stream, in arrival order. */
+  /** Rows accepted (status 204) and kept for a stream, in arrival order. */
   rows(stream?: string): Record<string, unknown>[];
+  /** Rows answered 204 but dropped, as `dropRows` chose them. */
+  dropped: Record<string, unknown>[];
+  /** From now on, answer 204 but keep none of the rows `drop` picks (undefined: keep every row). */
+  dropRows(drop: ((row: Record<string, unknown>) => boolean) | undefined): void;
   /** Answer the next `n` calls with 429 and `Retry-After: <seconds>`. */
   throttleNext(n: number, retryAfterSeconds: number): void;
   /** Answer the next `n` calls with `status`. */
@@ -97,6 +102,8 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
   let throttle = { n: 0, retryAfterSeconds: 0 };
   let failures = { n: 0, status: 500 };
   let down = false;
+  let drop: ((row: Record<string, unknown>) => boolean) | undefined;
+  const dropped: Record<string, unknown>[] = [];
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
@@ -158,7 +165,7 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
     log.status = 204;
     let list = received.get(stream);
     if (!list) received.set(stream, (list = []));
-    list.push(...(rows as Record<string, unknown>[]));
+    for (const row of rows as Record<string, unknown>[]) (drop?.(row) ? dropped : list).push(row);
     res.writeHead(204).end();
   }
 
@@ -188,6 +195,10 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
     tokenScopes,
     requests,
     rows: (stream = 'Custom-WardenAlerts') => received.get(stream) ?? [],
+    dropped,
+    dropRows(pick) {
+      drop = pick;
+    },
     throttleNext(n, retryAfterSeconds) {
       throttle = { n, retryAfterSeconds };
     },

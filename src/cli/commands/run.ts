@@ -10,7 +10,7 @@ import { parseCommandArgs } from '../options.js';
 const USAGE = `usage: warden run [options]
 
 Runs Warden as a standalone host (Container Apps, AKS, a VM, or locally against real Event
-Hubs): the Functions app's ingest, detect and deliver functions, each Event Hubs function with
+Hubs): the Functions app's ingest, detect, deliver and audit functions, each Event Hubs function with
 the Functions trigger's behaviour (batches of up to 100, retry with backoff, a checkpoint after
 every batch, in a blob container <prefix>-checkpoints of the Warden storage account). Settings
 are the Function App's (docs/deploy.md), from the environment; sign-in is DefaultAzureCredential.
@@ -19,8 +19,8 @@ SIGINT or SIGTERM stops it: the batches in hand finish and are checkpointed, del
 options:
   --settings FILE        read settings from a local.settings.json ("Values"); the environment wins
   --functions NAMES      run only these (comma-separated): ingest (the three ingest functions),
-                         ingest-activity, ingest-signin, ingest-resource, detect, deliver
-                         (default: all of them)
+                         ingest-activity, ingest-signin, ingest-resource, detect, deliver,
+                         audit (default: all of them)
   --status-every DUR     a status line on stderr this often (default 10s; 0 for none)
   --json                 when stopped, print one JSON line of what was done
   -h, --help             show this help`;
