@@ -56,6 +56,17 @@ export default tseslint.config(
   },
   ...Object.entries(MAY_IMPORT).map(([folder, allowed]) => boundary(folder, allowed)),
   {
+    // Callers decide on `userFixable`, never on error names: an error class that skips the base has no flag to decide on.
+    files: ['src/**/*.ts'],
+    ignores: ['src/common/errors.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: "ClassDeclaration[superClass.name='Error'], ClassExpression[superClass.name='Error']",
+        message: 'Extend WardenError (src/common/errors.ts) and say whether the user can fix it (docs/architecture.md, "Errors").',
+      }],
+    },
+  },
+  {
     // A rule file sees the rule API and nothing else: what it may use is what the engine promises to keep.
     files: ['detections/*.ts'],
     ignores: ['detections/*.test.ts'],

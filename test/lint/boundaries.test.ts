@@ -61,6 +61,18 @@ describe('npm run lint lets the imports the data flow needs through', () => {
   });
 });
 
+describe('npm run lint refuses an error class that does not extend WardenError', () => {
+  it('in any folder of src', async () => {
+    const code = "export class BrokenPipeError extends Error {\n  override name = 'BrokenPipeError';\n}\n";
+    const [result] = await eslint.lintText(code, { filePath: `${repo}/src/delivery/new-sink.ts` });
+    expect(result.messages.map((m) => ({ rule: m.ruleId, message: m.message }))).toEqual([
+      { rule: 'no-restricted-syntax', message: expect.stringContaining('Extend WardenError (src/common/errors.ts)') },
+    ]);
+    const based = "import { WardenError } from '../common/errors.js';\nexport class BrokenPipeError extends WardenError {\n  override name = 'BrokenPipeError';\n  readonly userFixable = false;\n}\n";
+    expect((await eslint.lintText(based, { filePath: `${repo}/src/delivery/new-sink.ts` }))[0].messages).toEqual([]);
+  });
+});
+
 describe('docs/architecture.md states the import rules lint enforces', () => {
   it('its folder map lists, for each folder of src, the folders eslint.config.js lets it import', async () => {
     // Imported by URL: the config is plain JavaScript, with no types for the compiler to find.
