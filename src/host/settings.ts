@@ -36,6 +36,8 @@ export interface WardenSettings {
   storage: StorageConnection;
   /** Names of what Warden keeps in the account: tables `<prefix>state`, `<prefix>outbox`, `<prefix>status`, container `<prefix>-deadletters`. */
   storagePrefix: string;
+  /** The Azure cloud Warden runs in, known from the Event Hubs namespace's host name. */
+  cloud: AzureCloud;
   sentinel: {
     endpoint: string; ruleId: string; streamName: string;
     /** Rows every instance together sends per rule run (the NRT rule raises at most 30 alerts a run). */
@@ -44,7 +46,7 @@ export interface WardenSettings {
     runEveryMs: number;
   };
   /** The delivery audit: unset when WARDEN_AUDIT_WORKSPACE_ID is (the audit function then only says so). */
-  audit?: { workspaceId: string; graceMs: number; maxResends: number; endpoint?: string };
+  audit?: { workspaceId: string; graceMs: number; maxResends: number; endpoint: string };
   allowedLatenessMs: number;
   tunables?: TunableOverrides;
   /** Path of an inventory file (Azure Resource Graph export) for cross-subscription rules. */
@@ -73,12 +75,31 @@ const HUB_NAME = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,254}[A-Za-z0-
 const CONSUMER_GROUP = z.string().regex(/^(?:\$Default|[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?)$/);
 const STORAGE_ACCOUNT = z.string().regex(/^[a-z0-9]{3,24}$/);
 const STORAGE_PREFIX = z.string().regex(/^[a-z][a-z0-9]{2,29}$/);
-/** Each cloud's Event Hubs host suffix, and the storage endpoint suffix of the same cloud. */
-const CLOUD_SUFFIXES: Readonly<Record<string, string>> = {
-  'servicebus.windows.net': 'core.windows.net',
-  'servicebus.chinacloudapi.cn': 'core.chinacloudapi.cn',
-  'servicebus.usgovcloudapi.net': 'core.usgovcloudapi.net',
+/** Where a cloud's services are, for the clients Warden makes there. */
+export interface AzureCloud {
+  /** Storage endpoint suffix: `<account>.table.<suffix>`. */
+  storageSuffix: string;
+  /** What the Logs Ingestion API's tokens are for (the client asks for `<audience>/.default`). */
+  monitorAudience: string;
+  /** The Log Analytics query API; its tokens are for the endpoint's origin. */
+  logAnalyticsEndpoint: string;
+}
+
+/**
+ * The clouds by their Event Hubs host suffix (learn.microsoft.com/azure/china/resources-developer-guide,
+ * learn.microsoft.com/azure/azure-government/compare-azure-government-global-azure).
+ */
+const CLOUDS: Readonly<Record<string, AzureCloud>> = {
+  'servicebus.windows.net': { storageSuffix: 'core.windows.net', monitorAudience: 'https://monitor.azure.com', logAnalyticsEndpoint: 'https://api.loganalytics.io/v1' },
+  'servicebus.chinacloudapi.cn': { storageSuffix: 'core.chinacloudapi.cn', monitorAudience: 'https://monitor.azure.cn', logAnalyticsEndpoint: 'https://api.loganalytics.azure.cn/v1' },
+  'servicebus.usgovcloudapi.net': { storageSuffix: 'core.usgovcloudapi.net', monitorAudience: 'https://monitor.azure.us', logAnalyticsEndpoint: 'https://api.loganalytics.us/v1' },
 };
+
+/** The cloud of the namespace (the public cloud for the local emulator). */
+function cloudOf(eventHubs: EventHubsConnectionSettings): AzureCloud {
+  const suffix = 'fullyQualifiedNamespace' in eventHubs ? eventHubs.fullyQualifiedNamespace.split('.').slice(1).join('.') : '';
+  return CLOUDS[suffix] ?? CLOUDS['servicebus.windows.net'];
+}
 const NAMESPACE = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{4,48}[A-Za-z0-9]\.servicebus\.(windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)$/);
 const GUID = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
 const DCR_ID = z.string().regex(/^dcr-[0-9a-f]{32}$/);
@@ -111,7 +132,7 @@ function eventHubsConnection(env: Env): EventHubsConnectionSettings {
  * The storage account, reached in the cloud of the Event Hubs namespace: a namespace in
  * servicebus.chinacloudapi.cn means an account in core.chinacloudapi.cn, and so on.
  */
-function storageConnection(env: Env, eventHubs: EventHubsConnectionSettings): StorageConnection {
+function storageConnection(env: Env, cloud: AzureCloud): StorageConnection {
   const connectionString = read(env, 'WARDEN_STORAGE_CONNECTION_STRING');
   if (connectionString && !read(env, 'WARDEN_STORAGE_ACCOUNT')) {
     if (!LOCAL_STORAGE.test(connectionString)) {
@@ -120,8 +141,7 @@ function storageConnection(env: Env, eventHubs: EventHubsConnectionSettings): St
     return { connectionString };
   }
   const accountName = matching(env, 'WARDEN_STORAGE_ACCOUNT', 'wardenstate01', STORAGE_ACCOUNT, 'is not a storage account name (3-24 lower-case letters and digits)');
-  const namespaceSuffix = 'fullyQualifiedNamespace' in eventHubs ? eventHubs.fullyQualifiedNamespace.split('.').slice(1).join('.') : '';
-  return { accountName, endpointSuffix: CLOUD_SUFFIXES[namespaceSuffix] ?? CLOUD_SUFFIXES['servicebus.windows.net'] };
+  return { accountName, endpointSuffix: cloud.storageSuffix };
 }
 
 function whole(env: Env, name: string, fallback: number, min: number, max: number, why: string): number {
@@ -140,7 +160,7 @@ function duration(env: Env, name: string, fallbackMs: number, example: string, m
   return ms;
 }
 
-function audit(env: Env): WardenSettings['audit'] {
+function audit(env: Env, cloud: AzureCloud): WardenSettings['audit'] {
   const workspaceId = read(env, 'WARDEN_AUDIT_WORKSPACE_ID');
   if (workspaceId === undefined) return undefined;
   if (!GUID.safeParse(workspaceId).success) {
@@ -154,7 +174,7 @@ function audit(env: Env): WardenSettings['audit'] {
     workspaceId,
     graceMs: duration(env, 'WARDEN_AUDIT_GRACE', DEFAULT_AUDIT_GRACE_MS, '10m'),
     maxResends: whole(env, 'WARDEN_AUDIT_RESENDS', DEFAULT_AUDIT_RESENDS, 0, 10, 'times a row missing from the workspace is sent again'),
-    ...(endpoint ? { endpoint } : {}),
+    endpoint: endpoint ?? cloud.logAnalyticsEndpoint,
   };
 }
 
@@ -179,8 +199,10 @@ export function loadSettings(env: Env = process.env): WardenSettings {
   const group = (name: string, fallback: string) =>
     matching(env, name, fallback, CONSUMER_GROUP, 'is not a consumer group name', fallback);
   const eventHubs = eventHubsConnection(env);
+  const cloud = cloudOf(eventHubs);
   const settings: WardenSettings = {
     eventHubs,
+    cloud,
     rawHubs: {
       activity: hub('WARDEN_HUB_ACTIVITY', 'warden-activity'),
       signin: hub('WARDEN_HUB_SIGNIN', 'warden-signin'),
@@ -191,7 +213,7 @@ export function loadSettings(env: Env = process.env): WardenSettings {
       ingest: group('WARDEN_CONSUMER_GROUP_INGEST', 'warden-ingest'),
       detect: group('WARDEN_CONSUMER_GROUP_DETECT', 'warden-detect'),
     },
-    storage: storageConnection(env, eventHubs),
+    storage: storageConnection(env, cloud),
     storagePrefix: matching(env, 'WARDEN_STORAGE_PREFIX', 'warden', STORAGE_PREFIX, 'is not a table name prefix (3-30 lower-case letters and digits, starting with a letter)', 'warden'),
     sentinel: {
       endpoint: matching(env, 'SENTINEL_DCR_ENDPOINT', 'https://warden-dcr-abcd.westeurope-1.ingest.monitor.azure.com', HTTPS_URL, 'is not an https URL'),
@@ -201,7 +223,7 @@ export function loadSettings(env: Env = process.env): WardenSettings {
       rowsPerRun: whole(env, 'SENTINEL_ROWS_PER_RUN', DEFAULT_ROWS_PER_RUN, 1, 150, 'rows per run of the Sentinel rule'),
       runEveryMs: duration(env, 'SENTINEL_RUN_EVERY', DEFAULT_RUN_EVERY_MS, '1m'),
     },
-    audit: audit(env),
+    audit: audit(env, cloud),
     allowedLatenessMs: duration(env, 'WARDEN_ALLOWED_LATENESS', DEFAULT_ALLOWED_LATENESS_MS, '5m', 0),
     tunables: tunables(env),
     inventoryFile: read(env, 'WARDEN_INVENTORY'),

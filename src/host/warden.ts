@@ -143,7 +143,9 @@ export class Warden {
     this.budget = new TableSendBudget({ ...storage, table: `${prefix}status` },
       { rowsPerRun: settings.sentinel.rowsPerRun, runEveryMs: settings.sentinel.runEveryMs, now: this.now });
     if (settings.audit) {
-      const options: LogsQueryClientOptions = { ...(settings.audit.endpoint ? { endpoint: settings.audit.endpoint } : {}), ...deps.auditClientOptions };
+      // This client version takes its token scope from `credentials.scopes`, not an audience.
+      const { endpoint } = settings.audit;
+      const options: LogsQueryClientOptions = { endpoint, credentials: { scopes: [`${new URL(endpoint).origin}/.default`] }, ...deps.auditClientOptions };
       this.workspace = new LogAnalyticsAlertWorkspace(new LogsQueryClient(credential, options), settings.audit.workspaceId);
     }
     this.sink = new SentinelSink({
@@ -151,7 +153,7 @@ export class Warden {
       ruleId: settings.sentinel.ruleId,
       streamName: settings.sentinel.streamName,
       credential,
-      clientOptions: deps.sentinelClientOptions,
+      clientOptions: { audience: settings.cloud.monitorAudience, ...deps.sentinelClientOptions },
     });
     this.deadLetters = new BlobDeadLetterSink({ ...storage, container: `${prefix}-deadletters` });
     this.deliveryStatus = new TableDeliveryStatus({ ...storage, table: `${prefix}status` });

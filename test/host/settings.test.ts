@@ -121,11 +121,22 @@ describe('loadSettings', () => {
     expect(loadSettings({ ...AZURE, WARDEN_AUDIT_WORKSPACE_ID: '' }).audit).toBeUndefined();
   });
 
-  it('reaches storage in the cloud of the Event Hubs namespace', () => {
-    expect(loadSettings(AZURE).storage).toEqual({ accountName: 'wardenst01', endpointSuffix: 'core.windows.net' });
-    for (const [namespace, suffix] of [['warden-ehns-01.servicebus.chinacloudapi.cn', 'core.chinacloudapi.cn'], ['warden-ehns-01.servicebus.usgovcloudapi.net', 'core.usgovcloudapi.net']]) {
-      expect(loadSettings({ ...AZURE, EventHubConnection__fullyQualifiedNamespace: namespace }).storage).toEqual({ accountName: 'wardenst01', endpointSuffix: suffix });
+  it('reaches storage, the Logs Ingestion API and the query API in the cloud of the Event Hubs namespace', () => {
+    const public_ = loadSettings(AZURE);
+    expect(public_.storage).toEqual({ accountName: 'wardenst01', endpointSuffix: 'core.windows.net' });
+    expect(public_.cloud.monitorAudience).toBe('https://monitor.azure.com');
+    expect(public_.audit?.endpoint).toBe('https://api.loganalytics.io/v1');
+    const clouds: Array<[string, string, string, string]> = [
+      ['warden-ehns-01.servicebus.chinacloudapi.cn', 'core.chinacloudapi.cn', 'https://monitor.azure.cn', 'https://api.loganalytics.azure.cn/v1'],
+      ['warden-ehns-01.servicebus.usgovcloudapi.net', 'core.usgovcloudapi.net', 'https://monitor.azure.us', 'https://api.loganalytics.us/v1'],
+    ];
+    for (const [namespace, storage, audience, query] of clouds) {
+      const s = loadSettings({ ...AZURE, EventHubConnection__fullyQualifiedNamespace: namespace });
+      expect(s.storage).toEqual({ accountName: 'wardenst01', endpointSuffix: storage });
+      expect(s.cloud.monitorAudience).toBe(audience);
+      expect(s.audit?.endpoint).toBe(query);
     }
+    expect(loadSettings({ ...AZURE, WARDEN_AUDIT_ENDPOINT: 'https://la.example.test/v1' }).audit?.endpoint).toBe('https://la.example.test/v1');
   });
 
   it('needs four different hubs: a raw hub that is also the keyed hub would loop', () => {
