@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  Detector, RuleDefinitionError, TunableError, defineRule, loadRules, parseDuration, tunable, tunableOverridesFromEnv,
+  Detector, KINDS, RuleDefinitionError, TunableError, defineRule, loadRules, parseDuration, tunable, tunableOverridesFromEnv,
   type RuleDefinition,
 } from '../../src/engine/index.js';
 
@@ -79,6 +79,13 @@ describe('defineRule validation', () => {
   it('parses durations', () => {
     expect([parseDuration('90s'), parseDuration('5m'), parseDuration('1h'), parseDuration('7d'), parseDuration('250ms')]).toEqual([90_000, 300_000, 3_600_000, 604_800_000, 250]);
     expect([parseDuration('1.5h'), parseDuration('h'), parseDuration(5), parseDuration('-1m')]).toEqual([undefined, undefined, undefined, undefined]);
+  });
+});
+
+describe('kinds', () => {
+  it('each kind is documented in docs/rules.md by its own definition, verbatim', () => {
+    const page = readFileSync(resolve('docs/rules.md'), 'utf8');
+    for (const kind of Object.values(KINDS)) expect(page, kind.name).toContain(kind.doc);
   });
 });
 
