@@ -72,7 +72,7 @@ export default tseslint.config(
     ignores: ['detections/*.test.ts'],
     rules: {
       'no-restricted-imports': ['error', {
-        patterns: [{ group: ['**/src/*', '!**/src/engine', '!**/src/model', '**/src/engine/*', '!**/src/engine/index.js', '**/src/model/*', '!**/src/model/index.js'], message: 'A rule imports only the rule API (src/engine/index.js).' }],
+        patterns: [{ group: ['**/src/*', '!**/src/engine', '**/src/engine/*', '!**/src/engine/api.js', '**/src/engine/api.js/**'], message: 'A rule imports only the rule API (src/engine/api.js).' }],
       }],
     },
   },

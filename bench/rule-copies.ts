@@ -1,4 +1,4 @@
-import { defineRule, type Rule, type RuleDefinition } from '../src/engine/index.js';
+import { defineRule, type Option, type Rule, type RuleDefinition } from '../src/engine/index.js';
 
 /**
  * `count` rules for the scaling runs: the pack's rules first, in order, then copies of them with
@@ -18,9 +18,14 @@ export function rulesForScaling(pack: readonly Rule[], count: number): Rule[] {
 }
 
 function copyOf(rule: Rule, n: number): Rule {
-  const def = { ...rule, id: `${rule.id}-copy-${n}`, suppress: `${30 + n}m` } as RuleDefinition;
-  if (def.kind === 'threshold' && typeof def.threshold === 'number') def.threshold += n % 5;
-  if (def.kind === 'anomaly' && typeof def.minCount === 'number') def.minCount += n % 3;
+  const def = { ...rule.definition, id: `${rule.id}-copy-${n}`, suppress: `${30 + n}m` } as RuleDefinition & Record<string, unknown>;
+  if (def.kind === 'threshold') def.threshold = moved(def.threshold, n % 5);
+  if (def.kind === 'anomaly') def.minCount = moved(def.minCount, n % 3);
   if (def.kind === 'sequence' && def.maxCandidates === undefined) def.maxCandidates = 10 + (n % 10);
   return defineRule(def);
+}
+
+/** A number option moved by `by` when the rule gives it directly (a tunable stays as the pack has it). */
+function moved(option: Option<number>, by: number): Option<number> {
+  return typeof option === 'number' ? option + by : option;
 }

@@ -1,4 +1,4 @@
-import { defineRule, isAllowListed, principalLabel, resourceName } from '../src/engine/index.js';
+import { defineRule, resourceName, tunable } from '../src/engine/api.js';
 
 /** Data-plane calls to a model (chat, completions, embeddings, images, audio, assistants …) are logged in this category. */
 const REQUEST_RESPONSE = 'requestresponse';
@@ -14,9 +14,6 @@ export default defineRule({
   id: 'ai-invocation-rate-anomaly',
   version: '1',
   name: 'AI model calls far above the caller\'s own baseline',
-  title: ({ principalName, principalId, events, evidence: { count, bucket, rate, baselineMean } }) =>
-    `${count} AI calls in ${bucket} by ${principalLabel({ principalName, principalId })} to ${resourceName(events[0]?.resourceId) ?? 'an AI account'}: ` +
-    (rate === null ? `its baseline is 0 per ${bucket}` : `${(rate as number).toFixed(1)}× its baseline of ${(baselineMean as number).toFixed(1)} per ${bucket}`),
   description:
     'A principal (or an API key of an account) called an Azure OpenAI / AI services account far more often than its own learned baseline for that account. ' +
     'Typical causes: a stolen credential or key used to resell model capacity, or a runaway agent or retry loop. ' +
@@ -27,39 +24,24 @@ export default defineRule({
   techniques: ['T1496.004', 'T1078.004'],
   sources: ['ai'],
   tags: ['ai', 'rate', 'non-human-identity'],
-  tunables: {
-    /** Bucket of event time the calls are counted in. */
-    bucket: '5m',
-    /** Buckets of history (2 hours of 5-minute buckets) before a caller may alert. */
-    warmup: 24,
-    /** Alert when the bucket holds at least this many times the baseline mean… */
-    factor: 5,
-    /** …and this many standard deviations above it. */
-    zScore: 4,
-    /** Fewest calls in a bucket for an alert, whatever the baseline (quiet callers stay quiet). */
-    minCount: 50,
-    /** Principal object ids or app ids never to alert on (load tests, batch scorers). */
-    allowPrincipals: [] as string[],
-  },
-  where: (e, { allowPrincipals }) => e.category.toLowerCase() === REQUEST_RESPONSE && !isAllowListed(e, allowPrincipals),
+  where: (e) => e.category.toLowerCase() === REQUEST_RESPONSE,
   // Per principal and AI account: a caller's baseline for one account says nothing about another.
   groupBy: (e) => (e.resourceId ? `${e.principalId}|${e.resourceId}` : undefined),
   kind: 'anomaly',
-  bucket: (t) => t.bucket,
-  warmup: (t) => t.warmup,
-  factor: (t) => t.factor,
-  zScore: (t) => t.zScore,
-  minCount: (t) => t.minCount,
-  evidence: ({ events }) => {
-    const throttled = events.filter((e) => e.details.statusCode === 429).length;
-    return {
-      account: resourceName(events[0]?.resourceId),
-      deployments: [...new Set(events.map((e) => e.details.deployment).filter((d) => d !== undefined))],
-      callerIps: [...new Set(events.map((e) => e.ip).filter((ip) => ip !== undefined))],
-      throttledInSample: throttled,
-    };
-  },
+  bucket: tunable('5m', 'Bucket of event time the calls are counted in'),
+  warmup: tunable(24, 'Buckets of history (2 hours of 5-minute buckets) before a caller may alert'),
+  factor: tunable(5, 'Alert when the bucket holds at least this many times the baseline mean…'),
+  zScore: tunable(4, '…and this many standard deviations above it'),
+  minCount: tunable(50, 'Fewest calls in a bucket for an alert, whatever the baseline (quiet callers stay quiet)'),
+  evidence: ({ events }) => ({
+    account: resourceName(events[0]?.resourceId),
+    deployments: [...new Set(events.map((e) => e.details.deployment).filter((d) => d !== undefined))],
+    callerIps: [...new Set(events.map((e) => e.ip).filter((ip) => ip !== undefined))],
+    throttledInSample: events.filter((e) => e.details.statusCode === 429).length,
+  }),
+  title: ({ principal, events, evidence: { count, bucket, rate, baselineMean } }) =>
+    `${count} AI calls in ${bucket} by ${principal} to ${resourceName(events[0]?.resourceId) ?? 'an AI account'}: ` +
+    (rate === null ? `its baseline is 0 per ${bucket}` : `${rate.toFixed(1)}× its baseline of ${baselineMean.toFixed(1)} per ${bucket}`),
   // A flood spans several buckets: one alert per caller and account per hour.
   suppress: '1h',
-  entities: ['account', 'azure-resource', 'ip', 'cloud-application'],
 });

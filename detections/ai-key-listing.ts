@@ -1,4 +1,4 @@
-import { defineRule, isAllowListed, principalLabel, resourceName } from '../src/engine/index.js';
+import { defineRule, resourceName } from '../src/engine/api.js';
 
 const LIST_KEYS = 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION';
 const REGENERATE_KEY = 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/REGENERATEKEY/ACTION';
@@ -14,11 +14,11 @@ export default defineRule({
   id: 'ai-key-listing',
   version: '1',
   name: 'AI account keys listed or regenerated',
-  title: ({ principalName, principalId, events }) => {
+  title: ({ principal, events }) => {
     const account = resourceName(events[0]?.resourceId) ?? 'an AI account';
     const verb = events.some((e) => e.operation === REGENERATE_KEY) ? 'regenerated' : 'listed';
     const denied = events.every((e) => e.result === 'failure') ? ' (denied)' : '';
-    return `AI account keys ${verb}${denied} on ${account} by ${principalLabel({ principalName, principalId })}`;
+    return `AI account keys ${verb}${denied} on ${account} by ${principal}`;
   },
   description:
     'A principal listed or regenerated the API keys of an Azure OpenAI / AI services account. ' +
@@ -30,13 +30,7 @@ export default defineRule({
   sources: ['activity', 'ai'],
   operations: [LIST_KEYS, REGENERATE_KEY, AUDIT_LIST_KEY],
   tags: ['ai', 'keys', 'non-human-identity'],
-  tunables: {
-    /** Principal object ids or app ids allowed to read keys (deployment pipelines, platform apps). */
-    allowPrincipals: [] as string[],
-  },
-  where: (e, { allowPrincipals }) => !isAllowListed(e, allowPrincipals),
   kind: 'match',
   // Activity logs a call as Start then Success: one alert per principal and hour is enough.
   suppress: '1h',
-  entities: ['account', 'cloud-application', 'azure-resource', 'ip'],
 });

@@ -1,4 +1,4 @@
-import { defineRule, isAllowListed, principalLabel, resourceName } from '../src/engine/index.js';
+import { defineRule, resourceName, tunable } from '../src/engine/api.js';
 
 const REQUEST_RESPONSE = 'requestresponse';
 
@@ -12,8 +12,8 @@ export default defineRule({
   id: 'ai-new-caller',
   version: '1',
   name: 'A principal calls an AI account it has never called',
-  title: ({ principalName, principalId, events }) =>
-    `${principalLabel({ principalName, principalId })} called AI account ${resourceName(events[0]?.resourceId) ?? '(unknown)'} for the first time`,
+  title: ({ principal, events }) =>
+    `${principal} called AI account ${resourceName(events[0]?.resourceId) ?? '(unknown)'} for the first time`,
   description:
     'A principal made a model call to an Azure OpenAI / AI services account it had not called within the horizon, after its own learning period. ' +
     'Workload identities call a fixed set of accounts, so a new one means the credential is used elsewhere (an attacker probing what it can reach) or the workload changed. ' +
@@ -23,20 +23,11 @@ export default defineRule({
   techniques: ['T1078.004', 'T1496.004'],
   sources: ['ai'],
   tags: ['ai', 'first-seen', 'non-human-identity'],
-  tunables: {
-    /** How long an account stays known after the principal last called it. */
-    horizon: '30d',
-    /** Nothing is new until the principal has been watched this long. */
-    learning: '7d',
-    /** Principal object ids or app ids never to alert on (shared gateways that front many accounts). */
-    allowPrincipals: [] as string[],
-  },
-  where: (e, { allowPrincipals }) =>
-    e.category.toLowerCase() === REQUEST_RESPONSE && e.principalType !== 'key' && !isAllowListed(e, allowPrincipals),
+  where: (e) => e.category.toLowerCase() === REQUEST_RESPONSE && e.principalType !== 'key',
   kind: 'firstSeen',
   value: 'resourceId',
-  horizon: (t) => t.horizon,
-  learning: (t) => t.learning,
+  horizon: tunable('30d', 'How long an account stays known after the principal last called it'),
+  learning: tunable('7d', 'Nothing is new until the principal has been watched this long'),
   evidence: ({ events }) => ({
     account: resourceName(events[0]?.resourceId),
     deployment: events[0]?.details.deployment,
@@ -44,5 +35,4 @@ export default defineRule({
   }),
   // A probe of several accounts is one story: one alert per principal per hour.
   suppress: '1h',
-  entities: ['account', 'azure-resource', 'ip', 'cloud-application'],
 });

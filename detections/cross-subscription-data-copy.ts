@@ -1,5 +1,4 @@
-import type { NormalizedEvent } from '../src/model/index.js';
-import { defineRule, isAllowListed, principalLabel, type RuleContext } from '../src/engine/index.js';
+import { defineRule, tunable, type RuleContext, type SourceEvent } from '../src/engine/api.js';
 
 const STORAGE_ACCOUNT = 'microsoft.storage/storageaccounts';
 /** Server-side copies as the destination logs them (CopyBlobDestination names no source and is skipped). */
@@ -14,10 +13,9 @@ interface CopyEnds {
 }
 
 /** Where a copy reads from and writes to, the source placed with the resource inventory. */
-function copyEnds(e: NormalizedEvent, context: RuleContext): CopyEnds | undefined {
-  const source = e.details.sourceAccount;
-  const destination = e.details.account;
-  if (typeof source !== 'string' || typeof destination !== 'string') return undefined;
+function copyEnds(e: SourceEvent<'storage'>, context: RuleContext): CopyEnds | undefined {
+  const { sourceAccount: source, account: destination } = e.details;
+  if (source === undefined || destination === undefined) return undefined;
   return { source, destination, sourceSubscriptionId: context.inventory.find(STORAGE_ACCOUNT, source)?.subscriptionId, destinationSubscriptionId: e.subscriptionId };
 }
 
@@ -32,10 +30,6 @@ export default defineRule({
   id: 'cross-subscription-data-copy',
   version: '1',
   name: 'Blob copied across subscriptions, or from an account outside the tenant',
-  title: ({ principalName, principalId, evidence }) => {
-    const from = evidence.sourceSubscriptionId ? `subscription ${evidence.sourceSubscriptionId}` : 'outside the tenant';
-    return `Blob copied from ${evidence.sourceAccount} (${from}) to ${evidence.destinationAccount} (subscription ${evidence.destinationSubscriptionId}) by ${principalLabel({ principalName, principalId })}`;
-  },
   description:
     'A principal copied blobs server-side (CopyBlob, Put Blob/Block From URL) into a storage account of another subscription than the source account\'s, ' +
     'or from an account the tenant does not know (not in the logs seen nor in the inventory). Copies cross the subscription boundary that owns the data and leave no transfer on the copier\'s network. ' +
@@ -47,13 +41,10 @@ export default defineRule({
   operations: COPIES,
   tags: ['storage', 'exfiltration', 'enrichment'],
   tunables: {
-    /** Source accounts copies may come from, wherever they live (public datasets, partner drops). */
-    allowSourceAccounts: [] as string[],
-    /** Principal object ids or app ids allowed to copy across subscriptions (replication jobs). */
-    allowPrincipals: [] as string[],
+    allowSourceAccounts: tunable([] as string[], 'Source accounts copies may come from, wherever they live (public datasets, partner drops)'),
   },
-  where: (e, { allowSourceAccounts, allowPrincipals }, context) => {
-    if (e.result === 'failure' || isAllowListed(e, allowPrincipals)) return false;
+  where: (e, { allowSourceAccounts }, context) => {
+    if (e.result === 'failure') return false;
     const ends = copyEnds(e, context);
     if (!ends || ends.source === ends.destination || allowSourceAccounts.some((a) => a.toLowerCase() === ends.source)) return false;
     return ends.sourceSubscriptionId === undefined || ends.sourceSubscriptionId !== ends.destinationSubscriptionId;
@@ -76,6 +67,9 @@ export default defineRule({
       authType: e?.details.authType,
     };
   },
+  title: ({ principal, evidence }) => {
+    const from = evidence.sourceSubscriptionId ? `subscription ${evidence.sourceSubscriptionId}` : 'outside the tenant';
+    return `Blob copied from ${evidence.sourceAccount} (${from}) to ${evidence.destinationAccount} (subscription ${evidence.destinationSubscriptionId}) by ${principal}`;
+  },
   suppress: '1h',
-  entities: ['account', 'azure-resource', 'ip', 'cloud-application'],
 });

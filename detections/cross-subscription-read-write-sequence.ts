@@ -1,4 +1,4 @@
-import { defineRule, isAllowListed, principalLabel, resourceName } from '../src/engine/index.js';
+import { defineRule, resourceName, tunable } from '../src/engine/api.js';
 
 /** Reads that return data: blob contents, secret values, key and certificate material. */
 const READS = ['GETBLOB', 'SECRETGET', 'KEYGET', 'CERTIFICATEGET'];
@@ -17,9 +17,6 @@ export default defineRule({
   id: 'cross-subscription-read-write-sequence',
   version: '1',
   name: 'Data read in one subscription, then written into another',
-  title: ({ principalName, principalId, evidence }) =>
-    `${principalLabel({ principalName, principalId })} read data in subscription ${evidence.readSubscriptionId} (${evidence.readResource}) ` +
-    `then wrote to subscription ${evidence.writeSubscriptionId} (${evidence.writeResource})`,
   description:
     'A principal read data (blobs, secrets, keys) in one subscription and then, within the time limit, wrote data into a storage account of another subscription ' +
     'that it had not written to before (after its learning period). That is how data is staged out of the subscription that owns it. ' +
@@ -29,45 +26,34 @@ export default defineRule({
   techniques: ['T1530', 'T1537'],
   sources: ['storage', 'keyvault'],
   tags: ['storage', 'keyvault', 'sequence', 'exfiltration'],
-  tunables: {
-    /** Longest time from the read to the write. */
-    within: '1h',
-    /** How long a subscription stays known to the principal after it last wrote there. */
-    horizon: '30d',
-    /** Nothing is a new destination until the principal has been watched this long. */
-    learning: '7d',
-    /** Principal object ids or app ids that move data between subscriptions by design. */
-    allowPrincipals: [] as string[],
-  },
+  where: (e) => e.result === 'success' && e.subscriptionId !== undefined,
   kind: 'sequence',
-  within: (t) => t.within,
-  steps: [
-    {
-      name: 'read data in a subscription',
-      operations: READS,
-      where: (e, { allowPrincipals }) => e.result === 'success' && e.subscriptionId !== undefined && !isAllowListed(e, allowPrincipals),
-    },
-    {
+  within: tunable('1h', 'Longest time from the read to the write'),
+  steps: {
+    read: { name: 'read data in a subscription', operations: READS },
+    write: {
       name: 'write data into a subscription it never wrote to',
       sources: ['storage'],
       operations: WRITES,
-      where: (e, { allowPrincipals }) => e.result === 'success' && e.subscriptionId !== undefined && !isAllowListed(e, allowPrincipals),
-      relate: (e, [read]) => e.subscriptionId !== read.subscriptionId,
-      firstSeen: { value: 'subscriptionId', horizon: (t) => t.horizon, learning: (t) => t.learning },
+      relate: (e, { read }) => e.subscriptionId !== read.subscriptionId,
+      firstSeen: {
+        value: 'subscriptionId',
+        horizon: tunable('30d', 'How long a subscription stays known to the principal after it last wrote there'),
+        learning: tunable('7d', 'Nothing is a new destination until the principal has been watched this long'),
+      },
     },
-  ],
-  evidence: ({ events }) => {
-    const [read, write] = [events[0], events[events.length - 1]];
-    return {
-      readSubscriptionId: read?.subscriptionId,
-      readResource: resourceName(read?.resourceId),
-      readOperation: read?.operation,
-      writeSubscriptionId: write?.subscriptionId,
-      writeResource: resourceName(write?.resourceId),
-      writeOperation: write?.operation,
-      writtenBlob: write?.details.blob,
-    };
   },
+  evidence: ({ steps: { read, write } }) => ({
+    readSubscriptionId: read.subscriptionId,
+    readResource: resourceName(read.resourceId),
+    readOperation: read.operation,
+    writeSubscriptionId: write.subscriptionId,
+    writeResource: resourceName(write.resourceId),
+    writeOperation: write.operation,
+    writtenBlob: write.details.blob,
+  }),
+  title: ({ principal, evidence }) =>
+    `${principal} read data in subscription ${evidence.readSubscriptionId} (${evidence.readResource}) ` +
+    `then wrote to subscription ${evidence.writeSubscriptionId} (${evidence.writeResource})`,
   suppress: '1h',
-  entities: ['account', 'azure-resource', 'ip', 'cloud-application'],
 });

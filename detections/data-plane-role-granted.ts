@@ -1,5 +1,4 @@
-import type { NormalizedEvent } from '../src/model/index.js';
-import { defineRule, isAllowListed, principalLabel } from '../src/engine/index.js';
+import { defineRule, tunable, type SourceEvent } from '../src/engine/api.js';
 
 type Access = 'read' | 'write' | 'admin';
 const LEVEL: Record<Access, number> = { read: 1, write: 2, admin: 3 };
@@ -59,15 +58,11 @@ interface Grant {
 }
 
 /** The role assignment a record describes, when its role is a data-plane role (the Start record carries the request body). */
-function grantOf(e: NormalizedEvent): Grant | undefined {
-  const roleDefinitionId = e.details.roleDefinitionId;
-  const role = typeof roleDefinitionId === 'string' ? DATA_ROLES[roleDefinitionId] : undefined;
-  const scope = e.details.scope;
-  if (!role || typeof scope !== 'string') return undefined;
-  return {
-    roleDefinitionId: roleDefinitionId as string, role, scope, level: scopeLevel(scope),
-    assignee: e.details.assigneePrincipalId as string | undefined, assigneeType: e.details.assigneePrincipalType as string | undefined,
-  };
+function grantOf(e: SourceEvent<'activity'>): Grant | undefined {
+  const { roleDefinitionId, scope, assigneePrincipalId: assignee, assigneePrincipalType: assigneeType } = e.details;
+  const role = roleDefinitionId === undefined ? undefined : DATA_ROLES[roleDefinitionId];
+  if (!role || scope === undefined) return undefined;
+  return { roleDefinitionId: roleDefinitionId!, role, scope, level: scopeLevel(scope), assignee, assigneeType };
 }
 
 /**
@@ -80,10 +75,6 @@ export default defineRule({
   id: 'data-plane-role-granted',
   version: '1',
   name: 'Data-plane role on AI, Key Vault or Storage granted to a non-human identity',
-  title: ({ principalName, principalId, evidence }) => {
-    const assignee = evidence.assigneePrincipalId === principalId ? 'its own identity' : `${evidence.assigneePrincipalType} ${evidence.assigneePrincipalId}`;
-    return `${evidence.roleName} granted to ${assignee} on ${evidence.scopeLevel} ${evidence.scopeName} by ${principalLabel({ principalName, principalId })}`;
-  },
   description:
     'A role assignment gave a service principal or managed identity a data-plane role on AI services, Key Vault or Storage ' +
     '(for example Cognitive Services OpenAI Contributor, Key Vault Secrets Officer, Storage Blob Data Contributor or Owner) that writes or manages data, ' +
@@ -96,17 +87,12 @@ export default defineRule({
   operations: ['MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE'],
   tags: ['rbac', 'non-human-identity'],
   tunables: {
-    /** Assignee types reported (as ARM logs them: ServicePrincipal covers managed identities; add User or Group to widen). */
-    assigneeTypes: ['ServicePrincipal'],
-    /** On a single resource, report roles with at least this access: read, write or admin. */
-    minAccessOnResource: 'write',
-    /** Above a single resource (resource group, subscription, management group), report roles with at least this access. */
-    minAccessAboveResource: 'read',
-    /** Principal object ids or app ids that grant roles by design (IaC pipelines, access-request workflows). */
-    allowPrincipals: [] as string[],
+    assigneeTypes: tunable(['ServicePrincipal'], 'Assignee types reported (as ARM logs them: ServicePrincipal covers managed identities; add User or Group to widen)'),
+    minAccessOnResource: tunable('write', 'On a single resource, report roles with at least this access: read, write or admin'),
+    minAccessAboveResource: tunable('read', 'Above a single resource (resource group, subscription, management group), report roles with at least this access'),
   },
   where: (e, t) => {
-    if (e.result === 'failure' || isAllowListed(e, t.allowPrincipals)) return false;
+    if (e.result === 'failure') return false;
     const grant = grantOf(e);
     if (!grant || !t.assigneeTypes.some((type) => type.toLowerCase() === grant.assigneeType?.toLowerCase())) return false;
     if (grant.level === 'resource') {
@@ -129,6 +115,9 @@ export default defineRule({
       assigneePrincipalType: grant?.assigneeType,
     };
   },
+  title: ({ principal, principalId, evidence }) => {
+    const assignee = evidence.assigneePrincipalId === principalId ? 'its own identity' : `${evidence.assigneePrincipalType} ${evidence.assigneePrincipalId}`;
+    return `${evidence.roleName} granted to ${assignee} on ${evidence.scopeLevel} ${evidence.scopeName} by ${principal}`;
+  },
   suppress: '1h',
-  entities: ['account', 'azure-resource', 'ip', 'cloud-application'],
 });

@@ -1,10 +1,4 @@
-import type { NormalizedEvent } from '../src/model/index.js';
-import { defineRule, isAllowListed, principalLabel } from '../src/engine/index.js';
-
-function secretRead(e: NormalizedEvent): string | undefined {
-  const name = e.details.secretName;
-  return name === undefined ? undefined : `${e.details.vault ?? e.resourceId ?? ''}/${name}`;
-}
+import { defineRule, keyVaultObject, tunable } from '../src/engine/api.js';
 
 /**
  * A workload identity reads the same secrets for as long as it lives: the backup job reads its
@@ -15,8 +9,8 @@ export default defineRule({
   id: 'keyvault-first-secret-read',
   version: '1',
   name: 'A principal reads a Key Vault secret it has never read',
-  title: ({ principalName, principalId, events }) =>
-    `${principalLabel({ principalName, principalId })} read secret ${events[0]?.details.secretName ?? '(unknown)'} of ${events[0]?.details.vault ?? 'a Key Vault'} for the first time`,
+  title: ({ principal, events }) =>
+    `${principal} read secret ${events[0]?.details.secretName ?? '(unknown)'} of ${events[0]?.details.vault ?? 'a Key Vault'} for the first time`,
   description:
     'A principal read the value of a Key Vault secret it had not read within the horizon, after its own learning period. ' +
     'Workload identities read a fixed set of secrets; a new one means the identity is used for something else, or the workload changed. ' +
@@ -27,19 +21,12 @@ export default defineRule({
   sources: ['keyvault'],
   operations: ['SECRETGET'],
   tags: ['keyvault', 'secrets', 'first-seen'],
-  tunables: {
-    /** How long a secret stays known after the principal last read it. */
-    horizon: '30d',
-    /** Nothing is new until the principal has been watched this long. */
-    learning: '7d',
-    /** Principal object ids or app ids never to alert on (secret sync tools). */
-    allowPrincipals: [] as string[],
-  },
-  where: (e, { allowPrincipals }) => e.result === 'success' && !isAllowListed(e, allowPrincipals),
+  where: (e) => e.result === 'success',
   kind: 'firstSeen',
-  value: secretRead,
-  horizon: (t) => t.horizon,
-  learning: (t) => t.learning,
+  // `vault/name` of the secret (SECRETGET names a secret only).
+  value: keyVaultObject,
+  horizon: tunable('30d', 'How long a secret stays known after the principal last read it'),
+  learning: tunable('7d', 'Nothing is new until the principal has been watched this long'),
   evidence: ({ events }) => ({
     vault: events[0]?.details.vault,
     secretName: events[0]?.details.secretName,
@@ -47,5 +34,4 @@ export default defineRule({
   }),
   // Several new secrets in a row are one finding (keyvault-mass-secret-read counts them).
   suppress: '1h',
-  entities: ['account', 'azure-resource', 'ip', 'cloud-application'],
 });

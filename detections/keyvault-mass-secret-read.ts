@@ -1,14 +1,7 @@
-import type { NormalizedEvent } from '../src/model/index.js';
-import { defineRule, isAllowListed, principalLabel } from '../src/engine/index.js';
+import { defineRule, keyVaultObject, tunable } from '../src/engine/api.js';
 
 /** Reads that return secret material or key/certificate data (backups export it whole). */
 const READS = ['SECRETGET', 'SECRETBACKUP', 'KEYGET', 'KEYBACKUP', 'CERTIFICATEGET', 'CERTIFICATEBACKUP'];
-
-/** `vault/name` of the object read: the same name in two vaults is two secrets. */
-function objectRead(e: NormalizedEvent): string | undefined {
-  const name = e.details.secretName ?? e.details.keyName ?? e.details.certificateName;
-  return name === undefined ? undefined : `${e.details.vault ?? e.resourceId ?? ''}/${name}`;
-}
 
 /**
  * An application reads the few secrets it needs, again and again. Reading many different
@@ -18,10 +11,6 @@ export default defineRule({
   id: 'keyvault-mass-secret-read',
   version: '1',
   name: 'One principal reads many different Key Vault secrets in minutes',
-  title: ({ principalName, principalId, evidence }) => {
-    const vaults = evidence.vaults as string[];
-    return `${evidence.count} different Key Vault secrets read in ${Math.round((evidence.spanMs as number) / 1000)}s by ${principalLabel({ principalName, principalId })} from ${vaults.join(', ')}`;
-  },
   description:
     'A principal read (or backed up) many distinct secrets, keys or certificates of Key Vaults within a short window. ' +
     'Applications read the same few secrets repeatedly; many different ones in minutes is credential harvesting. ' +
@@ -32,24 +21,18 @@ export default defineRule({
   sources: ['keyvault'],
   operations: READS,
   tags: ['keyvault', 'secrets', 'threshold'],
-  tunables: {
-    /** Distinct secrets, keys or certificates read … */
-    threshold: 10,
-    /** … within this window. */
-    window: '10m',
-    /** Principal object ids or app ids that legitimately read many secrets (secret sync, backup). */
-    allowPrincipals: [] as string[],
-  },
-  where: (e, { allowPrincipals }) => e.result !== 'failure' && !isAllowListed(e, allowPrincipals),
+  where: (e) => e.result !== 'failure',
   kind: 'threshold',
-  threshold: (t) => t.threshold,
-  window: (t) => t.window,
-  distinct: objectRead,
+  threshold: tunable(10, 'Distinct secrets, keys or certificates read …'),
+  window: tunable('10m', '… within this window'),
+  // The same name in two vaults is two secrets.
+  distinct: keyVaultObject,
   evidence: ({ events, evidence }) => ({
-    vaults: [...new Set(((evidence.values as string[] | undefined) ?? []).map((v) => v.slice(0, v.indexOf('/'))))],
+    vaults: [...new Set((evidence.values ?? []).map((v) => v.slice(0, v.indexOf('/'))))],
     callerIps: [...new Set(events.map((e) => e.ip).filter((ip) => ip !== undefined))],
     userAgents: [...new Set(events.map((e) => e.details.userAgent).filter((a) => a !== undefined))],
   }),
+  title: ({ principal, evidence }) =>
+    `${evidence.count} different Key Vault secrets read in ${Math.round(evidence.spanMs / 1000)}s by ${principal} from ${evidence.vaults.join(', ')}`,
   suppress: '1h',
-  entities: ['account', 'azure-resource', 'ip', 'cloud-application'],
 });

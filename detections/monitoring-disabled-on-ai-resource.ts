@@ -1,18 +1,17 @@
-import type { NormalizedEvent } from '../src/model/index.js';
-import { defineRule, isAllowListed, principalLabel, resourceName } from '../src/engine/index.js';
+import { defineRule, resourceName, tunable, type SourceEvent } from '../src/engine/api.js';
 
 const DELETE = 'MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/DELETE';
 const WRITE = 'MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/WRITE';
 const SETTING = '/providers/microsoft.insights/diagnosticsettings/';
 
 /** The resource a diagnostic setting belongs to: its id up to `/providers/microsoft.insights/…`. */
-function monitoredResource(e: NormalizedEvent): string | undefined {
+function monitoredResource(e: SourceEvent<'activity'>): string | undefined {
   const at = e.resourceId?.indexOf(SETTING) ?? -1;
   return at > 0 ? e.resourceId!.slice(0, at) : undefined;
 }
 
 /** A write that turns logs off: some categories disabled, or none left enabled. Undefined when the record carries no body. */
-function writeDisablesLogs(e: NormalizedEvent): boolean | undefined {
+function writeDisablesLogs(e: SourceEvent<'activity'>): boolean | undefined {
   const { enabledLogs, disabledLogs } = e.details;
   if (enabledLogs === undefined && disabledLogs === undefined) return undefined;
   return !!disabledLogs || !enabledLogs;
@@ -27,11 +26,6 @@ export default defineRule({
   id: 'monitoring-disabled-on-ai-resource',
   version: '1',
   name: 'Diagnostic setting deleted or logs disabled on an AI, Key Vault or Storage resource',
-  title: ({ principalName, principalId, events, evidence }) => {
-    const e = events[events.length - 1];
-    const what = e?.operation === DELETE ? 'deleted' : `changed to disable ${evidence.disabledLogs || 'all logs'}`;
-    return `Diagnostic setting ${resourceName(e?.resourceId)} ${what} on ${evidence.resourceName} by ${principalLabel({ principalName, principalId })}`;
-  },
   description:
     'A principal deleted a diagnostic setting of an Azure OpenAI / AI services account, a Key Vault or a storage account, or rewrote one with log categories disabled. ' +
     'Diagnostic settings are what stream the resource\'s logs to Warden and Sentinel: without them its use goes unseen. ' +
@@ -43,18 +37,13 @@ export default defineRule({
   operations: [DELETE, WRITE],
   tags: ['defense-evasion', 'logging'],
   tunables: {
-    /** Resource types watched: a setting on (or under) one of these is reported. */
-    resourceTypes: [
-      'microsoft.cognitiveservices/accounts',
-      'microsoft.machinelearningservices/workspaces',
-      'microsoft.keyvault/vaults',
-      'microsoft.storage/storageaccounts',
-    ],
-    /** Principal object ids or app ids that manage diagnostic settings (policy remediation, IaC pipelines). */
-    allowPrincipals: [] as string[],
+    resourceTypes: tunable(
+      ['microsoft.cognitiveservices/accounts', 'microsoft.machinelearningservices/workspaces', 'microsoft.keyvault/vaults', 'microsoft.storage/storageaccounts'],
+      'Resource types watched: a setting on (or under) one of these is reported',
+    ),
   },
-  where: (e, { resourceTypes, allowPrincipals }) => {
-    if (e.result === 'failure' || isAllowListed(e, allowPrincipals)) return false;
+  where: (e, { resourceTypes }) => {
+    if (e.result === 'failure') return false;
     const target = monitoredResource(e);
     if (!target || !resourceTypes.some((t) => target.includes(`/providers/${t.toLowerCase()}/`))) return false;
     // A delete counts once it succeeded; a write is judged on the record that carries its body (Start).
@@ -76,7 +65,11 @@ export default defineRule({
       enabledLogs: e?.details.enabledLogs,
     };
   },
+  title: ({ principal, events, evidence }) => {
+    const e = events[events.length - 1];
+    const what = e?.operation === DELETE ? 'deleted' : `changed to disable ${evidence.disabledLogs || 'all logs'}`;
+    return `Diagnostic setting ${resourceName(e?.resourceId)} ${what} on ${evidence.resourceName} by ${principal}`;
+  },
   // The activity log writes Start then Success: one alert per principal, resource and hour.
   suppress: '1h',
-  entities: ['account', 'azure-resource', 'ip', 'cloud-application'],
 });

@@ -1,4 +1,4 @@
-import { defineRule, principalLabel, resourceName } from '../src/engine/index.js';
+import { defineRule, keyVaultObjectName, resourceName, tunable } from '../src/engine/api.js';
 
 const SECRET_READS = ['SECRETGET', 'KEYGET', 'CERTIFICATEGET', 'SECRETBACKUP', 'KEYBACKUP'];
 const KEY_LISTINGS = ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION', 'MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION'];
@@ -14,13 +14,6 @@ export default defineRule({
   id: 'nhi-new-ip-then-key-access',
   version: '1',
   name: 'Non-human identity signs in from a new IP, then reads a secret or lists keys',
-  title: ({ principalName, principalId, events }) => {
-    const [signin, access] = [events[0], events[events.length - 1]];
-    const what = access?.source === 'keyvault'
-      ? `read ${access.details.secretName ?? access.details.keyName ?? access.details.certificateName ?? 'an object'} from ${access.details.vault ?? 'a Key Vault'}`
-      : `listed the keys of ${resourceName(access?.resourceId) ?? 'an account'}`;
-    return `${principalLabel({ principalName, principalId })} signed in from new IP ${signin?.ip} and then ${what}`;
-  },
   description:
     'A service principal or managed identity signed in from an IP address never seen for it (after its learning period) and, within the time limit, ' +
     'read a Key Vault secret, key or certificate or listed the keys of an AI or storage account. That is how a leaked client secret is used: sign in from elsewhere, then collect more credentials. ' +
@@ -31,44 +24,43 @@ export default defineRule({
   sources: ['signin', 'keyvault', 'activity'],
   tags: ['non-human-identity', 'sequence', 'multi-source'],
   tunables: {
-    /** Longest time from the sign-in to the secret read or key listing. */
-    within: '1h',
-    /** How long an address stays known after the identity last signed in from it. */
-    horizon: '30d',
-    /** Nothing is a new address until the identity has been watched this long. */
-    learning: '7d',
-    /** Address prefixes never counted as new (NAT gateways, build agents' ranges), e.g. "10.20.". */
-    trustedIpPrefixes: [] as string[],
+    trustedIpPrefixes: tunable([] as string[], 'Address prefixes never counted as new (NAT gateways, build agents\' ranges), e.g. "10.20."'),
   },
   kind: 'sequence',
-  within: (t) => t.within,
-  steps: [
-    {
+  within: tunable('1h', 'Longest time from the sign-in to the secret read or key listing'),
+  steps: {
+    signin: {
       name: 'sign-in from an IP never seen for it',
       sources: ['signin'],
       where: (e, { trustedIpPrefixes }) =>
         e.result === 'success' && NON_HUMAN.has(e.principalType) && e.ip !== undefined && !trustedIpPrefixes.some((p) => e.ip!.startsWith(p)),
-      firstSeen: { value: 'ip', horizon: (t) => t.horizon, learning: (t) => t.learning },
+      firstSeen: {
+        value: 'ip',
+        horizon: tunable('30d', 'How long an address stays known after the identity last signed in from it'),
+        learning: tunable('7d', 'Nothing is a new address until the identity has been watched this long'),
+      },
     },
-    {
+    access: {
       name: 'secret read or key listing',
       sources: ['keyvault', 'activity'],
       operations: [...SECRET_READS, ...KEY_LISTINGS],
       where: (e) => e.result !== 'failure',
     },
-  ],
-  evidence: ({ events }) => {
-    const [signin, access] = [events[0], events[events.length - 1]];
-    return {
-      newIp: signin?.ip,
-      signInApp: signin?.details.targetResourceName,
-      // Which client secret or certificate signed in: its id, not the secret.
-      credentialKeyId: signin?.details.credentialKeyId,
-      accessOperation: access?.operation,
-      accessedResource: resourceName(access?.resourceId),
-      accessIp: access?.ip,
-    };
+  },
+  evidence: ({ steps: { signin, access } }) => ({
+    newIp: signin.ip,
+    signInApp: signin.details.targetResourceName,
+    // Which client secret or certificate signed in: its id, not the secret.
+    credentialKeyId: signin.details.credentialKeyId,
+    accessOperation: access.operation,
+    accessedResource: resourceName(access.resourceId),
+    accessIp: access.ip,
+  }),
+  title: ({ principal, steps: { signin, access } }) => {
+    const what = access.source === 'keyvault'
+      ? `read ${keyVaultObjectName(access) ?? 'an object'} from ${access.details.vault ?? 'a Key Vault'}`
+      : `listed the keys of ${resourceName(access.resourceId) ?? 'an account'}`;
+    return `${principal} signed in from new IP ${signin.ip} and then ${what}`;
   },
   suppress: '1h',
-  entities: ['account', 'azure-resource', 'ip', 'cloud-application'],
 });

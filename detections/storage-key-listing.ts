@@ -1,4 +1,4 @@
-import { defineRule, isAllowListed, principalLabel, resourceName } from '../src/engine/index.js';
+import { defineRule, resourceName } from '../src/engine/api.js';
 
 const LIST_KEYS = 'MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION';
 const REGENERATE_KEY = 'MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY/ACTION';
@@ -12,10 +12,10 @@ export default defineRule({
   id: 'storage-key-listing',
   version: '1',
   name: 'Storage account keys listed by a principal not on the allow-list',
-  title: ({ principalName, principalId, events }) => {
+  title: ({ principal, events }) => {
     const verb = events.some((e) => e.operation === REGENERATE_KEY) ? 'regenerated' : 'listed';
     const denied = events.every((e) => e.result === 'failure') ? ' (denied)' : '';
-    return `Storage account keys ${verb}${denied} on ${resourceName(events[0]?.resourceId) ?? 'a storage account'} by ${principalLabel({ principalName, principalId })}`;
+    return `Storage account keys ${verb}${denied} on ${resourceName(events[0]?.resourceId) ?? 'a storage account'} by ${principal}`;
   },
   description:
     'A user or service principal listed (or regenerated) the access keys of a storage account. ' +
@@ -27,12 +27,8 @@ export default defineRule({
   sources: ['activity'],
   operations: [LIST_KEYS, REGENERATE_KEY],
   tags: ['storage', 'keys'],
-  tunables: {
-    /** Principal object ids or app ids allowed to list keys (platform automation, Functions hosts). */
-    allowPrincipals: [] as string[],
-  },
   // Platform-written records name Azure itself (`azure:…`), not a user or service principal.
-  where: (e, { allowPrincipals }) => !e.principalId.startsWith('azure:') && !isAllowListed(e, allowPrincipals),
+  where: (e) => !e.principalId.startsWith('azure:'),
   // Per principal and account: keys of a second account are a second finding.
   groupBy: (e) => `${e.principalId}|${e.resourceId ?? ''}`,
   kind: 'match',
@@ -42,5 +38,4 @@ export default defineRule({
   }),
   // The activity log writes Start then Success: one alert per principal, account and hour.
   suppress: '1h',
-  entities: ['account', 'cloud-application', 'azure-resource', 'ip'],
 });

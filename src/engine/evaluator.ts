@@ -58,7 +58,7 @@ export interface EvaluatorOptions {
  * number is a redelivery and is skipped, and each key also remembers its last applied
  * (partition, sequence number) in case the partition's own entry was not written.
  */
-export class PartitionEvaluator implements Evaluation {
+export class PartitionEvaluator {
   private readonly meta: PartitionMeta = { w: 0, q: -1 };
   /** Events applied since this evaluator was created. */
   applied = 0;
@@ -72,10 +72,8 @@ export class PartitionEvaluator implements Evaluation {
   private orphans: string[] = [];
   /** Entries the detector asked to keep with this partition (what it learned from its events) since the last write. */
   private remembered = new Map<string, string>();
-  private rule!: CompiledRule;
-  private current!: StreamEvent;
-  private out!: Alert[];
-  readonly observe?: (key: string, point: ObservedPoint) => void;
+  /** Per rule, what its kind raises alerts through. */
+  private readonly evaluations: RuleEvaluation[];
 
   constructor(
     readonly partitionId: string,
@@ -88,8 +86,7 @@ export class PartitionEvaluator implements Evaluation {
     this.dirty = rules.map(() => new Map());
     this.removed = rules.map(() => new Set());
     this.prefixes = rules.map((r) => `${storePrefix(r)}|`);
-    const observer = options.observe;
-    if (observer) this.observe = (key, point) => observer(this.rule.id, key, point);
+    this.evaluations = rules.map((r) => new RuleEvaluation(r, counters, options.observe));
   }
 
   /** The partition's event-time watermark: the newest event time applied there. */
@@ -159,8 +156,6 @@ export class PartitionEvaluator implements Evaluation {
     if (e.time > meta.w) meta.w = e.time;
     const rules = this.index.lookup(e.source, e.operation);
     if (!rules.length) return;
-    this.current = se;
-    this.out = out;
     const pid = this.partitionId;
     const seq = se.sequenceNumber;
     for (const rule of rules) {
@@ -176,8 +171,9 @@ export class PartitionEvaluator implements Evaluation {
         }
         const fresh = st === undefined;
         st ??= { p: pid, q: seq };
-        this.rule = rule;
-        const holds = rule.logic.apply(st, e, key, this);
+        const evaluation = this.evaluations[rule.index];
+        const holds = rule.logic.apply(st, e, key, evaluation);
+        if (evaluation.drafts.length) this.alerts(rule, evaluation.drafts, se.arrivedAt, out);
         if (holds === UNCHANGED) continue;
         st.p = pid;
         st.q = seq;
@@ -188,6 +184,9 @@ export class PartitionEvaluator implements Evaluation {
           this.dirty[rule.index].set(key, st);
         }
       } catch (err) {
+        // An alert raised before the rule threw still goes out, as it would have without the error.
+        const drafts = this.evaluations[rule.index].drafts;
+        if (drafts.length) this.alerts(rule, drafts, se.arrivedAt, out);
         // A rule that throws must not stop the batch or the other rules: count it and show it.
         this.counters.ruleErrors[rule.id] = (this.counters.ruleErrors[rule.id] ?? 0) + 1;
         if (this.counters.ruleErrorSamples.length < 10) this.counters.ruleErrorSamples.push(`${rule.id}: ${(err as Error).message} (event ${e.id})`);
@@ -200,20 +199,14 @@ export class PartitionEvaluator implements Evaluation {
     this.remembered.set(storeKey, value);
   }
 
-  raise(state: KeyState, time: number, draft: () => AlertDraft): boolean {
-    const rule = this.rule;
-    const period = rule.settings.suppressMs;
-    if (period > 0) {
-      if (state.a !== undefined && time < state.a + period) {
-        this.counters.suppressed++;
-        return false;
-      }
-      state.a = time;
+  /** The Alerts of what a rule's kind raised for one event (the drafts are taken). */
+  private alerts(rule: CompiledRule, drafts: AlertDraft[], arrivedAt: number, out: Alert[]): void {
+    for (const draft of drafts) {
+      out.push(buildAlert(rule, draft, arrivedAt, this.options.now()));
+      this.counters.alerts++;
+      this.counters.alertsByRule[rule.id] = (this.counters.alertsByRule[rule.id] ?? 0) + 1;
     }
-    this.out.push(buildAlert(rule, draft(), this.current.arrivedAt, this.options.now()));
-    this.counters.alerts++;
-    this.counters.alertsByRule[rule.id] = (this.counters.alertsByRule[rule.id] ?? 0) + 1;
-    return true;
+    drafts.length = 0;
   }
 
   /**
@@ -261,7 +254,7 @@ export class PartitionEvaluator implements Evaluation {
   /** Suppression ends, then the kind prunes; true when the key holds nothing any more. */
   private prune(rule: CompiledRule, st: KeyState, key: string): boolean {
     const horizon = this.meta.w - this.options.allowedLatenessMs;
-    if (st.a !== undefined && st.a + rule.settings.suppressMs < horizon) st.a = undefined;
+    if (st.a !== undefined && st.a + rule.suppressMs < horizon) st.a = undefined;
     const observer = this.options.observe;
     const observe = observer && ((point: ObservedPoint) => observer(rule.id, key, point));
     return rule.logic.prune(st, this.meta.w, this.options.allowedLatenessMs, observe) && st.a === undefined;
@@ -273,7 +266,37 @@ export class PartitionEvaluator implements Evaluation {
  * whose kind changed does not read state of another shape (its old entries are deleted).
  */
 function storePrefix(rule: CompiledRule): string {
-  return `${rule.id}:${rule.settings.kind}`;
+  return `${rule.id}:${rule.rule.kind}`;
+}
+
+/**
+ * What one rule's kind sees of the evaluator: `raise` applies the rule's suppression and keeps
+ * the draft of an alert that goes out, for the evaluator to take as soon as `apply` returns.
+ */
+class RuleEvaluation implements Evaluation {
+  readonly drafts: AlertDraft[] = [];
+  readonly observe?: (key: string, point: ObservedPoint) => void;
+
+  constructor(
+    private readonly rule: CompiledRule,
+    private readonly counters: Counters,
+    observer: Observer | undefined,
+  ) {
+    if (observer) this.observe = (key, point) => observer(rule.id, key, point);
+  }
+
+  raise(state: KeyState, time: number, draft: () => AlertDraft): boolean {
+    const period = this.rule.suppressMs;
+    if (period > 0) {
+      if (state.a !== undefined && time < state.a + period) {
+        this.counters.suppressed++;
+        return false;
+      }
+      state.a = time;
+    }
+    this.drafts.push(draft());
+    return true;
+  }
 }
 
 function parse(json: string): unknown {

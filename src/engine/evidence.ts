@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Alert, Entity, NormalizedEvent } from '../model/index.js';
+import type { Alert, Details, Entity, NormalizedEvent } from '../model/index.js';
 
 import type { CompiledRule } from './compile.js';
 import type { AlertDraft } from './kinds/types.js';
@@ -15,9 +15,9 @@ const MAX_LIST = 20;
  * This is also what keys' state keeps, so stored state holds no secrets either.
  */
 export function trimEvent(e: NormalizedEvent): NormalizedEvent {
-  const details: NormalizedEvent['details'] = {};
+  const details: Details = {};
   for (const name in e.details) {
-    const v = e.details[name];
+    const v = (e.details as Details)[name];
     details[name] = typeof v !== 'string' ? v : redactNamed(name, v);
   }
   const out: NormalizedEvent = { ...e, details };
@@ -157,19 +157,24 @@ function redactEvidence(v: unknown, depth: number): unknown {
   return out;
 }
 
+const NO_STEPS: Readonly<Record<string, NormalizedEvent>> = Object.freeze({});
+
 /** The Alert contract row for a draft the evaluator let through. */
 export function buildAlert(rule: CompiledRule, draft: AlertDraft, arrivedAt: number, raisedAt: number): Alert {
   const events = draft.events;
   const trigger = draft.trigger;
   const principalName = trigger.principalName ?? events.find((e) => e.principalName)?.principalName ?? rule.context.principals.nameOf(trigger.principalId);
+  const kindEvidence = draft.evidence as Record<string, unknown>;
+  const kind = rule.rule.kind;
   const seen = {
-    key: draft.key, principalId: trigger.principalId, principalName, events, tunables: rule.tunables, context: rule.context,
-    evidence: { kind: rule.settings.kind, ...draft.evidence },
+    key: draft.key, principalId: trigger.principalId, principalName, principal: principalName ?? trigger.principalId,
+    events, steps: draft.steps ?? NO_STEPS, tunables: rule.tunables, context: rule.context,
+    evidence: { kind, ...kindEvidence },
   };
   const evidence: Record<string, unknown> = {
-    kind: rule.settings.kind,
+    kind,
     ...(redactEvidence(rule.evidence(seen), 0) as Record<string, unknown>),
-    ...draft.evidence,
+    ...kindEvidence,
     correlationIds: unique(events.map((e) => e.correlationId)),
     events: events.map(evidenceEvent),
   };

@@ -1,20 +1,16 @@
-import type { NormalizedEvent } from '../model/index.js';
+import type { SourceEvent } from '../model/index.js';
 
-/** Small helpers detection rules share (rules import only src/engine and src/model). */
-
-/** Whether the event's principal (object id) or client app id is on an allow-list (case-insensitive). */
-export function isAllowListed(e: NormalizedEvent, allowList: readonly string[]): boolean {
-  if (!allowList.length) return false;
-  const app = e.appId?.toLowerCase();
-  return allowList.some((p) => {
-    const id = p.toLowerCase();
-    return id === e.principalId || id === app;
-  });
-}
+/** Readers several rules share (rules import them from the rule API, src/engine/api.ts). */
 
 export { resourceName } from '../common/ids.js';
 
-/** How a title names the principal: its UPN or display name, else its id. */
-export function principalLabel(c: { principalName?: string; principalId: string }): string {
-  return c.principalName ?? c.principalId;
+/** The name of the secret, key or certificate a Key Vault request addresses. */
+export function keyVaultObjectName(e: SourceEvent<'keyvault'>): string | undefined {
+  return e.details.secretName ?? e.details.keyName ?? e.details.certificateName;
+}
+
+/** `vault/name` of the Key Vault object a request reads: the same name in two vaults is two objects. */
+export function keyVaultObject(e: SourceEvent<'keyvault'>): string | undefined {
+  const name = keyVaultObjectName(e);
+  return name === undefined ? undefined : `${e.details.vault ?? e.resourceId ?? ''}/${name}`;
 }

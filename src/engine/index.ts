@@ -1,9 +1,7 @@
-/** The detection engine: rules, kinds, evaluation with state, alerts. Detections import from here. */
-export { defineRule, isRule } from './rule.js';
-export type {
-  Rule, RuleDefinition, RuleKind, MatchRule, ThresholdRule, AnomalyRule, FirstSeenRule, FirstSeenOptions,
-  SequenceRule, SequenceStep, Tunables, TunableValue, Param, EventValue, EntityType, TitleContext, RuleContext,
-} from './rule.js';
+/** The detection engine: rules, kinds, evaluation with state, alerts. Detections import the rule API (./api.js) instead. */
+export * from './api.js';
+export { isRule, RULE_KINDS, type RuleKind, type Tunables, type TunableValue } from './rule.js';
+export { KINDS } from './kinds/index.js';
 export { RuleDefinitionError, TunableError } from './errors.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { tunableOverridesFromEnv, parseTunableOverrides, mergeTunableOverrides, type TunableOverrides } from './tunables.js';
@@ -11,5 +9,4 @@ export { Detector, DEFAULT_ALLOWED_LATENESS_MS, type DetectorOptions, type Detec
 export { loadRules, DETECTIONS_DIR, type LoadedRule } from './loader.js';
 export { alertId, trimEvent } from './evidence.js';
 export { ResourceInventory, InventoryError, inventoryFromEnv, parseInventory, readInventoryFile, type InventoryResource } from './inventory.js';
-export { isAllowListed, resourceName, principalLabel } from './helpers.js';
 export type { ObservedPoint, Observer } from './kinds/types.js';

@@ -1,36 +1,59 @@
 import { SEVERITIES, SOURCES, TACTICS } from '../model/index.js';
-import type { NormalizedEvent, Severity, Source, Tactic } from '../model/index.js';
+import type { NormalizedEvent, Severity, Source, SourceEvent, Tactic } from '../model/index.js';
 import { parseDuration } from './duration.js';
 import { RuleDefinitionError, TunableError } from './errors.js';
 import type { InventoryResource } from './inventory.js';
+import type { AnomalyEvidence, AnomalyOptions } from './kinds/anomaly.js';
+import type { FirstSeenEvidence, FirstSeenOptions } from './kinds/first-seen-kind.js';
+import { RULE_KINDS, kindDefinition, type RuleKind } from './kinds/index.js';
+import type { MatchEvidence, MatchOptions } from './kinds/match.js';
+import type { SequenceEvidence, SequenceOptions, SequenceStep } from './kinds/sequence.js';
+import type { ThresholdEvidence, ThresholdOptions } from './kinds/threshold.js';
 
-/** A tunable's default value: what a deployer may override without editing the rule. */
+export { RULE_KINDS, type RuleKind };
+
+/** A tunable's value: what a deployer may set without editing the rule. */
 export type TunableValue = string | number | boolean | readonly string[] | readonly number[];
 export type Tunables = { readonly [name: string]: TunableValue };
 
-// Method-shaped callbacks are checked bivariantly, so a Rule<{ threshold: number }> is still a Rule.
-type Fn<A extends unknown[], R> = { bivarianceHack(...args: A): R }['bivarianceHack'];
+const TUNABLE = Symbol('tunable');
 
-/** A setting given directly, or computed from the rule's (possibly overridden) tunables. */
-export type Param<V, T> = V | Fn<[tunables: T], V>;
+/** A setting a deployer may override (WARDEN_TUNABLES), declared where the rule uses it. */
+export interface Tunable<V extends TunableValue = TunableValue> {
+  readonly [TUNABLE]: true;
+  readonly default: V;
+  /** What it sets, in a sentence. */
+  readonly doc: string;
+}
 
-/** A text value read from an event: a field name, `details.<key>`, or a function. */
-export type EventValue =
-  | 'ip' | 'appId' | 'resourceId' | 'resourceType' | 'subscriptionId' | 'tenantId' | 'operation'
-  | 'category' | 'result' | 'principalId' | 'principalName' | 'correlationId' | 'source'
-  | `details.${string}`
-  | Fn<[event: NormalizedEvent], string | undefined>;
+type Widen<V> = V extends string ? string : V extends number ? number : V extends boolean ? boolean : V;
 
-export const EVENT_FIELDS = [
-  'ip', 'appId', 'resourceId', 'resourceType', 'subscriptionId', 'tenantId', 'operation',
-  'category', 'result', 'principalId', 'principalName', 'correlationId', 'source',
-] as const;
+/**
+ * Declare a tunable with its default and what it sets: `threshold: tunable(10, 'Distinct secrets read')`.
+ * Its name is the option (or `tunables` entry) it stands for.
+ */
+export function tunable<V extends TunableValue>(value: V, doc: string): Tunable<Widen<V>> {
+  return { [TUNABLE]: true, default: value as Widen<V>, doc };
+}
+
+export function isTunable(v: unknown): v is Tunable {
+  return typeof v === 'object' && v !== null && TUNABLE in v;
+}
+
+/** A kind option given directly or as a tunable. */
+export type Option<V extends TunableValue> = V | Tunable<V>;
+
+/** The tunables every rule has: the engine applies them. */
+export const BUILT_IN_TUNABLES = {
+  allowPrincipals: tunable([] as string[], 'Principal object ids or app ids never to alert on (case-insensitive)'),
+};
+
+type TunableDecls = { readonly [name: string]: Tunable };
+/** What a rule's functions see of its tunables: each one's value, overrides applied. */
+export type TunableValues<TT> = { readonly [K in keyof TT]: TT[K] extends Tunable<infer V> ? V : never } & { readonly allowPrincipals: readonly string[] };
 
 export const ENTITY_TYPES = ['account', 'azure-resource', 'ip', 'cloud-application'] as const;
 export type EntityType = (typeof ENTITY_TYPES)[number];
-
-export const RULE_KINDS = ['match', 'threshold', 'anomaly', 'firstSeen', 'sequence'] as const;
-export type RuleKind = (typeof RULE_KINDS)[number];
 
 /**
  * What rules may consult besides the event: enrichment shared by all rules of a detector, learned
@@ -42,138 +65,124 @@ export interface RuleContext {
   readonly principals: { nameOf(principalId: string): string | undefined };
 }
 
-/** What a dynamic title (and a rule's `evidence`) sees: the evidence the alert carries. */
-export interface TitleContext<T> {
+/** What a rule's title and evidence see of an alert. */
+export interface AlertView<Ev, E, T, Steps> {
   /** The grouping key (the principal id unless the rule groups otherwise). */
   key: string;
   principalId: string;
   principalName?: string;
-  /** The trimmed evidence events (at most 5). */
-  events: readonly NormalizedEvent[];
-  evidence: Readonly<Record<string, unknown>>;
+  /** The principal as a title names it: its UPN or display name, else its id. */
+  principal: string;
+  /** The trimmed evidence events (at most 5), oldest first. */
+  events: readonly Ev[];
+  /** A sequence's events by step name. */
+  steps: Steps;
+  /** The kind's evidence (count, window, rate, baseline, the new value …); for the title, the rule's own too. */
+  evidence: Readonly<E>;
   tunables: T;
   context: RuleContext;
 }
 
-interface RuleCommon<T extends Tunables> {
+interface RuleBase<S extends Source, TT, KE, X, Steps> {
   /** Lower-case words joined by '-'; the file is detections/<id>.ts. */
   id: string;
   /** '1', '1.2' or '1.2.3'; bump when the logic changes. */
   version: string;
   /** What the rule detects, in a few words: its title in catalogues (default: `title` when it is a text). */
   name?: string;
-  title: string | Fn<[context: TitleContext<T>], string>;
   description: string;
   severity: Severity;
   /** MITRE ATT&CK tactic names as Sentinel spells them ('CredentialAccess'). */
   tactics: readonly Tactic[];
   /** MITRE ATT&CK technique ids ('T1552', 'T1552.001'). */
   techniques: readonly string[];
-  /** The sources the rule reads: its events are the only ones it is shown. */
-  sources: readonly Source[];
+  /** The sources the rule reads: its events are the only ones it is shown, typed by them. */
+  sources: readonly S[];
   /** Upper-case operations, when the rule reads only some: narrows the index further. */
   operations?: readonly string[];
   tags?: readonly string[];
+  /** Tunables the rule's own functions read (kind options declare theirs inline); `allowPrincipals` is built in. */
+  tunables?: TT;
+  /** Which events the rule considers (the engine has already left out allow-listed principals). */
+  where?: (event: SourceEvent<S>, tunables: TunableValues<TT>, context: RuleContext) => boolean;
   /** Whose behaviour the state follows: the principal (default) or a finer key that includes it. */
-  groupBy?: 'principal' | Fn<[event: NormalizedEvent], string | undefined>;
-  /** Which events the rule considers at all. */
-  where?: Fn<[event: NormalizedEvent, tunables: T, context: RuleContext], boolean>;
+  groupBy?: (event: SourceEvent<S>) => string | undefined;
+  /** More evidence, from the alert's events; texts are redacted like event fields. The title sees it. */
+  evidence?: (alert: AlertView<SourceEvent<S>, KE, TunableValues<TT>, Steps>) => X;
+  title: string | ((alert: AlertView<SourceEvent<S>, KE & X, TunableValues<TT>, Steps>) => string);
+  /** No second alert for the same rule and key within this event-time period ('1h'). */
+  suppress?: string;
   /** Sentinel entity types the alert carries (default: all four, where the events have them). */
   entities?: readonly EntityType[];
-  /**
-   * More evidence, from the alert's events (names the kind's own evidence uses keep the kind's
-   * value). Texts are redacted like event fields. The title sees the result.
-   */
-  evidence?: Fn<[context: TitleContext<T>], Record<string, unknown>>;
-  /** No second alert for the same rule and key within this event-time period ('1h'). */
-  suppress?: Param<string, T>;
-  /** Defaults of the settings a deployer may override (WARDEN_TUNABLES; see docs/rules.md). */
-  tunables?: T;
 }
 
-/** One event is enough. */
-export interface MatchRule<T extends Tunables> extends RuleCommon<T> {
-  kind: 'match';
+type StepDecls<S extends Source, T> = { readonly [name: string]: SequenceStep<S, T> };
+type StepEvents<St> = { readonly [N in keyof St]: St[N] extends { sources: readonly (infer SS extends Source)[] } ? SourceEvent<SS> : NormalizedEvent };
+type NoSteps = Record<never, never>;
+
+type MatchRule<S extends Source, TT, X> = RuleBase<S, TT, MatchEvidence, X, NoSteps> & MatchOptions & { kind: 'match' };
+type ThresholdRule<S extends Source, TT, X> = RuleBase<S, TT, ThresholdEvidence, X, NoSteps> & ThresholdOptions<SourceEvent<S>> & { kind: 'threshold' };
+type AnomalyRule<S extends Source, TT, X> = RuleBase<S, TT, AnomalyEvidence, X, NoSteps> & AnomalyOptions & { kind: 'anomaly' };
+type FirstSeenRule<S extends Source, TT, X> = RuleBase<S, TT, FirstSeenEvidence, X, NoSteps> & FirstSeenOptions<SourceEvent<S>> & { kind: 'firstSeen' };
+type SequenceRule<S extends Source, TT, X, St> = RuleBase<S, TT, SequenceEvidence, X, StepEvents<St>> & SequenceOptions<St & StepDecls<S, TunableValues<TT>>> & { kind: 'sequence' };
+
+/** A rule as its file writes it: the common fields, `kind`, and that kind's options. */
+export type RuleDefinition<S extends Source = Source, TT extends TunableDecls = TunableDecls, X extends object = object, St extends StepDecls<S, TunableValues<TT>> = StepDecls<S, TunableValues<TT>>> =
+  | MatchRule<S, TT, X>
+  | ThresholdRule<S, TT, X>
+  | AnomalyRule<S, TT, X>
+  | FirstSeenRule<S, TT, X>
+  | SequenceRule<S, TT, X, St>;
+
+/** A validated rule, as `defineRule` returns it: what catalogues and the engine read. */
+export interface Rule {
+  readonly id: string;
+  readonly version: string;
+  readonly name?: string;
+  /** A text, or a function of the alert (the engine calls it with the alert's view). */
+  readonly title: string | ((alert: never) => string);
+  readonly description: string;
+  readonly severity: Severity;
+  readonly tactics: readonly Tactic[];
+  readonly techniques: readonly string[];
+  readonly sources: readonly Source[];
+  readonly operations?: readonly string[];
+  readonly tags?: readonly string[];
+  readonly kind: RuleKind;
+  /** Every tunable with its default, in the order the rule declares them, `allowPrincipals` last. */
+  readonly tunables: Tunables;
+  /** What each tunable sets. */
+  readonly tunableDocs: Readonly<Record<string, string>>;
+  /** The definition as written (copies of a rule start from it). */
+  readonly definition: RuleDefinition;
 }
 
-/** At least `threshold` events (or distinct values of `distinct`) within a sliding `window`, per key. */
-export interface ThresholdRule<T extends Tunables> extends RuleCommon<T> {
-  kind: 'threshold';
-  window: Param<string, T>;
-  threshold: Param<number, T>;
-  distinct?: EventValue;
-}
-
-/** Per-key event count in fixed buckets against that key's own learned baseline (EWMA mean and variance). */
-export interface AnomalyRule<T extends Tunables> extends RuleCommon<T> {
-  kind: 'anomaly';
-  bucket: Param<string, T>;
-  /** Buckets of history (empty ones included) before the key may alert. */
-  warmup: Param<number, T>;
-  /** Fewest events in a bucket for an alert, whatever the baseline. */
-  minCount: Param<number, T>;
-  /** Alert when count ≥ factor × baseline mean. */
-  factor?: Param<number, T>;
-  /** Alert when (count − mean) / max(stddev, 1) ≥ zScore. With `factor` too, both must hold. */
-  zScore?: Param<number, T>;
-  /** EWMA weight of the newest bucket, 0 < alpha ≤ 1 (default 0.1). */
-  alpha?: Param<number, T>;
-  /** A key silent this long is forgotten and learns again (default 2 × warmup buckets). */
-  forgetAfter?: Param<string, T>;
-}
-
-/** How "never seen" is judged: per key, a learning period from the key's first event, entries expiring after the horizon. */
-export interface FirstSeenOptions<T extends Tunables> {
-  value: EventValue;
-  /** How long a value stays known after it was last seen ('30d'). */
-  horizon: Param<string, T>;
-  /** Nothing is new until the key has been watched this long ('7d'). */
-  learning: Param<string, T>;
-  /** Most values remembered per key; the least recently seen go first (default 500). */
-  maxValues?: number;
-}
-
-/** A value never seen for this key within the horizon. */
-export interface FirstSeenRule<T extends Tunables> extends RuleCommon<T>, FirstSeenOptions<T> {
-  kind: 'firstSeen';
-}
-
-export interface SequenceStep<T extends Tunables> {
-  name: string;
-  /** Sources of this step (default: the rule's). */
-  sources?: readonly Source[];
-  operations?: readonly string[];
-  where?: Fn<[event: NormalizedEvent, tunables: T, context: RuleContext], boolean>;
-  /** The step's relation to the earlier steps' events: `prior[0]` is step 1's event, and so on. */
-  relate?: Fn<[event: NormalizedEvent, prior: readonly NormalizedEvent[], tunables: T, context: RuleContext], boolean>;
-  /** The step counts only when this value is new for the key (e.g. a sign-in from an IP never seen). */
-  firstSeen?: FirstSeenOptions<T>;
-}
-
-/** Ordered steps by the same key, first to last within `within`; steps may come from different sources. */
-export interface SequenceRule<T extends Tunables> extends RuleCommon<T> {
-  kind: 'sequence';
-  within: Param<string, T>;
-  steps: readonly SequenceStep<T>[];
-  /** Events remembered per step while waiting for the rest of the sequence (default 20). */
-  maxCandidates?: number;
-}
-
-export type RuleDefinition<T extends Tunables = Tunables> =
-  | MatchRule<T> | ThresholdRule<T> | AnomalyRule<T> | FirstSeenRule<T> | SequenceRule<T>;
-
-/** A validated rule, as `defineRule` returns it. */
-export type Rule<T extends Tunables = Tunables> = Readonly<RuleDefinition<T>>;
+/** The fields every rule has; any other field of a definition is an option of its kind. */
+const COMMON_FIELDS = new Set([
+  'id', 'version', 'name', 'title', 'description', 'severity', 'tactics', 'techniques', 'sources', 'operations', 'tags',
+  'tunables', 'where', 'groupBy', 'evidence', 'suppress', 'entities', 'kind',
+]);
 
 const DEFINED = new WeakSet<object>();
+const NO_CONTEXT: RuleContext = { inventory: { find: () => undefined }, principals: { nameOf: () => undefined } };
 
 /**
  * Declare a detection rule. The definition is validated now (with its default tunables), so a
  * broken rule fails when its file is loaded, with one RuleDefinitionError naming the field.
  */
-export function defineRule<T extends Tunables = Tunables>(definition: RuleDefinition<T>): Rule<T> {
-  validateRule(definition as RuleDefinition);
-  const rule = Object.freeze({ ...definition });
+export function defineRule<
+  const S extends Source,
+  TT extends TunableDecls = NoSteps,
+  X extends object = NoSteps,
+  St extends StepDecls<S, TunableValues<TT>> = NoSteps,
+>(definition: RuleDefinition<S, TT, X, St>): Rule {
+  const def = definition as unknown as RuleDefinition;
+  const { tunables, docs } = validateRule(def);
+  const rule: Rule = Object.freeze({
+    id: def.id, version: def.version, name: def.name, title: def.title as Rule['title'], description: def.description, severity: def.severity,
+    tactics: def.tactics, techniques: def.techniques, sources: def.sources, operations: def.operations, tags: def.tags,
+    kind: def.kind, tunables, tunableDocs: docs, definition: def,
+  });
   DEFINED.add(rule);
   return rule;
 }
@@ -181,6 +190,23 @@ export function defineRule<T extends Tunables = Tunables>(definition: RuleDefini
 /** Whether a value came from defineRule (the loader's check on a rule file's default export). */
 export function isRule(value: unknown): value is Rule {
   return typeof value === 'object' && value !== null && DEFINED.has(value);
+}
+
+/** The kind options a definition gives (every field that is not common to all rules; undefined is left out). */
+function kindOptions(def: RuleDefinition): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(def)) if (!COMMON_FIELDS.has(k) && v !== undefined) out[k] = v;
+  return out;
+}
+
+/** Walk plain objects and arrays (not functions) of kind options, replacing each tunable by `value(name, tunable)`. */
+function mapTunables(v: unknown, name: string, value: (name: string, t: Tunable) => unknown): unknown {
+  if (isTunable(v)) return value(name, v);
+  if (Array.isArray(v)) return v.map((x) => mapTunables(x, name, value));
+  if (typeof v !== 'object' || v === null || Object.getPrototypeOf(v) !== Object.prototype) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = mapTunables(x, k, value);
+  return out;
 }
 
 const RULE_ID = /^[a-z0-9]+(-[a-z0-9]+)*$/;
@@ -193,9 +219,9 @@ const TACTIC_IDS: Record<string, Tactic> = {
   TA0010: 'Exfiltration', TA0040: 'Impact',
 };
 
-type Check = (field: string, problem: string) => never;
+export type Check = (field: string, problem: string) => never;
 
-function validateRule(def: RuleDefinition): void {
+function validateRule(def: RuleDefinition): { tunables: Tunables; docs: Record<string, string> } {
   if (typeof def !== 'object' || def === null) throw new RuleDefinitionError('(rule)', 'defineRule needs an object');
   const id = typeof def.id === 'string' && RULE_ID.test(def.id) ? def.id : undefined;
   const fail: Check = (field, problem) => {
@@ -204,7 +230,7 @@ function validateRule(def: RuleDefinition): void {
   if (!id) fail('id', `${JSON.stringify(def.id)} is not a rule id: use lower-case words joined by '-' (e.g. 'ai-key-listing')`);
   if (typeof def.version !== 'string' || !VERSION.test(def.version)) fail('version', `${JSON.stringify(def.version)} is not a version: use '1', '1.2' or '1.2.3'`);
   if (def.name !== undefined && !(typeof def.name === 'string' && def.name.trim())) fail('name', 'give a non-empty text, or leave it out');
-  if (!(typeof def.title === 'function' || (typeof def.title === 'string' && def.title.trim()))) fail('title', 'give a non-empty text or a function of the alert context');
+  if (!(typeof def.title === 'function' || (typeof def.title === 'string' && def.title.trim()))) fail('title', 'give a non-empty text or a function of the alert');
   if (typeof def.description !== 'string' || !def.description.trim()) fail('description', 'give a non-empty description');
   if (!SEVERITIES.includes(def.severity)) fail('severity', `${JSON.stringify(def.severity)} is not one of ${SEVERITIES.join(', ')}`);
   checkTactics(def.tactics, fail);
@@ -212,24 +238,56 @@ function validateRule(def: RuleDefinition): void {
   def.techniques.forEach((t, i) => {
     if (typeof t !== 'string' || !TECHNIQUE.test(t)) fail(`techniques[${i}]`, `${JSON.stringify(t)} is not a MITRE technique id (T1234 or T1234.001)`);
   });
-  checkSources(def.sources, 'sources', fail, false);
-  checkOperations(def.operations, 'operations', fail);
+  if (!Array.isArray(def.sources) || def.sources.length === 0) fail('sources', `give at least one of ${SOURCES.join(', ')}`);
+  def.sources.forEach((s: unknown, i) => {
+    if (!SOURCES.includes(s as Source)) fail(`sources[${i}]`, `${JSON.stringify(s)} is not a source: ${SOURCES.join(', ')}`);
+  });
+  checkOperations(def.operations, fail);
   if (def.tags !== undefined && !(Array.isArray(def.tags) && def.tags.every((t) => typeof t === 'string'))) fail('tags', 'give an array of texts');
-  if (!(def.groupBy === undefined || def.groupBy === 'principal' || typeof def.groupBy === 'function')) fail('groupBy', "use 'principal' or a function of the event returning the key");
-  if (def.where !== undefined && typeof def.where !== 'function') fail('where', 'give a function (event, tunables, context) => boolean');
-  if (def.evidence !== undefined && typeof def.evidence !== 'function') fail('evidence', 'give a function of the alert context returning an object');
+  for (const f of ['where', 'groupBy', 'evidence'] as const) {
+    if (def[f] !== undefined && typeof def[f] !== 'function') fail(f, 'give a function, or leave it out');
+  }
+  if (def.suppress !== undefined && parseDuration(def.suppress) === undefined) fail('suppress', `${JSON.stringify(def.suppress)} is not a duration: use a whole number and a unit, e.g. '90s', '5m', '1h', '7d'`);
   if (def.entities !== undefined) {
     if (!Array.isArray(def.entities)) fail('entities', `give an array of ${ENTITY_TYPES.join(', ')}`);
     def.entities.forEach((t, i) => {
       if (!ENTITY_TYPES.includes(t)) fail(`entities[${i}]`, `${JSON.stringify(t)} is not one of ${ENTITY_TYPES.join(', ')}`);
     });
   }
-  checkTunableDefaults(def.tunables, fail);
   if (!RULE_KINDS.includes(def.kind)) fail('kind', `${JSON.stringify((def as { kind: unknown }).kind)} is not one of ${RULE_KINDS.join(', ')}`);
-  if (def.kind === 'firstSeen') checkEventValue(def.value, 'value', fail);
-  if (def.kind === 'threshold' && def.distinct !== undefined) checkEventValue(def.distinct, 'distinct', fail);
-  if (def.kind === 'sequence') checkSteps(def, fail);
-  resolveSettings(def, (def.tunables ?? {}) as Tunables, fail);
+  const declared = declaredTunables(def, fail);
+  const tunables: Record<string, TunableValue> = {};
+  const docs: Record<string, string> = {};
+  for (const [name, t] of declared) {
+    tunables[name] = t.default;
+    docs[name] = t.doc;
+  }
+  // The kind compiles with the defaults (e.g. a step's sources must be among the rule's); the logic is built again per detector.
+  kindDefinition(def.kind).compile(resolveKind(def, tunables, fail), { sources: def.sources, operations: def.operations, tunables, context: NO_CONTEXT }, fail);
+  return { tunables: Object.freeze(tunables), docs: Object.freeze(docs) };
+}
+
+/** The rule's tunables in order: the kind's options, then the rule's own `tunables`, then the built-in ones. */
+function declaredTunables(def: RuleDefinition, fail: Check): Map<string, Tunable> {
+  const found = new Map<string, Tunable>();
+  const add = (field: string, name: string, t: Tunable) => {
+    if (name in BUILT_IN_TUNABLES) fail(field, `'${name}' is built in for every rule: remove it (the engine applies it)`);
+    if (found.has(name)) fail(field, `tunable '${name}' is declared twice: give one of them another name`);
+    if (!isTunableValue(t.default)) fail(field, 'a default must be a text, a number, a boolean, or an array of texts or of numbers');
+    if (typeof t.doc !== 'string' || !t.doc.trim()) fail(field, `say what tunable '${name}' sets: tunable(default, 'what it sets')`);
+    found.set(name, t);
+  };
+  mapTunables(kindOptions(def), '', (name, t) => add(name, name, t));
+  const own = def.tunables as unknown;
+  if (own !== undefined) {
+    if (typeof own !== 'object' || own === null || Array.isArray(own)) fail('tunables', "give an object of tunables, e.g. { allowSourceAccounts: tunable([] as string[], 'Accounts copies may come from') }");
+    for (const [name, t] of Object.entries(own)) {
+      if (!isTunable(t)) fail(`tunables.${name}`, `declare it with tunable(default, 'what it sets')`);
+      add(`tunables.${name}`, name, t);
+    }
+  }
+  for (const [name, t] of Object.entries(BUILT_IN_TUNABLES)) found.set(name, t);
+  return found;
 }
 
 function checkTactics(tactics: unknown, fail: Check): void {
@@ -241,27 +299,13 @@ function checkTactics(tactics: unknown, fail: Check): void {
   });
 }
 
-function checkSources(sources: unknown, field: string, fail: Check, optional: boolean): void {
-  if (sources === undefined && optional) return;
-  if (!Array.isArray(sources) || sources.length === 0) fail(field, `give at least one of ${SOURCES.join(', ')}`);
-  sources.forEach((s: unknown, i) => {
-    if (!SOURCES.includes(s as Source)) fail(`${field}[${i}]`, `${JSON.stringify(s)} is not a source: ${SOURCES.join(', ')}`);
-  });
-}
-
-function checkOperations(ops: unknown, field: string, fail: Check): void {
+function checkOperations(ops: unknown, fail: Check): void {
   if (ops === undefined) return;
-  if (!Array.isArray(ops) || ops.length === 0) fail(field, 'give a non-empty array of operation names, or leave it out');
+  if (!Array.isArray(ops) || ops.length === 0) fail('operations', 'give a non-empty array of operation names, or leave it out');
   ops.forEach((op: unknown, i) => {
-    if (typeof op !== 'string' || !op) fail(`${field}[${i}]`, 'give an operation name');
-    if (op !== op.toUpperCase()) fail(`${field}[${i}]`, `operations are matched upper-case: write '${op.toUpperCase()}'`);
+    if (typeof op !== 'string' || !op) fail(`operations[${i}]`, 'give an operation name');
+    if (op !== op.toUpperCase()) fail(`operations[${i}]`, `operations are matched upper-case: write '${op.toUpperCase()}'`);
   });
-}
-
-function checkEventValue(value: unknown, field: string, fail: Check): void {
-  if (typeof value === 'function') return;
-  if (typeof value === 'string' && ((EVENT_FIELDS as readonly string[]).includes(value) || /^details\.[A-Za-z0-9_]+$/.test(value))) return;
-  fail(field, `${JSON.stringify(value)} is not an event field: use one of ${EVENT_FIELDS.join(', ')}, 'details.<key>', or a function of the event`);
 }
 
 function isTunableValue(v: unknown): v is TunableValue {
@@ -270,118 +314,29 @@ function isTunableValue(v: unknown): v is TunableValue {
   return Array.isArray(v) && (v.every((x) => typeof x === 'string') || v.every((x) => typeof x === 'number' && Number.isFinite(x)));
 }
 
-function checkTunableDefaults(tunables: unknown, fail: Check): void {
-  if (tunables === undefined) return;
-  if (typeof tunables !== 'object' || tunables === null || Array.isArray(tunables)) fail('tunables', 'give an object of defaults, e.g. { threshold: 30 }');
-  for (const [name, v] of Object.entries(tunables)) {
-    if (!isTunableValue(v)) fail(`tunables.${name}`, 'a default must be a text, a number, a boolean, or an array of texts or of numbers');
-  }
-}
-
-function checkSteps(def: SequenceRule<Tunables>, fail: Check): void {
-  if (!Array.isArray(def.steps) || def.steps.length < 2) fail('steps', 'a sequence needs at least two steps');
-  if (def.steps.length > 8) fail('steps', 'a sequence has at most 8 steps');
-  const names = new Set<string>();
-  def.steps.forEach((step, i) => {
-    const at = `steps[${i}]`;
-    if (typeof step !== 'object' || step === null) fail(at, 'give { name, where?, relate?, firstSeen? }');
-    if (typeof step.name !== 'string' || !step.name) fail(`${at}.name`, 'give each step a name');
-    if (names.has(step.name)) fail(`${at}.name`, `step name '${step.name}' is used twice`);
-    names.add(step.name);
-    checkSources(step.sources, `${at}.sources`, fail, true);
-    step.sources?.forEach((s: Source, j: number) => {
-      if (!def.sources.includes(s)) fail(`${at}.sources[${j}]`, `'${s}' is not among the rule's sources: add it to 'sources'`);
-    });
-    checkOperations(step.operations, `${at}.operations`, fail);
-    if (step.where !== undefined && typeof step.where !== 'function') fail(`${at}.where`, 'give a function (event, tunables) => boolean');
-    if (step.relate !== undefined && typeof step.relate !== 'function') fail(`${at}.relate`, 'give a function (event, priorStepEvents, tunables) => boolean');
-    if (step.relate !== undefined && i === 0) fail(`${at}.relate`, 'the first step has no earlier step to relate to');
-    if (step.firstSeen !== undefined) checkEventValue(step.firstSeen.value, `${at}.firstSeen.value`, fail);
-  });
-}
-
-/** A kind's settings with tunables applied and durations in milliseconds. */
-export type Settings = { suppressMs: number } & (
-  | { kind: 'match' }
-  | { kind: 'threshold'; windowMs: number; threshold: number }
-  | { kind: 'anomaly'; bucketMs: number; warmup: number; minCount: number; factor?: number; zScore?: number; alpha: number; forgetAfterMs: number }
-  | ({ kind: 'firstSeen' } & FirstSeenSettings)
-  | { kind: 'sequence'; withinMs: number; maxCandidates: number; steps: (FirstSeenSettings | undefined)[] }
-);
-
-export interface FirstSeenSettings {
-  horizonMs: number;
-  learningMs: number;
-  maxValues: number;
+/** A zod issue path as a field name: `steps.write.firstSeen.horizon`, `operations[0]`. */
+function fieldOf(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('') || '(options)';
 }
 
 /**
- * Apply tunables to a rule's settings and check them. Throws RuleDefinitionError (through `fail`)
- * for a setting that does not hold, so an override that breaks a rule names the field too.
+ * The kind's settings for these tunable values: tunables substituted into the kind's options,
+ * which its schema checks and converts (defaults filled in, durations in ms). Throws
+ * RuleDefinitionError (through `fail`) naming the field that does not hold.
  */
-export function resolveSettings(def: RuleDefinition, tunables: Tunables, fail: Check): Settings {
-  const get = <V>(p: Param<V, Tunables> | undefined): V | undefined =>
-    typeof p === 'function' ? (p as (t: Tunables) => V)(tunables) : p;
-  const duration = (field: string, p: Param<string, Tunables> | undefined, optional = false): number => {
-    const v = get(p);
-    if (v === undefined && optional) return 0;
-    const ms = parseDuration(v);
-    if (ms === undefined) fail(field, `${JSON.stringify(v)} is not a duration: use a whole number and a unit, e.g. '90s', '5m', '1h', '7d'`);
-    return ms;
-  };
-  const number = (field: string, p: Param<number, Tunables> | undefined, min: number, opts: { integer?: boolean; optional?: boolean; max?: number } = {}): number | undefined => {
-    const v = get(p);
-    if (v === undefined && opts.optional) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || (opts.max !== undefined && v > opts.max) || (opts.integer && !Number.isInteger(v))) {
-      fail(field, `${JSON.stringify(v)} is not valid: give ${opts.integer ? 'a whole number' : 'a number'} ≥ ${min}${opts.max !== undefined ? ` and ≤ ${opts.max}` : ''}`);
-    }
-    return v;
-  };
-  const firstSeen = (at: string, o: FirstSeenOptions<Tunables>): FirstSeenSettings => ({
-    horizonMs: duration(`${at}horizon`, o.horizon),
-    learningMs: o.learning === undefined ? fail(`${at}learning`, "give a learning period, e.g. '7d' (use '0s' for none)") : learningDuration(`${at}learning`, get(o.learning), fail),
-    maxValues: number(`${at}maxValues`, o.maxValues ?? 500, 1, { integer: true, max: 10_000 }) as number,
-  });
-  const suppressMs = duration('suppress', def.suppress, true);
-  switch (def.kind) {
-    case 'match':
-      return { kind: 'match', suppressMs };
-    case 'threshold':
-      return { kind: 'threshold', suppressMs, windowMs: duration('window', def.window), threshold: number('threshold', def.threshold, 1, { integer: true, max: 100_000 }) as number };
-    case 'anomaly': {
-      const bucketMs = duration('bucket', def.bucket);
-      const warmup = number('warmup', def.warmup, 1, { integer: true }) as number;
-      const factor = number('factor', def.factor, 1, { optional: true });
-      const zScore = number('zScore', def.zScore, 0, { optional: true });
-      if (factor === undefined && zScore === undefined) fail('factor', 'an anomaly rule needs a factor, a zScore, or both');
-      const forgetAfterMs = def.forgetAfter === undefined ? 2 * warmup * bucketMs : duration('forgetAfter', def.forgetAfter);
-      // Silent buckets are folded one by one, so the forget horizon bounds that work.
-      if (forgetAfterMs / bucketMs > 100_000) fail('forgetAfter', 'keep forgetAfter under 100000 buckets');
-      if (forgetAfterMs < bucketMs) fail('forgetAfter', 'forgetAfter must be at least one bucket');
-      return {
-        kind: 'anomaly', suppressMs, bucketMs, warmup, factor, zScore, forgetAfterMs,
-        minCount: number('minCount', def.minCount, 1, { integer: true }) as number,
-        alpha: number('alpha', def.alpha ?? 0.1, Number.MIN_VALUE, { max: 1 }) as number,
-      };
-    }
-    case 'firstSeen':
-      return { kind: 'firstSeen', suppressMs, ...firstSeen('', def) };
-    case 'sequence':
-      return {
-        kind: 'sequence', suppressMs,
-        withinMs: duration('within', def.within),
-        maxCandidates: number('maxCandidates', def.maxCandidates ?? 20, 1, { integer: true, max: 1000 }) as number,
-        steps: def.steps.map((s, i) => (s.firstSeen ? firstSeen(`steps[${i}].firstSeen.`, s.firstSeen) : undefined)),
-      };
+export function resolveKind(def: RuleDefinition, tunables: Tunables, fail: Check): unknown {
+  const options = mapTunables(kindOptions(def), '', (name) => tunables[name]);
+  const parsed = kindDefinition(def.kind).optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    fail(fieldOf(issue.path), issue.code === 'unrecognized_keys' ? `${issue.keys.map((k) => `'${k}'`).join(', ')} is not an option of a ${def.kind} rule` : issue.message);
   }
+  return parsed.data;
 }
 
-/** A learning period may be '0s' (alert from the first event); other durations must parse. */
-function learningDuration(field: string, v: unknown, fail: Check): number {
-  if (typeof v === 'string' && /^0(ms|s|m|h|d)$/.test(v.trim())) return 0;
-  const ms = parseDuration(v);
-  if (ms === undefined) fail(field, `${JSON.stringify(v)} is not a duration: use e.g. '1d', '7d' ('0s' for none)`);
-  return ms;
+/** The suppression period in ms (0: none). */
+export function suppressMs(def: RuleDefinition): number {
+  return def.suppress === undefined ? 0 : parseDuration(def.suppress)!;
 }
 
 /**
@@ -389,7 +344,7 @@ function learningDuration(field: string, v: unknown, fail: Check): number {
  * declares and keep its default's type (number, text, boolean, or array of the same).
  */
 export function applyTunableOverrides(rule: Rule, overrides: Readonly<Record<string, unknown>> | undefined): Tunables {
-  const defaults = rule.tunables ?? {};
+  const defaults = rule.tunables;
   if (!overrides) return defaults;
   const merged: Record<string, TunableValue> = { ...defaults };
   for (const [name, value] of Object.entries(overrides)) {
@@ -405,23 +360,4 @@ export function applyTunableOverrides(rule: Rule, overrides: Readonly<Record<str
     merged[name] = value as TunableValue;
   }
   return Object.freeze(merged);
-}
-
-/** The reader of an EventValue: a field, `details.<key>` (as text), or the rule's own function. */
-export function eventValueReader(value: EventValue): (e: NormalizedEvent) => string | undefined {
-  if (typeof value === 'function') return value;
-  if (value.startsWith('details.')) {
-    const name = value.slice('details.'.length);
-    return (e) => {
-      const v = e.details[name];
-      return v === undefined || v === '' ? undefined : String(v);
-    };
-  }
-  const field = value as (typeof EVENT_FIELDS)[number];
-  return (e) => e[field] || undefined;
-}
-
-/** How an EventValue reads in evidence: the field name, or 'custom'. */
-export function eventValueName(value: EventValue): string {
-  return typeof value === 'function' ? 'custom' : value;
 }

@@ -11,19 +11,105 @@ export const PRINCIPAL_TYPES = ['user', 'servicePrincipal', 'managedIdentity', '
 export type PrincipalType = (typeof PRINCIPAL_TYPES)[number];
 
 /**
- * Small per-source extras. Flat scalars only, so events stay cheap to copy, hash and store.
- * Known keys (present when the source carries them):
- * - ai: deployment, model, modelVersion, statusCode, requestLength, responseLength, promptTokens,
- *   completionTokens, totalTokens, durationMs, account, authType, apiVersion, streamType
- * - keyvault: vault, secretName, keyName, certificateName, statusCode, durationMs, userAgent
- * - storage: account, container, blob, authType (OAuth|SAS|AccountKey|Anonymous), statusCode,
- *   copySourceUri (SAS redacted), sourceAccount, bytes, userAgent, uri (SAS redacted)
- * - signin: errorCode, failureReason, targetResourceAppId, targetResourceName, userAgent,
- *   conditionalAccessStatus, signInKind
- * - activity: roleDefinitionId, roleName, scope, status, subStatus, level, caller
+ * Small per-source extras. Flat scalars only, so events stay cheap to copy, hash and store. The
+ * schema checks the shape; the per-source interfaces below name the keys each normalizer writes
+ * (present when the record carries them), so a rule reading a key its source never has fails
+ * the typecheck instead of never matching.
  */
 export const DetailsSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+/** Details of an event of any source, read generically (trimming, reports). */
 export type Details = z.infer<typeof DetailsSchema>;
+
+export type ActivityDetails = {
+  status?: string;
+  subStatus?: string;
+  level?: string;
+  durationMs?: number;
+  callerRole?: string;
+  managedIdentityResourceId?: string;
+  /** Role assignments (write and delete). */
+  roleDefinitionId?: string;
+  assigneePrincipalId?: string;
+  assigneePrincipalType?: string;
+  scope?: string;
+  /** Diagnostic settings (write): log categories, comma-separated. */
+  enabledLogs?: string;
+  disabledLogs?: string;
+  workspaceId?: string;
+  storageAccountId?: string;
+  eventHubAuthorizationRuleId?: string;
+  eventHubName?: string;
+  /** Key regeneration: which key. */
+  keyName?: string;
+};
+
+export type SigninDetails = {
+  signInKind?: string;
+  errorCode?: number;
+  failureReason?: string;
+  targetResourceAppId?: string;
+  targetResourceName?: string;
+  appName?: string;
+  userAgent?: string;
+  conditionalAccessStatus?: string;
+  /** Which client secret or certificate signed in (its id, never the secret). */
+  credentialKeyId?: string;
+  clientCredentialType?: string;
+};
+
+export type AiDetails = {
+  account?: string;
+  /** `key` or `entra`. */
+  authType?: string;
+  deployment?: string;
+  model?: string;
+  modelVersion?: string;
+  apiVersion?: string;
+  streamType?: string;
+  statusCode?: number;
+  requestLength?: number;
+  responseLength?: number;
+  promptTokens?: number;
+  completionTokens?: number;
+  totalTokens?: number;
+  durationMs?: number;
+};
+
+export type KeyVaultDetails = {
+  vault?: string;
+  /** The object a request addresses: one of the three. */
+  secretName?: string;
+  keyName?: string;
+  certificateName?: string;
+  statusCode?: number;
+  durationMs?: number;
+  userAgent?: string;
+};
+
+export type StorageDetails = {
+  /** OAuth, SAS, AccountKey or Anonymous. */
+  authType?: string;
+  account?: string;
+  container?: string;
+  blob?: string;
+  statusCode?: number;
+  bytes?: number;
+  userAgent?: string;
+  /** SAS redacted. */
+  uri?: string;
+  /** A copy's source URL (SAS redacted) and account. */
+  copySourceUri?: string;
+  sourceAccount?: string;
+};
+
+/** The details each source's events carry. */
+export interface DetailsBySource {
+  activity: ActivityDetails;
+  signin: SigninDetails;
+  ai: AiDetails;
+  keyvault: KeyVaultDetails;
+  storage: StorageDetails;
+}
 
 const lowerGuidish = z.string().refine((s) => s === s.toLowerCase(), 'must be lower-case');
 
@@ -48,6 +134,15 @@ export const NormalizedEventSchema = z.object({
   details: DetailsSchema,
 });
 export type NormalizedEvent = z.infer<typeof NormalizedEventSchema>;
+
+/**
+ * An event as a rule sees it: of one of the sources `S`, with that source's details, a union keyed
+ * on `source` (`e.source === 'keyvault'` narrows `e.details`). The same object as the
+ * NormalizedEvent the pipeline carries, typed by what each normalizer writes.
+ */
+export type SourceEvent<S extends Source = Source> = S extends Source
+  ? Omit<NormalizedEvent, 'source' | 'details'> & { source: S; details: DetailsBySource[S] }
+  : never;
 
 /** Where a raw record came from, so a dead letter or an alert can point back at it. */
 export interface RecordLocation {

@@ -2,7 +2,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CASES_FILE } from './rule-tests.js';
-import { RULE_KINDS, type RuleKind } from '../engine/rule.js';
+import { KINDS, RULE_KINDS, type RuleKind } from '../engine/index.js';
 import { WardenError } from '../common/errors.js';
 
 /** A rule that cannot be scaffolded as asked (bad id or kind, files already there). */
@@ -12,52 +12,12 @@ export class ScaffoldError extends WardenError {
 }
 
 const RULE_ID = /^[a-z0-9]+(-[a-z0-9]+)*$/;
-/** The engine's entry point, imported by rule files (`.js` specifiers resolve to the TypeScript source too). */
-const ENGINE_INDEX = fileURLToPath(new URL('../engine/index.js', import.meta.url));
+/** The rule API, the one module rule files import (`.js` specifiers resolve to the TypeScript source too). */
+const RULE_API = fileURLToPath(new URL('../engine/api.js', import.meta.url));
 
-/** The options each kind needs, with defaults that load; the tunables they read. */
-const KIND_OPTIONS: Record<RuleKind, { tunables: string; options: string }> = {
-  match: {
-    tunables: '',
-    options: `  kind: 'match',`,
-  },
-  threshold: {
-    tunables: `    /** Events (or distinct values) … */\n    threshold: 10,\n    /** … within this window. */\n    window: '10m',\n`,
-    options: `  kind: 'threshold',
-  threshold: (t) => t.threshold,
-  window: (t) => t.window,
-  // distinct: 'resourceId', // TODO: count distinct values instead of events, or remove`,
-  },
-  anomaly: {
-    tunables: `    bucket: '5m',\n    /** Buckets of history before a key may alert. */\n    warmup: 24,\n    factor: 5,\n    minCount: 50,\n`,
-    options: `  kind: 'anomaly',
-  bucket: (t) => t.bucket,
-  warmup: (t) => t.warmup,
-  factor: (t) => t.factor,
-  minCount: (t) => t.minCount,`,
-  },
-  firstSeen: {
-    tunables: `    horizon: '30d',\n    /** Nothing is new until the key has been watched this long. */\n    learning: '7d',\n`,
-    options: `  kind: 'firstSeen',
-  value: 'ip', // TODO: the value that must not be new (a field, 'details.<key>' or a function)
-  horizon: (t) => t.horizon,
-  learning: (t) => t.learning,`,
-  },
-  sequence: {
-    tunables: `    within: '1h',\n`,
-    options: `  kind: 'sequence',
-  within: (t) => t.within,
-  steps: [
-    // TODO: the steps, in order; each may narrow sources and operations and relate to the earlier steps.
-    { name: 'TODO first step', where: () => true },
-    { name: 'TODO second step', where: () => true, relate: (e, [first]) => e.id !== first.id },
-  ],`,
-  },
-};
-
-function ruleSource(id: string, kind: RuleKind, engineImport: string): string {
-  const k = KIND_OPTIONS[kind];
-  return `import { defineRule, isAllowListed, principalLabel } from '${engineImport}';
+function ruleSource(id: string, kind: RuleKind, apiImport: string): string {
+  const tunable = /\btunable\(/.test(KINDS[kind].scaffold) ? ', tunable' : '';
+  return `import { defineRule${tunable} } from '${apiImport}';
 
 /**
  * TODO: what this rule detects and why it matters, in a few sentences a detection engineer reads
@@ -67,19 +27,15 @@ export default defineRule({
   id: '${id}',
   version: '1',
   name: 'TODO: what it detects, in a few words',
-  title: ({ principalName, principalId }) => \`TODO: what happened, by \${principalLabel({ principalName, principalId })}\`,
   description: 'TODO: what happened, why it matters, and what the analyst should check.',
   severity: 'Medium', // TODO: Informational, Low, Medium or High
   tactics: ['CredentialAccess'], // TODO: MITRE ATT&CK tactics
   techniques: [], // TODO: MITRE ATT&CK technique ids, e.g. 'T1552'
   sources: ['activity'], // TODO: activity, signin, ai, keyvault, storage
   // operations: ['TODO/OPERATION'], // TODO: the upper-case operations the rule reads, or remove
-  tunables: {
-${k.tunables}    /** Principal object ids or app ids never to alert on. */
-    allowPrincipals: [] as string[],
-  },
-  where: (e, { allowPrincipals }) => !isAllowListed(e, allowPrincipals), // TODO: which events count
-${k.options}
+  where: (e) => e.result === 'success', // TODO: which events count (allow-listed principals never reach it)
+${KINDS[kind].scaffold}
+  title: ({ principal }) => \`TODO: what happened, by \${principal}\`,
   suppress: '1h',
 });
 `;
@@ -122,11 +78,11 @@ export async function scaffoldRule(dir: string, id: string, kind: string): Promi
   for (const path of [ruleFile, fixturesDir]) {
     if (await exists(path)) throw new ScaffoldError(`${relative(process.cwd(), path) || path} already exists: pick another id or remove it`);
   }
-  let engineImport = relative(dir, ENGINE_INDEX).split(sep).join('/').replace(/\.ts$/, '.js');
-  if (!engineImport.startsWith('.')) engineImport = `./${engineImport}`;
+  let apiImport = relative(dir, RULE_API).split(sep).join('/').replace(/\.ts$/, '.js');
+  if (!apiImport.startsWith('.')) apiImport = `./${apiImport}`;
   await mkdir(fixturesDir, { recursive: true });
   const files: [string, string][] = [
-    [ruleFile, ruleSource(id, kind as RuleKind, engineImport)],
+    [ruleFile, ruleSource(id, kind as RuleKind, apiImport)],
     [join(fixturesDir, CASES_FILE), casesSource()],
     [join(fixturesDir, 'positive.json'), EMPTY_CAPTURE],
     [join(fixturesDir, 'benign.json'), EMPTY_CAPTURE],

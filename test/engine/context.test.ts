@@ -21,7 +21,6 @@ const copy = (at: number, source: string, extra: Record<string, string> = {}) =>
 const crossCopy = defineRule({
   id: 'cross-copy',
   version: '1',
-  title: ({ evidence }) => `copy from ${evidence.sourceSubscriptionId ?? 'outside'} (${evidence.note})`,
   description: 'd',
   severity: 'High',
   tactics: ['Exfiltration'],
@@ -31,9 +30,11 @@ const crossCopy = defineRule({
   where: (e, _t, context) => context.inventory.find(STORAGE, String(e.details.sourceAccount))?.subscriptionId !== e.subscriptionId,
   evidence: ({ events, context }) => ({
     sourceSubscriptionId: context.inventory.find(STORAGE, String(events[0].details.sourceAccount))?.subscriptionId ?? null,
-    note: `via ${events[0].details.viaUrl}`,
+    // A detail no normalizer writes: this test's events carry it.
+    note: `via ${(events[0].details as Record<string, unknown>).viaUrl}`,
     accessKey: 'should never show',
   }),
+  title: ({ evidence }) => `copy from ${evidence.sourceSubscriptionId ?? 'outside'} (${evidence.note})`,
   kind: 'match',
 });
 

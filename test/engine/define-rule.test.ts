@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  Detector, RuleDefinitionError, TunableError, defineRule, loadRules, parseDuration, tunableOverridesFromEnv,
+  Detector, KINDS, RuleDefinitionError, TunableError, defineRule, loadRules, parseDuration, tunable, tunableOverridesFromEnv,
   type RuleDefinition,
 } from '../../src/engine/index.js';
 
@@ -16,7 +16,9 @@ const valid = {
 /** The RuleDefinitionError a broken definition gives. */
 function failure(over: Record<string, unknown>): RuleDefinitionError {
   try {
-    defineRule({ ...valid, ...over } as RuleDefinition);
+    // Options of another kind replace the threshold's.
+    const base = 'kind' in over ? { ...valid, window: undefined, threshold: undefined } : valid;
+    defineRule({ ...base, ...over } as RuleDefinition);
   } catch (err) {
     if (err instanceof RuleDefinitionError) return err;
     throw err;
@@ -40,17 +42,21 @@ describe('defineRule validation', () => {
     [{ threshold: 0 }, 'threshold', /≥ 1/],
     [{ suppress: '1w' }, 'suppress', /not a duration/],
     [{ entities: ['host'] }, 'entities[0]', /account, azure-resource, ip, cloud-application/],
-    [{ tunables: { threshold: { nested: 1 } } }, 'tunables.threshold', /text, a number, a boolean/],
+    [{ tunables: { threshold: 3 } }, 'tunables.threshold', /declare it with tunable\(default, 'what it sets'\)/],
+    [{ tunables: { nested: tunable({ a: 1 } as unknown as string, 'doc') } }, 'tunables.nested', /text, a number, a boolean/],
+    [{ tunables: { allowPrincipals: tunable(['x'], 'doc') } }, 'tunables.allowPrincipals', /built in for every rule/],
+    [{ tunables: { window: tunable('5m', 'doc') }, window: tunable('10m', 'doc') }, 'tunables.window', /declared twice/],
+    [{ threshold: tunable(3, ' ') }, 'threshold', /say what tunable 'threshold' sets/],
     [{ kind: 'ratio' }, 'kind', /match, threshold, anomaly, firstSeen, sequence/],
+    [{ treshold: 3 }, '(options)', /'treshold' is not an option of a threshold rule/],
     [{ kind: 'firstSeen', value: 'callerIp', horizon: '7d', learning: '1d' }, 'value', /not an event field/],
     [{ kind: 'firstSeen', value: 'ip', horizon: '7d' }, 'learning', /give a learning period/],
     [{ kind: 'anomaly', bucket: '1h', warmup: 24, minCount: 10 }, 'factor', /factor, a zScore, or both/],
     [{ kind: 'anomaly', bucket: '1h', warmup: 24, minCount: 10, factor: 3, alpha: 2 }, 'alpha', /≤ 1/],
-    [{ kind: 'sequence', within: '1h', steps: [{ name: 'only' }] }, 'steps', /at least two steps/],
-    [{ kind: 'sequence', within: '1h', steps: [{ name: 'a' }, { name: 'a' }] }, 'steps[1].name', /used twice/],
-    [{ kind: 'sequence', within: '1h', steps: [{ name: 'a' }, { name: 'b', sources: ['signin'] }] }, 'steps[1].sources[0]', /not among the rule's sources/],
-    [{ kind: 'sequence', within: '1h', steps: [{ name: 'a', relate: () => true }, { name: 'b' }] }, 'steps[0].relate', /no earlier step/],
-    [{ kind: 'sequence', within: '1h', steps: [{ name: 'a', firstSeen: { value: 'ip', horizon: 'soon', learning: '1d' } }, { name: 'b' }] }, 'steps[0].firstSeen.horizon', /not a duration/],
+    [{ kind: 'sequence', within: '1h', steps: { only: {} } }, 'steps', /at least two steps/],
+    [{ kind: 'sequence', within: '1h', steps: { a: {}, b: { sources: ['signin'] } } }, 'steps.b.sources[0]', /not among the rule's sources/],
+    [{ kind: 'sequence', within: '1h', steps: { a: { relate: () => true }, b: {} } }, 'steps.a.relate', /no earlier step/],
+    [{ kind: 'sequence', within: '1h', steps: { a: { firstSeen: { value: 'ip', horizon: 'soon', learning: '1d' } }, b: {} } }, 'steps.a.firstSeen.horizon', /not a duration/],
   ])('%j fails on field %s', (over, field, message) => {
     const err = failure(over);
     expect(err.field).toBe(field);
@@ -58,9 +64,16 @@ describe('defineRule validation', () => {
     expect(err.message.split('\n')).toHaveLength(1);
   });
 
-  it('validates settings computed from tunables with their defaults', () => {
-    const err = failure({ tunables: { window: '5 mins' }, window: (t: { window: string }) => t.window });
+  it('validates kind options declared as tunables with their defaults', () => {
+    const err = failure({ window: tunable('5 mins', 'Longest span') });
     expect(err.message).toBe(`rule 'test-rule', field 'window': "5 mins" is not a duration: use a whole number and a unit, e.g. '90s', '5m', '1h', '7d'`);
+  });
+
+  it('lists a rule\'s tunables in order, kind options first, allowPrincipals built in and last, each with what it sets', () => {
+    const rule = defineRule({ ...valid, window: tunable('5m', 'Longest span'), tunables: { minBytes: tunable(10, 'Smallest request') } } as RuleDefinition);
+    expect(rule.tunables).toEqual({ window: '5m', minBytes: 10, allowPrincipals: [] });
+    expect(Object.keys(rule.tunables)).toEqual(['window', 'minBytes', 'allowPrincipals']);
+    expect(rule.tunableDocs).toMatchObject({ window: 'Longest span', minBytes: 'Smallest request' });
   });
 
   it('parses durations', () => {
@@ -69,8 +82,15 @@ describe('defineRule validation', () => {
   });
 });
 
+describe('kinds', () => {
+  it('each kind is documented in docs/rules.md by its own definition, verbatim', () => {
+    const page = readFileSync(resolve('docs/rules.md'), 'utf8');
+    for (const kind of Object.values(KINDS)) expect(page, kind.name).toContain(kind.doc);
+  });
+});
+
 describe('tunable overrides', () => {
-  const rule = defineRule({ ...valid, tunables: { threshold: 3, allow: ['a'] }, threshold: (t: { threshold: number }) => t.threshold } as RuleDefinition);
+  const rule = defineRule({ ...valid, tunables: { allow: tunable(['a'], 'Allowed') }, threshold: tunable(3, 'Events') } as RuleDefinition);
 
   it('reads WARDEN_TUNABLES and WARDEN_TUNABLES_FILE, inline winning per tunable', () => {
     const dir = mkdtempSync(join(tmpdir(), 'warden-tunables-'));
@@ -90,7 +110,7 @@ describe('tunable overrides', () => {
 
   it('rejects overrides for unknown rules, unknown tunables, wrong types, and values that break the rule', () => {
     expect(() => new Detector([rule], { tunables: { 'other-rule': { threshold: 1 } } })).toThrow(/rule 'other-rule', which is not loaded/);
-    expect(() => new Detector([rule], { tunables: { 'test-rule': { treshold: 1 } } })).toThrow(/has no tunable 'treshold': it has threshold, allow/);
+    expect(() => new Detector([rule], { tunables: { 'test-rule': { treshold: 1 } } })).toThrow(/has no tunable 'treshold': it has threshold, allow, allowPrincipals/);
     expect(() => new Detector([rule], { tunables: { 'test-rule': { threshold: '10' } } })).toThrow(/does not have the type of its default 3/);
     expect(() => new Detector([rule], { tunables: { 'test-rule': { threshold: 0 } } })).toThrow(TunableError);
     expect(new Detector([rule], { tunables: { 'test-rule': { threshold: 7, allow: [] } } }).rules[0].settings).toMatchObject({ threshold: 7 });

@@ -20,10 +20,10 @@ const allKinds: Rule[] = [
   defineRule({ ...common, id: 'mix-first-seen', title: 'f', sources: ['signin'], kind: 'firstSeen', value: 'ip', horizon: '1d', learning: '2h' }),
   defineRule({
     ...common, id: 'mix-sequence', title: 's', sources: ['signin', 'keyvault'], kind: 'sequence', within: '30m',
-    steps: [
-      { name: 'new ip', sources: ['signin'], firstSeen: { value: 'ip', horizon: '1d', learning: '1h' } },
-      { name: 'secret', sources: ['keyvault'] },
-    ],
+    steps: {
+      signin: { name: 'new ip', sources: ['signin'], firstSeen: { value: 'ip', horizon: '1d', learning: '1h' } },
+      secret: { sources: ['keyvault'] },
+    },
   }),
 ];
 
@@ -239,7 +239,7 @@ describe('Detector', () => {
   });
 
   it('a rule that throws is counted and shown; the batch and the other rules go on', async () => {
-    const broken = defineRule({ ...common, id: 'test-broken', title: 'b', sources: ['activity'], where: (e) => (e.details.missing as unknown as string).length > 0, kind: 'match' });
+    const broken = defineRule({ ...common, id: 'test-broken', title: 'b', sources: ['activity'], where: (e) => ((e.details as Record<string, unknown>).missing as string).length > 0, kind: 'match' });
     const { alerts, detector } = await run([broken, listKeys], [stream([ev(0)])]);
     expect(alerts.map((a) => a.RuleId)).toEqual(['test-match']);
     expect(detector.stats().ruleErrors).toEqual({ 'test-broken': 1 });

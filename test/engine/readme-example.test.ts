@@ -36,8 +36,8 @@ describe('the README worked example (Add a rule)', () => {
     const [rule] = blocks.filter((b) => b.lang === 'ts');
     const [positive, benign, cases] = blocks.filter((b) => b.lang === 'json');
     // The README's import is relative to detections/; here the rule lives in a temporary folder.
-    const engine = relative(dir, join(repo, 'src/engine/index.js')).split(sep).join('/');
-    writeFileSync(join(dir, 'ai-deployment-deleted.ts'), rule.text.replace("'../src/engine/index.js'", `'${engine}'`));
+    const api = relative(dir, join(repo, 'src/engine/api.js')).split(sep).join('/');
+    writeFileSync(join(dir, 'ai-deployment-deleted.ts'), rule.text.replace("'../src/engine/api.js'", `'${api}'`));
     const fixtures = join(dir, 'ai-deployment-deleted.fixtures');
     rmSync(join(fixtures, 'positive.json'));
     rmSync(join(fixtures, 'benign.json'));

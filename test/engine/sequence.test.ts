@@ -10,22 +10,23 @@ const newIpThenSecret = defineRule({
   severity: 'High', tactics: ['InitialAccess', 'CredentialAccess'], techniques: ['T1078.004', 'T1555'],
   sources: ['signin', 'keyvault', 'activity'],
   kind: 'sequence', within: '1h',
-  steps: [
-    { name: 'sign-in from a new IP', sources: ['signin'], where: (e) => e.result === 'success', firstSeen: { value: 'ip', horizon: '30d', learning: '1d' } },
-    { name: 'secret read or key listing', sources: ['keyvault', 'activity'], where: (e) => e.operation === 'SECRETGET' || e.operation.endsWith('/LISTKEYS/ACTION') },
-  ],
+  steps: {
+    signin: { name: 'sign-in from a new IP', sources: ['signin'], where: (e) => e.result === 'success', firstSeen: { value: 'ip', horizon: '30d', learning: '1d' } },
+    access: { name: 'secret read or key listing', sources: ['keyvault', 'activity'], where: (e) => e.operation === 'SECRETGET' || e.operation.endsWith('/LISTKEYS/ACTION') },
+  },
 });
 
 const READS = new Set(['GETBLOB']);
 const WRITES = new Set(['PUTBLOB']);
 const crossSubscription = defineRule({
-  id: 'test-sequence-cross-sub', version: '1', title: 'read in one subscription, write in another', description: 'test rule',
+  id: 'test-sequence-cross-sub', version: '1', description: 'test rule',
   severity: 'High', tactics: ['Exfiltration'], techniques: ['T1537'], sources: ['storage'],
   kind: 'sequence', within: '10m',
-  steps: [
-    { name: 'read', where: (e) => READS.has(e.operation) },
-    { name: 'write elsewhere', where: (e) => WRITES.has(e.operation), relate: (e, [read]) => !!e.subscriptionId && e.subscriptionId !== read.subscriptionId },
-  ],
+  steps: {
+    read: { where: (e) => READS.has(e.operation) },
+    write: { name: 'write elsewhere', where: (e) => WRITES.has(e.operation), relate: (e, { read }) => !!e.subscriptionId && e.subscriptionId !== read.subscriptionId },
+  },
+  title: ({ steps: { read, write } }) => `read in ${read.subscriptionId}, wrote in ${write.subscriptionId}`,
 });
 
 const signin = (at: number, ip: string) => ev(at, { source: 'signin', category: 'ServicePrincipalSignInLogs', operation: 'SIGN-IN ACTIVITY', ip });
@@ -101,8 +102,10 @@ describe('sequence', () => {
     const cross = await run([crossSubscription], [stream([blob(0, 'GETBLOB', SUB_A), blob(MIN, 'GETBLOB', SUB_A), blob(2 * MIN, 'PUTBLOB', SUB_A), blob(4 * MIN, 'PUTBLOB', SUB_B)])]);
     expect(cross.alerts).toHaveLength(1);
     expect(cross.alerts[0].SubscriptionIds.sort()).toEqual([SUB_A, SUB_B].sort());
-    const steps = cross.alerts[0].Evidence.steps as { subscriptionId: string }[];
-    expect(steps.map((s) => s.subscriptionId)).toEqual([SUB_A, SUB_B]);
+    const steps = cross.alerts[0].Evidence.steps as { step: string; subscriptionId: string }[];
+    expect(steps.map((s) => [s.step, s.subscriptionId])).toEqual([['read', SUB_A], ['write elsewhere', SUB_B]]);
+    // The title reads the steps by name.
+    expect(cross.alerts[0].Title).toBe(`read in ${SUB_A}, wrote in ${SUB_B}`);
   });
 
   it('consumes a completed sequence: its events do not complete another', async () => {

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { defineRule } from '../../src/engine/index.js';
+import { defineRule, tunable } from '../../src/engine/index.js';
 import { MIN, SP2, T0, batches, ev, run, stream } from './helpers.js';
 
 const listKeys = defineRule({
   id: 'test-threshold', version: '1', title: 'keys listed repeatedly', description: 'test rule',
   severity: 'Medium', tactics: ['CredentialAccess'], techniques: ['T1552'], sources: ['activity'],
-  tunables: { threshold: 3 },
-  kind: 'threshold', window: '10m', threshold: (t) => t.threshold,
+  kind: 'threshold', window: '10m', threshold: tunable(3, 'Key listings within the window'),
 });
 
 const distinctIps = defineRule({

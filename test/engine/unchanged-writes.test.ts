@@ -26,10 +26,10 @@ const listKeys = defineRule({
 
 const newIpThenKeys = defineRule({
   ...common, id: 'test-new-ip-then-keys', title: () => 'new IP, then keys listed', sources: ['signin', 'activity'], kind: 'sequence', within: '1h',
-  steps: [
-    { name: 'sign-in from a new IP', sources: ['signin'], firstSeen: { value: 'ip', horizon: '7d', learning: '1d' } },
-    { name: 'keys listed', sources: ['activity'], operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION'] },
-  ],
+  steps: {
+    signin: { name: 'sign-in from a new IP', sources: ['signin'], firstSeen: { value: 'ip', horizon: '7d', learning: '1d' } },
+    keys: { name: 'keys listed', sources: ['activity'], operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION'] },
+  },
 });
 
 const signin = (at: number, ip: string) => ev(at, { source: 'signin', category: 'ServicePrincipalSignInLogs', operation: 'SIGN-IN ACTIVITY', ip });

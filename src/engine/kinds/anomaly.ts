@@ -1,6 +1,9 @@
+import { z } from 'zod';
 import { formatDuration } from '../duration.js';
 import { sampleEvent, sampleTime, sampledStateJson, trimEvent, type Sample } from '../evidence.js';
-import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic, type ObservedPoint } from './types.js';
+import type { Option } from '../rule.js';
+import { duration, number } from './schema.js';
+import { MAX_EVIDENCE_EVENTS, ruleSubscriptions, type KeyState, type KindDefinition, type KindLogic, type ObservedPoint } from './types.js';
 
 /** An open bucket: [bucket index, count, fired (0|1), first event time, last event time]. */
 type OpenBucket = [number, number, number, number, number];
@@ -21,7 +24,41 @@ export interface AnomalyState extends KeyState {
   ev?: Sample[];
 }
 
-export interface AnomalySettings {
+/** What a rule writes for the anomaly kind. */
+export interface AnomalyOptions {
+  /** Bucket of event time the events are counted in ('5m'). */
+  bucket: Option<string>;
+  /** Buckets of history (empty ones included) before the key may alert. */
+  warmup: Option<number>;
+  /** Fewest events in a bucket for an alert, whatever the baseline. */
+  minCount: Option<number>;
+  /** Alert when count ≥ factor × baseline mean. */
+  factor?: Option<number>;
+  /** Alert when (count − mean) / max(stddev, 1) ≥ zScore. With `factor` too, both must hold. */
+  zScore?: Option<number>;
+  /** EWMA weight of the newest bucket, 0 < alpha ≤ 1 (default 0.1). */
+  alpha?: Option<number>;
+  /** A key silent this long is forgotten and learns again (default 2 × warmup buckets). */
+  forgetAfter?: Option<string>;
+}
+
+/** What an anomaly alert's evidence holds besides the rule's own. */
+export interface AnomalyEvidence {
+  count: number;
+  bucket: string;
+  bucketStart: string;
+  baselineMean: number;
+  baselineStdDev: number;
+  /** count / baseline mean; null while the mean is 0. */
+  rate: number | null;
+  factor: number | null;
+  zScoreThreshold: number | null;
+  zScore: number;
+  minCount: number;
+  bucketsLearned: number;
+}
+
+interface AnomalySettings {
   bucketMs: number;
   warmup: number;
   minCount: number;
@@ -42,7 +79,7 @@ const SAMPLES_PER_BUCKET = MAX_EVIDENCE_EVENTS - 1;
  * bucket already closed are later than the allowed lateness: counted late by the evaluator and
  * not applied (their bucket is already in the baseline).
  */
-export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
+function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
   const stddev = (st: AnomalyState) => Math.max(Math.sqrt(st.v ?? 0), 1);
   const anomalous = (st: AnomalyState, count: number): boolean => {
     if ((st.n ?? 0) < s.warmup || count < s.minCount) return false;
@@ -108,19 +145,16 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
           events.push(trigger);
           events.sort((x, y) => x.time - y.time);
           const m = st.m ?? 0;
-          return {
-            key, trigger, events, firstTime: bucket[3], lastTime: bucket[4], count: bucket[1],
-            window: `${k * s.bucketMs}|${(k + 1) * s.bucketMs}`,
-            evidence: {
+          const evidence: AnomalyEvidence = {
               count: bucket[1], bucket: formatDuration(s.bucketMs),
               bucketStart: new Date(k * s.bucketMs).toISOString(),
               baselineMean: round(m), baselineStdDev: round(Math.sqrt(st.v ?? 0)),
               rate: m > 0 ? round(bucket[1] / m) : null,
               factor: s.factor ?? null, zScoreThreshold: s.zScore ?? null,
               zScore: round((bucket[1] - m) / stddev(st)),
-              minCount: s.minCount, bucketsLearned: st.n,
-            },
+              minCount: s.minCount, bucketsLearned: st.n ?? 0,
           };
+          return { key, trigger, events, firstTime: bucket[3], lastTime: bucket[4], count: bucket[1], window: `${k * s.bucketMs}|${(k + 1) * s.bucketMs}`, evidence };
         });
       }
       return true;
@@ -161,3 +195,56 @@ export function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
+
+const optionsSchema = z
+  .strictObject({
+    bucket: duration,
+    warmup: number(1, { integer: true }),
+    minCount: number(1, { integer: true }),
+    factor: number(1).optional(),
+    zScore: number(0).optional(),
+    alpha: number(Number.MIN_VALUE, { max: 1 }).default(0.1),
+    forgetAfter: duration.optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.factor === undefined && o.zScore === undefined) ctx.addIssue({ code: 'custom', path: ['factor'], message: 'an anomaly rule needs a factor, a zScore, or both' });
+    const forgetAfterMs = o.forgetAfter ?? 2 * o.warmup * o.bucket;
+    // Silent buckets are folded one by one, so the forget horizon bounds that work.
+    if (forgetAfterMs / o.bucket > 100_000) ctx.addIssue({ code: 'custom', path: ['forgetAfter'], message: 'keep forgetAfter under 100000 buckets' });
+    if (forgetAfterMs < o.bucket) ctx.addIssue({ code: 'custom', path: ['forgetAfter'], message: 'forgetAfter must be at least one bucket' });
+  });
+
+export const anomaly: KindDefinition<'anomaly', z.output<typeof optionsSchema>> = {
+  name: 'anomaly',
+  optionsSchema,
+  compile: (o, rule) => ({
+    logic: anomalyLogic({
+      bucketMs: o.bucket, warmup: o.warmup, minCount: o.minCount, factor: o.factor, zScore: o.zScore, alpha: o.alpha,
+      forgetAfterMs: o.forgetAfter ?? 2 * o.warmup * o.bucket,
+    }) as KindLogic<KeyState>,
+    subscriptions: ruleSubscriptions(rule),
+  }),
+  scaffold: `  kind: 'anomaly',
+  bucket: tunable('5m', 'Bucket of event time the events are counted in'),
+  warmup: tunable(24, 'Buckets of history before a key may alert'),
+  factor: tunable(5, 'Alert when the bucket holds at least this many times the baseline mean'),
+  minCount: tunable(50, 'Fewest events in a bucket for an alert, whatever the baseline'),`,
+  doc: `### anomaly — a bucket far above the key's own baseline
+
+\`\`\`ts
+kind: 'anomaly', bucket: '1h', warmup: 24, minCount: 50,
+factor: 5,        // count ≥ 5 × baseline mean …
+zScore: 4,        // … and (count − mean) / max(stddev, 1) ≥ 4  (give either or both)
+alpha: 0.1,       // EWMA weight of the newest bucket (default 0.1)
+forgetAfter: '7d' // a key silent this long starts learning again (default 2 × warmup buckets)
+\`\`\`
+Per key, events are counted in fixed event-time buckets. The baseline is an exponentially weighted
+mean and variance of the closed buckets; a bucket closes when the partition's watermark passes its
+end plus the allowed lateness, and empty buckets in between count as zeros. A key may alert only
+after \`warmup\` buckets of history, only when the bucket has at least \`minCount\` events, and at most
+once per bucket — as soon as the count crosses the line, not when the bucket ends. A bucket that
+alerted, or whose final count is anomalous, is left out of the baseline, so a burst does not teach
+the key that bursts are normal. Evidence: \`count\`, \`bucket\`, \`bucketStart\`, \`baselineMean\`,
+\`baselineStdDev\`, \`rate\` (count / mean, null while the mean is 0), \`factor\`, \`zScore\`,
+\`zScoreThreshold\`, \`minCount\`, \`bucketsLearned\`.`,
+};

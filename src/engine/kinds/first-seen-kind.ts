@@ -1,7 +1,17 @@
 import { redactEventValue } from '../../common/redact.js';
 import { trimEvent } from '../evidence.js';
-import { restoreSeen, type SeenMemory, type SeenValues } from './first-seen.js';
-import { UNCHANGED, type KeyState, type KindLogic } from './types.js';
+import { SeenMemory, firstSeenSchema, restoreSeen, type FirstSeenOptions, type SeenEvidence, type SeenValues } from './first-seen.js';
+import { UNCHANGED, ruleSubscriptions, type KeyState, type KindDefinition, type KindLogic } from './types.js';
+
+export type { FirstSeenOptions };
+
+/** What a firstSeen alert's evidence holds besides the rule's own. */
+export interface FirstSeenEvidence extends SeenEvidence {
+  /** The field judged ('custom' for a function). */
+  field: string;
+  /** The new value, redacted as event texts are (a "new secret" rule must not leak it). */
+  value: string;
+}
 
 export interface FirstSeenState extends KeyState {
   f?: SeenValues;
@@ -12,7 +22,7 @@ export interface FirstSeenState extends KeyState {
  * is over. Late events are applied: they refresh what the key knows and, if their value is new,
  * alert like any other.
  */
-export function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic<FirstSeenState> {
+function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic<FirstSeenState> {
   return {
     apply(st, e, key, env) {
       const value = memory.read(e);
@@ -22,11 +32,8 @@ export function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic
       if (isNew) {
         env.raise(st, e.time, () => {
           const ev = trimEvent(e);
-          return {
-            key, trigger: ev, events: [ev], firstTime: e.time, lastTime: e.time, count: 1,
-            window: `${e.time}|${e.time}|${e.id}`,
-            evidence: { field: valueName, value: redactEventValue(valueName, value), ...memory.evidence(seen) },
-          };
+          const evidence: FirstSeenEvidence = { field: valueName, value: redactEventValue(valueName, value), ...memory.evidence(seen) };
+          return { key, trigger: ev, events: [ev], firstTime: e.time, lastTime: e.time, count: 1, window: `${e.time}|${e.time}|${e.id}`, evidence };
         });
       }
       // A new value is a change, so an alert (and its suppression start) is always written.
@@ -41,3 +48,27 @@ export function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic
     },
   };
 }
+
+export const firstSeen: KindDefinition<'firstSeen', import('zod').output<typeof firstSeenSchema>> = {
+  name: 'firstSeen',
+  optionsSchema: firstSeenSchema,
+  compile: (settings, rule) => ({ logic: firstSeenLogic(new SeenMemory(settings), settings.value.name) as KindLogic<KeyState>, subscriptions: ruleSubscriptions(rule) }),
+  scaffold: `  kind: 'firstSeen',
+  value: 'ip', // TODO: the value that must not be new (a field or a function of the event)
+  horizon: tunable('30d', 'How long a value stays known after it was last seen'),
+  learning: tunable('7d', 'Nothing is new until the key has been watched this long'),`,
+  doc: `### firstSeen — a value never seen for this key
+
+\`\`\`ts
+kind: 'firstSeen', value: 'ip', horizon: tunable('30d', '…'), learning: tunable('7d', '…'),
+maxValues: 500,   // optional: values remembered per key, least recently seen dropped first
+\`\`\`
+Alerts when \`value\` (a field or a function of the event) has not been seen for the key within
+\`horizon\`. **Learning is per key**: nothing is new until \`learning\` has passed since the key's
+first event, so a principal seen for the first time does not alert on everything it does. A value
+expires \`horizon\` after it was last seen (at most horizon/720 later: a value seen again and
+again has its last-seen time moved on at most once per horizon/720 — an hour for 30 days — so a
+busy key is not rewritten at every event); when all of a key's values have expired, the key is
+forgotten and learns again. Use \`learning: '0s'\` to alert from the first event. Evidence: \`field\`,
+\`value\` (redacted as event texts are), \`knownValues\`, \`learningSince\`, \`learning\`, \`horizon\`.`,
+};

@@ -1,6 +1,38 @@
+import { z } from 'zod';
 import type { NormalizedEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
-import type { FirstSeenSettings } from '../rule.js';
+import type { Option } from '../rule.js';
+import { duration, eventValue, learning, number, type EventValue } from './schema.js';
+
+/** How "never seen" is judged (the firstSeen kind, and a sequence step's `firstSeen`). */
+export interface FirstSeenOptions<Ev> {
+  /** The value that must not be new: a field or a function of the event. */
+  value: EventValue<Ev>;
+  /** How long a value stays known after it was last seen ('30d'). */
+  horizon: Option<string>;
+  /** Nothing is new until the key has been watched this long ('7d'; '0s' for none). */
+  learning: Option<string>;
+  /** Most values remembered per key; the least recently seen go first (default 500). */
+  maxValues?: number;
+}
+
+/** What a first-seen judgement adds to an alert's evidence. */
+export interface SeenEvidence {
+  /** Values the key knew besides this one. */
+  knownValues: number;
+  learningSince: string;
+  learning: string;
+  horizon: string;
+}
+
+export const firstSeenShape = {
+  value: eventValue,
+  horizon: duration,
+  learning,
+  maxValues: number(1, { integer: true, max: 10_000 }).default(500),
+};
+export const firstSeenSchema = z.strictObject(firstSeenShape);
+type FirstSeenSettings = z.output<typeof firstSeenSchema>;
 
 /** What a key has seen: when it was first watched, and each value with the time it was last seen. */
 export interface SeenValues {
@@ -32,11 +64,17 @@ const REFRESH_PER_HORIZON = 720;
 export class SeenMemory {
   private readonly refreshMs: number;
 
-  constructor(
-    private readonly settings: FirstSeenSettings,
-    readonly read: (e: NormalizedEvent) => string | undefined,
-  ) {
-    this.refreshMs = settings.horizonMs / REFRESH_PER_HORIZON;
+  private readonly horizonMs: number;
+  private readonly learningMs: number;
+  private readonly maxValues: number;
+  readonly read: (e: NormalizedEvent) => string | undefined;
+
+  constructor(settings: FirstSeenSettings) {
+    this.horizonMs = settings.horizon;
+    this.learningMs = settings.learning;
+    this.maxValues = settings.maxValues;
+    this.read = settings.value.read;
+    this.refreshMs = settings.horizon / REFRESH_PER_HORIZON;
   }
 
   /**
@@ -54,11 +92,11 @@ export class SeenMemory {
       changed = true;
     }
     const last = seen.v[value];
-    const isNew = last === undefined && time - seen.s >= this.settings.learningMs;
+    const isNew = last === undefined && time - seen.s >= this.learningMs;
     if (last === undefined) {
       seen.n++;
       if (time < seen.o) seen.o = time;
-      if (seen.n > this.settings.maxValues) this.evictOldest(seen);
+      if (seen.n > this.maxValues) this.evictOldest(seen);
     }
     if (last === undefined || time >= last + this.refreshMs) {
       seen.v[value] = time;
@@ -69,7 +107,7 @@ export class SeenMemory {
 
   /** Forget values not seen within the horizon (and the refresh interval: see REFRESH_PER_HORIZON); returns false when nothing is left. */
   prune(seen: SeenValues, watermark: number): boolean {
-    const expiry = watermark - this.settings.horizonMs - this.refreshMs;
+    const expiry = watermark - this.horizonMs - this.refreshMs;
     if (seen.o >= expiry) return seen.n > 0;
     let oldest = Infinity;
     for (const value in seen.v) {
@@ -85,12 +123,12 @@ export class SeenMemory {
     return seen.n > 0;
   }
 
-  evidence(seen: SeenValues): Record<string, unknown> {
+  evidence(seen: SeenValues): SeenEvidence {
     return {
       knownValues: seen.n - 1,
       learningSince: new Date(seen.s).toISOString(),
-      learning: formatDuration(this.settings.learningMs),
-      horizon: formatDuration(this.settings.horizonMs),
+      learning: formatDuration(this.learningMs),
+      horizon: formatDuration(this.horizonMs),
     };
   }
 

@@ -1,8 +1,54 @@
-import type { NormalizedEvent } from '../../model/index.js';
+import { z } from 'zod';
+import type { NormalizedEvent, Result, Source, SourceEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
 import { stateJson, trimEvent } from '../evidence.js';
-import { restoreSeen, type SeenMemory, type SeenValues } from './first-seen.js';
-import { MAX_EVIDENCE_EVENTS, UNCHANGED, type KeyState, type KindLogic } from './types.js';
+import type { Option, RuleContext } from '../rule.js';
+import { SeenMemory, firstSeenSchema, restoreSeen, type FirstSeenOptions, type SeenValues } from './first-seen.js';
+import { duration, fn, number, operations, sources } from './schema.js';
+import { MAX_EVIDENCE_EVENTS, UNCHANGED, type KeyState, type KindDefinition, type KindLogic, type Subscription } from './types.js';
+
+/** One step of a sequence, as a rule writes it (under its name in `steps`). */
+export interface SequenceStep<S extends Source, T> {
+  /** What the step is, in words, as alert evidence names it (default: its key in `steps`). */
+  name?: string;
+  /** Sources of this step, among the rule's (default: the rule's). */
+  sources?: readonly S[];
+  operations?: readonly string[];
+  where?: (event: SourceEvent<S>, tunables: T, context: RuleContext) => boolean;
+  /** The step's relation to the events chosen for the earlier steps, by step name. */
+  relate?: (event: SourceEvent<S>, earlier: Readonly<Record<string, NormalizedEvent>>, tunables: T, context: RuleContext) => boolean;
+  /** The step counts only when this value is new for the key (e.g. a sign-in from an IP never seen). */
+  firstSeen?: FirstSeenOptions<SourceEvent<S>>;
+}
+
+/** What a rule writes for the sequence kind: its steps by name, in order. */
+export interface SequenceOptions<Steps> {
+  /** Longest time from the first step to the last ('1h'). */
+  within: Option<string>;
+  steps: Steps;
+  /** Events remembered per step while waiting for the rest of the sequence (default 20). */
+  maxCandidates?: number;
+}
+
+/** One step of a sequence alert's evidence. */
+export interface SequenceStepEvidence {
+  step: string;
+  time: string;
+  id: string;
+  source: Source;
+  operation: string;
+  result: Result;
+  ip?: string;
+  subscriptionId?: string;
+  resourceId?: string;
+}
+
+/** What a sequence alert's evidence holds besides the rule's own. */
+export interface SequenceEvidence {
+  within: string;
+  spanMs: number;
+  steps: SequenceStepEvidence[];
+}
 
 /**
  * An event waiting for the rest of a sequence: [event time, bit mask of the steps it can be,
@@ -37,7 +83,9 @@ export interface SequenceState extends KeyState {
 }
 
 /** A step with the rule's tunables already bound. */
-export interface CompiledStep {
+interface CompiledStep {
+  /** The step's key in `steps`, and its name in words. */
+  key: string;
   name: string;
   /** Source, operation and `where` of the step. */
   matches: (e: NormalizedEvent) => boolean;
@@ -55,7 +103,7 @@ export interface CompiledStep {
  * at most `maxCandidates` per step (the oldest go first); a candidate for the last step only until
  * the allowed lateness has passed it, since then only a late event could come before it.
  */
-export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCandidates: number): KindLogic<SequenceState> {
+function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCandidates: number): KindLogic<SequenceState> {
   const n = steps.length;
   const LAST = 1 << (n - 1);
   const hasSeen = steps.some((s) => s.seen);
@@ -146,17 +194,19 @@ export function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, 
             const events = chain.map(eventOf);
             const first = events[0];
             const last = events[n - 1];
+            const evidence: SequenceEvidence = {
+              within: formatDuration(withinMs), spanMs: last.time - first.time,
+              steps: events.map((x, i) => ({
+                step: steps[i].name, time: new Date(x.time).toISOString(), id: x.id, source: x.source,
+                operation: x.operation, result: x.result, ip: x.ip, subscriptionId: x.subscriptionId, resourceId: x.resourceId,
+              })),
+            };
+            const named: Record<string, NormalizedEvent> = {};
+            events.forEach((x, i) => (named[steps[i].key] = x));
             return {
               key, trigger: ev, firstTime: first.time, lastTime: last.time, count: n,
               events: events.length <= MAX_EVIDENCE_EVENTS ? events : [...events.slice(0, MAX_EVIDENCE_EVENTS - 1), last],
-              window: `${first.time}|${last.time}|${first.id}`,
-              evidence: {
-                within: formatDuration(withinMs), spanMs: last.time - first.time,
-                steps: events.map((x, i) => ({
-                  step: steps[i].name, time: new Date(x.time).toISOString(), id: x.id, source: x.source,
-                  operation: x.operation, result: x.result, ip: x.ip, subscriptionId: x.subscriptionId, resourceId: x.resourceId,
-                })),
-              },
+              window: `${first.time}|${last.time}|${first.id}`, evidence, steps: named,
             };
           });
           st.c = st.c?.filter((c) => !chain.includes(c));
@@ -198,3 +248,104 @@ function isEmpty(st: SequenceState): boolean {
   if (st.f && st.f.every((x) => x === null)) st.f = undefined;
   return st.c === undefined && st.f === undefined;
 }
+
+const stepSchema = z.strictObject({
+  name: z.string().min(1, { message: 'give the step a name in words, or leave it out' }).optional(),
+  sources: sources.optional(),
+  operations: operations.optional(),
+  where: fn('(event, tunables, context) => boolean').optional(),
+  relate: fn('(event, earlierStepEvents, tunables, context) => boolean').optional(),
+  firstSeen: firstSeenSchema.optional(),
+});
+
+const optionsSchema = z.strictObject({
+  within: duration,
+  maxCandidates: number(1, { integer: true, max: 1000 }).default(20),
+  steps: z.record(z.string(), stepSchema).superRefine((steps, ctx) => {
+    const names = Object.keys(steps);
+    if (names.length < 2) ctx.addIssue({ code: 'custom', message: 'a sequence needs at least two steps' });
+    else if (steps[names[0]].relate) ctx.addIssue({ code: 'custom', path: [names[0], 'relate'], message: 'the first step has no earlier step to relate to' });
+  }),
+});
+type SequenceSettings = z.output<typeof optionsSchema>;
+type StepSettings = z.output<typeof stepSchema>;
+
+function compileStep(key: string, step: StepSettings, names: readonly string[], rule: { sources: readonly Source[]; operations?: readonly string[]; tunables: unknown; context: RuleContext }): CompiledStep {
+  const stepSources = new Set(step.sources ?? rule.sources);
+  const ops = step.operations ?? rule.operations;
+  const opSet = ops ? new Set(ops) : undefined;
+  const { where, relate, firstSeen } = step as StepSettings & Pick<SequenceStep<Source, unknown>, 'where' | 'relate'>;
+  const { tunables, context } = rule;
+  return {
+    key,
+    name: step.name ?? key,
+    matches: (e) => stepSources.has(e.source) && (!opSet || opSet.has(e.operation)) && (!where || where(e as SourceEvent, tunables, context)),
+    relate: relate
+      ? (e, prior) => {
+          const earlier: Record<string, NormalizedEvent> = {};
+          prior.forEach((x, i) => (earlier[names[i]] = x));
+          return relate(e as SourceEvent, earlier, tunables, context);
+        }
+      : undefined,
+    seen: firstSeen ? new SeenMemory(firstSeen) : undefined,
+  };
+}
+
+export const sequence: KindDefinition<'sequence', SequenceSettings> = {
+  name: 'sequence',
+  optionsSchema,
+  compile(settings, rule, fail) {
+    const names = Object.keys(settings.steps);
+    const subscriptions: Subscription[] = [];
+    const steps = names.map((key) => {
+      const step = settings.steps[key];
+      step.sources?.forEach((s, j) => {
+        if (!rule.sources.includes(s)) fail(`steps.${key}.sources[${j}]`, `'${s}' is not among the rule's sources: add it to 'sources'`);
+      });
+      for (const source of step.sources ?? rule.sources) subscriptions.push({ source, operations: step.operations ?? rule.operations });
+      return compileStep(key, step, names, rule);
+    });
+    return { logic: sequenceLogic(steps, settings.within, settings.maxCandidates) as KindLogic<KeyState>, subscriptions };
+  },
+  scaffold: `  kind: 'sequence',
+  within: tunable('1h', 'Longest time from the first step to the last'),
+  steps: {
+    // TODO: the steps, in order, by name; each may narrow sources and operations and relate to the earlier steps.
+    first: { name: 'TODO first step', where: () => true },
+    second: { name: 'TODO second step', where: () => true, relate: (e, { first }) => e.id !== first.id },
+  },`,
+  doc: `### sequence — steps A → B (→ C) by the same key within a time limit
+
+\`\`\`ts
+kind: 'sequence', within: tunable('1h', 'Longest time from the sign-in to the access'),
+steps: {
+  signin: { name: 'sign-in from a new IP', sources: ['signin'],
+    where: (e) => e.result === 'success' && e.principalType === 'servicePrincipal',
+    firstSeen: { value: 'ip', horizon: '30d', learning: '7d' } },
+  access: { name: 'secret read or key listing', sources: ['keyvault', 'activity'],
+    where: (e) => e.operation === 'SECRETGET' || e.operation.endsWith('/LISTKEYS/ACTION') },
+},
+title: ({ principal, steps }) => \`\${principal} signed in from \${steps.signin.ip}, then \${steps.access.operation}\`,
+\`\`\`
+Steps are named, in event-time order, first to last at most \`within\` apart, and may come from
+different sources (a step's \`sources\` must be among the rule's; its \`where\` sees events of those
+sources, typed). A step has \`where(event, tunables, context)\`, optionally \`operations\`, optionally
+\`firstSeen\` (the step counts only when the value is new for the key — the memory is fed by every
+event passing the step's \`where\`), optionally \`name\` (the step in words, as evidence shows it;
+default its key), and optionally \`relate(event, earlier, tunables, context)\`, which sees the events
+chosen for the earlier steps by name:
+
+\`\`\`ts
+kind: 'sequence', within: '15m',
+steps: {
+  read: { operations: READS },
+  write: { operations: WRITES, relate: (e, { read }) => !!e.subscriptionId && e.subscriptionId !== read.subscriptionId },
+},
+\`\`\`
+Title and evidence see the chosen events as \`steps.<name>\`. Steps may arrive in any order
+and in different batches: each event that can be a step is kept as a candidate for \`within\` (plus
+the allowed lateness), at most \`maxCandidates\` (default 20) per step; a new candidate completes the
+sequence with earlier candidates, or, when it arrived late, with later ones. A completed sequence
+consumes its events. Evidence: \`steps\` (name, time, id, source, operation, result, ip,
+subscription, resource of each), \`within\`, \`spanMs\`.`,
+};

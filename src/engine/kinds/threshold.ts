@@ -1,7 +1,9 @@
-import type { NormalizedEvent } from '../../model/index.js';
+import { z } from 'zod';
 import { formatDuration } from '../duration.js';
 import { keepNewest, sampleEvent, sampleTime, sampledStateJson, trimEvent, type Sample } from '../evidence.js';
-import { MAX_EVIDENCE_EVENTS, type KeyState, type KindLogic } from './types.js';
+import type { Option } from '../rule.js';
+import { duration, eventValue, number, type EventValue } from './schema.js';
+import { MAX_EVIDENCE_EVENTS, ruleSubscriptions, type KeyState, type KindDefinition, type KindLogic } from './types.js';
 
 /**
  * Times (and, for a distinct count, the values) inside the retained span, sorted by time, plus
@@ -15,13 +17,33 @@ export interface ThresholdState extends KeyState {
   ev?: Sample[];
 }
 
-export interface ThresholdSettings {
-  windowMs: number;
-  threshold: number;
-  /** Reads the value for a distinct count; absent for a plain count. */
-  distinct?: (e: NormalizedEvent) => string | undefined;
-  distinctName?: string;
+/** What a rule writes for the threshold kind. */
+export interface ThresholdOptions<Ev> {
+  /** Longest span from the first to the last counted event ('10m'). */
+  window: Option<string>;
+  /** Events (or distinct values) that make an alert. */
+  threshold: Option<number>;
+  /** Count distinct values of this (a field or a function of the event) instead of events. */
+  distinct?: EventValue<Ev>;
 }
+
+/** What a threshold alert's evidence holds besides the rule's own. */
+export interface ThresholdEvidence {
+  count: number;
+  threshold: number;
+  window: string;
+  spanMs: number;
+  /** Distinct counts: what was counted ('custom' for a function), and the values (at most 20). */
+  distinct?: string;
+  values?: string[];
+}
+
+const optionsSchema = z.strictObject({
+  window: duration,
+  threshold: number(1, { integer: true, max: 100_000 }),
+  distinct: eventValue.optional(),
+});
+type ThresholdSettings = z.output<typeof optionsSchema>;
 
 /**
  * threshold: N events (or N distinct values) whose first and last are at most `window` apart.
@@ -31,13 +53,15 @@ export interface ThresholdSettings {
  * A distinct count keeps each value once, at its latest time: exact for in-order streams; for a
  * late event, a value seen again later is counted at its later time.
  */
-export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> {
+function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> {
   const n = s.threshold;
+  const windowMs = s.window;
+  const distinct = s.distinct?.read;
   return {
     apply(st, e, key, env) {
       let value: string | undefined;
-      if (s.distinct) {
-        value = s.distinct(e);
+      if (distinct) {
+        value = distinct(e);
         if (value === undefined) return st.t !== undefined;
       }
       const t = (st.t ??= []);
@@ -59,23 +83,24 @@ export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> 
       if (t.length > n - MAX_EVIDENCE_EVENTS) keepNewest((st.ev ??= []), e, MAX_EVIDENCE_EVENTS);
 
       // Observed: the entries in the window ending at this event, before a firing window consumes them.
-      const observed = env.observe ? countFrom(t, e.time - s.windowMs, i) : 0;
+      const observed = env.observe ? countFrom(t, e.time - windowMs, i) : 0;
       let fired = false;
       // Windows of n consecutive entries that include position i.
       for (let j = Math.max(0, i - n + 1); j <= i && j + n - 1 < t.length; j++) {
         const first = t[j];
         const last = t[j + n - 1];
-        if (last - first > s.windowMs) continue;
+        if (last - first > windowMs) continue;
         const values = st.v?.slice(j, j + n);
         env.raise(st, last, () => {
           const events = st.ev!.filter((x) => sampleTime(x) >= first && sampleTime(x) <= last).map(sampleEvent);
+          const evidence: ThresholdEvidence = { count: n, threshold: n, window: formatDuration(windowMs), spanMs: last - first };
+          if (values) {
+            evidence.distinct = s.distinct!.name;
+            evidence.values = values.slice(0, 20);
+          }
           return {
             key, trigger: events.find((x) => x.id === e.id) ?? trimEvent(e), events, firstTime: first, lastTime: last, count: n,
-            window: `${first}|${last}|${e.id}`,
-            evidence: {
-              count: n, threshold: n, window: formatDuration(s.windowMs), spanMs: last - first,
-              ...(values ? { distinct: s.distinctName, values: values.slice(0, 20) } : {}),
-            },
+            window: `${first}|${last}|${e.id}`, evidence,
           };
         });
         t.splice(j, n);
@@ -84,13 +109,13 @@ export function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> 
         fired = true;
         break;
       }
-      env.observe?.(key, { time: e.time, span: s.windowMs, value: observed, threshold: n, alerting: fired });
+      env.observe?.(key, { time: e.time, span: windowMs, value: observed, threshold: n, alerting: fired });
       return clean(st);
     },
     prune(st, watermark, lateness) {
       if (!st.t) return true;
       // Entries this old cannot share a window with any event that is not late.
-      const keepFrom = watermark - lateness - s.windowMs;
+      const keepFrom = watermark - lateness - windowMs;
       let k = 0;
       while (k < st.t.length && st.t[k] < keepFrom) k++;
       if (k) {
@@ -119,3 +144,26 @@ function clean(st: ThresholdState): boolean {
   st.ev = undefined;
   return false;
 }
+
+export const threshold: KindDefinition<'threshold', ThresholdSettings> = {
+  name: 'threshold',
+  optionsSchema,
+  compile: (settings, rule) => ({ logic: thresholdLogic(settings) as KindLogic<KeyState>, subscriptions: ruleSubscriptions(rule) }),
+  scaffold: `  kind: 'threshold',
+  threshold: tunable(10, 'Events (or distinct values) …'),
+  window: tunable('10m', '… within this window'),
+  // distinct: 'resourceId', // TODO: count distinct values instead of events, or remove`,
+  doc: `### threshold — N events, or N distinct values, within a sliding window
+
+\`\`\`ts
+kind: 'threshold', window: '10m', threshold: tunable(30, 'Events within the window'),
+distinct: 'ip',                                     // optional: count distinct values instead
+\`\`\`
+Every window that contains a new event is checked, so the window slides with the events and a
+window's edges are exact (first and last exactly \`window\` apart still count). An alert's events are
+consumed: the next alert needs N new ones. \`distinct\` takes a field name (\`ip\`, \`resourceId\`,
+\`appId\`, \`operation\`, …) or a function of the event; each value is kept once, at its latest
+time (exact for in-order streams; for a late event, a value seen again later counts at its later
+time). Evidence: \`count\`, \`threshold\`, \`window\`, \`spanMs\`, and for distinct counts
+\`distinct\` and \`values\` (≤ 20).`,
+};

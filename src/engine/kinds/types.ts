@@ -1,4 +1,6 @@
-import type { NormalizedEvent } from '../../model/index.js';
+import type { z } from 'zod';
+import type { NormalizedEvent, Source } from '../../model/index.js';
+import type { RuleContext, Tunables } from '../rule.js';
 
 /**
  * What every key's state carries, whatever the kind: the last (partition, sequence number)
@@ -28,8 +30,10 @@ export interface AlertDraft {
   count: number;
   /** The evidence window as text: with the rule id and key it makes the deterministic AlertId. */
   window: string;
-  /** The numbers behind the decision (kind-specific). */
-  evidence: Record<string, unknown>;
+  /** The numbers behind the decision (the kind's evidence type). */
+  evidence: object;
+  /** A sequence's events by step name (all of them, where `events` may be cut short). */
+  steps?: Readonly<Record<string, NormalizedEvent>>;
 }
 
 /**
@@ -97,3 +101,47 @@ export interface KindLogic<S extends KeyState = KeyState> {
 }
 
 export const MAX_EVIDENCE_EVENTS = 5;
+
+/** Which events a rule is shown: a source, and the operations of it (all when absent). */
+export interface Subscription {
+  source: Source;
+  operations?: readonly string[];
+}
+
+/** What a kind's compile sees of the rule besides its own settings. */
+export interface KindRule {
+  sources: readonly Source[];
+  operations?: readonly string[];
+  /** The rule's tunables, overrides applied (what step filters receive). */
+  tunables: Tunables;
+  context: RuleContext;
+}
+
+/** A kind's logic for one rule, and the events it is shown. */
+export interface CompiledKind {
+  logic: KindLogic<KeyState>;
+  subscriptions: readonly Subscription[];
+}
+
+/**
+ * Everything about one rule kind, in its own file: the options a rule gives it (a zod schema that
+ * checks them, with tunables already applied, and turns them into settings: durations in ms,
+ * readers for event values, defaults of the optional ones), how settings become logic, what
+ * `warden rules new --kind` writes for it, and its section of docs/rules.md.
+ */
+export interface KindDefinition<Name extends string = string, Settings = unknown> {
+  name: Name;
+  /** Options a rule may leave out have their defaults here (`.default(…)`). */
+  optionsSchema: z.ZodType<Settings>;
+  /** Build the logic; `fail(field, problem)` refuses settings that do not fit the rule (e.g. a step source the rule does not read). */
+  compile(settings: Settings, rule: KindRule, fail: (field: string, problem: string) => never): CompiledKind;
+  /** The option lines `rules new --kind <name>` writes into the skeleton. */
+  scaffold: string;
+  /** The kind's section of docs/rules.md (Markdown, verbatim there). */
+  doc: string;
+}
+
+/** A rule's subscriptions when every event of its sources (and operations) may matter. */
+export function ruleSubscriptions(rule: KindRule): Subscription[] {
+  return rule.sources.map((source) => ({ source, operations: rule.operations }));
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Details, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
+import type { ActivityDetails, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
 import { compiled, firstPresent, jsonObject } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { eventId, isGuid, lower, obj, str } from '../util.js';
@@ -238,7 +238,7 @@ function body<T extends z.ZodType>(d: ActivityRecord, schema: T): z.infer<T> | u
 
 const ROLE_ASSIGNMENTS = '/providers/microsoft.authorization/roleassignments/';
 
-function roleAssignmentDetails(d: ActivityRecord, resourceId: string | undefined, details: Details): void {
+function roleAssignmentDetails(d: ActivityRecord, resourceId: string | undefined, details: ActivityDetails): void {
   const b = body(d, RoleAssignmentBody);
   const p = b?.Properties ?? b?.properties;
   const roleDefinition = lower(p?.RoleDefinitionId ?? p?.roleDefinitionId);
@@ -249,7 +249,7 @@ function roleAssignmentDetails(d: ActivityRecord, resourceId: string | undefined
   put(details, 'scope', lower(p?.Scope ?? p?.scope) ?? (at >= 0 ? resourceId!.slice(0, at) || '/' : undefined));
 }
 
-function diagnosticSettingDetails(d: ActivityRecord, details: Details): void {
+function diagnosticSettingDetails(d: ActivityRecord, details: ActivityDetails): void {
   const p = body(d, DiagnosticSettingBody)?.properties;
   if (!p) return;
   const enabled: string[] = [];
@@ -289,7 +289,7 @@ function toEvent(d: ActivityRecord): NormalizedEvent {
   const slash = hierarchy ? hierarchy.indexOf('/') : -1;
   const root = slash >= 0 ? hierarchy!.slice(0, slash) : hierarchy;
 
-  const details: Details = {};
+  const details: ActivityDetails = {};
   put(details, 'status', str(d.resultType));
   put(details, 'subStatus', str(properties?.statusCode) ?? str(d.resultSignature));
   put(details, 'level', level(d));

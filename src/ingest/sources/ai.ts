@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Details, NormalizedEvent } from '../../model/index.js';
+import type { AiDetails, NormalizedEvent } from '../../model/index.js';
 import { compiled } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { eventId, lower, num, obj, resourceName, str } from '../util.js';
@@ -207,7 +207,7 @@ function toEvent(call: AiCall): NormalizedEvent {
   const totalTokens = tokenCount(p.totalTokens) ??
     (promptTokens !== undefined && completionTokens !== undefined ? promptTokens + completionTokens : undefined);
 
-  const details: Details = {};
+  const details: AiDetails = {};
   put(details, 'account', account);
   put(details, 'authType', principal.principalType === 'key' ? 'key' : 'entra');
   put(details, 'deployment', str(p.modelDeploymentName));

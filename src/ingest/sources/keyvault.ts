@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Details, NormalizedEvent } from '../../model/index.js';
+import type { KeyVaultDetails, NormalizedEvent } from '../../model/index.js';
 import { compiled } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { eventId, lower, num, obj, resourceName, str } from '../util.js';
@@ -148,7 +148,7 @@ function fromTable(record: RawRecord): VaultAudit {
 }
 
 /** Object collections in vault URLs and the details key each one names. */
-const OBJECT_NAME_KEY = new Map([
+const OBJECT_NAME_KEY = new Map<string, 'secretName' | 'keyName' | 'certificateName'>([
   ['secrets', 'secretName'], ['deletedsecrets', 'secretName'],
   ['keys', 'keyName'], ['deletedkeys', 'keyName'],
   ['certificates', 'certificateName'], ['deletedcertificates', 'certificateName'],
@@ -157,7 +157,7 @@ const OBJECT_NAME_KEY = new Map([
 const NOT_AN_OBJECT = new Set(['contacts', 'issuers']);
 
 /** `https://kv.vault.azure.net/secrets/name/version` → `['secretName', 'name']`. */
-function objectName(uri: string | null | undefined): [string, string] | undefined {
+function objectName(uri: string | null | undefined): ['secretName' | 'keyName' | 'certificateName', string] | undefined {
   const parts = uri ? urlParts(uri) : undefined;
   if (!parts) return undefined;
   const [collection, name] = segments(parts.path);
@@ -180,7 +180,7 @@ function toEvent(a: VaultAudit): NormalizedEvent {
   const statusCode = num(a.httpStatusCode) ?? num(a.resultSignature);
   const correlationId = str(a.correlationId);
 
-  const details: Details = {};
+  const details: KeyVaultDetails = {};
   put(details, 'vault', target.resourceType?.startsWith('microsoft.keyvault/') ? resourceName(target.resourceId) : vaultFromUri(a.objectUri) ?? vaultFromUri(a.requestUri));
   const named = objectName(a.objectUri) ?? objectName(a.requestUri);
   if (named) details[named[0]] = named[1];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PrincipalType, Result } from '../../model/index.js';
+import type { Details, PrincipalType, Result } from '../../model/index.js';
 import { InvalidRecordError } from '../types.js';
 import { isGuid, lower, num, parseTime, resourceTypeFromResourceId, stripPort, str, subscriptionFromResourceId } from '../util.js';
 
@@ -199,6 +199,6 @@ export function segments(path: string): string[] {
 }
 
 /** Adds only defined values, so `details` stays small and flat. */
-export function put(details: Record<string, string | number | boolean>, key: string, value: string | number | boolean | undefined): void {
+export function put<D extends Details, K extends keyof D & string>(details: D, key: K, value: D[K] | undefined): void {
   if (value !== undefined) details[key] = value;
 }

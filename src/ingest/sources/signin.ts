@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Details, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
+import type { SigninDetails, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
 import { compiled, jsonObject } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { eventId, lower, num, parseTime, str } from '../util.js';
@@ -158,7 +158,7 @@ function toEvent(d: SigninRecord, fields: typeof STREAM_FIELDS): NormalizedEvent
 
   const errorCode = num(p.status?.errorCode) ?? num(d.resultType);
   const targetAppId = lower(p.resourceId);
-  const details: Details = {};
+  const details: SigninDetails = {};
   put(details, 'signInKind', kind?.signInKind);
   put(details, 'errorCode', errorCode);
   if (errorCode) put(details, 'failureReason', str(p.status?.failureReason) ?? str(d.resultDescription));

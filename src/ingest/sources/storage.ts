@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Details, NormalizedEvent } from '../../model/index.js';
+import type { StorageDetails, NormalizedEvent } from '../../model/index.js';
 import { compiled } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { eventId, lower, num, obj, resourceName, str } from '../util.js';
@@ -260,7 +260,7 @@ function toEvent(request: BlobRequest): NormalizedEvent {
   const responseBytes = num(request.responseBodySize);
   const location = blobLocation(objectKey, uri);
 
-  const details: Details = {};
+  const details: StorageDetails = {};
   put(details, 'authType', authType);
   put(details, 'account', account);
   put(details, 'container', location.container);
