@@ -34,7 +34,7 @@ console.log(JSON.stringify(registered));
 
 describe('the built app (npm run build)', () => {
   it('loads in plain Node and registers every function', async () => {
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: repo });
+    await run(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: repo });
     await mkdir(outDir, { recursive: true });
     await writeFile(join(outDir, 'worker.mjs'), WORKER);
     const { stdout } = await run(process.execPath, [join(outDir, 'worker.mjs'), join(outDir, 'functions', 'index.js')], {
