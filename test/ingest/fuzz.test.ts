@@ -119,7 +119,8 @@ function ownBodies(): unknown[] {
 
 describe('own records with every field replaced by every wrong type', () => {
   it('normalize gives a valid event or InvalidRecordError, and ingestBody accounts for all of them', () => {
-    const seeds = seedsFrom(ownBodies());
+    // One record per source and category (or table) keeps this in the fast loop; the conformance tier takes three.
+    const seeds = seedsFrom(ownBodies(), 1);
     // Every source, in both shapes: the stream record and its Log Analytics row.
     expect(new Set(seeds.map((s) => `${s.normalizer.source}/${s.shape}`)).size).toBe(SOURCE_NORMALIZERS.length * 2);
     const { failures, tried } = mutateEveryField(seeds);
