@@ -4,7 +4,7 @@ import { haveExternalCaptures } from './test/support/external-captures.js';
 /**
  * Four tiers, all run by `npm test`; each alone by `npm run test:<tier>`.
  * - unit: everything in-process with the project's own fixtures (the fast loop).
- * - integration: tests that start Azurite, the Event Hubs broker stand-in, HTTP servers or `warden run`.
+ * - integration: tests that start Azurite, the Event Hubs broker stand-in, HTTP servers, or `warden` as a process.
  * - conformance: the public samples in ../shared/captures (third-party files, never in the repo).
  *   Without them the tier is one skipped test, and one printed line, that says so.
  * - package: the compiled app (`npm run build`) and the benchmark.
@@ -13,6 +13,7 @@ import { haveExternalCaptures } from './test/support/external-captures.js';
 const INTEGRATION = [
   'test/backtest/backtest-cli.test.ts',
   'test/backtest/workspace.test.ts',
+  'test/cli/process.test.ts',
   'test/cli/replay-rules.test.ts',
   'test/cli/run.test.ts',
   'test/delivery/dead-letters.test.ts',

@@ -5,7 +5,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { main } from '../../src/cli/main.js';
 import type { CommandIO } from '../../src/cli/io.js';
 import { DeadLetterSchema, NormalizedEventSchema } from '../../src/model/index.js';
-import { spawnWarden } from '../support/cli.js';
 import { captureAvro } from './capture-files.js';
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -125,16 +124,5 @@ describe('warden replay (in process)', () => {
     const fast = capturingIO(true);
     await main(['replay', dir], fast.io);
     expect(fast.err).toEqual([]);
-  });
-});
-
-describe('warden replay (as a process)', () => {
-  // The process boundary: the exit code and a stdout that ends with the summary. Error paths run in process above.
-  it('exits 0 and ends stdout with the JSON summary', () => {
-    const r = spawnWarden(['replay', dir, '--json']);
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    const lines = r.stdout.trimEnd().split('\n');
-    expect(JSON.parse(lines[lines.length - 1])).toMatchObject({ records: 7, events: 1, deadLettered: 2, skipped: 4 });
   });
 });
