@@ -18,6 +18,10 @@ export function conformanceAbsentLine(): string {
   return `conformance tier not run: ${relative(repo, EXTERNAL_CAPTURES)} not found (${files.length} files in test/conformance: ${files.join(', ')})`;
 }
 
+export class MissingCapturesError extends Error {
+  override name = 'MissingCapturesError';
+}
+
 export interface CapturedRecord {
   /** `<folder>/<file>` inside the corpus. */
   file: string;
@@ -34,7 +38,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * malformed on purpose; decoding them is the envelope decoder's job, not a source's).
  */
 export function capturedRecords(): CapturedRecord[] {
-  if (!haveExternalCaptures) throw new Error(`${EXTERNAL_CAPTURES} is absent: the conformance tier needs the public samples there (npm run test:conformance)`);
+  if (!haveExternalCaptures) throw new MissingCapturesError(`${EXTERNAL_CAPTURES} is absent: put the public samples there to run the conformance tier`);
   const out: CapturedRecord[] = [];
   for (const folder of readdirSync(EXTERNAL_CAPTURES, { withFileTypes: true })) {
     if (!folder.isDirectory()) continue;
