@@ -55,6 +55,9 @@ async function waitForPort(port: number, child: ChildProcess, deadlineMs: number
   }
 }
 
+/** Azurite takes a few seconds to listen, and over a minute on a loaded 2-core machine; it is a failure only past this. */
+const START_TIMEOUT_MS = 120_000;
+
 /**
  * Start Azurite in memory on free loopback ports (tests, and `warden replay --state table`
  * when no storage account is configured). Stop it with `stop()`.
@@ -78,7 +81,7 @@ export async function startAzurite(): Promise<AzuriteInstance> {
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
   try {
-    await Promise.all([waitForPort(blobPort, child, 20_000), waitForPort(tablePort, child, 20_000), waitForPort(queuePort, child, 20_000)]);
+    await Promise.all([waitForPort(blobPort, child, START_TIMEOUT_MS), waitForPort(tablePort, child, START_TIMEOUT_MS), waitForPort(queuePort, child, START_TIMEOUT_MS)]);
   } catch (err) {
     child.kill('SIGKILL');
     rmSync(location, { recursive: true, force: true });

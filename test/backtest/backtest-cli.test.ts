@@ -1,16 +1,12 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { Alert, NormalizedEvent } from '../../src/model/index.js';
+import { execWarden } from '../support/cli.js';
 import { startLogAnalyticsServer, type LogAnalyticsTestServer } from '../support/log-analytics-server.js';
 import { DEMO_TUNABLES_FILE, demoRules, demoTables, idsOf, replayDemo } from './demo-history.js';
-
-const repo = fileURLToPath(new URL('../..', import.meta.url));
 
 async function cli(...argv: string[]) {
   const out: string[] = [];
@@ -123,10 +119,10 @@ describe('warden backtest --workspace (spawned, DefaultAzureCredential, real que
     const env: NodeJS.ProcessEnv = { ...process.env, ...server.childEnv, NODE_EXTRA_CA_CERTS: caFile };
     for (const k of Object.keys(env)) if (k.startsWith('AZURE_') || k.startsWith('MSI_')) delete env[k];
     // Asynchronously: the test server answers from this process.
-    const run = await promisify(execFile)('npx', ['tsx', 'src/cli/main.ts', 'backtest',
+    const run = await execWarden(['backtest',
       '--workspace', server.workspaceId, '--from', '2025-06-02T08:00:00Z', '--to', '2025-06-02T11:00:00Z',
       '--endpoint', server.url, '--slice', '1h', '--tunables', DEMO_TUNABLES_FILE, '--out', outFile, '--json',
-    ], { cwd: repo, encoding: 'utf8', env, timeout: 90_000 });
+    ], env);
     expect(run.stderr).not.toMatch(/Error/);
     expect(idsOf(readAlerts(outFile))).toEqual(idsOf(replayed.alerts));
     const summary = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
@@ -134,5 +130,5 @@ describe('warden backtest --workspace (spawned, DefaultAzureCredential, real que
     expect(summary.splits as number).toBeGreaterThan(0);
     expect(run.stdout).toMatch(/note: table AADNonInteractiveUserSignInLogs does not exist in the workspace: read as empty/);
     expect(server.requests.every((r) => r.status === 200 || r.status === 400)).toBe(true);
-  }, 120_000);
+  }, 180_000);
 });

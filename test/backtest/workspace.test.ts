@@ -102,7 +102,7 @@ describe('backtest over a Log Analytics workspace (real LogsQueryClient, test qu
     for (let i = 1; i <= 5; i++) expect(requests[i].at - requests[i - 1].at).toBeGreaterThanOrEqual(950);
     expect(reader.stats.throttled).toBeGreaterThanOrEqual(1);
     expect(run.summary().rows).toBe(replayed.events.filter((e) => e.source === 'activity').length);
-  }, 30_000);
+  });
 
   it('fails with what to fix when the workspace refuses the query or does not exist', async () => {
     server.failNext(1, 403);

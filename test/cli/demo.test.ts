@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,13 +106,6 @@ describe('warden demo (npm start)', () => {
     const run = capturingIO(false);
     expect(await main(['demo', '--partitions', 'zero'], run.io)).toBe(2);
     expect(run.err).toEqual(["warden demo: --partitions must be a whole number from 1 to 1024, got 'zero'"]);
-  });
-
-  it('stops quietly when the reader of its output goes away (npm start | head -n 1)', () => {
-    // The first line comes before the replay, the rest after it: head has exited by then.
-    const r = spawnSync('sh', ['-c', 'npx tsx src/cli/main.ts demo | head -n 1'], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
-    expect(r.stdout).toMatch(/^demo: one hour of a tenant's Azure logs .*\n$/);
-    expect(r.stderr.split('\n').filter((l) => l && !l.startsWith('npm warn') && !l.startsWith('demo: '))).toEqual([]);
   });
 
   it('allow-lists the platform’s key rotation in demo/tunables.json, matching the manifest', async () => {

@@ -57,12 +57,12 @@ describe('warden run', () => {
   it('reads the raw hubs, prints status lines, and on SIGTERM checkpoints what it handled and exits 0', async () => {
     const run = spawnRun(SETTINGS(), ['--status-every', '1s', '--json']);
     try {
-      await waitFor('warden run to start', () => run.err.some((l) => l.includes('running; SIGINT or SIGTERM stops')), 30_000, 100);
+      await waitFor('warden run to start', () => run.err.some((l) => l.includes('running; SIGINT or SIGTERM stops')), 120_000, 100);
       const producer = new EventHubProducerClient(broker.connectionString('run-resource'));
       await producer.sendBatch([{ body: Buffer.from(BENIGN) }]);
       await producer.close();
       const records = (JSON.parse(BENIGN) as { records: unknown[] }).records.length;
-      await waitFor('a status line counting the records', () => run.err.some((l) => /warden run: \d+ records\/s in, \d+ events\/s detected, lag [\d.]+ s, 0 alerts, 0 waiting to be sent, 0 dead-lettered/.test(l)), 30_000, 100);
+      await waitFor('a status line counting the records', () => run.err.some((l) => /warden run: \d+ records\/s in, \d+ events\/s detected, lag [\d.]+ s, 0 alerts, 0 waiting to be sent, 0 dead-lettered/.test(l)), 60_000, 100);
       run.child.kill('SIGTERM');
       expect(await run.exited).toBe(0);
       const summary = JSON.parse(run.out.at(-1)!) as { signal: string; records: number; published: number; events: number };

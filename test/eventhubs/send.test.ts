@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,10 +7,10 @@ import { main } from '../../src/cli/main.js';
 import type { CommandIO } from '../../src/cli/io.js';
 import { sendCaptures } from '../../src/eventhubs/capture-sender.js';
 import { parseTime } from '../../src/ingest/util.js';
+import { spawnWarden } from '../support/cli.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
 import { captureAvro } from '../ingest/capture-files.js';
 
-const repo = join(import.meta.dirname, '..', '..');
 type Rec = Record<string, unknown>;
 
 let broker: EventHubsBroker;
@@ -228,9 +227,9 @@ describe('warden send over the AMQP test broker', () => {
     });
 
     it('from the shell: exit code 2 and no stack trace', () => {
-      const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'send', join(dir, 'missing.json'), '--hub', 'errors', '--connection-string', local()], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
+      const r = spawnWarden(['send', join(dir, 'missing.json'), '--hub', 'errors', '--connection-string', local()]);
       expect(r.status).toBe(2);
-      expect(r.stderr.split('\n').filter((l) => l && !l.startsWith('npm warn'))).toEqual([expect.stringMatching(/^warden send: cannot read .*missing\.json/)]);
+      expect(r.stderr.split('\n').filter((l) => l)).toEqual([expect.stringMatching(/^warden send: cannot read .*missing\.json/)]);
     });
   });
 });

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { aiSource } from '../../src/ingest/sources/ai.js';
 import { InvalidRecordError, type RawRecord } from '../../src/ingest/types.js';
 import { NormalizedEventSchema, type NormalizedEvent } from '../../src/model/index.js';
-import { claimedBy, normalizeAll, SAMPLES_ABSENT, sampleRecords, samplesPresent } from './samples.js';
 
 const ACCOUNT_ID = '/SUBSCRIPTIONS/12CABCB4-86E8-404F-A3D2-1DC9982F45CA/RESOURCEGROUPS/AI-RG/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/CONTOSO-OPENAI';
 const CALLER = '3F2504E0-4F89-41D3-9A0C-0305E82C3301';
@@ -302,23 +301,5 @@ describe('ai source: which records it claims', () => {
     expect(aiSource.accepts?.(chatCompletionRow({ ResourceProvider: 'MICROSOFT.KEYVAULT' }), 'table')).toBe(false);
     expect(aiSource.accepts?.(chatCompletionRow({ Category: 'ManagedNetworkEvent' }), 'table')).toBe(false);
     expect(aiSource.accepts?.(chatCompletionRow({ ResourceProvider: undefined }), 'table')).toBe(true);
-  });
-});
-
-describe('ai source: public samples', () => {
-  it.skipIf(!samplesPresent)(`normalizes every Azure OpenAI / AI Foundry sample (${samplesPresent ? 'present' : SAMPLES_ABSENT})`, () => {
-    const records = sampleRecords();
-    const claimed = claimedBy(aiSource, records);
-    const { normalized, rejected } = normalizeAll(aiSource, claimed);
-    expect(rejected).toEqual([]);
-    expect(normalized.length).toBeGreaterThanOrEqual(7);
-    // API Management gateway logs in front of Azure OpenAI are another service's records.
-    expect(records.some(({ record }) => record.category === 'GatewayLogs')).toBe(true);
-    expect(claimed.some(({ record }) => record.category === 'GatewayLogs')).toBe(false);
-    for (const { event } of normalized) {
-      if (event.category === 'RequestResponse') expect(event).toMatchObject({ principalType: 'key', details: { authType: 'key' } });
-      if (event.category === 'Audit') expect(event.principalId).toBe('b610ab05-ce06-4cc1-a6dd-174b9f80468a');
-    }
-    expect(normalized.some(({ event }) => event.details.deployment === 'gpt-chat-pilot' && event.details.model === 'gpt-35-turbo')).toBe(true);
   });
 });

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { keyvaultSource } from '../../src/ingest/sources/keyvault.js';
 import { InvalidRecordError, type RawRecord } from '../../src/ingest/types.js';
 import { NormalizedEventSchema, type NormalizedEvent } from '../../src/model/index.js';
-import { claimedBy, normalizeAll, SAMPLES_ABSENT, sampleRecords, samplesPresent } from './samples.js';
 
 const RESOURCE_ID = '/SUBSCRIPTIONS/6B1F3D2A-0C4E-4F5A-9B8C-7D6E5F4A3B2C/RESOURCEGROUPS/PROD-RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/PROD-KV';
 const SECRET_URL = 'https://prod-kv.vault.azure.net/secrets/db-password/0f1e2d3c4b5a69788796a5b4c3d2e1f0';
@@ -288,24 +287,5 @@ describe('keyvault source: which records it claims', () => {
     expect(keyvaultSource.accepts?.(secretGetRow({ ResourceProvider: 'MICROSOFT.COGNITIVESERVICES' }), 'table')).toBe(false);
     expect(keyvaultSource.accepts?.(secretGetRow({ Category: 'AzurePolicyEvaluationDetails' }), 'table')).toBe(false);
     expect(keyvaultSource.accepts?.(secretGetRow({ ResourceProvider: undefined }), 'table')).toBe(true);
-  });
-});
-
-describe('keyvault source: public samples', () => {
-  it.skipIf(!samplesPresent)(`normalizes every AuditEvent sample or rejects it with InvalidRecordError (${samplesPresent ? 'present' : SAMPLES_ABSENT})`, () => {
-    const claimed = claimedBy(keyvaultSource, sampleRecords());
-    const { normalized, rejected } = normalizeAll(keyvaultSource, claimed);
-    expect(claimed.length).toBeGreaterThanOrEqual(6);
-    // The documented VaultGet: long-URI claims with a UPN, durationMs as a string, upper-case resource id.
-    const vaultGet = normalized.find(({ event }) => event.operation === 'VAULTGET')?.event;
-    expect(vaultGet).toMatchObject({
-      principalType: 'user',
-      principalName: 'live.com#username@outlook.com',
-      resourceType: 'microsoft.keyvault/vaults',
-      details: { vault: 'contosokeyvault', durationMs: 78, statusCode: 200 },
-    });
-    // The 4-field minimal records carry no identity: events keyed unknown, not dead letters.
-    expect(rejected).toEqual([]);
-    expect(normalized.filter(({ event }) => event.principalId === 'unknown').length).toBeGreaterThanOrEqual(3);
   });
 });

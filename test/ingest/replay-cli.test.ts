@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,26 +124,5 @@ describe('warden replay (in process)', () => {
     const fast = capturingIO(true);
     await main(['replay', dir], fast.io);
     expect(fast.err).toEqual([]);
-  });
-});
-
-describe('warden replay (as a process)', () => {
-  // npm may warn about the machine's npmrc on stderr; that line is npm's, not ours.
-  const ours = (stderr: string) => stderr.split('\n').filter((l) => l && !l.startsWith('npm warn'));
-  const run = (...args: string[]) => spawnSync('npx', ['tsx', 'src/cli/main.ts', 'replay', ...args], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
-
-  it('exits 0 and ends stdout with the JSON summary', () => {
-    const r = run(dir, '--json');
-    expect(ours(r.stderr)).toEqual([]);
-    expect(r.status).toBe(0);
-    const lines = r.stdout.trimEnd().split('\n');
-    expect(JSON.parse(lines[lines.length - 1])).toMatchObject({ records: 7, events: 1, deadLettered: 2, skipped: 4 });
-  });
-
-  it('exits 2 with one line and no stack trace for a path that does not exist', () => {
-    const r = run('/no/such/capture', '--json');
-    expect(r.status).toBe(2);
-    expect(ours(r.stderr)).toEqual(['warden replay: cannot read /no/such/capture: no such file or folder']);
-    expect(r.stdout).toBe('');
   });
 });

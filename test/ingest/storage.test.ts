@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { storageSource } from '../../src/ingest/sources/storage.js';
 import { InvalidRecordError, type RawRecord } from '../../src/ingest/types.js';
 import { NormalizedEventSchema, type NormalizedEvent } from '../../src/model/index.js';
-import { claimedBy, normalizeAll, SAMPLES_ABSENT, sampleRecords, samplesPresent } from './samples.js';
 
 const BLOB_SERVICE_ID = '/subscriptions/00001111-AAAA-2222-BBBB-3333CCCC4444/resourceGroups/data-rg/providers/Microsoft.Storage/storageAccounts/contosodata/blobServices/default';
 const ACCOUNT_ID = '/subscriptions/00001111-aaaa-2222-bbbb-3333cccc4444/resourcegroups/data-rg/providers/microsoft.storage/storageaccounts/contosodata';
@@ -340,18 +339,5 @@ describe('storage source: which records it claims', () => {
     expect(storageSource.accepts?.(getBlob({ resourceId: '/RESOURCE_ID' }, { serviceType: 'queue' }), 'stream')).toBe(false);
     expect(storageSource.accepts?.(getBlob({ resourceId: '/RESOURCE_ID' }), 'stream')).toBe(true);
     expect(storageSource.tables).toEqual(['StorageBlobLogs']);
-  });
-});
-
-describe('storage source: public samples', () => {
-  it.skipIf(!samplesPresent)(`normalizes every blob log sample (${samplesPresent ? 'present' : SAMPLES_ABSENT})`, () => {
-    const { normalized, rejected } = normalizeAll(storageSource, claimedBy(storageSource, sampleRecords()));
-    expect(rejected).toEqual([]);
-    expect(normalized.length).toBeGreaterThanOrEqual(2);
-    const putBlob = normalized.find(({ event }) => event.operation === 'PUTBLOB')?.event;
-    expect(putBlob).toMatchObject({ principalType: 'key', ip: '192.168.0.1', details: { statusCode: 201, container: 'cont1', blob: 'blobname' } });
-    const listBlobs = normalized.find(({ event }) => event.operation === 'LISTBLOBS')?.event;
-    expect(listBlobs).toMatchObject({ result: 'failure', details: { authType: 'SAS' }, principalId: 'abcdef12-3456-7890-abcd-ef1234567890' });
-    for (const { event } of normalized) expect(JSON.stringify(event)).not.toMatch(/[?&]sig=(?!REDACTED)/);
   });
 });

@@ -88,9 +88,9 @@ describe.skipIf(!chromium)('tuning report in headless Chromium', () => {
     execFileSync(chromium!, [
       '--headless=new', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--force-device-scale-factor=1', '--disable-extensions',
       `--user-data-dir=${join(dir, 'profile')}`, '--window-size=1200,6000', `--screenshot=${join(dir, 'shot.png')}`, `file://${join(dir, 'report.html')}`,
-    ], { stdio: 'ignore', timeout: 60_000 });
+    ], { stdio: 'ignore', timeout: 120_000 });
     image = decodePng(readFileSync(join(dir, 'shot.png')));
-  }, 90_000);
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** Rows of the image with at least `min` pixels of a colour. */

@@ -1,18 +1,17 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEAD_LETTER_RAW_LIMIT, DeadLetterSchema, NormalizedEventSchema } from '../../src/model/index.js';
 import { listCaptureFiles } from '../../src/ingest/files.js';
 import { IngestTotals } from '../../src/ingest/pipeline.js';
 import { replayFiles } from '../../src/ingest/replay.js';
+import { EXTERNAL_CAPTURES as CAPTURES } from '../support/external-captures.js';
 
 /**
  * Conformance over every public capture in ../shared/captures/external (see its SOURCES.md): each
  * record is normalized, skipped by category, or dead-lettered with a reason; nothing throws and
  * nothing goes missing.
  */
-const CAPTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'captures', 'external');
-const present = existsSync(CAPTURES);
 
 /** Record counts SOURCES.md gives per file (fragments and non-records count 0 there). */
 function documentedCounts(): Map<string, number> {
@@ -35,8 +34,8 @@ interface FileCounts {
   deadLettered: number;
 }
 
-describe.runIf(present)('conformance: every public capture file', async () => {
-  const { files } = present ? await listCaptureFiles([CAPTURES]) : { files: [] };
+describe('conformance: every public capture file', async () => {
+  const { files } = await listCaptureFiles([CAPTURES]);
   const perFile = new Map<string, FileCounts>();
   const totals = new IngestTotals();
   const deadLetterReasons: string[] = [];
@@ -90,7 +89,7 @@ describe.runIf(present)('conformance: every public capture file', async () => {
   });
 
   it('gives the pinned counts per file (records events skipped dead-lettered)', () => {
-    // Refresh with `npx vitest run test/ingest/conformance.test.ts -u` when a normalizer changes on purpose.
+    // Refresh with `npx vitest run test/conformance/pipeline.test.ts -u` when a normalizer changes on purpose.
     const table = [...perFile].map(([file, c]) => `${[c.records, c.events, c.skipped, c.deadLettered].map((n) => String(n).padStart(3)).join(' ')}  ${file}`).join('\n');
     expect(`\n${table}\n`).toMatchInlineSnapshot(`
       "
@@ -188,8 +187,4 @@ describe.runIf(present)('conformance: every public capture file', async () => {
       "
     `);
   });
-});
-
-describe.skipIf(present)('conformance', () => {
-  it(`skipped: no public captures at ${CAPTURES}`, () => {});
 });
