@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import type { Details, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
+import type { Details, PrincipalType, Result } from '../../model/index.js';
 import { compiled, firstPresent, jsonObject } from '../schema.js';
-import type { RawRecord, SourceNormalizer } from '../types.js';
-import { eventId, isGuid, lower, obj, str } from '../util.js';
+import type { RawRecord } from '../types.js';
+import { isGuid, lower, obj, str } from '../util.js';
+import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
   callerFromClaims,
   callerIp,
@@ -14,7 +15,6 @@ import {
   numberish,
   principalFromCaller,
   put,
-  schemaError,
   targetResource,
   text,
   timeish,
@@ -273,7 +273,7 @@ function level(d: ActivityRecord): string | undefined {
   return LEVELS[n] || undefined;
 }
 
-function toEvent(d: ActivityRecord): NormalizedEvent {
+function toEvent(d: ActivityRecord): EventParts {
   const time = eventTime(d.time, 'time');
   const operation = eventOperation(d.operationName, 'operationName');
   const category = d.category ?? '';
@@ -310,34 +310,24 @@ function toEvent(d: ActivityRecord): NormalizedEvent {
       break;
   }
 
-  const event: NormalizedEvent = {
-    id: '',
+  return {
     time,
-    source: 'activity',
     category,
     operation,
     result: RESULTS.get(lower(d.resultType) ?? '') ?? 'unknown',
-    principalId: principal.principalId,
-    principalType: principal.principalType,
+    principal,
+    ip: callerIp(d.callerIpAddress),
+    tenantId: lowerGuid(d.tenantId) ?? lowerGuid(root) ?? lowerGuid(caller.tenantId),
+    target,
+    subscriptionId: lowerGuid(d.subscriptionId),
+    correlationId: str(d.correlationId),
     details,
+    // The stream shape carries no eventDataId (AzureActivity rows do), so it cannot be an id both shapes share.
+    distinguishing: [details.status],
   };
-  if (principal.principalName) event.principalName = principal.principalName;
-  if (principal.appId) event.appId = principal.appId;
-  const ip = callerIp(d.callerIpAddress);
-  if (ip) event.ip = ip;
-  const tenantId = lowerGuid(d.tenantId) ?? lowerGuid(root) ?? lowerGuid(caller.tenantId);
-  if (tenantId) event.tenantId = tenantId;
-  const subscriptionId = target.subscriptionId ?? lowerGuid(d.subscriptionId);
-  if (subscriptionId) event.subscriptionId = subscriptionId;
-  if (target.resourceId) event.resourceId = target.resourceId;
-  if (target.resourceType) event.resourceType = target.resourceType;
-  if (d.correlationId) event.correlationId = d.correlationId;
-  // The stream shape carries no eventDataId (AzureActivity rows do), so it cannot be an id both shapes share.
-  event.id = eventId(event, details.status);
-  return event;
 }
 
-export const activitySource: SourceNormalizer = {
+export const activitySource = defineSource({
   source: 'activity',
   // `Action`/`Write`/`Delete` are what the legacy log-profile export (and the schema doc's example) use.
   streamCategories: [
@@ -354,9 +344,7 @@ export const activitySource: SourceNormalizer = {
     'Delete',
   ],
   tables: ['AzureActivity'],
-  normalize(record, shape) {
-    const parsed = (shape === 'table' ? AzureActivityRow : ActivityRecord).safeParse(record);
-    if (!parsed.success) throw schemaError('activity', parsed.error);
-    return toEvent(parsed.data);
-  },
-};
+  stream: recordShape(ActivityRecord, (d) => d),
+  table: recordShape(AzureActivityRow, (d) => d),
+  toEvent,
+});

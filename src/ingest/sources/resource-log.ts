@@ -68,19 +68,24 @@ export function callerIp(v: unknown): string | undefined {
 }
 
 /** HTTP status → result; undefined when there is no usable status. */
-export function resultFromStatus(status: number | undefined): Result | undefined {
+function resultFromStatus(status: number | undefined): Result | undefined {
   if (status === undefined || status < 100) return undefined;
   return status < 400 ? 'success' : 'failure';
 }
 
 /** `Success`, `Succeeded`, `Failed`, `ClientOtherError`, `Start` … → result; undefined when unrecognised. */
-export function resultFromText(v: unknown): Result | undefined {
+function resultFromText(v: unknown): Result | undefined {
   const s = lower(v);
   if (!s) return undefined;
   if (s === 'success' || s === 'succeeded' || s === 'ok') return 'success';
   if (s === 'start' || s === 'started') return 'start';
   if (s === 'failed' || s === 'failure' || s.endsWith('error')) return 'failure';
   return undefined;
+}
+
+/** The result of a request: its HTTP status, else its logged result word, else `unknown`. */
+export function requestResult(status: number | undefined, word: unknown): Result {
+  return resultFromStatus(status) ?? resultFromText(word) ?? 'unknown';
 }
 
 /** Lower-cased GUID, or undefined for anything else (`/TENANT_ID`, a region name in `Tenant`). */

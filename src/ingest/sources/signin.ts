@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import type { Details, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
+import type { Details, PrincipalType, Result } from '../../model/index.js';
 import { compiled, jsonObject } from '../schema.js';
-import type { RawRecord, SourceNormalizer } from '../types.js';
-import { eventId, lower, num, parseTime, str } from '../util.js';
+import type { RawRecord } from '../types.js';
+import { lower, num, parseTime, str } from '../util.js';
+import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
-  callerIp, eventOperation, eventTime, lowerGuid, numberish, put, schemaError, targetResource, text, timeish, unknownPrincipal, type Principal,
+  callerIp, eventOperation, eventTime, lowerGuid, numberish, put, targetResource, text, timeish, unknownPrincipal, type Principal,
 } from './resource-log.js';
 
 /**
@@ -142,7 +143,7 @@ function signinPrincipal(kind: Kind | undefined, p: NonNullable<SigninRecord['pr
   return principal;
 }
 
-function toEvent(d: SigninRecord, fields: typeof STREAM_FIELDS): NormalizedEvent {
+function toEvent({ d, fields }: { d: SigninRecord; fields: typeof STREAM_FIELDS }): EventParts {
   const p = d.properties ?? {};
   // The sign-in's own time; the envelope `time` can be minutes later.
   const created = p.createdDateTime instanceof Date ? p.createdDateTime.getTime() : parseTime(p.createdDateTime);
@@ -170,46 +171,33 @@ function toEvent(d: SigninRecord, fields: typeof STREAM_FIELDS): NormalizedEvent
   put(details, 'credentialKeyId', lower(p.servicePrincipalCredentialKeyId));
   put(details, 'clientCredentialType', str(p.clientCredentialType));
 
-  const event: NormalizedEvent = {
-    id: '',
+  return {
     time,
-    source: 'signin',
     category,
     operation,
     result: signinResult(errorCode, str(d.resultType)),
-    principalId: principal.principalId,
-    principalType: principal.principalType,
+    principal,
+    appId,
+    ip: callerIp(p.ipAddress) ?? callerIp(d.callerIpAddress),
+    tenantId: lowerGuid(d.tenantId) ?? lowerGuid(p.resourceTenantId),
+    // The target is an application, not an ARM resource; only a real ARM id would fill resourceId.
+    target: targetResource(targetAppId?.startsWith('/subscriptions/') ? targetAppId : undefined),
+    correlationId: str(d.correlationId) ?? str(p.correlationId),
     details,
+    // The sign-in's own id (`properties.id`, the row's `Id`) is in both shapes.
+    recordId: lower(p.id),
+    distinguishing: [errorCode],
   };
-  if (principal.principalName) event.principalName = principal.principalName;
-  if (appId) event.appId = appId;
-  const ip = callerIp(p.ipAddress) ?? callerIp(d.callerIpAddress);
-  if (ip) event.ip = ip;
-  const tenantId = lowerGuid(d.tenantId) ?? lowerGuid(p.resourceTenantId);
-  if (tenantId) event.tenantId = tenantId;
-  // The target is an application, not an ARM resource; only a real ARM id would fill resourceId.
-  if (targetAppId?.startsWith('/subscriptions/')) {
-    const target = targetResource(targetAppId);
-    event.resourceId = target.resourceId;
-    if (target.resourceType) event.resourceType = target.resourceType;
-    if (target.subscriptionId) event.subscriptionId = target.subscriptionId;
-  }
-  const correlationId = str(d.correlationId) ?? str(p.correlationId);
-  if (correlationId) event.correlationId = correlationId;
-  // The sign-in's own id (`properties.id`, the row's `Id`) is in both shapes.
-  event.id = lower(p.id) ?? eventId(event, errorCode);
-  return event;
 }
 
-export const signinSource: SourceNormalizer = {
+export const signinSource = defineSource({
   source: 'signin',
+  label: 'sign-in',
   streamCategories: ['SignInLogs', 'NonInteractiveUserSignInLogs', 'ServicePrincipalSignInLogs', 'ManagedIdentitySignInLogs'],
   tables: ['SigninLogs', 'AADNonInteractiveUserSignInLogs', 'AADServicePrincipalSignInLogs', 'AADManagedIdentitySignInLogs'],
-  normalize(record, shape) {
-    // Some Entra exports spell the stream record with the table's PascalCase columns (`Category`, `CreatedDateTime`).
-    const rowShaped = shape === 'table' || ((record.category ?? '') === '' && record.Category !== undefined);
-    const parsed = (rowShaped ? SigninRow : SigninRecord).safeParse(record);
-    if (!parsed.success) throw schemaError('sign-in', parsed.error);
-    return toEvent(parsed.data, rowShaped ? ROW_FIELDS : STREAM_FIELDS);
-  },
-};
+  // Some Entra exports spell the stream record with the table's PascalCase columns (`Category`, `CreatedDateTime`).
+  shapeOf: (record, shape) => (shape === 'table' || ((record.category ?? '') === '' && record.Category !== undefined) ? 'table' : 'stream'),
+  stream: recordShape(SigninRecord, (d) => ({ d, fields: STREAM_FIELDS })),
+  table: recordShape(SigninRow, (d) => ({ d, fields: ROW_FIELDS })),
+  toEvent,
+});

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import type { Details, NormalizedEvent } from '../../model/index.js';
+import type { Details } from '../../model/index.js';
 import { compiled } from '../schema.js';
-import type { RawRecord, SourceNormalizer } from '../types.js';
-import { eventId, lower, num, obj, resourceName, str } from '../util.js';
+import { lower, num, obj, resourceName, str } from '../util.js';
 import {
-  callerIp, eventOperation, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put, resultFromStatus, resultFromText,
-  schemaError, segments, targetResource, text, timeish, unknownPrincipal, urlParts, type Principal,
+  callerIp, eventOperation, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put, requestResult,
+  segments, targetResource, text, timeish, unknownPrincipal, urlParts, type Principal,
 } from './resource-log.js';
+import { defineSource, recordShape, type EventParts } from './define-source.js';
 import { redactSecrets } from '../../common/redact.js';
 
 /**
@@ -101,10 +101,7 @@ interface BlobRequest {
   copySource?: string | null;
 }
 
-function fromStream(record: RawRecord): BlobRequest {
-  const parsed = StreamRecord.safeParse(record);
-  if (!parsed.success) throw schemaError('storage', parsed.error);
-  const r = parsed.data;
+function fromStream(r: z.output<typeof StreamRecord>): BlobRequest {
   const p = r.properties;
   const requester = r.identity?.requester;
   return {
@@ -133,10 +130,7 @@ function fromStream(record: RawRecord): BlobRequest {
   };
 }
 
-function fromTable(record: RawRecord): BlobRequest {
-  const parsed = TableRow.safeParse(record);
-  if (!parsed.success) throw schemaError('storage', parsed.error);
-  const r = parsed.data;
+function fromTable(r: z.output<typeof TableRow>): BlobRequest {
   return {
     time: r.TimeGenerated,
     timeField: 'TimeGenerated',
@@ -242,7 +236,7 @@ function principalOf(request: BlobRequest, account: string | undefined, authType
   return keyPrincipal(account);
 }
 
-function toEvent(request: BlobRequest): NormalizedEvent {
+function toEvent(request: BlobRequest): EventParts {
   const time = eventTime(request.time, request.timeField);
   const operation = eventOperation(request.operationName, request.operationField);
   const target = targetResource(accountResourceId(request.resourceId));
@@ -274,34 +268,23 @@ function toEvent(request: BlobRequest): NormalizedEvent {
     put(details, 'sourceAccount', storageAccountOf(copySource));
   }
 
-  const correlationId = str(request.correlationId);
-  const event: NormalizedEvent = {
-    id: '',
+  return {
     time,
-    source: 'storage',
     category: request.category,
     operation,
-    result: resultFromStatus(statusCode) ?? resultFromText(request.statusText) ?? 'unknown',
-    principalId: principal.principalId,
-    principalType: principal.principalType,
+    result: requestResult(statusCode, request.statusText),
+    principal,
+    ip: callerIp(request.callerIpAddress),
+    tenantId: lowerGuid(request.requesterTenantId),
+    target,
+    correlationId: str(request.correlationId),
     details,
+    // The correlation id is the storage request id; a copy logs three records under it, one per operation and blob.
+    distinguishing: [location.container, location.blob],
   };
-  if (principal.principalName) event.principalName = principal.principalName;
-  if (principal.appId) event.appId = principal.appId;
-  const ip = callerIp(request.callerIpAddress);
-  if (ip) event.ip = ip;
-  const tenantId = lowerGuid(request.requesterTenantId);
-  if (tenantId) event.tenantId = tenantId;
-  if (target.subscriptionId) event.subscriptionId = target.subscriptionId;
-  if (target.resourceId) event.resourceId = target.resourceId;
-  if (target.resourceType) event.resourceType = target.resourceType;
-  if (correlationId) event.correlationId = correlationId;
-  // The correlation id is the storage request id; a copy logs three records under it, one per operation and blob.
-  event.id = eventId(event, location.container, location.blob);
-  return event;
 }
 
-export const storageSource: SourceNormalizer = {
+export const storageSource = defineSource({
   source: 'storage',
   streamCategories: ['StorageRead', 'StorageWrite', 'StorageDelete'],
   tables: ['StorageBlobLogs'],
@@ -313,7 +296,7 @@ export const storageSource: SourceNormalizer = {
     const service = lower(obj(record.properties)?.serviceType);
     return service === undefined || service === 'blob';
   },
-  normalize(record, shape) {
-    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record));
-  },
-};
+  stream: recordShape(StreamRecord, fromStream),
+  table: recordShape(TableRow, fromTable),
+  toEvent,
+});
