@@ -313,7 +313,32 @@ describe('activity source: stream and AzureActivity rows', () => {
       const event = normalize(row, 'table');
       expect(event.principalId).toBe('alex@contoso.com');
       expect(event.principalName).toBe('Alex@Contoso.com');
-      expect(event.principalType).toBe('unknown');
+      // A UPN names a user; only users have one.
+      expect(event.principalType).toBe('user');
+      const byId = normalize(listKeysRow({ Claims: '{}', Claims_d: {}, Authorization: '{}', Authorization_d: {}, Caller: SP_OBJECT_ID }), 'table');
+      expect(byId).toMatchObject({ principalId: SP_OBJECT_ID.toLowerCase(), principalType: 'unknown' });
+    });
+  });
+
+  describe('older AzureActivity rows (no OperationNameValue; OperationName is the display name)', () => {
+    const older = (overrides: RawRecord = {}): RawRecord => {
+      const row = listKeysRow({ OperationName: 'List Keys', ActivityStatusValue: '', ...overrides });
+      delete row.OperationNameValue;
+      return row;
+    };
+
+    it('reads the operation from the RBAC action in Authorization, as the stream names it', () => {
+      const event = normalize(older(), 'table');
+      expect(event.operation).toBe('MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION');
+      // The empty `…Value` cell an export writes gives way to the older column.
+      expect(event.result).toBe('success');
+    });
+
+    it('else from the message in Properties, else keeps the display name', () => {
+      const fromProperties = normalize(older({ Authorization: '{}', Authorization_d: {} }), 'table');
+      expect(fromProperties.operation).toBe('MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION');
+      const named = normalize(older({ Authorization: '{}', Authorization_d: {}, Properties: '{}', Properties_d: {} }), 'table');
+      expect(named.operation).toBe('LIST KEYS');
     });
   });
 
@@ -531,7 +556,7 @@ describe('activity source: stream and AzureActivity rows', () => {
     it('rejects a record without an operation, whoever the caller is', () => {
       expect(rejection(listKeysStream({ operationName: undefined }))).toMatch(/no operation in 'operationName'/);
       expect(rejection(listKeysStream({ operationName: '  ', identity: {} }))).toMatch(/no operation in 'operationName'/);
-      expect(rejection(listKeysRow({ OperationNameValue: undefined, OperationName: undefined }), 'table')).toMatch(/no operation/);
+      expect(rejection(listKeysRow({ OperationNameValue: undefined, OperationName: undefined, Authorization: '{}', Authorization_d: {}, Properties: '{}', Properties_d: {} }), 'table')).toMatch(/no operation/);
     });
 
     it('rejects a category-only fragment for its missing time', () => {

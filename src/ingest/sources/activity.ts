@@ -66,16 +66,41 @@ const ActivityRecord = compiled(z.object({
 }));
 type ActivityRecord = z.infer<typeof ActivityRecord>;
 
-/** AzureActivity row → stream shape. `TenantId` is the workspace's, so it is not carried over. */
+/** `MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION`, as opposed to a display name (`List Storage Account Keys`). */
+const OPERATION = /^[\w.-]+(?:\/[\w.-]+)+$/;
+
+function operationOf(v: unknown): string | undefined {
+  const s = str(v)?.trim();
+  return s && OPERATION.test(s) ? s : undefined;
+}
+
+/**
+ * The row's operation. Rows written before the `OperationNameValue` column existed carry only the
+ * display name in `OperationName` (`List Storage Account Keys`): the operation itself is then the
+ * RBAC `action` in `Authorization`, or the `message` in `Properties`. The display name is the last
+ * resort, so such a row is still an event.
+ */
+function rowOperation(r: RawRecord): unknown {
+  if (r.OperationNameValue !== undefined && r.OperationNameValue !== null && r.OperationNameValue !== '') return r.OperationNameValue;
+  return operationOf(r.OperationName) ??
+    operationOf(obj(firstPresent(r.Authorization_d, r.Authorization))?.action) ??
+    operationOf(obj(firstPresent(r.Properties_d, r.Properties))?.message) ??
+    r.OperationName;
+}
+
+/**
+ * AzureActivity row → stream shape. `TenantId` is the workspace's, so it is not carried over. The
+ * `…Value` columns are preferred, unless empty (exports write empty cells for missing values).
+ */
 function rowAsStream(row: unknown): unknown {
   if (!row || typeof row !== 'object') return row;
   const r = row as RawRecord;
   return {
     time: r.TimeGenerated,
-    category: r.CategoryValue ?? r.Category,
-    operationName: r.OperationNameValue ?? r.OperationName,
-    resultType: r.ActivityStatusValue ?? r.ActivityStatus,
-    resultSignature: r.ActivitySubstatusValue ?? r.ActivitySubstatus,
+    category: firstPresent(r.CategoryValue, r.Category),
+    operationName: rowOperation(r),
+    resultType: firstPresent(r.ActivityStatusValue, r.ActivityStatus),
+    resultSignature: firstPresent(r.ActivitySubstatusValue, r.ActivitySubstatus),
     resourceId: firstPresent(r._ResourceId, r.ResourceId),
     subscriptionId: r.SubscriptionId,
     hierarchy: r.Hierarchy,
@@ -183,7 +208,8 @@ function activityPrincipal(
     // Evidence naming a group says which assignment let the caller in, not who the caller is.
     const evidenceId = evidenceKind === 'group' ? undefined : str(evidence?.principalId);
     if (evidenceId) principal = { principalId: dashedGuid(evidenceId), principalType: evidenceType };
-    else if (name ?? callerColumn) principal = { principalId: (name ?? callerColumn)!.toLowerCase(), principalType: 'unknown' };
+    // A name with an `@` is a UPN: only users have one.
+    else if (name ?? callerColumn) principal = { principalId: (name ?? callerColumn)!.toLowerCase(), principalType: (name ?? callerColumn)!.includes('@') ? 'user' : 'unknown' };
   }
   if (principal) {
     if (name) principal.principalName = name;
