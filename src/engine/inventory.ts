@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { NormalizedEvent } from '../model/index.js';
+import { isUnidentified, type NormalizedEvent } from '../model/index.js';
 
 /** An Azure resource as an Azure Resource Graph export lists it (`Resources | project name, type, subscriptionId, id`). */
 export interface InventoryResource {
@@ -88,7 +88,8 @@ export class PrincipalNames {
   }
 
   learn(principalId: string, name: string): boolean {
-    if (name === principalId || this.names.get(principalId) === name) return false;
+    // A key that names nobody in particular is shared by callers of one resource: a name one of them gave is not the others'.
+    if (isUnidentified(principalId) || name === principalId || this.names.get(principalId) === name) return false;
     if (this.names.size >= this.max && !this.names.has(principalId)) return false;
     this.names.set(principalId, name);
     return true;

@@ -190,6 +190,7 @@ function activityPrincipal(
   caller: Caller,
   operation: string,
   category: string,
+  resourceId: string | undefined,
 ): Principal {
   const evidence = typeof d.identity === 'object' ? d.identity?.authorization?.evidence : undefined;
   const evidenceKind = lower(evidence?.principalType);
@@ -200,7 +201,9 @@ function activityPrincipal(
   const callerColumn = str(d.caller)?.trim();
   const name = claimedName ?? (callerColumn && !isGuid(callerColumn) ? callerColumn : undefined);
 
-  let principal = principalFromCaller(caller, evidenceType);
+  // A UPN in the name claims says who acted when the token carries no object id (principalFromCaller).
+  const userName = caller.objectId === undefined && caller.upn === undefined && claimedName?.includes('@') ? claimedName : undefined;
+  let principal = principalFromCaller(userName ? { ...caller, upn: userName } : caller, evidenceType);
   if (principal) {
     // A managed identity's token says idtyp=app; the evidence knows better.
     if (evidenceType === 'managedIdentity' && principal.principalType === 'servicePrincipal') principal.principalType = 'managedIdentity';
@@ -221,7 +224,7 @@ function activityPrincipal(
     const slash = operation.indexOf('/');
     return { principalId: `azure:${(slash > 0 ? operation.slice(0, slash) : operation).toLowerCase()}`, principalType: 'unknown' };
   }
-  return unknownPrincipal(str(caller.name));
+  return unknownPrincipal(resourceId ?? `activity/${category}`, str(caller.name));
 }
 
 const RoleAssignmentProperties = z.object({
@@ -306,9 +309,9 @@ function toEvent(d: ActivityRecord): EventParts {
   const identity = typeof d.identity === 'object' ? d.identity : undefined;
   const claims = identity?.claims ?? undefined;
   const caller = callerFromClaims(claims);
-  const principal = activityPrincipal(d, claims, caller, operation, category);
-
   const target = targetResource(str(d.resourceId));
+  const principal = activityPrincipal(d, claims, caller, operation, category, target.resourceId);
+
   const properties = d.properties;
   // The hierarchy starts at the tenant root management group, whose id is the tenant id.
   const hierarchy = str(d.hierarchy) ?? str(properties?.hierarchy);

@@ -182,10 +182,10 @@ function tokenCount(v: AiProperties['promptTokens']): number | undefined {
  * with an account key. A control-plane (Audit) call without one, or a key call whose resource id
  * names no account, has no identifiable actor: `unknown`.
  */
-function principalOf(call: AiCall, account: string | undefined): Principal {
+function principalOf(call: AiCall, account: string | undefined, resourceId: string | undefined): Principal {
   const principal = principalFromCaller(call.caller, 'unknown');
   if (principal) return principal;
-  if (call.category.toLowerCase() === CONTROL_PLANE || !account) return unknownPrincipal(str(call.caller.name));
+  if (call.category.toLowerCase() === CONTROL_PLANE || !account) return unknownPrincipal(resourceId ?? 'ai', str(call.caller.name));
   return keyPrincipal(account);
 }
 
@@ -194,7 +194,7 @@ function toEvent(call: AiCall): EventParts {
   const operation = eventOperation(call.operationName, call.operationField);
   const target = targetResource(str(call.resourceId));
   const account = resourceName(target.resourceId);
-  const principal = principalOf(call, account);
+  const principal = principalOf(call, account, target.resourceId);
   const p = call.props;
   const statusCode = num(call.resultSignature);
   const promptTokens = tokenCount(p.promptTokens);

@@ -169,8 +169,8 @@ function toEvent(a: VaultAudit): EventParts {
   const time = eventTime(a.time, a.timeField);
   const operation = eventOperation(a.operationName, a.operationField);
   // Unauthenticated requests, such as the 401 challenge before every SDK client's first call, carry no claims.
-  const principal = principalFromCaller(a.caller, 'servicePrincipal') ?? unknownPrincipal(str(a.caller.name));
   const target = targetResource(str(a.resourceId));
+  const principal = principalFromCaller(a.caller, 'servicePrincipal') ?? unknownPrincipal(target.resourceId ?? 'keyvault', str(a.caller.name));
   const statusCode = num(a.httpStatusCode) ?? num(a.resultSignature);
 
   const details: Details = {};

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PrincipalType, Result } from '../../model/index.js';
+import { isFirstPartyClient, unidentifiedPrincipalId, type PrincipalType, type Result } from '../../model/index.js';
 import { InvalidRecordError } from '../types.js';
 import { isGuid, lower, num, parseTime, resourceTypeFromResourceId, stripPort, str, subscriptionFromResourceId } from '../util.js';
 
@@ -142,16 +142,19 @@ export function callerFromClaims(claim: Record<string, unknown> | null | undefin
 }
 
 /**
- * The actor: object id, else app id (lower-case). Type: a UPN means a user, `xms_mirid` a managed
- * identity, `idtyp` says user or app; otherwise `fallback`, which each source picks from what
- * its logs can tell. Undefined when the caller carries no id at all.
+ * The actor: object id, else the UPN, else app id (lower-case), never the app id of a Microsoft
+ * public client (the CLI, the portal: see FIRST_PARTY_CLIENTS), which every user of that tool
+ * shares. Type: a UPN means a user, `xms_mirid` a managed identity, `idtyp` says user or app;
+ * otherwise `fallback`, which each source picks from what its logs can tell. Undefined when the
+ * caller carries no id that names it.
  */
 export function principalFromCaller(caller: Caller, fallback: PrincipalType): Principal | undefined {
   const objectId = lower(caller.objectId);
   const appId = lower(caller.appId);
-  const principalId = objectId ?? appId;
-  if (!principalId) return undefined;
   const upn = str(caller.upn);
+  // A user's token names the client it came through as its app id: the UPN says who acted.
+  const principalId = objectId ?? upn?.toLowerCase() ?? (isFirstPartyClient(appId) ? undefined : appId);
+  if (!principalId) return undefined;
   const mirid = str(caller.managedIdentityResourceId);
   const idType = lower(caller.idType);
   const principalType: PrincipalType = upn || idType === 'user'
@@ -168,9 +171,13 @@ export function principalFromCaller(caller: Caller, fallback: PrincipalType): Pr
   return principal;
 }
 
-/** No identifiable actor (docs/sources.md, "Principals"): still an event, keyed `unknown`, with a display name when one was logged. */
-export function unknownPrincipal(name?: string): Principal {
-  const principal: Principal = { principalId: 'unknown', principalType: 'unknown' };
+/**
+ * No identifiable actor (docs/sources.md, "Principals"): still an event, keyed `unknown:<scope>`
+ * (the resource it acted on, else the source and how it came in) so that no two resources' callers,
+ * and no real principal, share its key; with a display name when one was logged.
+ */
+export function unknownPrincipal(scope: string, name?: string): Principal {
+  const principal: Principal = { principalId: unidentifiedPrincipalId(scope), principalType: 'unknown' };
   if (name) principal.principalName = name;
   return principal;
 }

@@ -124,20 +124,25 @@ function signinResult(errorCode: number | undefined, resultType: string | undefi
 const STREAM_FIELDS = { time: 'createdDateTime or time', operation: 'operationName' };
 const ROW_FIELDS = { time: 'CreatedDateTime or TimeGenerated', operation: 'OperationName' };
 
+/** Sign-ins name no ARM resource: an unidentified caller is scoped to the kind of sign-in and the application signed in to. */
+function unknownScope(kind: Kind | undefined, p: NonNullable<SigninRecord['properties']>): string {
+  return `signin/${kind?.signInKind ?? 'unknown'}/${lower(p.resourceId) ?? 'any'}`;
+}
+
 /** The user (by object id, else the UPN that was tried) or the service principal (by id, else app id); `unknown` when none is logged. */
 function signinPrincipal(kind: Kind | undefined, p: NonNullable<SigninRecord['properties']>, identityName: string | undefined): Principal {
   if (kind?.principalType === 'user') {
     // A sign-in attempt for a user that does not exist has a UPN but no object id.
     const principalId = lower(p.userId) ?? lower(p.userPrincipalName);
     const principalName = str(p.userPrincipalName) ?? str(p.userDisplayName) ?? identityName;
-    if (!principalId) return unknownPrincipal(principalName);
+    if (!principalId) return unknownPrincipal(unknownScope(kind, p), principalName);
     const principal: Principal = { principalId, principalType: 'user' };
     if (principalName) principal.principalName = principalName;
     return principal;
   }
   const principalId = lower(p.servicePrincipalId) ?? lower(p.appId);
   const principalName = str(p.servicePrincipalName) ?? str(p.appDisplayName) ?? identityName;
-  if (!principalId || !kind) return unknownPrincipal(principalName);
+  if (!principalId || !kind) return unknownPrincipal(unknownScope(kind, p), principalName);
   const principal: Principal = { principalId, principalType: kind.principalType };
   if (principalName) principal.principalName = principalName;
   return principal;

@@ -226,13 +226,16 @@ const COPY_SOURCE_OPERATION = 'COPYBLOBSOURCE';
  * OAuth requests that log no requester, and key requests with no account name have no
  * identifiable actor: `unknown`.
  */
-function principalOf(request: BlobRequest, account: string | undefined, authType: string | undefined): Principal {
+function principalOf(request: BlobRequest, account: string | undefined, authType: string | undefined, resourceId: string | undefined): Principal {
   const principal = principalFromCaller(
     { objectId: request.requesterObjectId, appId: request.requesterAppId, upn: request.requesterUpn },
     request.requesterAppId ? 'servicePrincipal' : 'unknown',
   );
   if (principal) return principal;
-  if (authType === 'OAuth' || authType === 'Anonymous' || !account) return unknownPrincipal(str(request.requesterUpn));
+  if (authType === 'OAuth' || authType === 'Anonymous' || !account) {
+    // Anonymous readers of a public container are kept apart from callers whose identity was not logged.
+    return unknownPrincipal(`${authType === 'Anonymous' ? 'anonymous:' : ''}${resourceId ?? account ?? 'storage'}`, str(request.requesterUpn));
+  }
   return keyPrincipal(account);
 }
 
@@ -246,7 +249,7 @@ function toEvent(request: BlobRequest): EventParts {
     (target.resourceType === 'microsoft.storage/storageaccounts' ? resourceName(target.resourceId) : undefined) ??
     storageAccountOf(uri);
   const authType = authTypeOf(request.authType);
-  const principal = principalOf(request, account, authType);
+  const principal = principalOf(request, account, authType, target.resourceId);
   const statusCode = num(request.statusCode);
   // The source side of a copy logs the source blob's URL, SAS included, as its own URI.
   const copySource = str(request.copySource) ?? (operation === COPY_SOURCE_OPERATION ? uri : undefined);
