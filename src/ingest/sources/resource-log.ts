@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { isFirstPartyClient, unidentifiedPrincipalId, type PrincipalType, type Result } from '../../model/index.js';
 import { InvalidRecordError } from '../types.js';
@@ -61,10 +62,17 @@ export function targetResource(resourceId: string | undefined): Readonly<TargetR
   return target;
 }
 
-/** Caller IP without port; masked addresses (`81.2.69.***`) kept, placeholders (`<Redacted>`) dropped. */
+/** An address masked by the service (`81.2.69.***`): kept as logged. */
+const MASKED_IP = /^[0-9a-f.:]*\*+$/i;
+
+/**
+ * Caller IP without port; masked addresses (`81.2.69.***`) kept; anything else that is not an
+ * address (placeholders such as `<Redacted>`, a GUID some services write there) dropped, so no
+ * rule compares it as one.
+ */
 export function callerIp(v: unknown): string | undefined {
   const ip = stripPort(v);
-  return ip && !ip.includes('<') && !ip.includes(' ') ? ip : undefined;
+  return ip && (isIP(ip) !== 0 || MASKED_IP.test(ip)) ? ip : undefined;
 }
 
 /** HTTP status → result; undefined when there is no usable status. */
@@ -73,11 +81,26 @@ function resultFromStatus(status: number | undefined): Result | undefined {
   return status < 400 ? 'success' : 'failure';
 }
 
-/** `Success`, `Succeeded`, `Failed`, `ClientOtherError`, `Start` … → result; undefined when unrecognised. */
-function resultFromText(v: unknown): Result | undefined {
+/**
+ * A result word as services write it, for lookup: lower-case, without surrounding spaces or
+ * trailing punctuation (`Succeeded.` in some forwarded activity records).
+ */
+export function resultWord(v: unknown): string | undefined {
   const s = lower(v);
+  if (s === undefined) return undefined;
+  const last = s.charCodeAt(s.length - 1);
+  // Only `.`, `!` or a space at the end costs a regex; nearly every record skips it.
+  return last === 46 || last === 33 || last === 32 || s.charCodeAt(0) === 32 ? s.trim().replace(/[.!]+$/, '') : s;
+}
+
+/**
+ * `Success`, `Succeeded`, `Failed`, `ClientOtherError`, `Start`, storage's metric response types
+ * (`SASSuccess`, `AuthorizationError`) … → result; undefined when unrecognised.
+ */
+function resultFromText(v: unknown): Result | undefined {
+  const s = resultWord(v);
   if (!s) return undefined;
-  if (s === 'success' || s === 'succeeded' || s === 'ok') return 'success';
+  if (s === 'success' || s === 'succeeded' || s === 'ok' || s.endsWith('success')) return 'success';
   if (s === 'start' || s === 'started') return 'start';
   if (s === 'failed' || s === 'failure' || s.endsWith('error')) return 'failure';
   return undefined;

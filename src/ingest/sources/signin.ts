@@ -5,7 +5,7 @@ import type { RawRecord } from '../types.js';
 import { lower, num, parseTime, str } from '../util.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
-  callerIp, eventOperation, eventTime, lowerGuid, numberish, put, targetResource, text, timeish, unknownPrincipal, type Principal,
+  callerIp, eventOperation, eventTime, lowerGuid, numberish, put, resultWord, targetResource, text, timeish, unknownPrincipal, type Principal,
 } from './resource-log.js';
 
 /**
@@ -114,7 +114,7 @@ const SigninRow = compiled(z.preprocess(rowAsStream, SigninRecord));
 /** `status.errorCode` (or `resultType`): 0 is success, any other code a failure (interrupts included). */
 function signinResult(errorCode: number | undefined, resultType: string | undefined): Result {
   if (errorCode !== undefined) return errorCode === 0 ? 'success' : 'failure';
-  const word = lower(resultType);
+  const word = resultWord(resultType);
   if (word === 'success') return 'success';
   if (word === 'failure') return 'failure';
   return 'unknown';

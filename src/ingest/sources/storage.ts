@@ -35,6 +35,8 @@ const Properties = z.object({
   responseBodySize: numberish,
   sourceUri: text,
   'x-ms-copy-source': text,
+  /** The request's outcome as storage metrics count it (`Success`, `SASSuccess`, `AuthorizationError`): some records carry only this. */
+  metricResponseType: text,
 });
 
 const StreamRecord = compiled(z.object({
@@ -85,6 +87,7 @@ interface BlobRequest {
   operationField: string;
   statusCode?: unknown;
   statusText?: string | null;
+  metricResponseType?: string | null;
   callerIpAddress?: string | null;
   correlationId?: string | null;
   uri?: string | null;
@@ -113,6 +116,7 @@ function fromStream(r: z.output<typeof StreamRecord>): BlobRequest {
     operationField: 'operationName',
     statusCode: r.statusCode,
     statusText: r.statusText,
+    metricResponseType: p?.metricResponseType,
     callerIpAddress: r.callerIpAddress,
     correlationId: r.correlationId,
     uri: r.uri,
@@ -275,7 +279,7 @@ function toEvent(request: BlobRequest): EventParts {
     time,
     category: request.category,
     operation,
-    result: requestResult(statusCode, request.statusText),
+    result: requestResult(statusCode, request.statusText ?? request.metricResponseType),
     principal,
     ip: callerIp(request.callerIpAddress),
     tenantId: lowerGuid(request.requesterTenantId),
