@@ -6,6 +6,7 @@ import { planTables } from '../../backtest/tables.js';
 import { readWorkspace, WorkspaceReader, type ReaderStats } from '../../backtest/workspace.js';
 import { loadRules, parseDuration } from '../../engine/index.js';
 import { CaptureReadError, listCaptureFiles } from '../../ingest/files.js';
+import { unreadTableWarning } from '../../ingest/sources/index.js';
 import type { DeadLetter } from '../../model/index.js';
 import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
 import { UsageError } from '../errors.js';
@@ -126,6 +127,8 @@ export const run: Command = async (argv, io) => {
     throw new UsageError(`--workspace takes the workspace ID, a GUID (Log Analytics workspace → Overview → Workspace ID), got '${values.workspace}'`);
   }
   if (values.table !== undefined && !exports.length) throw new UsageError('--table names the table of exported rows: use it with --export');
+  const tableWarning = values.table === undefined ? undefined : unreadTableWarning(values.table);
+  if (tableWarning) io.stderr(`warden backtest: ${tableWarning}`);
   let range: TimeRange | undefined;
   try {
     range = resolveRange(values, Date.now());

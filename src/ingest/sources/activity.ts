@@ -303,9 +303,13 @@ function level(d: ActivityRecord): string | undefined {
   return LEVELS[n] || undefined;
 }
 
-function toEvent(d: ActivityRecord): EventParts {
-  const time = eventTime(d.time, 'time');
-  const operation = eventOperation(d.operationName, 'operationName');
+/** Field names as each shape spells them, for rejection reasons. */
+const STREAM_FIELDS = { time: 'time', operation: 'operationName' };
+const ROW_FIELDS = { time: 'TimeGenerated', operation: 'OperationNameValue or OperationName' };
+
+function toEvent({ d, fields }: { d: ActivityRecord; fields: typeof STREAM_FIELDS }): EventParts {
+  const time = eventTime(d.time, fields.time);
+  const operation = eventOperation(d.operationName, fields.operation);
   const category = d.category ?? '';
   const identity = typeof d.identity === 'object' ? d.identity : undefined;
   const claims = identity?.claims ?? undefined;
@@ -374,7 +378,7 @@ export const activitySource = defineSource({
     'Delete',
   ],
   tables: ['AzureActivity'],
-  stream: recordShape(ActivityRecord, (d) => d),
-  table: recordShape(AzureActivityRow, (d) => d),
+  stream: recordShape(ActivityRecord, (d) => ({ d, fields: STREAM_FIELDS })),
+  table: recordShape(AzureActivityRow, (d) => ({ d, fields: ROW_FIELDS })),
   toEvent,
 });
