@@ -550,7 +550,9 @@ describe('activity source: stream and AzureActivity rows', () => {
 
     it('rejects a record whose fields have the wrong shape, naming the field', () => {
       expect(rejection(listKeysStream({ properties: "{'statusCode': 'OK'}" }))).toMatch(/properties/);
-      expect(rejection(listKeysStream({ operationName: { value: 'Microsoft.Storage/storageAccounts/listKeys/action' } }))).toMatch(/operationName/);
+      expect(rejection(listKeysStream({ operationName: 42 }))).toMatch(/operationName/);
+      // A localizable `{value}` is the REST shape, read (test/ingest/rest-shapes.test.ts); a list is neither.
+      expect(rejection(listKeysStream({ operationName: ['Microsoft.Storage/storageAccounts/listKeys/action'] }))).toMatch(/operationName/);
     });
 
     it('rejects a record without an operation, whoever the caller is', () => {

@@ -116,6 +116,46 @@ function rowAsStream(row: unknown): unknown {
 
 const AzureActivityRow = compiled(z.preprocess(rowAsStream, ActivityRecord));
 
+/** `{"value": …, "localizedValue": …}` → the value. */
+function valueOf(v: unknown): unknown {
+  return v && typeof v === 'object' && 'value' in v ? (v as { value: unknown }).value : v;
+}
+
+/**
+ * An activity log event as the REST API (`GET …/eventtypes/management/values`) and
+ * `az monitor activity-log list` or `Get-AzActivityLog` return it: localizable strings
+ * (`category`, `operationName`, `status`, `subStatus` as `{value, localizedValue}`),
+ * `eventTimestamp`, `authorization` and `claims` at the top, the address in `httpRequest`.
+ */
+function isRestEvent(record: RawRecord): boolean {
+  return typeof record.operationName === 'object' || typeof record.category === 'object' || record.eventTimestamp !== undefined;
+}
+
+function restAsStream(record: unknown): unknown {
+  if (!record || typeof record !== 'object') return record;
+  const r = record as RawRecord;
+  const http = obj(r.httpRequest);
+  return {
+    time: r.eventTimestamp ?? r.time,
+    category: valueOf(r.category),
+    operationName: valueOf(r.operationName),
+    resultType: valueOf(r.status) ?? r.resultType,
+    resultSignature: valueOf(r.subStatus) ?? r.resultSignature,
+    resourceId: r.resourceId,
+    subscriptionId: r.subscriptionId,
+    tenantId: r.tenantId,
+    callerIpAddress: http?.clientIpAddress ?? r.callerIpAddress,
+    correlationId: r.correlationId,
+    caller: r.caller,
+    level: valueOf(r.level),
+    durationMs: r.durationMs,
+    identity: r.identity ?? { authorization: r.authorization, claims: r.claims },
+    properties: r.properties,
+  };
+}
+
+const ActivityRestEvent = compiled(z.preprocess(restAsStream, ActivityRecord));
+
 // Activity operations log `Start`/`Accept` then `Success`/`Failure` under one correlationId.
 // Maps, not object literals: keys come from the record, and `__proto__` or `constructor` must find nothing.
 const RESULTS = new Map<string, Result>([
@@ -306,6 +346,7 @@ function level(d: ActivityRecord): string | undefined {
 /** Field names as each shape spells them, for rejection reasons. */
 const STREAM_FIELDS = { time: 'time', operation: 'operationName' };
 const ROW_FIELDS = { time: 'TimeGenerated', operation: 'OperationNameValue or OperationName' };
+const REST_FIELDS = { time: 'eventTimestamp or time', operation: 'operationName.value' };
 
 function toEvent({ d, fields }: { d: ActivityRecord; fields: typeof STREAM_FIELDS }): EventParts {
   const time = eventTime(d.time, fields.time);
@@ -361,6 +402,9 @@ function toEvent({ d, fields }: { d: ActivityRecord; fields: typeof STREAM_FIELD
   };
 }
 
+const streamRecord = recordShape(ActivityRecord, (d) => ({ d, fields: STREAM_FIELDS }));
+const restEvent = recordShape(ActivityRestEvent, (d) => ({ d, fields: REST_FIELDS }));
+
 export const activitySource = defineSource({
   source: 'activity',
   // `Action`/`Write`/`Delete` are what the legacy log-profile export (and the schema doc's example) use.
@@ -378,7 +422,9 @@ export const activitySource = defineSource({
     'Delete',
   ],
   tables: ['AzureActivity'],
-  stream: recordShape(ActivityRecord, (d) => ({ d, fields: STREAM_FIELDS })),
+  stream: {
+    parse: (record, label) => (isRestEvent(record) ? restEvent : streamRecord).parse(record, label),
+  },
   table: recordShape(AzureActivityRow, (d) => ({ d, fields: ROW_FIELDS })),
   toEvent,
 });
