@@ -1,5 +1,5 @@
 import { type Detector } from '../engine/index.js';
-import { counts, IngestTotals, type IngestResult, type IngestSummary } from '../ingest/pipeline.js';
+import { byEventTime, counts, IngestTotals, type IngestResult, type IngestSummary } from '../ingest/pipeline.js';
 import { replayFiles } from '../ingest/replay.js';
 import type { Alert, NormalizedEvent } from '../model/index.js';
 import type { TimeRange } from './range.js';
@@ -26,11 +26,6 @@ export interface BacktestOptions {
   now?: () => number;
   /** Keep only events in this range (exports, whose files may hold more). */
   range?: TimeRange;
-}
-
-/** Event-time order; equal times by id, so the order never depends on how the service listed rows. */
-export function byEventTime(a: NormalizedEvent, b: NormalizedEvent): number {
-  return a.time - b.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Alert, Details, Entity, NormalizedEvent } from '../model/index.js';
+import { isUnidentified, type Alert, type Details, type Entity, type NormalizedEvent } from '../model/index.js';
 
 import type { CompiledRule } from './compile.js';
 import type { AlertDraft } from './kinds/types.js';
@@ -159,11 +159,25 @@ function redactEvidence(v: unknown, depth: number): unknown {
 
 const NO_STEPS: Readonly<Record<string, NormalizedEvent>> = Object.freeze({});
 
+/**
+ * The name of the principal that raised the alert: the trigger's, else one its own events logged,
+ * else the one learned earlier. An unidentified principal (`unknown:<scope>`) is named only when
+ * every event of the alert gives the same name: its key is shared by whoever called that resource.
+ */
+function nameOf(rule: CompiledRule, trigger: NormalizedEvent, events: readonly NormalizedEvent[]): string | undefined {
+  if (isUnidentified(trigger.principalId)) {
+    const name = trigger.principalName;
+    return name !== undefined && events.every((e) => e.principalName === name) ? name : undefined;
+  }
+  return trigger.principalName ?? events.find((e) => e.principalId === trigger.principalId && e.principalName)?.principalName ??
+    rule.context.principals.nameOf(trigger.principalId);
+}
+
 /** The Alert contract row for a draft the evaluator let through. */
 export function buildAlert(rule: CompiledRule, draft: AlertDraft, arrivedAt: number, raisedAt: number): Alert {
   const events = draft.events;
   const trigger = draft.trigger;
-  const principalName = trigger.principalName ?? events.find((e) => e.principalName)?.principalName ?? rule.context.principals.nameOf(trigger.principalId);
+  const principalName = nameOf(rule, trigger, events);
   const kindEvidence = draft.evidence as Record<string, unknown>;
   const kind = rule.rule.kind;
   const seen = {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { NormalizedEvent } from '../model/index.js';
+import { isUnidentified, type NormalizedEvent } from '../model/index.js';
 import { WardenError } from '../common/errors.js';
 import { isGuid, resourceName, subscriptionFromResourceId } from '../common/ids.js';
 
@@ -91,7 +91,8 @@ export class PrincipalNames {
   }
 
   learn(principalId: string, name: string): boolean {
-    if (name === principalId || this.names.get(principalId) === name) return false;
+    // A key that names nobody in particular is shared by callers of one resource: a name one of them gave is not the others'.
+    if (isUnidentified(principalId) || name === principalId || this.names.get(principalId) === name) return false;
     if (this.names.size >= this.max && !this.names.has(principalId)) return false;
     this.names.set(principalId, name);
     return true;

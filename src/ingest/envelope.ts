@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { DEAD_LETTER_RAW_LIMIT, type DeadLetter, type RecordLocation } from '../model/index.js';
 import type { RawRecord } from './types.js';
+import { looksLikeCsv, parseCsv } from './csv.js';
 import { redactSecrets } from '../common/redact.js';
 
 /** One record taken out of a body, with where it came from. */
@@ -43,10 +44,17 @@ export function decodeBody(body: unknown, location: RecordLocation = {}): Decode
   if (typeof body === 'string') decodeText(body, body, location, out);
   else if (body instanceof Uint8Array) {
     const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    decodeText(buf.toString('utf8'), buf, location, out);
+    decodeText(textOf(buf), buf, location, out);
   } else if (body === undefined || body === null) out.deadLetters.push(deadLetter('empty body', location, ''));
   else decodeValue(body, location, out, undefined);
   return out;
+}
+
+/** UTF-8, or UTF-16 when a byte-order mark says so (Windows PowerShell 5 writes `Out-File` and `>` as UTF-16LE). */
+function textOf(buf: Buffer): string {
+  if (buf.length >= 2 && buf[0] === 0xff && buf[1] === 0xfe) return buf.toString('utf16le');
+  if (buf.length >= 2 && buf[0] === 0xfe && buf[1] === 0xff) return Buffer.from(buf).swap16().toString('utf16le');
+  return buf.toString('utf8');
 }
 
 function decodeText(text: string, raw: string | Buffer, location: RecordLocation, out: DecodedBody): void {
@@ -59,6 +67,10 @@ function decodeText(text: string, raw: string | Buffer, location: RecordLocation
   try {
     value = JSON.parse(text);
   } catch (err) {
+    if (looksLikeCsv(text)) {
+      decodeCsv(text, location, out);
+      return;
+    }
     if (!decodeLines(text, location, out)) {
       out.deadLetters.push(deadLetter(`invalid JSON: ${(err as Error).message}`, location, raw));
     }
@@ -116,6 +128,15 @@ function pushRecords(items: unknown[], location: RecordLocation, out: DecodedBod
     const at = { ...location, index: i };
     if (isObject(item)) out.records.push({ record: item, location: at });
     else out.deadLetters.push(deadLetter(`record is ${describe(item)}, not a JSON object`, at, jsonText(item)));
+  }
+}
+
+/** A Log Analytics portal CSV export: each line a row (table shape), its table in `$table` when the export has it. */
+function decodeCsv(text: string, location: RecordLocation, out: DecodedBody): void {
+  for (const row of parseCsv(text)) {
+    const at = { ...location, line: row.line };
+    if (row.record) out.records.push({ record: row.record, location: at, text: row.text, row: true });
+    else out.deadLetters.push(deadLetter(row.error!, at, row.text));
   }
 }
 

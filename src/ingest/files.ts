@@ -37,7 +37,7 @@ export interface ReadOptions {
 /** Text files up to this size are one body (a JSON document or NDJSON); larger ones stream line by line. */
 export const WHOLE_FILE_LIMIT = 64 * 1024 * 1024;
 
-const TEXT_EXTENSIONS = new Set(['.json', '.ndjson', '.jsonl', '.log', '.txt']);
+const TEXT_EXTENSIONS = new Set(['.json', '.ndjson', '.jsonl', '.log', '.txt', '.csv']);
 
 function format(file: string): { gzip: boolean; avro: boolean; known: boolean } {
   const name = file.toLowerCase();

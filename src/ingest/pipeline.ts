@@ -10,6 +10,13 @@ export interface IngestResult {
   deadLetters: DeadLetter[];
   skippedByCategory: Record<string, number>;
   bySource: Record<string, number>;
+  /** Events read from Log Analytics rows: a file lists them in the query's order (a portal export newest first), not in time order. */
+  rowEvents?: number;
+}
+
+/** Event-time order; equal times by id, so the order never depends on how the service listed rows. */
+export function byEventTime(a: NormalizedEvent, b: NormalizedEvent): number {
+  return a.time - b.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 export interface IngestOptions {
@@ -81,6 +88,7 @@ function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResu
     }
     result.events.push({ event, location });
     add(result.bySource, source);
+    if (route.shape === 'table') result.rowEvents = (result.rowEvents ?? 0) + 1;
   }
   return result;
 }

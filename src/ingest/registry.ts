@@ -28,6 +28,24 @@ function nonEmpty(v: unknown): boolean {
   return v !== undefined && v !== null && v !== '';
 }
 
+function isLocalizable(v: unknown): v is { value: unknown } {
+  return typeof v === 'object' && v !== null && 'value' in v;
+}
+
+/** Records of REST APIs that are not Azure Monitor records, named, with what to export instead. */
+function noCategoryReason(record: RawRecord): string {
+  if (Array.isArray(record.value) && '@odata.context' in record) {
+    return 'no category: a Microsoft Graph API answer ({"@odata.context", "value": […]}), not Azure Monitor records: export the logs with a diagnostic setting or from Log Analytics';
+  }
+  if (record.createdDateTime !== undefined && (record.userPrincipalName !== undefined || record.appId !== undefined)) {
+    return 'no category: a Microsoft Graph signIn (GET /auditLogs/signIns), not an Azure Monitor record: export sign-ins with a diagnostic setting (SignInLogs) or from Log Analytics (SigninLogs)';
+  }
+  if (record.activityDateTime !== undefined && record.activityDisplayName !== undefined) {
+    return 'no category: a Microsoft Graph directoryAudit (GET /auditLogs/directoryAudits), not an Azure Monitor record: Warden does not read directory audits';
+  }
+  return 'no category: not an Azure Monitor record';
+}
+
 /** Picks the source module for a record: by `category` in stream shape, by table in Log Analytics shape. */
 export class SourceRegistry {
   private readonly byCategory: Map<string, SourceNormalizer[]>;
@@ -47,8 +65,10 @@ export class SourceRegistry {
     if (type !== undefined) return this.choose(this.byTable.get(type.toLowerCase()), record, 'table', type);
     if (row) return { kind: 'deadLetter', reason: 'Log Analytics row without a Type column: name the table it came from' };
     // PascalCase `Category` appears in some Entra exports.
-    const category = nonEmpty(record.category) ? record.category : record.Category;
-    if (!nonEmpty(category)) return { kind: 'deadLetter', reason: 'no category: not an Azure Monitor record' };
+    let category = nonEmpty(record.category) ? record.category : record.Category;
+    // The REST API and `az monitor activity-log list` write `{"value": …, "localizedValue": …}`.
+    if (isLocalizable(category)) category = category.value;
+    if (!nonEmpty(category)) return { kind: 'deadLetter', reason: noCategoryReason(record) };
     if (typeof category !== 'string') return { kind: 'deadLetter', reason: `category is ${typeof category}, not a string` };
     return this.choose(this.byCategory.get(category.toLowerCase()), record, 'stream', category);
   }

@@ -1,2 +1,3 @@
 export * from './event.js';
 export * from './alert.js';
+export * from './principal.js';

@@ -1,5 +1,6 @@
 import type { Alert } from '../model/index.js';
 import { replayFiles, type ReplayedBody } from '../ingest/replay.js';
+import { byEventTime } from '../ingest/pipeline.js';
 import { type Detector } from '../engine/detector.js';
 import { PartitionRouter } from '../eventhubs/partitioning.js';
 
@@ -28,7 +29,10 @@ export async function* detectInCaptures(files: string[], detector: Detector, opt
   const now = options.now ?? Date.now;
   for await (const body of replayFiles(files, { table: options.table })) {
     const arrivedAt = now();
-    const alerts = await detector.process(body.result.events.map(({ event }) => router.route(event, arrivedAt)));
+    const events = body.result.events.map(({ event }) => event);
+    // Rows come in the query's order: applied in event-time order, as a backtest applies them.
+    if (body.result.rowEvents) events.sort(byEventTime);
+    const alerts = await detector.process(events.map((event) => router.route(event, arrivedAt)));
     await detector.flush();
     yield { ...body, alerts };
   }

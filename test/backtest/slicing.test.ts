@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BacktestOptionError, halves, resolveRange, timeSlices } from '../../src/backtest/range.js';
-import { Backtest, byEventTime } from '../../src/backtest/run.js';
+import { Backtest } from '../../src/backtest/run.js';
+import { byEventTime } from '../../src/ingest/pipeline.js';
 import { planTables, sliceQuery } from '../../src/backtest/tables.js';
 import { Detector, defineRule } from '../../src/engine/index.js';
 import type { IngestResult } from '../../src/ingest/pipeline.js';

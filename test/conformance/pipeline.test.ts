@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEAD_LETTER_RAW_LIMIT, DeadLetterSchema, NormalizedEventSchema } from '../../src/model/index.js';
@@ -186,5 +186,59 @@ describe('conformance: every public capture file', async () => {
         1   1   0   0  otel-collector-contrib/pkg__translator__azurelogs__testdata__servicehealthlog__valid_1.json
       "
     `);
+  });
+});
+
+/**
+ * The second corpus (../shared/captures/external2, see its SOURCES.md): Log Analytics portal CSV
+ * exports and their rows as JSON, forwarders' and hand-written activity and sign-in records.
+ */
+const CAPTURES2 = join(import.meta.dirname, '..', '..', '..', 'shared', 'captures', 'external2');
+
+describe.runIf(existsSync(CAPTURES2))('conformance: the second public corpus (portal exports, forwarders)', () => {
+  it('accounts for every record and gives the pinned counts per file (records events skipped dead-lettered)', async () => {
+    const { files } = await listCaptureFiles([CAPTURES2]);
+    const rows: string[] = [];
+    for (const file of files) {
+      const mine = new IngestTotals();
+      for await (const { result } of replayFiles([file])) {
+        for (const { event } of result.events) expect(NormalizedEventSchema.safeParse(event).success, file).toBe(true);
+        mine.add(result);
+      }
+      const s = mine.summary();
+      expect(s.records, file).toBe(s.events + s.skipped + s.deadLettered);
+      rows.push(`${[s.records, s.events, s.skipped, s.deadLettered].map((n) => String(n).padStart(3)).join(' ')}  ${relative(CAPTURES2, file)}`);
+    }
+    // Refresh with `npx vitest run test/ingest/conformance.test.ts -u` when a normalizer changes on purpose.
+    expect(`\n${rows.join('\n')}\n`).toMatchInlineSnapshot(`
+      "
+        5   0   5   0  azure-sentinel-training-lab/AuditLogs_Hunting.csv
+        5   0   5   0  azure-sentinel-training-lab/AuditLogs_Hunting.rows.json
+       23  23   0   0  azure-sentinel-training-lab/azureActivity_adele.csv
+       23  23   0   0  azure-sentinel-training-lab/azureActivity_adele.rows.json
+        4   0   0   4  azure-sentinel-training-lab/disable_accounts.csv
+        4   0   0   4  azure-sentinel-training-lab/disable_accounts.rows.json
+       56  56   0   0  azure-sentinel-training-lab/sign-in_adelete.csv
+       56  56   0   0  azure-sentinel-training-lab/sign-in_adelete.rows.json
+        1   0   0   1  azure-sentinel-training-lab/signinLogs.csv
+        1   0   0   1  azure-sentinel-training-lab/signinLogs.rows.json
+        5   5   0   0  vendors/dynatrace-records.ndjson
+      214 207   0   7  vendors/panther-azure_activity_rules.ndjson
+       47  18  19  10  vendors/panther-azure_signin_rules.ndjson
+        1   1   0   0  vendors/sumologic-activity_log_fixtures.json
+      "
+    `);
+  });
+
+  it('gives a portal CSV export the events of the same rows as JSON, ids included', async () => {
+    const ids = async (file: string) => {
+      const out: string[] = [];
+      for await (const { result } of replayFiles([file])) out.push(...result.events.map((e) => e.event.id));
+      return out.sort();
+    };
+    const { files } = await listCaptureFiles([CAPTURES2]);
+    const csvs = files.filter((f) => f.endsWith('.csv') && files.includes(f.replace(/\.csv$/, '.rows.json')));
+    expect(csvs.length).toBeGreaterThanOrEqual(4);
+    for (const csv of csvs) expect(await ids(csv), csv).toEqual(await ids(csv.replace(/\.csv$/, '.rows.json')));
   });
 });

@@ -256,7 +256,7 @@ describe('activity source: stream and AzureActivity rows', () => {
 
     it('does not take a group from the evidence as the caller', () => {
       const viaGroup = { ...spAuthorization, evidence: { ...spAuthorization.evidence, principalType: 'Group' } };
-      expect(normalize(listKeysStream({ identity: { authorization: viaGroup } }))).toMatchObject({ principalId: 'unknown', principalType: 'unknown' });
+      expect(normalize(listKeysStream({ identity: { authorization: viaGroup } }))).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown' });
     });
 
     it('recognises managed identities by xms_mirid or by the evidence', () => {
@@ -296,7 +296,7 @@ describe('activity source: stream and AzureActivity rows', () => {
       // A valid operation whose record names nobody is still an event (not a dead letter): time, operation, target and IP are kept.
       const nobody = normalize(listKeysStream({ identity: {} }));
       expect(nobody).toMatchObject({
-        principalId: 'unknown',
+        principalId: expect.stringMatching(/^unknown:/),
         principalType: 'unknown',
         operation: 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION',
         time: TIME_MS,
@@ -304,7 +304,7 @@ describe('activity source: stream and AzureActivity rows', () => {
         resourceId: ACCOUNT.toLowerCase(),
       });
       expect(nobody.principalName).toBeUndefined();
-      expect(normalize(listKeysStream({ identity: { claims: { name: 'Build Agent' } } }))).toMatchObject({ principalId: 'unknown', principalName: 'Build Agent' });
+      expect(normalize(listKeysStream({ identity: { claims: { name: 'Build Agent' } } }))).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalName: 'Build Agent' });
     });
 
     it("uses the row's Caller when a row carries no claims or evidence", () => {
@@ -312,7 +312,32 @@ describe('activity source: stream and AzureActivity rows', () => {
       const event = normalize(row, 'table');
       expect(event.principalId).toBe('alex@contoso.com');
       expect(event.principalName).toBe('Alex@Contoso.com');
-      expect(event.principalType).toBe('unknown');
+      // A UPN names a user; only users have one.
+      expect(event.principalType).toBe('user');
+      const byId = normalize(listKeysRow({ Claims: '{}', Claims_d: {}, Authorization: '{}', Authorization_d: {}, Caller: SP_OBJECT_ID }), 'table');
+      expect(byId).toMatchObject({ principalId: SP_OBJECT_ID.toLowerCase(), principalType: 'unknown' });
+    });
+  });
+
+  describe('older AzureActivity rows (no OperationNameValue; OperationName is the display name)', () => {
+    const older = (overrides: RawRecord = {}): RawRecord => {
+      const row = listKeysRow({ OperationName: 'List Keys', ActivityStatusValue: '', ...overrides });
+      delete row.OperationNameValue;
+      return row;
+    };
+
+    it('reads the operation from the RBAC action in Authorization, as the stream names it', () => {
+      const event = normalize(older(), 'table');
+      expect(event.operation).toBe('MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION');
+      // The empty `…Value` cell an export writes gives way to the older column.
+      expect(event.result).toBe('success');
+    });
+
+    it('else from the message in Properties, else keeps the display name', () => {
+      const fromProperties = normalize(older({ Authorization: '{}', Authorization_d: {} }), 'table');
+      expect(fromProperties.operation).toBe('MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION');
+      const named = normalize(older({ Authorization: '{}', Authorization_d: {}, Properties: '{}', Properties_d: {} }), 'table');
+      expect(named.operation).toBe('LIST KEYS');
     });
   });
 
@@ -524,13 +549,15 @@ describe('activity source: stream and AzureActivity rows', () => {
 
     it('rejects a record whose fields have the wrong shape, naming the field', () => {
       expect(rejection(listKeysStream({ properties: "{'statusCode': 'OK'}" }))).toMatch(/properties/);
-      expect(rejection(listKeysStream({ operationName: { value: 'Microsoft.Storage/storageAccounts/listKeys/action' } }))).toMatch(/operationName/);
+      expect(rejection(listKeysStream({ operationName: 42 }))).toMatch(/operationName/);
+      // A localizable `{value}` is the REST shape, read (test/ingest/rest-shapes.test.ts); a list is neither.
+      expect(rejection(listKeysStream({ operationName: ['Microsoft.Storage/storageAccounts/listKeys/action'] }))).toMatch(/operationName/);
     });
 
     it('rejects a record without an operation, whoever the caller is', () => {
       expect(rejection(listKeysStream({ operationName: undefined }))).toMatch(/no operation in 'operationName'/);
       expect(rejection(listKeysStream({ operationName: '  ', identity: {} }))).toMatch(/no operation in 'operationName'/);
-      expect(rejection(listKeysRow({ OperationNameValue: undefined, OperationName: undefined }), 'table')).toMatch(/no operation/);
+      expect(rejection(listKeysRow({ OperationNameValue: undefined, OperationName: undefined, Authorization: '{}', Authorization_d: {}, Properties: '{}', Properties_d: {} }), 'table')).toMatch(/no operation/);
     });
 
     it('rejects a category-only fragment for its missing time', () => {

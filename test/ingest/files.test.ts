@@ -41,10 +41,11 @@ describe('listCaptureFiles', () => {
     await writeFile(join(dir, 'named.capture'), envelope(1));
     const found = await listCaptureFiles([root, join(dir, 'named.capture')]);
     expect(found.files).toEqual([
-      ...['a/w.avro', 'a/x.jsonl.gz', 'b/deep/z.json', 'b/y.ndjson', 'c.log', 'd.txt'].map((f) => join(root, f)),
+      // CSV: a Log Analytics portal export.
+      ...['a/w.avro', 'a/x.jsonl.gz', 'b/deep/z.json', 'b/y.ndjson', 'c.log', 'd.txt', 'notes.csv'].map((f) => join(root, f)),
       join(dir, 'named.capture'),
     ]);
-    expect(found.ignored).toEqual([join(root, 'README.md'), join(root, 'notes.csv')]);
+    expect(found.ignored).toEqual([join(root, 'README.md')]);
   });
 
   it('throws CaptureReadError naming the path when it does not exist', async () => {

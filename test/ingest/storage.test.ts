@@ -219,13 +219,17 @@ describe('storage source: who called', () => {
   });
 
   it('keys anonymous access as unknown: no key signed it, so it is not key use', () => {
-    expect(normalize(getBlob({ identity: { type: 'Anonymous' } }))).toMatchObject({ principalId: 'unknown', principalType: 'unknown', ip: '203.0.113.7', details: { authType: 'Anonymous' } });
+    const anonymous = normalize(getBlob({ identity: { type: 'Anonymous' } }));
+    expect(anonymous).toMatchObject({ principalId: expect.stringMatching(/^unknown:anonymous:\/subscriptions\//), principalType: 'unknown', ip: '203.0.113.7', details: { authType: 'Anonymous' } });
+    // Keyed by the account they read, apart from callers whose identity was not logged.
+    expect(anonymous.principalId).toBe(`unknown:anonymous:${anonymous.resourceId}`);
+    expect(normalize(getBlob({ identity: { type: 'OAuth' } })).principalId).toBe(`unknown:${anonymous.resourceId}`);
   });
 
   it('keys an OAuth request that names no requester, or key use with no account, as unknown', () => {
-    expect(normalize(getBlob({ identity: { type: 'OAuth' } }))).toMatchObject({ principalId: 'unknown', principalType: 'unknown', details: { authType: 'OAuth' } });
+    expect(normalize(getBlob({ identity: { type: 'OAuth' } }))).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown', details: { authType: 'OAuth' } });
     const noAccount = getBlob({ identity: { type: 'AccountKey' }, resourceId: '/RESOURCE_ID', uri: undefined }, { accountName: undefined });
-    expect(normalize(noAccount)).toMatchObject({ principalId: 'unknown', principalType: 'unknown', details: { authType: 'AccountKey' } });
+    expect(normalize(noAccount)).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown', details: { authType: 'AccountKey' } });
   });
 
   it('drops a redacted caller address but keeps the rest', () => {

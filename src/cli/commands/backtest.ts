@@ -6,6 +6,7 @@ import { planTables } from '../../backtest/tables.js';
 import { readWorkspace, WorkspaceReader, type ReaderStats } from '../../backtest/workspace.js';
 import { loadRules, parseDuration } from '../../engine/index.js';
 import { listCaptureFiles } from '../../ingest/files.js';
+import { unreadTableWarning } from '../../ingest/sources/index.js';
 import type { DeadLetter } from '../../model/index.js';
 import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
 import { UsageError } from '../errors.js';
@@ -126,6 +127,8 @@ export const run: Command = async (argv, io) => {
     throw new UsageError(`--workspace takes the workspace ID, a GUID (Log Analytics workspace → Overview → Workspace ID), got '${values.workspace}'`);
   }
   if (values.table !== undefined && !exports.length) throw new UsageError('--table names the table of exported rows: use it with --export');
+  const tableWarning = values.table === undefined ? undefined : unreadTableWarning(values.table);
+  if (tableWarning) io.stderr(`warden backtest: ${tableWarning}`);
   const range: TimeRange | undefined = resolveRange(values, Date.now());
   if (values.workspace !== undefined && !range) throw new UsageError('give the history to read: --since 7d, or --from 2025-06-01 [--to 2025-06-08]');
   const sliceMs = parseDuration(values.slice ?? DEFAULT_SLICE);

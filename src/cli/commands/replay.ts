@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { loadRules, type DetectorStats } from '../../engine/index.js';
 import { detectInCaptures } from '../../replay/replay.js';
 import { listCaptureFiles } from '../../ingest/files.js';
+import { unreadTableWarning } from '../../ingest/sources/index.js';
 import { IngestTotals, type IngestSummary } from '../../ingest/pipeline.js';
 import type { Alert } from '../../model/index.js';
 import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
@@ -18,7 +19,7 @@ import { checkOutput, commandDetector, openOutput, parseCommandArgs, parsePartit
 const USAGE = `usage: warden replay <files or folders...> [options]
 
 Reads captured Azure Monitor logs (.json, .ndjson/.jsonl/.log/.txt, Event Hubs Capture .avro,
-any of them .gz) through the production path: decode and normalize every record, route events
+Log Analytics exports: query results, row arrays, portal CSV; any of them .gz) through the production path: decode and normalize every record, route events
 by principal into keyed partitions, evaluate the rules in detections/. Each body is one batch.
 Prints the alerts as a table, then what was read.
 
@@ -28,6 +29,10 @@ output:
   --dead-letter FILE   write the records that could not be normalized as JSON lines
   --report FILE        write the tuning report: one self-contained HTML file
   --json               end the output with one JSON summary line
+
+input:
+  --table NAME         the Log Analytics table of rows that have no Type column (a portal CSV
+                       without $table, a JSON array of rows)
 
 rules:
   --rules ID,...       only these rules (default: every rule in detections/)
@@ -53,6 +58,7 @@ function parse(argv: string[]) {
       tunables: { type: 'string' },
       partitions: { type: 'string' },
       state: { type: 'string' },
+      table: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -163,6 +169,8 @@ export const run: Command = async (argv, io) => {
   }
   if (!positionals.length) throw new UsageError("give one or more capture files or folders: see 'warden replay --help'");
   const partitions = parsePartitions(values.partitions);
+  const tableWarning = values.table === undefined ? undefined : unreadTableWarning(values.table);
+  if (tableWarning) io.stderr(`warden replay: ${tableWarning}`);
   const stateKind = values.state ?? 'memory';
   if (stateKind !== 'memory' && stateKind !== 'table') throw new UsageError(`--state must be memory or table, got '${stateKind}'`);
 
@@ -190,7 +198,7 @@ export const run: Command = async (argv, io) => {
     const deadOut = await output('--dead-letter', values['dead-letter']);
     state = await openState(stateKind, process.env);
     const detector = commandDetector(rules, { store: state.store, tunables, observe: series?.observe });
-    for await (const { result, fileIndex, fileDone, alerts: raised } of detectInCaptures(found.files, detector, { partitions })) {
+    for await (const { result, fileIndex, fileDone, alerts: raised } of detectInCaptures(found.files, detector, { partitions, table: values.table })) {
       totals.add(result);
       alerts.push(...raised);
       if (alertsOut && raised.length) await alertsOut.write(raised.map((a) => `${JSON.stringify(a)}\n`).join(''));

@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import type { ActivityDetails, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
+import type { ActivityDetails, PrincipalType, Result } from '../../model/index.js';
 import { compiled, firstPresent, jsonObject } from '../schema.js';
-import type { RawRecord, SourceNormalizer } from '../types.js';
-import { eventId, isGuid, lower, obj, str } from '../util.js';
+import type { RawRecord } from '../types.js';
+import { isGuid, lower, obj, str } from '../util.js';
+import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
   callerFromClaims,
   callerIp,
@@ -14,7 +15,7 @@ import {
   numberish,
   principalFromCaller,
   put,
-  schemaError,
+  resultWord,
   targetResource,
   text,
   timeish,
@@ -66,16 +67,41 @@ const ActivityRecord = compiled(z.object({
 }));
 type ActivityRecord = z.infer<typeof ActivityRecord>;
 
-/** AzureActivity row → stream shape. `TenantId` is the workspace's, so it is not carried over. */
+/** `MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION`, as opposed to a display name (`List Storage Account Keys`). */
+const OPERATION = /^[\w.-]+(?:\/[\w.-]+)+$/;
+
+function operationOf(v: unknown): string | undefined {
+  const s = str(v)?.trim();
+  return s && OPERATION.test(s) ? s : undefined;
+}
+
+/**
+ * The row's operation. Rows written before the `OperationNameValue` column existed carry only the
+ * display name in `OperationName` (`List Storage Account Keys`): the operation itself is then the
+ * RBAC `action` in `Authorization`, or the `message` in `Properties`. The display name is the last
+ * resort, so such a row is still an event.
+ */
+function rowOperation(r: RawRecord): unknown {
+  if (r.OperationNameValue !== undefined && r.OperationNameValue !== null && r.OperationNameValue !== '') return r.OperationNameValue;
+  return operationOf(r.OperationName) ??
+    operationOf(obj(firstPresent(r.Authorization_d, r.Authorization))?.action) ??
+    operationOf(obj(firstPresent(r.Properties_d, r.Properties))?.message) ??
+    r.OperationName;
+}
+
+/**
+ * AzureActivity row → stream shape. `TenantId` is the workspace's, so it is not carried over. The
+ * `…Value` columns are preferred, unless empty (exports write empty cells for missing values).
+ */
 function rowAsStream(row: unknown): unknown {
   if (!row || typeof row !== 'object') return row;
   const r = row as RawRecord;
   return {
     time: r.TimeGenerated,
-    category: r.CategoryValue ?? r.Category,
-    operationName: r.OperationNameValue ?? r.OperationName,
-    resultType: r.ActivityStatusValue ?? r.ActivityStatus,
-    resultSignature: r.ActivitySubstatusValue ?? r.ActivitySubstatus,
+    category: firstPresent(r.CategoryValue, r.Category),
+    operationName: rowOperation(r),
+    resultType: firstPresent(r.ActivityStatusValue, r.ActivityStatus),
+    resultSignature: firstPresent(r.ActivitySubstatusValue, r.ActivitySubstatus),
     resourceId: firstPresent(r._ResourceId, r.ResourceId),
     subscriptionId: r.SubscriptionId,
     hierarchy: r.Hierarchy,
@@ -89,6 +115,46 @@ function rowAsStream(row: unknown): unknown {
 }
 
 const AzureActivityRow = compiled(z.preprocess(rowAsStream, ActivityRecord));
+
+/** `{"value": …, "localizedValue": …}` → the value. */
+function valueOf(v: unknown): unknown {
+  return v && typeof v === 'object' && 'value' in v ? (v as { value: unknown }).value : v;
+}
+
+/**
+ * An activity log event as the REST API (`GET …/eventtypes/management/values`) and
+ * `az monitor activity-log list` or `Get-AzActivityLog` return it: localizable strings
+ * (`category`, `operationName`, `status`, `subStatus` as `{value, localizedValue}`),
+ * `eventTimestamp`, `authorization` and `claims` at the top, the address in `httpRequest`.
+ */
+function isRestEvent(record: RawRecord): boolean {
+  return typeof record.operationName === 'object' || typeof record.category === 'object' || record.eventTimestamp !== undefined;
+}
+
+function restAsStream(record: unknown): unknown {
+  if (!record || typeof record !== 'object') return record;
+  const r = record as RawRecord;
+  const http = obj(r.httpRequest);
+  return {
+    time: r.eventTimestamp ?? r.time,
+    category: valueOf(r.category),
+    operationName: valueOf(r.operationName),
+    resultType: valueOf(r.status) ?? r.resultType,
+    resultSignature: valueOf(r.subStatus) ?? r.resultSignature,
+    resourceId: r.resourceId,
+    subscriptionId: r.subscriptionId,
+    tenantId: r.tenantId,
+    callerIpAddress: http?.clientIpAddress ?? r.callerIpAddress,
+    correlationId: r.correlationId,
+    caller: r.caller,
+    level: valueOf(r.level),
+    durationMs: r.durationMs,
+    identity: r.identity ?? { authorization: r.authorization, claims: r.claims },
+    properties: r.properties,
+  };
+}
+
+const ActivityRestEvent = compiled(z.preprocess(restAsStream, ActivityRecord));
 
 // Activity operations log `Start`/`Accept` then `Success`/`Failure` under one correlationId.
 // Maps, not object literals: keys come from the record, and `__proto__` or `constructor` must find nothing.
@@ -165,6 +231,7 @@ function activityPrincipal(
   caller: Caller,
   operation: string,
   category: string,
+  resourceId: string | undefined,
 ): Principal {
   const evidence = typeof d.identity === 'object' ? d.identity?.authorization?.evidence : undefined;
   const evidenceKind = lower(evidence?.principalType);
@@ -175,7 +242,9 @@ function activityPrincipal(
   const callerColumn = str(d.caller)?.trim();
   const name = claimedName ?? (callerColumn && !isGuid(callerColumn) ? callerColumn : undefined);
 
-  let principal = principalFromCaller(caller, evidenceType);
+  // A UPN in the name claims says who acted when the token carries no object id (principalFromCaller).
+  const userName = caller.objectId === undefined && caller.upn === undefined && claimedName?.includes('@') ? claimedName : undefined;
+  let principal = principalFromCaller(userName ? { ...caller, upn: userName } : caller, evidenceType);
   if (principal) {
     // A managed identity's token says idtyp=app; the evidence knows better.
     if (evidenceType === 'managedIdentity' && principal.principalType === 'servicePrincipal') principal.principalType = 'managedIdentity';
@@ -183,7 +252,8 @@ function activityPrincipal(
     // Evidence naming a group says which assignment let the caller in, not who the caller is.
     const evidenceId = evidenceKind === 'group' ? undefined : str(evidence?.principalId);
     if (evidenceId) principal = { principalId: dashedGuid(evidenceId), principalType: evidenceType };
-    else if (name ?? callerColumn) principal = { principalId: (name ?? callerColumn)!.toLowerCase(), principalType: 'unknown' };
+    // A name with an `@` is a UPN: only users have one.
+    else if (name ?? callerColumn) principal = { principalId: (name ?? callerColumn)!.toLowerCase(), principalType: (name ?? callerColumn)!.includes('@') ? 'user' : 'unknown' };
   }
   if (principal) {
     if (name) principal.principalName = name;
@@ -195,7 +265,7 @@ function activityPrincipal(
     const slash = operation.indexOf('/');
     return { principalId: `azure:${(slash > 0 ? operation.slice(0, slash) : operation).toLowerCase()}`, principalType: 'unknown' };
   }
-  return unknownPrincipal(str(caller.name));
+  return unknownPrincipal(resourceId ?? `activity/${category}`, str(caller.name));
 }
 
 const RoleAssignmentProperties = z.object({
@@ -273,16 +343,21 @@ function level(d: ActivityRecord): string | undefined {
   return LEVELS[n] || undefined;
 }
 
-function toEvent(d: ActivityRecord): NormalizedEvent {
-  const time = eventTime(d.time, 'time');
-  const operation = eventOperation(d.operationName, 'operationName');
+/** Field names as each shape spells them, for rejection reasons. */
+const STREAM_FIELDS = { time: 'time', operation: 'operationName' };
+const ROW_FIELDS = { time: 'TimeGenerated', operation: 'OperationNameValue or OperationName' };
+const REST_FIELDS = { time: 'eventTimestamp or time', operation: 'operationName.value' };
+
+function toEvent({ d, fields }: { d: ActivityRecord; fields: typeof STREAM_FIELDS }): EventParts {
+  const time = eventTime(d.time, fields.time);
+  const operation = eventOperation(d.operationName, fields.operation);
   const category = d.category ?? '';
   const identity = typeof d.identity === 'object' ? d.identity : undefined;
   const claims = identity?.claims ?? undefined;
   const caller = callerFromClaims(claims);
-  const principal = activityPrincipal(d, claims, caller, operation, category);
-
   const target = targetResource(str(d.resourceId));
+  const principal = activityPrincipal(d, claims, caller, operation, category, target.resourceId);
+
   const properties = d.properties;
   // The hierarchy starts at the tenant root management group, whose id is the tenant id.
   const hierarchy = str(d.hierarchy) ?? str(properties?.hierarchy);
@@ -310,34 +385,27 @@ function toEvent(d: ActivityRecord): NormalizedEvent {
       break;
   }
 
-  const event: NormalizedEvent = {
-    id: '',
+  return {
     time,
-    source: 'activity',
     category,
     operation,
-    result: RESULTS.get(lower(d.resultType) ?? '') ?? 'unknown',
-    principalId: principal.principalId,
-    principalType: principal.principalType,
+    result: RESULTS.get(resultWord(d.resultType) ?? '') ?? 'unknown',
+    principal,
+    ip: callerIp(d.callerIpAddress),
+    tenantId: lowerGuid(d.tenantId) ?? lowerGuid(root) ?? lowerGuid(caller.tenantId),
+    target,
+    subscriptionId: lowerGuid(d.subscriptionId),
+    correlationId: str(d.correlationId),
     details,
+    // The stream shape carries no eventDataId (AzureActivity rows do), so it cannot be an id both shapes share.
+    distinguishing: [details.status],
   };
-  if (principal.principalName) event.principalName = principal.principalName;
-  if (principal.appId) event.appId = principal.appId;
-  const ip = callerIp(d.callerIpAddress);
-  if (ip) event.ip = ip;
-  const tenantId = lowerGuid(d.tenantId) ?? lowerGuid(root) ?? lowerGuid(caller.tenantId);
-  if (tenantId) event.tenantId = tenantId;
-  const subscriptionId = target.subscriptionId ?? lowerGuid(d.subscriptionId);
-  if (subscriptionId) event.subscriptionId = subscriptionId;
-  if (target.resourceId) event.resourceId = target.resourceId;
-  if (target.resourceType) event.resourceType = target.resourceType;
-  if (d.correlationId) event.correlationId = d.correlationId;
-  // The stream shape carries no eventDataId (AzureActivity rows do), so it cannot be an id both shapes share.
-  event.id = eventId(event, details.status);
-  return event;
 }
 
-export const activitySource: SourceNormalizer = {
+const streamRecord = recordShape(ActivityRecord, (d) => ({ d, fields: STREAM_FIELDS }));
+const restEvent = recordShape(ActivityRestEvent, (d) => ({ d, fields: REST_FIELDS }));
+
+export const activitySource = defineSource({
   source: 'activity',
   // `Action`/`Write`/`Delete` are what the legacy log-profile export (and the schema doc's example) use.
   streamCategories: [
@@ -354,9 +422,9 @@ export const activitySource: SourceNormalizer = {
     'Delete',
   ],
   tables: ['AzureActivity'],
-  normalize(record, shape) {
-    const parsed = (shape === 'table' ? AzureActivityRow : ActivityRecord).safeParse(record);
-    if (!parsed.success) throw schemaError('activity', parsed.error);
-    return toEvent(parsed.data);
+  stream: {
+    parse: (record, label) => (isRestEvent(record) ? restEvent : streamRecord).parse(record, label),
   },
-};
+  table: recordShape(AzureActivityRow, (d) => ({ d, fields: ROW_FIELDS })),
+  toEvent,
+});

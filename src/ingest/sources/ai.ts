@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import type { AiDetails, NormalizedEvent } from '../../model/index.js';
+import type { AiDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
-import type { RawRecord, SourceNormalizer } from '../types.js';
-import { eventId, lower, num, obj, resourceName, str } from '../util.js';
+import type { RawRecord } from '../types.js';
+import { lower, num, obj, resourceName, str } from '../util.js';
 import {
   callerFromClaims, callerIp, duration, eventOperation, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put,
-  resultFromStatus, resultFromText, schemaError, targetResource, text, timeish, type Caller, type Principal, unknownPrincipal,
+  requestResult, targetResource, text, timeish, type Caller, type Principal, unknownPrincipal,
 } from './resource-log.js';
+import { defineSource, recordShape, type EventParts } from './define-source.js';
 
 /**
  * Azure OpenAI / AI services resource logs (Microsoft.CognitiveServices/accounts): Audit,
@@ -111,10 +112,7 @@ interface AiCall {
 
 const NO_PROPERTIES: AiProperties = {};
 
-function fromStream(record: RawRecord): AiCall {
-  const parsed = StreamRecord.safeParse(record);
-  if (!parsed.success) throw schemaError('ai', parsed.error);
-  const r = parsed.data;
+function fromStream(r: z.output<typeof StreamRecord>): AiCall {
   const props = r.properties ?? NO_PROPERTIES;
   const claims = typeof r.identity === 'object' ? callerFromClaims(r.identity?.claim) : {};
   return {
@@ -134,10 +132,7 @@ function fromStream(record: RawRecord): AiCall {
   };
 }
 
-function fromTable(record: RawRecord): AiCall {
-  const parsed = TableRow.safeParse(record);
-  if (!parsed.success) throw schemaError('ai', parsed.error);
-  const r = parsed.data;
+function fromTable(r: z.output<typeof TableRow>): AiCall {
   const p = r.properties_s ?? NO_PROPERTIES;
   return {
     time: r.TimeGenerated,
@@ -187,19 +182,19 @@ function tokenCount(v: AiProperties['promptTokens']): number | undefined {
  * with an account key. A control-plane (Audit) call without one, or a key call whose resource id
  * names no account, has no identifiable actor: `unknown`.
  */
-function principalOf(call: AiCall, account: string | undefined): Principal {
+function principalOf(call: AiCall, account: string | undefined, resourceId: string | undefined): Principal {
   const principal = principalFromCaller(call.caller, 'unknown');
   if (principal) return principal;
-  if (call.category.toLowerCase() === CONTROL_PLANE || !account) return unknownPrincipal(str(call.caller.name));
+  if (call.category.toLowerCase() === CONTROL_PLANE || !account) return unknownPrincipal(resourceId ?? 'ai', str(call.caller.name));
   return keyPrincipal(account);
 }
 
-function toEvent(call: AiCall): NormalizedEvent {
+function toEvent(call: AiCall): EventParts {
   const time = eventTime(call.time, call.timeField);
   const operation = eventOperation(call.operationName, call.operationField);
   const target = targetResource(str(call.resourceId));
   const account = resourceName(target.resourceId);
-  const principal = principalOf(call, account);
+  const principal = principalOf(call, account, target.resourceId);
   const p = call.props;
   const statusCode = num(call.resultSignature);
   const promptTokens = tokenCount(p.promptTokens);
@@ -223,31 +218,20 @@ function toEvent(call: AiCall): NormalizedEvent {
   put(details, 'totalTokens', totalTokens);
   put(details, 'durationMs', duration(call.durationMs));
 
-  const event: NormalizedEvent = {
-    id: '',
+  return {
     time,
-    source: 'ai',
     category: call.category,
     operation,
-    result: resultFromStatus(statusCode) ?? resultFromText(call.resultType) ?? 'unknown',
-    principalId: principal.principalId,
-    principalType: principal.principalType,
+    result: requestResult(statusCode, call.resultType),
+    principal,
+    ip: callerIp(call.callerIpAddress),
+    tenantId: lowerGuid(call.caller.tenantId),
+    target,
+    correlationId: str(call.correlationId),
     details,
+    // A request can log two RequestResponse rows with one correlation id and one time, one per deployment.
+    distinguishing: [details.deployment],
   };
-  if (principal.principalName) event.principalName = principal.principalName;
-  if (principal.appId) event.appId = principal.appId;
-  const ip = callerIp(call.callerIpAddress);
-  if (ip) event.ip = ip;
-  const tenantId = lowerGuid(call.caller.tenantId);
-  if (tenantId) event.tenantId = tenantId;
-  if (target.subscriptionId) event.subscriptionId = target.subscriptionId;
-  if (target.resourceId) event.resourceId = target.resourceId;
-  if (target.resourceType) event.resourceType = target.resourceType;
-  const correlationId = str(call.correlationId);
-  if (correlationId) event.correlationId = correlationId;
-  // A request can log two RequestResponse rows with one correlation id and one time, one per deployment.
-  event.id = eventId(event, details.deployment);
-  return event;
 }
 
 /** Records whose resource id names no provider (anonymised samples) are AI only if their properties say so. */
@@ -256,7 +240,7 @@ function looksLikeAi(record: RawRecord): boolean {
   return props !== undefined && ('modelDeploymentName' in props || 'apiName' in props);
 }
 
-export const aiSource: SourceNormalizer = {
+export const aiSource = defineSource({
   source: 'ai',
   streamCategories: CATEGORIES,
   tables: ['AzureDiagnostics'],
@@ -275,7 +259,7 @@ export const aiSource: SourceNormalizer = {
     const id = str(record.ResourceId) ?? str(record._ResourceId);
     return id !== undefined && COGNITIVE_RESOURCE.test(id);
   },
-  normalize(record, shape) {
-    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record));
-  },
-};
+  stream: recordShape(StreamRecord, fromStream),
+  table: recordShape(TableRow, fromTable),
+  toEvent,
+});

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import type { KeyVaultDetails, NormalizedEvent } from '../../model/index.js';
+import type { KeyVaultDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
-import type { RawRecord, SourceNormalizer } from '../types.js';
-import { eventId, lower, num, obj, resourceName, str } from '../util.js';
+import { lower, num, obj, resourceName, str } from '../util.js';
 import {
-  callerFromClaims, callerIp, duration, eventOperation, eventTime, lowerGuid, numberish, principalFromCaller, put, resultFromStatus,
-  resultFromText, schemaError, segments, targetResource, text, timeish, unknownPrincipal, urlParts, type Caller,
+  callerFromClaims, callerIp, duration, eventOperation, eventTime, lowerGuid, numberish, principalFromCaller, put, requestResult,
+  segments, targetResource, text, timeish, unknownPrincipal, urlParts, type Caller,
 } from './resource-log.js';
+import { defineSource, recordShape, type EventParts } from './define-source.js';
 
 /**
  * Key Vault data-plane audit log (category AuditEvent, Microsoft.KeyVault/vaults), streamed as
@@ -89,10 +89,7 @@ interface VaultAudit {
   clientInfo?: string | null;
 }
 
-function fromStream(record: RawRecord): VaultAudit {
-  const parsed = StreamRecord.safeParse(record);
-  if (!parsed.success) throw schemaError('keyvault', parsed.error);
-  const r = parsed.data;
+function fromStream(r: z.output<typeof StreamRecord>): VaultAudit {
   const p = r.properties;
   return {
     time: r.time,
@@ -115,10 +112,7 @@ function fromStream(record: RawRecord): VaultAudit {
   };
 }
 
-function fromTable(record: RawRecord): VaultAudit {
-  const parsed = TableRow.safeParse(record);
-  if (!parsed.success) throw schemaError('keyvault', parsed.error);
-  const r = parsed.data;
+function fromTable(r: z.output<typeof TableRow>): VaultAudit {
   // The row's TenantId column is the workspace, not the caller's tenant: only the claim says that.
   return {
     time: r.TimeGenerated,
@@ -171,14 +165,13 @@ function vaultFromUri(uri: string | null | undefined): string | undefined {
   return host && (host.includes('.vault.') || host.includes('.managedhsm.')) ? host.slice(0, host.indexOf('.')) : undefined;
 }
 
-function toEvent(a: VaultAudit): NormalizedEvent {
+function toEvent(a: VaultAudit): EventParts {
   const time = eventTime(a.time, a.timeField);
   const operation = eventOperation(a.operationName, a.operationField);
   // Unauthenticated requests, such as the 401 challenge before every SDK client's first call, carry no claims.
-  const principal = principalFromCaller(a.caller, 'servicePrincipal') ?? unknownPrincipal(str(a.caller.name));
   const target = targetResource(str(a.resourceId));
+  const principal = principalFromCaller(a.caller, 'servicePrincipal') ?? unknownPrincipal(target.resourceId ?? 'keyvault', str(a.caller.name));
   const statusCode = num(a.httpStatusCode) ?? num(a.resultSignature);
-  const correlationId = str(a.correlationId);
 
   const details: KeyVaultDetails = {};
   put(details, 'vault', target.resourceType?.startsWith('microsoft.keyvault/') ? resourceName(target.resourceId) : vaultFromUri(a.objectUri) ?? vaultFromUri(a.requestUri));
@@ -188,30 +181,20 @@ function toEvent(a: VaultAudit): NormalizedEvent {
   put(details, 'durationMs', duration(a.durationMs));
   put(details, 'userAgent', str(a.clientInfo));
 
-  const event: NormalizedEvent = {
-    id: '',
+  return {
     time,
-    source: 'keyvault',
     category: a.category ?? 'AuditEvent',
     operation,
-    result: resultFromStatus(statusCode) ?? resultFromText(a.resultType) ?? 'unknown',
-    principalId: principal.principalId,
-    principalType: principal.principalType,
+    result: requestResult(statusCode, a.resultType),
+    principal,
+    ip: callerIp(a.callerIpAddress),
+    tenantId: lowerGuid(a.caller.tenantId) ?? lowerGuid(a.tenantId),
+    target,
+    correlationId: str(a.correlationId),
     details,
+    // properties.id is the object's URL and repeats across reads, so it names the object in the id, never is the id.
+    distinguishing: [details.vault, named?.[0], named?.[1]],
   };
-  if (principal.principalName) event.principalName = principal.principalName;
-  if (principal.appId) event.appId = principal.appId;
-  const ip = callerIp(a.callerIpAddress);
-  if (ip) event.ip = ip;
-  const tenantId = lowerGuid(a.caller.tenantId) ?? lowerGuid(a.tenantId);
-  if (tenantId) event.tenantId = tenantId;
-  if (target.subscriptionId) event.subscriptionId = target.subscriptionId;
-  if (target.resourceId) event.resourceId = target.resourceId;
-  if (target.resourceType) event.resourceType = target.resourceType;
-  if (correlationId) event.correlationId = correlationId;
-  // properties.id is the object's URL and repeats across reads, so it names the object in the id, never is the id.
-  event.id = eventId(event, details.vault, named?.[0], named?.[1]);
-  return event;
 }
 
 /** AuditEvent is Key Vault's category, but other services log one too: claim it unless the id names another provider. */
@@ -220,7 +203,7 @@ function isVaultResource(resourceId: unknown): boolean {
   return !id || KEYVAULT_RESOURCE.test(id) || !ANY_PROVIDER.test(id);
 }
 
-export const keyvaultSource: SourceNormalizer = {
+export const keyvaultSource = defineSource({
   source: 'keyvault',
   streamCategories: ['AuditEvent'],
   tables: ['AzureDiagnostics'],
@@ -233,7 +216,7 @@ export const keyvaultSource: SourceNormalizer = {
     const id = str(record.ResourceId) ?? str(record._ResourceId);
     return id !== undefined && KEYVAULT_RESOURCE.test(id);
   },
-  normalize(record, shape) {
-    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record));
-  },
-};
+  stream: recordShape(StreamRecord, fromStream),
+  table: recordShape(TableRow, fromTable),
+  toEvent,
+});

@@ -1,5 +1,6 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { Details, PrincipalType, Result } from '../../model/index.js';
+import { isFirstPartyClient, unidentifiedPrincipalId, type Details, type PrincipalType, type Result } from '../../model/index.js';
 import { InvalidRecordError } from '../types.js';
 import { isGuid, lower, num, parseTime, resourceTypeFromResourceId, stripPort, str, subscriptionFromResourceId } from '../util.js';
 
@@ -61,26 +62,53 @@ export function targetResource(resourceId: string | undefined): Readonly<TargetR
   return target;
 }
 
-/** Caller IP without port; masked addresses (`81.2.69.***`) kept, placeholders (`<Redacted>`) dropped. */
+/** An address masked by the service (`81.2.69.***`): kept as logged. */
+const MASKED_IP = /^[0-9a-f.:]*\*+$/i;
+
+/**
+ * Caller IP without port; masked addresses (`81.2.69.***`) kept; anything else that is not an
+ * address (placeholders such as `<Redacted>`, a GUID some services write there) dropped, so no
+ * rule compares it as one.
+ */
 export function callerIp(v: unknown): string | undefined {
   const ip = stripPort(v);
-  return ip && !ip.includes('<') && !ip.includes(' ') ? ip : undefined;
+  return ip && (isIP(ip) !== 0 || MASKED_IP.test(ip)) ? ip : undefined;
 }
 
 /** HTTP status → result; undefined when there is no usable status. */
-export function resultFromStatus(status: number | undefined): Result | undefined {
+function resultFromStatus(status: number | undefined): Result | undefined {
   if (status === undefined || status < 100) return undefined;
   return status < 400 ? 'success' : 'failure';
 }
 
-/** `Success`, `Succeeded`, `Failed`, `ClientOtherError`, `Start` … → result; undefined when unrecognised. */
-export function resultFromText(v: unknown): Result | undefined {
+/**
+ * A result word as services write it, for lookup: lower-case, without surrounding spaces or
+ * trailing punctuation (`Succeeded.` in some forwarded activity records).
+ */
+export function resultWord(v: unknown): string | undefined {
   const s = lower(v);
+  if (s === undefined) return undefined;
+  const last = s.charCodeAt(s.length - 1);
+  // Only `.`, `!` or a space at the end costs a regex; nearly every record skips it.
+  return last === 46 || last === 33 || last === 32 || s.charCodeAt(0) === 32 ? s.trim().replace(/[.!]+$/, '') : s;
+}
+
+/**
+ * `Success`, `Succeeded`, `Failed`, `ClientOtherError`, `Start`, storage's metric response types
+ * (`SASSuccess`, `AuthorizationError`) … → result; undefined when unrecognised.
+ */
+function resultFromText(v: unknown): Result | undefined {
+  const s = resultWord(v);
   if (!s) return undefined;
-  if (s === 'success' || s === 'succeeded' || s === 'ok') return 'success';
+  if (s === 'success' || s === 'succeeded' || s === 'ok' || s.endsWith('success')) return 'success';
   if (s === 'start' || s === 'started') return 'start';
   if (s === 'failed' || s === 'failure' || s.endsWith('error')) return 'failure';
   return undefined;
+}
+
+/** The result of a request: its HTTP status, else its logged result word, else `unknown`. */
+export function requestResult(status: number | undefined, word: unknown): Result {
+  return resultFromStatus(status) ?? resultFromText(word) ?? 'unknown';
 }
 
 /** Lower-cased GUID, or undefined for anything else (`/TENANT_ID`, a region name in `Tenant`). */
@@ -137,16 +165,19 @@ export function callerFromClaims(claim: Record<string, unknown> | null | undefin
 }
 
 /**
- * The actor: object id, else app id (lower-case). Type: a UPN means a user, `xms_mirid` a managed
- * identity, `idtyp` says user or app; otherwise `fallback`, which each source picks from what
- * its logs can tell. Undefined when the caller carries no id at all.
+ * The actor: object id, else the UPN, else app id (lower-case), never the app id of a Microsoft
+ * public client (the CLI, the portal: see FIRST_PARTY_CLIENTS), which every user of that tool
+ * shares. Type: a UPN means a user, `xms_mirid` a managed identity, `idtyp` says user or app;
+ * otherwise `fallback`, which each source picks from what its logs can tell. Undefined when the
+ * caller carries no id that names it.
  */
 export function principalFromCaller(caller: Caller, fallback: PrincipalType): Principal | undefined {
   const objectId = lower(caller.objectId);
   const appId = lower(caller.appId);
-  const principalId = objectId ?? appId;
-  if (!principalId) return undefined;
   const upn = str(caller.upn);
+  // A user's token names the client it came through as its app id: the UPN says who acted.
+  const principalId = objectId ?? upn?.toLowerCase() ?? (isFirstPartyClient(appId) ? undefined : appId);
+  if (!principalId) return undefined;
   const mirid = str(caller.managedIdentityResourceId);
   const idType = lower(caller.idType);
   const principalType: PrincipalType = upn || idType === 'user'
@@ -163,9 +194,13 @@ export function principalFromCaller(caller: Caller, fallback: PrincipalType): Pr
   return principal;
 }
 
-/** No identifiable actor (docs/sources.md, "Principals"): still an event, keyed `unknown`, with a display name when one was logged. */
-export function unknownPrincipal(name?: string): Principal {
-  const principal: Principal = { principalId: 'unknown', principalType: 'unknown' };
+/**
+ * No identifiable actor (docs/sources.md, "Principals"): still an event, keyed `unknown:<scope>`
+ * (the resource it acted on, else the source and how it came in) so that no two resources' callers,
+ * and no real principal, share its key; with a display name when one was logged.
+ */
+export function unknownPrincipal(scope: string, name?: string): Principal {
+  const principal: Principal = { principalId: unidentifiedPrincipalId(scope), principalType: 'unknown' };
   if (name) principal.principalName = name;
   return principal;
 }

@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import type { SigninDetails, NormalizedEvent, PrincipalType, Result } from '../../model/index.js';
+import type { SigninDetails, PrincipalType, Result } from '../../model/index.js';
 import { compiled, jsonObject } from '../schema.js';
-import type { RawRecord, SourceNormalizer } from '../types.js';
-import { eventId, lower, num, parseTime, str } from '../util.js';
+import type { RawRecord } from '../types.js';
+import { lower, num, parseTime, str } from '../util.js';
+import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
-  callerIp, eventOperation, eventTime, lowerGuid, numberish, put, schemaError, targetResource, text, timeish, unknownPrincipal, type Principal,
+  callerIp, eventOperation, eventTime, lowerGuid, numberish, put, resultWord, targetResource, text, timeish, unknownPrincipal, type Principal,
 } from './resource-log.js';
 
 /**
@@ -113,7 +114,7 @@ const SigninRow = compiled(z.preprocess(rowAsStream, SigninRecord));
 /** `status.errorCode` (or `resultType`): 0 is success, any other code a failure (interrupts included). */
 function signinResult(errorCode: number | undefined, resultType: string | undefined): Result {
   if (errorCode !== undefined) return errorCode === 0 ? 'success' : 'failure';
-  const word = lower(resultType);
+  const word = resultWord(resultType);
   if (word === 'success') return 'success';
   if (word === 'failure') return 'failure';
   return 'unknown';
@@ -123,26 +124,31 @@ function signinResult(errorCode: number | undefined, resultType: string | undefi
 const STREAM_FIELDS = { time: 'createdDateTime or time', operation: 'operationName' };
 const ROW_FIELDS = { time: 'CreatedDateTime or TimeGenerated', operation: 'OperationName' };
 
+/** Sign-ins name no ARM resource: an unidentified caller is scoped to the kind of sign-in and the application signed in to. */
+function unknownScope(kind: Kind | undefined, p: NonNullable<SigninRecord['properties']>): string {
+  return `signin/${kind?.signInKind ?? 'unknown'}/${lower(p.resourceId) ?? 'any'}`;
+}
+
 /** The user (by object id, else the UPN that was tried) or the service principal (by id, else app id); `unknown` when none is logged. */
 function signinPrincipal(kind: Kind | undefined, p: NonNullable<SigninRecord['properties']>, identityName: string | undefined): Principal {
   if (kind?.principalType === 'user') {
     // A sign-in attempt for a user that does not exist has a UPN but no object id.
     const principalId = lower(p.userId) ?? lower(p.userPrincipalName);
     const principalName = str(p.userPrincipalName) ?? str(p.userDisplayName) ?? identityName;
-    if (!principalId) return unknownPrincipal(principalName);
+    if (!principalId) return unknownPrincipal(unknownScope(kind, p), principalName);
     const principal: Principal = { principalId, principalType: 'user' };
     if (principalName) principal.principalName = principalName;
     return principal;
   }
   const principalId = lower(p.servicePrincipalId) ?? lower(p.appId);
   const principalName = str(p.servicePrincipalName) ?? str(p.appDisplayName) ?? identityName;
-  if (!principalId || !kind) return unknownPrincipal(principalName);
+  if (!principalId || !kind) return unknownPrincipal(unknownScope(kind, p), principalName);
   const principal: Principal = { principalId, principalType: kind.principalType };
   if (principalName) principal.principalName = principalName;
   return principal;
 }
 
-function toEvent(d: SigninRecord, fields: typeof STREAM_FIELDS): NormalizedEvent {
+function toEvent({ d, fields }: { d: SigninRecord; fields: typeof STREAM_FIELDS }): EventParts {
   const p = d.properties ?? {};
   // The sign-in's own time; the envelope `time` can be minutes later.
   const created = p.createdDateTime instanceof Date ? p.createdDateTime.getTime() : parseTime(p.createdDateTime);
@@ -170,46 +176,33 @@ function toEvent(d: SigninRecord, fields: typeof STREAM_FIELDS): NormalizedEvent
   put(details, 'credentialKeyId', lower(p.servicePrincipalCredentialKeyId));
   put(details, 'clientCredentialType', str(p.clientCredentialType));
 
-  const event: NormalizedEvent = {
-    id: '',
+  return {
     time,
-    source: 'signin',
     category,
     operation,
     result: signinResult(errorCode, str(d.resultType)),
-    principalId: principal.principalId,
-    principalType: principal.principalType,
+    principal,
+    appId,
+    ip: callerIp(p.ipAddress) ?? callerIp(d.callerIpAddress),
+    tenantId: lowerGuid(d.tenantId) ?? lowerGuid(p.resourceTenantId),
+    // The target is an application, not an ARM resource; only a real ARM id would fill resourceId.
+    target: targetResource(targetAppId?.startsWith('/subscriptions/') ? targetAppId : undefined),
+    correlationId: str(d.correlationId) ?? str(p.correlationId),
     details,
+    // The sign-in's own id (`properties.id`, the row's `Id`) is in both shapes.
+    recordId: lower(p.id),
+    distinguishing: [errorCode],
   };
-  if (principal.principalName) event.principalName = principal.principalName;
-  if (appId) event.appId = appId;
-  const ip = callerIp(p.ipAddress) ?? callerIp(d.callerIpAddress);
-  if (ip) event.ip = ip;
-  const tenantId = lowerGuid(d.tenantId) ?? lowerGuid(p.resourceTenantId);
-  if (tenantId) event.tenantId = tenantId;
-  // The target is an application, not an ARM resource; only a real ARM id would fill resourceId.
-  if (targetAppId?.startsWith('/subscriptions/')) {
-    const target = targetResource(targetAppId);
-    event.resourceId = target.resourceId;
-    if (target.resourceType) event.resourceType = target.resourceType;
-    if (target.subscriptionId) event.subscriptionId = target.subscriptionId;
-  }
-  const correlationId = str(d.correlationId) ?? str(p.correlationId);
-  if (correlationId) event.correlationId = correlationId;
-  // The sign-in's own id (`properties.id`, the row's `Id`) is in both shapes.
-  event.id = lower(p.id) ?? eventId(event, errorCode);
-  return event;
 }
 
-export const signinSource: SourceNormalizer = {
+export const signinSource = defineSource({
   source: 'signin',
+  label: 'sign-in',
   streamCategories: ['SignInLogs', 'NonInteractiveUserSignInLogs', 'ServicePrincipalSignInLogs', 'ManagedIdentitySignInLogs'],
   tables: ['SigninLogs', 'AADNonInteractiveUserSignInLogs', 'AADServicePrincipalSignInLogs', 'AADManagedIdentitySignInLogs'],
-  normalize(record, shape) {
-    // Some Entra exports spell the stream record with the table's PascalCase columns (`Category`, `CreatedDateTime`).
-    const rowShaped = shape === 'table' || ((record.category ?? '') === '' && record.Category !== undefined);
-    const parsed = (rowShaped ? SigninRow : SigninRecord).safeParse(record);
-    if (!parsed.success) throw schemaError('sign-in', parsed.error);
-    return toEvent(parsed.data, rowShaped ? ROW_FIELDS : STREAM_FIELDS);
-  },
-};
+  // Some Entra exports spell the stream record with the table's PascalCase columns (`Category`, `CreatedDateTime`).
+  shapeOf: (record, shape) => (shape === 'table' || ((record.category ?? '') === '' && record.Category !== undefined) ? 'table' : 'stream'),
+  stream: recordShape(SigninRecord, (d) => ({ d, fields: STREAM_FIELDS })),
+  table: recordShape(SigninRow, (d) => ({ d, fields: ROW_FIELDS })),
+  toEvent,
+});

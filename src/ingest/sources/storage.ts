@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import type { StorageDetails, NormalizedEvent } from '../../model/index.js';
+import type { StorageDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
-import type { RawRecord, SourceNormalizer } from '../types.js';
-import { eventId, lower, num, obj, resourceName, str } from '../util.js';
+import { lower, num, obj, resourceName, str } from '../util.js';
 import {
-  callerIp, eventOperation, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put, resultFromStatus, resultFromText,
-  schemaError, segments, targetResource, text, timeish, unknownPrincipal, urlParts, type Principal,
+  callerIp, eventOperation, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put, requestResult,
+  segments, targetResource, text, timeish, unknownPrincipal, urlParts, type Principal,
 } from './resource-log.js';
+import { defineSource, recordShape, type EventParts } from './define-source.js';
 import { redactSecrets } from '../../common/redact.js';
 
 /**
@@ -35,6 +35,8 @@ const Properties = z.object({
   responseBodySize: numberish,
   sourceUri: text,
   'x-ms-copy-source': text,
+  /** The request's outcome as storage metrics count it (`Success`, `SASSuccess`, `AuthorizationError`): some records carry only this. */
+  metricResponseType: text,
 });
 
 const StreamRecord = compiled(z.object({
@@ -85,6 +87,7 @@ interface BlobRequest {
   operationField: string;
   statusCode?: unknown;
   statusText?: string | null;
+  metricResponseType?: string | null;
   callerIpAddress?: string | null;
   correlationId?: string | null;
   uri?: string | null;
@@ -101,10 +104,7 @@ interface BlobRequest {
   copySource?: string | null;
 }
 
-function fromStream(record: RawRecord): BlobRequest {
-  const parsed = StreamRecord.safeParse(record);
-  if (!parsed.success) throw schemaError('storage', parsed.error);
-  const r = parsed.data;
+function fromStream(r: z.output<typeof StreamRecord>): BlobRequest {
   const p = r.properties;
   const requester = r.identity?.requester;
   return {
@@ -116,6 +116,7 @@ function fromStream(record: RawRecord): BlobRequest {
     operationField: 'operationName',
     statusCode: r.statusCode,
     statusText: r.statusText,
+    metricResponseType: p?.metricResponseType,
     callerIpAddress: r.callerIpAddress,
     correlationId: r.correlationId,
     uri: r.uri,
@@ -133,10 +134,7 @@ function fromStream(record: RawRecord): BlobRequest {
   };
 }
 
-function fromTable(record: RawRecord): BlobRequest {
-  const parsed = TableRow.safeParse(record);
-  if (!parsed.success) throw schemaError('storage', parsed.error);
-  const r = parsed.data;
+function fromTable(r: z.output<typeof TableRow>): BlobRequest {
   return {
     time: r.TimeGenerated,
     timeField: 'TimeGenerated',
@@ -232,17 +230,20 @@ const COPY_SOURCE_OPERATION = 'COPYBLOBSOURCE';
  * OAuth requests that log no requester, and key requests with no account name have no
  * identifiable actor: `unknown`.
  */
-function principalOf(request: BlobRequest, account: string | undefined, authType: string | undefined): Principal {
+function principalOf(request: BlobRequest, account: string | undefined, authType: string | undefined, resourceId: string | undefined): Principal {
   const principal = principalFromCaller(
     { objectId: request.requesterObjectId, appId: request.requesterAppId, upn: request.requesterUpn },
     request.requesterAppId ? 'servicePrincipal' : 'unknown',
   );
   if (principal) return principal;
-  if (authType === 'OAuth' || authType === 'Anonymous' || !account) return unknownPrincipal(str(request.requesterUpn));
+  if (authType === 'OAuth' || authType === 'Anonymous' || !account) {
+    // Anonymous readers of a public container are kept apart from callers whose identity was not logged.
+    return unknownPrincipal(`${authType === 'Anonymous' ? 'anonymous:' : ''}${resourceId ?? account ?? 'storage'}`, str(request.requesterUpn));
+  }
   return keyPrincipal(account);
 }
 
-function toEvent(request: BlobRequest): NormalizedEvent {
+function toEvent(request: BlobRequest): EventParts {
   const time = eventTime(request.time, request.timeField);
   const operation = eventOperation(request.operationName, request.operationField);
   const target = targetResource(accountResourceId(request.resourceId));
@@ -252,7 +253,7 @@ function toEvent(request: BlobRequest): NormalizedEvent {
     (target.resourceType === 'microsoft.storage/storageaccounts' ? resourceName(target.resourceId) : undefined) ??
     storageAccountOf(uri);
   const authType = authTypeOf(request.authType);
-  const principal = principalOf(request, account, authType);
+  const principal = principalOf(request, account, authType, target.resourceId);
   const statusCode = num(request.statusCode);
   // The source side of a copy logs the source blob's URL, SAS included, as its own URI.
   const copySource = str(request.copySource) ?? (operation === COPY_SOURCE_OPERATION ? uri : undefined);
@@ -274,34 +275,23 @@ function toEvent(request: BlobRequest): NormalizedEvent {
     put(details, 'sourceAccount', storageAccountOf(copySource));
   }
 
-  const correlationId = str(request.correlationId);
-  const event: NormalizedEvent = {
-    id: '',
+  return {
     time,
-    source: 'storage',
     category: request.category,
     operation,
-    result: resultFromStatus(statusCode) ?? resultFromText(request.statusText) ?? 'unknown',
-    principalId: principal.principalId,
-    principalType: principal.principalType,
+    result: requestResult(statusCode, request.statusText ?? request.metricResponseType),
+    principal,
+    ip: callerIp(request.callerIpAddress),
+    tenantId: lowerGuid(request.requesterTenantId),
+    target,
+    correlationId: str(request.correlationId),
     details,
+    // The correlation id is the storage request id; a copy logs three records under it, one per operation and blob.
+    distinguishing: [location.container, location.blob],
   };
-  if (principal.principalName) event.principalName = principal.principalName;
-  if (principal.appId) event.appId = principal.appId;
-  const ip = callerIp(request.callerIpAddress);
-  if (ip) event.ip = ip;
-  const tenantId = lowerGuid(request.requesterTenantId);
-  if (tenantId) event.tenantId = tenantId;
-  if (target.subscriptionId) event.subscriptionId = target.subscriptionId;
-  if (target.resourceId) event.resourceId = target.resourceId;
-  if (target.resourceType) event.resourceType = target.resourceType;
-  if (correlationId) event.correlationId = correlationId;
-  // The correlation id is the storage request id; a copy logs three records under it, one per operation and blob.
-  event.id = eventId(event, location.container, location.blob);
-  return event;
 }
 
-export const storageSource: SourceNormalizer = {
+export const storageSource = defineSource({
   source: 'storage',
   streamCategories: ['StorageRead', 'StorageWrite', 'StorageDelete'],
   tables: ['StorageBlobLogs'],
@@ -313,7 +303,7 @@ export const storageSource: SourceNormalizer = {
     const service = lower(obj(record.properties)?.serviceType);
     return service === undefined || service === 'blob';
   },
-  normalize(record, shape) {
-    return toEvent(shape === 'stream' ? fromStream(record) : fromTable(record));
-  },
-};
+  stream: recordShape(StreamRecord, fromStream),
+  table: recordShape(TableRow, fromTable),
+  toEvent,
+});
