@@ -62,8 +62,8 @@ export function targetResource(resourceId: string | undefined): Readonly<TargetR
   return target;
 }
 
-/** An address masked by the service (`81.2.69.***`): kept as logged. */
-const MASKED_IP = /^[0-9a-f.:]*\*+$/i;
+/** An address masked by the service (`81.2.69.***`, `87.174.239.XXX`): kept as logged. */
+const MASKED_IP = /^[0-9a-f.:]*[.:](\*+|X+)$/i;
 
 /**
  * Caller IP without port; masked addresses (`81.2.69.***`) kept; anything else that is not an
