@@ -12,6 +12,7 @@ import { listCaptureFiles, readCaptureFile } from '../ingest/files.js';
 import type { RawRecord } from '../ingest/types.js';
 import { obj, parseTime } from '../ingest/util.js';
 import { EventHubConnection } from './connection.js';
+import { isEventHubsEmulator } from '../common/connection-string.js';
 
 /** Options that cannot work (a key-bearing connection string, a hub name that contradicts it, a bad rate). */
 export class CaptureSendConfigError extends Error {
@@ -78,8 +79,8 @@ function producerFor(hub: string, connection: EventHubConnection, clientOptions:
     const parsed = parseConnectionString(connection.connectionString);
     // Keys do not belong in a command line or a shell profile: a real namespace is reached as an identity.
     // The SDK's parser does not report UseDevelopmentEmulator (6.0), so read it as settings.ts does.
-    if (!/UseDevelopmentEmulator=true/i.test(connection.connectionString)) {
-      throw new CaptureSendConfigError('a connection string is only for the local emulator or test broker (UseDevelopmentEmulator=true): for a real namespace give its host name instead, signed in as DefaultAzureCredential');
+    if (!isEventHubsEmulator(connection.connectionString)) {
+      throw new CaptureSendConfigError('a connection string is only for the local emulator or test broker (UseDevelopmentEmulator=true, endpoint on 127.0.0.1): for a real namespace give its host name instead, signed in as DefaultAzureCredential');
     }
     if (parsed.eventHubName !== undefined && parsed.eventHubName !== hub) {
       throw new CaptureSendConfigError(`the connection string is for hub '${parsed.eventHubName}', not '${hub}': drop its EntityPath or send to that hub`);

@@ -4,6 +4,7 @@ import { DEFAULT_ALLOWED_LATENESS_MS } from '../engine/detector.js';
 import { tunableOverridesFromEnv, type TunableOverrides } from '../engine/tunables.js';
 import { DEFAULT_STREAM_NAME } from '../delivery/sentinel.js';
 import type { StorageConnection } from '../state/azure-storage.js';
+import { isEventHubsEmulator, isStorageEmulator } from '../common/connection-string.js';
 
 /**
  * A setting that is missing or malformed. The message is one line naming the setting and an
@@ -72,16 +73,13 @@ const HTTPS_URL = z.string().refine((v) => {
   }
 });
 
-const LOCAL_EVENT_HUBS = /UseDevelopmentEmulator=true/i;
-const LOCAL_STORAGE = /UseDevelopmentStorage=true|(Blob|Table)Endpoint=http:\/\/(127\.0\.0\.1|localhost)[:/]/i;
-
 function eventHubsConnection(env: Env): EventHubsConnectionSettings {
   const namespace = `${EVENT_HUB_CONNECTION}__fullyQualifiedNamespace`;
   const connectionString = read(env, EVENT_HUB_CONNECTION);
   if (connectionString && !read(env, namespace)) {
     // Keys do not belong in settings: a connection string is only for the emulator or a test broker.
-    if (!LOCAL_EVENT_HUBS.test(connectionString)) {
-      throw new SettingsError(EVENT_HUB_CONNECTION, 'holds a connection string for a real namespace: use the managed identity instead (unset it and set EventHubConnection__fullyQualifiedNamespace)', 'Endpoint=sb://127.0.0.1:5672;UseDevelopmentEmulator=true (local emulator only)');
+    if (!isEventHubsEmulator(connectionString)) {
+      throw new SettingsError(EVENT_HUB_CONNECTION, 'holds a connection string for a real namespace: use the managed identity instead (unset it and set EventHubConnection__fullyQualifiedNamespace); only UseDevelopmentEmulator=true with an sb:// endpoint on 127.0.0.1 is the emulator', 'Endpoint=sb://127.0.0.1:5672;UseDevelopmentEmulator=true (local emulator only)');
     }
     return { connectionString };
   }
@@ -91,8 +89,8 @@ function eventHubsConnection(env: Env): EventHubsConnectionSettings {
 function storageConnection(env: Env): StorageConnection {
   const connectionString = read(env, 'WARDEN_STORAGE_CONNECTION_STRING');
   if (connectionString && !read(env, 'WARDEN_STORAGE_ACCOUNT')) {
-    if (!LOCAL_STORAGE.test(connectionString)) {
-      throw new SettingsError('WARDEN_STORAGE_CONNECTION_STRING', 'is only for Azurite: in Azure unset it and set WARDEN_STORAGE_ACCOUNT (the app reaches the account with its managed identity)', 'UseDevelopmentStorage=true');
+    if (!isStorageEmulator(connectionString)) {
+      throw new SettingsError('WARDEN_STORAGE_CONNECTION_STRING', 'is only for Azurite (UseDevelopmentStorage=true alone, or every endpoint on 127.0.0.1): in Azure unset it and set WARDEN_STORAGE_ACCOUNT (the app reaches the account with its managed identity)', 'UseDevelopmentStorage=true');
     }
     return { connectionString };
   }
