@@ -25,6 +25,13 @@ export interface DetectorOptions {
   store?: StateStore;
   /** Events up to this much older than the partition's watermark still count in their own window (default 5 minutes). */
   allowedLatenessMs?: number;
+  /**
+   * How far past its partition's watermark one event may be and move it alone (see
+   * advanceWatermark). Unset, the newest event time is the watermark: right for replays of sparse
+   * captures and backtests, where a key quiet for hours is real and no arrival clock says otherwise.
+   * The app sets it (WARDEN_MAX_CLOCK_SKEW): anyone who can write to the keyed hub skips ingest's check.
+   */
+  maxClockSkewMs?: number;
   /** Deployer overrides per rule id (e.g. from `tunableOverridesFromEnv()`). */
   tunables?: TunableOverrides;
   /** Wall clock for TimeGenerated and DetectionLatencyMs (default Date.now). */
@@ -45,6 +52,8 @@ export interface DetectorStats {
   events: number;
   /** Events older than their partition's watermark minus the allowed lateness (still applied where the kind can; see docs/rules.md). */
   late: number;
+  /** Events stamped more than the allowed clock skew past their partition's watermark: alone, they do not move it. */
+  ahead: number;
   /** Events skipped because their (partition, sequence number) was applied before. */
   duplicatesSkipped: number;
   /** Events skipped as copies from the same origin: an ingest batch published to the keyed hub again. */
@@ -80,11 +89,12 @@ export class Detector {
   private readonly loaded = new Map<string, PartitionEvaluator>();
   private readonly lastSweep = new Map<string, { watermark: number; events: number }>();
   private readonly counters: Counters = {
-    events: 0, late: 0, duplicatesSkipped: 0, republishedSkipped: 0, suppressed: 0, alerts: 0,
+    events: 0, late: 0, ahead: 0, duplicatesSkipped: 0, republishedSkipped: 0, suppressed: 0, alerts: 0,
     alertsByRule: {}, ruleErrors: {}, ruleErrorSamples: [], corruptState: 0,
   };
   private readonly writes: StateWriteStats = { entities: 0, transactions: 0 };
   private readonly allowedLatenessMs: number;
+  private readonly maxClockSkewMs?: number;
   private readonly now: () => number;
   private readonly sweepEveryMs: number;
 
@@ -103,6 +113,8 @@ export class Detector {
     this.index = new RuleIndex(this.rules);
     this.allowedLatenessMs = options.allowedLatenessMs ?? DEFAULT_ALLOWED_LATENESS_MS;
     if (!(this.allowedLatenessMs >= 0)) throw new RangeError('allowedLatenessMs must be ≥ 0');
+    this.maxClockSkewMs = options.maxClockSkewMs;
+    if (this.maxClockSkewMs !== undefined && !(this.maxClockSkewMs > 0)) throw new RangeError('maxClockSkewMs must be > 0');
     this.now = options.now ?? Date.now;
     this.sweepEveryMs = options.sweepEveryMs ?? DEFAULT_SWEEP_EVERY_MS;
   }
@@ -225,7 +237,7 @@ export class Detector {
 
   private async load(partitionId: string): Promise<PartitionEvaluator> {
     const evaluator = new PartitionEvaluator(partitionId, this.rules, this.index, {
-      allowedLatenessMs: this.allowedLatenessMs, now: this.now, observe: this.options.observe, restoreContext: this.restoreContext,
+      allowedLatenessMs: this.allowedLatenessMs, maxClockSkewMs: this.maxClockSkewMs, now: this.now, observe: this.options.observe, restoreContext: this.restoreContext,
     }, this.counters);
     if (this.options.store) evaluator.restore(await this.options.store.load(partitionId));
     this.loaded.set(partitionId, evaluator);

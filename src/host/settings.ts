@@ -5,6 +5,8 @@ import { tunableOverridesFromEnv, type TunableOverrides } from '../engine/tunabl
 import { DEFAULT_STREAM_NAME } from '../delivery/sentinel.js';
 import type { StorageConnection } from '../state/azure-storage.js';
 import { isEventHubsEmulator, isStorageEmulator } from '../common/connection-string.js';
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../common/clock.js';
+import { DEFAULT_MAX_EVENT_AGE_MS } from '../ingest/limits.js';
 
 /**
  * A setting that is missing or malformed. The message is one line naming the setting and an
@@ -35,6 +37,10 @@ export interface WardenSettings {
   storagePrefix: string;
   sentinel: { endpoint: string; ruleId: string; streamName: string };
   allowedLatenessMs: number;
+  /** Event times further ahead of their arrival are dead-lettered; the most one event moves a watermark. */
+  maxClockSkewMs: number;
+  /** Event times further behind their arrival on the raw hubs are dead-lettered. */
+  maxEventAgeMs: number;
   tunables?: TunableOverrides;
   /** Path of an inventory file (Azure Resource Graph export) for cross-subscription rules. */
   inventoryFile?: string;
@@ -97,11 +103,17 @@ function storageConnection(env: Env): StorageConnection {
   return { accountName: matching(env, 'WARDEN_STORAGE_ACCOUNT', 'wardenstate01', STORAGE_ACCOUNT, 'is not a storage account name (3-24 lower-case letters and digits)') };
 }
 
-function allowedLateness(env: Env): number {
-  const value = read(env, 'WARDEN_ALLOWED_LATENESS');
-  if (value === undefined) return DEFAULT_ALLOWED_LATENESS_MS;
+function duration(env: Env, name: string, fallback: number, example: string): number {
+  const value = read(env, name);
+  if (value === undefined) return fallback;
   const ms = parseDuration(value);
-  if (ms === undefined) throw new SettingsError('WARDEN_ALLOWED_LATENESS', `is not a duration (a number and ms, s, m, h or d), got '${value}'`, '5m');
+  if (ms === undefined) throw new SettingsError(name, `is not a duration (a number and ms, s, m, h or d), got '${value}'`, example);
+  return ms;
+}
+
+function positiveDuration(env: Env, name: string, fallback: number, example: string): number {
+  const ms = duration(env, name, fallback, example);
+  if (ms <= 0) throw new SettingsError(name, 'must be longer than 0', example);
   return ms;
 }
 
@@ -144,7 +156,9 @@ export function loadSettings(env: Env = process.env): WardenSettings {
       ruleId: matching(env, 'SENTINEL_DCR_IMMUTABLE_ID', 'dcr-0123456789abcdef0123456789abcdef', DCR_ID, "is not a DCR immutable id ('dcr-' and 32 hex digits)"),
       streamName: matching(env, 'SENTINEL_STREAM_NAME', DEFAULT_STREAM_NAME, STREAM, "is not a custom stream name ('Custom-' and letters, digits, _)", DEFAULT_STREAM_NAME),
     },
-    allowedLatenessMs: allowedLateness(env),
+    allowedLatenessMs: duration(env, 'WARDEN_ALLOWED_LATENESS', DEFAULT_ALLOWED_LATENESS_MS, '5m'),
+    maxClockSkewMs: positiveDuration(env, 'WARDEN_MAX_CLOCK_SKEW', DEFAULT_MAX_CLOCK_SKEW_MS, '5m'),
+    maxEventAgeMs: positiveDuration(env, 'WARDEN_MAX_EVENT_AGE', DEFAULT_MAX_EVENT_AGE_MS, '7d'),
     tunables: tunables(env),
     inventoryFile: read(env, 'WARDEN_INVENTORY'),
   };
@@ -170,6 +184,8 @@ export function describeSettings(settings: WardenSettings): Record<string, unkno
     },
     sentinel: { endpointHost: new URL(settings.sentinel.endpoint).host, ruleId: settings.sentinel.ruleId, streamName: settings.sentinel.streamName },
     allowedLatenessMs: settings.allowedLatenessMs,
+    maxClockSkewMs: settings.maxClockSkewMs,
+    maxEventAgeMs: settings.maxEventAgeMs,
     tunedRules: Object.keys(settings.tunables ?? {}),
     inventoryFile: settings.inventoryFile !== undefined,
   };

@@ -63,7 +63,7 @@ export interface HealthReport {
   outbox: { backlog?: number; error?: string };
   lastDelivery?: LastDelivery;
   /** This instance's detector since it started. */
-  detector: { events: number; late: number; duplicatesSkipped: number; republishedSkipped: number; alerts: number; partitions: number; keys: number; ruleErrors: Record<string, number> };
+  detector: { events: number; late: number; ahead: number; duplicatesSkipped: number; republishedSkipped: number; alerts: number; partitions: number; keys: number; ruleErrors: Record<string, number> };
 }
 
 interface TriggerMetadataView {
@@ -119,6 +119,7 @@ export class Warden {
     this.detector = new Detector(rules, {
       store: new TableStateStore({ ...storage, table: `${prefix}state` }),
       allowedLatenessMs: settings.allowedLatenessMs,
+      maxClockSkewMs: settings.maxClockSkewMs,
       tunables: settings.tunables,
       inventory: new ResourceInventory(settings.inventoryFile ? readInventoryFile(settings.inventoryFile, `WARDEN_INVENTORY (${settings.inventoryFile})`) : []),
       now: this.now,
@@ -162,9 +163,11 @@ export class Warden {
     const readAt = this.now();
     const source = `${hub}/${view.partitionId}`;
     for (let i = 0; i < messages.length; i++) {
-      const result = ingestBody(messages[i], locationOf(hub, view, i));
-      totals.add(result);
       const arrivedAt = parseHostDateTime(view.enqueuedTimes[i]) ?? readAt;
+      const result = ingestBody(messages[i], locationOf(hub, view, i), {
+        times: { arrivedAt, maxClockSkewMs: this.settings.maxClockSkewMs, maxAgeMs: this.settings.maxEventAgeMs },
+      });
+      totals.add(result);
       const sequenceNumber = view.sequenceNumbers[i] ?? i;
       // The same body always gives the same events in the same order: (sequence number, index) names each one.
       result.events.forEach(({ event }, index) => events.push({ event, arrivedAt, origin: { source, sequenceNumber, index } }));
@@ -243,7 +246,7 @@ export class Warden {
       rules: { count: this.rules.length, ids: this.rules.map((r) => r.id) },
       outbox: {},
       detector: {
-        events: stats.events, late: stats.late, duplicatesSkipped: stats.duplicatesSkipped, republishedSkipped: stats.republishedSkipped, alerts: stats.alerts,
+        events: stats.events, late: stats.late, ahead: stats.ahead, duplicatesSkipped: stats.duplicatesSkipped, republishedSkipped: stats.republishedSkipped, alerts: stats.alerts,
         partitions: stats.partitions, keys: stats.keys, ruleErrors: stats.ruleErrors,
       },
     };

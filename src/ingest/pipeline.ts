@@ -2,6 +2,7 @@ import type { DeadLetter, NormalizedEvent, RecordLocation } from '../model/index
 import { deadLetter, decodeBody, messageOf, type DecodedBody } from './envelope.js';
 import { SourceRegistry } from './registry.js';
 import { InvalidRecordError } from './types.js';
+import { eventTimeProblem, type EventTimeBounds } from './limits.js';
 
 /** What one body gave. Invariant: records = events.length + Σ skippedByCategory + deadLetters.length. */
 export interface IngestResult {
@@ -19,6 +20,8 @@ export interface IngestOptions {
   rows?: boolean;
   /** Which source modules to use; the five built-in ones by default. */
   registry?: SourceRegistry;
+  /** Bounds on event times; default: no later than the wall clock when the body is read plus DEFAULT_MAX_CLOCK_SKEW_MS. */
+  times?: EventTimeBounds;
 }
 
 const defaultRegistry = new SourceRegistry();
@@ -48,6 +51,7 @@ export function unreadableBody(reason: string, location: RecordLocation, raw: un
 
 function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResult {
   const registry = options.registry ?? defaultRegistry;
+  const times = options.times ?? { arrivedAt: Date.now() };
   const result: IngestResult = {
     records: decoded.records.length + decoded.deadLetters.length,
     events: [],
@@ -77,6 +81,11 @@ function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResu
     const missing = missingField(event);
     if (missing) {
       result.deadLetters.push(deadLetter(`${source} normalizer returned an event without ${missing} (a bug to report)`, location, text ?? record));
+      continue;
+    }
+    const untrusted = eventTimeProblem(event.time, times);
+    if (untrusted) {
+      result.deadLetters.push(deadLetter(`${source}: ${untrusted}`, location, text ?? record));
       continue;
     }
     result.events.push({ event, location });
