@@ -151,7 +151,7 @@ interface ReadRecord {
 }
 
 /** Every record of the files in order; what is not a record goes to `onSkipped`. */
-async function* recordsOf(files: string[], onSkipped: (reason: string, location: RecordLocation) => void): AsyncGenerator<ReadRecord> {
+async function* recordsOf(files: string[], onSkipped: (reason: string, location: RecordLocation, count?: number) => void): AsyncGenerator<ReadRecord> {
   for (let fileIndex = 0; fileIndex < files.length; fileIndex++) {
     for await (const capture of readCaptureFile(files[fileIndex])) {
       if (capture.unreadable) {
@@ -161,6 +161,7 @@ async function* recordsOf(files: string[], onSkipped: (reason: string, location:
       const decoded = decodeBody(capture.body, capture.location);
       // A dead letter's location is the RecordLocation it was made from.
       for (const d of decoded.deadLetters) onSkipped(d.reason, d.location as RecordLocation);
+      if (decoded.deadLettersNotKept) onSkipped(`${decoded.deadLettersNotKept} more items of this body are not records`, capture.location, decoded.deadLettersNotKept);
       for (const { record, location } of decoded.records) yield { record, location, fileIndex };
     }
   }
@@ -197,8 +198,8 @@ export async function sendCaptures(paths: string[], options: CaptureSendOptions)
     hub: options.eventHubName, partitions: 0, files: found.files.length, ignoredFiles: found.ignored.length,
     records: 0, bodies: 0, events: 0, skipped: 0, seconds: 0,
   };
-  const skip = (reason: string, location: RecordLocation) => {
-    summary.skipped++;
+  const skip = (reason: string, location: RecordLocation, count = 1) => {
+    summary.skipped += count;
     options.onSkipped?.(reason, location);
   };
 

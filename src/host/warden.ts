@@ -5,7 +5,7 @@ import type { LogsIngestionClientOptions } from '@azure/monitor-ingestion';
 import type { InvocationContext } from '@azure/functions';
 import type { Alert, DeadLetter, RecordLocation, StreamEvent } from '../model/index.js';
 import { ingestBody, IngestTotals } from '../ingest/pipeline.js';
-import { deadLetter } from '../ingest/envelope.js';
+import { DEAD_LETTERS_PER_BATCH, DEAD_LETTERS_PER_BODY, deadLetter } from '../ingest/envelope.js';
 import { Detector, loadRules, ResourceInventory, readInventoryFile, type Rule } from '../engine/index.js';
 import { TableStateStore } from '../state/tables.js';
 import { BlobDeadLetterSink, type DeadLetterSink } from '../delivery/dead-letters.js';
@@ -160,6 +160,7 @@ export class Warden {
     const totals = new IngestTotals();
     const events: KeyedEvent[] = [];
     const deadLetters: DeadLetter[] = [];
+    let notKept = 0;
     const readAt = this.now();
     const source = `${hub}/${view.partitionId}`;
     for (let i = 0; i < messages.length; i++) {
@@ -168,17 +169,24 @@ export class Warden {
         times: { arrivedAt, maxClockSkewMs: this.settings.maxClockSkewMs, maxAgeMs: this.settings.maxEventAgeMs },
       });
       totals.add(result);
+      for (const d of result.deadLetters) {
+        if (deadLetters.length < DEAD_LETTERS_PER_BATCH) deadLetters.push(d);
+        else notKept++;
+      }
+      notKept += result.deadLettersNotKept;
       const sequenceNumber = view.sequenceNumbers[i] ?? i;
       // The same body always gives the same events in the same order: (sequence number, index) names each one.
       result.events.forEach(({ event }, index) => events.push({ event, arrivedAt, origin: { source, sequenceNumber, index } }));
-      for (const d of result.deadLetters) deadLetters.push(d);
     }
     const published = await this.publisher.publish(events);
     for (const { event } of published.tooLarge) {
       deadLetters.push(deadLetter('normalized event is larger than an Event Hubs event may be', { hub, partitionId: view.partitionId }, event));
     }
+    if (notKept) {
+      deadLetters.push(deadLetter(`${notKept} more records of this batch were dead-lettered and counted, not kept: at most ${DEAD_LETTERS_PER_BODY} per body and ${DEAD_LETTERS_PER_BATCH} per batch are`, { hub, partitionId: view.partitionId }, ''));
+    }
     await this.writeDeadLetters(hub, view, deadLetters);
-    const result: IngestBatchResult = { records: totals.records, published: published.events, deadLettered: deadLetters.length, skipped: totals.skipped };
+    const result: IngestBatchResult = { records: totals.records, published: published.events, deadLettered: totals.deadLettered + published.tooLarge.length, skipped: totals.skipped };
     context.log(`ingest ${hub}/${view.partitionId}: ${result.records} records, ${result.published} events published, ${result.skipped} skipped, ${result.deadLettered} dead-lettered`);
     return result;
   }

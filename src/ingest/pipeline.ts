@@ -1,14 +1,13 @@
-import type { DeadLetter, NormalizedEvent, RecordLocation } from '../model/index.js';
-import { deadLetter, decodeBody, messageOf, type DecodedBody } from './envelope.js';
+import type { NormalizedEvent, RecordLocation } from '../model/index.js';
+import { deadLetter, decodeBody, keepDeadLetter, messageOf, type DeadLetterSample, type DecodedBody } from './envelope.js';
 import { SourceRegistry } from './registry.js';
 import { InvalidRecordError } from './types.js';
 import { eventTimeProblem, type EventTimeBounds } from './limits.js';
 
-/** What one body gave. Invariant: records = events.length + Σ skippedByCategory + deadLetters.length. */
-export interface IngestResult {
+/** What one body gave. Invariant: records = events.length + Σ skippedByCategory + deadLetters.length + deadLettersNotKept. */
+export interface IngestResult extends DeadLetterSample {
   records: number;
   events: Array<{ event: NormalizedEvent; location: RecordLocation }>;
-  deadLetters: DeadLetter[];
   skippedByCategory: Record<string, number>;
   bySource: Record<string, number>;
 }
@@ -46,16 +45,17 @@ export function ingestBody(body: unknown, location: RecordLocation, options: Ing
 
 /** A body the capture reader could not read at all (corrupt gzip or Avro): one dead letter. */
 export function unreadableBody(reason: string, location: RecordLocation, raw: unknown): IngestResult {
-  return { records: 1, events: [], deadLetters: [deadLetter(reason, location, raw)], skippedByCategory: counts(), bySource: counts() };
+  return { records: 1, events: [], deadLetters: [deadLetter(reason, location, raw)], deadLettersNotKept: 0, skippedByCategory: counts(), bySource: counts() };
 }
 
 function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResult {
   const registry = options.registry ?? defaultRegistry;
   const times = options.times ?? { arrivedAt: Date.now() };
   const result: IngestResult = {
-    records: decoded.records.length + decoded.deadLetters.length,
+    records: decoded.records.length + decoded.deadLetters.length + decoded.deadLettersNotKept,
     events: [],
     deadLetters: decoded.deadLetters,
+    deadLettersNotKept: decoded.deadLettersNotKept,
     skippedByCategory: counts(),
     bySource: counts(),
   };
@@ -66,7 +66,7 @@ function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResu
       continue;
     }
     if (route.kind === 'deadLetter') {
-      result.deadLetters.push(deadLetter(route.reason, location, text ?? record));
+      if (keepDeadLetter(result)) result.deadLetters.push(deadLetter(route.reason, location, text ?? record));
       continue;
     }
     const source = route.normalizer.source;
@@ -75,17 +75,17 @@ function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResu
       event = route.normalizer.normalize(record, route.shape);
     } catch (err) {
       const reason = err instanceof InvalidRecordError ? `${source}: ${err.message}` : `${source} normalizer failed (a bug to report): ${messageOf(err)}`;
-      result.deadLetters.push(deadLetter(reason, location, text ?? record));
+      if (keepDeadLetter(result)) result.deadLetters.push(deadLetter(reason, location, text ?? record));
       continue;
     }
     const missing = missingField(event);
     if (missing) {
-      result.deadLetters.push(deadLetter(`${source} normalizer returned an event without ${missing} (a bug to report)`, location, text ?? record));
+      if (keepDeadLetter(result)) result.deadLetters.push(deadLetter(`${source} normalizer returned an event without ${missing} (a bug to report)`, location, text ?? record));
       continue;
     }
     const untrusted = eventTimeProblem(event.time, times);
     if (untrusted) {
-      result.deadLetters.push(deadLetter(`${source}: ${untrusted}`, location, text ?? record));
+      if (keepDeadLetter(result)) result.deadLetters.push(deadLetter(`${source}: ${untrusted}`, location, text ?? record));
       continue;
     }
     result.events.push({ event, location });
@@ -107,6 +107,7 @@ function missingField(event: NormalizedEvent | undefined): string | undefined {
 export interface IngestSummary {
   records: number;
   events: number;
+  /** Kept and counted-only dead letters alike. */
   deadLettered: number;
   skipped: number;
   bySource: Record<string, number>;
@@ -131,7 +132,7 @@ export class IngestTotals {
   add(result: IngestResult): void {
     this.records += result.records;
     this.events += result.events.length;
-    this.deadLettered += result.deadLetters.length;
+    this.deadLettered += result.deadLetters.length + result.deadLettersNotKept;
     for (const k in result.bySource) add(this.bySource, k, result.bySource[k]);
     for (const k in result.skippedByCategory) {
       this.skipped += result.skippedByCategory[k];
