@@ -4,23 +4,22 @@ import type { Alert, Entity, NormalizedEvent } from '../model/index.js';
 
 import type { CompiledRule } from './compile.js';
 import type { AlertDraft } from './kinds/types.js';
-import { redactSecrets } from '../common/redact.js';
+import { redactDeep, redactSecrets } from '../common/redact.js';
 
 const MAX_TEXT = 200;
 const MAX_LIST = 20;
 const REDACTED = '[REDACTED]';
 // Detail names whose text values are credentials (token counts are numbers and stay; a credential key id names a credential, it is not one).
 const SECRET_NAME = /token|password|passwd|pwd|credential(?!keyid)|connectionstring|authorization|apikey|api_key|accesskey|^sig$|^signature$|^key$|^secret$|^sas/i;
-const JWT = /eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*/g;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const OPAQUE = /^[A-Za-z0-9+/=_-]{32,}$/;
 /** ARM ids such as a subscription scope (`/subscriptions/<guid>`) have the opaque alphabet but are not keys. */
 const ARM_ID = /^\/(subscriptions|providers|tenants)\//i;
 
-/** A text with credentials redacted (SAS `sig=`, JWTs, long opaque strings) and cut to 200 characters. */
+/** A text with credentials redacted (redactSecrets, and long opaque strings) and cut to 200 characters. */
 export function redactText(text: string): string {
-  let s = text.includes('=') ? redactSecrets(text).replace(/\bsig=[^&\s"]*/gi, `sig=${REDACTED}`) : text;
-  if (s.includes('eyJ')) s = s.replace(JWT, REDACTED);
+  let s = redactSecrets(text);
+  if (s.includes('sig=')) s = s.replace(/\bsig=[^&\s"]*/gi, `sig=${REDACTED}`);
   // A long opaque string with no structure is most likely a key; GUIDs and resource ids are not.
   if (OPAQUE.test(s) && !GUID.test(s) && !ARM_ID.test(s)) return REDACTED;
   return s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s;
@@ -213,5 +212,6 @@ export function buildAlert(rule: CompiledRule, draft: AlertDraft, arrivedAt: num
     DetectionLatencyMs: Math.max(0, raisedAt - arrivedAt),
   };
   if (principalName) alert.PrincipalName = principalName;
-  return alert;
+  // Events reach the engine from the keyed hub, which anyone with send rights can write to directly.
+  return redactDeep(alert);
 }

@@ -1,11 +1,14 @@
 /**
- * What ingest refuses to trust, whatever the record says. Event times: a log cannot be stamped
+ * What ingest refuses to trust, whatever the record says: texts longer than any real one, and
+ * credentials (cut and redacted, boundEvent). Event times: a log cannot be stamped
  * after it reached Event Hubs (give or take the sender's clock), and on the live stream it cannot
  * be older than the hub keeps anything. A record outside these bounds is dead-lettered (counted),
  * so one forged time cannot move a partition's watermark for good.
  */
 
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../common/clock.js';
+import { redactSecrets } from '../common/redact.js';
+import type { NormalizedEvent } from '../model/index.js';
 
 /** How far an event time may lag its arrival on the live stream: Azure Monitor delivers within hours, Event Hubs keeps at most 7 days (Standard). */
 export const DEFAULT_MAX_EVENT_AGE_MS = 7 * 24 * 3_600_000;
@@ -39,4 +42,48 @@ function iso(ms: number): string {
 
 function minutes(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
+}
+
+/**
+ * The longest text an event keeps in a field. Everything downstream keys, stores and sends these:
+ * one record with a 490 000-character correlation id made a key's state too large for a Table
+ * entity, and the batch failed on every retry. Real values are far shorter (GUIDs, ARM ids, UPNs).
+ */
+export const MAX_ID_LENGTH = 256;
+export const MAX_RESOURCE_ID_LENGTH = 1024;
+export const MAX_TEXT_LENGTH = 1024;
+
+const ID_FIELDS = ['id', 'category', 'operation', 'principalId', 'principalName', 'appId', 'ip', 'tenantId', 'subscriptionId', 'resourceType', 'correlationId'] as const;
+
+const LOWER_CASE_FIELDS = ['tenantId', 'subscriptionId', 'resourceId', 'resourceType'] as const;
+
+/** A text cut to `max` characters, and without credentials (redactSecrets). */
+function bounded(value: string, max: number): string {
+  // A cut between the halves of a surrogate pair would leave half a character.
+  const cut = value.length <= max ? value : value.slice(0, value.charCodeAt(max - 1) >= 0xd800 && value.charCodeAt(max - 1) <= 0xdbff ? max - 1 : max);
+  return redactSecrets(cut);
+}
+
+/**
+ * Make an event safe to key on, keep and send: every text cut to its field's length (ids
+ * MAX_ID_LENGTH, resource ids MAX_RESOURCE_ID_LENGTH, details MAX_TEXT_LENGTH) and credentials
+ * redacted. Changes the event in place; allocates only for a text it changes.
+ */
+export function boundEvent(event: NormalizedEvent): void {
+  const e = event as unknown as Record<string, unknown>;
+  for (const field of ID_FIELDS) {
+    const v = e[field];
+    if (typeof v === 'string') e[field] = bounded(v, MAX_ID_LENGTH);
+  }
+  if (typeof event.resourceId === 'string') event.resourceId = bounded(event.resourceId, MAX_RESOURCE_ID_LENGTH);
+  // These are lower-case by contract (the redaction mark is not).
+  for (const field of LOWER_CASE_FIELDS) {
+    const v = e[field];
+    if (typeof v === 'string' && v.includes('REDACTED')) e[field] = v.toLowerCase();
+  }
+  const details = event.details;
+  for (const name in details) {
+    const v = details[name];
+    if (typeof v === 'string') details[name] = bounded(v, MAX_TEXT_LENGTH);
+  }
 }

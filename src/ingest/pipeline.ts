@@ -2,7 +2,8 @@ import type { NormalizedEvent, RecordLocation } from '../model/index.js';
 import { deadLetter, decodeBody, keepDeadLetter, messageOf, type DeadLetterSample, type DecodedBody } from './envelope.js';
 import { SourceRegistry } from './registry.js';
 import { InvalidRecordError } from './types.js';
-import { eventTimeProblem, type EventTimeBounds } from './limits.js';
+import { MAY_HOLD_SECRET, redactSecrets } from '../common/redact.js';
+import { boundEvent, eventTimeProblem, type EventTimeBounds } from './limits.js';
 
 /** What one body gave. Invariant: records = events.length + Σ skippedByCategory + deadLetters.length + deadLettersNotKept. */
 export interface IngestResult extends DeadLetterSample {
@@ -34,6 +35,18 @@ function add(into: Record<string, number>, key: string, n = 1): void {
   into[key] = (into[key] ?? 0) + n;
 }
 
+/** Categories named one by one in skipped counts; the rest are counted together (a writer to the hub can invent any number). */
+export const MAX_SKIPPED_CATEGORIES = 50;
+const OTHER_CATEGORIES = '(other categories)';
+const MAX_CATEGORY_NAME = 64;
+
+/** Count a skipped record under its category: the name cut and without credentials, as it is printed and sent. */
+function addSkipped(into: Record<string, number>, category: string, n = 1): void {
+  let name = category.length > MAX_CATEGORY_NAME || MAY_HOLD_SECRET.test(category) ? redactSecrets(category.slice(0, MAX_CATEGORY_NAME)) : category;
+  if (into[name] === undefined && Object.keys(into).length >= MAX_SKIPPED_CATEGORIES) name = OTHER_CATEGORIES;
+  add(into, name, n);
+}
+
 /**
  * Decode and normalize one body. Synchronous and never throws for bad input: a record that cannot
  * be decoded, has no category, or that its normalizer rejects becomes a dead letter with the reason
@@ -62,7 +75,7 @@ function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResu
   for (const { record, location, text, row } of decoded.records) {
     const route = registry.route(record, options.table, row || options.rows);
     if (route.kind === 'skip') {
-      add(result.skippedByCategory, route.category);
+      addSkipped(result.skippedByCategory, route.category);
       continue;
     }
     if (route.kind === 'deadLetter') {
@@ -88,6 +101,7 @@ function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResu
       if (keepDeadLetter(result)) result.deadLetters.push(deadLetter(`${source}: ${untrusted}`, location, text ?? record));
       continue;
     }
+    boundEvent(event);
     result.events.push({ event, location });
     add(result.bySource, source);
   }
@@ -136,7 +150,7 @@ export class IngestTotals {
     for (const k in result.bySource) add(this.bySource, k, result.bySource[k]);
     for (const k in result.skippedByCategory) {
       this.skipped += result.skippedByCategory[k];
-      add(this.skippedByCategory, k, result.skippedByCategory[k]);
+      addSkipped(this.skippedByCategory, k, result.skippedByCategory[k]);
     }
   }
 
