@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import avro from 'avsc';
 import type { RecordLocation } from '../model/index.js';
@@ -31,6 +31,12 @@ export interface ReadOptions {
   /** Text files larger than this are read line by line as NDJSON instead of as one body. */
   wholeFileLimit?: number;
 }
+
+/** How many times a gzip capture may expand beyond its first GZIP_FREE_BYTES. */
+export const MAX_GZIP_RATIO = 200;
+const GZIP_FREE_BYTES = 64 * 1024 * 1024;
+/** The longest NDJSON line read (an Event Hubs event is at most 1 MB); a longer one is one dead letter and reading goes on at the next line. */
+export const MAX_LINE_BYTES = 4 * 1024 * 1024;
 
 /** Text files up to this size are one body (a JSON document or NDJSON); larger ones stream line by line. */
 export const WHOLE_FILE_LIMIT = 64 * 1024 * 1024;
@@ -106,11 +112,29 @@ export function readCaptureFile(file: string, options: ReadOptions = {}): AsyncG
 
 function open(file: string, gzip: boolean, last?: NodeJS.ReadWriteStream): Readable {
   const source = createReadStream(file);
-  const stages: NodeJS.ReadWriteStream[] = gzip ? [createGunzip()] : [];
+  const stages: NodeJS.ReadWriteStream[] = gzip ? [createGunzip(), inflationLimit(source)] : [];
   if (last) stages.push(last);
   if (!stages.length) return source;
   // Errors of any stage surface on the last one, where the caller iterates; stopping early is not an error.
   return pipeline([source, ...stages], () => {}) as unknown as Readable;
+}
+
+/**
+ * Stops a gzip stream that expands far more than logs do (JSON logs compress 5-20 times): a 61 KB
+ * file of `{}` lines once expanded to 3.5 GB. Up to GZIP_FREE_BYTES anything goes.
+ */
+function inflationLimit(source: ReturnType<typeof createReadStream>): Transform {
+  let inflated = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      inflated += chunk.length;
+      if (inflated > GZIP_FREE_BYTES && inflated > MAX_GZIP_RATIO * source.bytesRead) {
+        done(new GzipBombError(`it expands more than ${MAX_GZIP_RATIO} times (${source.bytesRead} bytes read gave ${inflated}): not a log capture`));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
 }
 
 /** Event Hubs Capture schema: SequenceNumber, Offset, EnqueuedTimeUtc, SystemProperties, Properties, Body. */
@@ -152,19 +176,33 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
   let lineNo = 0;
   let firstLineChecked = false;
   let partial: Buffer[] = [];
+  let partialBytes = 0;
 
   // Splits complete lines out of a chunk; the tail waits for the next chunk (no quadratic re-copying).
   function* lines(chunk: Buffer): Generator<CaptureBody> {
     let start = 0;
     for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
-      partial.push(chunk.subarray(start, nl));
+      keep(chunk.subarray(start, nl));
       start = nl + 1;
       yield* line();
     }
-    if (start < chunk.length) partial.push(chunk.subarray(start));
+    if (start < chunk.length) keep(chunk.subarray(start));
+  }
+  // Past MAX_LINE_BYTES a line's bytes are counted, not kept.
+  function keep(piece: Buffer): void {
+    partialBytes += piece.length;
+    if (partialBytes <= MAX_LINE_BYTES) partial.push(piece);
+    else partial = [];
   }
   function* line(): Generator<CaptureBody> {
     lineNo++;
+    if (partialBytes > MAX_LINE_BYTES) {
+      const bytes = partialBytes;
+      partialBytes = 0;
+      yield { body: '', location: { file, line: lineNo }, unreadable: `line ${lineNo} is ${bytes} bytes, longer than the ${MAX_LINE_BYTES} a capture line may be` };
+      return;
+    }
+    partialBytes = 0;
     let text = (partial.length === 1 ? partial[0] : Buffer.concat(partial)).toString('utf8');
     partial = [];
     if (text.endsWith('\r')) text = text.slice(0, -1);
@@ -193,13 +231,17 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
       for (const c of chunks.splice(0)) yield* lines(c);
     }
     if (!lineMode) yield { body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), location: { file } };
-    else if (partial.length) yield* line();
+    else if (partialBytes) yield* line();
   } catch (err) {
     if (err instanceof NotNdjson) {
       yield { body: '', location: { file }, unreadable: `file is larger than ${wholeFileLimit} bytes and is not NDJSON (one JSON value per line): split it into smaller files` };
     } else if (isFileSystemError(err)) throw unreadablePath(file, err);
     else yield { body: '', location: lineMode ? { file, line: lineNo + 1 } : { file }, unreadable: `cannot read ${gzip ? 'gzip' : 'file'}: ${messageOf(err)}` };
   }
+}
+
+class GzipBombError extends Error {
+  override name = 'GzipBombError';
 }
 
 class NotNdjson extends Error {

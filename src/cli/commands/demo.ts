@@ -73,7 +73,7 @@ export const run: Command = async (argv, io) => {
   };
   for await (const body of detectInCaptures([CAPTURE], detector, { partitions })) {
     totals.add(body.result);
-    alerts.push(...body.alerts);
+    for (const a of body.alerts) alerts.push(a);
     progress(false);
   }
   progress(true);
