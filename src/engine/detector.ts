@@ -66,6 +66,9 @@ export interface DetectorStats {
   ruleErrors: Record<string, number>;
   ruleErrorSamples: string[];
   corruptState: number;
+  /** Keys whose state grew past what the store holds: forgotten instead of written (the batch goes on). */
+  evicted: number;
+  evictedSamples: string[];
   partitions: number;
   /** Keys holding state now, over all partitions and rules. */
   keys: number;
@@ -90,7 +93,7 @@ export class Detector {
   private readonly lastSweep = new Map<string, { watermark: number; events: number }>();
   private readonly counters: Counters = {
     events: 0, late: 0, ahead: 0, duplicatesSkipped: 0, republishedSkipped: 0, suppressed: 0, alerts: 0,
-    alertsByRule: {}, ruleErrors: {}, ruleErrorSamples: [], corruptState: 0,
+    alertsByRule: {}, ruleErrors: {}, ruleErrorSamples: [], corruptState: 0, evicted: 0, evictedSamples: [],
   };
   private readonly writes: StateWriteStats = { entities: 0, transactions: 0 };
   private readonly allowedLatenessMs: number;
@@ -161,7 +164,9 @@ export class Detector {
         evaluator.takeWrites(false);
         continue;
       }
-      const { upserts, deletes } = evaluator.takeWrites(true);
+      let { upserts, deletes } = evaluator.takeWrites(true);
+      const max = this.options.store.maxEntryChars;
+      if (max !== undefined && this.evictOversized(evaluator, upserts, max)) ({ upserts, deletes } = mergeWrites(upserts, deletes, evaluator.takeWrites(true)));
       if (!upserts.size && !deletes.length) continue;
       const stats = await this.options.store.write(partitionId, upserts, deletes);
       total.entities += stats.entities;
@@ -192,6 +197,23 @@ export class Detector {
     this.lastSweep.delete(partitionId);
   }
 
+  /**
+   * A key whose state is longer than the store can hold would fail the write on every retry, and
+   * wedge its partition: it is forgotten instead (counted, named in the stats). Its events stay
+   * applied to the other keys. True when any was.
+   */
+  private evictOversized(evaluator: PartitionEvaluator, upserts: Map<string, string>, max: number): boolean {
+    let any = false;
+    for (const [key, value] of upserts) {
+      if (key.length + value.length <= max || !evaluator.forget(key)) continue;
+      upserts.delete(key);
+      any = true;
+      this.counters.evicted++;
+      if (this.counters.evictedSamples.length < 10) this.counters.evictedSamples.push(`${key.slice(0, 120)} (${value.length} characters)`);
+    }
+    return any;
+  }
+
   stats(): DetectorStats {
     let keys = 0;
     for (const evaluator of this.loaded.values()) keys += evaluator.keyCount;
@@ -200,6 +222,7 @@ export class Detector {
       alertsByRule: { ...this.counters.alertsByRule },
       ruleErrors: { ...this.counters.ruleErrors },
       ruleErrorSamples: [...this.counters.ruleErrorSamples],
+      evictedSamples: [...this.counters.evictedSamples],
       partitions: this.partitions.size,
       keys,
       stateWrites: { ...this.writes },
@@ -243,4 +266,10 @@ export class Detector {
     this.loaded.set(partitionId, evaluator);
     return evaluator;
   }
+}
+
+/** Writes taken in two goes, as one: the second's deletes (evicted keys) added, its upserts (none but the partition's entry) last. */
+function mergeWrites(upserts: Map<string, string>, deletes: string[], more: { upserts: Map<string, string>; deletes: string[] }): { upserts: Map<string, string>; deletes: string[] } {
+  for (const [key, value] of more.upserts) upserts.set(key, value);
+  return { upserts, deletes: [...deletes, ...more.deletes] };
 }

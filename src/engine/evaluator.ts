@@ -32,6 +32,10 @@ export interface Counters {
   ruleErrorSamples: string[];
   /** Stored entries that could not be read back (dropped and deleted). */
   corruptState: number;
+  /** Keys whose state grew past what the store holds: forgotten (deleted) instead of written. */
+  evicted: number;
+  /** The first few evicted keys, cut, so a key that keeps growing can be found. */
+  evictedSamples: string[];
 }
 
 export interface PartitionWrites {
@@ -264,6 +268,23 @@ export class PartitionEvaluator implements Evaluation {
     if (this.metaDirty && serialize) upserts.set(PARTITION_META_KEY, JSON.stringify(this.meta));
     this.metaDirty = false;
     return { upserts, deletes };
+  }
+
+  /**
+   * Forget a key of a rule (its store key as takeWrites gave it): its state is gone, and deleted
+   * from the store at the next write. False for an entry that is not a rule's key.
+   */
+  forget(storeKey: string): boolean {
+    for (const rule of this.rules) {
+      const prefix = this.prefixes[rule.index];
+      if (!storeKey.startsWith(prefix)) continue;
+      const key = storeKey.slice(prefix.length);
+      this.states[rule.index].delete(key);
+      this.dirty[rule.index].delete(key);
+      this.removed[rule.index].add(key);
+      return true;
+    }
+    return false;
   }
 
   /** Suppression ends, then the kind prunes; true when the key holds nothing any more. */

@@ -3,6 +3,7 @@ import { EventHubProducerClient, type EventDataBatch, type RetryOptions } from '
 import { NormalizedEventSchema, type NormalizedEvent, type StreamEvent } from '../model/index.js';
 import { routeToPartition } from './partitioning.js';
 import { EventHubConnection } from './connection.js';
+import { boundEvent } from '../ingest/limits.js';
 
 /**
  * What ingest puts on the keyed hub for each normalized event: the event, when its raw record
@@ -45,7 +46,10 @@ export function parseKeyedEvent(message: unknown): KeyedEvent {
     const issue = parsed.error.issues[0];
     throw new KeyedEventFormatError(`"event" is not a NormalizedEvent: ${issue ? `${['event', ...issue.path].join('.')}: ${issue.message}` : 'invalid'}`);
   }
-  return { event: parsed.data as NormalizedEvent, arrivedAt, origin: { source: origin.source, sequenceNumber: origin.sequenceNumber, index: origin.index } };
+  // Anyone with send rights on the keyed hub skips ingest: its texts are bounded and redacted here too.
+  const bounded = parsed.data as NormalizedEvent;
+  boundEvent(bounded);
+  return { event: bounded, arrivedAt, origin: { source: origin.source, sequenceNumber: origin.sequenceNumber, index: origin.index } };
 }
 
 export interface KeyedHubPublisherOptions {

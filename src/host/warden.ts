@@ -8,6 +8,7 @@ import { ingestBody, IngestTotals } from '../ingest/pipeline.js';
 import { DEAD_LETTERS_PER_BATCH, DEAD_LETTERS_PER_BODY, deadLetter } from '../ingest/envelope.js';
 import { Detector, loadRules, ResourceInventory, readInventoryFile, type Rule } from '../engine/index.js';
 import { TableStateStore } from '../state/tables.js';
+import { TableEntryTooLargeError } from '../state/table-entities.js';
 import { BlobDeadLetterSink, type DeadLetterSink } from '../delivery/dead-letters.js';
 import { TableAlertOutbox, errorText, type AlertOutbox } from '../delivery/outbox.js';
 import { SentinelSink, deliverPending, recordSendResult, type AlertSink, type DeliveryReport } from '../delivery/sentinel.js';
@@ -62,8 +63,29 @@ export interface HealthReport {
   rules: { count: number; ids: string[] };
   outbox: { backlog?: number; error?: string };
   lastDelivery?: LastDelivery;
+  /** Keyed partitions whose last batches failed on this instance: which, since when, how often, why. */
+  failingPartitions: PartitionFault[];
   /** This instance's detector since it started. */
-  detector: { events: number; late: number; ahead: number; duplicatesSkipped: number; republishedSkipped: number; alerts: number; partitions: number; keys: number; ruleErrors: Record<string, number> };
+  detector: { evicted: number; evictedSamples: string[]; events: number; late: number; ahead: number; duplicatesSkipped: number; republishedSkipped: number; alerts: number; partitions: number; keys: number; ruleErrors: Record<string, number> };
+}
+
+/** A keyed partition whose batches keep failing (cleared by its next batch that goes through). */
+export interface PartitionFault {
+  partitionId: string;
+  /** When the first failure in a row happened (ISO). */
+  since: string;
+  failures: number;
+  /** The last error, redacted. */
+  reason: string;
+  /** Whether its batches are dead-lettered (an error no retry can fix) rather than retried. */
+  deadLettered: boolean;
+}
+
+/** An error no retry of the same batch can fix: retried, the partition would stop for good. */
+function cannotSucceed(err: unknown): boolean {
+  if (err instanceof TableEntryTooLargeError) return true;
+  const status = (err as { statusCode?: unknown })?.statusCode;
+  return status === 400 || status === 413;
 }
 
 interface TriggerMetadataView {
@@ -109,6 +131,7 @@ export class Warden {
   /** How the app reaches Azure: the managed identity (DefaultAzureCredential) unless given. */
   readonly credential: TokenCredential;
   private readonly now: () => number;
+  private readonly faults = new Map<string, PartitionFault>();
 
   private constructor(readonly settings: WardenSettings, readonly rules: readonly Rule[], deps: WardenDependencies) {
     const credential = deps.credential ?? new DefaultAzureCredential();
@@ -222,10 +245,19 @@ export class Warden {
       // Sent right after this batch; the timer takes them only if that send does not settle them.
       await this.outbox.add(alerts, { holdMs: IMMEDIATE_SEND_HOLD_MS });
       await this.detector.flush([partitionId]);
+      this.faults.delete(partitionId);
     } catch (err) {
       // What this instance applied in memory may not be stored: start the partition again from the Table.
       this.detector.release(partitionId);
-      throw err;
+      const fatal = cannotSucceed(err);
+      const fault = this.noteFault(partitionId, err, fatal);
+      if (!fatal) throw err;
+      // Retried, this batch would fail forever and hold the partition: keep its events as dead letters and go on.
+      context.error(`detect ${hub}/${partitionId}: ${fault.reason}; the batch's ${messages.length} events are dead-lettered`);
+      alerts = [];
+      for (let i = 0; i < messages.length; i++) {
+        deadLetters.push(deadLetter(`the batch's detection state cannot be stored (${fault.reason}): dead-lettered so the partition goes on`, locationOf(hub, view, i), messages[i]));
+      }
     }
     await this.writeDeadLetters(hub, view, deadLetters);
     const result: DetectBatchResult = { events: batch.length, deadLettered: deadLetters.length, alerts };
@@ -245,6 +277,19 @@ export class Warden {
     return report;
   }
 
+  private noteFault(partitionId: string, err: unknown, deadLettered: boolean): PartitionFault {
+    const known = this.faults.get(partitionId);
+    const fault: PartitionFault = {
+      partitionId,
+      since: known?.since ?? new Date(this.now()).toISOString(),
+      failures: (known?.failures ?? 0) + 1,
+      reason: errorText(`${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`),
+      deadLettered,
+    };
+    this.faults.set(partitionId, fault);
+    return fault;
+  }
+
   /** Configuration, rules, outbox backlog and the last delivery: no secrets. */
   async health(): Promise<HealthReport> {
     const stats = this.detector.stats();
@@ -253,7 +298,9 @@ export class Warden {
       settings: describeSettings(this.settings),
       rules: { count: this.rules.length, ids: this.rules.map((r) => r.id) },
       outbox: {},
+      failingPartitions: [...this.faults.values()],
       detector: {
+        evicted: stats.evicted, evictedSamples: stats.evictedSamples,
         events: stats.events, late: stats.late, ahead: stats.ahead, duplicatesSkipped: stats.duplicatesSkipped, republishedSkipped: stats.republishedSkipped, alerts: stats.alerts,
         partitions: stats.partitions, keys: stats.keys, ruleErrors: stats.ruleErrors,
       },
@@ -262,7 +309,7 @@ export class Warden {
       const [backlog, lastDelivery] = await Promise.all([this.outbox.backlog(), this.deliveryStatus.read()]);
       report.outbox.backlog = backlog;
       if (lastDelivery) report.lastDelivery = lastDelivery;
-      if (lastDelivery?.failed || Object.keys(stats.ruleErrors).length) report.status = 'degraded';
+      if (lastDelivery?.failed || Object.keys(stats.ruleErrors).length || this.faults.size || stats.evicted) report.status = 'degraded';
     } catch (err) {
       report.status = 'unavailable';
       report.outbox.error = errorText(`storage: ${(err as Error).message}`);
