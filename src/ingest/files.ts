@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { pipeline, Transform, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, inflateRaw } from 'node:zlib';
 import avro from 'avsc';
 import type { RecordLocation } from '../model/index.js';
 import { messageOf } from './envelope.js';
@@ -30,6 +30,8 @@ export interface CaptureFiles {
 export interface ReadOptions {
   /** Text files larger than this are read line by line as NDJSON instead of as one body. */
   wholeFileLimit?: number;
+  /** Avro blocks that inflate past this are unreadable (default MAX_AVRO_BLOCK_BYTES). */
+  maxAvroBlockBytes?: number;
 }
 
 /** How many times a gzip capture may expand beyond its first GZIP_FREE_BYTES. */
@@ -107,7 +109,7 @@ export async function* readCaptures(paths: string[], options: ReadOptions = {}):
 /** The bodies of one capture file: an Event Hubs Capture Avro file gives one per Avro record. */
 export function readCaptureFile(file: string, options: ReadOptions = {}): AsyncGenerator<CaptureBody> {
   const { gzip, avro: isAvro } = format(file);
-  return isAvro ? readAvro(file, gzip) : readText(file, gzip, options.wholeFileLimit ?? WHOLE_FILE_LIMIT);
+  return isAvro ? readAvro(file, gzip, options.maxAvroBlockBytes ?? MAX_AVRO_BLOCK_BYTES) : readText(file, gzip, options.wholeFileLimit ?? WHOLE_FILE_LIMIT);
 }
 
 function open(file: string, gzip: boolean, last?: NodeJS.ReadWriteStream): Readable {
@@ -145,8 +147,28 @@ interface CaptureRecord {
   Body?: unknown;
 }
 
-async function* readAvro(file: string, gzip: boolean): AsyncGenerator<CaptureBody> {
-  const records = open(file, gzip, new avro.streams.BlockDecoder());
+/** The largest Avro block inflated by default: far above what Event Hubs Capture writes (blocks of events of at most 1 MB each). */
+export const MAX_AVRO_BLOCK_BYTES = 256 * 1024 * 1024;
+
+type Codec = (buf: Buffer, cb: (err: Error | null, data?: Buffer) => void) => void;
+
+/** Avro codecs with inflation bounded: avsc's own deflate inflates without limit (a deflate bomb crashed the process). */
+function avroCodecs(maxBlockBytes: number): Record<string, Codec> {
+  return {
+    null: (buf, cb) => cb(null, buf),
+    deflate: (buf, cb) => inflateRaw(buf, { maxOutputLength: maxBlockBytes }, (err, data) => cb(err && new Error(`a block inflates past ${maxBlockBytes} bytes or is corrupt (${err.message})`), data)),
+  };
+}
+
+/** Bytes avsc holds that are not a whole block yet: at the end of a file, a truncated capture (avsc drops them silently). */
+function avroBytesLeft(decoder: unknown): number {
+  const tap = (decoder as { _tap?: { buf?: Buffer; pos?: number } })._tap;
+  return tap?.buf && typeof tap.pos === 'number' ? tap.buf.length - tap.pos : 0;
+}
+
+async function* readAvro(file: string, gzip: boolean, maxBlockBytes: number): AsyncGenerator<CaptureBody> {
+  const decoder = new avro.streams.BlockDecoder({ codecs: avroCodecs(maxBlockBytes) });
+  const records = open(file, gzip, decoder);
   let n = 0;
   try {
     for await (const record of records as AsyncIterable<CaptureRecord>) {
@@ -161,11 +183,15 @@ async function* readAvro(file: string, gzip: boolean): AsyncGenerator<CaptureBod
       else if (body === null) yield { body: '', location };
       else yield { body: '', location, unreadable: 'Avro record has no Body bytes: not an Event Hubs Capture file' };
     }
+    const left = avroBytesLeft(decoder);
+    if (left > 0) yield { body: '', location: { file, line: n + 1 }, unreadable: `the file ends inside an Avro block (${left} bytes after record ${n}): a truncated capture, records from ${n + 1} on are lost` };
   } catch (err) {
     if (isFileSystemError(err)) throw unreadablePath(file, err);
     // avsc reports damage as soon as it sees it, so intact records just before it in the same read
     // chunk are not read either; the reason names the first record not read.
-    yield { body: '', location: { file, line: n + 1 }, unreadable: `cannot read Avro record ${n + 1} onwards: ${messageOf(err)}` };
+    // avsc wraps a codec's error and keeps what happened as its cause.
+    const cause = (err as { cause?: unknown })?.cause;
+    yield { body: '', location: { file, line: n + 1 }, unreadable: `cannot read Avro record ${n + 1} onwards: ${messageOf(err)}${cause === undefined ? '' : `: ${messageOf(cause)}`}` };
   }
 }
 

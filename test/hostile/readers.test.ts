@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_GZIP_RATIO, MAX_LINE_BYTES, readCaptureFile, type CaptureBody } from '../../src/ingest/files.js';
+import { captureAvro } from '../ingest/capture-files.js';
 
 async function bodiesOf(file: string, options = {}, stopAfter = 20): Promise<CaptureBody[]> {
   const out: CaptureBody[] = [];
@@ -48,5 +49,32 @@ describe('readers that bound what they read', () => {
       { line: 2, unreadable: `line 2 is ${MAX_LINE_BYTES + 10} bytes, longer than the ${MAX_LINE_BYTES} a capture line may be`, size: 0 },
       { line: 4, unreadable: undefined, size: record(4).length },
     ]);
+  });
+});
+
+describe('Avro captures that are cut or inflate like bombs', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'warden-hostile-avro-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const message = (n: number, body: Buffer) => ({ sequenceNumber: n, offset: String(n), enqueuedTimeUtc: '2025-06-02T09:00:00Z', body });
+
+  it('says a truncated capture lost records instead of ending quietly', async () => {
+    const whole = await captureAvro([message(0, Buffer.from('{"records":[]}')), message(1, Buffer.from('{"records":[]}'))]);
+    const file = join(dir, 'cut.avro');
+    await writeFile(file, whole.subarray(0, whole.length - 10));
+    const bodies = await bodiesOf(file);
+    expect(bodies.at(-1)!.unreadable).toMatch(/^the file ends inside an Avro block \(\d+ bytes after record 0\): a truncated capture/);
+  });
+
+  it('refuses a block that inflates past the limit, as one unreadable body', async () => {
+    const file = join(dir, 'bomb.avro');
+    await writeFile(file, await captureAvro([message(0, Buffer.alloc(8 * 1024 * 1024))]));
+    const bodies = await bodiesOf(file, { maxAvroBlockBytes: 1024 * 1024 });
+    expect(bodies).toEqual([expect.objectContaining({ body: '', unreadable: expect.stringMatching(/cannot read Avro record 1 onwards: .*inflates past 1048576 bytes/) })]);
   });
 });
