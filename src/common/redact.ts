@@ -29,17 +29,18 @@ const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_
 /** `scheme://user:password@host`: the user and password. */
 const URL_CREDENTIALS = /((?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,15}:\/\/)[^/\s:@]+:[^/\s@]+@/g;
 
-/** What any of the patterns could start with: one test that allocates nothing decides whether a text needs the replacements. */
-export const MAY_HOLD_SECRET = /[=:]|eyJ|bearer|basic/i;
+/** Words the pair and header patterns start with: one test that allocates nothing decides whether they need to run. */
+const CREDENTIAL_WORD = /key|secret|pass|pwd|signature|token|bearer|basic/i;
 
 /** Redact every credential the patterns know: SAS and OAuth parameters, key pairs, authorization headers, JWTs, passwords in URLs. */
 export function redactSecrets(text: string): string {
-  if (!MAY_HOLD_SECRET.test(text)) return text;
+  // Each pattern runs only when what it must contain is there: most texts (ids, names) skip them all.
   let s = text;
-  if (s.includes('=')) s = s.replace(QUERY_SECRET, `$1${MARK}`);
-  s = s.replace(PAIR_SECRET, `$1${MARK}`).replace(AUTH_HEADER, `$1${MARK}`);
+  if (s.includes('=') && (s.includes('?') || s.includes('&'))) s = s.replace(QUERY_SECRET, `$1${MARK}`);
+  // A pair needs `=` or `:`, a header a space: ids, names and ARM paths have none.
+  if ((s.includes('=') || s.includes(':') || s.includes(' ')) && CREDENTIAL_WORD.test(s)) s = s.replace(PAIR_SECRET, `$1${MARK}`).replace(AUTH_HEADER, `$1${MARK}`);
   if (s.includes('eyJ')) s = s.replace(JWT, `[${MARK}]`);
-  if (s.includes('://')) s = s.replace(URL_CREDENTIALS, `$1${MARK}@`);
+  if (s.includes('@') && s.includes('://')) s = s.replace(URL_CREDENTIALS, `$1${MARK}@`);
   return s;
 }
 

@@ -2,7 +2,7 @@ import type { NormalizedEvent, RecordLocation } from '../model/index.js';
 import { deadLetter, decodeBody, keepDeadLetter, messageOf, type DeadLetterSample, type DecodedBody } from './envelope.js';
 import { SourceRegistry } from './registry.js';
 import { InvalidRecordError } from './types.js';
-import { MAY_HOLD_SECRET, redactSecrets } from '../common/redact.js';
+import { redactSecrets } from '../common/redact.js';
 import { boundEvent, eventTimeProblem, type EventTimeBounds } from './limits.js';
 
 /** What one body gave. Invariant: records = events.length + Σ skippedByCategory + deadLetters.length + deadLettersNotKept. */
@@ -42,7 +42,7 @@ const MAX_CATEGORY_NAME = 64;
 
 /** Count a skipped record under its category: the name cut and without credentials, as it is printed and sent. */
 function addSkipped(into: Record<string, number>, category: string, n = 1): void {
-  let name = category.length > MAX_CATEGORY_NAME || MAY_HOLD_SECRET.test(category) ? redactSecrets(category.slice(0, MAX_CATEGORY_NAME)) : category;
+  let name = redactSecrets(category.length > MAX_CATEGORY_NAME ? category.slice(0, MAX_CATEGORY_NAME) : category);
   if (into[name] === undefined && Object.keys(into).length >= MAX_SKIPPED_CATEGORIES) name = OTHER_CATEGORIES;
   add(into, name, n);
 }
