@@ -53,10 +53,6 @@ export const MAX_ID_LENGTH = 256;
 export const MAX_RESOURCE_ID_LENGTH = 1024;
 export const MAX_TEXT_LENGTH = 1024;
 
-const ID_FIELDS = ['id', 'category', 'operation', 'principalId', 'principalName', 'appId', 'ip', 'tenantId', 'subscriptionId', 'resourceType', 'correlationId'] as const;
-
-const LOWER_CASE_FIELDS = ['tenantId', 'subscriptionId', 'resourceId', 'resourceType'] as const;
-
 /** A text cut to `max` characters, and without credentials (redactSecrets). */
 function bounded(value: string, max: number): string {
   // A cut between the halves of a surrogate pair would leave half a character.
@@ -69,21 +65,29 @@ function bounded(value: string, max: number): string {
  * MAX_ID_LENGTH, resource ids MAX_RESOURCE_ID_LENGTH, details MAX_TEXT_LENGTH) and credentials
  * redacted. Changes the event in place; allocates only for a text it changes.
  */
-export function boundEvent(event: NormalizedEvent): void {
-  const e = event as unknown as Record<string, unknown>;
-  for (const field of ID_FIELDS) {
-    const v = e[field];
-    if (typeof v === 'string') e[field] = bounded(v, MAX_ID_LENGTH);
-  }
-  if (typeof event.resourceId === 'string') event.resourceId = bounded(event.resourceId, MAX_RESOURCE_ID_LENGTH);
+export function boundEvent(e: NormalizedEvent): void {
+  // Field by field rather than by name: this runs for every event, and a loop over names is several times slower.
+  e.id = bounded(e.id, MAX_ID_LENGTH);
+  e.category = bounded(e.category, MAX_ID_LENGTH);
+  e.operation = bounded(e.operation, MAX_ID_LENGTH);
+  e.principalId = bounded(e.principalId, MAX_ID_LENGTH);
+  if (e.principalName !== undefined) e.principalName = bounded(e.principalName, MAX_ID_LENGTH);
+  if (e.appId !== undefined) e.appId = bounded(e.appId, MAX_ID_LENGTH);
+  if (e.ip !== undefined) e.ip = bounded(e.ip, MAX_ID_LENGTH);
+  if (e.correlationId !== undefined) e.correlationId = bounded(e.correlationId, MAX_ID_LENGTH);
   // These are lower-case by contract (the redaction mark is not).
-  for (const field of LOWER_CASE_FIELDS) {
-    const v = e[field];
-    if (typeof v === 'string' && v.includes('REDACTED')) e[field] = v.toLowerCase();
-  }
-  const details = event.details;
+  if (e.tenantId !== undefined) e.tenantId = boundedLower(e.tenantId, MAX_ID_LENGTH);
+  if (e.subscriptionId !== undefined) e.subscriptionId = boundedLower(e.subscriptionId, MAX_ID_LENGTH);
+  if (e.resourceType !== undefined) e.resourceType = boundedLower(e.resourceType, MAX_ID_LENGTH);
+  if (e.resourceId !== undefined) e.resourceId = boundedLower(e.resourceId, MAX_RESOURCE_ID_LENGTH);
+  const details = e.details;
   for (const name in details) {
     const v = details[name];
     if (typeof v === 'string') details[name] = bounded(v, MAX_TEXT_LENGTH);
   }
+}
+
+function boundedLower(value: string, max: number): string {
+  const out = bounded(value, max);
+  return out === value ? out : out.toLowerCase();
 }
