@@ -27,6 +27,8 @@ const INTEGRATION = [
   'test/engine/alert-ids.test.ts',
   'test/eventhubs/**/*.test.ts',
   'test/functions/functions.test.ts',
+  'test/hostile/dead-letters.test.ts',
+  'test/hostile/state.test.ts',
   'test/report/report.test.ts',
   'test/state/**/*.test.ts',
 ];

@@ -60,7 +60,7 @@ export class Backtest {
     const arrivedAt = this.now();
     const alerts = await this.detector.process(events.map((e) => this.router.route(e, arrivedAt)));
     await this.detector.flush();
-    this.alerts.push(...alerts);
+    for (const a of alerts) this.alerts.push(a);
     return alerts;
   }
 

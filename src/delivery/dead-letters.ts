@@ -1,10 +1,14 @@
-import { appendFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ContainerClient } from '@azure/storage-blob';
 import { DeadLetterSchema, type DeadLetter } from '../model/index.js';
 import { containerClientFor, once, type ContainerLocation } from '../state/azure-storage.js';
 import { WardenError } from '../common/errors.js';
 
 export const DEFAULT_DEAD_LETTER_CONTAINER = 'warden-deadletters';
+/** Blob blocks of a dead-letter upload: a batch's letters go up in pieces this size, never as one buffer. */
+const UPLOAD_BLOCK_BYTES = 4 * 1024 * 1024;
 
 /** The Event Hubs batch dead letters came from: names the blob, so a redelivered batch rewrites its own. */
 export interface DeadLetterOrigin {
@@ -21,11 +25,9 @@ export interface DeadLetterSink {
   write(deadLetters: readonly DeadLetter[], origin: DeadLetterOrigin): Promise<void>;
 }
 
-/** Dead letters as JSON Lines: one DeadLetter per line. */
-export function toJsonl(deadLetters: readonly DeadLetter[]): string {
-  let text = '';
-  for (const d of deadLetters) text += `${JSON.stringify(d)}\n`;
-  return text;
+/** Dead letters as JSON Lines, one DeadLetter per line, made as they are written: never one string of them all. */
+export function* jsonlLines(deadLetters: readonly DeadLetter[]): Generator<string> {
+  for (const d of deadLetters) yield `${JSON.stringify(d)}\n`;
 }
 
 /** Read JSON Lines written by a dead-letter sink; a line that is not a DeadLetter is an error naming the line. */
@@ -79,8 +81,7 @@ export class BlobDeadLetterSink implements DeadLetterSink {
   async write(deadLetters: readonly DeadLetter[], origin: DeadLetterOrigin): Promise<void> {
     if (!deadLetters.length) return;
     await this.ensureContainer();
-    const body = Buffer.from(toJsonl(deadLetters));
-    await this.container.getBlockBlobClient(BlobDeadLetterSink.blobName(origin)).uploadData(body, {
+    await this.container.getBlockBlobClient(BlobDeadLetterSink.blobName(origin)).uploadStream(Readable.from(jsonlLines(deadLetters)), UPLOAD_BLOCK_BYTES, 2, {
       blobHTTPHeaders: { blobContentType: 'application/x-ndjson; charset=utf-8' },
     });
   }
@@ -107,9 +108,8 @@ export class JsonlDeadLetterSink implements DeadLetterSink {
   /** Writes are queued, so lines of concurrent batches never interleave. The origin is in each dead letter's location already. */
   write(deadLetters: readonly DeadLetter[], _origin?: DeadLetterOrigin): Promise<void> {
     if (!deadLetters.length) return this.last;
-    const text = toJsonl(deadLetters);
     // A failed append is reported to its own caller, and does not fail the writes queued after it.
-    const write = this.last.catch(() => undefined).then(() => appendFile(this.path, text, 'utf8'));
+    const write = this.last.catch(() => undefined).then(() => pipeline(Readable.from(jsonlLines(deadLetters)), createWriteStream(this.path, { flags: 'a' })));
     this.last = write;
     return write;
   }

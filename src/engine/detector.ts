@@ -25,6 +25,13 @@ export interface DetectorOptions {
   store?: StateStore;
   /** Events up to this much older than the partition's watermark still count in their own window (default 5 minutes). */
   allowedLatenessMs?: number;
+  /**
+   * How far past its partition's watermark one event may be and move it alone (see
+   * advanceWatermark). Unset, the newest event time is the watermark: right for replays of sparse
+   * captures and backtests, where a key quiet for hours is real and no arrival clock says otherwise.
+   * The app sets it (WARDEN_MAX_CLOCK_SKEW): anyone who can write to the keyed hub skips ingest's check.
+   */
+  maxClockSkewMs?: number;
   /** Deployer overrides per rule id (e.g. from `tunableOverridesFromEnv()`). */
   tunables?: TunableOverrides;
   /** Wall clock for TimeGenerated and DetectionLatencyMs (default Date.now). */
@@ -45,6 +52,8 @@ export interface DetectorStats {
   events: number;
   /** Events older than their partition's watermark minus the allowed lateness (still applied where the kind can; see docs/rules.md). */
   late: number;
+  /** Events stamped more than the allowed clock skew past their partition's watermark: alone, they do not move it. */
+  ahead: number;
   /** Events skipped because their (partition, sequence number) was applied before. */
   duplicatesSkipped: number;
   /** Events skipped as copies from the same origin: an ingest batch published to the keyed hub again. */
@@ -57,6 +66,9 @@ export interface DetectorStats {
   ruleErrors: Record<string, number>;
   ruleErrorSamples: string[];
   corruptState: number;
+  /** Keys whose state grew past what the store holds: forgotten instead of written (the batch goes on). */
+  evicted: number;
+  evictedSamples: string[];
   partitions: number;
   /** Keys holding state now, over all partitions and rules. */
   keys: number;
@@ -80,11 +92,12 @@ export class Detector {
   private readonly loaded = new Map<string, PartitionEvaluator>();
   private readonly lastSweep = new Map<string, { watermark: number; events: number }>();
   private readonly counters: Counters = {
-    events: 0, late: 0, duplicatesSkipped: 0, republishedSkipped: 0, suppressed: 0, alerts: 0,
-    alertsByRule: {}, ruleErrors: {}, ruleErrorSamples: [], corruptState: 0,
+    events: 0, late: 0, ahead: 0, duplicatesSkipped: 0, republishedSkipped: 0, suppressed: 0, alerts: 0,
+    alertsByRule: {}, ruleErrors: {}, ruleErrorSamples: [], corruptState: 0, evicted: 0, evictedSamples: [],
   };
   private readonly writes: StateWriteStats = { entities: 0, transactions: 0 };
   private readonly allowedLatenessMs: number;
+  private readonly maxClockSkewMs?: number;
   private readonly now: () => number;
   private readonly sweepEveryMs: number;
 
@@ -103,6 +116,8 @@ export class Detector {
     this.index = new RuleIndex(this.rules);
     this.allowedLatenessMs = options.allowedLatenessMs ?? DEFAULT_ALLOWED_LATENESS_MS;
     if (!(this.allowedLatenessMs >= 0)) throw new RangeError('allowedLatenessMs must be ≥ 0');
+    this.maxClockSkewMs = options.maxClockSkewMs;
+    if (this.maxClockSkewMs !== undefined && !(this.maxClockSkewMs > 0)) throw new RangeError('maxClockSkewMs must be > 0');
     this.now = options.now ?? Date.now;
     this.sweepEveryMs = options.sweepEveryMs ?? DEFAULT_SWEEP_EVERY_MS;
   }
@@ -149,7 +164,9 @@ export class Detector {
         evaluator.takeWrites(false);
         continue;
       }
-      const { upserts, deletes } = evaluator.takeWrites(true);
+      let { upserts, deletes } = evaluator.takeWrites(true);
+      const max = this.options.store.maxEntryChars;
+      if (max !== undefined && this.evictOversized(evaluator, upserts, max)) ({ upserts, deletes } = mergeWrites(upserts, deletes, evaluator.takeWrites(true)));
       if (!upserts.size && !deletes.length) continue;
       const stats = await this.options.store.write(partitionId, upserts, deletes);
       total.entities += stats.entities;
@@ -180,6 +197,23 @@ export class Detector {
     this.lastSweep.delete(partitionId);
   }
 
+  /**
+   * A key whose state is longer than the store can hold would fail the write on every retry, and
+   * wedge its partition: it is forgotten instead (counted, named in the stats). Its events stay
+   * applied to the other keys. True when any was.
+   */
+  private evictOversized(evaluator: PartitionEvaluator, upserts: Map<string, string>, max: number): boolean {
+    let any = false;
+    for (const [key, value] of upserts) {
+      if (key.length + value.length <= max || !evaluator.forget(key)) continue;
+      upserts.delete(key);
+      any = true;
+      this.counters.evicted++;
+      if (this.counters.evictedSamples.length < 10) this.counters.evictedSamples.push(`${key.slice(0, 120)} (${value.length} characters)`);
+    }
+    return any;
+  }
+
   stats(): DetectorStats {
     let keys = 0;
     for (const evaluator of this.loaded.values()) keys += evaluator.keyCount;
@@ -188,6 +222,7 @@ export class Detector {
       alertsByRule: { ...this.counters.alertsByRule },
       ruleErrors: { ...this.counters.ruleErrors },
       ruleErrorSamples: [...this.counters.ruleErrorSamples],
+      evictedSamples: [...this.counters.evictedSamples],
       partitions: this.partitions.size,
       keys,
       stateWrites: { ...this.writes },
@@ -225,10 +260,16 @@ export class Detector {
 
   private async load(partitionId: string): Promise<PartitionEvaluator> {
     const evaluator = new PartitionEvaluator(partitionId, this.rules, this.index, {
-      allowedLatenessMs: this.allowedLatenessMs, now: this.now, observe: this.options.observe, restoreContext: this.restoreContext,
+      allowedLatenessMs: this.allowedLatenessMs, maxClockSkewMs: this.maxClockSkewMs, now: this.now, observe: this.options.observe, restoreContext: this.restoreContext,
     }, this.counters);
     if (this.options.store) evaluator.restore(await this.options.store.load(partitionId));
     this.loaded.set(partitionId, evaluator);
     return evaluator;
   }
+}
+
+/** Writes taken in two goes, as one: the second's deletes (evicted keys) added, its upserts (none but the partition's entry) last. */
+function mergeWrites(upserts: Map<string, string>, deletes: string[], more: { upserts: Map<string, string>; deletes: string[] }): { upserts: Map<string, string>; deletes: string[] } {
+  for (const [key, value] of more.upserts) upserts.set(key, value);
+  return { upserts, deletes: [...deletes, ...more.deletes] };
 }

@@ -3,13 +3,12 @@ import type { CompiledRule } from './compile.js';
 import { buildAlert } from './evidence.js';
 import { UNCHANGED, type AlertDraft, type Evaluation, type KeyState, type ObservedPoint, type Observer } from './kinds/types.js';
 import type { RuleIndex } from './rule-index.js';
+import { advanceWatermark, type WatermarkState } from './bounds.js';
 
 /** Store key of a partition's own entry: its watermark and last applied sequence number. */
 export const PARTITION_META_KEY = '~partition';
 
-interface PartitionMeta {
-  /** Event-time watermark: the newest event time applied on the partition. */
-  w: number;
+interface PartitionMeta extends WatermarkState {
   /** Last applied sequence number. */
   q: number;
   /** Per origin (raw hub partition), the last applied [raw sequence number, record index]. */
@@ -20,6 +19,8 @@ interface PartitionMeta {
 export interface Counters {
   events: number;
   late: number;
+  /** Events stamped more than the allowed clock skew past their partition's watermark: alone, they do not move it. */
+  ahead: number;
   duplicatesSkipped: number;
   /** Events skipped as copies of one applied before from the same origin (an ingest batch published twice). */
   republishedSkipped: number;
@@ -31,6 +32,10 @@ export interface Counters {
   ruleErrorSamples: string[];
   /** Stored entries that could not be read back (dropped and deleted). */
   corruptState: number;
+  /** Keys whose state grew past what the store holds: forgotten (deleted) instead of written. */
+  evicted: number;
+  /** The first few evicted keys, cut, so a key that keeps growing can be found. */
+  evictedSamples: string[];
 }
 
 export interface PartitionWrites {
@@ -44,6 +49,8 @@ export interface PartitionWrites {
 
 export interface EvaluatorOptions {
   allowedLatenessMs: number;
+  /** How far past the watermark one event may be and still move it (see advanceWatermark); unset, the newest time always moves it. */
+  maxClockSkewMs?: number;
   now: () => number;
   /** Receives the series anomaly and threshold rules compute (tuning reports); absent in production. */
   observe?: Observer;
@@ -153,7 +160,12 @@ export class PartitionEvaluator {
     const e = se.event;
     const lateness = this.options.allowedLatenessMs;
     if (e.time < meta.w - lateness) this.counters.late++;
-    if (e.time > meta.w) meta.w = e.time;
+    if (e.time > meta.w) {
+      const skew = this.options.maxClockSkewMs;
+      // A forged time (year 9999, a day ahead) would otherwise make every later event of the partition late.
+      if (skew === undefined) meta.w = e.time;
+      else if (advanceWatermark(meta, e.time, skew)) this.counters.ahead++;
+    }
     const rules = this.index.lookup(e.source, e.operation);
     if (!rules.length) return;
     const pid = this.partitionId;
@@ -249,6 +261,23 @@ export class PartitionEvaluator {
     if (this.metaDirty && serialize) upserts.set(PARTITION_META_KEY, JSON.stringify(this.meta));
     this.metaDirty = false;
     return { upserts, deletes };
+  }
+
+  /**
+   * Forget a key of a rule (its store key as takeWrites gave it): its state is gone, and deleted
+   * from the store at the next write. False for an entry that is not a rule's key.
+   */
+  forget(storeKey: string): boolean {
+    for (const rule of this.rules) {
+      const prefix = this.prefixes[rule.index];
+      if (!storeKey.startsWith(prefix)) continue;
+      const key = storeKey.slice(prefix.length);
+      this.states[rule.index].delete(key);
+      this.dirty[rule.index].delete(key);
+      this.removed[rule.index].add(key);
+      return true;
+    }
+    return false;
   }
 
   /** Suppression ends, then the kind prunes; true when the key holds nothing any more. */

@@ -5,7 +5,7 @@ import { isUnidentified, type Alert, type Details, type Entity, type NormalizedE
 import type { CompiledRule } from './compile.js';
 import type { AlertDraft } from './kinds/types.js';
 import { isGuid } from '../common/ids.js';
-import { redactNamed, redactText } from '../common/redact.js';
+import { redactDeep, redactNamed, redactText } from '../common/redact.js';
 
 const MAX_LIST = 20;
 
@@ -215,5 +215,6 @@ export function buildAlert(rule: CompiledRule, draft: AlertDraft, arrivedAt: num
     DetectionLatencyMs: Math.max(0, raisedAt - arrivedAt),
   };
   if (principalName) alert.PrincipalName = principalName;
-  return alert;
+  // Events reach the engine from the keyed hub, which anyone with send rights can write to directly.
+  return redactDeep(alert);
 }

@@ -13,6 +13,7 @@ import type { RawRecord } from '../ingest/types.js';
 import { obj, parseTime } from '../ingest/util.js';
 import { EventHubConnection } from './connection.js';
 import { WardenError } from '../common/errors.js';
+import { isEventHubsEmulator } from '../common/connection-string.js';
 
 /** Options that cannot work (a key-bearing connection string, a hub name that contradicts it, a bad rate). */
 export class CaptureSendConfigError extends WardenError {
@@ -81,8 +82,8 @@ function producerFor(hub: string, connection: EventHubConnection, clientOptions:
     const parsed = parseConnectionString(connection.connectionString);
     // Keys do not belong in a command line or a shell profile: a real namespace is reached as an identity.
     // The SDK's parser does not report UseDevelopmentEmulator (6.0), so read it as settings.ts does.
-    if (!/UseDevelopmentEmulator=true/i.test(connection.connectionString)) {
-      throw new CaptureSendConfigError('a connection string is only for the local emulator or test broker (UseDevelopmentEmulator=true): for a real namespace give its host name instead, signed in as DefaultAzureCredential');
+    if (!isEventHubsEmulator(connection.connectionString)) {
+      throw new CaptureSendConfigError('a connection string is only for the local emulator or test broker (UseDevelopmentEmulator=true, endpoint on 127.0.0.1): for a real namespace give its host name instead, signed in as DefaultAzureCredential');
     }
     if (parsed.eventHubName !== undefined && parsed.eventHubName !== hub) {
       throw new CaptureSendConfigError(`the connection string is for hub '${parsed.eventHubName}', not '${hub}': drop its EntityPath or send to that hub`);
@@ -153,7 +154,7 @@ interface ReadRecord {
 }
 
 /** Every record of the files in order; what is not a record goes to `onSkipped`. */
-async function* recordsOf(files: string[], onSkipped: (reason: string, location: RecordLocation) => void): AsyncGenerator<ReadRecord> {
+async function* recordsOf(files: string[], onSkipped: (reason: string, location: RecordLocation, count?: number) => void): AsyncGenerator<ReadRecord> {
   for (let fileIndex = 0; fileIndex < files.length; fileIndex++) {
     for await (const capture of readCaptureFile(files[fileIndex])) {
       if (capture.unreadable) {
@@ -163,6 +164,7 @@ async function* recordsOf(files: string[], onSkipped: (reason: string, location:
       const decoded = decodeBody(capture.body, capture.location);
       // A dead letter's location is the RecordLocation it was made from.
       for (const d of decoded.deadLetters) onSkipped(d.reason, d.location as RecordLocation);
+      if (decoded.deadLettersNotKept) onSkipped(`${decoded.deadLettersNotKept} more items of this body are not records`, capture.location, decoded.deadLettersNotKept);
       for (const { record, location } of decoded.records) yield { record, location, fileIndex };
     }
   }
@@ -199,8 +201,8 @@ export async function sendCaptures(paths: string[], options: CaptureSendOptions)
     hub: options.eventHubName, partitions: 0, files: found.files.length, ignoredFiles: found.ignored.length,
     records: 0, bodies: 0, events: 0, skipped: 0, seconds: 0,
   };
-  const skip = (reason: string, location: RecordLocation) => {
-    summary.skipped++;
+  const skip = (reason: string, location: RecordLocation, count = 1) => {
+    summary.skipped += count;
     options.onSkipped?.(reason, location);
   };
 

@@ -4,6 +4,7 @@ import { NormalizedEventSchema, type NormalizedEvent, type StreamEvent } from '.
 import { routeToPartition } from './partitioning.js';
 import { EventHubConnection } from './connection.js';
 import { WardenError } from '../common/errors.js';
+import { boundEvent } from '../ingest/limits.js';
 
 /**
  * What ingest puts on the keyed hub for each normalized event: the event, when its raw record
@@ -47,7 +48,10 @@ export function parseKeyedEvent(message: unknown): KeyedEvent {
     const issue = parsed.error.issues[0];
     throw new KeyedEventFormatError(`"event" is not a NormalizedEvent: ${issue ? `${['event', ...issue.path].join('.')}: ${issue.message}` : 'invalid'}`);
   }
-  return { event: parsed.data as NormalizedEvent, arrivedAt, origin: { source: origin.source, sequenceNumber: origin.sequenceNumber, index: origin.index } };
+  // Anyone with send rights on the keyed hub skips ingest: its texts are bounded and redacted here too.
+  const bounded = parsed.data as NormalizedEvent;
+  boundEvent(bounded);
+  return { event: bounded, arrivedAt, origin: { source: origin.source, sequenceNumber: origin.sequenceNumber, index: origin.index } };
 }
 
 export interface KeyedHubPublisherOptions {

@@ -7,6 +7,9 @@ import { DEFAULT_ROWS_PER_RUN, DEFAULT_RUN_EVERY_MS } from '../delivery/pacing.j
 import { DEFAULT_AUDIT_GRACE_MS, DEFAULT_AUDIT_RESENDS } from '../delivery/audit.js';
 import type { StorageConnection } from '../state/azure-storage.js';
 import { WardenError } from '../common/errors.js';
+import { isEventHubsEmulator, isStorageEmulator } from '../common/connection-string.js';
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../common/clock.js';
+import { DEFAULT_MAX_EVENT_AGE_MS } from '../ingest/limits.js';
 
 /**
  * A setting that is missing or malformed. The message is one line naming the setting and an
@@ -48,6 +51,10 @@ export interface WardenSettings {
   /** The delivery audit: unset when WARDEN_AUDIT_WORKSPACE_ID is (the audit function then only says so). */
   audit?: { workspaceId: string; graceMs: number; maxResends: number; endpoint: string };
   allowedLatenessMs: number;
+  /** Event times further ahead of their arrival are dead-lettered; the most one event moves a watermark. */
+  maxClockSkewMs: number;
+  /** Event times further behind their arrival on the raw hubs are dead-lettered. */
+  maxEventAgeMs: number;
   tunables?: TunableOverrides;
   /** Path of an inventory file (Azure Resource Graph export) for cross-subscription rules. */
   inventoryFile?: string;
@@ -112,16 +119,13 @@ const HTTPS_URL = z.string().refine((v) => {
   }
 });
 
-const LOCAL_EVENT_HUBS = /UseDevelopmentEmulator=true/i;
-const LOCAL_STORAGE = /UseDevelopmentStorage=true|(Blob|Table)Endpoint=http:\/\/(127\.0\.0\.1|localhost)[:/]/i;
-
 function eventHubsConnection(env: Env): EventHubsConnectionSettings {
   const namespace = `${EVENT_HUB_CONNECTION}__fullyQualifiedNamespace`;
   const connectionString = read(env, EVENT_HUB_CONNECTION);
   if (connectionString && !read(env, namespace)) {
     // Keys do not belong in settings: a connection string is only for the emulator or a test broker.
-    if (!LOCAL_EVENT_HUBS.test(connectionString)) {
-      throw new SettingsError(EVENT_HUB_CONNECTION, 'holds a connection string for a real namespace: use the managed identity instead (unset it and set EventHubConnection__fullyQualifiedNamespace)', 'Endpoint=sb://127.0.0.1:5672;UseDevelopmentEmulator=true (local emulator only)');
+    if (!isEventHubsEmulator(connectionString)) {
+      throw new SettingsError(EVENT_HUB_CONNECTION, 'holds a connection string for a real namespace: use the managed identity instead (unset it and set EventHubConnection__fullyQualifiedNamespace); only UseDevelopmentEmulator=true with an sb:// endpoint on 127.0.0.1 is the emulator', 'Endpoint=sb://127.0.0.1:5672;UseDevelopmentEmulator=true (local emulator only)');
     }
     return { connectionString };
   }
@@ -135,8 +139,8 @@ function eventHubsConnection(env: Env): EventHubsConnectionSettings {
 function storageConnection(env: Env, cloud: AzureCloud): StorageConnection {
   const connectionString = read(env, 'WARDEN_STORAGE_CONNECTION_STRING');
   if (connectionString && !read(env, 'WARDEN_STORAGE_ACCOUNT')) {
-    if (!LOCAL_STORAGE.test(connectionString)) {
-      throw new SettingsError('WARDEN_STORAGE_CONNECTION_STRING', 'is only for Azurite: in Azure unset it and set WARDEN_STORAGE_ACCOUNT (the app reaches the account with its managed identity)', 'UseDevelopmentStorage=true');
+    if (!isStorageEmulator(connectionString)) {
+      throw new SettingsError('WARDEN_STORAGE_CONNECTION_STRING', 'is only for Azurite (UseDevelopmentStorage=true alone, or every endpoint on 127.0.0.1): in Azure unset it and set WARDEN_STORAGE_ACCOUNT (the app reaches the account with its managed identity)', 'UseDevelopmentStorage=true');
     }
     return { connectionString };
   }
@@ -225,6 +229,8 @@ export function loadSettings(env: Env = process.env): WardenSettings {
     },
     audit: audit(env, cloud),
     allowedLatenessMs: duration(env, 'WARDEN_ALLOWED_LATENESS', DEFAULT_ALLOWED_LATENESS_MS, '5m', 0),
+    maxClockSkewMs: duration(env, 'WARDEN_MAX_CLOCK_SKEW', DEFAULT_MAX_CLOCK_SKEW_MS, '5m'),
+    maxEventAgeMs: duration(env, 'WARDEN_MAX_EVENT_AGE', DEFAULT_MAX_EVENT_AGE_MS, '7d'),
     tunables: tunables(env),
     inventoryFile: read(env, 'WARDEN_INVENTORY'),
   };
@@ -264,6 +270,8 @@ export function describeSettings(settings: WardenSettings): Record<string, unkno
     },
     audit: settings.audit ? { workspaceId: settings.audit.workspaceId, graceMs: settings.audit.graceMs, maxResends: settings.audit.maxResends } : 'off',
     allowedLatenessMs: settings.allowedLatenessMs,
+    maxClockSkewMs: settings.maxClockSkewMs,
+    maxEventAgeMs: settings.maxEventAgeMs,
     tunedRules: Object.keys(settings.tunables ?? {}),
     inventoryFile: settings.inventoryFile !== undefined,
   };

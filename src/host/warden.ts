@@ -6,9 +6,10 @@ import { LogsQueryClient, type LogsQueryClientOptions } from '@azure/monitor-que
 import type { InvocationContext } from '@azure/functions';
 import type { Alert, DeadLetter, RecordLocation, StreamEvent } from '../model/index.js';
 import { ingestBody, IngestTotals } from '../ingest/pipeline.js';
-import { deadLetter } from '../ingest/envelope.js';
+import { DEAD_LETTERS_PER_BATCH, DEAD_LETTERS_PER_BODY, deadLetter } from '../ingest/envelope.js';
 import { Detector, loadRules, ResourceInventory, readInventoryFile, type Rule } from '../engine/index.js';
 import { TableStateStore } from '../state/tables.js';
+import { TableEntryTooLargeError } from '../state/table-entities.js';
 import { BlobDeadLetterSink, type DeadLetterSink } from '../delivery/dead-letters.js';
 import { TableAlertOutbox, errorText } from '../delivery/outbox.js';
 import { TableSendBudget, type SendBudget } from '../delivery/pacing.js';
@@ -69,8 +70,29 @@ export interface HealthReport {
   lastDelivery?: LastDelivery;
   /** The last delivery audit: rows sent but not found in the workspace make the status degraded. */
   audit?: AuditReport | 'off';
+  /** Keyed partitions whose last batches failed on this instance: which, since when, how often, why. */
+  failingPartitions: PartitionFault[];
   /** This instance's detector since it started. */
-  detector: { events: number; late: number; duplicatesSkipped: number; republishedSkipped: number; alerts: number; partitions: number; keys: number; ruleErrors: Record<string, number> };
+  detector: { evicted: number; evictedSamples: string[]; events: number; late: number; ahead: number; duplicatesSkipped: number; republishedSkipped: number; alerts: number; partitions: number; keys: number; ruleErrors: Record<string, number> };
+}
+
+/** A keyed partition whose batches keep failing (cleared by its next batch that goes through). */
+export interface PartitionFault {
+  partitionId: string;
+  /** When the first failure in a row happened (ISO). */
+  since: string;
+  failures: number;
+  /** The last error, redacted. */
+  reason: string;
+  /** Whether its batches are dead-lettered (an error no retry can fix) rather than retried. */
+  deadLettered: boolean;
+}
+
+/** An error no retry of the same batch can fix: retried, the partition would stop for good. */
+function cannotSucceed(err: unknown): boolean {
+  if (err instanceof TableEntryTooLargeError) return true;
+  const status = (err as { statusCode?: unknown })?.statusCode;
+  return status === 400 || status === 413;
 }
 
 interface TriggerMetadataView {
@@ -120,6 +142,7 @@ export class Warden {
   /** How the app reaches Azure: the managed identity (DefaultAzureCredential) unless given. */
   readonly credential: TokenCredential;
   private readonly now: () => number;
+  private readonly faults = new Map<string, PartitionFault>();
 
   private constructor(readonly settings: WardenSettings, readonly rules: readonly Rule[], deps: WardenDependencies) {
     const credential = deps.credential ?? new DefaultAzureCredential();
@@ -130,6 +153,7 @@ export class Warden {
     this.detector = new Detector(rules, {
       store: new TableStateStore({ ...storage, table: `${prefix}state` }),
       allowedLatenessMs: settings.allowedLatenessMs,
+      maxClockSkewMs: settings.maxClockSkewMs,
       tunables: settings.tunables,
       inventory: new ResourceInventory(settings.inventoryFile ? readInventoryFile(settings.inventoryFile, `WARDEN_INVENTORY (${settings.inventoryFile})`) : []),
       now: this.now,
@@ -178,23 +202,33 @@ export class Warden {
     const totals = new IngestTotals();
     const events: KeyedEvent[] = [];
     const deadLetters: DeadLetter[] = [];
+    let notKept = 0;
     const readAt = this.now();
     const source = `${hub}/${view.partitionId}`;
     for (let i = 0; i < messages.length; i++) {
-      const result = ingestBody(messages[i], locationOf(hub, view, i));
-      totals.add(result);
       const arrivedAt = parseHostDateTime(view.enqueuedTimes[i]) ?? readAt;
+      const result = ingestBody(messages[i], locationOf(hub, view, i), {
+        times: { arrivedAt, maxClockSkewMs: this.settings.maxClockSkewMs, maxAgeMs: this.settings.maxEventAgeMs },
+      });
+      totals.add(result);
+      for (const d of result.deadLetters) {
+        if (deadLetters.length < DEAD_LETTERS_PER_BATCH) deadLetters.push(d);
+        else notKept++;
+      }
+      notKept += result.deadLettersNotKept;
       const sequenceNumber = view.sequenceNumbers[i] ?? i;
       // The same body always gives the same events in the same order: (sequence number, index) names each one.
       result.events.forEach(({ event }, index) => events.push({ event, arrivedAt, origin: { source, sequenceNumber, index } }));
-      for (const d of result.deadLetters) deadLetters.push(d);
     }
     const published = await this.publisher.publish(events);
     for (const { event } of published.tooLarge) {
       deadLetters.push(deadLetter('normalized event is larger than an Event Hubs event may be', { hub, partitionId: view.partitionId }, event));
     }
+    if (notKept) {
+      deadLetters.push(deadLetter(`${notKept} more records of this batch were dead-lettered and counted, not kept: at most ${DEAD_LETTERS_PER_BODY} per body and ${DEAD_LETTERS_PER_BATCH} per batch are`, { hub, partitionId: view.partitionId }, ''));
+    }
     await this.writeDeadLetters(hub, view, deadLetters);
-    const result: IngestBatchResult = { records: totals.records, published: published.events, deadLettered: deadLetters.length, skipped: totals.skipped };
+    const result: IngestBatchResult = { records: totals.records, published: published.events, deadLettered: totals.deadLettered + published.tooLarge.length, skipped: totals.skipped };
     context.log(`ingest ${hub}/${view.partitionId}: ${result.records} records, ${result.published} events published, ${result.skipped} skipped, ${result.deadLettered} dead-lettered`);
     return result;
   }
@@ -230,10 +264,19 @@ export class Warden {
       // Sent right after this batch; the timer takes them only if that send does not settle them.
       await this.outbox.add(alerts, { holdMs: IMMEDIATE_SEND_HOLD_MS });
       await this.detector.flush([partitionId]);
+      this.faults.delete(partitionId);
     } catch (err) {
       // What this instance applied in memory may not be stored: start the partition again from the Table.
       this.detector.release(partitionId);
-      throw err;
+      const fatal = cannotSucceed(err);
+      const fault = this.noteFault(partitionId, err, fatal);
+      if (!fatal) throw err;
+      // Retried, this batch would fail forever and hold the partition: keep its events as dead letters and go on.
+      context.error(`detect ${hub}/${partitionId}: ${fault.reason}; the batch's ${messages.length} events are dead-lettered`);
+      alerts = [];
+      for (let i = 0; i < messages.length; i++) {
+        deadLetters.push(deadLetter(`the batch's detection state cannot be stored (${fault.reason}): dead-lettered so the partition goes on`, locationOf(hub, view, i), messages[i]));
+      }
     }
     await this.writeDeadLetters(hub, view, deadLetters);
     const result: DetectBatchResult = { events: batch.length, deadLettered: deadLetters.length, alerts };
@@ -273,6 +316,19 @@ export class Warden {
     return report;
   }
 
+  private noteFault(partitionId: string, err: unknown, deadLettered: boolean): PartitionFault {
+    const known = this.faults.get(partitionId);
+    const fault: PartitionFault = {
+      partitionId,
+      since: known?.since ?? new Date(this.now()).toISOString(),
+      failures: (known?.failures ?? 0) + 1,
+      reason: errorText(`${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`),
+      deadLettered,
+    };
+    this.faults.set(partitionId, fault);
+    return fault;
+  }
+
   /** Configuration, rules, outbox backlog and the last delivery: no secrets. */
   async health(): Promise<HealthReport> {
     const stats = this.detector.stats();
@@ -281,8 +337,10 @@ export class Warden {
       settings: describeSettings(this.settings),
       rules: { count: this.rules.length, ids: this.rules.map((r) => r.id) },
       outbox: {},
+      failingPartitions: [...this.faults.values()],
       detector: {
-        events: stats.events, late: stats.late, duplicatesSkipped: stats.duplicatesSkipped, republishedSkipped: stats.republishedSkipped, alerts: stats.alerts,
+        evicted: stats.evicted, evictedSamples: stats.evictedSamples,
+        events: stats.events, late: stats.late, ahead: stats.ahead, duplicatesSkipped: stats.duplicatesSkipped, republishedSkipped: stats.republishedSkipped, alerts: stats.alerts,
         partitions: stats.partitions, keys: stats.keys, ruleErrors: stats.ruleErrors,
       },
     };
@@ -292,7 +350,7 @@ export class Warden {
       if (lastDelivery) report.lastDelivery = lastDelivery;
       if (audit) report.audit = audit;
       const rowsMissing = typeof audit === 'object' && (audit.missing.length > 0 || audit.lostTotal > 0);
-      if (lastDelivery?.failed || rowsMissing || Object.keys(stats.ruleErrors).length) report.status = 'degraded';
+      if (lastDelivery?.failed || rowsMissing || Object.keys(stats.ruleErrors).length || this.faults.size || stats.evicted) report.status = 'degraded';
     } catch (err) {
       report.status = 'unavailable';
       report.outbox.error = errorText(`storage: ${(err as Error).message}`);

@@ -14,10 +14,30 @@ export interface DecodedRecord {
   row?: true;
 }
 
-export interface DecodedBody {
-  records: DecodedRecord[];
-  /** Bodies, lines and array items that are not records; each counts as one record that was dead-lettered. */
+/** Dead letters of one body: the first DEAD_LETTERS_PER_BODY kept, the rest counted. */
+export interface DeadLetterSample {
   deadLetters: DeadLetter[];
+  /** Dead letters past the cap: counted as dead-lettered records, not kept. */
+  deadLettersNotKept: number;
+}
+
+export interface DecodedBody extends DeadLetterSample {
+  records: DecodedRecord[];
+}
+
+/**
+ * Dead letters kept per body. One 1 MB body of `{"records":[1,1,…]}` is 524 000 records that are
+ * not objects: kept one by one they made a 118 MB blob. The first ones show what went wrong.
+ */
+export const DEAD_LETTERS_PER_BODY = 100;
+/** Dead letters kept per Event Hubs batch (each up to 64 KiB of raw text): five bad bodies must not make one blob too big to write. */
+export const DEAD_LETTERS_PER_BATCH = 1000;
+
+/** Whether the next dead letter of `into` is kept; when not, it is counted. Call before building one (building costs more than counting). */
+export function keepDeadLetter(into: DeadLetterSample): boolean {
+  if (into.deadLetters.length < DEAD_LETTERS_PER_BODY) return true;
+  into.deadLettersNotKept++;
+  return false;
 }
 
 type JsonObject = Record<string, unknown>;
@@ -40,7 +60,7 @@ function describe(v: unknown): string {
  * becomes a dead letter.
  */
 export function decodeBody(body: unknown, location: RecordLocation = {}): DecodedBody {
-  const out: DecodedBody = { records: [], deadLetters: [] };
+  const out: DecodedBody = { records: [], deadLetters: [], deadLettersNotKept: 0 };
   if (typeof body === 'string') decodeText(body, body, location, out);
   else if (body instanceof Uint8Array) {
     const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -60,7 +80,7 @@ function textOf(buf: Buffer): string {
 function decodeText(text: string, raw: string | Buffer, location: RecordLocation, out: DecodedBody): void {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (!text.trim()) {
-    out.deadLetters.push(deadLetter('empty body', location, raw));
+    if (keepDeadLetter(out)) out.deadLetters.push(deadLetter('empty body', location, raw));
     return;
   }
   let value: unknown;
@@ -72,7 +92,7 @@ function decodeText(text: string, raw: string | Buffer, location: RecordLocation
       return;
     }
     if (!decodeLines(text, location, out)) {
-      out.deadLetters.push(deadLetter(`invalid JSON: ${(err as Error).message}`, location, raw));
+      if (keepDeadLetter(out)) out.deadLetters.push(deadLetter(`invalid JSON: ${(err as Error).message}`, location, raw));
     }
     return;
   }
@@ -101,8 +121,8 @@ function decodeLines(text: string, location: RecordLocation, out: DecodedBody): 
   if (!anyObject) return false;
   for (const p of parsed) {
     const at = { ...location, line: p.line };
-    if (p.error !== undefined) out.deadLetters.push(deadLetter(`invalid JSON on line ${p.line}: ${p.error}`, at, p.text));
-    else decodeValue(p.value, at, out, p.text);
+    if (p.error === undefined) decodeValue(p.value, at, out, p.text);
+    else if (keepDeadLetter(out)) out.deadLetters.push(deadLetter(`invalid JSON on line ${p.line}: ${p.error}`, at, p.text));
   }
   return true;
 }
@@ -115,19 +135,18 @@ function decodeValue(value: unknown, location: RecordLocation, out: DecodedBody,
     if (Array.isArray(value.records)) pushRecords(value.records, location, out);
     else if (Array.isArray(value.tables)) decodeTables(value.tables, location, out);
     else if ('records' in value && value.category === undefined && value.Category === undefined) {
-      out.deadLetters.push(deadLetter(`body has "records" but it is ${describe(value.records)}, not an array`, location, text ?? value));
+      if (keepDeadLetter(out)) out.deadLetters.push(deadLetter(`body has "records" but it is ${describe(value.records)}, not an array`, location, text ?? value));
     } else out.records.push({ record: value, location: { ...location, index: 0 }, text });
   } else {
-    out.deadLetters.push(deadLetter(`body is ${describe(value)}, not a JSON object or array of records`, location, text ?? jsonText(value)));
+    if (keepDeadLetter(out)) out.deadLetters.push(deadLetter(`body is ${describe(value)}, not a JSON object or array of records`, location, text ?? jsonText(value)));
   }
 }
 
 function pushRecords(items: unknown[], location: RecordLocation, out: DecodedBody): void {
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
-    const at = { ...location, index: i };
-    if (isObject(item)) out.records.push({ record: item, location: at });
-    else out.deadLetters.push(deadLetter(`record is ${describe(item)}, not a JSON object`, at, jsonText(item)));
+    if (isObject(item)) out.records.push({ record: item, location: { ...location, index: i } });
+    else if (keepDeadLetter(out)) out.deadLetters.push(deadLetter(`record is ${describe(item)}, not a JSON object`, { ...location, index: i }, jsonText(item)));
   }
 }
 
@@ -146,7 +165,8 @@ function decodeTables(tables: unknown[], location: RecordLocation, out: DecodedB
   for (const table of tables) {
     const columns = isObject(table) && Array.isArray(table.columns) ? table.columns.map((c) => (isObject(c) ? c.name : undefined)) : undefined;
     if (!isObject(table) || !columns || !Array.isArray(table.rows) || columns.some((n) => typeof n !== 'string')) {
-      out.deadLetters.push(deadLetter('Log Analytics table without named columns and rows', { ...location, index: index++ }, jsonText(table)));
+      const at = { ...location, index: index++ };
+      if (keepDeadLetter(out)) out.deadLetters.push(deadLetter('Log Analytics table without named columns and rows', at, jsonText(table)));
       continue;
     }
     const names = columns as string[];
@@ -154,7 +174,7 @@ function decodeTables(tables: unknown[], location: RecordLocation, out: DecodedB
       const at = { ...location, index: index++ };
       if (!Array.isArray(row) || row.length !== names.length) {
         const got = Array.isArray(row) ? `${row.length} values` : describe(row);
-        out.deadLetters.push(deadLetter(`Log Analytics row has ${got} for ${names.length} columns`, at, jsonText(row)));
+        if (keepDeadLetter(out)) out.deadLetters.push(deadLetter(`Log Analytics row has ${got} for ${names.length} columns`, at, jsonText(row)));
         continue;
       }
       // No prototype: a column named `__proto__` is then a column, as JSON.parse would make it, not the record's prototype.

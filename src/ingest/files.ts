@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { pipeline, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import { createGunzip, inflateRaw } from 'node:zlib';
 import avro from 'avsc';
 import type { RecordLocation } from '../model/index.js';
 import { messageOf } from './envelope.js';
@@ -32,7 +32,15 @@ export interface CaptureFiles {
 export interface ReadOptions {
   /** Text files larger than this are read line by line as NDJSON instead of as one body. */
   wholeFileLimit?: number;
+  /** Avro blocks that inflate past this are unreadable (default MAX_AVRO_BLOCK_BYTES). */
+  maxAvroBlockBytes?: number;
 }
+
+/** How many times a gzip capture may expand beyond its first GZIP_FREE_BYTES. */
+export const MAX_GZIP_RATIO = 200;
+const GZIP_FREE_BYTES = 64 * 1024 * 1024;
+/** The longest NDJSON line read (an Event Hubs event is at most 1 MB); a longer one is one dead letter and reading goes on at the next line. */
+export const MAX_LINE_BYTES = 4 * 1024 * 1024;
 
 /** Text files up to this size are one body (a JSON document or NDJSON); larger ones stream line by line. */
 export const WHOLE_FILE_LIMIT = 64 * 1024 * 1024;
@@ -103,16 +111,34 @@ export async function* readCaptures(paths: string[], options: ReadOptions = {}):
 /** The bodies of one capture file: an Event Hubs Capture Avro file gives one per Avro record. */
 export function readCaptureFile(file: string, options: ReadOptions = {}): AsyncGenerator<CaptureBody> {
   const { gzip, avro: isAvro } = format(file);
-  return isAvro ? readAvro(file, gzip) : readText(file, gzip, options.wholeFileLimit ?? WHOLE_FILE_LIMIT);
+  return isAvro ? readAvro(file, gzip, options.maxAvroBlockBytes ?? MAX_AVRO_BLOCK_BYTES) : readText(file, gzip, options.wholeFileLimit ?? WHOLE_FILE_LIMIT);
 }
 
 function open(file: string, gzip: boolean, last?: NodeJS.ReadWriteStream): Readable {
   const source = createReadStream(file);
-  const stages: NodeJS.ReadWriteStream[] = gzip ? [createGunzip()] : [];
+  const stages: NodeJS.ReadWriteStream[] = gzip ? [createGunzip(), inflationLimit(source)] : [];
   if (last) stages.push(last);
   if (!stages.length) return source;
   // Errors of any stage surface on the last one, where the caller iterates; stopping early is not an error.
   return pipeline([source, ...stages], () => {}) as unknown as Readable;
+}
+
+/**
+ * Stops a gzip stream that expands far more than logs do (JSON logs compress 5-20 times): a 61 KB
+ * file of `{}` lines once expanded to 3.5 GB. Up to GZIP_FREE_BYTES anything goes.
+ */
+function inflationLimit(source: ReturnType<typeof createReadStream>): Transform {
+  let inflated = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      inflated += chunk.length;
+      if (inflated > GZIP_FREE_BYTES && inflated > MAX_GZIP_RATIO * source.bytesRead) {
+        done(new GzipBombError(`it expands more than ${MAX_GZIP_RATIO} times (${source.bytesRead} bytes read gave ${inflated}): not a log capture`));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
 }
 
 /** Event Hubs Capture schema: SequenceNumber, Offset, EnqueuedTimeUtc, SystemProperties, Properties, Body. */
@@ -123,8 +149,28 @@ interface CaptureRecord {
   Body?: unknown;
 }
 
-async function* readAvro(file: string, gzip: boolean): AsyncGenerator<CaptureBody> {
-  const records = open(file, gzip, new avro.streams.BlockDecoder());
+/** The largest Avro block inflated by default: far above what Event Hubs Capture writes (blocks of events of at most 1 MB each). */
+export const MAX_AVRO_BLOCK_BYTES = 256 * 1024 * 1024;
+
+type Codec = (buf: Buffer, cb: (err: Error | null, data?: Buffer) => void) => void;
+
+/** Avro codecs with inflation bounded: avsc's own deflate inflates without limit (a deflate bomb crashed the process). */
+function avroCodecs(maxBlockBytes: number): Record<string, Codec> {
+  return {
+    null: (buf, cb) => cb(null, buf),
+    deflate: (buf, cb) => inflateRaw(buf, { maxOutputLength: maxBlockBytes }, (err, data) => cb(err && new Error(`a block inflates past ${maxBlockBytes} bytes or is corrupt (${err.message})`), data)),
+  };
+}
+
+/** Bytes avsc holds that are not a whole block yet: at the end of a file, a truncated capture (avsc drops them silently). */
+function avroBytesLeft(decoder: unknown): number {
+  const tap = (decoder as { _tap?: { buf?: Buffer; pos?: number } })._tap;
+  return tap?.buf && typeof tap.pos === 'number' ? tap.buf.length - tap.pos : 0;
+}
+
+async function* readAvro(file: string, gzip: boolean, maxBlockBytes: number): AsyncGenerator<CaptureBody> {
+  const decoder = new avro.streams.BlockDecoder({ codecs: avroCodecs(maxBlockBytes) });
+  const records = open(file, gzip, decoder);
   let n = 0;
   try {
     for await (const record of records as AsyncIterable<CaptureRecord>) {
@@ -139,11 +185,15 @@ async function* readAvro(file: string, gzip: boolean): AsyncGenerator<CaptureBod
       else if (body === null) yield { body: '', location };
       else yield { body: '', location, unreadable: 'Avro record has no Body bytes: not an Event Hubs Capture file' };
     }
+    const left = avroBytesLeft(decoder);
+    if (left > 0) yield { body: '', location: { file, line: n + 1 }, unreadable: `the file ends inside an Avro block (${left} bytes after record ${n}): a truncated capture, records from ${n + 1} on are lost` };
   } catch (err) {
     if (isFileSystemError(err)) throw unreadablePath(file, err);
     // avsc reports damage as soon as it sees it, so intact records just before it in the same read
     // chunk are not read either; the reason names the first record not read.
-    yield { body: '', location: { file, line: n + 1 }, unreadable: `cannot read Avro record ${n + 1} onwards: ${messageOf(err)}` };
+    // avsc wraps a codec's error and keeps what happened as its cause.
+    const cause = (err as { cause?: unknown })?.cause;
+    yield { body: '', location: { file, line: n + 1 }, unreadable: `cannot read Avro record ${n + 1} onwards: ${messageOf(err)}${cause === undefined ? '' : `: ${messageOf(cause)}`}` };
   }
 }
 
@@ -154,19 +204,33 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
   let lineNo = 0;
   let firstLineChecked = false;
   let partial: Buffer[] = [];
+  let partialBytes = 0;
 
   // Splits complete lines out of a chunk; the tail waits for the next chunk (no quadratic re-copying).
   function* lines(chunk: Buffer): Generator<CaptureBody> {
     let start = 0;
     for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
-      partial.push(chunk.subarray(start, nl));
+      keep(chunk.subarray(start, nl));
       start = nl + 1;
       yield* line();
     }
-    if (start < chunk.length) partial.push(chunk.subarray(start));
+    if (start < chunk.length) keep(chunk.subarray(start));
+  }
+  // Past MAX_LINE_BYTES a line's bytes are counted, not kept.
+  function keep(piece: Buffer): void {
+    partialBytes += piece.length;
+    if (partialBytes <= MAX_LINE_BYTES) partial.push(piece);
+    else partial = [];
   }
   function* line(): Generator<CaptureBody> {
     lineNo++;
+    if (partialBytes > MAX_LINE_BYTES) {
+      const bytes = partialBytes;
+      partialBytes = 0;
+      yield { body: '', location: { file, line: lineNo }, unreadable: `line ${lineNo} is ${bytes} bytes, longer than the ${MAX_LINE_BYTES} a capture line may be` };
+      return;
+    }
+    partialBytes = 0;
     let text = (partial.length === 1 ? partial[0] : Buffer.concat(partial)).toString('utf8');
     partial = [];
     if (text.endsWith('\r')) text = text.slice(0, -1);
@@ -195,13 +259,18 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
       for (const c of chunks.splice(0)) yield* lines(c);
     }
     if (!lineMode) yield { body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), location: { file } };
-    else if (partial.length) yield* line();
+    else if (partialBytes) yield* line();
   } catch (err) {
     if (err instanceof NotNdjsonError) {
       yield { body: '', location: { file }, unreadable: `file is larger than ${wholeFileLimit} bytes and is not NDJSON (one JSON value per line): split it into smaller files` };
     } else if (isFileSystemError(err)) throw unreadablePath(file, err);
     else yield { body: '', location: lineMode ? { file, line: lineNo + 1 } : { file }, unreadable: `cannot read ${gzip ? 'gzip' : 'file'}: ${messageOf(err)}` };
   }
+}
+
+class GzipBombError extends WardenError {
+  override name = 'GzipBombError';
+  readonly userFixable = false;
 }
 
 class NotNdjsonError extends WardenError {

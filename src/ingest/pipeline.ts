@@ -1,13 +1,14 @@
-import type { DeadLetter, NormalizedEvent, RecordLocation } from '../model/index.js';
-import { deadLetter, decodeBody, messageOf, type DecodedBody } from './envelope.js';
+import type { NormalizedEvent, RecordLocation } from '../model/index.js';
+import { deadLetter, decodeBody, keepDeadLetter, messageOf, type DeadLetterSample, type DecodedBody } from './envelope.js';
 import { SourceRegistry } from './registry.js';
 import { InvalidRecordError } from './types.js';
+import { redactSecrets } from '../common/redact.js';
+import { boundEvent, eventTimeProblem, type EventTimeBounds } from './limits.js';
 
-/** What one body gave. Invariant: records = events.length + Σ skippedByCategory + deadLetters.length. */
-export interface IngestResult {
+/** What one body gave. Invariant: records = events.length + Σ skippedByCategory + deadLetters.length + deadLettersNotKept. */
+export interface IngestResult extends DeadLetterSample {
   records: number;
   events: Array<{ event: NormalizedEvent; location: RecordLocation }>;
-  deadLetters: DeadLetter[];
   skippedByCategory: Record<string, number>;
   bySource: Record<string, number>;
   /** Events read from Log Analytics rows: a file lists them in the query's order (a portal export newest first), not in time order. */
@@ -26,6 +27,8 @@ export interface IngestOptions {
   rows?: boolean;
   /** Which source modules to use; the five built-in ones by default. */
   registry?: SourceRegistry;
+  /** Bounds on event times; default: no later than the wall clock when the body is read plus DEFAULT_MAX_CLOCK_SKEW_MS. */
+  times?: EventTimeBounds;
 }
 
 const defaultRegistry = new SourceRegistry();
@@ -39,6 +42,18 @@ function add(into: Record<string, number>, key: string, n = 1): void {
   into[key] = (into[key] ?? 0) + n;
 }
 
+/** Categories named one by one in skipped counts; the rest are counted together (a writer to the hub can invent any number). */
+export const MAX_SKIPPED_CATEGORIES = 50;
+const OTHER_CATEGORIES = '(other categories)';
+const MAX_CATEGORY_NAME = 64;
+
+/** Count a skipped record under its category: the name cut and without credentials, as it is printed and sent. */
+function addSkipped(into: Record<string, number>, category: string, n = 1): void {
+  let name = redactSecrets(category.length > MAX_CATEGORY_NAME ? category.slice(0, MAX_CATEGORY_NAME) : category);
+  if (into[name] === undefined && Object.keys(into).length >= MAX_SKIPPED_CATEGORIES) name = OTHER_CATEGORIES;
+  add(into, name, n);
+}
+
 /**
  * Decode and normalize one body. Synchronous and never throws for bad input: a record that cannot
  * be decoded, has no category, or that its normalizer rejects becomes a dead letter with the reason
@@ -50,26 +65,28 @@ export function ingestBody(body: unknown, location: RecordLocation, options: Ing
 
 /** A body the capture reader could not read at all (corrupt gzip or Avro): one dead letter. */
 export function unreadableBody(reason: string, location: RecordLocation, raw: unknown): IngestResult {
-  return { records: 1, events: [], deadLetters: [deadLetter(reason, location, raw)], skippedByCategory: counts(), bySource: counts() };
+  return { records: 1, events: [], deadLetters: [deadLetter(reason, location, raw)], deadLettersNotKept: 0, skippedByCategory: counts(), bySource: counts() };
 }
 
 function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResult {
   const registry = options.registry ?? defaultRegistry;
+  const times = options.times ?? { arrivedAt: Date.now() };
   const result: IngestResult = {
-    records: decoded.records.length + decoded.deadLetters.length,
+    records: decoded.records.length + decoded.deadLetters.length + decoded.deadLettersNotKept,
     events: [],
     deadLetters: decoded.deadLetters,
+    deadLettersNotKept: decoded.deadLettersNotKept,
     skippedByCategory: counts(),
     bySource: counts(),
   };
   for (const { record, location, text, row } of decoded.records) {
     const route = registry.route(record, options.table, row || options.rows);
     if (route.kind === 'skip') {
-      add(result.skippedByCategory, route.category);
+      addSkipped(result.skippedByCategory, route.category);
       continue;
     }
     if (route.kind === 'deadLetter') {
-      result.deadLetters.push(deadLetter(route.reason, location, text ?? record));
+      if (keepDeadLetter(result)) result.deadLetters.push(deadLetter(route.reason, location, text ?? record));
       continue;
     }
     const source = route.normalizer.source;
@@ -78,14 +95,20 @@ function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResu
       event = route.normalizer.normalize(record, route.shape);
     } catch (err) {
       const reason = err instanceof InvalidRecordError ? `${source}: ${err.message}` : `${source} normalizer failed (a bug to report): ${messageOf(err)}`;
-      result.deadLetters.push(deadLetter(reason, location, text ?? record));
+      if (keepDeadLetter(result)) result.deadLetters.push(deadLetter(reason, location, text ?? record));
       continue;
     }
     const missing = missingField(event);
     if (missing) {
-      result.deadLetters.push(deadLetter(`${source} normalizer returned an event without ${missing} (a bug to report)`, location, text ?? record));
+      if (keepDeadLetter(result)) result.deadLetters.push(deadLetter(`${source} normalizer returned an event without ${missing} (a bug to report)`, location, text ?? record));
       continue;
     }
+    const untrusted = eventTimeProblem(event.time, times);
+    if (untrusted) {
+      if (keepDeadLetter(result)) result.deadLetters.push(deadLetter(`${source}: ${untrusted}`, location, text ?? record));
+      continue;
+    }
+    boundEvent(event);
     result.events.push({ event, location });
     add(result.bySource, source);
     if (route.shape === 'table') result.rowEvents = (result.rowEvents ?? 0) + 1;
@@ -106,6 +129,7 @@ function missingField(event: NormalizedEvent | undefined): string | undefined {
 export interface IngestSummary {
   records: number;
   events: number;
+  /** Kept and counted-only dead letters alike. */
   deadLettered: number;
   skipped: number;
   bySource: Record<string, number>;
@@ -130,11 +154,11 @@ export class IngestTotals {
   add(result: IngestResult): void {
     this.records += result.records;
     this.events += result.events.length;
-    this.deadLettered += result.deadLetters.length;
+    this.deadLettered += result.deadLetters.length + result.deadLettersNotKept;
     for (const k in result.bySource) add(this.bySource, k, result.bySource[k]);
     for (const k in result.skippedByCategory) {
       this.skipped += result.skippedByCategory[k];
-      add(this.skippedByCategory, k, result.skippedByCategory[k]);
+      addSkipped(this.skippedByCategory, k, result.skippedByCategory[k]);
     }
   }
 

@@ -23,7 +23,10 @@ export async function* replayFiles(files: string[], options: IngestOptions & Rea
     let pending: ReplayedBody | undefined;
     for await (const { body, location, unreadable } of readCaptureFile(file, options)) {
       if (pending) yield pending;
-      const result = unreadable ? unreadableBody(unreadable, location, body) : ingestBody(body, location, options);
+      // An Event Hubs Capture file says when each body reached the hub: times are bounded by that, not by the read time.
+      const enqueued = location.enqueuedTime === undefined ? NaN : Date.parse(location.enqueuedTime);
+      const result = unreadable ? unreadableBody(unreadable, location, body)
+        : ingestBody(body, location, Number.isNaN(enqueued) ? options : { ...options, times: { ...options.times, arrivedAt: enqueued } });
       pending = { file, fileIndex, location, result, fileDone: false };
     }
     if (pending) yield { ...pending, fileDone: true };

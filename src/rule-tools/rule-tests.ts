@@ -131,8 +131,8 @@ export async function runRuleCase(loaded: LoadedRule, ruleCase: RuleCase): Promi
   const bySource: Record<string, number> = {};
   let events = 0;
   for await (const body of detectInCaptures(files, detector)) {
-    alerts.push(...body.alerts);
-    deadLetters.push(...body.result.deadLetters);
+    for (const a of body.alerts) alerts.push(a);
+    for (const d of body.result.deadLetters) deadLetters.push(d);
     events += body.result.events.length;
     for (const [source, n] of Object.entries(body.result.bySource)) bySource[source] = (bySource[source] ?? 0) + n;
   }

@@ -2,6 +2,7 @@ import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/core-auth';
+import { isStorageEmulator } from '../common/connection-string.js';
 
 /**
  * How Warden reaches a storage account. In Azure: the account name and the app's managed identity
@@ -18,18 +19,13 @@ export type TableLocation = { tableClient: TableClient } | (StorageConnection & 
 /** A blob container to use: a client made elsewhere, or a connection and the container's name. */
 export type ContainerLocation = { containerClient: ContainerClient } | (StorageConnection & { container?: string });
 
-/** Azurite and other local emulators listen on plain HTTP; nothing else may. */
-function isLocalDevelopment(connectionString: string): boolean {
-  return /UseDevelopmentStorage=true/i.test(connectionString)
-    || /Endpoint=http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/i.test(connectionString);
-}
-
 export function tableClientFor(location: TableLocation, defaultTable: string): TableClient {
   if ('tableClient' in location) return location.tableClient;
   const table = location.table ?? defaultTable;
   if ('connectionString' in location) {
     return TableClient.fromConnectionString(location.connectionString, table, {
-      allowInsecureConnection: isLocalDevelopment(location.connectionString),
+      // Azurite listens on plain HTTP; nothing else may.
+      allowInsecureConnection: isStorageEmulator(location.connectionString),
     });
   }
   return new TableClient(`https://${location.accountName}.table.${location.endpointSuffix ?? 'core.windows.net'}`, table,

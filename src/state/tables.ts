@@ -1,6 +1,6 @@
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 import { once, tableClientFor, type TableLocation } from './azure-storage.js';
-import { joinText, keyOf, submitTransactions, tableKey, textEntity } from './table-entities.js';
+import { ENTITY_TEXT_CHARS, joinText, keyOf, submitTransactions, tableKey, textEntity } from './table-entities.js';
 import type { StateStore, StateWriteStats } from './types.js';
 
 export const DEFAULT_STATE_TABLE = 'wardenstate';
@@ -16,6 +16,7 @@ const VALUE = 'v';
  */
 export class TableStateStore implements StateStore {
   readonly client: TableClient;
+  readonly maxEntryChars = ENTITY_TEXT_CHARS;
   private readonly ensureTable: () => Promise<void>;
 
   constructor(location: TableLocation) {

@@ -12,6 +12,8 @@ export interface StateStore {
    * later entry (the partition's sequence number) is never stored without the earlier ones.
    */
   write(partitionId: string, upserts: ReadonlyMap<string, string>, deletes: Iterable<string>): Promise<StateWriteStats>;
+  /** The longest entry (key and value, in characters) the store can hold; a writer keeps to it or the write fails every time. */
+  readonly maxEntryChars?: number;
 }
 
 export interface StateWriteStats {

@@ -75,7 +75,7 @@ function event(at: number, id: string, over: Partial<NormalizedEvent>): Normaliz
 function body(events: NormalizedEvent[]): IngestResult {
   const bySource: Record<string, number> = {};
   for (const e of events) bySource[e.source] = (bySource[e.source] ?? 0) + 1;
-  return { records: events.length, events: events.map((e) => ({ event: e, location: {} })), deadLetters: [], skippedByCategory: {}, bySource };
+  return { records: events.length, events: events.map((e) => ({ event: e, location: {} })), deadLetters: [], deadLettersNotKept: 0, skippedByCategory: {}, bySource };
 }
 
 /** Counts a principal's events of both tables per minute against its own baseline. */

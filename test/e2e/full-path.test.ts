@@ -128,6 +128,8 @@ function settings(run: Run) {
     SENTINEL_DCR_IMMUTABLE_ID: server.ruleId,
     WARDEN_TUNABLES: tunables,
     WARDEN_INVENTORY: inventoryFile,
+    // The fixtures are dated 2025: older than the live stream keeps by default.
+    WARDEN_MAX_EVENT_AGE: '3650d',
   });
 }
 

@@ -58,6 +58,8 @@ function settings(): Record<string, string> {
     SENTINEL_STREAM_NAME: 'Custom-WardenAlerts',
     WARDEN_AUDIT_WORKSPACE_ID: workspace.workspaceId,
     WARDEN_ALLOWED_LATENESS: '5m',
+    // The fixtures are dated 2025: older than the live stream keeps by default.
+    WARDEN_MAX_EVENT_AGE: '3650d',
     WARDEN_TUNABLES: '{}',
   };
 }

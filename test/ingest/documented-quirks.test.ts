@@ -22,7 +22,7 @@ const T_MS = Date.parse('2025-03-04T10:15:30.123Z');
 function ingest(body: unknown): IngestResult {
   const r = ingestBody(body, { file: 'quirks' });
   const skipped = Object.values(r.skippedByCategory).reduce((a, b) => a + b, 0);
-  expect(r.records).toBe(r.events.length + skipped + r.deadLetters.length);
+  expect(r.records).toBe(r.events.length + skipped + r.deadLetters.length + r.deadLettersNotKept);
   for (const { event } of r.events) expect(NormalizedEventSchema.safeParse(event).error).toBeUndefined();
   return r;
 }

@@ -86,7 +86,7 @@ describe('SourceRegistry', () => {
 
 function invariant(r: IngestResult) {
   const skipped = Object.values(r.skippedByCategory).reduce((a, b) => a + b, 0);
-  expect(r.records).toBe(r.events.length + skipped + r.deadLetters.length);
+  expect(r.records).toBe(r.events.length + skipped + r.deadLetters.length + r.deadLettersNotKept);
 }
 
 describe('ingestBody', () => {

@@ -13,7 +13,7 @@ import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../..
 
 export function accountedFor(r: IngestResult): void {
   const skipped = Object.values(r.skippedByCategory).reduce((a, b) => a + b, 0);
-  expect(r.records).toBe(r.events.length + skipped + r.deadLetters.length);
+  expect(r.records).toBe(r.events.length + skipped + r.deadLetters.length + r.deadLettersNotKept);
   for (const { event } of r.events) {
     const parsed = NormalizedEventSchema.safeParse(event);
     expect(parsed.success, parsed.error?.message).toBe(true);

@@ -155,7 +155,7 @@ export const run: Command = async (argv, io) => {
     source = `workspace ${values.workspace} (${plans.map((p) => p.table).join(', ')})`;
     for await (const slice of readWorkspace(reader, plans, range!, sliceMs)) {
       await backtest.apply(slice.results);
-      if (keepDead) for (const r of slice.results) deadLetters.push(...r.deadLetters);
+      if (keepDead) for (const r of slice.results) for (const d of r.deadLetters) deadLetters.push(d);
       const s = backtest.summary();
       report(() => `read to ${new Date(slice.range.to).toISOString()}: ${s.rows} rows, ${s.events} events, ${s.alerts} alerts, ${reader!.stats.queries} queries`);
     }
@@ -164,7 +164,7 @@ export const run: Command = async (argv, io) => {
     source = `export ${exports.join(', ')}`;
     const results = await readExport(files, values.table);
     await backtest.apply(results);
-    if (keepDead) for (const r of results) deadLetters.push(...r.deadLetters);
+    if (keepDead) for (const r of results) for (const d of r.deadLetters) deadLetters.push(d);
   }
 
   const summary = backtest.summary();

@@ -200,7 +200,7 @@ export const run: Command = async (argv, io) => {
     const detector = commandDetector(rules, { store: state.store, tunables, observe: series?.observe });
     for await (const { result, fileIndex, fileDone, alerts: raised } of detectInCaptures(found.files, detector, { partitions, table: values.table })) {
       totals.add(result);
-      alerts.push(...raised);
+      for (const a of raised) alerts.push(a);
       if (alertsOut && raised.length) await alertsOut.write(raised.map((a) => `${JSON.stringify(a)}\n`).join(''));
       if (eventsOut && result.events.length) await eventsOut.write(result.events.map((e) => `${JSON.stringify(e.event)}\n`).join(''));
       if (deadOut && result.deadLetters.length) await deadOut.write(result.deadLetters.map((d) => `${JSON.stringify(d)}\n`).join(''));

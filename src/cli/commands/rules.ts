@@ -140,7 +140,7 @@ async function test(values: Values, ruleIds: string[], io: CommandIO): Promise<n
 async function lint(values: Values, _positionals: string[], io: CommandIO): Promise<number> {
   const rules = await load(values);
   const problems: string[] = [];
-  for (const loaded of rules) problems.push(...(await lintFixtures(loaded)));
+  for (const loaded of rules) for (const p of await lintFixtures(loaded)) problems.push(p);
   for (const p of problems) io.stdout(`✗ ${p}`);
   if (!problems.length) io.stdout(`✓ ${rules.length} rule${rules.length === 1 ? '' : 's'} valid, each with a positive and a negative case`);
   if (values.json) io.stdout(JSON.stringify({ rules: rules.length, problems }));

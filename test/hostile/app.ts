@@ -1,0 +1,39 @@
+import type { InvocationContext } from '@azure/functions';
+import type { TokenCredential } from '@azure/core-auth';
+import { loadSettings } from '../../src/host/settings.js';
+import { Warden, type WardenDependencies } from '../../src/host/warden.js';
+import type { AzuriteInstance } from '../../src/dev/azurite.js';
+
+/** Never asked for a token: these tests reach only Azurite, and nothing is sent to Sentinel or the keyed hub unless a test says so. */
+const noCredential: TokenCredential = { getToken: async () => null };
+
+let prefixes = 0;
+
+/** The app on Azurite, with its own tables and container; the keyed hub is an address nothing listens on. */
+export async function appOnAzurite(azurite: AzuriteInstance, env: Record<string, string> = {}, deps: WardenDependencies = {}): Promise<Warden> {
+  const settings = loadSettings({
+    EventHubConnection: 'Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=dev;SharedAccessKey=dev;UseDevelopmentEmulator=true',
+    WARDEN_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    WARDEN_STORAGE_PREFIX: `hostile${process.pid % 1000}x${++prefixes}`,
+    SENTINEL_DCR_ENDPOINT: 'https://127.0.0.1:1',
+    SENTINEL_DCR_IMMUTABLE_ID: 'dcr-0123456789abcdef0123456789abcdef',
+    ...env,
+  });
+  return Warden.create(settings, { credential: noCredential, eventHubsRetryOptions: { maxRetries: 0 }, ...deps });
+}
+
+/** What the Functions host passes with a batch of one partition: sequence numbers from `first`, enqueued now. */
+export function batchContext(partitionId: string, count: number, first = 0, log: string[] = []): InvocationContext {
+  const enqueued = new Date().toISOString();
+  return {
+    triggerMetadata: {
+      partitionContext: { partitionId },
+      sequenceNumberArray: Array.from({ length: count }, (_, i) => first + i),
+      enqueuedTimeUtcArray: Array.from({ length: count }, () => enqueued),
+      offsetArray: Array.from({ length: count }, (_, i) => String(first + i)),
+    },
+    log: (...args: unknown[]) => log.push(args.join(' ')),
+    warn: (...args: unknown[]) => log.push(args.join(' ')),
+    error: (...args: unknown[]) => log.push(args.join(' ')),
+  } as unknown as InvocationContext;
+}

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
+import type { NormalizedEvent } from '../../src/model/index.js';
+import type { Warden } from '../../src/host/warden.js';
+import type { BlobDeadLetterSink } from '../../src/delivery/dead-letters.js';
+import { appOnAzurite, batchContext } from './app.js';
+
+const T0 = Date.now() - 3_600_000;
+const VAULT = '/subscriptions/22534aab-409e-4718-b7be-29a91840928f/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv-prod';
+
+/** One principal reading many secrets with long names, as the keyed hub carries them (anyone who can send there can write this). */
+function secretReads(count: number, from: number, nameLength: number): string[] {
+  return Array.from({ length: count }, (_, i) => {
+    const n = from + i;
+    const event: NormalizedEvent = {
+      id: `read-${n}`, time: T0 + n * 10, source: 'keyvault', category: 'AuditEvent', operation: 'SECRETGET', result: 'success',
+      principalId: '0b9b5e4e-1111-4222-8333-444455556666', principalType: 'servicePrincipal', resourceId: VAULT,
+      subscriptionId: '22534aab-409e-4718-b7be-29a91840928f', resourceType: 'microsoft.keyvault/vaults',
+      details: { vault: 'kv-prod', secretName: `${String(n).padStart(6, '0')}-${'s'.repeat(nameLength)}` },
+    };
+    return JSON.stringify({ event, arrivedAt: event.time, origin: { source: 'warden-resource/0', sequenceNumber: n, index: 0 } });
+  });
+}
+
+describe('no input wedges a partition', () => {
+  let azurite: AzuriteInstance;
+  let app: Warden;
+  beforeAll(async () => {
+    azurite = await startAzurite();
+    app = await appOnAzurite(azurite, { WARDEN_TUNABLES: '{}' });
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+    await azurite?.stop();
+  });
+
+  it('a key whose state outgrows a Table entity is forgotten, counted and shown; the batch and the next ones go through', async () => {
+    const first = secretReads(3000, 0, 1000);
+    const result = await app.detect(first, batchContext('0', first.length, 0));
+    expect(result.events).toBe(3000);
+    const health = await app.health();
+    expect(health.status).toBe('degraded');
+    expect(health.detector.evicted).toBeGreaterThan(0);
+    expect(health.detector.evictedSamples[0]).toMatch(/characters\)$/);
+    // The partition is not stuck: the next batch is applied and stored.
+    const next = secretReads(10, 3000, 10);
+    await expect(app.detect(next, batchContext('0', next.length, 3000))).resolves.toMatchObject({ events: 10 });
+    // And a restarted instance reads the partition back without the evicted key.
+    const again = await appOnAzurite(azurite, { WARDEN_STORAGE_PREFIX: app.settings.storagePrefix });
+    await expect(again.detect(secretReads(1, 3010, 10), batchContext('0', 1, 3010))).resolves.toMatchObject({ events: 1 });
+    await again.close();
+  }, 120_000);
+
+  it('a batch that no retry can store is dead-lettered and the partition goes on; health names the partition, since when and why', async () => {
+    // A state store that refuses what it is given, as Tables does an entity it cannot hold.
+    const store = (app.detector as unknown as { options: { store: { write: (...a: unknown[]) => Promise<unknown> } } }).options.store;
+    const write = store.write.bind(store);
+    store.write = async () => {
+      throw Object.assign(new Error('0:The property value exceeds the maximum allowed size (64KB).'), { statusCode: 400, name: 'RestError' });
+    };
+    try {
+      const batch = secretReads(5, 5000, 10);
+      const result = await app.detect(batch, batchContext('1', batch.length, 0));
+      expect(result.deadLettered).toBe(5);
+      const health = await app.health();
+      expect(health.status).toBe('degraded');
+      expect(health.failingPartitions).toEqual([expect.objectContaining({ partitionId: '1', failures: 1, deadLettered: true, reason: expect.stringMatching(/exceeds the maximum allowed size/), since: expect.stringMatching(/^\d{4}-/) })]);
+      const sink = app.deadLetters as BlobDeadLetterSink;
+      const names = await sink.list();
+      expect(names.some((n) => n.includes('/1/'))).toBe(true);
+    } finally {
+      store.write = write;
+    }
+    const ok = secretReads(1, 5005, 10);
+    await app.detect(ok, batchContext('1', 1, 5));
+    expect((await app.health()).failingPartitions).toEqual([]);
+  }, 60_000);
+});
