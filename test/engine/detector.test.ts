@@ -226,7 +226,7 @@ describe('Detector', () => {
     const { detector } = await run([twoListings], [stream([secret])], { store });
     expect(detector.stats().keys).toBe(1);
     const stored = [...(await store.load('0')).values()].join('\n');
-    expect(stored).toContain('sig=[REDACTED]');
+    expect(stored).toContain('sig=REDACTED');
     expect(stored).not.toContain('abcDEF123');
     expect(stored).not.toContain('opaque');
   });
