@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { once, tableClientFor, type TableLocation } from '../state/azure-storage.js';
 import type { Alert } from '../model/index.js';
+import { LOG_SOURCE_SILENT } from '../model/built-in-checks.js';
 import { DEFAULT_STATUS_TABLE } from './delivery-status.js';
 
 /**
@@ -12,8 +13,6 @@ import { DEFAULT_STATUS_TABLE } from './delivery-status.js';
  * `log-source-silent` when a regularly busy source has been quiet for much longer than usual, and
  * a recovery note when it sends again. Catalogue entry: detections/README.md.
  */
-export const SILENT_SOURCE_RULE_ID = 'log-source-silent';
-export const SILENT_SOURCE_RULE_VERSION = '1.0.0';
 
 export interface SilentSourceOptions {
   /** Quiet for this many times the usual gap raises the alert (WARDEN_SILENT_MULTIPLE). */
@@ -24,6 +23,7 @@ export interface SilentSourceOptions {
   minQuietMs: number;
 }
 
+/** As LOG_SOURCE_SILENT.settings documents them. */
 export const DEFAULT_SILENT_OPTIONS: SilentSourceOptions = { multiple: 4, minGaps: 12, minQuietMs: 15 * 60_000 };
 /** Ingest notes a source's arrival at most this often per instance: the check's resolution, and one Table write a minute per source. */
 export const ARRIVAL_RESOLUTION_MS = 60_000;
@@ -96,17 +96,17 @@ export function silentSourceAlert(source: SourceKey, silentSince: number, verdic
   if (verdict.kind === 'silent') Object.assign(evidence, { usualGapMs: verdict.usualGapMs, thresholdMs: verdict.thresholdMs });
   return {
     TimeGenerated: new Date(now).toISOString(),
-    AlertId: createHash('sha256').update(`${SILENT_SOURCE_RULE_ID}|${episode}|${recovered ? 'recovered' : 'silent'}`).digest('hex').slice(0, 32),
-    RuleId: SILENT_SOURCE_RULE_ID,
-    RuleVersion: SILENT_SOURCE_RULE_VERSION,
+    AlertId: createHash('sha256').update(`${LOG_SOURCE_SILENT.id}|${episode}|${recovered ? 'recovered' : 'silent'}`).digest('hex').slice(0, 32),
+    RuleId: LOG_SOURCE_SILENT.id,
+    RuleVersion: LOG_SOURCE_SILENT.version,
     Title: recovered ? `Log source sending again: ${name}` : `Log source silent: ${name}`,
     Description: recovered
       ? `The ${name} sent events again after ${minutes(verdict.quietMs)} of silence. Check the gap for activity Warden did not see.`
       : `The ${name} has sent nothing for ${minutes(verdict.quietMs)}, against a usual gap of at most ${minutes(verdict.usualGapMs)}. `
         + 'A deleted or changed diagnostic setting, a broken hub or a stopped workload leaves Warden blind to it: check the diagnostic settings that stream to this hub.',
-    Severity: recovered ? 'Informational' : 'Medium',
-    Tactics: recovered ? [] : ['DefenseEvasion'],
-    Techniques: recovered ? [] : ['T1562.008'],
+    Severity: recovered ? 'Informational' : LOG_SOURCE_SILENT.severity,
+    Tactics: recovered ? [] : LOG_SOURCE_SILENT.tactics,
+    Techniques: recovered ? [] : LOG_SOURCE_SILENT.techniques,
     PrincipalId: '',
     PrincipalType: 'unknown',
     SubscriptionIds: [],

@@ -4,8 +4,22 @@
  * `warden run`); otherwise nothing is exported (tests, the other CLI commands). docs/telemetry.md
  * says why the distro.
  */
+import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/core-auth';
+
 export interface TelemetryExport {
   shutdown(): Promise<void>;
+}
+
+/**
+ * The component has local auth off: the exporter signs in with the app's identity, as the
+ * Functions host does with APPLICATIONINSIGHTS_AUTHENTICATION_STRING (`Authorization=AAD`, and
+ * `ClientId=<id>` for a user-assigned identity).
+ */
+function entraCredential(authentication: string | undefined): TokenCredential | undefined {
+  const parts = Object.fromEntries((authentication ?? '').split(';').map((p) => p.split('=').map((s) => s.trim())).filter(([k]) => k));
+  if (parts.Authorization?.toUpperCase() !== 'AAD') return undefined;
+  return parts.ClientId ? new ManagedIdentityCredential({ clientId: parts.ClientId }) : new DefaultAzureCredential();
 }
 
 export async function startTelemetryExport(env: Readonly<Record<string, string | undefined>> = process.env): Promise<TelemetryExport | undefined> {
@@ -14,7 +28,7 @@ export async function startTelemetryExport(env: Readonly<Record<string, string |
   // Loaded only when exporting: the distro and its instrumentations are heavy for a CLI run.
   const { useAzureMonitor, shutdownAzureMonitor } = await import('@azure/monitor-opentelemetry');
   useAzureMonitor({
-    azureMonitorExporterOptions: { connectionString },
+    azureMonitorExporterOptions: { connectionString, credential: entraCredential(env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING) },
     // Warden's own spans and metrics; the Azure SDK's spans would nest each Table and Event Hubs call.
     instrumentationOptions: { azureSdk: { enabled: false }, http: { enabled: false } },
     enableLiveMetrics: false,

@@ -15,6 +15,7 @@ import { functionsAppDependencies } from '../../src/host/warden.js';
 import { loadSettings } from '../../src/host/settings.js';
 import { AlertSchema } from '../../src/model/index.js';
 import { judgeSource, DEFAULT_SILENT_OPTIONS } from '../../src/delivery/silent-sources.js';
+import { LOG_SOURCE_SILENT } from '../../src/model/built-in-checks.js';
 
 const fixture = (path: string) => readFileSync(fileURLToPath(new URL(`../../detections/${path}`, import.meta.url)), 'utf8');
 const KEY_LISTING = fixture('ai-key-listing.fixtures/sp-lists-openai-keys.json');
@@ -123,5 +124,7 @@ describe('log-source-silent', () => {
     expect(() => loadSettings({ ...base, WARDEN_SILENT_MULTIPLE: '1' })).toThrow(/^WARDEN_SILENT_MULTIPLE: is not a whole number from 2 to 100/);
     expect(() => loadSettings({ ...base, WARDEN_SILENT_MIN_QUIET: 'soon' })).toThrow(/^WARDEN_SILENT_MIN_QUIET: is not a duration/);
     expect(loadSettings(base).silentSources).toEqual(DEFAULT_SILENT_OPTIONS);
+    // The catalogue documents the defaults the app uses.
+    expect(loadSettings({ ...base, ...LOG_SOURCE_SILENT.settings }).silentSources).toEqual(DEFAULT_SILENT_OPTIONS);
   });
 });
