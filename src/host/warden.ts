@@ -213,7 +213,9 @@ export class Warden {
     await this.writeDeadLetters(hub, view, deadLetters);
     if (messages.length) {
       const sources: SourceKey[] = [{ hub, category: ANY_CATEGORY }, ...[...categories].map((category) => ({ hub, category }))];
-      await this.silentSources.noteArrivals(sources);
+      // A missed note only delays what the check learns: it never fails a batch of good records.
+      await this.silentSources.noteArrivals(sources).catch((err: unknown) =>
+        context.warn(`ingest ${hub}: noting the arrival for the silent-sources check failed: ${errorText((err as Error).message)}`));
     }
     const result: IngestBatchResult = { records: totals.records, published: published.events, deadLettered: deadLetters.length, skipped: totals.skipped };
     const t = this.telemetry;
