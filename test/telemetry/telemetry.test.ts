@@ -16,7 +16,11 @@ import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
 import { startLogsIngestionServer, type LogsIngestionTestServer } from '../support/logs-ingestion-server.js';
 import { eventHubBatch, invocationContext, loadFunctionsApp, type Registration } from '../support/functions-host.js';
-import { functionsAppDependencies } from '../../src/host/warden.js';
+import { EventHubProducerClient } from '@azure/event-hubs';
+import { Warden, functionsAppDependencies } from '../../src/host/warden.js';
+import { loadSettings } from '../../src/host/settings.js';
+import { startStandaloneHost } from '../../src/host/standalone.js';
+import { waitFor } from '../support/wait.js';
 import { METRIC } from '../../src/telemetry/telemetry.js';
 import { defineRule, loadRules } from '../../src/engine/index.js';
 
@@ -47,7 +51,8 @@ beforeAll(async () => {
   metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
   trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
   azurite = await startAzurite();
-  broker = await startEventHubsBroker({ hubs: { 'warden-activity': { partitions: 2 }, 'warden-signin': { partitions: 2 }, 'warden-resource': { partitions: 2 }, 'warden-events': { partitions: 4 } } });
+  broker = await startEventHubsBroker({ hubs: { 'warden-activity': { partitions: 2 }, 'warden-signin': { partitions: 2 }, 'warden-resource': { partitions: 2 }, 'warden-events': { partitions: 4 },
+    'run-activity': { partitions: 2 }, 'run-signin': { partitions: 2 }, 'run-resource': { partitions: 2 }, 'run-events': { partitions: 4 } } });
   server = await startLogsIngestionServer();
   Object.assign(functionsAppDependencies, {
     credential: server.credential,
@@ -147,6 +152,40 @@ describe('telemetry of a full-path run', () => {
     expect(sweepDetect[0].parentSpanContext?.spanId).toBe(ingestSpan.spanContext().spanId);
     const send = finished.filter((s) => s.name === 'warden.deliver' && s.attributes['warden.by'] === 'detect' && s.spanContext().traceId === ingestSpan.spanContext().traceId);
     expect(send).toHaveLength(1);
-    expect(send[0].parentSpanContext?.spanId).toBe(sweepDetect.find((d) => d.spanContext().spanId === send[0].parentSpanContext?.spanId)!.spanContext().spanId);
+    // The immediate send of the batch's alert is under that detect span.
+    expect(sweepDetect.map((d) => d.spanContext().spanId)).toContain(send[0].parentSpanContext?.spanId);
+  }, 120_000);
+
+  it('warden run (the standalone host, on real AMQP links) emits the same metrics and carries the trace over the keyed hub', async () => {
+    const recordsBefore = sum((await collected()).get(METRIC.recordsIn), { 'warden.hub': 'run-resource' });
+    spans.reset();
+    const warden = await Warden.create(loadSettings({
+      EventHubConnection: `Endpoint=sb://127.0.0.1:${broker.port};SharedAccessKeyName=dev;SharedAccessKey=dev;UseDevelopmentEmulator=true`,
+      WARDEN_STORAGE_CONNECTION_STRING: azurite.connectionString,
+      WARDEN_STORAGE_PREFIX: 'wardenrun',
+      WARDEN_HUB_ACTIVITY: 'run-activity', WARDEN_HUB_SIGNIN: 'run-signin', WARDEN_HUB_RESOURCE: 'run-resource', WARDEN_HUB_EVENTS: 'run-events',
+      WARDEN_CONSUMER_GROUP_INGEST: '$Default', WARDEN_CONSUMER_GROUP_DETECT: '$Default',
+      SENTINEL_DCR_ENDPOINT: server.endpoint,
+      SENTINEL_DCR_IMMUTABLE_ID: server.ruleId,
+    }), { credential: server.credential, sentinelClientOptions: { tlsOptions: { ca: server.ca }, retryOptions: { maxRetries: 0 } } });
+    const host = await startStandaloneHost(warden, { functions: ['ingest-resource', 'detect'], maxWaitTimeInSeconds: 0.3 });
+    const producer = new EventHubProducerClient(broker.connectionString('run-resource'));
+    const records = (JSON.parse(SECRET_SWEEP) as { records: unknown[] }).records.length;
+    try {
+      await producer.sendBatch([{ body: Buffer.from(SECRET_SWEEP) }]);
+      await waitFor('the sweep detected', () => host.stats().alerts >= 1 && host.stats().events >= records, 30_000);
+    } finally {
+      await producer.close();
+      await host.stop();
+      await warden.close();
+    }
+    const m = await collected();
+    expect(sum(m.get(METRIC.recordsIn), { 'warden.hub': 'run-resource' }) - recordsBefore).toBe(records);
+    expect(sum(m.get(METRIC.eventsDetected), { 'warden.hub': 'run-events' })).toBe(records);
+    const finished = spans.getFinishedSpans();
+    const ingestSpan = finished.find((x) => x.name === 'warden.ingest' && x.attributes['warden.hub'] === 'run-resource')!;
+    const detect = finished.find((x) => x.name === 'warden.detect' && x.attributes['warden.hub'] === 'run-events')!;
+    expect(detect.spanContext().traceId).toBe(ingestSpan.spanContext().traceId);
+    expect(detect.parentSpanContext?.spanId).toBe(ingestSpan.spanContext().spanId);
   }, 120_000);
 });
