@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
  */
 const SRC_FOLDERS = [
   'common', 'model', 'engine', 'ingest', 'state', 'eventhubs', 'delivery', 'replay', 'rule-tools',
-  'backtest', 'report', 'dev', 'host', 'cli',
+  'backtest', 'report', 'dev', 'host', 'cli', 'telemetry',
 ];
 export const MAY_IMPORT = {
   common: [],
@@ -17,13 +17,14 @@ export const MAY_IMPORT = {
   ingest: ['common', 'model'],
   state: ['common', 'model'],
   dev: ['common'],
+  telemetry: [],
   eventhubs: ['common', 'model', 'ingest'],
   delivery: ['common', 'model', 'state'],
   replay: ['common', 'model', 'engine', 'ingest', 'state', 'eventhubs'],
   'rule-tools': ['common', 'model', 'engine', 'ingest', 'state', 'replay'],
   backtest: ['common', 'model', 'engine', 'ingest', 'eventhubs', 'replay'],
   report: ['common', 'model', 'engine'],
-  host: ['common', 'model', 'engine', 'ingest', 'state', 'eventhubs', 'delivery'],
+  host: ['common', 'model', 'engine', 'ingest', 'state', 'eventhubs', 'delivery', 'telemetry'],
 };
 
 function boundary(folder, allowed) {

@@ -31,6 +31,7 @@ const INTEGRATION = [
   'test/hostile/state.test.ts',
   'test/report/report.test.ts',
   'test/state/**/*.test.ts',
+  'test/telemetry/telemetry.test.ts',
 ];
 const CONFORMANCE = ['test/conformance/**/*.test.ts'];
 const PACKAGE = ['test/functions/build.test.ts', 'test/bench/**/*.test.ts'];

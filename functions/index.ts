@@ -5,11 +5,13 @@
  */
 // The package is a CommonJS bundle: Node's ESM loader cannot see its named exports, so take the default.
 import functions from '@azure/functions';
-import { EVENT_HUB_RETRY, unavailableApp, wardenFunctions, type WardenHandlers } from '../src/host/functions.js';
+import { EVENT_HUB_RETRY, startTelemetryExport, unavailableApp, wardenFunctions, type WardenHandlers } from '../src/host/functions.js';
 import { EVENT_HUB_CONNECTION, loadSettings } from '../src/host/settings.js';
 import { Warden, functionsAppDependencies } from '../src/host/warden.js';
 
 const { app } = functions;
+// Before the app is built: its instruments come from the meter provider registered here.
+await startTelemetryExport(process.env);
 let warden: WardenHandlers;
 try {
   warden = await Warden.create(loadSettings(process.env), functionsAppDependencies);

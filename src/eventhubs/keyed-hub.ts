@@ -90,7 +90,8 @@ export class KeyedHubPublisher {
       : new EventHubProducerClient(options.connection.fullyQualifiedNamespace, options.eventHubName, options.connection.credential, clientOptions);
   }
 
-  async publish(events: readonly KeyedEvent[]): Promise<PublishStats> {
+  /** `properties` go on every event as application properties (the batch's trace context). */
+  async publish(events: readonly KeyedEvent[], properties?: Record<string, string>): Promise<PublishStats> {
     const stats: PublishStats = { events: 0, sends: 0, tooLarge: [] };
     if (!events.length) return stats;
     // The partition count of a Standard hub never changes: read it once.
@@ -106,7 +107,7 @@ export class KeyedHubPublisher {
       if (list) list.push(e);
       else byPartition.set(partitionId, [e]);
     }
-    await Promise.all([...byPartition].map(([partitionId, list]) => this.sendPartition(partitionId, list, stats)));
+    await Promise.all([...byPartition].map(([partitionId, list]) => this.sendPartition(partitionId, list, stats, properties)));
     return stats;
   }
 
@@ -114,7 +115,7 @@ export class KeyedHubPublisher {
     return this.client.close();
   }
 
-  private async sendPartition(partitionId: string, events: readonly KeyedEvent[], stats: PublishStats): Promise<void> {
+  private async sendPartition(partitionId: string, events: readonly KeyedEvent[], stats: PublishStats, properties?: Record<string, string>): Promise<void> {
     let batch: EventDataBatch = await this.client.createBatch({ partitionId });
     const send = async () => {
       await this.client.sendBatch(batch);
@@ -123,7 +124,7 @@ export class KeyedHubPublisher {
     };
     for (const e of events) {
       // A Buffer goes on the wire as is; any other body the SDK would JSON-encode again.
-      const data = { body: Buffer.from(JSON.stringify(e)), contentType: 'application/json' };
+      const data = { body: Buffer.from(JSON.stringify(e)), contentType: 'application/json', ...(properties ? { properties } : {}) };
       if (batch.tryAdd(data)) continue;
       if (batch.count > 0) {
         await send();

@@ -3,6 +3,9 @@ import type { HealthReport, Warden } from './warden.js';
 import { bindingNames, type WardenSettings } from './settings.js';
 import { WardenError } from '../common/errors.js';
 
+/** Exports telemetry to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set (src/telemetry/setup.ts). */
+export { startTelemetryExport } from '../telemetry/setup.js';
+
 /**
  * Event Hubs functions retry a failed batch (a Tables or keyed-hub outage; bad records never
  * fail a batch) until it succeeds: the host checkpoints after the retries whatever their outcome,
@@ -25,6 +28,9 @@ export const DELIVER_EVERY_MS = 60_000;
 /** NCRONTAB, every 5 minutes: the audit looks at rows sent at least its grace period (10 minutes) ago. */
 export const AUDIT_SCHEDULE = '0 */5 * * * *';
 export const AUDIT_EVERY_MS = 5 * 60_000;
+/** NCRONTAB, every minute: the resolution at which ingest notes arrivals. */
+export const SILENT_SOURCES_SCHEDULE = '30 */1 * * * *';
+export const SILENT_SOURCES_EVERY_MS = 60_000;
 
 export interface EventHubFunction {
   kind: 'eventHub';
@@ -52,7 +58,7 @@ export interface HttpFunction {
 export type WardenFunction = EventHubFunction | TimerFunction | HttpFunction;
 
 /** What the functions call: the app, or, when it could not start, a stand-in that says why. */
-export type WardenHandlers = Pick<Warden, 'ingest' | 'detect' | 'deliver' | 'audit'> & {
+export type WardenHandlers = Pick<Warden, 'ingest' | 'detect' | 'deliver' | 'audit' | 'checkSilentSources'> & {
   settings: Pick<WardenSettings, 'rawHubs' | 'eventsHub' | 'consumerGroups'>;
   health(): Promise<{ status: HealthReport['status']; error?: string }>;
 };
@@ -80,6 +86,7 @@ export function unavailableApp(error: unknown, env: Readonly<Record<string, stri
     detect: fail,
     deliver: fail,
     audit: fail,
+    checkSilentSources: fail,
     health: async () => ({ status: 'unavailable', error: reason }),
   };
 }
@@ -121,6 +128,13 @@ export function wardenFunctions(warden: WardenHandlers): WardenFunction[] {
       schedule: AUDIT_SCHEDULE,
       everyMs: AUDIT_EVERY_MS,
       handler: (_timer, context) => warden.audit(context),
+    },
+    {
+      kind: 'timer',
+      name: 'silent-sources',
+      schedule: SILENT_SOURCES_SCHEDULE,
+      everyMs: SILENT_SOURCES_EVERY_MS,
+      handler: (_timer, context) => warden.checkSilentSources(context),
     },
     {
       kind: 'http',

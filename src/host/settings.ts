@@ -5,6 +5,7 @@ import { tunableOverridesFromEnv, type TunableOverrides } from '../engine/tunabl
 import { DEFAULT_STREAM_NAME } from '../delivery/sentinel.js';
 import { DEFAULT_ROWS_PER_RUN, DEFAULT_RUN_EVERY_MS } from '../delivery/pacing.js';
 import { DEFAULT_AUDIT_GRACE_MS, DEFAULT_AUDIT_RESENDS } from '../delivery/audit.js';
+import { DEFAULT_SILENT_OPTIONS, type SilentSourceOptions } from '../delivery/silent-sources.js';
 import type { StorageConnection } from '../state/azure-storage.js';
 import { WardenError } from '../common/errors.js';
 import { isEventHubsEmulator, isStorageEmulator } from '../common/connection-string.js';
@@ -55,6 +56,8 @@ export interface WardenSettings {
   maxClockSkewMs: number;
   /** Event times further behind their arrival on the raw hubs are dead-lettered. */
   maxEventAgeMs: number;
+  /** When a quiet log source raises `log-source-silent` (docs/deploy.md, "Silent sources"). */
+  silentSources: SilentSourceOptions;
   tunables?: TunableOverrides;
   /** Path of an inventory file (Azure Resource Graph export) for cross-subscription rules. */
   inventoryFile?: string;
@@ -231,6 +234,11 @@ export function loadSettings(env: Env = process.env): WardenSettings {
     allowedLatenessMs: duration(env, 'WARDEN_ALLOWED_LATENESS', DEFAULT_ALLOWED_LATENESS_MS, '5m', 0),
     maxClockSkewMs: duration(env, 'WARDEN_MAX_CLOCK_SKEW', DEFAULT_MAX_CLOCK_SKEW_MS, '5m'),
     maxEventAgeMs: duration(env, 'WARDEN_MAX_EVENT_AGE', DEFAULT_MAX_EVENT_AGE_MS, '7d'),
+    silentSources: {
+      multiple: whole(env, 'WARDEN_SILENT_MULTIPLE', DEFAULT_SILENT_OPTIONS.multiple, 2, 100, "times a source's usual gap it may stay quiet"),
+      minGaps: whole(env, 'WARDEN_SILENT_MIN_GAPS', DEFAULT_SILENT_OPTIONS.minGaps, 2, 1000, 'gaps seen before a source counts as regularly busy'),
+      minQuietMs: duration(env, 'WARDEN_SILENT_MIN_QUIET', DEFAULT_SILENT_OPTIONS.minQuietMs, '15m', 60_000),
+    },
     tunables: tunables(env),
     inventoryFile: read(env, 'WARDEN_INVENTORY'),
   };
@@ -272,6 +280,7 @@ export function describeSettings(settings: WardenSettings): Record<string, unkno
     allowedLatenessMs: settings.allowedLatenessMs,
     maxClockSkewMs: settings.maxClockSkewMs,
     maxEventAgeMs: settings.maxEventAgeMs,
+    silentSources: settings.silentSources,
     tunedRules: Object.keys(settings.tunables ?? {}),
     inventoryFile: settings.inventoryFile !== undefined,
   };

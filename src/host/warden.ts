@@ -17,6 +17,8 @@ import { LogAnalyticsAlertWorkspace, auditDelivery, type AlertWorkspace, type Au
 import { SentinelSink, deliverPending, recordSendResult, type AlertSink, type DeliveryReport } from '../delivery/sentinel.js';
 import { KeyedEventFormatError, KeyedHubPublisher, parseKeyedEvent, type KeyedEvent } from '../eventhubs/keyed-hub.js';
 import { TableDeliveryStatus, type LastDelivery } from '../delivery/delivery-status.js';
+import { TableSilentSources, ANY_CATEGORY, type SilentCheckReport, type SourceKey } from '../delivery/silent-sources.js';
+import { WardenTelemetry, METRIC, TRACEPARENT, batchParent, reasonClass, traceparentOf } from '../telemetry/telemetry.js';
 import { parseHostDateTime } from './eventhubs-trigger.js';
 import { describeSettings, type WardenSettings } from './settings.js';
 
@@ -100,6 +102,8 @@ interface TriggerMetadataView {
   sequenceNumbers: number[];
   enqueuedTimes: string[];
   offsets: string[];
+  /** Each event's application properties (camel-cased keys, as the worker gives them). */
+  properties: Array<Record<string, unknown>>;
 }
 
 /** The batch's position on its hub, from the trigger metadata the Functions host sends. */
@@ -112,6 +116,7 @@ function triggerMetadataView(context: InvocationContext): TriggerMetadataView {
     sequenceNumbers: Array.isArray(meta.sequenceNumberArray) ? meta.sequenceNumberArray.map(Number) : [],
     enqueuedTimes: strings(meta.enqueuedTimeUtcArray),
     offsets: strings(meta.offsetArray),
+    properties: Array.isArray(meta.propertiesArray) ? meta.propertiesArray.map((p) => (p ?? {}) as Record<string, unknown>) : [],
   };
 }
 
@@ -141,6 +146,9 @@ export class Warden {
   readonly deliveryStatus: TableDeliveryStatus;
   /** How the app reaches Azure: the managed identity (DefaultAzureCredential) unless given. */
   readonly credential: TokenCredential;
+  /** When each raw hub and source category last sent something, and what is usual for it. */
+  readonly silentSources: TableSilentSources;
+  readonly telemetry = new WardenTelemetry();
   private readonly now: () => number;
   private readonly faults = new Map<string, PartitionFault>();
 
@@ -181,6 +189,7 @@ export class Warden {
     });
     this.deadLetters = new BlobDeadLetterSink({ ...storage, container: `${prefix}-deadletters` });
     this.deliveryStatus = new TableDeliveryStatus({ ...storage, table: `${prefix}status` });
+    this.silentSources = new TableSilentSources({ ...storage, table: `${prefix}status` }, settings.silentSources, this.now);
   }
 
   /**
@@ -197,7 +206,11 @@ export class Warden {
    * hub, dead-letter what could not be read. Throws only when the keyed hub or the dead-letter
    * container fails (the retry policy then runs the batch again); never for a bad record.
    */
-  async ingest(hub: string, messages: readonly unknown[], context: InvocationContext): Promise<IngestBatchResult> {
+  ingest(hub: string, messages: readonly unknown[], context: InvocationContext): Promise<IngestBatchResult> {
+    return this.telemetry.span('ingest', { 'warden.hub': hub }, (span) => this.ingestBatch(hub, messages, context, traceparentOf(span)));
+  }
+
+  private async ingestBatch(hub: string, messages: readonly unknown[], context: InvocationContext, traceparent: string | undefined): Promise<IngestBatchResult> {
     const view = triggerMetadataView(context);
     const totals = new IngestTotals();
     const events: KeyedEvent[] = [];
@@ -205,12 +218,16 @@ export class Warden {
     let notKept = 0;
     const readAt = this.now();
     const source = `${hub}/${view.partitionId}`;
+    const categories = new Set<string>();
     for (let i = 0; i < messages.length; i++) {
       const arrivedAt = parseHostDateTime(view.enqueuedTimes[i]) ?? readAt;
       const result = ingestBody(messages[i], locationOf(hub, view, i), {
         times: { arrivedAt, maxClockSkewMs: this.settings.maxClockSkewMs, maxAgeMs: this.settings.maxEventAgeMs },
       });
       totals.add(result);
+      for (const { event } of result.events) categories.add(event.category);
+      for (const category in result.skippedByCategory) categories.add(category);
+      this.telemetry.record(METRIC.lag, readAt - arrivedAt, { 'warden.hub': hub, 'warden.stage': 'ingest' });
       for (const d of result.deadLetters) {
         if (deadLetters.length < DEAD_LETTERS_PER_BATCH) deadLetters.push(d);
         else notKept++;
@@ -220,7 +237,7 @@ export class Warden {
       // The same body always gives the same events in the same order: (sequence number, index) names each one.
       result.events.forEach(({ event }, index) => events.push({ event, arrivedAt, origin: { source, sequenceNumber, index } }));
     }
-    const published = await this.publisher.publish(events);
+    const published = await this.publisher.publish(events, traceparent ? { [TRACEPARENT]: traceparent } : undefined);
     for (const { event } of published.tooLarge) {
       deadLetters.push(deadLetter('normalized event is larger than an Event Hubs event may be', { hub, partitionId: view.partitionId }, event));
     }
@@ -228,7 +245,18 @@ export class Warden {
       deadLetters.push(deadLetter(`${notKept} more records of this batch were dead-lettered and counted, not kept: at most ${DEAD_LETTERS_PER_BODY} per body and ${DEAD_LETTERS_PER_BATCH} per batch are`, { hub, partitionId: view.partitionId }, ''));
     }
     await this.writeDeadLetters(hub, view, deadLetters);
+    if (messages.length) {
+      const sources: SourceKey[] = [{ hub, category: ANY_CATEGORY }, ...[...categories].map((category) => ({ hub, category }))];
+      // A missed note only delays what the check learns: it never fails a batch of good records.
+      await this.silentSources.noteArrivals(sources).catch((err: unknown) =>
+        context.warn(`ingest ${hub}: noting the arrival for the silent-sources check failed: ${errorText((err as Error).message)}`));
+    }
     const result: IngestBatchResult = { records: totals.records, published: published.events, deadLettered: totals.deadLettered + published.tooLarge.length, skipped: totals.skipped };
+    const t = this.telemetry;
+    t.count(METRIC.recordsIn, totals.records, { 'warden.hub': hub });
+    t.count(METRIC.eventsPublished, published.events, { 'warden.hub': hub });
+    for (const [category, n] of Object.entries(totals.skippedByCategory)) t.count(METRIC.skipped, n, { 'warden.hub': hub, 'warden.category': category });
+    this.countDeadLetters('ingest', hub, deadLetters);
     context.log(`ingest ${hub}/${view.partitionId}: ${result.records} records, ${result.published} events published, ${result.skipped} skipped, ${result.deadLettered} dead-lettered`);
     return result;
   }
@@ -239,8 +267,14 @@ export class Warden {
    * Throws only when Tables fail; the partition is then reloaded from the Table by the retry, so
    * the retried batch raises the same alerts and counts nothing twice.
    */
-  async detect(messages: readonly unknown[], context: InvocationContext): Promise<DetectBatchResult> {
+  detect(messages: readonly unknown[], context: InvocationContext): Promise<DetectBatchResult> {
     const view = triggerMetadataView(context);
+    // One trace per ingest batch: detect continues the first one it carries and links the others.
+    const { parent, links } = batchParent(view.properties.map((p) => p[TRACEPARENT]));
+    return this.telemetry.span('detect', { 'warden.hub': this.settings.eventsHub, 'warden.partition': view.partitionId }, () => this.detectBatch(view, messages, context), parent, links);
+  }
+
+  private async detectBatch(view: TriggerMetadataView, messages: readonly unknown[], context: InvocationContext): Promise<DetectBatchResult> {
     const hub = this.settings.eventsHub;
     const partitionId = view.partitionId;
     const batch: StreamEvent[] = [];
@@ -259,11 +293,16 @@ export class Warden {
     // After a lease move and back, another instance applied the events in between: read its state.
     if (batch.length) this.detector.releaseIfStale(partitionId, batch[0].sequenceNumber);
     let alerts: Alert[];
+    const before = this.detector.stats();
+    const handledAt = this.now();
     try {
       alerts = await this.detector.process(batch);
       // Sent right after this batch; the timer takes them only if that send does not settle them.
       await this.outbox.add(alerts, { holdMs: IMMEDIATE_SEND_HOLD_MS });
-      await this.detector.flush([partitionId]);
+      const writeStarted = performance.now();
+      const written = await this.detector.flush([partitionId]);
+      this.telemetry.record(METRIC.tableWriteDuration, performance.now() - writeStarted, { 'warden.table': 'state' });
+      this.telemetry.count(METRIC.tableTransactions, written.transactions, { 'warden.table': 'state' });
       this.faults.delete(partitionId);
     } catch (err) {
       // What this instance applied in memory may not be stored: start the partition again from the Table.
@@ -279,6 +318,8 @@ export class Warden {
       }
     }
     await this.writeDeadLetters(hub, view, deadLetters);
+    this.countDetected(hub, view, before, handledAt, batch.length, alerts);
+    this.countDeadLetters('detect', hub, deadLetters);
     const result: DetectBatchResult = { events: batch.length, deadLettered: deadLetters.length, alerts };
     if (alerts.length) result.delivered = await this.deliverNow(alerts, context);
     context.log(`detect ${hub}/${partitionId}: ${batch.length} events, ${alerts.length} alerts${deadLetters.length ? `, ${deadLetters.length} dead-lettered` : ''}`);
@@ -287,7 +328,9 @@ export class Warden {
 
   /** The deliver timer: send what the outbox holds, oldest first, and record how it went. */
   async deliver(context: InvocationContext): Promise<DeliveryReport> {
-    const report = await deliverPending(this.outbox, this.sink, { budget: this.budget });
+    const report = await this.telemetry.span('deliver', {}, () => deliverPending(this.outbox, this.sink, { budget: this.budget }));
+    this.countDelivery(report, 'deliver');
+    this.telemetry.gauge(METRIC.outboxBacklog, report.backlog);
     // A run with nothing due leaves the last real attempt on record.
     if (report.sent || report.failed) await this.deliveryStatus.record(report, 'deliver', new Date(this.now()));
     const paced = report.paced ? ` (${report.paced} for the next rule run)` : '';
@@ -327,6 +370,23 @@ export class Warden {
     };
     this.faults.set(partitionId, fault);
     return fault;
+  }
+
+  /**
+   * The silent-sources timer: raise `log-source-silent` into the outbox for each regularly busy
+   * source quiet for much longer than usual, and a recovery note for each that sends again.
+   */
+  async checkSilentSources(context: InvocationContext): Promise<SilentCheckReport> {
+    const report = await this.telemetry.span('silent-sources', {}, () =>
+      this.silentSources.check((alerts) => this.outbox.add(alerts)));
+    this.telemetry.gauge(METRIC.silentSources, report.silent.length);
+    for (const alert of report.alerts) this.telemetry.count(METRIC.alerts, 1, { 'warden.rule': alert.RuleId, 'warden.severity': alert.Severity });
+    const names = (keys: SourceKey[]) => keys.map((k) => `${k.hub}/${k.category}`).join(', ');
+    const line = `silent-sources: ${report.sources} sources watched`
+      + (report.silent.length ? `; silent: ${names(report.silent)}` : '') + (report.recovered.length ? `; sending again: ${names(report.recovered)}` : '');
+    if (report.silent.length) context.warn(line);
+    else context.log(line);
+    return report;
   }
 
   /** Configuration, rules, outbox backlog and the last delivery: no secrets. */
@@ -371,7 +431,8 @@ export class Warden {
     try {
       const granted = await this.budget.claim(alerts.length);
       if (granted < alerts.length) report.paced = alerts.length - granted;
-      await recordSendResult(this.outbox, await this.sink.send(alerts.slice(0, granted)), report);
+      await this.telemetry.span('deliver', { 'warden.by': 'detect' }, async () =>
+        recordSendResult(this.outbox, await this.sink.send(alerts.slice(0, granted)), report));
       await this.deliveryStatus.record(report, 'detect', new Date(this.now()));
     } catch (err) {
       // The alerts are in the outbox already: the deliver timer sends them.
@@ -379,7 +440,35 @@ export class Warden {
       report.lastError = errorText((err as Error).message);
       context.warn(`detect: sending ${alerts.length} alerts now failed (${report.lastError}); the deliver timer retries them`);
     }
+    this.countDelivery(report, 'detect');
     return report;
+  }
+
+  private countDelivery(report: DeliveryReport, by: 'detect' | 'deliver'): void {
+    this.telemetry.count(METRIC.deliveries, report.sent, { 'warden.by': by, 'warden.outcome': 'sent' });
+    this.telemetry.count(METRIC.deliveries, report.failed, { 'warden.by': by, 'warden.outcome': 'failed' });
+    this.telemetry.count(METRIC.deliveries, report.paced ?? 0, { 'warden.by': by, 'warden.outcome': 'paced' });
+  }
+
+  private countDeadLetters(stage: 'ingest' | 'detect', hub: string, deadLetters: readonly DeadLetter[]): void {
+    for (const d of deadLetters) this.telemetry.count(METRIC.deadLetters, 1, { 'warden.stage': stage, 'warden.hub': hub, 'warden.reason': reasonClass(d.reason) });
+  }
+
+  /** A detect batch's numbers: events, lag on the keyed hub, late events, rule errors, alerts and their latency. */
+  private countDetected(hub: string, view: TriggerMetadataView, before: ReturnType<Detector['stats']>, handledAt: number, events: number, alerts: readonly Alert[]): void {
+    const t = this.telemetry;
+    const after = this.detector.stats();
+    t.count(METRIC.eventsDetected, events, { 'warden.hub': hub });
+    for (const enqueued of view.enqueuedTimes) {
+      const at = parseHostDateTime(enqueued);
+      if (at !== undefined) t.record(METRIC.lag, handledAt - at, { 'warden.hub': hub, 'warden.stage': 'detect' });
+    }
+    t.count(METRIC.lateEvents, after.late - before.late, { 'warden.hub': hub });
+    for (const [rule, n] of Object.entries(after.ruleErrors)) t.count(METRIC.ruleErrors, n - (before.ruleErrors[rule] ?? 0), { 'warden.rule': rule });
+    for (const a of alerts) {
+      t.count(METRIC.alerts, 1, { 'warden.rule': a.RuleId, 'warden.severity': a.Severity });
+      t.record(METRIC.detectionLatency, a.DetectionLatencyMs, { 'warden.rule': a.RuleId });
+    }
   }
 
   private async writeDeadLetters(hub: string, view: TriggerMetadataView, deadLetters: readonly DeadLetter[]): Promise<void> {

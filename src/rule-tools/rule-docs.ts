@@ -1,6 +1,7 @@
 import type { LoadedRule } from '../engine/loader.js';
 import { isPositive, readCases, type RuleCase } from './rule-tests.js';
 import type { Rule, TunableValue } from '../engine/rule.js';
+import { BUILT_IN_CHECKS } from '../model/built-in-checks.js';
 
 /** Where the catalogue lives in a detections folder. */
 export const CATALOGUE_FILE = 'README.md';
@@ -64,6 +65,11 @@ export async function renderCatalogue(rules: readonly LoadedRule[]): Promise<str
       lines.push('', `Fixtures (\`${rule.id}.fixtures/\`): ${cases.filter(isPositive).length} alerting, ${cases.filter((c) => !isPositive(c)).length} silent.`, '');
       for (const c of cases) lines.push(caseLine(c));
     }
+  }
+  lines.push('', '## Built-in checks', '', 'Run by Warden itself rather than from a rule file; their alerts go through the same outbox to `WardenAlerts_CL`. Thresholds are app settings ([docs/deploy.md](../docs/deploy.md#silent-sources)).');
+  for (const check of BUILT_IN_CHECKS) {
+    lines.push('', `## ${check.id}`, '', `**${check.name}** — built-in check, ${check.severity}, version ${check.version}. MITRE: ${check.tactics.join(', ')} (${check.techniques.join(', ')}).`, '', check.description);
+    lines.push('', `Settings: ${Object.entries(check.settings).map(([k, v]) => `\`${k}\` = \`${v}\``).join(', ')}.`);
   }
   return `${lines.join('\n')}\n`;
 }

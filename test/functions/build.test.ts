@@ -55,6 +55,7 @@ const FUNCTIONS = [
   { name: 'detect', types: ['eventHubTrigger'] },
   { name: 'deliver', types: ['timerTrigger'] },
   { name: 'audit', types: ['timerTrigger'] },
+  { name: 'silent-sources', types: ['timerTrigger'] },
   { name: 'health', types: ['httpTrigger', 'http'] },
 ];
 

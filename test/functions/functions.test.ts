@@ -94,7 +94,7 @@ beforeEach(async () => {
 
 describe('registrations (what the host indexes)', () => {
   it('registers ingest per raw hub and detect as batched string Event Hubs triggers with a retry-forever backoff, a deliver timer and a health endpoint', () => {
-    expect([...fns.keys()].sort()).toEqual(['audit', 'deliver', 'detect', 'health', 'ingest-activity', 'ingest-resource', 'ingest-signin']);
+    expect([...fns.keys()].sort()).toEqual(['audit', 'deliver', 'detect', 'health', 'ingest-activity', 'ingest-resource', 'ingest-signin', 'silent-sources']);
     const hubsOf = Object.fromEntries(['ingest-activity', 'ingest-signin', 'ingest-resource', 'detect'].map((name) => {
       const trigger = Object.values(fns.get(name)!.bindings).find((b) => b.direction === 'in')!;
       expect(trigger).toMatchObject({ type: 'eventHubTrigger', connection: 'EventHubConnection', cardinality: 'many', dataType: 'string' });

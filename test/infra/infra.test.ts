@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { RESERVED_COLUMN_NAMES, alertStreamColumns, alertTableColumns, alertTransformKql } from '../../src/delivery/table-schema.js';
 import { alertSchemaVariables, syncAlertColumns } from '../../infra/sync.js';
 import { DEFAULT_ROWS_PER_RUN, DEFAULT_RUN_EVERY_MS } from '../../src/delivery/pacing.js';
+import { METRIC } from '../../src/telemetry/telemetry.js';
 import {
   type ArmResource,
   type ArmTemplate,
@@ -568,8 +569,14 @@ describe('main.json', () => {
     expect(main.parameters.namePrefix).toMatchObject({ minLength: 3, maxLength: 8 });
   });
 
+  const workbookNamed = (displayName: string) => {
+    const found = resourcesOfType(main, 'Microsoft.Insights/workbooks').filter((w) => obj(w.properties).displayName === displayName);
+    expect(found, displayName).toHaveLength(1);
+    return found[0];
+  };
+
   describe('the Sentinel workbook', () => {
-    const workbook = single(main, 'Microsoft.Insights/workbooks');
+    const workbook = workbookNamed('Warden alerts');
     const props = obj(workbook.properties);
     const content = evaluate.value(props.serializedData as Json);
     const items = (JSON.parse(String(content)) as { items: Array<{ type: number; content: { title?: string; query?: string } }> }).items;
@@ -594,6 +601,45 @@ describe('main.json', () => {
         expect(query.startsWith('WardenAlerts_CL\n'), title).toBe(true);
         expect(query, title).toContain('summarize arg_max(TimeGenerated, *) by AlertId');
         for (const name of renamedAway) expect(query, title).not.toMatch(new RegExp(`\\b${name}\\b`));
+      }
+    });
+  });
+
+  describe('the Warden health workbook', () => {
+    const workbook = workbookNamed('Warden health');
+    const props = obj(workbook.properties);
+    const items = (JSON.parse(String(evaluate.value(props.serializedData as Json))) as { items: Array<{ type: number; content: { title?: string; query?: string; resourceType?: string; crossComponentResources?: string[] } }> }).items;
+    const queries = items.filter((i) => i.type === 3).map((i) => ({ ...i.content, title: String(i.content.title), query: String(i.content.query) }));
+    const appInsights = single(main, 'Microsoft.Insights/components');
+
+    it('sits on the Application Insights component Warden exports to, with a GUID name of its own, deployed with main.json', () => {
+      expect(evaluate.string(props.sourceId)).toBe(evaluate.resourceIdOf(appInsights));
+      expect(evaluate.string(workbook.name)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      expect(evaluate.string(workbook.name)).not.toBe(evaluate.string(workbookNamed('Warden alerts').name));
+    });
+
+    it('shows throughput, lag, dead letters, late events, delivery backlog and failures, alerts per rule and silent sources', () => {
+      expect(queries.map((q) => q.title)).toEqual([
+        'Throughput: records in and events published per hub', 'Lag per hub, enqueued to handled (ms)', 'Detection latency (ms)', 'Dead letters by reason',
+        'Skipped records by category', 'Late events', 'Rule errors by rule', 'Delivery backlog (outbox)', 'Deliveries: sent, failed, paced',
+        'State writes to Tables: latency (ms) and transactions', 'Alerts raised by rule and severity', 'Silent sources', 'Alerts per rule', 'Silent sources raised',
+      ]);
+    });
+
+    it('charts only the metrics Warden emits, and every one of them; alerts come from WardenAlerts_CL in the workspace by its column names', () => {
+      const emitted = new Set<string>(Object.values(METRIC));
+      // The metric names a query filters on: `name == 'x'` or `name in ('x', 'y')`.
+      const charted = new Set(queries.flatMap((q) => [...q.query.matchAll(/\bname (?:== '([^']+)'|in \(([^)]*)\))/g)]
+        .flatMap((m) => (m[1] ? [m[1]] : m[2].split(',').map((n) => n.trim().replace(/^'|'$/g, ''))))));
+      expect([...charted].filter((n) => !emitted.has(n))).toEqual([]);
+      expect([...emitted].filter((n) => !charted.has(n))).toEqual([]);
+      for (const q of queries.filter((x) => x.query.startsWith('customMetrics\n'))) expect(q.resourceType, q.title).toBe('microsoft.insights/components');
+      const alertQueries = queries.filter((x) => x.query.startsWith('WardenAlerts_CL\n'));
+      expect(alertQueries.map((q) => q.title)).toEqual(['Alerts per rule', 'Silent sources raised']);
+      for (const q of alertQueries) {
+        expect(q.crossComponentResources, q.title).toEqual([evaluate.resourceIdOf(single(main, 'Microsoft.OperationalInsights/workspaces'))]);
+        expect(q.query, q.title).toContain('summarize arg_max(TimeGenerated, *) by AlertId');
+        expect(q.query, q.title).not.toMatch(/\bTitle\b/);
       }
     });
   });

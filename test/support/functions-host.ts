@@ -79,6 +79,8 @@ export interface HubEvent {
   offset?: string;
   enqueuedTime: Date;
   partitionKey?: string;
+  /** Application properties (the keyed hub's trace context). */
+  properties?: Record<string, unknown>;
 }
 
 /**
@@ -92,7 +94,7 @@ export function eventHubBatch(functionName: string, hub: string, partitionId: st
     offset: e.offset ?? String(e.sequenceNumber * 1000),
     enqueuedTimeUtc: e.enqueuedTime,
     partitionKey: e.partitionKey ?? null,
-    properties: {},
+    properties: e.properties ?? {},
     systemProperties: {},
   })) as unknown as ReceivedEventData[];
   const metadata = buildTriggerMetadata(received, { fullyQualifiedNamespace: '127.0.0.1', eventHubName: hub, consumerGroup: '$Default', partitionId }, functionName);

@@ -3,6 +3,7 @@ import { parseDuration } from '../../engine/index.js';
 import { startStandaloneHost } from '../../host/standalone.js';
 import { loadSettings } from '../../host/settings.js';
 import { Warden } from '../../host/warden.js';
+import { startTelemetryExport } from '../../telemetry/setup.js';
 import { UsageError } from '../errors.js';
 import type { Command } from '../io.js';
 import { parseCommandArgs } from '../options.js';
@@ -70,6 +71,8 @@ export const run: Command = async (argv, io) => {
   const names = flags.functions?.split(',').map((n) => n.trim()).filter(Boolean).flatMap((n) => (n === 'ingest' ? INGEST : [n]));
   const env = { ...(flags.settings ? await settingsFile(flags.settings) : {}), ...process.env };
 
+  // The same metrics and traces as the Function App, when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
+  const telemetry = await startTelemetryExport(env);
   const warden = await Warden.create(loadSettings(env));
   const host = await startStandaloneHost(warden, {
     functions: names,
@@ -88,6 +91,7 @@ export const run: Command = async (argv, io) => {
   if (status) clearInterval(status);
   io.stderr(`warden run: ${signal}: finishing the batches in hand`);
   await host.stop();
+  await telemetry?.shutdown();
   io.stderr(await host.statusLine().catch(() => 'warden run: stopped'));
   if (flags.json) io.stdout(JSON.stringify({ signal, ...host.stats() }));
   return 0;
