@@ -79,7 +79,7 @@ describe('warden: a failure of the system around it exits 1 with its message', (
     // Azurite's published development account key, not a secret.
     const key = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UWo4gGjzo9lCKvXLI1CBbpg==';
     const { code, err } = await warden(['replay', DEMO_CAPTURE, '--rules', 'storage-key-listing', '--state', 'table'], {
-      WARDEN_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${key};TableEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
+      WARDEN_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${key};BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;TableEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
     });
     expect(err.at(-1)).toMatch(/^warden replay: RestError: .*The server is busy\./);
     expect(code).toBe(1);
