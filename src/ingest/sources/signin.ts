@@ -36,6 +36,12 @@ const SigninProperties = z.object({
   conditionalAccessStatus: text,
   servicePrincipalCredentialKeyId: text,
   clientCredentialType: text,
+  servicePrincipalCredentialThumbprint: text,
+  federatedCredentialId: text,
+  autonomousSystemNumber: numberish,
+  uniqueTokenIdentifier: text,
+  /** Entra Agent ID: present on agent sign-ins. */
+  agent: jsonObject(z.object({ agentType: text, parentAppId: text })),
   correlationId: text,
 });
 
@@ -104,6 +110,11 @@ function rowAsStream(row: unknown): unknown {
       conditionalAccessStatus: r.ConditionalAccessStatus,
       servicePrincipalCredentialKeyId: r.ServicePrincipalCredentialKeyId,
       clientCredentialType: r.ClientCredentialType,
+      servicePrincipalCredentialThumbprint: r.ServicePrincipalCredentialThumbprint,
+      federatedCredentialId: r.FederatedCredentialId,
+      autonomousSystemNumber: r.AutonomousSystemNumber,
+      uniqueTokenIdentifier: r.UniqueTokenIdentifier,
+      agent: r.Agent,
     },
   };
 }
@@ -169,6 +180,14 @@ function toEvent(d: SigninRecord, fields: typeof STREAM_FIELDS): NormalizedEvent
   put(details, 'conditionalAccessStatus', str(p.conditionalAccessStatus));
   put(details, 'credentialKeyId', lower(p.servicePrincipalCredentialKeyId));
   put(details, 'clientCredentialType', str(p.clientCredentialType));
+  put(details, 'credentialThumbprint', lower(p.servicePrincipalCredentialThumbprint));
+  put(details, 'federatedCredentialId', lower(p.federatedCredentialId));
+  put(details, 'asn', num(p.autonomousSystemNumber));
+  put(details, 'uniqueTokenId', str(p.uniqueTokenIdentifier));
+  const agentType = str(p.agent?.agentType);
+  // `notAgentic` is what every ordinary sign-in says.
+  if (agentType && agentType.toLowerCase() !== 'notagentic') put(details, 'agentType', agentType);
+  put(details, 'agentParentAppId', lower(p.agent?.parentAppId));
 
   const event: NormalizedEvent = {
     id: '',
