@@ -56,13 +56,13 @@ export type SigninDetails = {
   credentialKeyId?: string;
   clientCredentialType?: string;
   /** A certificate credential's thumbprint. */
-  credentialThumbprint?: string;
+  certificateThumbprint?: string;
   /** The federated identity credential a workload identity federation sign-in used. */
   federatedCredentialId?: string;
   /** Autonomous system number of the sign-in's IP. */
   asn?: number;
-  /** The token's unique identifier (`uti`), as Graph activity logs carry it in `signInActivityId`. */
-  uniqueTokenId?: string;
+  /** The token's unique identifier (`uniqueTokenIdentifier`): Graph activity logs name it `signInActivityId`, hence the name (and "token" in a detail's name would get it redacted). */
+  signInActivityId?: string;
   /** Entra Agent ID: the agent type, and the app (blueprint) an agent identity belongs to. */
   agentType?: string;
   agentParentAppId?: string;

@@ -167,11 +167,11 @@ describe('sign-in fields for non-human identities', () => {
     }, 'stream');
     expect(stream.details).toMatchObject({
       credentialKeyId: 'd747da7e-e11b-4af2-aede-0487c44067af',
-      credentialThumbprint: 'ab12cd34',
+      certificateThumbprint: 'ab12cd34',
       clientCredentialType: 'federatedIdentityCredential',
       federatedCredentialId: 'fic-1',
       asn: 64500,
-      uniqueTokenId: 'qW3rTyUiOp1234567890AB',
+      signInActivityId: 'qW3rTyUiOp1234567890AB',
       agentType: 'agentIdentity',
       agentParentAppId: 'beef0000-0000-4000-8000-000000000001',
     });

@@ -180,10 +180,10 @@ function toEvent(d: SigninRecord, fields: typeof STREAM_FIELDS): NormalizedEvent
   put(details, 'conditionalAccessStatus', str(p.conditionalAccessStatus));
   put(details, 'credentialKeyId', lower(p.servicePrincipalCredentialKeyId));
   put(details, 'clientCredentialType', str(p.clientCredentialType));
-  put(details, 'credentialThumbprint', lower(p.servicePrincipalCredentialThumbprint));
+  put(details, 'certificateThumbprint', lower(p.servicePrincipalCredentialThumbprint));
   put(details, 'federatedCredentialId', lower(p.federatedCredentialId));
   put(details, 'asn', num(p.autonomousSystemNumber));
-  put(details, 'uniqueTokenId', str(p.uniqueTokenIdentifier));
+  put(details, 'signInActivityId', str(p.uniqueTokenIdentifier));
   const agentType = str(p.agent?.agentType);
   // `notAgentic` is what every ordinary sign-in says.
   if (agentType && agentType.toLowerCase() !== 'notagentic') put(details, 'agentType', agentType);
