@@ -13,6 +13,6 @@ export type { FirstSeenEvidence, FirstSeenOptions } from './kinds/first-seen-kin
 export type { SequenceEvidence, SequenceOptions, SequenceStep, SequenceStepEvidence } from './kinds/sequence.js';
 export type { InventoryResource } from './inventory.js';
 export type {
-  NormalizedEvent, SourceEvent, Source, DetailsBySource, ActivityDetails, SigninDetails, AiDetails, KeyVaultDetails, StorageDetails,
+  NormalizedEvent, SourceEvent, Source, DetailsBySource, ActivityDetails, SigninDetails, AiDetails, KeyVaultDetails, StorageDetails, DirectoryDetails, GraphDetails,
   Severity, Tactic, Result, PrincipalType,
 } from '../model/index.js';

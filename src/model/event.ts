@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
-/** The five log sources Warden normalizes. */
-export const SOURCES = ['activity', 'signin', 'ai', 'keyvault', 'storage'] as const;
+/** The log sources Warden normalizes. */
+export const SOURCES = ['activity', 'signin', 'ai', 'keyvault', 'storage', 'directory', 'graph'] as const;
 export type Source = (typeof SOURCES)[number];
 
 export const RESULTS = ['success', 'failure', 'start', 'unknown'] as const;
@@ -55,6 +55,17 @@ export type SigninDetails = {
   /** Which client secret or certificate signed in (its id, never the secret). */
   credentialKeyId?: string;
   clientCredentialType?: string;
+  /** A certificate credential's thumbprint. */
+  certificateThumbprint?: string;
+  /** The federated identity credential a workload identity federation sign-in used. */
+  federatedCredentialId?: string;
+  /** Autonomous system number of the sign-in's IP. */
+  asn?: number;
+  /** The token's unique identifier (`uniqueTokenIdentifier`): Graph activity logs name it `signInActivityId`, hence the name (and "token" in a detail's name would get it redacted). */
+  signInActivityId?: string;
+  /** Entra Agent ID: the agent type, and the app (blueprint) an agent identity belongs to. */
+  agentType?: string;
+  agentParentAppId?: string;
 };
 
 export type AiDetails = {
@@ -102,6 +113,62 @@ export type StorageDetails = {
   sourceAccount?: string;
 };
 
+/** Entra audit: the change and the object it was made to (the target), flat. */
+export type DirectoryDetails = {
+  /** Entra's own category: ApplicationManagement, RoleManagement, UserManagement… */
+  auditCategory?: string;
+  operationType?: string;
+  loggedByService?: string;
+  /** `user` or `app`: who initiated the change. */
+  initiatorType?: string;
+  /** The object changed (an app, service principal, user…): its object id, type and name. */
+  targetId?: string;
+  targetType?: string;
+  targetName?: string;
+  /** The app id of a changed app or service principal, when the log gives it. */
+  targetAppId?: string;
+  /** Key credentials (secrets, certificates) added or removed: ids, comma-separated, never the secret. */
+  addedKeyIds?: string;
+  addedKeyTypes?: string;
+  addedKeyUsages?: string;
+  addedKeyNames?: string;
+  removedKeyIds?: string;
+  /** A federated identity credential `added`, `changed` (same name, new issuer or subject) or `removed`. */
+  federatedChange?: string;
+  federatedName?: string;
+  federatedIssuer?: string;
+  federatedSubject?: string;
+  /** Directory role granted or removed (template id when logged). */
+  roleId?: string;
+  roleName?: string;
+  userAgent?: string;
+  resultReason?: string;
+};
+
+/** Microsoft Graph activity: one API request. */
+export type GraphDetails = {
+  method?: string;
+  /** The request URI with its query string removed. */
+  requestUri?: string;
+  /** The collection addressed: `users`, `groups`, `applications`, `servicePrincipals`… */
+  resourceKind?: string;
+  apiVersion?: string;
+  statusCode?: number;
+  responseBytes?: number;
+  durationMs?: number;
+  userAgent?: string;
+  /** Application permissions (roles) and delegated scopes of the token, space-separated. */
+  roles?: string;
+  scopes?: string;
+  /** 0 public client, 1 client secret, 2 certificate. */
+  clientAuthMethod?: number;
+  /** The sign-in that issued the token: its unique token identifier. */
+  signInActivityId?: string;
+  servicePrincipalId?: string;
+  userId?: string;
+  requestId?: string;
+};
+
 /** The details each source's events carry. */
 export interface DetailsBySource {
   activity: ActivityDetails;
@@ -109,6 +176,8 @@ export interface DetailsBySource {
   ai: AiDetails;
   keyvault: KeyVaultDetails;
   storage: StorageDetails;
+  directory: DirectoryDetails;
+  graph: GraphDetails;
 }
 
 const lowerGuidish = z.string().refine((s) => s === s.toLowerCase(), 'must be lower-case');

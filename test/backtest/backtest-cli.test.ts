@@ -126,7 +126,7 @@ describe('warden backtest --workspace (spawned, DefaultAzureCredential, real que
     expect(run.stderr).not.toMatch(/Error/);
     expect(idsOf(readAlerts(outFile))).toEqual(idsOf(replayed.alerts));
     const summary = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-    expect(summary).toMatchObject({ rows: replayed.events.length, alerts: replayed.alerts.length, missingTables: ['AADNonInteractiveUserSignInLogs'] });
+    expect(summary).toMatchObject({ rows: replayed.events.length, alerts: replayed.alerts.length, missingTables: ['AADNonInteractiveUserSignInLogs', 'AuditLogs', 'MicrosoftGraphActivityLogs'] });
     expect(summary.splits as number).toBeGreaterThan(0);
     expect(run.stdout).toMatch(/note: table AADNonInteractiveUserSignInLogs does not exist in the workspace: read as empty/);
     expect(server.requests.every((r) => r.status === 200 || r.status === 400)).toBe(true);

@@ -10,7 +10,8 @@ describe('public records with every field replaced by every wrong type', () => {
     const bodies: unknown[] = [];
     for await (const { body } of readCaptures(files)) bodies.push(body);
     const seeds = seedsFrom(bodies);
-    expect(new Set(seeds.map((s) => s.normalizer.source)).size).toBe(SOURCE_NORMALIZERS.length);
+    // Every source but Graph activity, of which no public sample exists (its own fixtures are in the unit tier's seeds).
+    expect(new Set(seeds.map((s) => s.normalizer.source))).toEqual(new Set(SOURCE_NORMALIZERS.map((n) => n.source).filter((s) => s !== 'graph')));
     const { failures, tried } = mutateEveryField(seeds);
     expect(failures).toEqual([]);
     expect(tried).toBeGreaterThan(1000);

@@ -105,15 +105,15 @@ describe('conformance: every public capture file', async () => {
         3   3   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-activitylogs-raw.log
         3   3   0   0  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-azure-activitylogs-duration-as-string-sample.log
        11   0   0  11  elastic-integrations/packages__azure__data_stream__activitylogs___dev__test__pipeline__test-time-formats-corner-cases.log
-        1   0   1   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-duration-as-string.log
-        2   0   2   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-edgecases.log
-        3   0   3   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-sample.log
-        1   0   1   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-tenant-from-resource-id.log
-        3   0   3   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs-raw.log
-        2   0   2   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs-result-description.log
-        1   0   1   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs-result-reason.log
-        1   0   1   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs.log
-       11   0  11   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-time-formats-corner-cases.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-duration-as-string.log
+        2   2   0   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-edgecases.log
+        3   3   0   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-sample.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-audit-logs-tenant-from-resource-id.log
+        3   3   0   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs-raw.log
+        2   2   0   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs-result-description.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs-result-reason.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-auditlogs.log
+       11   0   0  11  elastic-integrations/packages__azure__data_stream__auditlogs___dev__test__pipeline__test-time-formats-corner-cases.log
         8   0   0   8  elastic-integrations/packages__azure__data_stream__events___dev__test__pipeline__test-activitylogs-categories.log
         5   0   1   4  elastic-integrations/packages__azure__data_stream__events___dev__test__pipeline__test-signinlogs-raw.log
         2   0   2   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-azurenativeisv-valid-fieldnames.log
@@ -129,7 +129,7 @@ describe('conformance: every public capture file', async () => {
         1   0   0   1  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-malformed-json.log
         1   0   1   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-raw.log
         1   0   0   1  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-springcloudlog-raw.log
-        1   0   1   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-tenant-metadata.log
+        1   1   0   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-platformlogs-tenant-metadata.log
        11   0  11   0  elastic-integrations/packages__azure__data_stream__platformlogs___dev__test__pipeline__test-time-formats-corner-cases.log
         1   0   1   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-adfs-signin.log
         1   1   0   0  elastic-integrations/packages__azure__data_stream__signinlogs___dev__test__pipeline__test-alternative-time-and-duration-as-string.log

@@ -4,6 +4,7 @@ import { aiSource } from '../../src/ingest/sources/ai.js';
 import { keyvaultSource } from '../../src/ingest/sources/keyvault.js';
 import { signinSource } from '../../src/ingest/sources/signin.js';
 import { storageSource } from '../../src/ingest/sources/storage.js';
+import { directorySource } from '../../src/ingest/sources/directory.js';
 import { parseTime } from '../../src/ingest/util.js';
 import { capturedRecords } from '../support/external-captures.js';
 import { claimedBy, normalizeAll } from './helpers.js';
@@ -101,5 +102,29 @@ describe('parseTime: public time-format corner cases', () => {
       expect(ms, `${file}:${at} ${String(record.time)}`).toBeGreaterThanOrEqual(AT);
       expect(ms, `${file}:${at} ${String(record.time)}`).toBeLessThan(AT + 1000);
     }
+  });
+});
+
+describe('directory source: public Entra audit samples', () => {
+  it('reads every AuditLogs record as an event, rejecting only fragments without an operation', () => {
+    const claimed = claimedBy(directorySource, records);
+    expect(claimed.length).toBeGreaterThanOrEqual(26);
+    const { normalized, rejected } = normalizeAll(directorySource, claimed);
+    for (const { file, record, error } of rejected) {
+      // The time-format corner cases are a time and a category, nothing else.
+      expect(error.message, file).toMatch(/no operation/);
+      expect(record.operationName, file).toBeUndefined();
+    }
+    expect(normalized.length).toBeGreaterThanOrEqual(15);
+    // The documented credential rotation: a managed identity's certificate added to its service principal.
+    const added = normalized.find(({ event }) => event.operation === 'ADD SERVICE PRINCIPAL CREDENTIALS')?.event;
+    expect(added).toMatchObject({
+      principalId: 'b9814691-9ca1-4e55-a1ac-8ef5dd010ec0',
+      principalType: 'servicePrincipal',
+      details: { targetId: 'a7d5dcbe-0627-4ddf-a2f4-86b6785bcc42', targetType: 'ServicePrincipal', addedKeyIds: 'd747da7e-e11b-4af2-aede-0487c44067af', addedKeyTypes: 'AsymmetricX509Cert' },
+    });
+    // A user-initiated device update and a failed role assignment are read too.
+    expect(normalized.some(({ event }) => event.principalType === 'user' && event.details.targetType === 'Device')).toBe(true);
+    expect(normalized.some(({ event }) => event.operation === 'ADD MEMBER TO ROLE' && event.result === 'failure')).toBe(true);
   });
 });

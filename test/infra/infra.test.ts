@@ -664,14 +664,14 @@ describe('diagnostic settings templates', () => {
     expect(template.parameters.categories.defaultValue).toContain('Administrative');
   });
 
-  it('entra-signin.json is a tenant deployment streaming the four sign-in logs to warden-signin', () => {
+  it('entra-signin.json is a tenant deployment streaming the four sign-in logs, the audit log and Graph activity to warden-signin', () => {
     const template = templates['entra-signin.json'];
     expect(template.$schema).toContain('tenantDeploymentTemplate.json');
     const setting = single(template, 'microsoft.aadiam/diagnosticSettings');
     const props = obj(setting.properties);
     expect(props.eventHubAuthorizationRuleId).toBe("[parameters('eventHubAuthorizationRuleId')]");
     expect((props.logs as JsonObject[]).filter((l) => l.enabled === true).map((l) => l.category).sort()).toEqual(
-      ['ManagedIdentitySignInLogs', 'NonInteractiveUserSignInLogs', 'ServicePrincipalSignInLogs', 'SignInLogs'],
+      ['AuditLogs', 'ManagedIdentitySignInLogs', 'MicrosoftGraphActivityLogs', 'NonInteractiveUserSignInLogs', 'ServicePrincipalSignInLogs', 'SignInLogs'],
     );
     expect(template.parameters.eventHubName.defaultValue).toBe(hubOf('hubSignin'));
   });

@@ -111,9 +111,13 @@ describe('each source normalizer returns a valid event or throws InvalidRecordEr
   }
 });
 
-/** The committed demo capture (synthetic, written from the documented stream schemas) and the Log Analytics rows of its records. */
+/** Rule fixtures of the sources the demo capture does not carry yet (Entra audit, Graph activity). */
+const NHI_FIXTURES = ['federated-credential-changed.fixtures/subject-swapped-to-fork.json', 'nhi-graph-recon-burst.fixtures/stolen-secret-maps-tenant.json'];
+
+/** The committed demo capture (synthetic, written from the documented stream schemas), own NHI fixtures, and the Log Analytics rows of their records. */
 function ownBodies(): unknown[] {
   const bodies = gunzipSync(readFileSync(join(repo, DEMO_CAPTURE_FILE))).toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { records: RawRecord[] });
+  for (const f of NHI_FIXTURES) bodies.push(JSON.parse(readFileSync(join(repo, 'detections', f), 'utf8')) as { records: RawRecord[] });
   return [...bodies, { tables: [...toLogAnalyticsTables(bodies.flatMap((b) => b.records)).values()] }];
 }
 

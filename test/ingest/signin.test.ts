@@ -231,6 +231,7 @@ describe('sign-in source: stream and Log Analytics rows', () => {
       tenantId: TENANT,
       correlationId: SP_CORRELATION,
       details: {
+        signInActivityId: 'YTA4ODY5YTgtM2IxNS00NmU0LThkZTMtMjczODQ5ZTYwMTAw',
         signInKind: 'servicePrincipal',
         errorCode: 0,
         targetResourceAppId: COGNITIVE_SERVICES_APP,
@@ -273,6 +274,7 @@ describe('sign-in source: stream and Log Analytics rows', () => {
       tenantId: TENANT,
       correlationId: SP_CORRELATION,
       details: {
+        signInActivityId: 'YTA4ODY5YTgtM2IxNS00NmU0LThkZTMtMjczODQ5ZTYwMTAw',
         signInKind: 'managedIdentity',
         errorCode: 0,
         targetResourceAppId: 'cfa8b339-82a2-471a-a3c9-0fc0be7a4093',

@@ -140,6 +140,7 @@ function signinRow(r: Rec, table: string): Row {
   put(row, 'ServicePrincipalName', 'string', p.servicePrincipalName);
   put(row, 'ServicePrincipalCredentialKeyId', 'string', p.servicePrincipalCredentialKeyId);
   put(row, 'ClientCredentialType', 'string', p.clientCredentialType);
+  put(row, 'UniqueTokenIdentifier', 'string', p.uniqueTokenIdentifier);
   put(row, 'Status', nested, text(p.status));
   put(row, 'UserAgent', 'string', p.userAgent);
   put(row, 'UserDisplayName', 'string', p.userDisplayName);
@@ -253,6 +254,62 @@ function storageRow(r: Rec): Row {
   return row;
 }
 
+/** Entra audit (AuditLogs): `Category` is Entra's own category; InitiatedBy, TargetResources, AdditionalDetails are dynamic. */
+function auditRow(r: Rec): Row {
+  const row: Row = new Map();
+  const p = obj(r.properties) ?? {};
+  put(row, 'TenantId', 'string', WORKSPACE_TENANT);
+  put(row, 'SourceSystem', 'string', 'Azure AD');
+  put(row, 'TimeGenerated', 'datetime', r.time);
+  put(row, 'ResourceId', 'string', r.resourceId);
+  put(row, 'OperationName', 'string', r.operationName);
+  put(row, 'OperationVersion', 'string', r.operationVersion);
+  put(row, 'Category', 'string', p.category);
+  put(row, 'ResultSignature', 'string', r.resultSignature);
+  put(row, 'DurationMs', 'long', num(r.durationMs));
+  put(row, 'CorrelationId', 'string', r.correlationId);
+  put(row, 'Identity', 'string', typeof r.identity === 'string' ? r.identity : undefined);
+  put(row, 'Id', 'string', p.id);
+  put(row, 'Result', 'string', p.result);
+  put(row, 'ResultReason', 'string', p.resultReason);
+  put(row, 'ActivityDisplayName', 'string', p.activityDisplayName);
+  put(row, 'ActivityDateTime', 'datetime', p.activityDateTime);
+  put(row, 'LoggedByService', 'string', p.loggedByService);
+  put(row, 'AADOperationType', 'string', p.operationType);
+  put(row, 'InitiatedBy', 'dynamic', p.initiatedBy);
+  put(row, 'TargetResources', 'dynamic', p.targetResources);
+  put(row, 'AdditionalDetails', 'dynamic', p.additionalDetails);
+  put(row, 'AADTenantId', 'string', r.tenantId);
+  return row;
+}
+
+/** MicrosoftGraphActivityLogs: the stream's properties as PascalCase columns. */
+function graphRow(r: Rec): Row {
+  const row: Row = new Map();
+  const p = obj(r.properties) ?? {};
+  put(row, 'TenantId', 'string', WORKSPACE_TENANT);
+  put(row, 'TimeGenerated', 'datetime', p.timeGenerated ?? r.time);
+  put(row, 'AadTenantId', 'string', p.tenantId);
+  put(row, 'RequestId', 'string', p.requestId);
+  put(row, 'OperationId', 'string', p.operationId);
+  put(row, 'ApiVersion', 'string', p.apiVersion);
+  put(row, 'RequestMethod', 'string', p.requestMethod);
+  put(row, 'ResponseStatusCode', 'int', num(p.responseStatusCode));
+  put(row, 'DurationMs', 'int', num(p.durationMs));
+  put(row, 'ResponseSizeBytes', 'int', num(p.responseSizeBytes));
+  put(row, 'SignInActivityId', 'string', p.signInActivityId);
+  put(row, 'Roles', 'string', p.roles);
+  put(row, 'Scopes', 'string', p.scopes);
+  put(row, 'AppId', 'string', p.appId);
+  put(row, 'UserId', 'string', p.userId);
+  put(row, 'ServicePrincipalId', 'string', p.servicePrincipalId);
+  put(row, 'ClientAuthMethod', 'int', num(p.clientAuthMethod));
+  put(row, 'IPAddress', 'string', p.ipAddress);
+  put(row, 'UserAgent', 'string', p.userAgent);
+  put(row, 'RequestUri', 'string', p.requestUri);
+  return row;
+}
+
 const ACTIVITY_CATEGORIES = new Set(['administrative', 'security', 'servicehealth', 'alert', 'recommendation', 'policy', 'autoscale', 'resourcehealth']);
 const STORAGE_CATEGORIES = new Set(['storageread', 'storagewrite', 'storagedelete']);
 
@@ -263,6 +320,8 @@ export function toRow(record: Rec): { table: string; row: Row } | undefined {
   const signin = SIGNIN_TABLES[category];
   if (signin) return { table: signin, row: signinRow(record, signin) };
   if (STORAGE_CATEGORIES.has(category)) return { table: 'StorageBlobLogs', row: storageRow(record) };
+  if (category === 'auditlogs') return { table: 'AuditLogs', row: auditRow(record) };
+  if (category === 'microsoftgraphactivitylogs') return { table: 'MicrosoftGraphActivityLogs', row: graphRow(record) };
   if (/\/providers\/microsoft\.(keyvault|cognitiveservices)\//i.test(String(record.resourceId ?? ''))) return { table: 'AzureDiagnostics', row: diagnosticsRow(record) };
   return undefined;
 }

@@ -4,9 +4,11 @@ import { signinSource } from './signin.js';
 import { aiSource } from './ai.js';
 import { keyvaultSource } from './keyvault.js';
 import { storageSource } from './storage.js';
+import { directorySource } from './directory.js';
+import { graphSource } from './graph.js';
 
 /** Every log source Warden normalizes, one module each. */
-export const SOURCE_NORMALIZERS: readonly SourceNormalizer[] = [activitySource, signinSource, aiSource, keyvaultSource, storageSource];
+export const SOURCE_NORMALIZERS: readonly SourceNormalizer[] = [activitySource, signinSource, aiSource, keyvaultSource, storageSource, directorySource, graphSource];
 
 /** The Log Analytics tables the sources read, as Log Analytics names them. */
 export const SOURCE_TABLES: readonly string[] = [...new Set(SOURCE_NORMALIZERS.flatMap((n) => n.tables))];

@@ -76,7 +76,7 @@ export function callerIp(v: unknown): string | undefined {
 }
 
 /** HTTP status → result; undefined when there is no usable status. */
-function resultFromStatus(status: number | undefined): Result | undefined {
+export function resultFromStatus(status: number | undefined): Result | undefined {
   if (status === undefined || status < 100) return undefined;
   return status < 400 ? 'success' : 'failure';
 }
@@ -97,7 +97,7 @@ export function resultWord(v: unknown): string | undefined {
  * `Success`, `Succeeded`, `Failed`, `ClientOtherError`, `Start`, storage's metric response types
  * (`SASSuccess`, `AuthorizationError`) … → result; undefined when unrecognised.
  */
-function resultFromText(v: unknown): Result | undefined {
+export function resultFromText(v: unknown): Result | undefined {
   const s = resultWord(v);
   if (!s) return undefined;
   if (s === 'success' || s === 'succeeded' || s === 'ok' || s.endsWith('success')) return 'success';

@@ -37,6 +37,12 @@ const SigninProperties = z.object({
   conditionalAccessStatus: text,
   servicePrincipalCredentialKeyId: text,
   clientCredentialType: text,
+  servicePrincipalCredentialThumbprint: text,
+  federatedCredentialId: text,
+  autonomousSystemNumber: numberish,
+  uniqueTokenIdentifier: text,
+  /** Entra Agent ID: present on agent sign-ins. */
+  agent: jsonObject(z.object({ agentType: text, parentAppId: text })),
   correlationId: text,
 });
 
@@ -105,6 +111,11 @@ function rowAsStream(row: unknown): unknown {
       conditionalAccessStatus: r.ConditionalAccessStatus,
       servicePrincipalCredentialKeyId: r.ServicePrincipalCredentialKeyId,
       clientCredentialType: r.ClientCredentialType,
+      servicePrincipalCredentialThumbprint: r.ServicePrincipalCredentialThumbprint,
+      federatedCredentialId: r.FederatedCredentialId,
+      autonomousSystemNumber: r.AutonomousSystemNumber,
+      uniqueTokenIdentifier: r.UniqueTokenIdentifier,
+      agent: r.Agent,
     },
   };
 }
@@ -175,6 +186,14 @@ function toEvent({ d, fields }: { d: SigninRecord; fields: typeof STREAM_FIELDS 
   put(details, 'conditionalAccessStatus', str(p.conditionalAccessStatus));
   put(details, 'credentialKeyId', lower(p.servicePrincipalCredentialKeyId));
   put(details, 'clientCredentialType', str(p.clientCredentialType));
+  put(details, 'certificateThumbprint', lower(p.servicePrincipalCredentialThumbprint));
+  put(details, 'federatedCredentialId', lower(p.federatedCredentialId));
+  put(details, 'asn', num(p.autonomousSystemNumber));
+  put(details, 'signInActivityId', str(p.uniqueTokenIdentifier));
+  const agentType = str(p.agent?.agentType);
+  // `notAgentic` is what every ordinary sign-in says.
+  if (agentType && agentType.toLowerCase() !== 'notagentic') put(details, 'agentType', agentType);
+  put(details, 'agentParentAppId', lower(p.agent?.parentAppId));
 
   return {
     time,

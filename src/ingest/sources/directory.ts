@@ -1,0 +1,339 @@
+import { z } from 'zod';
+import type { DirectoryDetails, NormalizedEvent, Result } from '../../model/index.js';
+import { compiled, firstPresent, jsonObject } from '../schema.js';
+import type { RawRecord, SourceNormalizer } from '../types.js';
+import { eventId, lower, str } from '../util.js';
+import { callerIp, eventOperation, eventTime, lowerGuid, put, resultFromText, schemaError, text, timeish, unknownPrincipal, type Principal } from './resource-log.js';
+
+/**
+ * Entra ID audit log (directory audits: stream category `AuditLogs`, table `AuditLogs`): who changed
+ * what in the directory. Warden reads it for the changes that arm a non-human identity: credentials
+ * added to an app or service principal, federated identity credentials, directory role membership.
+ * Rows are mapped onto the stream shape first, so one schema validates both.
+ * Schemas: https://learn.microsoft.com/graph/api/resources/directoryaudit and
+ * https://learn.microsoft.com/azure/azure-monitor/reference/tables/auditlogs
+ */
+
+/** A JSON array that Log Analytics may hand over as a string (dynamic columns). */
+function jsonArray<T extends z.ZodType>(schema: T) {
+  return z.preprocess((v) => {
+    if (typeof v !== 'string') return v;
+    if (v === '') return undefined;
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      return v;
+    }
+  }, z.array(schema).nullish());
+}
+
+const ModifiedProperty = z.object({ displayName: text, oldValue: z.unknown(), newValue: z.unknown() });
+const TargetResource = z.object({
+  id: text,
+  displayName: text,
+  type: text,
+  userPrincipalName: text,
+  modifiedProperties: z.array(ModifiedProperty).nullish(),
+});
+const Initiator = z.object({
+  user: z.object({ id: text, userPrincipalName: text, displayName: text, ipAddress: text }).nullish(),
+  app: z.object({ appId: text, displayName: text, servicePrincipalId: text, servicePrincipalName: text }).nullish(),
+});
+const KeyValue = z.object({ key: text, value: z.unknown() });
+
+const AuditProperties = z.object({
+  id: text,
+  category: text,
+  correlationId: text,
+  result: text,
+  resultReason: text,
+  activityDisplayName: text,
+  activityDateTime: timeish,
+  loggedByService: text,
+  operationType: text,
+  initiatedBy: jsonObject(Initiator),
+  targetResources: jsonArray(TargetResource),
+  additionalDetails: jsonArray(KeyValue),
+});
+
+const AuditRecord = compiled(z.object({
+  time: timeish,
+  category: text,
+  operationName: text,
+  resultType: text,
+  resultSignature: text,
+  resultDescription: text,
+  callerIpAddress: text,
+  correlationId: text,
+  tenantId: text,
+  identity: z.union([z.string(), z.object({})]).nullish(),
+  properties: jsonObject(AuditProperties),
+}));
+type AuditRecord = z.infer<typeof AuditRecord>;
+type Target = z.infer<typeof TargetResource>;
+
+/** AuditLogs row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AADTenantId`. */
+function rowAsStream(row: unknown): unknown {
+  if (!row || typeof row !== 'object') return row;
+  const r = row as RawRecord;
+  return {
+    time: r.TimeGenerated,
+    category: 'AuditLogs',
+    operationName: r.OperationName ?? r.ActivityDisplayName,
+    resultType: r.ResultType,
+    resultDescription: r.ResultDescription,
+    callerIpAddress: r.CallerIpAddress,
+    correlationId: r.CorrelationId,
+    tenantId: r.AADTenantId,
+    identity: r.Identity,
+    properties: {
+      id: r.Id,
+      category: r.Category,
+      correlationId: r.CorrelationId,
+      result: r.Result,
+      resultReason: r.ResultReason,
+      activityDisplayName: r.ActivityDisplayName,
+      activityDateTime: r.ActivityDateTime,
+      loggedByService: r.LoggedByService,
+      operationType: r.AADOperationType,
+      initiatedBy: r.InitiatedBy,
+      targetResources: firstPresent(r.TargetResources, r.TargetResources_s),
+      additionalDetails: r.AdditionalDetails,
+    },
+  };
+}
+
+const AuditRow = compiled(z.preprocess(rowAsStream, AuditRecord));
+
+/** Modified property values are JSON text inside a string (`"\"KeyDescription\""`): one level unwrapped. */
+function unwrap(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const s = v.trim();
+  if (!s) return undefined;
+  if (s[0] !== '"' && s[0] !== '[' && s[0] !== '{') return s;
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    return s;
+  }
+}
+
+/** One key credential as the audit log describes it: `[KeyIdentifier=…,KeyType=…,KeyUsage=…,DisplayName=…]`. */
+export interface KeyCredential {
+  keyId: string;
+  type?: string;
+  usage?: string;
+  name?: string;
+}
+
+const KEY_FIELD = /(KeyIdentifier|KeyType|KeyUsage|DisplayName)=([^,\]]*)/g;
+
+/** The key credentials a `KeyDescription` value lists (never the secret: the log holds ids only). */
+export function keyCredentials(value: unknown): KeyCredential[] {
+  const v = unwrap(value);
+  const items = Array.isArray(v) ? v : v === undefined ? [] : [v];
+  const keys: KeyCredential[] = [];
+  for (const item of items) {
+    if (typeof item !== 'string') continue;
+    const key: Partial<KeyCredential> = {};
+    for (const [, field, raw] of item.matchAll(KEY_FIELD)) {
+      const val = raw?.trim();
+      if (!val) continue;
+      if (field === 'KeyIdentifier') key.keyId = val.toLowerCase();
+      else if (field === 'KeyType') key.type = val;
+      else if (field === 'KeyUsage') key.usage = val;
+      else key.name = val;
+    }
+    if (key.keyId) keys.push(key as KeyCredential);
+  }
+  return keys;
+}
+
+/** One federated identity credential: the external issuer and subject whose tokens the app or identity trusts. */
+export interface FederatedCredential {
+  name?: string;
+  issuer?: string;
+  subject?: string;
+}
+
+function field(o: Record<string, unknown>, name: string): string | undefined {
+  for (const [k, v] of Object.entries(o)) if (k.toLowerCase() === name) return str(v);
+  return undefined;
+}
+
+/** The federated credentials a `FederatedIdentityCredentials` value lists (PascalCase or camelCase keys). */
+export function federatedCredentials(value: unknown): FederatedCredential[] {
+  const v = unwrap(value);
+  const items = Array.isArray(v) ? v : v && typeof v === 'object' ? [v] : [];
+  const creds: FederatedCredential[] = [];
+  for (const item of items) {
+    if (!item || typeof item !== 'object') continue;
+    const o = item as Record<string, unknown>;
+    const cred: FederatedCredential = {};
+    const name = field(o, 'name');
+    const issuer = field(o, 'issuer');
+    const subject = field(o, 'subject');
+    if (name) cred.name = name;
+    if (issuer) cred.issuer = issuer;
+    if (subject) cred.subject = subject;
+    if (issuer || subject) creds.push(cred);
+  }
+  return creds;
+}
+
+function fedKey(c: FederatedCredential): string {
+  return `${c.name ?? ''}\n${c.issuer ?? ''}\n${c.subject ?? ''}`;
+}
+
+function property(target: Target, name: string): z.infer<typeof ModifiedProperty> | undefined {
+  const wanted = name.toLowerCase();
+  return target.modifiedProperties?.find((p) => p.displayName?.toLowerCase() === wanted);
+}
+
+function propertyText(target: Target, name: string): string | undefined {
+  const p = property(target, name);
+  const v = p ? unwrap(p.newValue) : undefined;
+  return typeof v === 'string' ? str(v.trim()) : undefined;
+}
+
+const joined = (values: Array<string | undefined>): string | undefined => {
+  const present = [...new Set(values.filter((v): v is string => !!v))];
+  return present.length ? present.join(',') : undefined;
+};
+
+/** What a target's modified properties say about credentials and roles, into `details`. */
+function readChanges(details: DirectoryDetails, targets: Target[]): void {
+  for (const target of targets) {
+    const keys = property(target, 'KeyDescription');
+    if (keys && details.addedKeyIds === undefined && details.removedKeyIds === undefined) {
+      const before = keyCredentials(keys.oldValue);
+      const after = keyCredentials(keys.newValue);
+      const beforeIds = new Set(before.map((k) => k.keyId));
+      const afterIds = new Set(after.map((k) => k.keyId));
+      const added = after.filter((k) => !beforeIds.has(k.keyId));
+      put(details, 'addedKeyIds', joined(added.map((k) => k.keyId)));
+      put(details, 'addedKeyTypes', joined(added.map((k) => k.type)));
+      put(details, 'addedKeyUsages', joined(added.map((k) => k.usage)));
+      put(details, 'addedKeyNames', joined(added.map((k) => k.name)));
+      put(details, 'removedKeyIds', joined(before.filter((k) => !afterIds.has(k.keyId)).map((k) => k.keyId)));
+    }
+    const fic = property(target, 'FederatedIdentityCredentials');
+    if (fic && details.federatedChange === undefined) {
+      const before = federatedCredentials(fic.oldValue);
+      const after = federatedCredentials(fic.newValue);
+      const beforeKeys = new Set(before.map(fedKey));
+      const fresh = after.filter((c) => !beforeKeys.has(fedKey(c)));
+      const beforeNames = new Set(before.map((c) => c.name).filter(Boolean));
+      // A credential whose name existed before but whose issuer or subject differs was changed, not added.
+      const change = fresh.length === 0 ? (after.length < before.length ? 'removed' : undefined)
+        : fresh.some((c) => c.name && beforeNames.has(c.name)) ? 'changed' : 'added';
+      put(details, 'federatedChange', change);
+      const shown = fresh[0];
+      put(details, 'federatedName', shown?.name);
+      put(details, 'federatedIssuer', shown?.issuer);
+      put(details, 'federatedSubject', shown?.subject);
+    }
+    put(details, 'roleId', details.roleId ?? lower(propertyText(target, 'Role.TemplateId')) ?? lower(propertyText(target, 'Role.ObjectID')));
+    put(details, 'roleName', details.roleName ?? propertyText(target, 'Role.DisplayName'));
+  }
+}
+
+/** The first target that is a directory object (not the role itself, in role assignments). */
+function mainTarget(targets: Target[]): Target | undefined {
+  return targets.find((t) => lower(t.type) !== 'role') ?? targets[0];
+}
+
+function initiator(p: z.infer<typeof AuditProperties> | null | undefined, identity: string | undefined): { principal: Principal; type?: string; ip?: string } {
+  const user = p?.initiatedBy?.user;
+  const app = p?.initiatedBy?.app;
+  const userId = lower(user?.id) ?? lower(user?.userPrincipalName);
+  if (userId) {
+    const principal: Principal = { principalId: userId, principalType: 'user' };
+    const name = str(user?.userPrincipalName) ?? str(user?.displayName);
+    if (name) principal.principalName = name;
+    return { principal, type: 'user', ip: str(user?.ipAddress) };
+  }
+  const appPrincipal = lower(app?.servicePrincipalId) ?? lower(app?.appId);
+  if (appPrincipal) {
+    const principal: Principal = { principalId: appPrincipal, principalType: 'servicePrincipal' };
+    const name = str(app?.displayName) ?? str(app?.servicePrincipalName);
+    if (name) principal.principalName = name;
+    const appId = lower(app?.appId);
+    if (appId) principal.appId = appId;
+    return { principal, type: 'app' };
+  }
+  return { principal: unknownPrincipal('directory', identity) };
+}
+
+function additional(p: z.infer<typeof AuditProperties> | null | undefined, key: string): string | undefined {
+  const wanted = key.toLowerCase();
+  return str(p?.additionalDetails?.find((d) => d.key?.toLowerCase() === wanted)?.value);
+}
+
+/** `success`, `failure`, `timeout` (a failure to the rules). */
+function auditResult(v: string | null | undefined, resultType: string | null | undefined): Result {
+  const s = lower(v);
+  if (s === 'timeout') return 'failure';
+  return resultFromText(s) ?? resultFromText(resultType) ?? 'unknown';
+}
+
+const STREAM_FIELDS = { time: 'properties.activityDateTime or time', operation: 'operationName' };
+const ROW_FIELDS = { time: 'ActivityDateTime or TimeGenerated', operation: 'OperationName' };
+
+function toEvent(d: AuditRecord, fields: typeof STREAM_FIELDS): NormalizedEvent {
+  const p = d.properties;
+  const activity = p?.activityDateTime;
+  const time = eventTime(activity ?? d.time, fields.time);
+  const operation = eventOperation(p?.activityDisplayName ?? d.operationName, fields.operation);
+  const who = initiator(p, typeof d.identity === 'string' ? str(d.identity) : undefined);
+  const targets = p?.targetResources ?? [];
+  const target = mainTarget(targets);
+
+  const details: DirectoryDetails = {};
+  put(details, 'auditCategory', str(p?.category));
+  put(details, 'operationType', str(p?.operationType));
+  put(details, 'loggedByService', str(p?.loggedByService));
+  put(details, 'initiatorType', who.type);
+  put(details, 'targetId', lower(target?.id));
+  put(details, 'targetType', str(target?.type));
+  put(details, 'targetName', str(target?.displayName) ?? str(target?.userPrincipalName));
+  put(details, 'targetAppId', lower(additional(p, 'AppId')));
+  readChanges(details, targets);
+  put(details, 'userAgent', additional(p, 'User-Agent'));
+  const result = auditResult(p?.result, d.resultType);
+  if (result === 'failure') put(details, 'resultReason', str(p?.resultReason) ?? str(d.resultDescription));
+
+  const event: NormalizedEvent = {
+    id: '',
+    time,
+    source: 'directory',
+    category: 'AuditLogs',
+    operation,
+    result,
+    principalId: who.principal.principalId,
+    principalType: who.principal.principalType,
+    details,
+  };
+  if (who.principal.principalName) event.principalName = who.principal.principalName;
+  if (who.principal.appId) event.appId = who.principal.appId;
+  const ip = callerIp(who.ip) ?? callerIp(d.callerIpAddress);
+  if (ip) event.ip = ip;
+  const tenantId = lowerGuid(d.tenantId);
+  if (tenantId) event.tenantId = tenantId;
+  const correlationId = str(d.correlationId) ?? str(p?.correlationId);
+  if (correlationId) event.correlationId = correlationId;
+  // The audit entry's own id (`properties.id`, the row's `Id`) is in both shapes.
+  event.id = str(p?.id) ?? eventId(event, details.targetId);
+  return event;
+}
+
+export const directorySource: SourceNormalizer = {
+  source: 'directory',
+  streamCategories: ['AuditLogs'],
+  tables: ['AuditLogs'],
+  normalize(record, shape) {
+    const parsed = (shape === 'table' ? AuditRow : AuditRecord).safeParse(record);
+    if (!parsed.success) throw schemaError('directory', parsed.error);
+    return toEvent(parsed.data, shape === 'table' ? ROW_FIELDS : STREAM_FIELDS);
+  },
+};

@@ -1,0 +1,176 @@
+import { z } from 'zod';
+import type { GraphDetails, NormalizedEvent } from '../../model/index.js';
+import { compiled, jsonObject } from '../schema.js';
+import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
+import { eventId, lower, num, str } from '../util.js';
+import {
+  callerIp, duration, eventTime, lowerGuid, numberish, put, resultFromStatus, schemaError, segments, text, timeish, unknownPrincipal, urlParts, type Principal,
+} from './resource-log.js';
+
+/**
+ * Microsoft Graph activity logs (stream category and table `MicrosoftGraphActivityLogs`): every
+ * request an app or user makes to Microsoft Graph in the tenant. Rows are mapped onto the stream
+ * shape first, so one schema validates both.
+ * Schema: https://learn.microsoft.com/azure/azure-monitor/reference/tables/microsoftgraphactivitylogs
+ */
+
+const GraphProperties = z.object({
+  timeGenerated: timeish,
+  requestId: text,
+  operationId: text,
+  apiVersion: text,
+  requestMethod: text,
+  responseStatusCode: numberish,
+  tenantId: text,
+  durationMs: numberish,
+  responseSizeBytes: numberish,
+  signInActivityId: text,
+  roles: text,
+  scopes: text,
+  appId: text,
+  userId: text,
+  servicePrincipalId: text,
+  clientAuthMethod: numberish,
+  ipAddress: text,
+  userAgent: text,
+  requestUri: text,
+});
+
+const GraphRecord = compiled(z.object({
+  time: timeish,
+  category: text,
+  operationName: text,
+  resultSignature: numberish,
+  durationMs: numberish,
+  callerIpAddress: text,
+  correlationId: text,
+  tenantId: text,
+  properties: jsonObject(GraphProperties),
+}));
+type GraphRecord = z.infer<typeof GraphRecord>;
+
+/** MicrosoftGraphActivityLogs row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AadTenantId`. */
+function rowAsStream(row: unknown): unknown {
+  if (!row || typeof row !== 'object') return row;
+  const r = row as RawRecord;
+  return {
+    time: r.TimeGenerated,
+    category: 'MicrosoftGraphActivityLogs',
+    tenantId: r.AadTenantId,
+    properties: {
+      requestId: r.RequestId,
+      operationId: r.OperationId,
+      apiVersion: r.ApiVersion,
+      requestMethod: r.RequestMethod,
+      responseStatusCode: r.ResponseStatusCode,
+      durationMs: r.DurationMs,
+      responseSizeBytes: r.ResponseSizeBytes,
+      signInActivityId: r.SignInActivityId,
+      roles: r.Roles,
+      scopes: r.Scopes,
+      appId: r.AppId,
+      userId: r.UserId,
+      servicePrincipalId: r.ServicePrincipalId,
+      clientAuthMethod: r.ClientAuthMethod,
+      ipAddress: r.IPAddress,
+      userAgent: r.UserAgent,
+      requestUri: r.RequestUri,
+    },
+  };
+}
+
+const GraphRow = compiled(z.preprocess(rowAsStream, GraphRecord));
+
+const VERSION = /^(v1\.0|beta)$/i;
+
+/** `https://graph.microsoft.com/v1.0/users/x/memberOf?$top=5` → the URI without its query, the version and `users`. */
+export function graphRequest(uri: string | undefined): { requestUri?: string; apiVersion?: string; resourceKind?: string } {
+  if (!uri) return {};
+  const parts = urlParts(uri);
+  const query = uri.search(/[?#]/);
+  const requestUri = query >= 0 ? uri.slice(0, query) : uri;
+  if (!parts) return { requestUri };
+  const [first, second] = segments(parts.path);
+  const versioned = first !== undefined && VERSION.test(first);
+  const kind = versioned ? second : first;
+  const out: { requestUri?: string; apiVersion?: string; resourceKind?: string } = { requestUri };
+  if (versioned) out.apiVersion = first.toLowerCase();
+  // `users('x')` and `users(…)` name the collection before the parenthesis.
+  const collection = kind?.split('(')[0];
+  if (collection) out.resourceKind = collection;
+  return out;
+}
+
+function graphPrincipal(p: z.infer<typeof GraphProperties>): Principal {
+  // A delegated token carries the user; an app-only token only the service principal.
+  const userId = lower(p.userId);
+  const appId = lower(p.appId);
+  let principal: Principal;
+  if (userId) principal = { principalId: userId, principalType: 'user' };
+  else {
+    const spId = lower(p.servicePrincipalId) ?? appId;
+    principal = spId ? { principalId: spId, principalType: 'servicePrincipal' } : unknownPrincipal('graph');
+  }
+  if (appId) principal.appId = appId;
+  return principal;
+}
+
+function toEvent(d: GraphRecord, timeField: string): NormalizedEvent {
+  const p = d.properties ?? {};
+  const time = eventTime(p.timeGenerated ?? d.time, timeField);
+  const method = str(p.requestMethod)?.trim().toUpperCase();
+  if (!method) throw new InvalidRecordError(`no operation in 'requestMethod': a Graph request without a method is a fragment, not an event`);
+  const principal = graphPrincipal(p);
+  const statusCode = num(p.responseStatusCode) ?? num(d.resultSignature);
+  const request = graphRequest(str(p.requestUri));
+
+  const details: GraphDetails = {};
+  put(details, 'method', method);
+  put(details, 'requestUri', request.requestUri);
+  put(details, 'resourceKind', request.resourceKind);
+  put(details, 'apiVersion', str(p.apiVersion) ?? request.apiVersion);
+  put(details, 'statusCode', statusCode);
+  put(details, 'responseBytes', num(p.responseSizeBytes));
+  put(details, 'durationMs', duration(p.durationMs ?? d.durationMs));
+  put(details, 'userAgent', str(p.userAgent));
+  put(details, 'roles', str(p.roles));
+  put(details, 'scopes', str(p.scopes));
+  put(details, 'clientAuthMethod', num(p.clientAuthMethod));
+  put(details, 'signInActivityId', str(p.signInActivityId));
+  put(details, 'servicePrincipalId', lower(p.servicePrincipalId));
+  put(details, 'userId', lower(p.userId));
+  put(details, 'requestId', lower(p.requestId));
+
+  const event: NormalizedEvent = {
+    id: '',
+    time,
+    source: 'graph',
+    category: 'MicrosoftGraphActivityLogs',
+    operation: method,
+    result: resultFromStatus(statusCode) ?? 'unknown',
+    principalId: principal.principalId,
+    principalType: principal.principalType,
+    details,
+  };
+  if (principal.appId) event.appId = principal.appId;
+  const ip = callerIp(p.ipAddress) ?? callerIp(d.callerIpAddress);
+  if (ip) event.ip = ip;
+  const tenantId = lowerGuid(p.tenantId) ?? lowerGuid(d.tenantId);
+  if (tenantId) event.tenantId = tenantId;
+  const correlationId = str(p.operationId) ?? str(d.correlationId);
+  if (correlationId) event.correlationId = correlationId;
+  // The request id is unique per request and in both shapes.
+  event.id = details.requestId ?? eventId(event, details.requestUri);
+  return event;
+}
+
+export const graphSource: SourceNormalizer = {
+  source: 'graph',
+  streamCategories: ['MicrosoftGraphActivityLogs'],
+  tables: ['MicrosoftGraphActivityLogs'],
+  normalize(record, shape) {
+    const parsed = (shape === 'table' ? GraphRow : GraphRecord).safeParse(record);
+    if (!parsed.success) throw schemaError('graph', parsed.error);
+    return toEvent(parsed.data, shape === 'table' ? 'TimeGenerated' : 'properties.timeGenerated or time');
+  },
+};
