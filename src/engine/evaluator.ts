@@ -1,4 +1,4 @@
-import type { Alert, StreamEvent } from '../model/index.js';
+import type { Alert, NormalizedEvent, StreamEvent } from '../model/index.js';
 import type { CompiledRule } from './compile.js';
 import { buildAlert } from './evidence.js';
 import { UNCHANGED, type AlertDraft, type Evaluation, type KeyState, type ObservedPoint, type Observer } from './kinds/types.js';
@@ -6,6 +6,15 @@ import type { RuleIndex } from './rule-index.js';
 
 /** Store key of a partition's own entry: its watermark and last applied sequence number. */
 export const PARTITION_META_KEY = '~partition';
+/** Store key prefix of a principal's age on the partition: `~age|<principal id>` → `[first seen, last seen]` (event times). */
+export const AGE_KEY = '~age|';
+/**
+ * A principal silent this long is forgotten: it learns again when it comes back, as a key whose
+ * values all expired does (30 days, the default first-seen horizon).
+ */
+export const PRINCIPAL_FORGET_MS = 30 * 86_400_000;
+/** A principal's last-seen time is moved on at most once an hour, so a busy principal costs a write an hour, not one per event. */
+const AGE_REFRESH_MS = 3_600_000;
 
 interface PartitionMeta {
   /** Event-time watermark: the newest event time applied on the partition. */
@@ -14,6 +23,8 @@ interface PartitionMeta {
   q: number;
   /** Per origin (raw hub partition), the last applied [raw sequence number, record index]. */
   o?: Record<string, [number, number]>;
+  /** Earliest event time applied on the partition: what learning of an event without a principal is measured against. */
+  f?: number;
 }
 
 /** Counters shared by a detector's partitions. */
@@ -74,6 +85,10 @@ export class PartitionEvaluator {
   private remembered = new Map<string, string>();
   /** Per rule, what its kind raises alerts through. */
   private readonly evaluations: RuleEvaluation[];
+  /** Per principal seen on the partition, [first seen, last seen] in event time (see AGE_KEY). */
+  private readonly ages = new Map<string, [number, number]>();
+  private readonly dirtyAges = new Set<string>();
+  private removedAges: string[] = [];
 
   constructor(
     readonly partitionId: string,
@@ -86,7 +101,18 @@ export class PartitionEvaluator {
     this.dirty = rules.map(() => new Map());
     this.removed = rules.map(() => new Set());
     this.prefixes = rules.map((r) => `${storePrefix(r)}|`);
-    this.evaluations = rules.map((r) => new RuleEvaluation(r, counters, options.observe));
+    const watchedSince = (e: NormalizedEvent): number => (e.principalId && this.ages.get(e.principalId)?.[0]) || (this.meta.f ?? e.time);
+    this.evaluations = rules.map((r) => new RuleEvaluation(r, counters, options.observe, watchedSince));
+  }
+
+  /** Principals seen on the partition (within PRINCIPAL_FORGET_MS of their last event). */
+  get principalCount(): number {
+    return this.ages.size;
+  }
+
+  /** When the principal was first seen on this partition (event time), if it is known. */
+  principalFirstSeen(principalId: string): number | undefined {
+    return this.ages.get(principalId)?.[0];
   }
 
   /** The partition's event-time watermark: the newest event time applied there. */
@@ -113,6 +139,15 @@ export class PartitionEvaluator {
         const meta = parse(json) as PartitionMeta | undefined;
         if (meta && typeof meta.w === 'number' && typeof meta.q === 'number') Object.assign(this.meta, meta);
         else this.counters.corruptState++;
+        continue;
+      }
+      if (storeKey.startsWith(AGE_KEY)) {
+        const age = parse(json);
+        if (Array.isArray(age) && typeof age[0] === 'number' && typeof age[1] === 'number') this.ages.set(storeKey.slice(AGE_KEY.length), [age[0], age[1]]);
+        else {
+          this.counters.corruptState++;
+          this.orphans.push(storeKey);
+        }
         continue;
       }
       // Rule ids never start with '~': such keys are the detector's (PARTITION_META_KEY's kin).
@@ -154,6 +189,8 @@ export class PartitionEvaluator {
     const lateness = this.options.allowedLatenessMs;
     if (e.time < meta.w - lateness) this.counters.late++;
     if (e.time > meta.w) meta.w = e.time;
+    if (meta.f === undefined || e.time < meta.f) meta.f = e.time;
+    if (e.principalId) this.age(e.principalId, e.time);
     const rules = this.index.lookup(e.source, e.operation);
     if (!rules.length) return;
     const pid = this.partitionId;
@@ -194,6 +231,17 @@ export class PartitionEvaluator {
     }
   }
 
+  /** Note that the principal was seen at `time` (first and last seen, the latter refreshed hourly). */
+  private age(principalId: string, time: number): void {
+    const age = this.ages.get(principalId);
+    // A principal silent past PRINCIPAL_FORGET_MS is new again whether or not a sweep forgot it yet.
+    if (!age || time > age[1] + PRINCIPAL_FORGET_MS + AGE_REFRESH_MS) this.ages.set(principalId, [time, time]);
+    else if (time < age[0]) age[0] = time;
+    else if (time >= age[1] + AGE_REFRESH_MS) age[1] = time;
+    else return;
+    this.dirtyAges.add(principalId);
+  }
+
   /** Keep an entry of the detector's own (a key starting with '~') with this partition's state, at the next write. */
   remember(storeKey: string, value: string): void {
     this.remembered.set(storeKey, value);
@@ -217,6 +265,13 @@ export class PartitionEvaluator {
    * is written (as a tombstone) and deleted by a later sweep.
    */
   sweep(): void {
+    const forget = this.meta.w - this.options.allowedLatenessMs - PRINCIPAL_FORGET_MS - AGE_REFRESH_MS;
+    for (const [id, age] of this.ages) {
+      if (age[1] < forget && !this.dirtyAges.has(id)) {
+        this.ages.delete(id);
+        this.removedAges.push(AGE_KEY + id);
+      }
+    }
     for (const rule of this.rules) {
       const map = this.states[rule.index];
       const dirty = this.dirty[rule.index];
@@ -234,6 +289,8 @@ export class PartitionEvaluator {
     const upserts = new Map<string, string>();
     const deletes = this.orphans;
     this.orphans = [];
+    deletes.push(...this.removedAges);
+    this.removedAges = [];
     for (const rule of this.rules) {
       const map = this.states[rule.index];
       const prefix = this.prefixes[rule.index];
@@ -245,6 +302,8 @@ export class PartitionEvaluator {
       this.removed[rule.index].clear();
     }
     if (serialize) for (const [key, value] of this.remembered) upserts.set(key, value);
+    if (serialize) for (const id of this.dirtyAges) upserts.set(AGE_KEY + id, JSON.stringify(this.ages.get(id)));
+    this.dirtyAges.clear();
     this.remembered.clear();
     if (this.metaDirty && serialize) upserts.set(PARTITION_META_KEY, JSON.stringify(this.meta));
     this.metaDirty = false;
@@ -281,6 +340,7 @@ class RuleEvaluation implements Evaluation {
     private readonly rule: CompiledRule,
     private readonly counters: Counters,
     observer: Observer | undefined,
+    readonly watchedSince: (event: NormalizedEvent) => number,
   ) {
     if (observer) this.observe = (key, point) => observer(rule.id, key, point);
   }
