@@ -1,5 +1,6 @@
 import type { Alert, NormalizedEvent, StreamEvent } from '../model/index.js';
 import type { CompiledRule } from './compile.js';
+import { SeedOverLiveStateError } from './errors.js';
 import { buildAlert } from './evidence.js';
 import { UNCHANGED, type AlertDraft, type Evaluation, type KeyState, type ObservedPoint, type Observer } from './kinds/types.js';
 import type { RuleIndex } from './rule-index.js';
@@ -25,7 +26,15 @@ interface PartitionMeta {
   o?: Record<string, [number, number]>;
   /** Earliest event time applied on the partition: what learning of an event without a principal is measured against. */
   f?: number;
+  /** Seeded up to this event time (`warden seed`): live events before it were applied from history and are skipped. */
+  c?: number;
 }
+
+/**
+ * Sequence numbers seeded events are applied with, counting up from here: below any the live
+ * stream gives (Event Hubs numbers from 0), so seeded state never makes a live event look redelivered.
+ */
+export const SEED_FIRST_SEQUENCE = -(2 ** 52);
 
 /** Counters shared by a detector's partitions. */
 export interface Counters {
@@ -34,6 +43,8 @@ export interface Counters {
   duplicatesSkipped: number;
   /** Events skipped as copies of one applied before from the same origin (an ingest batch published twice). */
   republishedSkipped: number;
+  /** Events skipped because history seeded them already (before the partition's seed cut-over, or seeded by an earlier `warden seed`). */
+  seededSkipped: number;
   suppressed: number;
   alerts: number;
   alertsByRule: Record<string, number>;
@@ -60,6 +71,8 @@ export interface EvaluatorOptions {
   observe?: Observer;
   /** Takes a restored entry of the detector's own (`remember`); false for a key it does not know. */
   restoreContext?: (storeKey: string, value: string) => boolean;
+  /** Seeding from history (`warden seed`): events from this event time on are left to the live stream. */
+  seedUntil?: number;
 }
 
 /**
@@ -89,6 +102,8 @@ export class PartitionEvaluator {
   private readonly ages = new Map<string, [number, number]>();
   private readonly dirtyAges = new Set<string>();
   private removedAges: string[] = [];
+  /** The seed cut-over as restored: a seed run skips what an earlier one applied. */
+  private seededBefore = -Infinity;
 
   constructor(
     readonly partitionId: string,
@@ -139,6 +154,7 @@ export class PartitionEvaluator {
         const meta = parse(json) as PartitionMeta | undefined;
         if (meta && typeof meta.w === 'number' && typeof meta.q === 'number') Object.assign(this.meta, meta);
         else this.counters.corruptState++;
+        this.seededBefore = this.meta.c ?? -Infinity;
         continue;
       }
       if (storeKey.startsWith(AGE_KEY)) {
@@ -168,7 +184,24 @@ export class PartitionEvaluator {
   /** Apply one event to every rule subscribed to its source and operation; alerts go to `out`. */
   apply(se: StreamEvent, out: Alert[]): void {
     const meta = this.meta;
-    if (se.sequenceNumber <= meta.q) {
+    const seedUntil = this.options.seedUntil;
+    if (seedUntil !== undefined) {
+      if (meta.q >= 0) throw new SeedOverLiveStateError(this.partitionId);
+      if (se.event.time >= seedUntil || se.event.time < this.seededBefore) {
+        this.counters.seededSkipped++;
+        return;
+      }
+      se = { ...se, sequenceNumber: meta.q === -1 ? SEED_FIRST_SEQUENCE : meta.q + 1 };
+      meta.c = Math.max(meta.c ?? seedUntil, seedUntil);
+    } else if (meta.c !== undefined && se.event.time < meta.c && se.sequenceNumber > meta.q) {
+      // Time cut-over: history up to the cut was applied by `warden seed`; the stream's copy of it is not counted again.
+      meta.q = se.sequenceNumber;
+      this.metaDirty = true;
+      this.counters.seededSkipped++;
+      return;
+    }
+    // Seeded events are numbered here, after what the partition applied, so none is a redelivery.
+    if (seedUntil === undefined && se.sequenceNumber <= meta.q) {
       this.counters.duplicatesSkipped++;
       return;
     }

@@ -108,3 +108,40 @@ describe('learning follows the principal, not the rule key', () => {
     expect(await drive(new Detector([perKey], { now }), [...history, ...dayTen])).toEqual([]);
   });
 });
+
+describe('seeding detection state from history, then handing over to the live stream', () => {
+  const events = (batches: StreamEvent[][]) => batches.map((b) => b.map((se) => se.event));
+  const live = (batches: NormalizedEvent[][]) => {
+    const router = new PartitionRouter(4); // the keyed hub numbers its own events from 0
+    return batches.map((b) => b.map((e) => router.route(e, e.time + MIN)));
+  };
+
+  for (const [name, makeStore] of stores) {
+    it(`nine days seeded, the stream from day nine on: the alerts of an uninterrupted run, each once (${name} state)`, async () => {
+      const { history, dayTen } = tenDays();
+      const uninterrupted = await drive(new Detector([readWrite], { now }), [...history, ...dayTen]);
+      expect(uninterrupted).toHaveLength(1);
+
+      const { store, reopen } = makeStore();
+      const cut = T0 + 9 * DAY;
+      const seeder = new Detector([readWrite], { store, now, seedUntil: cut });
+      // History as a backtest reads it: everything the workspace holds, up to now; the seed keeps what is before the cut.
+      expect(await drive(seeder, [...history, ...dayTen])).toEqual([]);
+      expect(seeder.stats().events).toBe(9 * 24 * 3);
+      // Seeding again changes nothing: what an earlier seed applied is skipped.
+      const again = new Detector([readWrite], { store: reopen(), now, seedUntil: cut });
+      expect(await drive(again, history)).toEqual([]);
+      expect(again.stats().events).toBe(0);
+
+      // The live stream starts six hours before the cut: those events were seeded and are not counted again.
+      const detector = new Detector([readWrite], { store: reopen(), now });
+      const streamed = await drive(detector, live(events([...history.slice(9 * 24 - 6), ...dayTen])));
+      expect(streamed.map((a) => a.AlertId)).toEqual(uninterrupted.map((a) => a.AlertId));
+      expect(detector.stats().seededSkipped).toBe(6 * 3);
+
+      // The store now holds live state: seeding it again is refused.
+      await expect(drive(new Detector([readWrite], { store: reopen(), now, seedUntil: cut }), history.slice(0, 1))).rejects.toThrow(/already holds state written by the live stream/);
+    });
+  }
+});
+
