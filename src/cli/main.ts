@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Com
   run: { summary: 'consume Event Hubs as a standalone host (outside Functions)', load: () => import('./commands/run.js') },
   send: { summary: 'send captured logs to an Event Hub as Azure Monitor would', load: () => import('./commands/send.js') },
   backtest: { summary: 'run rules over history from a Log Analytics workspace or export', load: () => import('./commands/backtest.js') },
+  seed: { summary: 'build the detection state from the workspace history before going live', load: () => import('./commands/seed.js') },
 };
 
 function usage(): string {

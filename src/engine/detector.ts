@@ -45,6 +45,12 @@ export interface DetectorOptions {
    * closes) and threshold rules (each counted event) decide on: for tuning reports. Off by default.
    */
   observe?: Observer;
+  /**
+   * Seed the store from history (`warden seed`): events from this event time on are skipped (the
+   * live stream applies them), events are numbered below any live sequence number, and a partition
+   * the live stream already wrote is refused (SeedOverLiveStateError).
+   */
+  seedUntil?: number;
 }
 
 export interface DetectorStats {
@@ -58,6 +64,8 @@ export interface DetectorStats {
   duplicatesSkipped: number;
   /** Events skipped as copies from the same origin: an ingest batch published to the keyed hub again. */
   republishedSkipped: number;
+  /** Events skipped because `warden seed` applied them from history (before the cut-over). */
+  seededSkipped: number;
   alerts: number;
   alertsByRule: Record<string, number>;
   /** Alerts held back by a rule's suppression period. */
@@ -92,7 +100,7 @@ export class Detector {
   private readonly loaded = new Map<string, PartitionEvaluator>();
   private readonly lastSweep = new Map<string, { watermark: number; events: number }>();
   private readonly counters: Counters = {
-    events: 0, late: 0, ahead: 0, duplicatesSkipped: 0, republishedSkipped: 0, suppressed: 0, alerts: 0,
+    events: 0, late: 0, ahead: 0, duplicatesSkipped: 0, republishedSkipped: 0, seededSkipped: 0, suppressed: 0, alerts: 0,
     alertsByRule: {}, ruleErrors: {}, ruleErrorSamples: [], corruptState: 0, evicted: 0, evictedSamples: [],
   };
   private readonly writes: StateWriteStats = { entities: 0, transactions: 0 };
@@ -260,7 +268,7 @@ export class Detector {
 
   private async load(partitionId: string): Promise<PartitionEvaluator> {
     const evaluator = new PartitionEvaluator(partitionId, this.rules, this.index, {
-      allowedLatenessMs: this.allowedLatenessMs, maxClockSkewMs: this.maxClockSkewMs, now: this.now, observe: this.options.observe, restoreContext: this.restoreContext,
+      allowedLatenessMs: this.allowedLatenessMs, maxClockSkewMs: this.maxClockSkewMs, now: this.now, observe: this.options.observe, restoreContext: this.restoreContext, seedUntil: this.options.seedUntil,
     }, this.counters);
     if (this.options.store) evaluator.restore(await this.options.store.load(partitionId));
     this.loaded.set(partitionId, evaluator);

@@ -33,3 +33,12 @@ export class TunableError extends WardenError {
   override name = 'TunableError';
   readonly userFixable = true;
 }
+
+/** `warden seed` met a partition whose state the live stream already wrote: history cannot be put before it. */
+export class SeedOverLiveStateError extends WardenError {
+  override name = 'SeedOverLiveStateError';
+  readonly userFixable = true;
+  constructor(readonly partitionId: string) {
+    super(`partition ${partitionId} already holds state written by the live stream: seeding is for a deployment that has not run yet (or whose state table was cleared). Stop the app and delete its state table to seed again`);
+  }
+}

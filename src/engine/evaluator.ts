@@ -1,5 +1,6 @@
-import type { Alert, StreamEvent } from '../model/index.js';
+import type { Alert, NormalizedEvent, StreamEvent } from '../model/index.js';
 import type { CompiledRule } from './compile.js';
+import { SeedOverLiveStateError } from './errors.js';
 import { buildAlert } from './evidence.js';
 import { UNCHANGED, type AlertDraft, type Evaluation, type KeyState, type ObservedPoint, type Observer } from './kinds/types.js';
 import type { RuleIndex } from './rule-index.js';
@@ -7,13 +8,32 @@ import { advanceWatermark, type WatermarkState } from './bounds.js';
 
 /** Store key of a partition's own entry: its watermark and last applied sequence number. */
 export const PARTITION_META_KEY = '~partition';
+/** Store key prefix of a principal's age on the partition: `~age|<principal id>` → `[first seen, last seen]` (event times). */
+export const AGE_KEY = '~age|';
+/**
+ * A principal silent this long is forgotten: it learns again when it comes back, as a key whose
+ * values all expired does (30 days, the default first-seen horizon).
+ */
+export const PRINCIPAL_FORGET_MS = 30 * 86_400_000;
+/** A principal's last-seen time is moved on at most once an hour, so a busy principal costs a write an hour, not one per event. */
+const AGE_REFRESH_MS = 3_600_000;
 
 interface PartitionMeta extends WatermarkState {
   /** Last applied sequence number. */
   q: number;
   /** Per origin (raw hub partition), the last applied [raw sequence number, record index]. */
   o?: Record<string, [number, number]>;
+  /** Earliest event time applied on the partition: what learning of an event without a principal is measured against. */
+  f?: number;
+  /** Seeded up to this event time (`warden seed`): live events before it were applied from history and are skipped. */
+  c?: number;
 }
+
+/**
+ * Sequence numbers seeded events are applied with, counting up from here: below any the live
+ * stream gives (Event Hubs numbers from 0), so seeded state never makes a live event look redelivered.
+ */
+export const SEED_FIRST_SEQUENCE = -(2 ** 52);
 
 /** Counters shared by a detector's partitions. */
 export interface Counters {
@@ -24,6 +44,8 @@ export interface Counters {
   duplicatesSkipped: number;
   /** Events skipped as copies of one applied before from the same origin (an ingest batch published twice). */
   republishedSkipped: number;
+  /** Events skipped because history seeded them already (before the partition's seed cut-over, or seeded by an earlier `warden seed`). */
+  seededSkipped: number;
   suppressed: number;
   alerts: number;
   alertsByRule: Record<string, number>;
@@ -56,6 +78,8 @@ export interface EvaluatorOptions {
   observe?: Observer;
   /** Takes a restored entry of the detector's own (`remember`); false for a key it does not know. */
   restoreContext?: (storeKey: string, value: string) => boolean;
+  /** Seeding from history (`warden seed`): events from this event time on are left to the live stream. */
+  seedUntil?: number;
 }
 
 /**
@@ -81,6 +105,12 @@ export class PartitionEvaluator {
   private remembered = new Map<string, string>();
   /** Per rule, what its kind raises alerts through. */
   private readonly evaluations: RuleEvaluation[];
+  /** Per principal seen on the partition, [first seen, last seen] in event time (see AGE_KEY). */
+  private readonly ages = new Map<string, [number, number]>();
+  private readonly dirtyAges = new Set<string>();
+  private removedAges: string[] = [];
+  /** The seed cut-over as restored: a seed run skips what an earlier one applied. */
+  private seededBefore = -Infinity;
 
   constructor(
     readonly partitionId: string,
@@ -93,7 +123,18 @@ export class PartitionEvaluator {
     this.dirty = rules.map(() => new Map());
     this.removed = rules.map(() => new Set());
     this.prefixes = rules.map((r) => `${storePrefix(r)}|`);
-    this.evaluations = rules.map((r) => new RuleEvaluation(r, counters, options.observe));
+    const watchedSince = (e: NormalizedEvent): number => (e.principalId && this.ages.get(e.principalId)?.[0]) || (this.meta.f ?? e.time);
+    this.evaluations = rules.map((r) => new RuleEvaluation(r, counters, options.observe, watchedSince));
+  }
+
+  /** Principals seen on the partition (within PRINCIPAL_FORGET_MS of their last event). */
+  get principalCount(): number {
+    return this.ages.size;
+  }
+
+  /** When the principal was first seen on this partition (event time), if it is known. */
+  principalFirstSeen(principalId: string): number | undefined {
+    return this.ages.get(principalId)?.[0];
   }
 
   /** The partition's event-time watermark: the newest event time applied there. */
@@ -120,6 +161,16 @@ export class PartitionEvaluator {
         const meta = parse(json) as PartitionMeta | undefined;
         if (meta && typeof meta.w === 'number' && typeof meta.q === 'number') Object.assign(this.meta, meta);
         else this.counters.corruptState++;
+        this.seededBefore = this.meta.c ?? -Infinity;
+        continue;
+      }
+      if (storeKey.startsWith(AGE_KEY)) {
+        const age = parse(json);
+        if (Array.isArray(age) && typeof age[0] === 'number' && typeof age[1] === 'number') this.ages.set(storeKey.slice(AGE_KEY.length), [age[0], age[1]]);
+        else {
+          this.counters.corruptState++;
+          this.orphans.push(storeKey);
+        }
         continue;
       }
       // Rule ids never start with '~': such keys are the detector's (PARTITION_META_KEY's kin).
@@ -140,7 +191,24 @@ export class PartitionEvaluator {
   /** Apply one event to every rule subscribed to its source and operation; alerts go to `out`. */
   apply(se: StreamEvent, out: Alert[]): void {
     const meta = this.meta;
-    if (se.sequenceNumber <= meta.q) {
+    const seedUntil = this.options.seedUntil;
+    if (seedUntil !== undefined) {
+      if (meta.q >= 0) throw new SeedOverLiveStateError(this.partitionId);
+      if (se.event.time >= seedUntil || se.event.time < this.seededBefore) {
+        this.counters.seededSkipped++;
+        return;
+      }
+      se = { ...se, sequenceNumber: meta.q === -1 ? SEED_FIRST_SEQUENCE : meta.q + 1 };
+      meta.c = Math.max(meta.c ?? seedUntil, seedUntil);
+    } else if (meta.c !== undefined && se.event.time < meta.c && se.sequenceNumber > meta.q) {
+      // Time cut-over: history up to the cut was applied by `warden seed`; the stream's copy of it is not counted again.
+      meta.q = se.sequenceNumber;
+      this.metaDirty = true;
+      this.counters.seededSkipped++;
+      return;
+    }
+    // Seeded events are numbered here, after what the partition applied, so none is a redelivery.
+    if (seedUntil === undefined && se.sequenceNumber <= meta.q) {
       this.counters.duplicatesSkipped++;
       return;
     }
@@ -166,6 +234,8 @@ export class PartitionEvaluator {
       if (skew === undefined) meta.w = e.time;
       else if (advanceWatermark(meta, e.time, skew)) this.counters.ahead++;
     }
+    if (meta.f === undefined || e.time < meta.f) meta.f = e.time;
+    if (e.principalId) this.age(e.principalId, e.time);
     const rules = this.index.lookup(e.source, e.operation);
     if (!rules.length) return;
     const pid = this.partitionId;
@@ -206,6 +276,17 @@ export class PartitionEvaluator {
     }
   }
 
+  /** Note that the principal was seen at `time` (first and last seen, the latter refreshed hourly). */
+  private age(principalId: string, time: number): void {
+    const age = this.ages.get(principalId);
+    // A principal silent past PRINCIPAL_FORGET_MS is new again whether or not a sweep forgot it yet.
+    if (!age || time > age[1] + PRINCIPAL_FORGET_MS + AGE_REFRESH_MS) this.ages.set(principalId, [time, time]);
+    else if (time < age[0]) age[0] = time;
+    else if (time >= age[1] + AGE_REFRESH_MS) age[1] = time;
+    else return;
+    this.dirtyAges.add(principalId);
+  }
+
   /** Keep an entry of the detector's own (a key starting with '~') with this partition's state, at the next write. */
   remember(storeKey: string, value: string): void {
     this.remembered.set(storeKey, value);
@@ -229,6 +310,13 @@ export class PartitionEvaluator {
    * is written (as a tombstone) and deleted by a later sweep.
    */
   sweep(): void {
+    const forget = this.meta.w - this.options.allowedLatenessMs - PRINCIPAL_FORGET_MS - AGE_REFRESH_MS;
+    for (const [id, age] of this.ages) {
+      if (age[1] < forget && !this.dirtyAges.has(id)) {
+        this.ages.delete(id);
+        this.removedAges.push(AGE_KEY + id);
+      }
+    }
     for (const rule of this.rules) {
       const map = this.states[rule.index];
       const dirty = this.dirty[rule.index];
@@ -246,6 +334,8 @@ export class PartitionEvaluator {
     const upserts = new Map<string, string>();
     const deletes = this.orphans;
     this.orphans = [];
+    deletes.push(...this.removedAges);
+    this.removedAges = [];
     for (const rule of this.rules) {
       const map = this.states[rule.index];
       const prefix = this.prefixes[rule.index];
@@ -257,6 +347,8 @@ export class PartitionEvaluator {
       this.removed[rule.index].clear();
     }
     if (serialize) for (const [key, value] of this.remembered) upserts.set(key, value);
+    if (serialize) for (const id of this.dirtyAges) upserts.set(AGE_KEY + id, JSON.stringify(this.ages.get(id)));
+    this.dirtyAges.clear();
     this.remembered.clear();
     if (this.metaDirty && serialize) upserts.set(PARTITION_META_KEY, JSON.stringify(this.meta));
     this.metaDirty = false;
@@ -310,6 +402,7 @@ class RuleEvaluation implements Evaluation {
     private readonly rule: CompiledRule,
     private readonly counters: Counters,
     observer: Observer | undefined,
+    readonly watchedSince: (event: NormalizedEvent) => number,
   ) {
     if (observer) this.observe = (key, point) => observer(rule.id, key, point);
   }

@@ -52,18 +52,21 @@ describe('warden demo (npm start)', () => {
   it('raises exactly the attack’s alerts: each expected rule once, for the compromised principal only', () => {
     expect(code).toBe(0);
     expect(manifest.attacker.steps.map((s) => s.step)).toEqual(Object.keys(RULES_BY_STEP));
+    const attacker = alerts.filter((a) => a.PrincipalId === manifest.attacker.principalId);
     const expected = Object.values(RULES_BY_STEP).flat().map((rule) => `${rule} ${manifest.attacker.principalId}`).sort();
-    expect(alerts.map((a) => `${a.RuleId} ${a.PrincipalId}`).sort()).toEqual(expected);
-    // Benign principals (including the allow-listed key rotation) raise nothing.
-    const benign = new Set(manifest.benign.map((b) => b.principalId));
-    expect(alerts.filter((a) => benign.has(a.PrincipalId))).toEqual([]);
+    expect(attacker.map((a) => `${a.RuleId} ${a.PrincipalId}`).sort()).toEqual(expected);
+    // Benign principals (including the allow-listed key rotation) raise nothing but carol's first
+    // call to the dev AI account: learning follows the principal, and she has been watched longer
+    // than the demo's 30-minute learning period by then (docs/rules.md).
+    const benign = new Map(manifest.benign.map((b) => [b.principalId, b.name]));
+    expect(alerts.filter((a) => benign.has(a.PrincipalId)).map((a) => `${a.RuleId} ${benign.get(a.PrincipalId)}`)).toEqual(['ai-new-caller carol.silva@contoso.com']);
   });
 
   it('places each alert at or after the step that caused it, and names the principal', () => {
     const stepTime = new Map<string, number>(manifest.attacker.steps.map((s) => [s.step, Date.parse(s.time)]));
     for (const [step, rules] of Object.entries(RULES_BY_STEP)) {
       for (const rule of rules) {
-        const alert = alerts.find((a) => a.RuleId === rule)!;
+        const alert = alerts.find((a) => a.RuleId === rule && a.PrincipalId === manifest.attacker.principalId)!;
         expect(Date.parse(alert.LastEventTime), `${rule} after ${step}`).toBeGreaterThanOrEqual(stepTime.get(step)!);
         expect(alert.PrincipalName).toBe(manifest.attacker.name);
         expect(alert.Title).toContain(manifest.attacker.name);

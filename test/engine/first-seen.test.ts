@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defineRule } from '../../src/engine/index.js';
-import { DAY, HOUR, SP2, ev, run, stream } from './helpers.js';
+import { DAY, HOUR, SP, SP2, T0, ev, run, stream } from './helpers.js';
 
 const newIp = defineRule({
   id: 'test-first-seen', version: '1', title: (c) => `sign-in from new IP ${String(c.evidence.value)}`, description: 'test rule',
@@ -43,10 +43,32 @@ describe('firstSeen', () => {
     expect(alerts.map((a) => a.IpAddresses[0])).toEqual(['10.0.0.2', '10.0.0.1']);
   });
 
-  it('a key silent longer than the horizon is forgotten and learns again', async () => {
-    const { alerts, detector } = await run([newIp], [stream([signin(0, '10.0.0.1'), signin(2 * DAY, '10.0.0.2'), signin(20 * DAY, '10.0.0.3')])]);
+  it("with learningFrom: 'key', a key silent longer than the horizon is forgotten and learns again", async () => {
+    const perKey = defineRule({ ...(newIp.definition as Parameters<typeof defineRule>[0]), id: 'test-first-seen-per-key', learningFrom: 'key' } as Parameters<typeof defineRule>[0]);
+    const { alerts, detector } = await run([perKey], [stream([signin(0, '10.0.0.1'), signin(2 * DAY, '10.0.0.2'), signin(20 * DAY, '10.0.0.3')])]);
     expect(alerts.map((a) => a.IpAddresses[0])).toEqual(['10.0.0.2']);
+    expect(alerts[0].Evidence).toMatchObject({ learningFrom: 'key' });
     expect(detector.stats().keys).toBe(1);
+  });
+
+  it('by default learning follows the principal: its values expire with the horizon, but a principal seen within 30 days is not learning again', async () => {
+    const { alerts } = await run([newIp], [stream([
+      signin(0, '10.0.0.1'), signin(2 * DAY, '10.0.0.2'),
+      signin(20 * DAY, '10.0.0.3'), // values forgotten, the principal is not: new
+      signin(60 * DAY, '10.0.0.4'), // silent 40 days: forgotten too, learning again
+      signin(60 * DAY + HOUR, '10.0.0.5'),
+    ])]);
+    expect(alerts.map((a) => a.IpAddresses[0])).toEqual(['10.0.0.2', '10.0.0.3']);
+    expect(alerts[1].Evidence).toMatchObject({ learningFrom: 'principal', learningSince: new Date(T0).toISOString() });
+  });
+
+  it("a principal known on another source is past its learning on the rule's first event", async () => {
+    const { alerts } = await run([newIp], [stream([
+      ev(0, { source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE' }), // watched from here
+      signin(2 * DAY, '10.0.0.1'), // the rule's first event for the key: new, the principal is two days known
+      signin(2 * DAY, '10.0.0.1', SP2), // SP2 first seen now: learning
+    ])]);
+    expect(alerts.map((a) => [a.PrincipalId, a.IpAddresses[0]])).toEqual([[SP, '10.0.0.1']]);
   });
 
   it('applies a late event: a new value arriving late still alerts, an old one refreshes what is known', async () => {

@@ -50,18 +50,23 @@ output:
 const DEFAULT_SLICE = '6h';
 const WORKSPACE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** The options that say which history to read, shared with `warden seed`. */
+export const HISTORY_OPTIONS = {
+  workspace: { type: 'string' },
+  since: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  endpoint: { type: 'string' },
+  slice: { type: 'string' },
+  export: { type: 'string', multiple: true },
+  table: { type: 'string' },
+} as const;
+
 function parse(argv: string[]) {
   return parseCommandArgs('backtest', {
     args: argv,
     options: {
-      workspace: { type: 'string' },
-      since: { type: 'string' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      endpoint: { type: 'string' },
-      slice: { type: 'string' },
-      export: { type: 'string', multiple: true },
-      table: { type: 'string' },
+      ...HISTORY_OPTIONS,
       rules: { type: 'string' },
       tunables: { type: 'string' },
       out: { type: 'string' },
@@ -87,7 +92,7 @@ function queryEndpoint(text: string): { endpoint: string; scope: string } {
 }
 
 /** Alerts per rule (rows) and UTC day (columns), every rule listed, with totals. */
-function ruleDayTable(summary: BacktestSummary): string[] {
+export function ruleDayTable(summary: BacktestSummary): string[] {
   const days = Object.keys(summary.byDay);
   const rules = Object.keys(summary.byRule).sort();
   const rows = rules.map((r) => [r, ...days.map((d) => String(summary.byDay[d][r] ?? 0)), String(summary.byRule[r])]);
@@ -114,26 +119,85 @@ function notesOf(stats: ReaderStats | undefined): string[] {
   ];
 }
 
+/** The history options as given on the command line. */
+export interface HistoryValues {
+  workspace?: string;
+  since?: string;
+  from?: string;
+  to?: string;
+  endpoint?: string;
+  slice?: string;
+  export?: string[];
+  table?: string;
+}
+
+/** Which history to read, checked before anything is read. */
+export interface HistoryPlan {
+  exports: string[];
+  range?: TimeRange;
+  sliceMs: number;
+  endpoint?: { endpoint: string; scope: string };
+}
+
+export function planHistory(values: HistoryValues, command: string, io: CommandIO): HistoryPlan {
+  const exports = values.export ?? [];
+  if (values.workspace !== undefined && exports.length) throw new UsageError('give --workspace or --export, not both');
+  if (values.workspace === undefined && !exports.length) throw new UsageError(`give --workspace ID (with --since or --from) or --export FILE: see 'warden ${command} --help'`);
+  if (values.workspace !== undefined && !WORKSPACE_ID.test(values.workspace)) {
+    throw new UsageError(`--workspace takes the workspace ID, a GUID (Log Analytics workspace → Overview → Workspace ID), got '${values.workspace}'`);
+  }
+  if (values.table !== undefined && !exports.length) throw new UsageError('--table names the table of exported rows: use it with --export');
+  const tableWarning = values.table === undefined ? undefined : unreadTableWarning(values.table);
+  if (tableWarning) io.stderr(`warden ${command}: ${tableWarning}`);
+  const range: TimeRange | undefined = resolveRange(values, Date.now());
+  if (values.workspace !== undefined && !range) throw new UsageError('give the history to read: --since 7d, or --from 2025-06-01 [--to 2025-06-08]');
+  const sliceMs = parseDuration(values.slice ?? DEFAULT_SLICE);
+  if (sliceMs === undefined || sliceMs < 60_000) throw new UsageError(`--slice must be a duration of at least 1m (e.g. 1h, 6h, 1d), got '${values.slice}'`);
+  const endpoint = values.endpoint === undefined ? undefined : queryEndpoint(values.endpoint);
+  return { exports, range, sliceMs, endpoint };
+}
+
+/**
+ * Read the history into `backtest` (a workspace slice by slice, or an export at once); returns what
+ * was read, in words, and the workspace reader (for its query counts and notes).
+ */
+export async function applyHistory(values: HistoryValues, plan: HistoryPlan, backtest: Backtest, io: CommandIO, deadLetters?: DeadLetter[]): Promise<{ source: string; reader?: WorkspaceReader }> {
+  const { exports, range, sliceMs, endpoint } = plan;
+  const detector = backtest.detector;
+  const report = progress(io);
+  let reader: WorkspaceReader | undefined;
+  let source: string;
+  if (values.workspace !== undefined) {
+    const sources = new Set(detector.rules.flatMap((r) => r.subscriptions.map((s) => s.source)));
+    const plans = planTables(sources);
+    const client = new LogsQueryClient(new DefaultAzureCredential(), endpoint ? { endpoint: endpoint.endpoint, credentials: { scopes: [endpoint.scope] } } : {});
+    reader = new WorkspaceReader(client, values.workspace);
+    source = `workspace ${values.workspace} (${plans.map((p) => p.table).join(', ')})`;
+    for await (const slice of readWorkspace(reader, plans, range!, sliceMs)) {
+      await backtest.apply(slice.results);
+      if (deadLetters) for (const r of slice.results) for (const d of r.deadLetters) deadLetters.push(d);
+      const s = backtest.summary();
+      report(() => `read to ${new Date(slice.range.to).toISOString()}: ${s.rows} rows, ${s.events} events, ${s.alerts} alerts, ${reader!.stats.queries} queries`);
+    }
+  } else {
+    const { files } = await listCaptureFiles(exports);
+    source = `export ${exports.join(', ')}`;
+    const results = await readExport(files, values.table);
+    await backtest.apply(results);
+    if (deadLetters) for (const r of results) for (const d of r.deadLetters) deadLetters.push(d);
+  }
+
+  return { source, reader };
+}
+
 export const run: Command = async (argv, io) => {
   const values = parse(argv);
   if (values.help) {
     io.stdout(USAGE);
     return 0;
   }
-  const exports = values.export ?? [];
-  if (values.workspace !== undefined && exports.length) throw new UsageError('give --workspace or --export, not both');
-  if (values.workspace === undefined && !exports.length) throw new UsageError("give --workspace ID (with --since or --from) or --export FILE: see 'warden backtest --help'");
-  if (values.workspace !== undefined && !WORKSPACE_ID.test(values.workspace)) {
-    throw new UsageError(`--workspace takes the workspace ID, a GUID (Log Analytics workspace → Overview → Workspace ID), got '${values.workspace}'`);
-  }
-  if (values.table !== undefined && !exports.length) throw new UsageError('--table names the table of exported rows: use it with --export');
-  const tableWarning = values.table === undefined ? undefined : unreadTableWarning(values.table);
-  if (tableWarning) io.stderr(`warden backtest: ${tableWarning}`);
-  const range: TimeRange | undefined = resolveRange(values, Date.now());
-  if (values.workspace !== undefined && !range) throw new UsageError('give the history to read: --since 7d, or --from 2025-06-01 [--to 2025-06-08]');
-  const sliceMs = parseDuration(values.slice ?? DEFAULT_SLICE);
-  if (sliceMs === undefined || sliceMs < 60_000) throw new UsageError(`--slice must be a duration of at least 1m (e.g. 1h, 6h, 1d), got '${values.slice}'`);
-  const endpoint = values.endpoint === undefined ? undefined : queryEndpoint(values.endpoint);
+  const plan = planHistory(values, 'backtest', io);
+  const { exports, range } = plan;
   for (const [flag, path] of [['--out', values.out], ['--report', values.report], ['--dead-letter', values['dead-letter']]] as const) await checkOutput(flag, path);
 
   const all = (await loadRules()).map((l) => l.rule);
@@ -143,29 +207,7 @@ export const run: Command = async (argv, io) => {
   const backtest = new Backtest(detector, { range: exports.length ? range : undefined });
   const deadLetters: DeadLetter[] = [];
   const keepDead = values['dead-letter'] !== undefined;
-  const report = progress(io);
-  let reader: WorkspaceReader | undefined;
-  let source: string;
-
-  if (values.workspace !== undefined) {
-    const sources = new Set(detector.rules.flatMap((r) => r.subscriptions.map((s) => s.source)));
-    const plans = planTables(sources);
-    const client = new LogsQueryClient(new DefaultAzureCredential(), endpoint ? { endpoint: endpoint.endpoint, credentials: { scopes: [endpoint.scope] } } : {});
-    reader = new WorkspaceReader(client, values.workspace);
-    source = `workspace ${values.workspace} (${plans.map((p) => p.table).join(', ')})`;
-    for await (const slice of readWorkspace(reader, plans, range!, sliceMs)) {
-      await backtest.apply(slice.results);
-      if (keepDead) for (const r of slice.results) for (const d of r.deadLetters) deadLetters.push(d);
-      const s = backtest.summary();
-      report(() => `read to ${new Date(slice.range.to).toISOString()}: ${s.rows} rows, ${s.events} events, ${s.alerts} alerts, ${reader!.stats.queries} queries`);
-    }
-  } else {
-    const { files } = await listCaptureFiles(exports);
-    source = `export ${exports.join(', ')}`;
-    const results = await readExport(files, values.table);
-    await backtest.apply(results);
-    if (keepDead) for (const r of results) for (const d of r.deadLetters) deadLetters.push(d);
-  }
+  const { source, reader } = await applyHistory(values, plan, backtest, io, keepDead ? deadLetters : undefined);
 
   const summary = backtest.summary();
   const alerts = backtest.alerts;

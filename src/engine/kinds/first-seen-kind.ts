@@ -27,12 +27,13 @@ function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic<FirstS
     apply(st, e, key, env) {
       const value = memory.read(e);
       if (value === undefined) return st.f === undefined ? false : UNCHANGED;
-      const { seen, isNew, changed } = memory.observe(st.f, value, e.time);
+      const watchedSince = env.watchedSince?.(e);
+      const { seen, isNew, changed } = memory.observe(st.f, value, e.time, watchedSince);
       st.f = seen;
       if (isNew) {
         env.raise(st, e.time, () => {
           const ev = trimEvent(e);
-          const evidence: FirstSeenEvidence = { field: valueName, value: redactEventValue(valueName, value), ...memory.evidence(seen) };
+          const evidence: FirstSeenEvidence = { field: valueName, value: redactEventValue(valueName, value), ...memory.evidence(seen, watchedSince) };
           return { key, trigger: ev, events: [ev], firstTime: e.time, lastTime: e.time, count: 1, window: `${e.time}|${e.time}|${e.id}`, evidence };
         });
       }
@@ -61,14 +62,21 @@ export const firstSeen: KindDefinition<'firstSeen', import('zod').output<typeof 
 
 \`\`\`ts
 kind: 'firstSeen', value: 'ip', horizon: tunable('30d', '…'), learning: tunable('7d', '…'),
-maxValues: 500,   // optional: values remembered per key, least recently seen dropped first
+maxValues: 500,           // optional: values remembered per key, least recently seen dropped first
+learningFrom: 'principal', // optional: what the learning period is measured against ('principal' or 'key')
 \`\`\`
 Alerts when \`value\` (a field or a function of the event) has not been seen for the key within
-\`horizon\`. **Learning is per key**: nothing is new until \`learning\` has passed since the key's
-first event, so a principal seen for the first time does not alert on everything it does. A value
-expires \`horizon\` after it was last seen (at most horizon/720 later: a value seen again and
-again has its last-seen time moved on at most once per horizon/720 — an hour for 30 days — so a
-busy key is not rewritten at every event); when all of a key's values have expired, the key is
-forgotten and learns again. Use \`learning: '0s'\` to alert from the first event. Evidence: \`field\`,
-\`value\` (redacted as event texts are), \`knownValues\`, \`learningSince\`, \`learning\`, \`horizon\`.`,
+\`horizon\`, once the learning period is over. **Learning follows the principal** by default
+(\`learningFrom: 'principal'\`): nothing is new until \`learning\` has passed since Warden first saw
+the event's principal on any source (for an event without a principal, since the partition's first
+event), so an identity watched for weeks alerts on its first act of a kind, while one seen for the
+first time an hour ago does not alert on everything it does. A principal silent for 30 days is
+forgotten and learns again. \`learningFrom: 'key'\` measures it from the key's first event with a
+value instead (per-key learning: for keys that are not a principal's, or when the rule means "this
+key has not done this before"). A value expires \`horizon\` after it was last seen (at most
+horizon/720 later: a value seen again and again has its last-seen time moved on at most once per
+horizon/720 — an hour for 30 days — so a busy key is not rewritten at every event); when all of a
+key's values have expired, the key is forgotten (with per-key learning it learns again). Use
+\`learning: '0s'\` to alert from the first event. Evidence: \`field\`, \`value\` (redacted as event
+texts are), \`knownValues\`, \`learningSince\`, \`learning\`, \`learningFrom\`, \`horizon\`.`,
 };

@@ -14,6 +14,12 @@ export interface FirstSeenOptions<Ev> {
   learning: Option<string>;
   /** Most values remembered per key; the least recently seen go first (default 500). */
   maxValues?: number;
+  /**
+   * What the learning period is measured against (default 'principal'): how long Warden has
+   * watched the event's principal on any source (the partition, for an event without one), or
+   * 'key': how long this rule has seen this key with a value.
+   */
+  learningFrom?: 'principal' | 'key';
 }
 
 /** What a first-seen judgement adds to an alert's evidence. */
@@ -22,6 +28,8 @@ export interface SeenEvidence {
   knownValues: number;
   learningSince: string;
   learning: string;
+  /** What the learning period was measured against. */
+  learningFrom: 'principal' | 'key';
   horizon: string;
 }
 
@@ -30,6 +38,7 @@ export const firstSeenShape = {
   horizon: duration,
   learning,
   maxValues: number(1, { integer: true, max: 10_000 }).default(500),
+  learningFrom: z.enum(['principal', 'key'], { message: "learningFrom is 'principal' (default: how long the principal has been watched on any source) or 'key' (how long this rule has seen the key)" }).default('principal'),
 };
 export const firstSeenSchema = z.strictObject(firstSeenShape);
 type FirstSeenSettings = z.output<typeof firstSeenSchema>;
@@ -56,7 +65,9 @@ const REFRESH_PER_HORIZON = 720;
 
 /**
  * The "never seen for this key" memory shared by the firstSeen kind and sequence steps.
- * Learning is per key: nothing is new until `learning` has passed since the key's first event.
+ * Learning is per principal by default: nothing is new until `learning` has passed since Warden
+ * first saw the event's principal on any source (`watchedSince`), so a long-known identity's
+ * first act of a kind alerts; with `learningFrom: 'key'`, since the key's first event.
  * A value stays known for `horizon` after it was last seen (and at most horizon/720 longer);
  * when every value has expired the key starts learning again (a principal silent that long has
  * no history worth trusting).
@@ -67,21 +78,24 @@ export class SeenMemory {
   private readonly horizonMs: number;
   private readonly learningMs: number;
   private readonly maxValues: number;
+  readonly learningFrom: 'principal' | 'key';
   readonly read: (e: NormalizedEvent) => string | undefined;
 
   constructor(settings: FirstSeenSettings) {
     this.horizonMs = settings.horizon;
     this.learningMs = settings.learning;
     this.maxValues = settings.maxValues;
+    this.learningFrom = settings.learningFrom;
     this.read = settings.value.read;
     this.refreshMs = settings.horizon / REFRESH_PER_HORIZON;
   }
 
   /**
    * Judge `value` at event time `time` (new: never seen within the horizon, learning over), then
-   * remember it; `changed` is false when what the key has seen did not change.
+   * remember it; `changed` is false when what the key has seen did not change. `watchedSince` is
+   * when the event's principal was first seen on any source (Evaluation.watchedSince).
    */
-  observe(seen: SeenValues | undefined, value: string, time: number): { seen: SeenValues; isNew: boolean; changed: boolean } {
+  observe(seen: SeenValues | undefined, value: string, time: number, watchedSince?: number): { seen: SeenValues; isNew: boolean; changed: boolean } {
     let changed = false;
     if (!seen) {
       seen = { s: time, v: Object.create(null) as Record<string, number>, n: 0, o: time };
@@ -92,7 +106,7 @@ export class SeenMemory {
       changed = true;
     }
     const last = seen.v[value];
-    const isNew = last === undefined && time - seen.s >= this.learningMs;
+    const isNew = last === undefined && time - this.learningStart(seen, watchedSince) >= this.learningMs;
     if (last === undefined) {
       seen.n++;
       if (time < seen.o) seen.o = time;
@@ -123,11 +137,17 @@ export class SeenMemory {
     return seen.n > 0;
   }
 
-  evidence(seen: SeenValues): SeenEvidence {
+  /** When the learning period started: the principal's first sighting (if earlier) or the key's first value. */
+  learningStart(seen: SeenValues, watchedSince: number | undefined): number {
+    return this.learningFrom === 'principal' && watchedSince !== undefined && watchedSince < seen.s ? watchedSince : seen.s;
+  }
+
+  evidence(seen: SeenValues, watchedSince?: number): SeenEvidence {
     return {
       knownValues: seen.n - 1,
-      learningSince: new Date(seen.s).toISOString(),
+      learningSince: new Date(this.learningStart(seen, watchedSince)).toISOString(),
       learning: formatDuration(this.learningMs),
+      learningFrom: this.learningFrom,
       horizon: formatDuration(this.horizonMs),
     };
   }

@@ -175,7 +175,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
           const value = step.seen.read(e);
           if (value === undefined) continue;
           const f = (st.f ??= steps.map(() => null));
-          const { seen, isNew, changed: seenChanged } = step.seen.observe(f[s] ?? undefined, value, e.time);
+          const { seen, isNew, changed: seenChanged } = step.seen.observe(f[s] ?? undefined, value, e.time, env.watchedSince?.(e));
           f[s] = seen;
           if (seenChanged) changed = true;
           if (!isNew) continue;
@@ -331,7 +331,8 @@ Steps are named, in event-time order, first to last at most \`within\` apart, an
 different sources (a step's \`sources\` must be among the rule's; its \`where\` sees events of those
 sources, typed). A step has \`where(event, tunables, context)\`, optionally \`operations\`, optionally
 \`firstSeen\` (the step counts only when the value is new for the key — the memory is fed by every
-event passing the step's \`where\`), optionally \`name\` (the step in words, as evidence shows it;
+event passing the step's \`where\`; its learning follows the principal unless it says
+\`learningFrom: 'key'\`, as for the firstSeen kind), optionally \`name\` (the step in words, as evidence shows it;
 default its key), and optionally \`relate(event, earlier, tunables, context)\`, which sees the events
 chosen for the earlier steps by name:
 

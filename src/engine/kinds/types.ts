@@ -67,6 +67,11 @@ export interface Evaluation {
   raise(state: KeyState, time: number, draft: () => AlertDraft): boolean;
   /** Set only when the detector was given an observer: kinds report their series through it. */
   readonly observe?: (key: string, point: ObservedPoint) => void;
+  /**
+   * When Warden first saw the event's principal on any source (for an event without a principal,
+   * the partition's first event): what learning periods are measured against by default.
+   */
+  watchedSince?(event: NormalizedEvent): number;
 }
 
 /**
