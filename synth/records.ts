@@ -386,6 +386,9 @@ export interface AiRequestOptions {
   ip: string;
   statusCode?: number;
   streaming?: boolean;
+  /** Sizes in bytes, when the scenario needs them (prompts stuffed with data, long generations); random otherwise. */
+  requestLength?: number;
+  responseLength?: number;
 }
 
 /** The service masks the last octet of the caller address (`81.2.69.***`). */
@@ -396,8 +399,8 @@ export function aiRequestRecord(ctx: SynthContext, o: AiRequestOptions): StreamR
   const chat = o.deployment.operation === 'ChatCompletions_Create';
   const status = o.statusCode ?? 200;
   const durationMs = status === 429 ? rng.int(5, 30) : chat ? rng.int(450, 6500) : rng.int(35, 280);
-  const requestLength = chat ? rng.int(280, 7000) : rng.int(60, 8000);
-  const responseLength = status !== 200 ? rng.int(180, 420) : chat ? rng.int(350, 4200) : rng.int(32_000, 34_500);
+  const requestLength = o.requestLength ?? (chat ? rng.int(280, 7000) : rng.int(60, 8000));
+  const responseLength = o.responseLength ?? (status !== 200 ? rng.int(180, 420) : chat ? rng.int(350, 4200) : rng.int(32_000, 34_500));
   return {
     Tenant: o.account.location,
     callerIpAddress: maskIp(o.ip),

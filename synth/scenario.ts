@@ -26,6 +26,13 @@ export const ATTACK_STEPS = [
 ] as const;
 export type AttackStep = (typeof ATTACK_STEPS)[number];
 
+/** The second chain's steps, in order. */
+export const KEY_CHAIN_STEPS = ['harvestSecrets', 'keyFromNewNetwork', 'volumeDrain'] as const;
+export type KeyChainStep = (typeof KEY_CHAIN_STEPS)[number];
+
+/** Where the stolen key is used from: a VPN exit no workload of the tenant uses. */
+const KEY_THIEF_NETWORK = '100.64.23';
+
 export interface AttackPlan {
   attacker: Principal;
   /** Address the attacker works from: never seen for this principal before. */
@@ -176,6 +183,11 @@ export interface DemoManifest {
   recordCount: number;
   attacker: ManifestPrincipal & { usualIp: string; attackIp: string; steps: { step: AttackStep; time: string }[] };
   benign: ManifestPrincipal[];
+  /**
+   * The second, independent chain: a CI principal's credential lists an AI project's connection
+   * secrets, and the API key found there is used from a new network for a volume drain.
+   */
+  keyChain: { harvester: ManifestPrincipal; key: ManifestPrincipal; network: string; steps: { step: KeyChainStep; time: string }[] };
   /** Expected, approved activity that looks like an attack step and belongs on an allow list. */
   allowListed: { principalId: string; operation: string; resourceId: string; reason: string }[];
 }
@@ -317,6 +329,8 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
     blind: { target: `${devScratch.id}/blobServices/default`, setting: 'to-warden' },
   });
   push(...attack.records);
+  const keyChain = keyChainRecords(tenant, seed, start, devAi, prodAi);
+  push(...keyChain.records);
 
   out.sort(byTime);
   const manifest: DemoManifest = {
@@ -341,9 +355,10 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
       manifestEntry(archiver, 'copies curated blobs to the archive account, same subscription'),
       manifestEntry(backup, 'backup job: reads one secret every 10 minutes'),
       manifestEntry(platform, 'platform key rotation: lists AI account keys'),
-      keyEntry(devAi.name, 'legacy app calling the dev model with an API key'),
       keyEntry(shared.name, 'report reader using the storage account key'),
+      keyEntry(prodAi.name, 'busy app calling the prod model with an API key, ~20 calls a minute from its usual network'),
     ],
+    keyChain: keyChain.manifest,
     allowListed: [prodAi, devAi].map((account) => ({
       principalId: platform.objectId,
       operation: ArmOperations.listKeys(account).operation.toUpperCase(),
@@ -352,6 +367,58 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
     })),
   };
   return { records: out, manifest, tenant };
+}
+
+/**
+ * The second chain, on its own random stream so the first chain's records stay as they were: a
+ * busy app calls the prod AI account with its key all hour (benign, one /24); sp-foundry-ci's
+ * credential lists the connection secrets of the AI project at T+36 min, which hold the dev AI
+ * account's key (otherwise used by a legacy app, once a minute from 10.30.4.17); from T+38 that
+ * key is used from a VPN network, then drains the account with long prompts and generations.
+ */
+function keyChainRecords(tenant: Tenant, seed: number, start: number, devAi: AiAccount, prodAi: AiAccount) {
+  const rng = new Rng(seed).fork('demo-key-chain');
+  const ctx: SynthContext = { tenant, rng };
+  const end = start + HOUR;
+  const out: StreamRecord[] = [];
+  const busyNetwork = '10.30.8';
+  steady(rng, start, end, 20, (time) => out.push(aiRequestRecord(ctx, { time, account: prodAi, deployment: prodAi.deployments[0], ip: rng.ipIn(busyNetwork) })));
+
+  const ci = addPrincipal(tenant, rng, 'servicePrincipal', 'sp-foundry-ci');
+  const thiefIp = rng.ipIn(KEY_THIEF_NETWORK);
+  // Its usual run: signs in from its build agents' address and deploys nothing this hour.
+  out.push(signinRecord(ctx, { time: start + 3 * MINUTE + rng.next() * MINUTE, principal: ci, ip: ci.ips[0], resource: WELL_KNOWN_APPS.management }));
+  const project = `/subscriptions/${devAi.subscriptionId}/resourceGroups/rg-ai-dev/providers/Microsoft.MachineLearningServices/workspaces/proj-contoso-assistant`;
+  const harvestAt = start + 36 * MINUTE + rng.next() * 5_000;
+  for (const [i, connection] of ['aoai-dev-key', 'search-dev'].entries()) {
+    out.push(...activityOperation(ctx, {
+      time: harvestAt + i * 20_000, principal: ci, ip: thiefIp, role: 'Contributor',
+      operation: 'Microsoft.MachineLearningServices/workspaces/connections/listsecrets/action', resourceId: `${project}/connections/${connection}`,
+    }));
+  }
+  const keyAt = start + 38 * MINUTE + rng.next() * 5_000;
+  const deployment = devAi.deployments[0];
+  for (let i = 0; i < 3; i++) out.push(aiRequestRecord(ctx, { time: keyAt + i * 15_000, account: devAi, deployment, ip: thiefIp }));
+  const drainAt = start + 41 * MINUTE;
+  let firstDrain = Infinity;
+  steady(rng, drainAt, drainAt + 10 * MINUTE, 30, (time) => {
+    firstDrain = Math.min(firstDrain, time);
+    out.push(aiRequestRecord(ctx, { time, account: devAi, deployment, ip: thiefIp, requestLength: rng.int(40_000, 90_000), responseLength: rng.int(8_000, 16_000) }));
+  });
+  const steps: { step: KeyChainStep; time: string }[] = [
+    { step: 'harvestSecrets', time: new Date(harvestAt).toISOString() },
+    { step: 'keyFromNewNetwork', time: new Date(keyAt).toISOString() },
+    { step: 'volumeDrain', time: new Date(firstDrain).toISOString() },
+  ];
+  return {
+    records: out,
+    manifest: {
+      harvester: manifestEntry(ci, 'AI project CI; its credential lists the project\'s connection secrets from T+36 min'),
+      key: keyEntry(devAi.name, 'dev AI account key (a legacy app\'s, once a minute from 10.30.4.17), stolen and used from a VPN network from T+38 min'),
+      network: `${KEY_THIEF_NETWORK}.0/24`,
+      steps,
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,13 +484,25 @@ function profileFor(rng: Rng, tenant: Tenant, principal: Principal): Profile {
 const STORAGE_READER = { name: 'Storage Blob Data Reader', definitionId: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' };
 const SIGNIN_RESOURCE = [WELL_KNOWN_APPS.management, WELL_KNOWN_APPS.keyVault, WELL_KNOWN_APPS.storage, WELL_KNOWN_APPS.cognitiveServices];
 
+/**
+ * The address of the app holding an account's key or SAS: fixed per account (no random draw, so
+ * the workload's other records stay as they were), as a real key holder calls from its egress.
+ */
+function keyHolderIp(account: string): string {
+  let h = 0;
+  for (let i = 0; i < account.length; i++) h = (h * 31 + account.charCodeAt(i)) >>> 0;
+  return `10.40.${h % 250}.${(h >>> 8) % 250 + 1}`;
+}
+
 /** One routine call by `f`: the source mix is mostly AI requests, then storage, sign-ins, Key Vault, ARM. */
 function routine(ctx: SynthContext, f: Profile, time: number, room: number, out: StreamRecord[]): void {
   const { rng } = ctx;
   const p = f.principal;
   const r = rng.next();
   if (r < 0.47 || room < 3) {
-    out.push(aiRequestRecord(ctx, { time, account: f.ai, deployment: f.deployment, principal: rng.chance(0.05) ? undefined : p, ip: f.ip, statusCode: rng.chance(0.01) ? 429 : 200 }));
+    // A few calls use the account's API key: they come from the one app that holds it, on its network.
+    const byKey = rng.chance(0.05);
+    out.push(aiRequestRecord(ctx, { time, account: f.ai, deployment: f.deployment, principal: byKey ? undefined : p, ip: byKey ? keyHolderIp(f.ai.name) : f.ip, statusCode: rng.chance(0.01) ? 429 : 200 }));
   } else if (r < 0.72) {
     const s = rng.next();
     if (s < 0.05) {
@@ -433,7 +512,8 @@ function routine(ctx: SynthContext, f: Profile, time: number, room: number, out:
       else out.push(storageRecord(ctx, { ...copy, operation: 'PutBlobFromURL' }));
     } else {
       const operation = s < 0.6 ? 'GetBlob' : s < 0.88 ? 'PutBlob' : 'ListBlobs';
-      out.push(storageRecord(ctx, { time, account: f.storage, operation, auth: rng.chance(0.04) ? 'SAS' : p, ip: f.ip, container: f.container, blob: operation === 'ListBlobs' ? undefined : `data/${rng.int(1, 50_000)}.json`, bytes: rng.int(1_000, 2_000_000) }));
+      const bySas = rng.chance(0.04);
+      out.push(storageRecord(ctx, { time, account: f.storage, operation, auth: bySas ? 'SAS' : p, ip: bySas ? keyHolderIp(f.storage.name) : f.ip, container: f.container, blob: operation === 'ListBlobs' ? undefined : `data/${rng.int(1, 50_000)}.json`, bytes: rng.int(1_000, 2_000_000) }));
     }
   } else if (r < 0.87) {
     const failed = rng.chance(0.03);

@@ -5,6 +5,7 @@
  */
 export { defineRule, tunable, type Rule, type RuleDefinition, type Tunable, type TunableValues, type Option, type AlertView, type RuleContext, type EntityType } from './rule.js';
 export { resourceName, keyVaultObject, keyVaultObjectName } from './helpers.js';
+export { FIRST_PARTY_NOISE_APPS } from './first-party.js';
 export type { EventValue, EventField } from './kinds/schema.js';
 export type { MatchEvidence } from './kinds/match.js';
 export type { ThresholdEvidence, ThresholdOptions } from './kinds/threshold.js';

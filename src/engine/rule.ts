@@ -114,6 +114,8 @@ interface RuleBase<S extends Source, TT, KE, X, Steps> {
   suppress?: string;
   /** Sentinel entity types the alert carries (default: all four, where the events have them). */
   entities?: readonly EntityType[];
+  /** This rule's default for the built-in `allowPrincipals` tunable (e.g. FIRST_PARTY_NOISE_APPS); a deployer's override replaces it. */
+  allowPrincipals?: readonly string[];
 }
 
 type StepDecls<S extends Source, T> = { readonly [name: string]: SequenceStep<S, T> };
@@ -122,7 +124,7 @@ type NoSteps = Record<never, never>;
 
 type MatchRule<S extends Source, TT, X> = RuleBase<S, TT, MatchEvidence, X, NoSteps> & MatchOptions & { kind: 'match' };
 type ThresholdRule<S extends Source, TT, X> = RuleBase<S, TT, ThresholdEvidence, X, NoSteps> & ThresholdOptions<SourceEvent<S>> & { kind: 'threshold' };
-type AnomalyRule<S extends Source, TT, X> = RuleBase<S, TT, AnomalyEvidence, X, NoSteps> & AnomalyOptions & { kind: 'anomaly' };
+type AnomalyRule<S extends Source, TT, X> = RuleBase<S, TT, AnomalyEvidence, X, NoSteps> & AnomalyOptions<SourceEvent<S>> & { kind: 'anomaly' };
 type FirstSeenRule<S extends Source, TT, X> = RuleBase<S, TT, FirstSeenEvidence, X, NoSteps> & FirstSeenOptions<SourceEvent<S>> & { kind: 'firstSeen' };
 type SequenceRule<S extends Source, TT, X, St> = RuleBase<S, TT, SequenceEvidence, X, StepEvents<St>> & SequenceOptions<St & StepDecls<S, TunableValues<TT>>> & { kind: 'sequence' };
 
@@ -160,7 +162,7 @@ export interface Rule {
 /** The fields every rule has; any other field of a definition is an option of its kind. */
 const COMMON_FIELDS = new Set([
   'id', 'version', 'name', 'title', 'description', 'severity', 'tactics', 'techniques', 'sources', 'operations', 'tags',
-  'tunables', 'where', 'groupBy', 'evidence', 'suppress', 'entities', 'kind',
+  'tunables', 'where', 'groupBy', 'evidence', 'suppress', 'entities', 'kind', 'allowPrincipals',
 ]);
 
 const DEFINED = new WeakSet<object>();
@@ -287,6 +289,11 @@ function declaredTunables(def: RuleDefinition, fail: Check): Map<string, Tunable
     }
   }
   for (const [name, t] of Object.entries(BUILT_IN_TUNABLES)) found.set(name, t);
+  const allow = def.allowPrincipals as unknown;
+  if (allow !== undefined) {
+    if (!Array.isArray(allow) || !allow.every((p) => typeof p === 'string' && p)) fail('allowPrincipals', 'give an array of principal object ids or app ids (e.g. FIRST_PARTY_NOISE_APPS)');
+    found.set('allowPrincipals', { ...BUILT_IN_TUNABLES.allowPrincipals, default: [...allow] });
+  }
   return found;
 }
 

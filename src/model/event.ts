@@ -41,6 +41,8 @@ export type ActivityDetails = {
   eventHubName?: string;
   /** Key regeneration: which key. */
   keyName?: string;
+  /** Anonymous blob access set by a write: an account's `Enabled` / `Disabled`, a container's `None` / `Blob` / `Container`. */
+  publicAccess?: string;
 };
 
 export type SigninDetails = {

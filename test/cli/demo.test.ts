@@ -21,6 +21,13 @@ const RULES_BY_STEP: Record<string, string[]> = {
   disableMonitoring: ['monitoring-disabled-on-ai-resource'],
 };
 
+/** Which rule each step of the second chain (a stolen API key) must raise, and for whom: the harvesting principal, or the key. */
+const KEY_CHAIN_RULES: Record<string, { rules: string[]; by: 'harvester' | 'key' }> = {
+  harvestSecrets: { rules: ['ai-secret-harvest'], by: 'harvester' },
+  keyFromNewNetwork: { rules: ['ai-key-auth-from-new-network'], by: 'key' },
+  volumeDrain: { rules: ['ai-token-volume-anomaly', 'ai-invocation-rate-anomaly'], by: 'key' },
+};
+
 /** What must never reach an alert: SAS signatures (redacted ones read `sig=[REDACTED]`, `sig=REDACTED`, or are cut after `sig=[`), account keys, bearer tokens and JWTs. */
 const SECRETS = [/sig=(?!\[|REDACTED)[^&"\s]/i, /AccountKey=/i, /SharedAccessKey=/i, /Bearer\s+[\w.-]{20,}/i, /eyJ[\w-]{8,}\.[\w-]{8,}/];
 
@@ -49,16 +56,18 @@ describe('warden demo (npm start)', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('raises exactly the attack’s alerts: each expected rule once, for the compromised principal only', () => {
+  it('raises exactly the two chains’ alerts: each expected rule once, for the compromised principals only', () => {
     expect(code).toBe(0);
     expect(manifest.attacker.steps.map((s) => s.step)).toEqual(Object.keys(RULES_BY_STEP));
-    const attacker = alerts.filter((a) => a.PrincipalId === manifest.attacker.principalId);
-    const expected = Object.values(RULES_BY_STEP).flat().map((rule) => `${rule} ${manifest.attacker.principalId}`).sort();
-    expect(attacker.map((a) => `${a.RuleId} ${a.PrincipalId}`).sort()).toEqual(expected);
-    // Benign principals (including the allow-listed key rotation) raise nothing but carol's first
-    // call to the dev AI account: learning follows the principal, and she has been watched longer
-    // than the demo's 30-minute learning period by then (docs/rules.md).
+    expect(manifest.keyChain.steps.map((s) => s.step)).toEqual(Object.keys(KEY_CHAIN_RULES));
+    const expected = Object.values(RULES_BY_STEP).flat().map((rule) => `${rule} ${manifest.attacker.principalId}`);
+    for (const { rules, by } of Object.values(KEY_CHAIN_RULES)) expected.push(...rules.map((rule) => `${rule} ${manifest.keyChain[by].principalId}`));
     const benign = new Map(manifest.benign.map((b) => [b.principalId, b.name]));
+    expect(alerts.filter((a) => !benign.has(a.PrincipalId)).map((a) => `${a.RuleId} ${a.PrincipalId}`).sort()).toEqual(expected.sort());
+    // Benign principals (the allow-listed key rotation, the busy key-auth app on its usual network) raise
+    // nothing but carol's first call to the dev AI account: learning follows the principal, and she has
+    // been watched longer than the demo's 30-minute learning period by then (docs/rules.md).
+    expect(manifest.benign.map((b) => b.principalType)).toContain('key');
     expect(alerts.filter((a) => benign.has(a.PrincipalId)).map((a) => `${a.RuleId} ${benign.get(a.PrincipalId)}`)).toEqual(['ai-new-caller carol.silva@contoso.com']);
   });
 
@@ -72,6 +81,15 @@ describe('warden demo (npm start)', () => {
         expect(alert.Title).toContain(manifest.attacker.name);
       }
     }
+    const chainTime = new Map<string, number>(manifest.keyChain.steps.map((s) => [s.step, Date.parse(s.time)]));
+    for (const [step, { rules, by }] of Object.entries(KEY_CHAIN_RULES)) {
+      for (const rule of rules) {
+        const alert = alerts.find((a) => a.RuleId === rule && a.PrincipalId === manifest.keyChain[by].principalId)!;
+        expect(Date.parse(alert.LastEventTime), `${rule} after ${step}`).toBeGreaterThanOrEqual(chainTime.get(step)!);
+      }
+    }
+    // The stolen key's new network is named in its alert.
+    expect(alerts.find((a) => a.RuleId === 'ai-key-auth-from-new-network')!.Title).toContain(manifest.keyChain.network);
   });
 
   it('gives every alert the Alert contract, and no alert carries a key, token or SAS signature', () => {
@@ -94,7 +112,8 @@ describe('warden demo (npm start)', () => {
     expect(err.at(-1)).toBe(`demo: ${manifest.recordCount}/${manifest.recordCount} records, ${alerts.length} alerts`);
     const summary = JSON.parse(out.at(-1)!) as { alerts: number; records: number; deadLettered: number; alertsByRule: Record<string, number>; ruleErrors: Record<string, number> };
     expect(summary).toMatchObject({ alerts: alerts.length, records: manifest.recordCount, deadLettered: 0, ruleErrors: {} });
-    expect(Object.keys(summary.alertsByRule).sort()).toEqual(Object.values(RULES_BY_STEP).flat().sort());
+    const chainRules = Object.values(KEY_CHAIN_RULES).flatMap((c) => c.rules);
+    expect(Object.keys(summary.alertsByRule).sort()).toEqual([...new Set([...Object.values(RULES_BY_STEP).flat(), ...chainRules])].sort());
   });
 
   it('gives the same alerts (same AlertIds) with another number of partitions', async () => {

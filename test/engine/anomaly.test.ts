@@ -68,3 +68,30 @@ describe('anomaly', () => {
     expect(detector.stats().late).toBe(40);
   });
 });
+
+describe('anomaly over a summed measure', () => {
+  const volume = defineRule({
+    id: 'test-volume', version: '1', title: 'response volume', description: 'test rule',
+    severity: 'Medium', tactics: ['Impact'], techniques: ['T1496'], sources: ['ai'],
+    kind: 'anomaly', bucket: '1h', warmup: 4, minCount: 100_000, factor: 5, alpha: 0.5, measure: (e) => e.details.responseLength,
+  });
+  const call = (at: number, responseLength: number) =>
+    ev(at, { source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE', details: { responseLength } });
+  /** `calls` calls of `size` bytes each in hour h. */
+  const hourOf = (h: number, calls: number, size: number) => Array.from({ length: calls }, (_, i) => call(h * HOUR + i * 1000, size));
+
+  it('alerts on a bucket whose total bytes are far above the baseline, though the call count is the usual', async () => {
+    const events = [0, 1, 2, 3, 4].flatMap((h) => hourOf(h, 20, 2_000)).concat(hourOf(5, 20, 60_000));
+    const { alerts } = await run([volume], [stream(events)]);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0].Evidence).toMatchObject({ baselineMean: 40_000, factor: 5 });
+    expect(alerts[0].Evidence.count as number).toBeGreaterThanOrEqual(200_000);
+    expect(alerts[0].Evidence.eventsSummed).toBe(alerts[0].EventCount);
+  });
+
+  it('does not alert on many more calls of the usual size when the total stays under the line', async () => {
+    const events = [0, 1, 2, 3, 4].flatMap((h) => hourOf(h, 20, 2_000)).concat(hourOf(5, 45, 2_000));
+    const { alerts } = await run([volume], [stream(events)]);
+    expect(alerts).toEqual([]);
+  });
+});

@@ -153,3 +153,24 @@ export default defineRule({ id: '${id}', version: '1', title: 't', description: 
     expect((noExport as Error).message).toMatch(/x\.ts, field '\(default export\)': the file must `export default defineRule/);
   });
 });
+
+describe('a rule\'s own allowPrincipals default (the first-party noise list)', async () => {
+  const { FIRST_PARTY_NOISE_APPS } = await import('../../src/engine/api.js');
+  const { MIN, ev, run, stream } = await import('./helpers.js');
+  const RESOURCE_GRAPH = '509e4652-da8d-478d-a730-e9d4a1996ca4';
+  const rule = defineRule({
+    id: 'test-first-party', version: '1', title: 'keys listed', description: 'test rule', severity: 'Low',
+    tactics: ['CredentialAccess'], techniques: ['T1552'], sources: ['activity'], kind: 'match', allowPrincipals: FIRST_PARTY_NOISE_APPS,
+  });
+
+  it('leaves out the first-party apps by default, and a deployer override replaces the list', async () => {
+    expect(rule.tunables.allowPrincipals).toEqual([...FIRST_PARTY_NOISE_APPS]);
+    const events = () => stream([ev(0, { appId: RESOURCE_GRAPH.toUpperCase() }), ev(MIN, { principalId: '33333333-3333-4333-8333-333333333333' })]);
+    expect((await run([rule], [events()])).alerts).toHaveLength(1);
+    expect((await run([rule], [events()], { tunables: { 'test-first-party': { allowPrincipals: [] } } })).alerts).toHaveLength(2);
+  });
+
+  it('refuses an allow-list that is not an array of ids', () => {
+    expect(() => defineRule({ ...rule.definition, allowPrincipals: 'all' } as never)).toThrow(/allowPrincipals.*array of principal object ids/);
+  });
+});

@@ -99,3 +99,66 @@ describe('threshold', () => {
     expect((await run([listKeys], [events()], { tunables: { 'test-threshold': { threshold: 2 } } })).alerts).toHaveLength(1);
   });
 });
+
+const bytesRead = defineRule({
+  id: 'test-sum', version: '1', title: 'many bytes read', description: 'test rule',
+  severity: 'Medium', tactics: ['Exfiltration'], techniques: ['T1530'], sources: ['storage'],
+  kind: 'threshold', window: '10m', threshold: tunable(1_000_000_000, 'Bytes within the window'), sum: (e) => e.details.bytes,
+});
+
+const rejected = defineRule({
+  id: 'test-share', version: '1', title: 'rejected calls', description: 'test rule',
+  severity: 'Low', tactics: ['DefenseEvasion'], techniques: ['T1562'], sources: ['ai'],
+  kind: 'threshold', window: '10m', threshold: 5, shareOf: (e) => e.details.statusCode === 400, minShare: tunable(0.5, 'Least share'),
+});
+
+describe('threshold over a summed measure', () => {
+  const read = (at: number, bytes?: number) =>
+    ev(at, { source: 'storage', category: 'StorageRead', operation: 'GETBLOB', details: bytes === undefined ? {} : { bytes } });
+
+  it('alerts when the bytes within the window reach the threshold, however few the events', async () => {
+    const { alerts } = await run([bytesRead], [stream([read(0, 400e6), read(MIN), read(4 * MIN, 700e6)])]);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0].EventCount).toBe(2); // the read without a size is not summed
+    expect(alerts[0].Evidence).toMatchObject({ kind: 'threshold', total: 1.1e9, threshold: 1e9, count: 2 });
+  });
+
+  it('does not alert when the same bytes are spread over more than the window', async () => {
+    const { alerts } = await run([bytesRead], [stream([read(0, 600e6), read(20 * MIN, 600e6), read(40 * MIN, 600e6)])]);
+    expect(alerts).toEqual([]);
+  });
+
+  it('many small reads add up; after an alert the next one needs a new total', async () => {
+    const events = Array.from({ length: 40 }, (_, i) => read(i * 10 * 1000, 50e6)); // 2 GB in 6.5 minutes
+    const { alerts } = await run([bytesRead], batches(stream(events), 3));
+    expect(alerts).toHaveLength(2);
+    expect(alerts.every((a) => (a.Evidence.total as number) >= 1e9)).toBe(true);
+  });
+
+  it('refuses a summed rule with a distinct count too, and a count threshold that is not whole', () => {
+    expect(() => defineRule({ ...bytesRead.definition, id: 'x', distinct: 'ip' } as never)).toThrow(/one of distinct, sum and shareOf/);
+    expect(() => defineRule({ ...listKeys.definition, id: 'y', threshold: 2.5 } as never)).toThrow(/whole number/);
+  });
+});
+
+describe('threshold over a share of the key\'s events', () => {
+  const call = (at: number, statusCode: number) => ev(at, { source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE', details: { statusCode } });
+
+  it('alerts when the matching events reach the threshold and at least the share of all calls', async () => {
+    const events = [200, 400, 400, 200, 400, 400, 400].map((s, i) => call(i * MIN, s));
+    const { alerts } = await run([rejected], [stream(events)]);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0].Evidence).toMatchObject({ matching: 5, count: 7, share: 0.714, minShare: 0.5 });
+    expect(alerts[0].EventCount).toBe(7);
+  });
+
+  it('does not alert when the same rejections are a small share of a busy caller\'s calls', async () => {
+    const events = Array.from({ length: 60 }, (_, i) => call(i * 5000, i % 10 === 0 ? 400 : 200)); // 6 of 60 in 5 minutes
+    const { alerts } = await run([rejected], [stream(events)]);
+    expect(alerts).toEqual([]);
+  });
+
+  it('refuses shareOf without minShare', () => {
+    expect(() => defineRule({ ...rejected.definition, id: 'z', minShare: undefined } as never)).toThrow(/shareOf and minShare together/);
+  });
+});

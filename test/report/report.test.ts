@@ -43,15 +43,19 @@ describe('tuning report (HTML)', () => {
 
   it('lists every alert with its evidence, and charts the anomaly and threshold principals\' series', () => {
     const { html, alerts } = report;
-    expect(alerts.map((a) => a.RuleId).sort()).toEqual([...RULES].sort());
+    // The rate anomaly alerts for both of the demo's chains (the ETL principal and the stolen dev AI key).
+    expect(alerts.map((a) => a.RuleId).sort()).toEqual([...RULES, 'ai-invocation-rate-anomaly'].sort());
     for (const a of alerts) {
       expect(html).toContain(a.AlertId);
       for (const id of a.Evidence.correlationIds as string[]) expect(html).toContain(id);
     }
     // One chart per anomaly/threshold alert's series, none for match and sequence rules.
-    expect(html.match(/<svg class="chart"/g)).toHaveLength(2);
+    expect(html.match(/<svg class="chart"/g)).toHaveLength(3);
     const anomaly = html.slice(html.indexOf('id="rule-ai-invocation-rate-anomaly"'));
-    const chart = anomaly.slice(anomaly.indexOf('<svg'), anomaly.indexOf('</svg>'));
+    // The ETL principal's chart (the stolen key's alerts at 09:40).
+    const charts = anomaly.split('<svg').slice(1).map((c) => c.slice(0, c.indexOf('</svg>')));
+    const alertingAt = (c: string, hhmm: string) => c.includes(`fill="${CHART_COLORS.alerting}"><title>06-02 ${hhmm}: `);
+    const chart = charts.find((c) => alertingAt(c, '09:45') && !alertingAt(c, '09:40'))!;
     // 12 five-minute buckets; the alerting one (09:45) red, with the baseline and the alerting count drawn.
     expect(chart.match(/<rect x="[\d.]+" y="[\d.]+" width/g)).toHaveLength(12);
     expect(chart).toMatch(new RegExp(`fill="${CHART_COLORS.alerting}"><title>06-02 09:45: \\d+, baseline [\\d.]+, alerts at [\\d.]+ \\(alerting\\)`));

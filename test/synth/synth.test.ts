@@ -282,7 +282,8 @@ describe('synthetic tenant generator', () => {
     expect(timeOf(demo.records[0])).toBeGreaterThanOrEqual(start);
     expect(timeOf(demo.records[demo.records.length - 1])).toBeLessThan(start + 60 * MINUTE);
     expect(demo.manifest.recordCount).toBe(demo.records.length);
-    const named = new Set([demo.manifest.attacker.principalId, ...demo.manifest.benign.map((b) => b.principalId)]);
+    const { keyChain } = demo.manifest;
+    const named = new Set([demo.manifest.attacker.principalId, keyChain.harvester.principalId, keyChain.key.principalId, ...demo.manifest.benign.map((b) => b.principalId)]);
     expect(new Set(byActor(demo.records).keys())).toEqual(named);
   });
 

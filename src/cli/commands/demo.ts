@@ -36,6 +36,8 @@ options:
 interface Manifest {
   recordCount: number;
   attacker: { name: string; steps: { step: string; time: string }[] };
+  /** The second, independent chain (a stolen API key). */
+  keyChain?: { harvester: { name: string }; key: { name: string }; network: string; steps: { step: string; time: string }[] };
 }
 
 function parse(argv: string[]) {
@@ -61,6 +63,8 @@ export const run: Command = async (argv, io) => {
 
   const stolenAt = manifest.attacker.steps[0]?.time.slice(11, 16);
   io.stdout(`demo: one hour of a tenant's Azure logs (${manifest.recordCount} records); ${manifest.attacker.name}'s credential is used by an attacker from ${stolenAt} UTC`);
+  const chain = manifest.keyChain;
+  if (chain) io.stdout(`demo: and ${chain.harvester.name}'s credential lists an AI project's secrets at ${chain.steps[0]?.time.slice(11, 16)} UTC; the ${chain.key.name} found there is used from ${chain.network}`);
   io.stdout(`rules: ${rules.length} from detections/, tunables from demo/tunables.json (learning periods fit one hour; the platform's key rotation is allow-listed)`);
 
   const totals = new IngestTotals();

@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { formatDuration } from '../duration.js';
 import { sampleEvent, sampleTime, sampledStateJson, trimEvent, type Sample } from '../evidence.js';
 import type { Option } from '../rule.js';
-import { duration, number } from './schema.js';
+import type { NormalizedEvent } from '../../model/index.js';
+import { duration, fn, number } from './schema.js';
 import { MAX_EVIDENCE_EVENTS, ruleSubscriptions, type KeyState, type KindDefinition, type KindLogic, type ObservedPoint } from './types.js';
 
-/** An open bucket: [bucket index, count, fired (0|1), first event time, last event time]. */
-type OpenBucket = [number, number, number, number, number];
+/** An open bucket: [bucket index, count (or measure total), fired (0|1), first event time, last event time, events (measure only)]. */
+type OpenBucket = [number, number, number, number, number, number?];
 
 export interface AnomalyState extends KeyState {
   /** EWMA mean and variance of the per-bucket count. */
@@ -25,12 +26,14 @@ export interface AnomalyState extends KeyState {
 }
 
 /** What a rule writes for the anomaly kind. */
-export interface AnomalyOptions {
+export interface AnomalyOptions<Ev = NormalizedEvent> {
+  /** Add up this measure of each event (bytes, tokens) instead of counting events; events without it are skipped. */
+  measure?: (event: Ev) => number | undefined;
   /** Bucket of event time the events are counted in ('5m'). */
   bucket: Option<string>;
   /** Buckets of history (empty ones included) before the key may alert. */
   warmup: Option<number>;
-  /** Fewest events in a bucket for an alert, whatever the baseline. */
+  /** Fewest events (or the least measure total) in a bucket for an alert, whatever the baseline. */
   minCount: Option<number>;
   /** Alert when count ≥ factor × baseline mean. */
   factor?: Option<number>;
@@ -44,7 +47,10 @@ export interface AnomalyOptions {
 
 /** What an anomaly alert's evidence holds besides the rule's own. */
 export interface AnomalyEvidence {
+  /** Events in the bucket, or with \`measure\` the measure's total. */
   count: number;
+  /** With \`measure\`: the events summed. */
+  eventsSummed?: number;
   bucket: string;
   bucketStart: string;
   baselineMean: number;
@@ -59,6 +65,7 @@ export interface AnomalyEvidence {
 }
 
 interface AnomalySettings {
+  measure?: (e: NormalizedEvent) => number | undefined;
   bucketMs: number;
   warmup: number;
   minCount: number;
@@ -112,6 +119,12 @@ function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
   };
   return {
     apply(st, e, key, env) {
+      let w = 1;
+      if (s.measure) {
+        const x = s.measure(e);
+        if (x === undefined || !Number.isFinite(x) || x <= 0) return st.l !== undefined;
+        w = x;
+      }
       const k = Math.floor(e.time / s.bucketMs);
       if (st.c === undefined) st.c = k - 1;
       if (k <= st.c) return true;
@@ -120,16 +133,17 @@ function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
       while (i > 0 && open[i - 1][0] > k) i--;
       let b = open[i - 1];
       if (!b || b[0] !== k) {
-        b = [k, 0, 0, e.time, e.time];
+        b = s.measure ? [k, 0, 0, e.time, e.time, 0] : [k, 0, 0, e.time, e.time];
         open.splice(i, 0, b);
       }
-      b[1]++;
+      b[1] += w;
+      if (s.measure) b[5] = (b[5] ?? 0) + 1;
       if (e.time < b[3]) b[3] = e.time;
       if (e.time > b[4]) b[4] = e.time;
       if (st.l === undefined || e.time > st.l) st.l = e.time;
       // Evidence is kept only from the few events before the count turns anomalous (an alert at most
       // SAMPLES_PER_BUCKET events away): a key at its usual rate keeps none.
-      if (!b[2] && anomalous(st, b[1] + SAMPLES_PER_BUCKET)) {
+      if (!b[2] && anomalous(st, b[1] + SAMPLES_PER_BUCKET * w)) {
         const samples = (st.ev ??= []);
         let sampled = 0;
         for (const x of samples) if (bucketOf(x) === k) sampled++;
@@ -154,7 +168,8 @@ function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
               zScore: round((bucket[1] - m) / stddev(st)),
               minCount: s.minCount, bucketsLearned: st.n ?? 0,
           };
-          return { key, trigger, events, firstTime: bucket[3], lastTime: bucket[4], count: bucket[1], window: `${k * s.bucketMs}|${(k + 1) * s.bucketMs}`, evidence };
+          if (s.measure) evidence.eventsSummed = bucket[5];
+          return { key, trigger, events, firstTime: bucket[3], lastTime: bucket[4], count: bucket[5] ?? bucket[1], window: `${k * s.bucketMs}|${(k + 1) * s.bucketMs}`, evidence };
         });
       }
       return true;
@@ -200,13 +215,15 @@ const optionsSchema = z
   .strictObject({
     bucket: duration,
     warmup: number(1, { integer: true }),
-    minCount: number(1, { integer: true }),
+    minCount: number(1),
+    measure: fn<(e: NormalizedEvent) => number | undefined>('(event) => number | undefined: the measure to add up').optional(),
     factor: number(1).optional(),
     zScore: number(0).optional(),
     alpha: number(Number.MIN_VALUE, { max: 1 }).default(0.1),
     forgetAfter: duration.optional(),
   })
   .superRefine((o, ctx) => {
+    if (!o.measure && !Number.isInteger(o.minCount)) ctx.addIssue({ code: 'custom', path: ['minCount'], message: 'minCount counts events: give a whole number (or add up a `measure`)' });
     if (o.factor === undefined && o.zScore === undefined) ctx.addIssue({ code: 'custom', path: ['factor'], message: 'an anomaly rule needs a factor, a zScore, or both' });
     const forgetAfterMs = o.forgetAfter ?? 2 * o.warmup * o.bucket;
     // Silent buckets are folded one by one, so the forget horizon bounds that work.
@@ -219,7 +236,7 @@ export const anomaly: KindDefinition<'anomaly', z.output<typeof optionsSchema>> 
   optionsSchema,
   compile: (o, rule) => ({
     logic: anomalyLogic({
-      bucketMs: o.bucket, warmup: o.warmup, minCount: o.minCount, factor: o.factor, zScore: o.zScore, alpha: o.alpha,
+      measure: o.measure, bucketMs: o.bucket, warmup: o.warmup, minCount: o.minCount, factor: o.factor, zScore: o.zScore, alpha: o.alpha,
       forgetAfterMs: o.forgetAfter ?? 2 * o.warmup * o.bucket,
     }) as KindLogic<KeyState>,
     subscriptions: ruleSubscriptions(rule),
@@ -246,5 +263,9 @@ once per bucket — as soon as the count crosses the line, not when the bucket e
 alerted, or whose final count is anomalous, is left out of the baseline, so a burst does not teach
 the key that bursts are normal. Evidence: \`count\`, \`bucket\`, \`bucketStart\`, \`baselineMean\`,
 \`baselineStdDev\`, \`rate\` (count / mean, null while the mean is 0), \`factor\`, \`zScore\`,
-\`zScoreThreshold\`, \`minCount\`, \`bucketsLearned\`.`,
+\`zScoreThreshold\`, \`minCount\`, \`bucketsLearned\`.
+
+\`measure: (e) => e.details.responseLength\` adds up a measure of each event (bytes, tokens) instead
+of counting events; events without it are skipped, \`minCount\` is then the least total, \`count\`
+in the evidence is the bucket's total and \`eventsSummed\` the events summed.`,
 };

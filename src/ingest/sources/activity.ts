@@ -294,6 +294,9 @@ const DiagnosticSettingBody = z.object({
 });
 
 const KeyBody = z.object({ keyName: text });
+const PublicAccessBody = z.object({
+  properties: jsonObject(z.object({ allowBlobPublicAccess: z.boolean().nullish(), publicAccess: text })),
+});
 
 /** Request body, else response body, as `schema` sees it; undefined when neither fits (details are then left out). */
 function body<T extends z.ZodType>(d: ActivityRecord, schema: T): z.infer<T> | undefined {
@@ -383,6 +386,13 @@ function toEvent({ d, fields }: { d: ActivityRecord; fields: typeof STREAM_FIELD
     case 'MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY/ACTION':
       put(details, 'keyName', str(body(d, KeyBody)?.keyName));
       break;
+    case 'MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE':
+    case 'MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/CONTAINERS/WRITE': {
+      const p = body(d, PublicAccessBody)?.properties;
+      const allow = p?.allowBlobPublicAccess;
+      put(details, 'publicAccess', allow === true ? 'Enabled' : allow === false ? 'Disabled' : str(p?.publicAccess));
+      break;
+    }
   }
 
   return {
