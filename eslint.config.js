@@ -48,7 +48,10 @@ function boundary(folder, allowed) {
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '!eslint.config.js'] },
   js.configs.recommended,
-  ...tseslint.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  { languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } } },
+  // The config file is plain JavaScript outside tsconfig.json: lint it without type information.
+  { files: ['eslint.config.js', '**/*.js'], ...tseslint.configs.disableTypeChecked },
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],

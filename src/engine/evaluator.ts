@@ -89,8 +89,8 @@ export class PartitionEvaluator {
     private readonly options: EvaluatorOptions,
     private readonly counters: Counters,
   ) {
-    this.states = rules.map(() => new Map());
-    this.dirty = rules.map(() => new Map());
+    this.states = rules.map(() => new Map<string, KeyState>());
+    this.dirty = rules.map(() => new Map<string, KeyState>());
     this.removed = rules.map(() => new Set());
     this.prefixes = rules.map((r) => `${storePrefix(r)}|`);
     this.evaluations = rules.map((r) => new RuleEvaluation(r, counters, options.observe));

@@ -134,7 +134,7 @@ function nestedResources(template: ArmTemplate, outer: Evaluator): Array<{ resou
     const inner = { parameters: {}, variables: {}, outputs: {}, ...obj(props.template) } as unknown as ArmTemplate;
     // What the deployment passes, evaluated outside; deploy-time values stay recognisable.
     const passed = Object.fromEntries(Object.entries(obj(props.parameters)).map(([name, p]) => {
-      const value = outer.value(obj(p).value as Json);
+      const value = outer.value(obj(p).value);
       return [name, typeof value === 'symbol' ? '<deploy-time>' : value as Json];
     }));
     const evaluate = new Evaluator(inner, passed);
@@ -263,7 +263,7 @@ describe('main.json', () => {
     const tableProps = obj(table.properties);
     expect(lastSegment(evaluate.string(table.name))).toBe('WardenAlerts_CL');
     expect(tableProps.plan, 'NRT rules need an Analytics table').toBe('Analytics');
-    const tableColumns = evaluate.value(obj(tableProps.schema).columns as Json) as Array<{ name: string }>;
+    const tableColumns = evaluate.value(obj(tableProps.schema).columns) as Array<{ name: string }>;
     expect(tableColumns).toEqual(alertTableColumns());
     // Title is reserved in custom tables (learn.microsoft.com/azure/azure-monitor/logs/create-custom-table).
     const reserved = new Set<string>(RESERVED_COLUMN_NAMES.map((n) => n.toLowerCase()));
@@ -274,7 +274,7 @@ describe('main.json', () => {
     const streams = obj(obj(dcr.properties).streamDeclarations);
     const streamName = Object.keys(streams)[0];
     expect(dcrEvaluate.string(streamName)).toBe('Custom-WardenAlerts');
-    expect(dcrEvaluate.value(obj(streams[streamName]).columns as Json)).toEqual(alertStreamColumns());
+    expect(dcrEvaluate.value(obj(streams[streamName]).columns)).toEqual(alertStreamColumns());
     expect(alertStreamColumns().map((c) => c.name)).toContain('Title');
   });
 
@@ -404,7 +404,7 @@ describe('main.json', () => {
     const site = single(main, 'Microsoft.Web/sites');
     const props = obj(site.properties);
     const settings = Object.fromEntries(
-      (obj(props.siteConfig).appSettings as JsonObject[]).map((s) => [String(s.name), s.value as Json]),
+      (obj(props.siteConfig).appSettings as JsonObject[]).map((s) => [String(s.name), s.value]),
     );
     const resourceName = (type: string, predicate: (r: ArmResource) => boolean = () => true): string[] =>
       resourcesOfType(main, type).filter(predicate).map((r) => lastSegment(evaluate.string(r.name)));
@@ -571,7 +571,7 @@ describe('main.json', () => {
   describe('the Sentinel workbook', () => {
     const workbook = single(main, 'Microsoft.Insights/workbooks');
     const props = obj(workbook.properties);
-    const content = evaluate.value(props.serializedData as Json);
+    const content = evaluate.value(props.serializedData);
     const items = (JSON.parse(String(content)) as { items: Array<{ type: number; content: { title?: string; query?: string } }> }).items;
     const queries = items.filter((i) => i.type === 3).map((i) => ({ title: String(i.content.title), query: String(i.content.query) }));
 
@@ -602,7 +602,7 @@ describe('main.json', () => {
 describe('diagnostic settings templates', () => {
   const hubOf = (variable: string): string => String(main.variables[variable]);
   const authorizationRule = single(main, 'Microsoft.EventHub/namespaces/authorizationRules');
-  const ruleOutput = evaluate.string(obj(main.outputs.diagnosticsAuthorizationRuleId).value as Json);
+  const ruleOutput = evaluate.string(obj(main.outputs.diagnosticsAuthorizationRuleId).value);
 
   it('main.json outputs the authorization rule Azure Monitor streams with, and it may send', () => {
     expect(ruleOutput).toBe(evaluate.resourceIdOf(authorizationRule));
@@ -659,11 +659,11 @@ describe('diagnostic settings templates', () => {
     const inner = obj(obj(nested.properties).template) as unknown as ArmTemplate;
     const setting = single(inner, 'Microsoft.Insights/diagnosticSettings');
     const logsFor = (k: string, asked: Json) => new Evaluator(inner, {
-      categories: asked, kind: k, categoryKinds: template.parameters.aiCategoryKinds.defaultValue as Json,
-    }).value(obj(setting.properties).logs as Json) as Array<{ category: string; enabled: boolean }>;
-    expect(logsFor(kind, template.parameters.aiLogCategories.defaultValue as Json)).toEqual(categories.map((category) => ({ category, enabled: true })));
+      categories: asked, kind: k, categoryKinds: template.parameters.aiCategoryKinds.defaultValue,
+    }).value(obj(setting.properties).logs) as Array<{ category: string; enabled: boolean }>;
+    expect(logsFor(kind, template.parameters.aiLogCategories.defaultValue)).toEqual(categories.map((category) => ({ category, enabled: true })));
     // Key Vaults and blob services (kind '') get their categories unfiltered.
-    expect(logsFor('', template.parameters.keyVaultLogCategories.defaultValue as Json)).toEqual([{ category: 'AuditEvent', enabled: true }]);
+    expect(logsFor('', template.parameters.keyVaultLogCategories.defaultValue)).toEqual([{ category: 'AuditEvent', enabled: true }]);
   });
 });
 

@@ -343,7 +343,7 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
   }
 
   function reply(connection: Connection, request: Message, status: number, description: string, body?: unknown, condition?: string): void {
-    const replyTo = request.reply_to as string | undefined;
+    const replyTo = request.reply_to;
     const link = connection.find_sender((s: Sender) => s.name === replyTo || s.target?.address === replyTo);
     if (!link) return;
     link.send({
@@ -456,10 +456,10 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
 
   function forgetLink(context: EventContext): void {
     if (context.sender) {
-      const outlet = outletsBySender.get(context.sender as Sender);
+      const outlet = outletsBySender.get(context.sender);
       if (outlet) detachOutlet(outlet);
     }
-    if (context.receiver) inletTargets.delete(context.receiver as Receiver);
+    if (context.receiver) inletTargets.delete(context.receiver);
   }
 
   function forgetConnection(connection: Connection): void {

@@ -221,7 +221,7 @@ export const anomaly: KindDefinition<'anomaly', z.output<typeof optionsSchema>> 
     logic: anomalyLogic({
       bucketMs: o.bucket, warmup: o.warmup, minCount: o.minCount, factor: o.factor, zScore: o.zScore, alpha: o.alpha,
       forgetAfterMs: o.forgetAfter ?? 2 * o.warmup * o.bucket,
-    }) as KindLogic<KeyState>,
+    }),
     subscriptions: ruleSubscriptions(rule),
   }),
   scaffold: `  kind: 'anomaly',
