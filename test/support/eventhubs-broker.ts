@@ -88,7 +88,7 @@ const SELECTOR = /^amqp\.annotation\.x-opt-(offset|sequence-number|enqueued-time
 const sdkDir = dirname(createRequire(import.meta.url).resolve('@azure/event-hubs/package.json'));
 const { mapPartitionKeyToId } = (await import(
   pathToFileURL(join(sdkDir, 'dist/esm/impl/partitionKeyToIdMapper.js')).href
-)) as { mapPartitionKeyToId(partitionKey: string, partitionCount: number): number };
+)) as { mapPartitionKeyToId: (partitionKey: string, partitionCount: number) => number };
 
 interface StoredEvent {
   event: BrokerEvent;
@@ -264,7 +264,7 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
     const clause = filters?.[SELECTOR_FILTER];
     if (clause === undefined) return undefined;
     // The SDK sends a described string; depending on decode it arrives unwrapped or as a Typed value.
-    return typeof clause === 'string' ? clause : String((clause as { value?: unknown }).value ?? clause);
+    return typeof clause === 'string' ? clause : String((clause as { value?: string }).value ?? clause);
   }
 
   function refuse(link: Sender | Receiver, condition: string, description: string): void {
