@@ -264,7 +264,9 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
     const clause = filters?.[SELECTOR_FILTER];
     if (clause === undefined) return undefined;
     // The SDK sends a described string; depending on decode it arrives unwrapped or as a Typed value.
-    return typeof clause === 'string' ? clause : String((clause as { value?: string }).value ?? clause);
+    if (typeof clause === 'string') return clause;
+    const { value } = clause as { value?: unknown };
+    return String(value ?? (clause as unknown));
   }
 
   function refuse(link: Sender | Receiver, condition: string, description: string): void {

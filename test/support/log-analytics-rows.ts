@@ -22,6 +22,7 @@ export interface TableRows {
 type Rec = Record<string, unknown>;
 /** What a field of a JSON log record holds where a column takes text. */
 type Scalar = string | number | boolean | null | undefined;
+const text = (v: Scalar): string => String(v);
 type Row = Map<string, [ColumnType, unknown]>;
 
 /** The workspace's own id, which every row carries as TenantId. */
@@ -190,7 +191,7 @@ function diagnosticsRow(r: Rec): Row {
   put(row, 'ResourceType', 'string', resourceId ? /\/PROVIDERS\/[^/]+\/([^/]+)/.exec(resourceId)?.[1] : undefined);
   put(row, 'OperationName', 'string', r.operationName);
   put(row, 'ResultType', 'string', r.resultType);
-  put(row, 'ResultSignature', 'string', r.resultSignature === undefined ? undefined : String(r.resultSignature as Scalar));
+  put(row, 'ResultSignature', 'string', r.resultSignature === undefined ? undefined : text(r.resultSignature as Scalar));
   put(row, 'ResultDescription', 'string', r.resultDescription);
   put(row, 'DurationMs', 'long', num(r.durationMs));
   put(row, 'CallerIPAddress', 'string', r.callerIpAddress);
@@ -217,7 +218,7 @@ function storageRow(r: Rec): Row {
   put(row, 'Protocol', 'string', r.protocol);
   put(row, 'OperationName', 'string', r.operationName);
   put(row, 'AuthenticationType', 'string', identity.type);
-  put(row, 'StatusCode', 'string', r.statusCode === undefined ? undefined : String(r.statusCode as Scalar));
+  put(row, 'StatusCode', 'string', r.statusCode === undefined ? undefined : text(r.statusCode as Scalar));
   put(row, 'StatusText', 'string', r.statusText);
   put(row, 'DurationMs', 'real', num(r.durationMs));
   put(row, 'ServerLatencyMs', 'real', num(p.serverLatencyMs));
