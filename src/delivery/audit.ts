@@ -45,7 +45,7 @@ export class LogAnalyticsAlertWorkspace implements AlertWorkspace {
       const tables = result.status === LogsQueryResultStatus.Success ? result.tables : result.partialTables;
       for (const table of tables) {
         const at = table.columnDescriptors.findIndex((c) => c.name === 'AlertId');
-        for (const row of table.rows) found.add(String(row[at]));
+        for (const row of table.rows) found.add(String(row[at] as string)); // AlertId is a string column
       }
     }
     return found;

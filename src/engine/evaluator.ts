@@ -119,8 +119,8 @@ export class PartitionEvaluator {
     private readonly options: EvaluatorOptions,
     private readonly counters: Counters,
   ) {
-    this.states = rules.map(() => new Map());
-    this.dirty = rules.map(() => new Map());
+    this.states = rules.map(() => new Map<string, KeyState>());
+    this.dirty = rules.map(() => new Map<string, KeyState>());
     this.removed = rules.map(() => new Set());
     this.prefixes = rules.map((r) => `${storePrefix(r)}|`);
     const watchedSince = (e: NormalizedEvent): number => (e.principalId && this.ages.get(e.principalId)?.[0]) || (this.meta.f ?? e.time);

@@ -17,7 +17,7 @@ const MAX_LIST = 20;
 export function trimEvent(e: NormalizedEvent): NormalizedEvent {
   const details: Details = {};
   for (const name in e.details) {
-    const v = (e.details as Details)[name];
+    const v = e.details[name];
     details[name] = typeof v !== 'string' ? v : redactNamed(name, v);
   }
   const out: NormalizedEvent = { ...e, details };

@@ -22,7 +22,7 @@ export class RuleIndex {
           continue;
         }
         let ops = this.byOperation.get(source);
-        if (!ops) this.byOperation.set(source, (ops = new Map()));
+        if (!ops) this.byOperation.set(source, (ops = new Map<string, CompiledRule[]>()));
         for (const op of operations) addOnce(ops, op, rule);
       }
     }
@@ -35,7 +35,7 @@ export class RuleIndex {
     const any = this.anyOperation.get(source) ?? NONE;
     const specific = this.byOperation.get(source)?.get(operation) ?? NONE;
     const merged = specific === NONE ? any : any === NONE ? specific : mergeInOrder(any, specific);
-    if (!perSource) this.cache.set(source, (perSource = new Map()));
+    if (!perSource) this.cache.set(source, (perSource = new Map<string, readonly CompiledRule[]>()));
     if (perSource.size < CACHE_LIMIT) perSource.set(operation, merged);
     return merged;
   }

@@ -181,7 +181,7 @@ export function defineRule<
   const def = definition as unknown as RuleDefinition;
   const { tunables, docs } = validateRule(def);
   const rule: Rule = Object.freeze({
-    id: def.id, version: def.version, name: def.name, title: def.title as Rule['title'], description: def.description, severity: def.severity,
+    id: def.id, version: def.version, name: def.name, title: def.title, description: def.description, severity: def.severity,
     tactics: def.tactics, techniques: def.techniques, sources: def.sources, operations: def.operations, tags: def.tags,
     kind: def.kind, tunables, tunableDocs: docs, definition: def,
   });
@@ -252,8 +252,9 @@ function validateRule(def: RuleDefinition): { tunables: Tunables; docs: Record<s
   if (def.suppress !== undefined && parseDuration(def.suppress) === undefined) fail('suppress', `${JSON.stringify(def.suppress)} is not a duration: use a whole number and a unit, e.g. '90s', '5m', '1h', '7d'`);
   if (def.entities !== undefined) {
     if (!Array.isArray(def.entities)) fail('entities', `give an array of ${ENTITY_TYPES.join(', ')}`);
-    def.entities.forEach((t, i) => {
-      if (!ENTITY_TYPES.includes(t)) fail(`entities[${i}]`, `${JSON.stringify(t)} is not one of ${ENTITY_TYPES.join(', ')}`);
+    // Checked as untrusted input: a rule file may list anything here.
+    (def.entities as readonly unknown[]).forEach((t, i) => {
+      if (!(ENTITY_TYPES as readonly unknown[]).includes(t)) fail(`entities[${i}]`, `${JSON.stringify(t)} is not one of ${ENTITY_TYPES.join(', ')}`);
     });
   }
   if (!RULE_KINDS.includes(def.kind)) fail('kind', `${JSON.stringify((def as { kind: unknown }).kind)} is not one of ${RULE_KINDS.join(', ')}`);

@@ -163,7 +163,7 @@ async function* recordsOf(files: string[], onSkipped: (reason: string, location:
       }
       const decoded = decodeBody(capture.body, capture.location);
       // A dead letter's location is the RecordLocation it was made from.
-      for (const d of decoded.deadLetters) onSkipped(d.reason, d.location as RecordLocation);
+      for (const d of decoded.deadLetters) onSkipped(d.reason, d.location);
       if (decoded.deadLettersNotKept) onSkipped(`${decoded.deadLettersNotKept} more items of this body are not records`, capture.location, decoded.deadLettersNotKept);
       for (const { record, location } of decoded.records) yield { record, location, fileIndex };
     }

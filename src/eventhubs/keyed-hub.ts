@@ -49,7 +49,7 @@ export function parseKeyedEvent(message: unknown): KeyedEvent {
     throw new KeyedEventFormatError(`"event" is not a NormalizedEvent: ${issue ? `${['event', ...issue.path].join('.')}: ${issue.message}` : 'invalid'}`);
   }
   // Anyone with send rights on the keyed hub skips ingest: its texts are bounded and redacted here too.
-  const bounded = parsed.data as NormalizedEvent;
+  const bounded = parsed.data;
   boundEvent(bounded);
   return { event: bounded, arrivedAt, origin: { source: origin.source, sequenceNumber: origin.sequenceNumber, index: origin.index } };
 }

@@ -77,6 +77,7 @@ export class WardenStartupError extends WardenError {
  */
 export function unavailableApp(error: unknown, env: Readonly<Record<string, string | undefined>> = process.env): WardenHandlers {
   const reason = String((error as Error)?.message ?? error).split('\n')[0];
+  // eslint-disable-next-line @typescript-eslint/require-await -- a handler rejects, as the working handlers do, rather than throwing synchronously
   const fail = async (): Promise<never> => {
     throw new WardenStartupError(`Warden did not start: ${reason}`);
   };
@@ -87,6 +88,7 @@ export function unavailableApp(error: unknown, env: Readonly<Record<string, stri
     deliver: fail,
     audit: fail,
     checkSilentSources: fail,
+    // eslint-disable-next-line @typescript-eslint/require-await -- health answers with a promise like the working app's
     health: async () => ({ status: 'unavailable', error: reason }),
   };
 }

@@ -92,7 +92,7 @@ function eventsTable(events: unknown): string {
   const rows = events.map((raw) => {
     const e = (raw ?? {}) as Record<string, unknown>;
     const details = e.details && typeof e.details === 'object' ? Object.entries(e.details as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join(' ') : '';
-    const cells = [String(e.time ?? '').replace('T', ' ').replace('Z', ''), e.source, e.operation, e.result, e.principalName ?? e.principalId, e.ip, resourceName(e.resourceId as string | undefined) ?? '', details.length > 160 ? `${details.slice(0, 160)}…` : details];
+    const cells = [String((e.time as string | undefined) ?? '').replace('T', ' ').replace('Z', ''), e.source, e.operation, e.result, e.principalName ?? e.principalId, e.ip, resourceName(e.resourceId as string | undefined) ?? '', details.length > 160 ? `${details.slice(0, 160)}…` : details];
     return `<tr>${cells.map((c) => `<td>${escapeHtml(c ?? '')}</td>`).join('')}</tr>`;
   });
   return `<table class="events"><tr><th>time (UTC)</th><th>source</th><th>operation</th><th>result</th><th>principal</th><th>ip</th><th>resource</th><th>details</th></tr>${rows.join('')}</table>`;

@@ -13,7 +13,7 @@ export class SeriesCollector {
 
   readonly observe: Observer = (ruleId, key, point) => {
     let keys = this.byRule.get(ruleId);
-    if (!keys) this.byRule.set(ruleId, (keys = new Map()));
+    if (!keys) this.byRule.set(ruleId, (keys = new Map<string, ObservedPoint[]>()));
     let points = keys.get(key);
     if (!points) keys.set(key, (points = []));
     points.push(point);

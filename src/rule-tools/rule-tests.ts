@@ -161,7 +161,7 @@ const ANY = '(any other principal)';
 
 /** Expected vs actual counts per principal; alerts for principals not listed count against "any other" (expected 0 unless given). */
 function compare(expected: readonly ExpectedAlerts[], alerts: readonly Alert[]): CaseResult['rows'] {
-  const rows = expected.map((e) => ({ principal: e.principal ?? ANY, expected: e.count as number | undefined, actual: 0 }));
+  const rows: CaseResult['rows'] = expected.map((e) => ({ principal: e.principal ?? ANY, expected: e.count, actual: 0 }));
   const matches = (principal: string, a: Alert) => {
     const p = principal.toLowerCase();
     return a.PrincipalId.toLowerCase() === p || a.PrincipalName?.toLowerCase() === p;

@@ -80,7 +80,7 @@ describe('BlobDeadLetterSink on Azurite', () => {
   });
 
   it('reaches an account by name over HTTPS with a token credential (production: managed identity)', () => {
-    const credential = { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 60_000 }) };
+    const credential = { getToken: () => Promise.resolve({ token: 't', expiresOnTimestamp: Date.now() + 60_000 }) };
     const sink = new BlobDeadLetterSink({ accountName: 'wardenprod', credential });
     expect(sink.container.url).toBe('https://wardenprod.blob.core.windows.net/warden-deadletters');
   });

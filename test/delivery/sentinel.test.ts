@@ -45,7 +45,7 @@ describe('SentinelSink against the Logs Ingestion test server', () => {
   });
 
   it('reports a rejected token as failed, with what to fix and no token in the text', async () => {
-    const wrong = { getToken: async () => ({ token: 'not-the-token', expiresOnTimestamp: Date.now() + 60_000 }) };
+    const wrong = { getToken: () => Promise.resolve({ token: 'not-the-token', expiresOnTimestamp: Date.now() + 60_000 }) };
     const result = await sink({ credential: wrong }).send([makeAlert(1), makeAlert(2)]);
     expect(result.sent).toEqual([]);
     expect(result.failed.map((f) => f.alertId)).toEqual([makeAlert(1).AlertId, makeAlert(2).AlertId]);

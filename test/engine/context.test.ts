@@ -31,7 +31,7 @@ const crossCopy = defineRule({
   evidence: ({ events, context }) => ({
     sourceSubscriptionId: context.inventory.find(STORAGE, String(events[0].details.sourceAccount))?.subscriptionId ?? null,
     // A detail no normalizer writes: this test's events carry it.
-    note: `via ${(events[0].details as Record<string, unknown>).viaUrl}`,
+    note: `via ${String((events[0].details as Record<string, unknown>).viaUrl)}`,
     accessKey: 'should never show',
   }),
   title: ({ evidence }) => `copy from ${evidence.sourceSubscriptionId ?? 'outside'} (${evidence.note})`,

@@ -44,8 +44,8 @@ function read(client: EventHubConsumerClient, partitionId: string, startPosition
   const events: ReceivedEventData[] = [];
   const errors: Error[] = [];
   const subscription: Subscription = client.subscribe(partitionId, {
-    processEvents: async (batch) => { events.push(...batch); },
-    processError: async (err) => { errors.push(err); },
+    processEvents: (batch) => { events.push(...batch); return Promise.resolve(); },
+    processError: (err) => { errors.push(err); return Promise.resolve(); },
   }, { startPosition, maxWaitTimeInSeconds: 1, maxBatchSize: 50, ...(ownerLevel !== undefined ? { ownerLevel } : {}) });
   closers.push(() => subscription.close());
   return { events, errors, subscription };

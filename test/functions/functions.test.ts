@@ -311,7 +311,7 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
   });
 
   it('the audit finds rows the DCR dropped after a 204: health degraded with their AlertIds, the resend lands them, health ok again', async () => {
-    const call = async (name: string) => fns.get(name)!.handler({ isPastDue: false }, invocationContext(name));
+    const call = (name: string) => fns.get(name)!.handler({ isPastDue: false }, invocationContext(name));
     const health = async () => (await fns.get('health')!.handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health')) as HttpResponseInit).jsonBody as Record<string, unknown>;
     workspaceFrom = server.rows().length;
     await ingest('ingest-resource', 'warden-resource', [SECRET_SWEEP]);

@@ -5,7 +5,7 @@ import { Warden, type WardenDependencies } from '../../src/host/warden.js';
 import type { AzuriteInstance } from '../../src/dev/azurite.js';
 
 /** Never asked for a token: these tests reach only Azurite, and nothing is sent to Sentinel or the keyed hub unless a test says so. */
-const noCredential: TokenCredential = { getToken: async () => null };
+const noCredential: TokenCredential = { getToken: () => Promise.resolve(null) };
 
 let prefixes = 0;
 

@@ -55,9 +55,9 @@ describe('no input wedges a partition', () => {
     // A state store that refuses what it is given, as Tables does an entity it cannot hold.
     const store = (app.detector as unknown as { options: { store: { write: (...a: unknown[]) => Promise<unknown> } } }).options.store;
     const write = store.write.bind(store);
-    store.write = async () => {
-      throw Object.assign(new Error('0:The property value exceeds the maximum allowed size (64KB).'), { statusCode: 400, name: 'RestError' });
-    };
+    store.write = () => Promise.reject(
+      Object.assign(new Error('0:The property value exceeds the maximum allowed size (64KB).'), { statusCode: 400, name: 'RestError' }),
+    );
     try {
       const batch = secretReads(5, 5000, 10);
       const result = await app.detect(batch, batchContext('1', batch.length, 0));

@@ -231,7 +231,7 @@ export class Evaluator {
         if (target === DEPLOY_TIME) return DEPLOY_TIME;
         if (Array.isArray(target) && typeof index === 'number') return target[index];
         if (target && typeof target === 'object' && !Array.isArray(target) && typeof index === 'string') return (target as Record<string, Value>)[index];
-        throw new Error(`cannot index ${JSON.stringify(target)} with ${String(index)}`);
+        throw new Error(`cannot index ${JSON.stringify(target)} with ${JSON.stringify(index)}`);
       }
       case 'call':
         return this.call(expr.name, expr.args);
@@ -260,7 +260,7 @@ export class Evaluator {
       }
       case 'format': {
         const [format, ...rest] = args();
-        return String(format).replace(/\{(\d+)\}/g, (_, i: string) => text(rest[Number(i)]));
+        return text(format).replace(/\{(\d+)\}/g, (_, i: string) => text(rest[Number(i)]));
       }
       case 'concat': {
         const values = args();
@@ -284,9 +284,9 @@ export class Evaluator {
         return args().every(Boolean);
       case 'contains': {
         const [container, item] = args();
-        if (typeof container === 'string') return container.includes(String(item));
+        if (typeof container === 'string') return container.includes(text(item));
         if (Array.isArray(container)) return container.includes(item as Json);
-        return Object.prototype.hasOwnProperty.call(container, String(item));
+        return Object.prototype.hasOwnProperty.call(container, text(item));
       }
       case 'first': {
         const [value] = args();
@@ -295,22 +295,22 @@ export class Evaluator {
       case 'replace': {
         const [value, from, to] = args();
         if (value === DEPLOY_TIME) return DEPLOY_TIME;
-        return String(value).split(String(from)).join(String(to));
+        return text(value).split(text(from)).join(text(to));
       }
       case 'split': {
         const [value, separator] = args();
-        return value === DEPLOY_TIME ? DEPLOY_TIME : String(value).split(String(separator));
+        return value === DEPLOY_TIME ? DEPLOY_TIME : text(value).split(text(separator));
       }
       case 'createArray':
         return args();
       case 'createObject': {
         const values = args();
         const out: Record<string, Value> = {};
-        for (let i = 0; i < values.length; i += 2) out[String(values[i])] = values[i + 1];
+        for (let i = 0; i < values.length; i += 2) out[text(values[i])] = values[i + 1];
         return out;
       }
       case 'lambda': {
-        const names = argExprs.slice(0, -1).map((a) => String(this.expr(a)));
+        const names = argExprs.slice(0, -1).map((a) => text(this.expr(a)));
         const body = argExprs[argExprs.length - 1];
         return (...values: Value[]) => {
           this.lambdaScopes.push(Object.fromEntries(names.map((n, i) => [n, values[i]])));
@@ -337,7 +337,7 @@ export class Evaluator {
       }
       case 'take': {
         const [value, count] = args();
-        return String(value).slice(0, Number(count));
+        return text(value).slice(0, Number(count));
       }
       case 'toLower':
         return text(args()[0]).toLowerCase();

@@ -103,11 +103,17 @@ function obj(value: Json | undefined): JsonObject {
   return value as JsonObject;
 }
 
+/** A value the template must give as a string: the test fails on anything else rather than comparing its stringified form. */
+function str(value: unknown): string {
+  expect(typeof value).toBe('string');
+  return value as string;
+}
+
 /** The id of the resource the first reference() in an expression reads. */
 function referencedId(expression: Json): string {
-  const reference = calls(parseExpression(String(expression))).find((c) => c.name === 'reference');
+  const reference = calls(parseExpression(str(expression))).find((c) => c.name === 'reference');
   if (!reference) throw new Error(`no reference() in ${JSON.stringify(expression)}`);
-  return String(evaluate.expr(reference.args[0]));
+  return str(evaluate.expr(reference.args[0]));
 }
 
 const lastSegment = (name: string): string => name.split('/').at(-1) as string;
@@ -135,7 +141,7 @@ function nestedResources(template: ArmTemplate, outer: Evaluator): Array<{ resou
     const inner = { parameters: {}, variables: {}, outputs: {}, ...obj(props.template) } as unknown as ArmTemplate;
     // What the deployment passes, evaluated outside; deploy-time values stay recognisable.
     const passed = Object.fromEntries(Object.entries(obj(props.parameters)).map(([name, p]) => {
-      const value = outer.value(obj(p).value as Json);
+      const value = outer.value(obj(p).value);
       return [name, typeof value === 'symbol' ? '<deploy-time>' : value as Json];
     }));
     const evaluate = new Evaluator(inner, passed);
@@ -245,7 +251,7 @@ describe('main.json', () => {
       if (resource.scope !== undefined) needs.add(evaluate.string(resource.scope).toLowerCase());
       for (const { value } of strings(resource as unknown as Json, '$', isNestedTemplate).filter((s) => isExpression(s.value))) {
         for (const call of calls(parseExpression(value)).filter((c) => c.name === 'reference')) {
-          needs.add(String(evaluate.expr(call.args[0])).toLowerCase());
+          needs.add(str(evaluate.expr(call.args[0])).toLowerCase());
         }
       }
       const before = closure(resource);
@@ -264,7 +270,7 @@ describe('main.json', () => {
     const tableProps = obj(table.properties);
     expect(lastSegment(evaluate.string(table.name))).toBe('WardenAlerts_CL');
     expect(tableProps.plan, 'NRT rules need an Analytics table').toBe('Analytics');
-    const tableColumns = evaluate.value(obj(tableProps.schema).columns as Json) as Array<{ name: string }>;
+    const tableColumns = evaluate.value(obj(tableProps.schema).columns) as Array<{ name: string }>;
     expect(tableColumns).toEqual(alertTableColumns());
     // Title is reserved in custom tables (learn.microsoft.com/azure/azure-monitor/logs/create-custom-table).
     const reserved = new Set<string>(RESERVED_COLUMN_NAMES.map((n) => n.toLowerCase()));
@@ -275,7 +281,7 @@ describe('main.json', () => {
     const streams = obj(obj(dcr.properties).streamDeclarations);
     const streamName = Object.keys(streams)[0];
     expect(dcrEvaluate.string(streamName)).toBe('Custom-WardenAlerts');
-    expect(dcrEvaluate.value(obj(streams[streamName]).columns as Json)).toEqual(alertStreamColumns());
+    expect(dcrEvaluate.value(obj(streams[streamName]).columns)).toEqual(alertStreamColumns());
     expect(alertStreamColumns().map((c) => c.name)).toContain('Title');
   });
 
@@ -293,7 +299,7 @@ describe('main.json', () => {
     expect(dcr.kind).toBe('Direct');
     // A DCR must be in its destination workspace's region; ARM reads that only at deploy time.
     expect(dcr.location).toBe("[parameters('location')]");
-    const passedLocation = String(obj(obj(obj(dcrDeployment.properties).parameters).location).value);
+    const passedLocation = str(obj(obj(obj(dcrDeployment.properties).parameters).location).value);
     expect(passedLocation).toBe("[reference(resourceId('Microsoft.OperationalInsights/workspaces', parameters('workspaceName')), '2023-09-01', 'full').location]");
     expect(referencedId(passedLocation)).toBe(evaluate.resourceIdOf(workspace));
     expect(obj(dcrDeployment.properties).expressionEvaluationOptions).toEqual({ scope: 'inner' });
@@ -319,7 +325,7 @@ describe('main.json', () => {
   describe('the Sentinel NRT rule', () => {
     const rule = single(main, 'Microsoft.SecurityInsights/alertRules');
     const props = obj(rule.properties);
-    const projected = (): string[] => projectedColumns(String(props.query), alertTableColumns().map((c) => c.name));
+    const projected = (): string[] => projectedColumns(str(props.query), alertTableColumns().map((c) => c.name));
 
     it('is an NRT rule, in an API version that has the NRT kind, on the Sentinel workspace, after onboarding', () => {
       expect(rule.kind).toBe('NRT');
@@ -333,7 +339,7 @@ describe('main.json', () => {
     });
 
     it('queries WardenAlerts_CL and projects only columns that exist', () => {
-      expect(String(props.query).trimStart().startsWith('WardenAlerts_CL\n')).toBe(true);
+      expect(str(props.query).trimStart().startsWith('WardenAlerts_CL\n')).toBe(true);
       // projectedColumns fails on any name neither the table nor an earlier extend defines.
       expect(projected()).toContain('AlertId');
     });
@@ -342,7 +348,7 @@ describe('main.json', () => {
       // An NRT rule runs every minute; two windows' rows landing in one run still fit its cap.
       expect(DEFAULT_RUN_EVERY_MS).toBe(60_000);
       expect(2 * DEFAULT_ROWS_PER_RUN).toBeLessThanOrEqual(ALERTS_PER_RUN[rule.kind as string]);
-      expect(String(props.description)).toContain('SENTINEL_ROWS_PER_RUN');
+      expect(str(props.description)).toContain('SENTINEL_ROWS_PER_RUN');
     });
 
     it('maps every entity of the row (each resource id, IP and cloud application) through its Entities column', () => {
@@ -351,7 +357,7 @@ describe('main.json', () => {
     });
 
     it('sets AadUserId only when the principal id is a GUID, else the account goes by name or UPN', () => {
-      const query = String(props.query);
+      const query = str(props.query);
       const aad = /AadUserId = iff\(PrincipalId matches regex "([^"]+)", PrincipalId, ""\)/.exec(query);
       expect(aad, 'AadUserId expression').not.toBeNull();
       const guid = new RegExp((aad as RegExpExecArray)[1]);
@@ -364,8 +370,8 @@ describe('main.json', () => {
     it('maps Account, AzureResource and IP entities from projected columns', () => {
       const mappings: Record<string, Record<string, string>> = Object.fromEntries(
         (props.entityMappings as JsonObject[]).map((m) => [
-          String(m.entityType),
-          Object.fromEntries((m.fieldMappings as JsonObject[]).map((f) => [String(f.identifier), String(f.columnName)])),
+          str(m.entityType),
+          Object.fromEntries((m.fieldMappings as JsonObject[]).map((f) => [str(f.identifier), str(f.columnName)])),
         ]),
       );
       expect(Object.keys(mappings).sort()).toEqual(['Account', 'AzureResource', 'IP']);
@@ -379,10 +385,10 @@ describe('main.json', () => {
       const override = obj(props.alertDetailsOverride);
       expect(override.alertDisplayNameFormat).toBe('{{AlertTitle}}');
       expect(override.alertDescriptionFormat).toBe('{{Description}}');
-      const placeholders = [String(override.alertDisplayNameFormat), String(override.alertDescriptionFormat)].flatMap((f) =>
+      const placeholders = [str(override.alertDisplayNameFormat), str(override.alertDescriptionFormat)].flatMap((f) =>
         [...f.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1]),
       );
-      for (const column of [...placeholders, String(override.alertSeverityColumnName), String(override.alertTacticsColumnName)]) {
+      for (const column of [...placeholders, str(override.alertSeverityColumnName), str(override.alertTacticsColumnName)]) {
         expect(projected()).toContain(column);
       }
       expect(override.alertSeverityColumnName).toBe('Severity');
@@ -405,7 +411,7 @@ describe('main.json', () => {
     const site = single(main, 'Microsoft.Web/sites');
     const props = obj(site.properties);
     const settings = Object.fromEntries(
-      (obj(props.siteConfig).appSettings as JsonObject[]).map((s) => [String(s.name), s.value as Json]),
+      (obj(props.siteConfig).appSettings as JsonObject[]).map((s) => [str(s.name), s.value]),
     );
     const resourceName = (type: string, predicate: (r: ArmResource) => boolean = () => true): string[] =>
       resourcesOfType(main, type).filter(predicate).map((r) => lastSegment(evaluate.string(r.name)));
@@ -451,10 +457,10 @@ describe('main.json', () => {
       expect(evaluate.value(settings.WARDEN_STORAGE_ACCOUNT)).toBe(storageAccount);
       // The namespace's own endpoint, so a sovereign cloud's suffix (servicebus.chinacloudapi.cn, …) comes with it.
       expect(referencedId(settings.EventHubConnection__fullyQualifiedNamespace)).toBe(evaluate.resourceIdOf(single(main, 'Microsoft.EventHub/namespaces')));
-      expect(String(settings.EventHubConnection__fullyQualifiedNamespace)).toContain('.serviceBusEndpoint');
+      expect(str(settings.EventHubConnection__fullyQualifiedNamespace)).toContain('.serviceBusEndpoint');
       expect(JSON.stringify(main)).not.toMatch(/core\.windows\.net|servicebus\.windows\.net'/);
       expect(referencedId(settings.WARDEN_AUDIT_WORKSPACE_ID)).toBe(evaluate.resourceIdOf(workspace));
-      expect(String(settings.WARDEN_AUDIT_WORKSPACE_ID)).toMatch(/\.customerId\]$/);
+      expect(str(settings.WARDEN_AUDIT_WORKSPACE_ID)).toMatch(/\.customerId\]$/);
 
       const hubs = resourcesOfType(main, 'Microsoft.EventHub/namespaces/eventhubs');
       const partitions = (hubName: Json): Json => {
@@ -479,8 +485,8 @@ describe('main.json', () => {
       const outputs = obj(obj(obj(dcrDeployment.properties).template).outputs);
       for (const [name, output] of [['SENTINEL_DCR_ENDPOINT', 'logsIngestionEndpoint'], ['SENTINEL_DCR_IMMUTABLE_ID', 'immutableId']]) {
         expect(referencedId(settings[name])).toBe(evaluate.resourceIdOf(dcrDeployment));
-        expect(String(settings[name])).toContain(`.outputs.${output}.value`);
-        expect(String(obj(outputs[output]).value)).toContain("resourceId('Microsoft.Insights/dataCollectionRules', parameters('name'))");
+        expect(str(settings[name])).toContain(`.outputs.${output}.value`);
+        expect(str(obj(outputs[output]).value)).toContain("resourceId('Microsoft.Insights/dataCollectionRules', parameters('name'))");
       }
     });
 
@@ -519,7 +525,7 @@ describe('main.json', () => {
       const guid = roleId.match(/\/providers\/Microsoft\.Authorization\/roleDefinitions\/([0-9a-f-]{36})$/)?.[1] as string;
       expect(BUILT_IN_ROLES[guid], roleId).toBeDefined();
       // The principal is the Function App's system-assigned identity.
-      expect(String(props.principalId)).toMatch(/\)\.identity\.principalId\]$/);
+      expect(str(props.principalId)).toMatch(/\)\.identity\.principalId\]$/);
       expect(referencedId(props.principalId)).toBe(site);
       expect(props.principalType).toBe('ServicePrincipal');
       return `${BUILT_IN_ROLES[guid]} on ${scopeType(evaluate.string(assignment.scope))}`;
@@ -578,8 +584,8 @@ describe('main.json', () => {
   describe('the Sentinel workbook', () => {
     const workbook = workbookNamed('Warden alerts');
     const props = obj(workbook.properties);
-    const content = evaluate.value(props.serializedData as Json);
-    const items = (JSON.parse(String(content)) as { items: Array<{ type: number; content: { title?: string; query?: string } }> }).items;
+    const content = evaluate.value(props.serializedData);
+    const items = (JSON.parse(str(content)) as { items: Array<{ type: number; content: { title?: string; query?: string } }> }).items;
     const queries = items.filter((i) => i.type === 3).map((i) => ({ title: String(i.content.title), query: String(i.content.query) }));
 
     it('is a Sentinel workbook over the workspace, with a GUID name, deployed with main.json', () => {
@@ -646,9 +652,9 @@ describe('main.json', () => {
 });
 
 describe('diagnostic settings templates', () => {
-  const hubOf = (variable: string): string => String(main.variables[variable]);
+  const hubOf = (variable: string): string => str(main.variables[variable]);
   const authorizationRule = single(main, 'Microsoft.EventHub/namespaces/authorizationRules');
-  const ruleOutput = evaluate.string(obj(main.outputs.diagnosticsAuthorizationRuleId).value as Json);
+  const ruleOutput = evaluate.string(obj(main.outputs.diagnosticsAuthorizationRuleId).value);
 
   it('main.json outputs the authorization rule Azure Monitor streams with, and it may send', () => {
     expect(ruleOutput).toBe(evaluate.resourceIdOf(authorizationRule));
@@ -683,7 +689,7 @@ describe('diagnostic settings templates', () => {
     expect(template.parameters.aiCategoryKinds.defaultValue).toEqual({ AzureOpenAIRequestUsage: ['OpenAI', 'AIServices'] });
     expect(template.parameters.keyVaultLogCategories.defaultValue).toEqual(['AuditEvent']);
     expect(template.parameters.storageBlobLogCategories.defaultValue).toEqual(['StorageRead', 'StorageWrite', 'StorageDelete']);
-    expect(String(template.variables.targets)).toContain("format('{0}/blobServices/default', lambdaVariables('id'))");
+    expect(str(template.variables.targets)).toContain("format('{0}/blobServices/default', lambdaVariables('id'))");
 
     const nested = single(template, 'Microsoft.Resources/deployments');
     // The target's own subscription and resource group: segments 2 and 4 of its resource id.
@@ -701,15 +707,15 @@ describe('diagnostic settings templates', () => {
     const nested = single(template, 'Microsoft.Resources/deployments');
     const passed = obj(obj(nested.properties).parameters);
     // The kind is read from the account, only for AI accounts (if() evaluates one branch).
-    expect(String(obj(passed.kind).value)).toBe("[if(variables('targets')[copyIndex()].readKind, reference(variables('targets')[copyIndex()].resourceId, '2024-10-01', 'full').kind, '')]");
+    expect(str(obj(passed.kind).value)).toBe("[if(variables('targets')[copyIndex()].readKind, reference(variables('targets')[copyIndex()].resourceId, '2024-10-01', 'full').kind, '')]");
     const inner = obj(obj(nested.properties).template) as unknown as ArmTemplate;
     const setting = single(inner, 'Microsoft.Insights/diagnosticSettings');
     const logsFor = (k: string, asked: Json) => new Evaluator(inner, {
-      categories: asked, kind: k, categoryKinds: template.parameters.aiCategoryKinds.defaultValue as Json,
-    }).value(obj(setting.properties).logs as Json) as Array<{ category: string; enabled: boolean }>;
-    expect(logsFor(kind, template.parameters.aiLogCategories.defaultValue as Json)).toEqual(categories.map((category) => ({ category, enabled: true })));
+      categories: asked, kind: k, categoryKinds: template.parameters.aiCategoryKinds.defaultValue,
+    }).value(obj(setting.properties).logs) as Array<{ category: string; enabled: boolean }>;
+    expect(logsFor(kind, template.parameters.aiLogCategories.defaultValue)).toEqual(categories.map((category) => ({ category, enabled: true })));
     // Key Vaults and blob services (kind '') get their categories unfiltered.
-    expect(logsFor('', template.parameters.keyVaultLogCategories.defaultValue as Json)).toEqual([{ category: 'AuditEvent', enabled: true }]);
+    expect(logsFor('', template.parameters.keyVaultLogCategories.defaultValue)).toEqual([{ category: 'AuditEvent', enabled: true }]);
   });
 });
 

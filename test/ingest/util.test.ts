@@ -76,7 +76,7 @@ describe('parseTime', () => {
   it('reads epoch seconds and milliseconds, and rejects what is not a time', () => {
     expect(parseTime(1168335660)).toBe(AT);
     expect(parseTime(AT + 5)).toBe(AT + 5);
-    for (const bad of ['yesterday', '', '5', '-5', '2025-13-45T99:99:99Z', 1e21, -5, 0, null, {}]) expect(parseTime(bad), String(bad)).toBeUndefined();
+    for (const bad of ['yesterday', '', '5', '-5', '2025-13-45T99:99:99Z', 1e21, -5, 0, null, {}]) expect(parseTime(bad), JSON.stringify(bad)).toBeUndefined();
   });
 });
 

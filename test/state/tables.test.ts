@@ -162,7 +162,7 @@ describe('TableStateStore on Azurite', () => {
   });
 
   it('reaches an account by name over HTTPS with a token credential (production: managed identity)', () => {
-    const credential = { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 60_000 }) };
+    const credential = { getToken: () => Promise.resolve({ token: 't', expiresOnTimestamp: Date.now() + 60_000 }) };
     const s = new TableStateStore({ accountName: 'wardenprod', credential });
     expect(s.client.url).toBe('https://wardenprod.table.core.windows.net');
     expect(s.client.tableName).toBe('wardenstate');

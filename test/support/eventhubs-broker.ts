@@ -88,7 +88,7 @@ const SELECTOR = /^amqp\.annotation\.x-opt-(offset|sequence-number|enqueued-time
 const sdkDir = dirname(createRequire(import.meta.url).resolve('@azure/event-hubs/package.json'));
 const { mapPartitionKeyToId } = (await import(
   pathToFileURL(join(sdkDir, 'dist/esm/impl/partitionKeyToIdMapper.js')).href
-)) as { mapPartitionKeyToId(partitionKey: string, partitionCount: number): number };
+)) as { mapPartitionKeyToId: (partitionKey: string, partitionCount: number) => number };
 
 interface StoredEvent {
   event: BrokerEvent;
@@ -264,7 +264,9 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
     const clause = filters?.[SELECTOR_FILTER];
     if (clause === undefined) return undefined;
     // The SDK sends a described string; depending on decode it arrives unwrapped or as a Typed value.
-    return typeof clause === 'string' ? clause : String((clause as { value?: unknown }).value ?? clause);
+    if (typeof clause === 'string') return clause;
+    const { value } = clause as { value?: unknown };
+    return String(value ?? (clause as unknown));
   }
 
   function refuse(link: Sender | Receiver, condition: string, description: string): void {
@@ -343,7 +345,7 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
   }
 
   function reply(connection: Connection, request: Message, status: number, description: string, body?: unknown, condition?: string): void {
-    const replyTo = request.reply_to as string | undefined;
+    const replyTo = request.reply_to;
     const link = connection.find_sender((s: Sender) => s.name === replyTo || s.target?.address === replyTo);
     if (!link) return;
     link.send({
@@ -456,10 +458,10 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
 
   function forgetLink(context: EventContext): void {
     if (context.sender) {
-      const outlet = outletsBySender.get(context.sender as Sender);
+      const outlet = outletsBySender.get(context.sender);
       if (outlet) detachOutlet(outlet);
     }
-    if (context.receiver) inletTargets.delete(context.receiver as Receiver);
+    if (context.receiver) inletTargets.delete(context.receiver);
   }
 
   function forgetConnection(connection: Connection): void {

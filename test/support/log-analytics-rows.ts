@@ -20,6 +20,9 @@ export interface TableRows {
 }
 
 type Rec = Record<string, unknown>;
+/** What a field of a JSON log record holds where a column takes text. */
+type Scalar = string | number | boolean | null | undefined;
+const text = (v: Scalar): string => String(v);
 type Row = Map<string, [ColumnType, unknown]>;
 
 /** The workspace's own id, which every row carries as TenantId. */
@@ -189,7 +192,7 @@ function diagnosticsRow(r: Rec): Row {
   put(row, 'ResourceType', 'string', resourceId ? /\/PROVIDERS\/[^/]+\/([^/]+)/.exec(resourceId)?.[1] : undefined);
   put(row, 'OperationName', 'string', r.operationName);
   put(row, 'ResultType', 'string', r.resultType);
-  put(row, 'ResultSignature', 'string', r.resultSignature === undefined ? undefined : String(r.resultSignature));
+  put(row, 'ResultSignature', 'string', r.resultSignature === undefined ? undefined : text(r.resultSignature as Scalar));
   put(row, 'ResultDescription', 'string', r.resultDescription);
   put(row, 'DurationMs', 'long', num(r.durationMs));
   put(row, 'CallerIPAddress', 'string', r.callerIpAddress);
@@ -216,7 +219,7 @@ function storageRow(r: Rec): Row {
   put(row, 'Protocol', 'string', r.protocol);
   put(row, 'OperationName', 'string', r.operationName);
   put(row, 'AuthenticationType', 'string', identity.type);
-  put(row, 'StatusCode', 'string', r.statusCode === undefined ? undefined : String(r.statusCode));
+  put(row, 'StatusCode', 'string', r.statusCode === undefined ? undefined : text(r.statusCode as Scalar));
   put(row, 'StatusText', 'string', r.statusText);
   put(row, 'DurationMs', 'real', num(r.durationMs));
   put(row, 'ServerLatencyMs', 'real', num(p.serverLatencyMs));
@@ -315,14 +318,14 @@ const STORAGE_CATEGORIES = new Set(['storageread', 'storagewrite', 'storagedelet
 
 /** The table a stream record lands in, and its row; undefined for records of other categories. */
 export function toRow(record: Rec): { table: string; row: Row } | undefined {
-  const category = String(record.category ?? '').toLowerCase();
+  const category = String((record.category as Scalar) ?? '').toLowerCase();
   if (ACTIVITY_CATEGORIES.has(category)) return { table: 'AzureActivity', row: activityRow(record) };
   const signin = SIGNIN_TABLES[category];
   if (signin) return { table: signin, row: signinRow(record, signin) };
   if (STORAGE_CATEGORIES.has(category)) return { table: 'StorageBlobLogs', row: storageRow(record) };
   if (category === 'auditlogs') return { table: 'AuditLogs', row: auditRow(record) };
   if (category === 'microsoftgraphactivitylogs') return { table: 'MicrosoftGraphActivityLogs', row: graphRow(record) };
-  if (/\/providers\/microsoft\.(keyvault|cognitiveservices)\//i.test(String(record.resourceId ?? ''))) return { table: 'AzureDiagnostics', row: diagnosticsRow(record) };
+  if (/\/providers\/microsoft\.(keyvault|cognitiveservices)\//i.test(String((record.resourceId as Scalar) ?? ''))) return { table: 'AzureDiagnostics', row: diagnosticsRow(record) };
   return undefined;
 }
 

@@ -137,7 +137,7 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
       log.status = status;
       send(res, status, body, headers);
     };
-    let body: { query?: unknown; timespan?: unknown };
+    let body: { query?: string; timespan?: unknown };
     try {
       body = (await readJson(req)) as typeof body;
     } catch {
@@ -244,8 +244,8 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
     workspaceId,
     ca: pems.cert,
     credential: {
-      async getToken(): Promise<AccessToken> {
-        return { token, expiresOnTimestamp: Date.now() + 3600_000 };
+      getToken(): Promise<AccessToken> {
+        return Promise.resolve({ token, expiresOnTimestamp: Date.now() + 3600_000 });
       },
     },
     childEnv: { IDENTITY_ENDPOINT: `http://127.0.0.1:${identityPort}/msi/token`, IDENTITY_HEADER: identityHeader },

@@ -187,9 +187,9 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
     ruleId,
     ca: pems.cert,
     credential: {
-      async getToken(scopes: string | string[]): Promise<AccessToken> {
+      getToken(scopes: string | string[]): Promise<AccessToken> {
         tokenScopes.push(...(Array.isArray(scopes) ? scopes : [scopes]));
-        return { token, expiresOnTimestamp: Date.now() + 3600_000 };
+        return Promise.resolve({ token, expiresOnTimestamp: Date.now() + 3600_000 });
       },
     },
     tokenScopes,

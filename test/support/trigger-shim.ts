@@ -31,7 +31,7 @@ export class ProcessKilledError extends Error {
 }
 
 /** A store that stops writing once killed, as a dead process would. Reads still work, for the next run. */
-export function killable(store: CheckpointStore): { store: CheckpointStore; kill(): void } {
+export function killable(store: CheckpointStore): { store: CheckpointStore; kill: () => void } {
   let dead = false;
   const refuseWhenDead = () => {
     if (dead) throw new ProcessKilledError('the trigger was killed: no more checkpoints or ownership claims');
@@ -103,6 +103,7 @@ export function startTriggerShim(options: ShimOptions): TriggerShim {
       retryOptions: { maxRetries: 5, retryDelayInMs: 100, maxRetryDelayInMs: 500, timeoutInMs: 3000 },
       loadBalancingOptions: { strategy: 'greedy', updateIntervalInMs: 500, partitionOwnershipExpirationIntervalInMs: 3000 },
     },
+    // eslint-disable-next-line @typescript-eslint/require-await -- a killed trigger's handler rejects, as a real one would, rather than throwing synchronously
     handler: async (messages, context) => {
       if (dead) throw new ProcessKilledError('the trigger was killed');
       invocations.push({ messages, context });

@@ -238,7 +238,7 @@ export const anomaly: KindDefinition<'anomaly', z.output<typeof optionsSchema>> 
     logic: anomalyLogic({
       measure: o.measure, bucketMs: o.bucket, warmup: o.warmup, minCount: o.minCount, factor: o.factor, zScore: o.zScore, alpha: o.alpha,
       forgetAfterMs: o.forgetAfter ?? 2 * o.warmup * o.bucket,
-    }) as KindLogic<KeyState>,
+    }),
     subscriptions: ruleSubscriptions(rule),
   }),
   scaffold: `  kind: 'anomaly',

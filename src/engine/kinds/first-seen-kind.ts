@@ -53,7 +53,7 @@ function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic<FirstS
 export const firstSeen: KindDefinition<'firstSeen', import('zod').output<typeof firstSeenSchema>> = {
   name: 'firstSeen',
   optionsSchema: firstSeenSchema,
-  compile: (settings, rule) => ({ logic: firstSeenLogic(new SeenMemory(settings), settings.value.name) as KindLogic<KeyState>, subscriptions: ruleSubscriptions(rule) }),
+  compile: (settings, rule) => ({ logic: firstSeenLogic(new SeenMemory(settings), settings.value.name), subscriptions: ruleSubscriptions(rule) }),
   scaffold: `  kind: 'firstSeen',
   value: 'ip', // TODO: the value that must not be new (a field or a function of the event)
   horizon: tunable('30d', 'How long a value stays known after it was last seen'),

@@ -12,5 +12,5 @@ export type RuleKind = keyof typeof KINDS;
 export const RULE_KINDS = Object.keys(KINDS) as RuleKind[];
 
 export function kindDefinition(kind: RuleKind): KindDefinition<RuleKind, unknown> {
-  return KINDS[kind] as unknown as KindDefinition<RuleKind, unknown>;
+  return KINDS[kind];
 }

@@ -110,7 +110,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
 
   /** The candidates, one per step, that a new candidate `ev` completes a sequence with (`ev` among them). */
   function findChain(cands: readonly Candidate[], ev: Candidate): Candidate[] | undefined {
-    const chain: Candidate[] = new Array(n);
+    const chain = new Array<Candidate>(n);
     const time = ev[0];
     const place = (pos: number, at: number): boolean => {
       if (pos === n) return true;
@@ -279,12 +279,12 @@ function compileStep(key: string, step: StepSettings, names: readonly string[], 
   return {
     key,
     name: step.name ?? key,
-    matches: (e) => stepSources.has(e.source) && (!opSet || opSet.has(e.operation)) && (!where || where(e as SourceEvent, tunables, context)),
+    matches: (e) => stepSources.has(e.source) && (!opSet || opSet.has(e.operation)) && (!where || where(e, tunables, context)),
     relate: relate
       ? (e, prior) => {
           const earlier: Record<string, NormalizedEvent> = {};
           prior.forEach((x, i) => (earlier[names[i]] = x));
-          return relate(e as SourceEvent, earlier, tunables, context);
+          return relate(e, earlier, tunables, context);
         }
       : undefined,
     seen: firstSeen ? new SeenMemory(firstSeen) : undefined,
@@ -305,7 +305,7 @@ export const sequence: KindDefinition<'sequence', SequenceSettings> = {
       for (const source of step.sources ?? rule.sources) subscriptions.push({ source, operations: step.operations ?? rule.operations });
       return compileStep(key, step, names, rule);
     });
-    return { logic: sequenceLogic(steps, settings.within, settings.maxCandidates) as KindLogic<KeyState>, subscriptions };
+    return { logic: sequenceLogic(steps, settings.within, settings.maxCandidates), subscriptions };
   },
   scaffold: `  kind: 'sequence',
   within: tunable('1h', 'Longest time from the first step to the last'),

@@ -118,7 +118,7 @@ const AzureActivityRow = compiled(z.preprocess(rowAsStream, ActivityRecord));
 
 /** `{"value": …, "localizedValue": …}` → the value. */
 function valueOf(v: unknown): unknown {
-  return v && typeof v === 'object' && 'value' in v ? (v as { value: unknown }).value : v;
+  return v && typeof v === 'object' && 'value' in v ? v.value : v;
 }
 
 /**

@@ -91,8 +91,8 @@ export interface SourceDefinition<T> {
   stream: RecordShape<T>;
   table: RecordShape<T>;
   /** The shape a record is really in, when the registry's guess can be wrong (Entra exports that spell stream records with row columns). */
-  shapeOf?(record: RawRecord, shape: Shape): Shape;
-  toEvent(read: T): EventParts;
+  shapeOf?: (record: RawRecord, shape: Shape) => Shape;
+  toEvent: (read: T) => EventParts;
 }
 
 export function defineSource<T>(definition: SourceDefinition<T>): SourceNormalizer {
