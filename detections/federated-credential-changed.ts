@@ -43,7 +43,7 @@ export default defineRule({
   evidence: ({ events }) => {
     const audit = events.find((e): e is SourceEvent<'directory'> => e.source === 'directory');
     return {
-      target: target(events[0]!),
+      target: target(events[0]),
       change: audit?.details.federatedChange ?? 'written',
       credentialName: audit?.details.federatedName,
       issuer: audit?.details.federatedIssuer,

@@ -73,7 +73,7 @@ export default defineRule({
   },
   kind: 'match',
   evidence: ({ events }) => {
-    const grant = grantOf(events[0]!);
+    const grant = grantOf(events[0]);
     return { role: grant?.role, assignee: grant?.assignee, scope: grant?.scope };
   },
   title: ({ principal, evidence }) => `${evidence.role} granted to non-human identity ${evidence.assignee} on ${evidence.scope} by ${principal}`,

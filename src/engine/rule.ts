@@ -292,8 +292,8 @@ function declaredTunables(def: RuleDefinition, fail: Check): Map<string, Tunable
   for (const [name, t] of Object.entries(BUILT_IN_TUNABLES)) found.set(name, t);
   const allow = def.allowPrincipals as unknown;
   if (allow !== undefined) {
-    if (!Array.isArray(allow) || !allow.every((p) => typeof p === 'string' && p)) fail('allowPrincipals', 'give an array of principal object ids or app ids (e.g. FIRST_PARTY_NOISE_APPS)');
-    found.set('allowPrincipals', { ...BUILT_IN_TUNABLES.allowPrincipals, default: [...allow] });
+    if (!Array.isArray(allow) || !allow.every((p): p is string => typeof p === 'string' && p !== '')) fail('allowPrincipals', 'give an array of principal object ids or app ids (e.g. FIRST_PARTY_NOISE_APPS)');
+    found.set('allowPrincipals', { ...BUILT_IN_TUNABLES.allowPrincipals, default: [...(allow)] });
   }
   return found;
 }

@@ -17,7 +17,9 @@ export interface TelemetryExport {
  * `ClientId=<id>` for a user-assigned identity).
  */
 function entraCredential(authentication: string | undefined): TokenCredential | undefined {
-  const parts = Object.fromEntries((authentication ?? '').split(';').map((p) => p.split('=').map((s) => s.trim())).filter(([k]) => k));
+  const parts: Record<string, string | undefined> = Object.fromEntries(
+    (authentication ?? '').split(';').map((p) => p.split('=').map((s) => s.trim())).filter(([k]) => k),
+  ) as Record<string, string>;
   if (parts.Authorization?.toUpperCase() !== 'AAD') return undefined;
   return parts.ClientId ? new ManagedIdentityCredential({ clientId: parts.ClientId }) : new DefaultAzureCredential();
 }

@@ -44,7 +44,7 @@ describe('firstSeen', () => {
   });
 
   it("with learningFrom: 'key', a key silent longer than the horizon is forgotten and learns again", async () => {
-    const perKey = defineRule({ ...(newIp.definition as Parameters<typeof defineRule>[0]), id: 'test-first-seen-per-key', learningFrom: 'key' } as Parameters<typeof defineRule>[0]);
+    const perKey = defineRule({ ...(newIp.definition), id: 'test-first-seen-per-key', learningFrom: 'key' } as Parameters<typeof defineRule>[0]);
     const { alerts, detector } = await run([perKey], [stream([signin(0, '10.0.0.1'), signin(2 * DAY, '10.0.0.2'), signin(20 * DAY, '10.0.0.3')])]);
     expect(alerts.map((a) => a.IpAddresses[0])).toEqual(['10.0.0.2']);
     expect(alerts[0].Evidence).toMatchObject({ learningFrom: 'key' });

@@ -614,7 +614,7 @@ describe('main.json', () => {
   describe('the Warden health workbook', () => {
     const workbook = workbookNamed('Warden health');
     const props = obj(workbook.properties);
-    const items = (JSON.parse(String(evaluate.value(props.serializedData as Json))) as { items: Array<{ type: number; content: { title?: string; query?: string; resourceType?: string; crossComponentResources?: string[] } }> }).items;
+    const items = (JSON.parse(str(evaluate.value(props.serializedData))) as { items: Array<{ type: number; content: { title?: string; query?: string; resourceType?: string; crossComponentResources?: string[] } }> }).items;
     const queries = items.filter((i) => i.type === 3).map((i) => ({ ...i.content, title: String(i.content.title), query: String(i.content.query) }));
     const appInsights = single(main, 'Microsoft.Insights/components');
 

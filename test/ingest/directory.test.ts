@@ -126,12 +126,12 @@ describe('directory source (Entra audit)', () => {
   it('keys an app-initiated change on the service principal, and a removed credential as removed', () => {
     const p = secretAdded().properties as Record<string, unknown>;
     const [target] = p.targetResources as Array<Record<string, unknown>>;
-    const [keys] = target!.modifiedProperties as Array<Record<string, unknown>>;
+    const [keys] = target.modifiedProperties as Array<Record<string, unknown>>;
     const event = normalize(secretAdded({
       properties: {
         ...p,
         initiatedBy: { app: { appId: null, displayName: 'Managed Service Identity', servicePrincipalId: 'B9814691-9CA1-4E55-A1AC-8EF5DD010EC0', servicePrincipalName: null } },
-        targetResources: [{ ...target, modifiedProperties: [{ displayName: 'KeyDescription', oldValue: keys!.newValue, newValue: keys!.oldValue }] }],
+        targetResources: [{ ...target, modifiedProperties: [{ displayName: 'KeyDescription', oldValue: keys.newValue, newValue: keys.oldValue }] }],
       },
     }));
     expect(event).toMatchObject({ principalId: 'b9814691-9ca1-4e55-a1ac-8ef5dd010ec0', principalType: 'servicePrincipal', principalName: 'Managed Service Identity' });

@@ -91,7 +91,7 @@ const sum = (points: Point[] | undefined, attrs: Record<string, string> = {}) =>
 
 describe('telemetry of a full-path run', () => {
   it('emits every metric with low-cardinality dimensions, and one trace per ingest batch through detect and the send', async () => {
-    const ingest = async (name: string, hub: string, bodies: string[]) => {
+    const ingest = (name: string, hub: string, bodies: string[]) => {
       const events = bodies.map((body, i) => ({ body, sequenceNumber: i, enqueuedTime: new Date(clock.now - 3000) }));
       const { messages, context: ctx } = eventHubBatch(name, hub, '0', events);
       return fns.get(name)!.handler(messages, ctx);
@@ -123,16 +123,16 @@ describe('telemetry of a full-path run', () => {
     ]));
     expect(sum(m.get(METRIC.deadLetters))).toBe(1);
     // A category no normalizer reads is skipped, counted by category.
-    expect(m.get(METRIC.skipped)!.map((p) => `${p.attributes['warden.category']}=${value(p)}`)).toEqual(['NoSuchCategory=1']);
+    expect(m.get(METRIC.skipped)!.map((p) => `${String(p.attributes['warden.category'])}=${value(p)}`)).toEqual(['NoSuchCategory=1']);
     // Rows, bodies and latencies in milliseconds: the raw hub's lag is the 3 s since enqueued, the keyed hub's 1.5 s.
     const lag = m.get(METRIC.lag)!;
     expect(lag.find((p) => p.attributes['warden.hub'] === 'warden-resource')!.value).toMatchObject({ min: 3000, max: 3000 });
     expect(lag.find((p) => p.attributes['warden.hub'] === 'warden-events')!.value).toMatchObject({ min: 1500, max: 1500 });
-    expect(m.get(METRIC.alerts)!.map((p) => `${p.attributes['warden.rule']}/${p.attributes['warden.severity']}=${value(p)}`).sort())
+    expect(m.get(METRIC.alerts)!.map((p) => `${String(p.attributes['warden.rule'])}/${String(p.attributes['warden.severity'])}=${value(p)}`).sort())
       .toEqual(['ai-key-listing/Medium=1', 'keyvault-mass-secret-read/High=1']);
     expect(sum(m.get(METRIC.detectionLatency))).toBe(2);
     expect(m.get(METRIC.lateEvents)!.map(value)).toEqual([2]);
-    expect(m.get(METRIC.ruleErrors)!.map((p) => `${p.attributes['warden.rule']}=${value(p)}`)).toEqual(['test-broken=4']);
+    expect(m.get(METRIC.ruleErrors)!.map((p) => `${String(p.attributes['warden.rule'])}=${value(p)}`)).toEqual(['test-broken=4']);
     expect(sum(m.get(METRIC.tableTransactions), { 'warden.table': 'state' })).toBeGreaterThan(0);
     expect(sum(m.get(METRIC.tableWriteDuration))).toBe(keyed.length);
     // One sent at once, one paced to the next rule run and sent by the deliver timer.

@@ -287,7 +287,7 @@ function clean(st: ThresholdState): boolean {
 export const threshold: KindDefinition<'threshold', ThresholdSettings> = {
   name: 'threshold',
   optionsSchema,
-  compile: (settings, rule) => ({ logic: (settings.sum || settings.shareOf ? weightedLogic(settings) : thresholdLogic(settings)) as KindLogic<KeyState>, subscriptions: ruleSubscriptions(rule) }),
+  compile: (settings, rule) => ({ logic: (settings.sum || settings.shareOf ? weightedLogic(settings) : thresholdLogic(settings)), subscriptions: ruleSubscriptions(rule) }),
   scaffold: `  kind: 'threshold',
   threshold: tunable(10, 'Events (or distinct values) …'),
   window: tunable('10m', '… within this window'),
