@@ -6,8 +6,21 @@ import tseslint from 'typescript-eslint';
  * the folders listed here, so the data flow reads from the imports. Anything not listed is refused.
  */
 const SRC_FOLDERS = [
-  'common', 'model', 'engine', 'ingest', 'state', 'eventhubs', 'delivery', 'replay', 'rule-tools',
-  'backtest', 'report', 'dev', 'host', 'cli', 'telemetry',
+  'common',
+  'model',
+  'engine',
+  'ingest',
+  'state',
+  'eventhubs',
+  'delivery',
+  'replay',
+  'rule-tools',
+  'backtest',
+  'report',
+  'dev',
+  'host',
+  'cli',
+  'telemetry',
 ];
 export const MAY_IMPORT = {
   common: [],
@@ -39,9 +52,17 @@ function boundary(folder, allowed) {
   return {
     files: [`src/${folder}/**/*.ts`],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group, message: `src/${folder} may import only ${allowed.length ? allowed.join(', ') : 'no other folder of src'} (docs/architecture.md, "Import rules").` }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group,
+              message: `src/${folder} may import only ${allowed.length ? allowed.join(', ') : 'no other folder of src'} (docs/architecture.md, "Import rules").`,
+            },
+          ],
+        },
+      ],
     },
   };
 }
@@ -64,10 +85,13 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['src/common/errors.ts'],
     rules: {
-      'no-restricted-syntax': ['error', {
-        selector: "ClassDeclaration[superClass.name='Error'], ClassExpression[superClass.name='Error']",
-        message: 'Extend WardenError (src/common/errors.ts) and say whether the user can fix it (docs/architecture.md, "Errors").',
-      }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "ClassDeclaration[superClass.name='Error'], ClassExpression[superClass.name='Error']",
+          message: 'Extend WardenError (src/common/errors.ts) and say whether the user can fix it (docs/architecture.md, "Errors").',
+        },
+      ],
     },
   },
   {
@@ -75,9 +99,17 @@ export default tseslint.config(
     files: ['detections/*.ts'],
     ignores: ['detections/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: ['**/src/*', '!**/src/engine', '**/src/engine/*', '!**/src/engine/api.js', '**/src/engine/api.js/**'], message: 'A rule imports only the rule API (src/engine/api.js).' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/src/*', '!**/src/engine', '**/src/engine/*', '!**/src/engine/api.js', '**/src/engine/api.js/**'],
+              message: 'A rule imports only the rule API (src/engine/api.js).',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -95,7 +127,10 @@ export default tseslint.config(
   {
     files: ['functions/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/src/*', '!**/src/host', '**/src/host/*/**', '**/cli/*'], message: 'functions/ is thin: it imports src/host only.' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/src/*', '!**/src/host', '**/src/host/*/**', '**/cli/*'], message: 'functions/ is thin: it imports src/host only.' }] },
+      ],
     },
   },
 );

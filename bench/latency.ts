@@ -24,7 +24,8 @@ const LISTING = readFileSync(fileURLToPath(new URL('../detections/ai-key-listing
 const LISTER = '3f2a9c1e-5b7d-4e8f-a1c2-9d0e4b6f8a21';
 
 function listingBy(principal: string, at: Date): string {
-  return LISTING.replaceAll(LISTER, principal).replaceAll(LISTER.replaceAll('-', ''), principal.replaceAll('-', ''))
+  return LISTING.replaceAll(LISTER, principal)
+    .replaceAll(LISTER.replaceAll('-', ''), principal.replaceAll('-', ''))
     .replaceAll('2025-03-01T10:15:02', at.toISOString().slice(0, 19));
 }
 
@@ -32,7 +33,12 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-export interface LatencyFigures { alerts: number; p50Ms: number; p99Ms: number; maxMs: number }
+export interface LatencyFigures {
+  alerts: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
 
 function figures(latencies: number[]): LatencyFigures {
   const sorted = [...latencies].sort((a, b) => a - b);
@@ -41,14 +47,26 @@ function figures(latencies: number[]): LatencyFigures {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { steady: { type: 'string', default: '12' }, 'every-ms': { type: 'string', default: '5000' }, burst: { type: 'string', default: '30' }, json: { type: 'boolean', default: false } },
+    options: {
+      steady: { type: 'string', default: '12' },
+      'every-ms': { type: 'string', default: '5000' },
+      burst: { type: 'string', default: '30' },
+      json: { type: 'boolean', default: false },
+    },
   });
   const steady = Number(values.steady);
   const everyMs = Number(values['every-ms']);
   const burst = Number(values.burst);
 
   const azurite = await startAzurite();
-  const broker = await startEventHubsBroker({ hubs: { 'warden-activity': { partitions: 2 }, 'warden-signin': { partitions: 2 }, 'warden-resource': { partitions: 2 }, 'warden-events': { partitions: 4 } } });
+  const broker = await startEventHubsBroker({
+    hubs: {
+      'warden-activity': { partitions: 2 },
+      'warden-signin': { partitions: 2 },
+      'warden-resource': { partitions: 2 },
+      'warden-events': { partitions: 4 },
+    },
+  });
   const server = await startLogsIngestionServer();
   const settings = loadSettings({
     EventHubConnection: `Endpoint=sb://127.0.0.1:${broker.port};SharedAccessKeyName=dev;SharedAccessKey=dev;UseDevelopmentEmulator=true`,
@@ -105,7 +123,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 61_000 - (Date.now() % 60_000)));
     const steadyRun: string[] = [];
     for (let i = 0; i < steady; i++) {
-      steadyRun.push(...await send(1));
+      steadyRun.push(...(await send(1)));
       await new Promise((r) => setTimeout(r, everyMs));
     }
     await waitDelivered(steadyRun, 180_000);
@@ -117,7 +135,8 @@ async function main(): Promise<void> {
       burst: { size: burst, ...latencies(burstRun) },
       pacing: { rowsPerRun: settings.sentinel.rowsPerRun, runEveryMs: settings.sentinel.runEveryMs },
     };
-    const line = (name: string, f: LatencyFigures) => `${name.padEnd(26)} ${String(f.alerts).padStart(4)} alerts   p50 ${(f.p50Ms / 1000).toFixed(2)} s   p99 ${(f.p99Ms / 1000).toFixed(2)} s   max ${(f.maxMs / 1000).toFixed(2)} s`;
+    const line = (name: string, f: LatencyFigures) =>
+      `${name.padEnd(26)} ${String(f.alerts).padStart(4)} alerts   p50 ${(f.p50Ms / 1000).toFixed(2)} s   p99 ${(f.p99Ms / 1000).toFixed(2)} s   max ${(f.maxMs / 1000).toFixed(2)} s`;
     console.log('end-to-end latency: raw hub enqueued → row accepted by the Logs Ingestion API (local stand-ins)');
     console.log(line(`steady, ${result.steady.ratePerMinute} alerts/min`, result.steady));
     console.log(line(`burst of ${burst}`, result.burst));

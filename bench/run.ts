@@ -40,8 +40,12 @@ function options(argv: string[]): Options | undefined {
     ({ values } = parseArgs({
       args: argv,
       options: {
-        records: { type: 'string' }, principals: { type: 'string' }, seed: { type: 'string' }, rounds: { type: 'string' },
-        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        records: { type: 'string' },
+        principals: { type: 'string' },
+        seed: { type: 'string' },
+        rounds: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
@@ -138,7 +142,8 @@ async function bench(o: Options, gc: () => void): Promise<number> {
     pipelineMs.push(last.ms);
     progress(`round ${r + 1}/${o.rounds}: parse ${thousands(parsed.ms)} ms, normalize ${thousands(normalized.ms)} ms, pipeline ${thousands(last.ms)} ms`);
   }
-  if (!last || last.deadLetters) throw new Error(`${last?.deadLetters} records of the synthetic workload were dead-lettered: the generator and the normalizers disagree`);
+  if (!last || last.deadLetters)
+    throw new Error(`${last?.deadLetters} records of the synthetic workload were dead-lettered: the generator and the normalizers disagree`);
 
   const byRuleCount: Record<string, number> = {};
   const scalingRounds = Math.max(1, Math.min(3, o.rounds));
@@ -157,7 +162,9 @@ async function bench(o: Options, gc: () => void): Promise<number> {
   progress(`heap: state for ${thousands(HEAP_PRINCIPALS)} principals`);
   const templates = eventsOf(bodies);
   const heap = await heapPerKey(templates, pack, HEAP_PRINCIPALS, HEAP_EVENTS_PER_PRINCIPAL, gc);
-  progress(`heap: ${thousands(heap.heapBytes)} bytes over ${thousands(heap.keys)} keys (${thousands(heap.principals)} principals, ${thousands(heap.events)} events)`);
+  progress(
+    `heap: ${thousands(heap.heapBytes)} bytes over ${thousands(heap.keys)} keys (${thousands(heap.principals)} principals, ${thousands(heap.events)} events)`,
+  );
 
   progress('Tables: starting Azurite');
   const table = await tableCost(templates, pack);
@@ -181,16 +188,24 @@ async function bench(o: Options, gc: () => void): Promise<number> {
 
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const mb = totalBytes / 1e6;
-  out(`workload        ${thousands(records)} records (${mb.toFixed(1)} MB, ${thousands(totalBytes / records)} B/record) in ${thousands(bodies.length)} bodies, ${thousands(o.principals)} principals, seed ${o.seed}`);
-  out(`rules           ${pack.length} in detections/ (${pack.map((r) => r.id).join(', ')}); ${last.alerts} alerts per pass, ${thousands(last.keys)} keys at the end`);
+  out(
+    `workload        ${thousands(records)} records (${mb.toFixed(1)} MB, ${thousands(totalBytes / records)} B/record) in ${thousands(bodies.length)} bodies, ${thousands(o.principals)} principals, seed ${o.seed}`,
+  );
+  out(
+    `rules           ${pack.length} in detections/ (${pack.map((r) => r.id).join(', ')}); ${last.alerts} alerts per pass, ${thousands(last.keys)} keys at the end`,
+  );
   out(`rounds          median of ${o.rounds} (scaling: ${scalingRounds}, over the first ${thousands(scalingRecords)} records); MB = 10^6 bytes`);
   out('');
   out(`JSON.parse      ${thousands(figures.parseRecordsPerSec).padStart(10)} records/s   ${figures.parseMBPerSec} MB/s   (the floor)`);
   out(`normalize       ${thousands(figures.normalizeRecordsPerSec).padStart(10)} records/s   decode + validate + normalize`);
   out(`pipeline        ${thousands(figures.pipelineRecordsPerSec).padStart(10)} records/s   ${figures.pipelineToParseRatio} of the floor`);
-  out(`batch latency   p50 ${figures.batchLatencyMs.p50} ms, p99 ${figures.batchLatencyMs.p99} ms, max ${figures.batchLatencyMs.max} ms per ${Math.round(perBody)} records`);
+  out(
+    `batch latency   p50 ${figures.batchLatencyMs.p50} ms, p99 ${figures.batchLatencyMs.p99} ms, max ${figures.batchLatencyMs.max} ms per ${Math.round(perBody)} records`,
+  );
   out(`heap per key    ${figures.heapBytesPerKey} bytes   (${thousands(heap.keys)} keys, ${thousands(heap.principals)} principals)`);
-  out(`Tables state    ${figures.tableEntitiesPerBatch} entities, ${figures.tableTransactionsPerBatch} transactions, ${figures.tableMsPerBatch} ms per batch of ${table.eventsPerBatch} events (Azurite, ${table.batches} batches)`);
+  out(
+    `Tables state    ${figures.tableEntitiesPerBatch} entities, ${figures.tableTransactionsPerBatch} transactions, ${figures.tableMsPerBatch} ms per batch of ${table.eventsPerBatch} events (Azurite, ${table.batches} batches)`,
+  );
   out(`by rule count   ${RULE_COUNTS.map((n) => `${n}: ${thousands(byRuleCount[n])}`).join('   ')} records/s`);
   out('');
   const targets: Array<[string, boolean]> = [
@@ -198,8 +213,10 @@ async function bench(o: Options, gc: () => void): Promise<number> {
     [`pipeline ≥ 120,000 records/s on one core (${thousands(figures.pipelineRecordsPerSec)})`, figures.pipelineRecordsPerSec >= 120_000],
     [`p99 batch latency ≤ 10 ms per 100 records (${figures.batchLatencyMs.p99})`, figures.batchLatencyMs.p99 <= 10],
     [`heap ≤ 400 bytes per tracked key (${figures.heapBytesPerKey})`, figures.heapBytesPerKey <= 400],
-    [`state writes ≤ 1 transaction per 100 dirty keys (${figures.tableTransactionsPerBatch} per batch of ${figures.tableEntitiesPerBatch} entities; fewest possible ${round1(table.fewestTransactionsPerBatch)})`,
-      table.transactionsPerBatch <= table.fewestTransactionsPerBatch],
+    [
+      `state writes ≤ 1 transaction per 100 dirty keys (${figures.tableTransactionsPerBatch} per batch of ${figures.tableEntitiesPerBatch} entities; fewest possible ${round1(table.fewestTransactionsPerBatch)})`,
+      table.transactionsPerBatch <= table.fewestTransactionsPerBatch,
+    ],
   ];
   for (const [what, met] of targets) out(`${met ? 'met   ' : 'MISSED'}  ${what}`);
   progress(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -235,7 +252,9 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err: Error) => {
     process.stderr.write(`bench: ${err.name === 'Error' ? '' : `${err.name}: `}${err.message}\n`);
     process.exitCode = 1;

@@ -9,8 +9,9 @@ import { median, normalizeAll, parseAll, runPipeline } from './stages.js';
  * A Markdown table on stdout, for docs/performance.md.
  */
 
-const sizes = (process.argv.length > 2 ? process.argv.slice(2) : ['20000x1000', '100000x5000', '100000x20000', '200000x5000'])
-  .map((s) => s.split(/[x×]/).map(Number));
+const sizes = (process.argv.length > 2 ? process.argv.slice(2) : ['20000x1000', '100000x5000', '100000x20000', '200000x5000']).map((s) =>
+  s.split(/[x×]/).map(Number),
+);
 const pack = (await loadRules()).map((l) => l.rule);
 const out = (line: string) => process.stdout.write(`${line}\n`);
 out('| records | principals | JSON.parse floor (records/s) | normalize (records/s) | pipeline (records/s) | pipeline ÷ floor | keys at the end |');
@@ -35,5 +36,7 @@ for (const [records, principals] of sizes) {
   }
   const perSec = (ms: number[]) => Math.round((records / median(ms)) * 1000);
   const n = (x: number) => x.toLocaleString('en-US');
-  out(`| ${n(records)} | ${n(principals)} | ${n(perSec(parse))} | ${n(perSec(normalize))} | ${n(perSec(pipeline))} | ${(median(parse) / median(pipeline)).toFixed(3)} | ${n(keys)} |`);
+  out(
+    `| ${n(records)} | ${n(principals)} | ${n(perSec(parse))} | ${n(perSec(normalize))} | ${n(perSec(pipeline))} | ${(median(parse) / median(pipeline)).toFixed(3)} | ${n(keys)} |`,
+  );
 }

@@ -126,7 +126,11 @@ export interface HeapResult {
  * heapUsed before the detector existed, over the keys holding state.
  */
 export async function heapPerKey(
-  templates: readonly NormalizedEvent[], rules: readonly Rule[], principals: number, eventsPerPrincipal: number, gc: () => void,
+  templates: readonly NormalizedEvent[],
+  rules: readonly Rule[],
+  principals: number,
+  eventsPerPrincipal: number,
+  gc: () => void,
 ): Promise<HeapResult> {
   const templateOf = new Map<string, number>();
   for (const e of templates) if (!templateOf.has(e.principalId)) templateOf.set(e.principalId, templateOf.size);

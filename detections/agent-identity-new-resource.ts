@@ -12,7 +12,7 @@ export default defineRule({
   description:
     'A sign-in of an Entra Agent ID identity (agent type in the sign-in log) requested a token for a resource (Microsoft Graph, Azure Resource Manager, Key Vault, an API…) ' +
     'it had not reached within the horizon, after its learning period. Agents run narrow tasks; a new resource means the agent is being steered elsewhere ' +
-    '(prompt injection, a hijacked tool) or its blueprint changed. Check the agent\'s parent app (blueprint) and recent prompts or tool calls; ' +
+    "(prompt injection, a hijacked tool) or its blueprint changed. Check the agent's parent app (blueprint) and recent prompts or tool calls; " +
     'if unexplained, disable the agent identity. Keyed by the agent identity itself: what its sibling agents of the same blueprint reached is not shared here.',
   severity: 'Medium',
   tactics: ['PrivilegeEscalation', 'Discovery'],

@@ -20,7 +20,7 @@ export default defineRule({
   description:
     'An AI account answered 401 or 403 to many calls from one caller and network within minutes. ' +
     'Typical causes: key or token guessing, or a revoked / regenerated key still used by an attacker who stole it. A misconfigured workload after a rotation looks the same, from its usual network. ' +
-    'Check the network against the account\'s usual callers; block it on the account\'s network rules if unknown.',
+    "Check the network against the account's usual callers; block it on the account's network rules if unknown.",
   severity: 'Medium',
   tactics: ['CredentialAccess', 'InitialAccess'],
   techniques: ['T1110', 'T1078.004'],

@@ -15,9 +15,9 @@ export default defineRule({
   title: ({ principal, events, evidence: { matching, count, window } }) =>
     `${matching} of ${count} calls by ${principal} to ${resourceName(events[0]?.resourceId) ?? 'an AI account'} rejected (400) within ${window}: content-filter probing?`,
   description:
-    'Many of a caller\'s model calls to an account were rejected with HTTP 400 within minutes, and they were a large share of its calls. ' +
+    "Many of a caller's model calls to an account were rejected with HTTP 400 within minutes, and they were a large share of its calls. " +
     'Azure OpenAI rejects prompts its content filter blocks with 400; the logs keep no prompt, so this burst is the trace of jailbreak or abuse attempts. ' +
-    'A broken client sends malformed requests the same way: check the deployment\'s content filter results (abuse monitoring) and the caller.',
+    "A broken client sends malformed requests the same way: check the deployment's content filter results (abuse monitoring) and the caller.",
   severity: 'Medium',
   tactics: ['DefenseEvasion', 'Discovery'],
   techniques: ['T1562', 'T1595'],
@@ -29,7 +29,7 @@ export default defineRule({
   shareOf: (e) => e.details.statusCode === 400,
   threshold: tunable(15, 'Rejected calls (400)…'),
   window: tunable('10m', '…within this window…'),
-  minShare: tunable(0.3, '…that are at least this share of the caller\'s calls to the account'),
+  minShare: tunable(0.3, "…that are at least this share of the caller's calls to the account"),
   evidence: ({ events }) => ({
     account: resourceName(events[0]?.resourceId),
     deployments: [...new Set(events.map((e) => e.details.deployment).filter((d) => d !== undefined))],

@@ -26,7 +26,7 @@ export default defineRule({
   description:
     'A principal changed or deleted a content filter (RAI policy) or a blocklist of an Azure OpenAI / AI services account. ' +
     'Weakening the filters lets a stolen key or a compromised app generate what the guardrails block, and hides jailbreaks from the content-filter results. ' +
-    'Check the change came from the platform team\'s pipeline; if not, restore the policy and review the account\'s calls since.',
+    "Check the change came from the platform team's pipeline; if not, restore the policy and review the account's calls since.",
   severity: 'High',
   tactics: ['DefenseEvasion', 'Impact'],
   techniques: ['T1562.001'],

@@ -13,11 +13,11 @@ const REQUEST_RESPONSE = 'requestresponse';
 export default defineRule({
   id: 'ai-invocation-rate-anomaly',
   version: '1',
-  name: 'AI model calls far above the caller\'s own baseline',
+  name: "AI model calls far above the caller's own baseline",
   description:
     'A principal (or an API key of an account) called an Azure OpenAI / AI services account far more often than its own learned baseline for that account. ' +
     'Typical causes: a stolen credential or key used to resell model capacity, or a runaway agent or retry loop. ' +
-    'Check the caller IPs and user agents in the evidence against the principal\'s usual ones, the deployments called and the throttling (429) share; ' +
+    "Check the caller IPs and user agents in the evidence against the principal's usual ones, the deployments called and the throttling (429) share; " +
     'if the caller is not the workload, disable the credential or rotate the keys.',
   severity: 'Medium',
   tactics: ['Impact', 'InitialAccess'],

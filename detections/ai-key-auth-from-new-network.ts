@@ -24,7 +24,7 @@ export default defineRule({
   title: ({ events, evidence: { value, knownValues } }) =>
     `API key of ${resourceName(events[0]?.resourceId) ?? 'an AI account'} used from new network ${value} (${knownValues} known)`,
   description:
-    'A model call authenticated with an account API key came from a network (/24 as logged) that the account\'s key use had not come from within the horizon. ' +
+    "A model call authenticated with an account API key came from a network (/24 as logged) that the account's key use had not come from within the horizon. " +
     'Keys bypass Entra ID and conditional access: a leaked key ("LLMjacking") is used from the attacker\'s network, often to resell model capacity. ' +
     'Check whether a known workload moved (new egress, new region); if not, regenerate both keys and move callers to Entra ID.',
   severity: 'Medium',
@@ -35,8 +35,8 @@ export default defineRule({
   where: (e) => e.category.toLowerCase() === REQUEST_RESPONSE && e.principalType === 'key',
   kind: 'firstSeen',
   value: (e) => networkOf(e.ip),
-  horizon: tunable('30d', 'How long a network stays known after the account\'s keys were last used from it'),
-  learning: tunable('7d', 'Nothing is new until the account\'s key use has been watched this long'),
+  horizon: tunable('30d', "How long a network stays known after the account's keys were last used from it"),
+  learning: tunable('7d', "Nothing is new until the account's key use has been watched this long"),
   evidence: ({ events }) => ({
     account: resourceName(events[0]?.resourceId),
     deployment: events[0]?.details.deployment,

@@ -23,7 +23,7 @@ export default defineRule({
   description:
     'A principal listed or regenerated the API keys of an Azure OpenAI / AI services account. ' +
     'Account keys bypass Entra ID: anyone holding one can call the deployments from anywhere, and key use is not attributed to an identity. ' +
-    'Check the caller is a known deployment pipeline; if not, rotate the keys and review the account\'s requests since.',
+    "Check the caller is a known deployment pipeline; if not, rotate the keys and review the account's requests since.",
   severity: 'Medium',
   tactics: ['CredentialAccess', 'Persistence'],
   techniques: ['T1552', 'T1098.001'],

@@ -12,12 +12,11 @@ export default defineRule({
   id: 'ai-new-caller',
   version: '1',
   name: 'A principal calls an AI account it has never called',
-  title: ({ principal, events }) =>
-    `${principal} called AI account ${resourceName(events[0]?.resourceId) ?? '(unknown)'} for the first time`,
+  title: ({ principal, events }) => `${principal} called AI account ${resourceName(events[0]?.resourceId) ?? '(unknown)'} for the first time`,
   description:
     'A principal made a model call to an Azure OpenAI / AI services account it had not called within the horizon, after its own learning period. ' +
     'Workload identities call a fixed set of accounts, so a new one means the credential is used elsewhere (an attacker probing what it can reach) or the workload changed. ' +
-    'Check the caller IP and user agent against the principal\'s usual ones and whether a deployment explains it.',
+    "Check the caller IP and user agent against the principal's usual ones and whether a deployment explains it.",
   severity: 'Low',
   tactics: ['InitialAccess', 'Impact'],
   techniques: ['T1078.004', 'T1496.004'],

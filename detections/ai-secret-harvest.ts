@@ -28,7 +28,7 @@ export default defineRule({
   description:
     'A principal listed the secrets of an AI Foundry project or Azure ML workspace: connection secrets, workspace keys, storage account keys or datastore secrets. ' +
     'These are the credentials of every service the project connects to, and bypass Entra ID once read. ' +
-    'Check the caller is the deployment pipeline or a user in the studio; if not, rotate the connected services\' keys and review the principal\'s activity since.',
+    "Check the caller is the deployment pipeline or a user in the studio; if not, rotate the connected services' keys and review the principal's activity since.",
   severity: 'High',
   tactics: ['CredentialAccess'],
   techniques: ['T1552', 'T1555'],

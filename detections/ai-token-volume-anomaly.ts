@@ -24,14 +24,14 @@ function volumeOf(e: { category: string; details: { totalTokens?: number; reques
 export default defineRule({
   id: 'ai-token-volume-anomaly',
   version: '1',
-  name: 'AI request and response volume far above the caller\'s own baseline',
+  name: "AI request and response volume far above the caller's own baseline",
   title: ({ principal, events, evidence: { count, bucket, rate } }) =>
     `${Math.round(count).toLocaleString('en-US')} bytes/tokens of AI traffic in ${bucket} by ${principal} to ${resourceName(events[0]?.resourceId) ?? 'an AI account'}` +
     (rate === null ? '' : `: ${rate.toFixed(1)}× its baseline`),
   description:
-    'A caller\'s request + response volume (tokens where usage logs exist, else bytes) to an AI account was far above its own learned baseline. ' +
+    "A caller's request + response volume (tokens where usage logs exist, else bytes) to an AI account was far above its own learned baseline. " +
     'Typical causes: a stolen key or credential burning capacity (denial of wallet), data exfiltrated through prompts or generations, or a runaway agent. ' +
-    'Check the deployments and networks in the evidence against the caller\'s usual ones; rotate keys or disable the credential if it is not the workload.',
+    "Check the deployments and networks in the evidence against the caller's usual ones; rotate keys or disable the credential if it is not the workload.",
   severity: 'Medium',
   tactics: ['Impact', 'Exfiltration'],
   techniques: ['T1496.004', 'T1048'],
@@ -42,7 +42,7 @@ export default defineRule({
   measure: volumeOf,
   bucket: tunable('5m', 'Bucket of event time the volume is added up in'),
   warmup: tunable(24, 'Buckets of history (2 hours of 5-minute buckets) before a caller may alert'),
-  factor: tunable(10, 'Alert when the bucket\'s volume is at least this many times the baseline mean…'),
+  factor: tunable(10, "Alert when the bucket's volume is at least this many times the baseline mean…"),
   zScore: tunable(4, '…and this many standard deviations above it'),
   minCount: tunable(2_000_000, 'Least volume (bytes, or tokens) in a bucket for an alert, whatever the baseline'),
   evidence: ({ events }) => ({

@@ -16,7 +16,12 @@ interface CopyEnds {
 function copyEnds(e: SourceEvent<'storage'>, context: RuleContext): CopyEnds | undefined {
   const { sourceAccount: source, account: destination } = e.details;
   if (source === undefined || destination === undefined) return undefined;
-  return { source, destination, sourceSubscriptionId: context.inventory.find(STORAGE_ACCOUNT, source)?.subscriptionId, destinationSubscriptionId: e.subscriptionId };
+  return {
+    source,
+    destination,
+    sourceSubscriptionId: context.inventory.find(STORAGE_ACCOUNT, source)?.subscriptionId,
+    destinationSubscriptionId: e.subscriptionId,
+  };
 }
 
 /**
@@ -31,8 +36,8 @@ export default defineRule({
   version: '1',
   name: 'Blob copied across subscriptions, or from an account outside the tenant',
   description:
-    'A principal copied blobs server-side (CopyBlob, Put Blob/Block From URL) into a storage account of another subscription than the source account\'s, ' +
-    'or from an account the tenant does not know (not in the logs seen nor in the inventory). Copies cross the subscription boundary that owns the data and leave no transfer on the copier\'s network. ' +
+    "A principal copied blobs server-side (CopyBlob, Put Blob/Block From URL) into a storage account of another subscription than the source account's, " +
+    "or from an account the tenant does not know (not in the logs seen nor in the inventory). Copies cross the subscription boundary that owns the data and leave no transfer on the copier's network. " +
     'Check the destination is an approved target and the copier a known data pipeline; if not, remove its access to the source and review what was copied (container and blob in the evidence).',
   severity: 'High',
   tactics: ['Exfiltration', 'Collection'],

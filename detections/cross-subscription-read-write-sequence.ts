@@ -3,7 +3,18 @@ import { defineRule, resourceName, tunable } from '../src/engine/api.js';
 /** Reads that return data: blob contents, secret values, key and certificate material. */
 const READS = ['GETBLOB', 'SECRETGET', 'KEYGET', 'CERTIFICATEGET'];
 /** Writes of data into a storage account (the source side of a copy is a read, not listed). */
-const WRITES = ['PUTBLOB', 'PUTBLOCK', 'PUTBLOCKLIST', 'APPENDBLOCK', 'PUTPAGE', 'COPYBLOB', 'COPYBLOBDESTINATION', 'PUTBLOBFROMURL', 'COPYBLOBFROMURL', 'PUTBLOCKFROMURL'];
+const WRITES = [
+  'PUTBLOB',
+  'PUTBLOCK',
+  'PUTBLOCKLIST',
+  'APPENDBLOCK',
+  'PUTPAGE',
+  'COPYBLOB',
+  'COPYBLOBDESTINATION',
+  'PUTBLOBFROMURL',
+  'COPYBLOBFROMURL',
+  'PUTBLOCKFROMURL',
+];
 
 /**
  * Data read in one subscription and written into another soon after is how data leaves the

@@ -37,7 +37,8 @@ const DATA_ROLES: Record<string, { name: string; access: Access }> = {
 };
 
 /** Resource types a data role on a single resource is reported for. */
-const DATA_RESOURCE = /\/providers\/(microsoft\.cognitiveservices\/accounts|microsoft\.machinelearningservices\/workspaces|microsoft\.keyvault\/vaults|microsoft\.storage\/storageaccounts)\//;
+const DATA_RESOURCE =
+  /\/providers\/(microsoft\.cognitiveservices\/accounts|microsoft\.machinelearningservices\/workspaces|microsoft\.keyvault\/vaults|microsoft\.storage\/storageaccounts)\//;
 
 type ScopeLevel = 'resource' | 'resource group' | 'subscription' | 'management group' | 'root';
 
@@ -87,7 +88,10 @@ export default defineRule({
   operations: ['MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE'],
   tags: ['rbac', 'non-human-identity'],
   tunables: {
-    assigneeTypes: tunable(['ServicePrincipal'], 'Assignee types reported (as ARM logs them: ServicePrincipal covers managed identities; add User or Group to widen)'),
+    assigneeTypes: tunable(
+      ['ServicePrincipal'],
+      'Assignee types reported (as ARM logs them: ServicePrincipal covers managed identities; add User or Group to widen)',
+    ),
     minAccessOnResource: tunable('write', 'On a single resource, report roles with at least this access: read, write or admin'),
     minAccessAboveResource: tunable('read', 'Above a single resource (resource group, subscription, management group), report roles with at least this access'),
   },

@@ -17,7 +17,7 @@ export default defineRule({
   description:
     'A federated identity credential was added to an application or user-assigned managed identity, or an existing one got a new issuer or subject. ' +
     'Whoever controls that issuer and subject can now sign in as the identity without any secret. ' +
-    'Check that the issuer and subject belong to your own pipelines or clusters; if not, delete the credential and review the identity\'s sign-ins since.',
+    "Check that the issuer and subject belong to your own pipelines or clusters; if not, delete the credential and review the identity's sign-ins since.",
   severity: 'High',
   tactics: ['Persistence', 'PrivilegeEscalation'],
   techniques: ['T1098.001', 'T1484.002'],

@@ -2,9 +2,15 @@ import { FIRST_PARTY_NOISE_APPS, defineRule, keyVaultObjectName, resourceName } 
 
 /** Key Vault data-plane operations (AuditEvent) that destroy or copy out secrets, keys and certificates. */
 const OBJECT_OPERATIONS = [
-  'SECRETDELETE', 'SECRETPURGE', 'SECRETBACKUP',
-  'KEYDELETE', 'KEYPURGE', 'KEYBACKUP',
-  'CERTIFICATEDELETE', 'CERTIFICATEPURGE', 'CERTIFICATEBACKUP',
+  'SECRETDELETE',
+  'SECRETPURGE',
+  'SECRETBACKUP',
+  'KEYDELETE',
+  'KEYPURGE',
+  'KEYBACKUP',
+  'CERTIFICATEDELETE',
+  'CERTIFICATEPURGE',
+  'CERTIFICATEBACKUP',
 ];
 /** The vault itself: the AuditEvent name and the Activity Log's. */
 const VAULT_OPERATIONS = ['VAULTDELETE', 'VAULTPURGE', 'MICROSOFT.KEYVAULT/VAULTS/DELETE', 'MICROSOFT.KEYVAULT/LOCATIONS/DELETEDVAULTS/PURGE/ACTION'];
@@ -27,7 +33,7 @@ export default defineRule({
   description:
     'A principal deleted, purged or backed up a Key Vault secret, key or certificate, or deleted or purged a vault. ' +
     'Deletion and purge destroy what workloads depend on (sabotage, ransom, covering tracks); a backup blob carries the whole object out of the vault. ' +
-    'Check the caller is a known administration pipeline or Azure Backup; if not, recover the soft-deleted objects, rotate what was backed up and review the principal\'s other activity.',
+    "Check the caller is a known administration pipeline or Azure Backup; if not, recover the soft-deleted objects, rotate what was backed up and review the principal's other activity.",
   severity: 'High',
   tactics: ['Impact', 'CredentialAccess'],
   techniques: ['T1485', 'T1555.006'],

@@ -14,7 +14,7 @@ export default defineRule({
   description:
     'A principal read the value of a Key Vault secret it had not read within the horizon, after its own learning period. ' +
     'Workload identities read a fixed set of secrets; a new one means the identity is used for something else, or the workload changed. ' +
-    'Check the caller IP and user agent against the principal\'s usual ones and whether a release explains it; if not, rotate the secret.',
+    "Check the caller IP and user agent against the principal's usual ones and whether a release explains it; if not, rotate the secret.",
   severity: 'Low',
   tactics: ['CredentialAccess'],
   techniques: ['T1555.006'],

@@ -28,8 +28,8 @@ export default defineRule({
   name: 'Diagnostic setting deleted or logs disabled on an AI, Key Vault or Storage resource',
   description:
     'A principal deleted a diagnostic setting of an Azure OpenAI / AI services account, a Key Vault or a storage account, or rewrote one with log categories disabled. ' +
-    'Diagnostic settings are what stream the resource\'s logs to Warden and Sentinel: without them its use goes unseen. ' +
-    'Check the change was planned; if not, restore the setting and review the resource\'s activity around the change, including what was not logged.',
+    "Diagnostic settings are what stream the resource's logs to Warden and Sentinel: without them its use goes unseen. " +
+    "Check the change was planned; if not, restore the setting and review the resource's activity around the change, including what was not logged.",
   severity: 'High',
   tactics: ['DefenseEvasion'],
   techniques: ['T1562.008'],
@@ -38,7 +38,12 @@ export default defineRule({
   tags: ['defense-evasion', 'logging'],
   tunables: {
     resourceTypes: tunable(
-      ['microsoft.cognitiveservices/accounts', 'microsoft.machinelearningservices/workspaces', 'microsoft.keyvault/vaults', 'microsoft.storage/storageaccounts'],
+      [
+        'microsoft.cognitiveservices/accounts',
+        'microsoft.machinelearningservices/workspaces',
+        'microsoft.keyvault/vaults',
+        'microsoft.storage/storageaccounts',
+      ],
       'Resource types watched: a setting on (or under) one of these is reported',
     ),
   },

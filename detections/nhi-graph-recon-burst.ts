@@ -13,7 +13,7 @@ export default defineRule({
   description:
     'A service principal or managed identity read many different kinds of directory objects (users, groups, applications, service principals, ' +
     'directory roles, role assignments, policies…) through Microsoft Graph within minutes. Workloads read the same one or two kinds; ' +
-    'many kinds at once is reconnaissance with the identity\'s credential. Check which app it is and whether a new inventory or governance tool explains it; ' +
+    "many kinds at once is reconnaissance with the identity's credential. Check which app it is and whether a new inventory or governance tool explains it; " +
     'if not, rotate its credentials and look at how they were obtained (a credential recently added to it, a new IP).',
   severity: 'Medium',
   tactics: ['Discovery'],
@@ -22,15 +22,33 @@ export default defineRule({
   tags: ['graph', 'discovery', 'non-human-identity', 'threshold'],
   tunables: {
     objectKinds: tunable(
-      ['users', 'groups', 'applications', 'servicePrincipals', 'devices', 'directoryRoles', 'roleManagement', 'organization', 'domains',
-        'policies', 'oauth2PermissionGrants', 'identity', 'administrativeUnits', 'contacts', 'directoryObjects', 'auditLogs', 'identityProtection'],
+      [
+        'users',
+        'groups',
+        'applications',
+        'servicePrincipals',
+        'devices',
+        'directoryRoles',
+        'roleManagement',
+        'organization',
+        'domains',
+        'policies',
+        'oauth2PermissionGrants',
+        'identity',
+        'administrativeUnits',
+        'contacts',
+        'directoryObjects',
+        'auditLogs',
+        'identityProtection',
+      ],
       'Graph collections that hold directory objects (case-insensitive)',
     ),
   },
   where: (e, t) => {
     const kind = e.details.resourceKind?.toLowerCase();
-    return e.principalType !== 'user' && e.operation === 'GET' && e.result === 'success' &&
-      kind !== undefined && t.objectKinds.some((k) => k.toLowerCase() === kind);
+    return (
+      e.principalType !== 'user' && e.operation === 'GET' && e.result === 'success' && kind !== undefined && t.objectKinds.some((k) => k.toLowerCase() === kind)
+    );
   },
   kind: 'threshold',
   threshold: tunable(6, 'Distinct kinds of directory objects read …'),
@@ -41,7 +59,6 @@ export default defineRule({
     callerIps: [...new Set(events.map((e) => e.ip).filter((ip) => ip !== undefined))],
     userAgents: [...new Set(events.map((e) => e.details.userAgent).filter((a) => a !== undefined))],
   }),
-  title: ({ principal, evidence }) =>
-    `${principal} read ${evidence.count} kinds of directory objects through Graph in ${Math.round(evidence.spanMs / 1000)}s`,
+  title: ({ principal, evidence }) => `${principal} read ${evidence.count} kinds of directory objects through Graph in ${Math.round(evidence.spanMs / 1000)}s`,
   suppress: '1h',
 });

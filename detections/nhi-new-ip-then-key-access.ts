@@ -57,9 +57,10 @@ export default defineRule({
     accessIp: access.ip,
   }),
   title: ({ principal, steps: { signin, access } }) => {
-    const what = access.source === 'keyvault'
-      ? `read ${keyVaultObjectName(access) ?? 'an object'} from ${access.details.vault ?? 'a Key Vault'}`
-      : `listed the keys of ${resourceName(access.resourceId) ?? 'an account'}`;
+    const what =
+      access.source === 'keyvault'
+        ? `read ${keyVaultObjectName(access) ?? 'an object'} from ${access.details.vault ?? 'a Key Vault'}`
+        : `listed the keys of ${resourceName(access.resourceId) ?? 'an account'}`;
     return `${principal} signed in from new IP ${signin.ip} and then ${what}`;
   },
   suppress: '1h',

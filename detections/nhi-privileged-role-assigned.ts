@@ -50,7 +50,7 @@ export default defineRule({
   description:
     'A privileged Entra directory role (Global Administrator, Privileged Role Administrator, Application Administrator…) or an Azure Owner, ' +
     'User Access Administrator or Contributor role was granted to a service principal or managed identity. ' +
-    'Check the change request behind it; if there is none, remove the assignment, then review the identity\'s credentials (one may have just been added) and its sign-ins.',
+    "Check the change request behind it; if there is none, remove the assignment, then review the identity's credentials (one may have just been added) and its sign-ins.",
   severity: 'High',
   tactics: ['PrivilegeEscalation', 'Persistence'],
   techniques: ['T1098.003'],

@@ -12,7 +12,7 @@ export default defineRule({
   description:
     'A sign-in, or a request to Microsoft Graph, carried the user agent of a known Entra ID attack or reconnaissance tool ' +
     '(AzureHound, ROADtools, TeamFiltration, GraphRunner, AADInternals…). Red teams use them too: check whether an engagement is running; ' +
-    'if not, treat the identity\'s credential as stolen, revoke its sessions and credentials, and review what it read. ' +
+    "if not, treat the identity's credential as stolen, revoke its sessions and credentials, and review what it read. " +
     'Tools that spoof a browser user agent are not caught here.',
   severity: 'High',
   tactics: ['Discovery', 'CredentialAccess'],

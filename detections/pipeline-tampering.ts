@@ -33,7 +33,7 @@ export default defineRule({
   description:
     'A principal deleted an Event Hubs namespace or event hub, changed or deleted its authorization rules, deleted a diagnostic setting, ' +
     'created an alert processing rule that suppresses alerts, or deleted a data collection rule. These carry the logs Warden and Sentinel read, or silence the alerts: ' +
-    'attackers blind them before acting. Check the change was planned (an infrastructure pipeline\'s deployment); if not, restore the path and review what went unlogged.',
+    "attackers blind them before acting. Check the change was planned (an infrastructure pipeline's deployment); if not, restore the path and review what went unlogged.",
   severity: 'High',
   tactics: ['DefenseEvasion'],
   techniques: ['T1562.008', 'T1562.006'],
@@ -43,7 +43,12 @@ export default defineRule({
   tunables: {
     eventHubNamespaces: tunable([] as string[], 'Event Hubs namespaces of the diagnostic path (names); empty: every namespace counts'),
     diagnosticTypesElsewhere: tunable(
-      ['microsoft.cognitiveservices/accounts', 'microsoft.machinelearningservices/workspaces', 'microsoft.keyvault/vaults', 'microsoft.storage/storageaccounts'],
+      [
+        'microsoft.cognitiveservices/accounts',
+        'microsoft.machinelearningservices/workspaces',
+        'microsoft.keyvault/vaults',
+        'microsoft.storage/storageaccounts',
+      ],
       'Resource types whose diagnostic-setting deletions monitoring-disabled-on-ai-resource reports (left out here)',
     ),
   },

@@ -29,7 +29,9 @@ export default defineRule({
     ),
   },
   where: (e, t) =>
-    e.result === 'success' && NON_HUMAN.has(e.principalType) && e.details.credentialKeyId !== undefined &&
+    e.result === 'success' &&
+    NON_HUMAN.has(e.principalType) &&
+    e.details.credentialKeyId !== undefined &&
     !t.quietCredentialTypes.some((q) => q.toLowerCase() === e.details.clientCredentialType?.toLowerCase()),
   kind: 'firstSeen',
   value: (e) => e.details.credentialKeyId,

@@ -15,11 +15,14 @@ export default defineRule({
   name: 'Anonymous blob access turned on for a storage account or container',
   title: ({ principal, events }) => {
     const e = events[events.length - 1];
-    const what = e?.operation === CONTAINER_WRITE ? `container ${resourceName(e.resourceId)} set to public access '${e.details.publicAccess}'` : `anonymous blob access enabled on ${resourceName(e?.resourceId)}`;
+    const what =
+      e?.operation === CONTAINER_WRITE
+        ? `container ${resourceName(e.resourceId)} set to public access '${e.details.publicAccess}'`
+        : `anonymous blob access enabled on ${resourceName(e?.resourceId)}`;
     return `${what} by ${principal}`;
   },
   description:
-    'A principal enabled anonymous (public) blob access on a storage account, or set a container\'s public access level to Blob or Container. ' +
+    "A principal enabled anonymous (public) blob access on a storage account, or set a container's public access level to Blob or Container. " +
     'Anyone with the URL can then read the data without a credential, unseen by Entra ID. ' +
     'Check the account is meant to serve public content; if not, disable public access and review the anonymous reads (authType Anonymous) since.',
   severity: 'High',

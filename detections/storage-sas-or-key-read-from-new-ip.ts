@@ -15,7 +15,7 @@ export default defineRule({
   title: ({ events, evidence: { value } }) =>
     `Blobs of ${resourceName(events[0]?.resourceId) ?? 'a storage account'} read with ${events[0]?.details.authType ?? 'a key'} from new IP ${value}`,
   description:
-    'A blob was read with a shared access signature or the account key from an IP address that the account\'s key and SAS use had not come from within the horizon, after the learning period. ' +
+    "A blob was read with a shared access signature or the account key from an IP address that the account's key and SAS use had not come from within the horizon, after the learning period. " +
     'Keys and SAS tokens work from anywhere and are not tied to an identity: a leaked SAS URL or key shows only as a new address. ' +
     'Check the address against known workloads; if unknown, rotate the account keys (which revokes account SAS) and review what it read.',
   severity: 'Medium',
@@ -26,8 +26,8 @@ export default defineRule({
   where: (e) => e.category.toLowerCase() === 'storageread' && e.operation === 'GETBLOB' && KEY_AUTH.has(e.details.authType ?? '') && e.result === 'success',
   kind: 'firstSeen',
   value: 'ip',
-  horizon: tunable('30d', 'How long an IP stays known after the account\'s key or SAS use last came from it'),
-  learning: tunable('7d', 'Nothing is new until the account\'s key and SAS use has been watched this long'),
+  horizon: tunable('30d', "How long an IP stays known after the account's key or SAS use last came from it"),
+  learning: tunable('7d', "Nothing is new until the account's key and SAS use has been watched this long"),
   evidence: ({ events }) => ({ account: events[0]?.details.account, authType: events[0]?.details.authType, container: events[0]?.details.container }),
   // A leaked URL is read over and over: one incident per account and hour.
   suppress: '1h',

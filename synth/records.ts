@@ -230,7 +230,15 @@ export const ArmOperations = {
       resourceId: `${scope}/providers/Microsoft.Authorization/roleAssignments/${assignmentId}`,
       scope,
       requestBody: body,
-      responseBody: { ...body.Properties, CreatedOn: null, UpdatedOn: null, CreatedBy: null, UpdatedBy: null, Id: assignmentId, Type: 'Microsoft.Authorization/roleAssignments' },
+      responseBody: {
+        ...body.Properties,
+        CreatedOn: null,
+        UpdatedOn: null,
+        CreatedBy: null,
+        UpdatedBy: null,
+        Id: assignmentId,
+        Type: 'Microsoft.Authorization/roleAssignments',
+      },
       statusCode: 'Created',
     };
   },
@@ -295,12 +303,25 @@ export function signinRecord(ctx: SynthContext, o: SigninOptions): StreamRecord 
     appId: p.appId,
     ipAddress: ip,
     status,
-    location: { city: where.city, state: where.state, countryOrRegion: where.countryOrRegion, geoCoordinates: { latitude: where.latitude, longitude: where.longitude } },
+    location: {
+      city: where.city,
+      state: where.state,
+      countryOrRegion: where.countryOrRegion,
+      geoCoordinates: { latitude: where.latitude, longitude: where.longitude },
+    },
     correlationId,
     conditionalAccessStatus: p.kind === 'user' && !errorCode ? 'success' : 'notApplied',
     appliedConditionalAccessPolicies:
       p.kind === 'user'
-        ? [{ id: 'b915a70b-2eee-47b6-85b6-ff4f4a66256d', displayName: 'Require MFA for admins', enforcedGrantControls: ['Mfa'], enforcedSessionControls: [], result: errorCode ? 'notApplied' : 'success' }]
+        ? [
+            {
+              id: 'b915a70b-2eee-47b6-85b6-ff4f4a66256d',
+              displayName: 'Require MFA for admins',
+              enforcedGrantControls: ['Mfa'],
+              enforcedSessionControls: [],
+              result: errorCode ? 'notApplied' : 'success',
+            },
+          ]
         : [],
     isInteractive: p.kind === 'user',
     tokenIssuerType: 'AzureAD',
@@ -344,12 +365,19 @@ export function signinRecord(ctx: SynthContext, o: SigninOptions): StreamRecord 
     properties.userId = null;
     properties.servicePrincipalName = p.name;
     properties.servicePrincipalId = p.objectId;
-    properties.authenticationProcessingDetails = [{ key: 'Azure AD App Authentication Library', value: 'Family: MSAL Library: MSAL.Python 1.28.0 Platform: Python' }];
+    properties.authenticationProcessingDetails = [
+      { key: 'Azure AD App Authentication Library', value: 'Family: MSAL Library: MSAL.Python 1.28.0 Platform: Python' },
+    ];
     if (p.kind === 'servicePrincipal') {
       properties.servicePrincipalCredentialKeyId = p.credentialKeyId;
       properties.clientCredentialType = 'clientSecret';
     } else {
-      properties.managedServiceIdentity = { msiType: 'userAssigned', associatedResourceId: p.identityResourceId, federatedTokenId: null, federatedTokenIssuer: null };
+      properties.managedServiceIdentity = {
+        msiType: 'userAssigned',
+        associatedResourceId: p.identityResourceId,
+        federatedTokenId: null,
+        federatedTokenIssuer: null,
+      };
     }
   }
   const record: StreamRecord = {
@@ -459,7 +487,15 @@ export interface KeyVaultOptions {
   userAgent?: string;
 }
 
-const STATUS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 202: 'Accepted', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 429: 'TooManyRequests' };
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  429: 'TooManyRequests',
+};
 const versionCache = new Map<string, string>();
 
 /** A secret's current version: stable for a vault and name, like the real thing between rotations. */
@@ -507,7 +543,7 @@ export function keyVaultRecord(ctx: SynthContext, o: KeyVaultOptions): StreamRec
     operationName: o.operation,
     operationVersion: o.operation === 'VaultGet' ? '2023-07-01' : '7.4',
     category: 'AuditEvent',
-    resultType: status < 400 ? 'Success' : STATUS_TEXT[status] ?? 'Failure',
+    resultType: status < 400 ? 'Success' : (STATUS_TEXT[status] ?? 'Failure'),
     resultSignature: STATUS_TEXT[status] ?? String(status),
     resultDescription: '',
     durationMs: String(rng.int(2, 60)),
@@ -535,8 +571,7 @@ export function keyVaultRecord(ctx: SynthContext, o: KeyVaultOptions): StreamRec
 // ---------------------------------------------------------------------------------------------
 
 export type StorageOperation =
-  | 'GetBlob' | 'GetBlobProperties' | 'ListBlobs' | 'PutBlob' | 'PutBlobFromURL' | 'DeleteBlob'
-  | 'CopyBlob' | 'CopyBlobSource' | 'CopyBlobDestination';
+  'GetBlob' | 'GetBlobProperties' | 'ListBlobs' | 'PutBlob' | 'PutBlobFromURL' | 'DeleteBlob' | 'CopyBlob' | 'CopyBlobSource' | 'CopyBlobDestination';
 
 /** How the request authenticated: an Entra principal (OAuth), a SAS token, or an account key. */
 export type StorageAuth = Principal | 'SAS' | 'AccountKey';
@@ -559,8 +594,14 @@ export interface StorageOptions {
 }
 
 const CATEGORY: Record<StorageOperation, string> = {
-  GetBlob: 'StorageRead', GetBlobProperties: 'StorageRead', ListBlobs: 'StorageRead',
-  PutBlob: 'StorageWrite', PutBlobFromURL: 'StorageWrite', CopyBlob: 'StorageWrite', CopyBlobSource: 'StorageWrite', CopyBlobDestination: 'StorageWrite',
+  GetBlob: 'StorageRead',
+  GetBlobProperties: 'StorageRead',
+  ListBlobs: 'StorageRead',
+  PutBlob: 'StorageWrite',
+  PutBlobFromURL: 'StorageWrite',
+  CopyBlob: 'StorageWrite',
+  CopyBlobSource: 'StorageWrite',
+  CopyBlobDestination: 'StorageWrite',
   DeleteBlob: 'StorageDelete',
 };
 const ROLE_DEFINITION = { read: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1', write: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' };

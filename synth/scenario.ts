@@ -1,12 +1,30 @@
 import type { PrincipalType } from '../src/model/index.js';
 import { Rng } from './random.js';
 import {
-  activityOperation, aiAuditRecord, aiRequestRecord, ArmOperations, blobUrl, keyVaultRecord, sasQuery, signinRecord,
-  storageCopy, storageRecord, type StreamRecord, type SynthContext,
+  activityOperation,
+  aiAuditRecord,
+  aiRequestRecord,
+  ArmOperations,
+  blobUrl,
+  keyVaultRecord,
+  sasQuery,
+  signinRecord,
+  storageCopy,
+  storageRecord,
+  type StreamRecord,
+  type SynthContext,
 } from './records.js';
 import {
-  addPrincipal, buildTenant, NETWORKS, WELL_KNOWN_APPS, type AiAccount, type KeyVault, type ModelDeployment, type Principal,
-  type StorageAccount, type Tenant,
+  addPrincipal,
+  buildTenant,
+  NETWORKS,
+  WELL_KNOWN_APPS,
+  type AiAccount,
+  type KeyVault,
+  type ModelDeployment,
+  type Principal,
+  type StorageAccount,
+  type Tenant,
 } from './tenant.js';
 
 /**
@@ -22,7 +40,14 @@ export const DEMO_START = Date.parse('2025-06-02T09:00:00Z');
 
 /** The attack, step by step, in the order the compromised principal performs it. */
 export const ATTACK_STEPS = [
-  'signInFromNewIp', 'listKeys', 'secretSweep', 'modelFlood', 'probeOtherModel', 'grantDataRole', 'crossSubscriptionCopy', 'disableMonitoring',
+  'signInFromNewIp',
+  'listKeys',
+  'secretSweep',
+  'modelFlood',
+  'probeOtherModel',
+  'grantDataRole',
+  'crossSubscriptionCopy',
+  'disableMonitoring',
 ] as const;
 export type AttackStep = (typeof ATTACK_STEPS)[number];
 
@@ -105,7 +130,9 @@ export function attackRecords(ctx: SynthContext, plan: AttackPlan): { records: S
     for (let i = 0; i < calls; i++) {
       const time = floodAt + minute * MINUTE + rng.next() * MINUTE;
       firstCall = Math.min(firstCall, time);
-      out.push(aiRequestRecord(ctx, { time, account: plan.account, deployment: plan.deployment, principal: attacker, ip, statusCode: rng.chance(0.08) ? 429 : 200 }));
+      out.push(
+        aiRequestRecord(ctx, { time, account: plan.account, deployment: plan.deployment, principal: attacker, ip, statusCode: rng.chance(0.08) ? 429 : 200 }),
+      );
     }
   }
 
@@ -114,12 +141,28 @@ export function attackRecords(ctx: SynthContext, plan: AttackPlan): { records: S
   const probeAt = t0 + 9.3 * MINUTE;
   steps.push({ step: 'probeOtherModel', time: probeAt });
   for (let i = 0; i < plan.probe.calls; i++) {
-    out.push(aiRequestRecord(ctx, { time: probeAt + i * 8_000 + rng.int(0, 2_000), account: plan.probe.account, deployment: plan.probe.deployment, principal: attacker, ip }));
+    out.push(
+      aiRequestRecord(ctx, {
+        time: probeAt + i * 8_000 + rng.int(0, 2_000),
+        account: plan.probe.account,
+        deployment: plan.probe.deployment,
+        principal: attacker,
+        ip,
+      }),
+    );
   }
 
   const grantAt = t0 + 10.2 * MINUTE;
   steps.push({ step: 'grantDataRole', time: grantAt });
-  out.push(...activityOperation(ctx, { time: grantAt, principal: attacker, ip, role: 'Owner', ...ArmOperations.roleAssignmentWrite(rng, plan.grant.scope, attacker, plan.grant.role) }));
+  out.push(
+    ...activityOperation(ctx, {
+      time: grantAt,
+      principal: attacker,
+      ip,
+      role: 'Owner',
+      ...ArmOperations.roleAssignmentWrite(rng, plan.grant.scope, attacker, plan.grant.role),
+    }),
+  );
 
   signin(t0 + 10 * MINUTE, WELL_KNOWN_APPS.storage);
   const copyAt = t0 + 10.5 * MINUTE;
@@ -130,15 +173,30 @@ export function attackRecords(ctx: SynthContext, plan: AttackPlan): { records: S
     const sourceUri = blobUrl(plan.source.account, plan.source.container, blob, sasQuery(rng, time));
     out.push(
       ...storageCopy(ctx, {
-        time, account: plan.destination.account, container: plan.destination.container, blob: `loot/${blob}`,
-        auth: attacker, ip, sourceUri, bytes: rng.int(20_000_000, 250_000_000), userAgent: ATTACKER_AGENT,
+        time,
+        account: plan.destination.account,
+        container: plan.destination.container,
+        blob: `loot/${blob}`,
+        auth: attacker,
+        ip,
+        sourceUri,
+        bytes: rng.int(20_000_000, 250_000_000),
+        userAgent: ATTACKER_AGENT,
       }),
     );
   }
 
   const blindAt = t0 + 13.4 * MINUTE;
   steps.push({ step: 'disableMonitoring', time: blindAt });
-  out.push(...activityOperation(ctx, { time: blindAt, principal: attacker, ip, role: 'Owner', ...ArmOperations.diagnosticSettingDelete(plan.blind.target, plan.blind.setting) }));
+  out.push(
+    ...activityOperation(ctx, {
+      time: blindAt,
+      principal: attacker,
+      ip,
+      role: 'Owner',
+      ...ArmOperations.diagnosticSettingDelete(plan.blind.target, plan.blind.setting),
+    }),
+  );
   return { records: out, steps };
 }
 
@@ -246,33 +304,105 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
   // People: sign in, administer a little, read and write some data.
   for (const user of [alice, bob, carol, dan]) {
     const first = start + rng.int(1, 14) * MINUTE + rng.next() * MINUTE;
-    if (user === bob) push(signinRecord(ctx, { time: first - 40_000, principal: user, ip: ip(user), resource: WELL_KNOWN_APPS.management, errorCode: 50126, failureReason: 'Error validating credentials due to invalid username or password.' }));
+    if (user === bob)
+      push(
+        signinRecord(ctx, {
+          time: first - 40_000,
+          principal: user,
+          ip: ip(user),
+          resource: WELL_KNOWN_APPS.management,
+          errorCode: 50126,
+          failureReason: 'Error validating credentials due to invalid username or password.',
+        }),
+      );
     push(signinRecord(ctx, { time: first, principal: user, ip: ip(user), resource: WELL_KNOWN_APPS.management }));
     push(signinRecord(ctx, { time: first + rng.int(20, 40) * MINUTE, principal: user, ip: ip(user), resource: WELL_KNOWN_APPS.management }));
   }
   const openAiUser = { name: 'Cognitive Services OpenAI User', definitionId: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd' };
-  push(...activityOperation(ctx, { time: at(start + 16 * MINUTE), principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.roleAssignmentWrite(rng, prodAi.id, chatFrontend, openAiUser) }));
-  push(...activityOperation(ctx, { time: at(start + 25 * MINUTE), principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.diagnosticSettingWrite(prodVault.id, 'to-warden', logsHub(tenant, 'resource-logs'), ['AuditEvent']) }));
+  push(
+    ...activityOperation(ctx, {
+      time: at(start + 16 * MINUTE),
+      principal: alice,
+      ip: ip(alice),
+      role: 'Owner',
+      ...ArmOperations.roleAssignmentWrite(rng, prodAi.id, chatFrontend, openAiUser),
+    }),
+  );
+  push(
+    ...activityOperation(ctx, {
+      time: at(start + 25 * MINUTE),
+      principal: alice,
+      ip: ip(alice),
+      role: 'Owner',
+      ...ArmOperations.diagnosticSettingWrite(prodVault.id, 'to-warden', logsHub(tenant, 'resource-logs'), ['AuditEvent']),
+    }),
+  );
   push(...activityOperation(ctx, { time: at(start + 33 * MINUTE), principal: alice, ip: ip(alice), role: 'Owner', ...ArmOperations.write(shared.id) }));
   steady(rng, start + 10 * MINUTE, end, 0.25, (time) =>
-    push(storageRecord(ctx, { time, account: prodData, operation: rng.chance(0.7) ? 'GetBlob' : 'PutBlob', auth: bob, ip: ip(bob), container: 'curated', blob: `reports/q2/sales-${rng.int(1, 40)}.csv`, bytes: rng.int(20_000, 4_000_000) })),
+    push(
+      storageRecord(ctx, {
+        time,
+        account: prodData,
+        operation: rng.chance(0.7) ? 'GetBlob' : 'PutBlob',
+        auth: bob,
+        ip: ip(bob),
+        container: 'curated',
+        blob: `reports/q2/sales-${rng.int(1, 40)}.csv`,
+        bytes: rng.int(20_000, 4_000_000),
+      }),
+    ),
   );
-  push(storageRecord(ctx, { time: at(start + 11 * MINUTE), account: prodData, operation: 'ListBlobs', auth: bob, ip: ip(bob), container: 'curated', bytes: rng.int(2_000, 40_000) }));
+  push(
+    storageRecord(ctx, {
+      time: at(start + 11 * MINUTE),
+      account: prodData,
+      operation: 'ListBlobs',
+      auth: bob,
+      ip: ip(bob),
+      container: 'curated',
+      bytes: rng.int(2_000, 40_000),
+    }),
+  );
   steady(rng, start + 15 * MINUTE, end, 0.3, (time) =>
     push(aiRequestRecord(ctx, { time, account: devAi, deployment: devAi.deployments[0], principal: carol, ip: ip(carol), streaming: true })),
   );
-  push(keyVaultRecord(ctx, { time: at(start + 15.5 * MINUTE), vault: sharedVault, principal: carol, ip: ip(carol), operation: 'SecretGet', name: sharedVault.secrets[0] }));
+  push(
+    keyVaultRecord(ctx, {
+      time: at(start + 15.5 * MINUTE),
+      vault: sharedVault,
+      principal: carol,
+      ip: ip(carol),
+      operation: 'SecretGet',
+      name: sharedVault.secrets[0],
+    }),
+  );
   push(keyVaultRecord(ctx, { time: at(start + 30 * MINUTE), vault: prodVault, principal: dan, ip: ip(dan), operation: 'SecretList' }));
-  for (const name of prodVault.secrets.slice(0, 2)) push(keyVaultRecord(ctx, { time: start + 31 * MINUTE + rng.next() * MINUTE, vault: prodVault, principal: dan, ip: ip(dan), operation: 'SecretGet', name }));
+  for (const name of prodVault.secrets.slice(0, 2))
+    push(keyVaultRecord(ctx, { time: start + 31 * MINUTE + rng.next() * MINUTE, vault: prodVault, principal: dan, ip: ip(dan), operation: 'SecretGet', name }));
 
   // Managed identities: the chat front end calls its model every minute, the indexer embeds and reads.
   push(signinRecord(ctx, { time: at(start + 0.4 * MINUTE), principal: chatFrontend, ip: ip(chatFrontend), resource: WELL_KNOWN_APPS.cognitiveServices }));
-  steady(rng, start + MINUTE, end, 6, (time) => push(aiRequestRecord(ctx, { time, account: prodAi, deployment: chat, principal: chatFrontend, ip: ip(chatFrontend) })));
+  steady(rng, start + MINUTE, end, 6, (time) =>
+    push(aiRequestRecord(ctx, { time, account: prodAi, deployment: chat, principal: chatFrontend, ip: ip(chatFrontend) })),
+  );
   push(signinRecord(ctx, { time: at(start + 0.6 * MINUTE), principal: ragIndexer, ip: ip(ragIndexer), resource: WELL_KNOWN_APPS.cognitiveServices }));
   push(signinRecord(ctx, { time: at(start + 0.7 * MINUTE), principal: ragIndexer, ip: ip(ragIndexer), resource: WELL_KNOWN_APPS.storage }));
-  steady(rng, start + MINUTE, end, 10, (time) => push(aiRequestRecord(ctx, { time, account: prodAi, deployment: embeddings, principal: ragIndexer, ip: ip(ragIndexer) })));
+  steady(rng, start + MINUTE, end, 10, (time) =>
+    push(aiRequestRecord(ctx, { time, account: prodAi, deployment: embeddings, principal: ragIndexer, ip: ip(ragIndexer) })),
+  );
   steady(rng, start + MINUTE, end, 2, (time) =>
-    push(storageRecord(ctx, { time, account: prodData, operation: 'GetBlob', auth: ragIndexer, ip: ip(ragIndexer), container: 'curated', blob: `kb/article-${rng.int(1, 900)}.md`, bytes: rng.int(2_000, 90_000) })),
+    push(
+      storageRecord(ctx, {
+        time,
+        account: prodData,
+        operation: 'GetBlob',
+        auth: ragIndexer,
+        ip: ip(ragIndexer),
+        container: 'curated',
+        blob: `kb/article-${rng.int(1, 900)}.md`,
+        bytes: rng.int(2_000, 90_000),
+      }),
+    ),
   );
 
   // The archiver copies curated data into the archive account, inside the prod subscription.
@@ -280,7 +410,18 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
   every(rng, start + 5 * MINUTE, end, 15 * MINUTE, 30_000, (time) => {
     for (let i = 0; i < 2; i++) {
       const blob = `daily/${new Date(time).toISOString().slice(0, 10)}/batch-${rng.int(100, 999)}.parquet`;
-      push(...storageCopy(ctx, { time: time + i * 4_000, account: archive, container: 'archive', blob, auth: archiver, ip: ip(archiver), sourceUri: blobUrl(prodData, 'curated', blob), bytes: rng.int(1_000_000, 60_000_000) }));
+      push(
+        ...storageCopy(ctx, {
+          time: time + i * 4_000,
+          account: archive,
+          container: 'archive',
+          blob,
+          auth: archiver,
+          ip: ip(archiver),
+          sourceUri: blobUrl(prodData, 'curated', blob),
+          bytes: rng.int(1_000_000, 60_000_000),
+        }),
+      );
     }
   });
 
@@ -289,7 +430,18 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
   push(signinRecord(ctx, { time: at(start + 0.3 * MINUTE), principal: backup, ip: ip(backup), resource: WELL_KNOWN_APPS.storage }));
   every(rng, start + 0.5 * MINUTE, end, 10 * MINUTE, 20_000, (time) => {
     push(keyVaultRecord(ctx, { time, vault: prodVault, principal: backup, ip: ip(backup), operation: 'SecretGet', name: 'backup-storage-conn' }));
-    push(storageRecord(ctx, { time: time + rng.int(5_000, 40_000), account: archive, operation: 'PutBlob', auth: backup, ip: ip(backup), container: 'backups', blob: `sql/${new Date(time).toISOString().slice(0, 16).replace(':', '')}.bak`, bytes: rng.int(50_000_000, 400_000_000) }));
+    push(
+      storageRecord(ctx, {
+        time: time + rng.int(5_000, 40_000),
+        account: archive,
+        operation: 'PutBlob',
+        auth: backup,
+        ip: ip(backup),
+        container: 'backups',
+        blob: `sql/${new Date(time).toISOString().slice(0, 16).replace(':', '')}.bak`,
+        bytes: rng.int(50_000_000, 400_000_000),
+      }),
+    );
   });
 
   // The platform team's key rotation app lists AI account keys: expected, to be allow-listed.
@@ -297,14 +449,27 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
   push(signinRecord(ctx, { time: rotateAt - 30_000, principal: platform, ip: ip(platform), resource: WELL_KNOWN_APPS.management }));
   for (const [i, account] of [prodAi, devAi].entries()) {
     const time = rotateAt + i * MINUTE;
-    push(...activityOperation(ctx, { time, principal: platform, ip: ip(platform), ...ArmOperations.listKeys(account), role: 'Cognitive Services Contributor' }));
+    push(
+      ...activityOperation(ctx, { time, principal: platform, ip: ip(platform), ...ArmOperations.listKeys(account), role: 'Cognitive Services Contributor' }),
+    );
     push(aiAuditRecord(ctx, { time: time + 1_000, account, principal: platform }));
   }
 
   // Legacy callers with keys: an app on the dev AI account, a report reader on the shared account.
   steady(rng, start, end, 1, (time) => push(aiRequestRecord(ctx, { time, account: devAi, deployment: devAi.deployments[0], ip: '10.30.4.17' })));
   every(rng, start + 3 * MINUTE, end, 5 * MINUTE, 30_000, (time) =>
-    push(storageRecord(ctx, { time, account: shared, operation: 'GetBlob', auth: 'AccountKey', ip: '10.30.4.17', container: 'reports', blob: 'weekly/summary.xlsx', bytes: rng.int(200_000, 900_000) })),
+    push(
+      storageRecord(ctx, {
+        time,
+        account: shared,
+        operation: 'GetBlob',
+        auth: 'AccountKey',
+        ip: '10.30.4.17',
+        container: 'reports',
+        blob: 'weekly/summary.xlsx',
+        bytes: rng.int(200_000, 900_000),
+      }),
+    ),
   );
 
   // sp-etl-pipeline: its normal pipeline traffic, all hour, from its usual address…
@@ -315,15 +480,36 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
   every(rng, start + 2 * MINUTE, end, 15 * MINUTE, 20_000, (time) =>
     push(keyVaultRecord(ctx, { time, vault: prodVault, principal: etl, ip: ip(etl), operation: 'SecretGet', name: 'etl-sql-connection' })),
   );
-  steady(rng, start + 2 * MINUTE, end, etlBaselinePerMinute, (time) => push(aiRequestRecord(ctx, { time, account: prodAi, deployment: chat, principal: etl, ip: ip(etl) })));
+  steady(rng, start + 2 * MINUTE, end, etlBaselinePerMinute, (time) =>
+    push(aiRequestRecord(ctx, { time, account: prodAi, deployment: chat, principal: etl, ip: ip(etl) })),
+  );
   steady(rng, start + 2 * MINUTE, end, 1, (time) =>
-    push(storageRecord(ctx, { time, account: prodData, operation: rng.chance(0.65) ? 'GetBlob' : 'PutBlob', auth: etl, ip: ip(etl), container: rng.chance(0.65) ? 'raw' : 'curated', blob: `orders/${rng.int(1, 5000)}.json`, bytes: rng.int(5_000, 800_000) })),
+    push(
+      storageRecord(ctx, {
+        time,
+        account: prodData,
+        operation: rng.chance(0.65) ? 'GetBlob' : 'PutBlob',
+        auth: etl,
+        ip: ip(etl),
+        container: rng.chance(0.65) ? 'raw' : 'curated',
+        blob: `orders/${rng.int(1, 5000)}.json`,
+        bytes: rng.int(5_000, 800_000),
+      }),
+    ),
   );
   // …and, from T+45 min, the attacker holding its credential.
   const attack = attackRecords(ctx, {
-    attacker: etl, ip: attackIp, start: start + 45 * MINUTE, account: prodAi, deployment: chat, vault: prodVault, secrets: 18,
-    floodPerMinute: 20 * etlBaselinePerMinute, source: { account: prodData, container: 'customer-exports' },
-    destination: { account: devScratch, container: 'tmp' }, copies: 8,
+    attacker: etl,
+    ip: attackIp,
+    start: start + 45 * MINUTE,
+    account: prodAi,
+    deployment: chat,
+    vault: prodVault,
+    secrets: 18,
+    floodPerMinute: 20 * etlBaselinePerMinute,
+    source: { account: prodData, container: 'customer-exports' },
+    destination: { account: devScratch, container: 'tmp' },
+    copies: 8,
     probe: { account: devAi, deployment: devAi.deployments[0], calls: 5 },
     grant: { scope: `/subscriptions/${devScratch.subscriptionId}`, role: STORAGE_BLOB_DATA_CONTRIBUTOR },
     blind: { target: `${devScratch.id}/blobServices/default`, setting: 'to-warden' },
@@ -382,7 +568,9 @@ function keyChainRecords(tenant: Tenant, seed: number, start: number, devAi: AiA
   const end = start + HOUR;
   const out: StreamRecord[] = [];
   const busyNetwork = '10.30.8';
-  steady(rng, start, end, 20, (time) => out.push(aiRequestRecord(ctx, { time, account: prodAi, deployment: prodAi.deployments[0], ip: rng.ipIn(busyNetwork) })));
+  steady(rng, start, end, 20, (time) =>
+    out.push(aiRequestRecord(ctx, { time, account: prodAi, deployment: prodAi.deployments[0], ip: rng.ipIn(busyNetwork) })),
+  );
 
   const ci = addPrincipal(tenant, rng, 'servicePrincipal', 'sp-foundry-ci');
   const thiefIp = rng.ipIn(KEY_THIEF_NETWORK);
@@ -391,10 +579,16 @@ function keyChainRecords(tenant: Tenant, seed: number, start: number, devAi: AiA
   const project = `/subscriptions/${devAi.subscriptionId}/resourceGroups/rg-ai-dev/providers/Microsoft.MachineLearningServices/workspaces/proj-contoso-assistant`;
   const harvestAt = start + 36 * MINUTE + rng.next() * 5_000;
   for (const [i, connection] of ['aoai-dev-key', 'search-dev'].entries()) {
-    out.push(...activityOperation(ctx, {
-      time: harvestAt + i * 20_000, principal: ci, ip: thiefIp, role: 'Contributor',
-      operation: 'Microsoft.MachineLearningServices/workspaces/connections/listsecrets/action', resourceId: `${project}/connections/${connection}`,
-    }));
+    out.push(
+      ...activityOperation(ctx, {
+        time: harvestAt + i * 20_000,
+        principal: ci,
+        ip: thiefIp,
+        role: 'Contributor',
+        operation: 'Microsoft.MachineLearningServices/workspaces/connections/listsecrets/action',
+        resourceId: `${project}/connections/${connection}`,
+      }),
+    );
   }
   const keyAt = start + 38 * MINUTE + rng.next() * 5_000;
   const deployment = devAi.deployments[0];
@@ -403,7 +597,9 @@ function keyChainRecords(tenant: Tenant, seed: number, start: number, devAi: AiA
   let firstDrain = Infinity;
   steady(rng, drainAt, drainAt + 10 * MINUTE, 30, (time) => {
     firstDrain = Math.min(firstDrain, time);
-    out.push(aiRequestRecord(ctx, { time, account: devAi, deployment, ip: thiefIp, requestLength: rng.int(40_000, 90_000), responseLength: rng.int(8_000, 16_000) }));
+    out.push(
+      aiRequestRecord(ctx, { time, account: devAi, deployment, ip: thiefIp, requestLength: rng.int(40_000, 90_000), responseLength: rng.int(8_000, 16_000) }),
+    );
   });
   const steps: { step: KeyChainStep; time: string }[] = [
     { step: 'harvestSecrets', time: new Date(harvestAt).toISOString() },
@@ -413,8 +609,8 @@ function keyChainRecords(tenant: Tenant, seed: number, start: number, devAi: AiA
   return {
     records: out,
     manifest: {
-      harvester: manifestEntry(ci, 'AI project CI; its credential lists the project\'s connection secrets from T+36 min'),
-      key: keyEntry(devAi.name, 'dev AI account key (a legacy app\'s, once a minute from 10.30.4.17), stolen and used from a VPN network from T+38 min'),
+      harvester: manifestEntry(ci, "AI project CI; its credential lists the project's connection secrets from T+36 min"),
+      key: keyEntry(devAi.name, "dev AI account key (a legacy app's, once a minute from 10.30.4.17), stolen and used from a VPN network from T+38 min"),
       network: `${KEY_THIEF_NETWORK}.0/24`,
       steps,
     },
@@ -491,7 +687,7 @@ const SIGNIN_RESOURCE = [WELL_KNOWN_APPS.management, WELL_KNOWN_APPS.keyVault, W
 function keyHolderIp(account: string): string {
   let h = 0;
   for (let i = 0; i < account.length; i++) h = (h * 31 + account.charCodeAt(i)) >>> 0;
-  return `10.40.${h % 250}.${(h >>> 8) % 250 + 1}`;
+  return `10.40.${h % 250}.${((h >>> 8) % 250) + 1}`;
 }
 
 /** One routine call by `f`: the source mix is mostly AI requests, then storage, sign-ins, Key Vault, ARM. */
@@ -502,25 +698,71 @@ function routine(ctx: SynthContext, f: Profile, time: number, room: number, out:
   if (r < 0.47 || room < 3) {
     // A few calls use the account's API key: they come from the one app that holds it, on its network.
     const byKey = rng.chance(0.05);
-    out.push(aiRequestRecord(ctx, { time, account: f.ai, deployment: f.deployment, principal: byKey ? undefined : p, ip: byKey ? keyHolderIp(f.ai.name) : f.ip, statusCode: rng.chance(0.01) ? 429 : 200 }));
+    out.push(
+      aiRequestRecord(ctx, {
+        time,
+        account: f.ai,
+        deployment: f.deployment,
+        principal: byKey ? undefined : p,
+        ip: byKey ? keyHolderIp(f.ai.name) : f.ip,
+        statusCode: rng.chance(0.01) ? 429 : 200,
+      }),
+    );
   } else if (r < 0.72) {
     const s = rng.next();
     if (s < 0.05) {
       const blob = `batch/${rng.int(1, 99_999)}.parquet`;
-      const copy = { time, account: f.copyTarget, container: f.copyTarget.containers[0], blob, auth: p, ip: f.ip, sourceUri: blobUrl(f.storage, f.container, blob), bytes: rng.int(100_000, 50_000_000) };
+      const copy = {
+        time,
+        account: f.copyTarget,
+        container: f.copyTarget.containers[0],
+        blob,
+        auth: p,
+        ip: f.ip,
+        sourceUri: blobUrl(f.storage, f.container, blob),
+        bytes: rng.int(100_000, 50_000_000),
+      };
       if (s < 0.03) out.push(...storageCopy(ctx, copy));
       else out.push(storageRecord(ctx, { ...copy, operation: 'PutBlobFromURL' }));
     } else {
       const operation = s < 0.6 ? 'GetBlob' : s < 0.88 ? 'PutBlob' : 'ListBlobs';
       const bySas = rng.chance(0.04);
-      out.push(storageRecord(ctx, { time, account: f.storage, operation, auth: bySas ? 'SAS' : p, ip: bySas ? keyHolderIp(f.storage.name) : f.ip, container: f.container, blob: operation === 'ListBlobs' ? undefined : `data/${rng.int(1, 50_000)}.json`, bytes: rng.int(1_000, 2_000_000) }));
+      out.push(
+        storageRecord(ctx, {
+          time,
+          account: f.storage,
+          operation,
+          auth: bySas ? 'SAS' : p,
+          ip: bySas ? keyHolderIp(f.storage.name) : f.ip,
+          container: f.container,
+          blob: operation === 'ListBlobs' ? undefined : `data/${rng.int(1, 50_000)}.json`,
+          bytes: rng.int(1_000, 2_000_000),
+        }),
+      );
     }
   } else if (r < 0.87) {
     const failed = rng.chance(0.03);
-    out.push(signinRecord(ctx, { time, principal: p, ip: f.ip, resource: p.kind === 'user' ? WELL_KNOWN_APPS.management : rng.pick(SIGNIN_RESOURCE), errorCode: failed ? (p.kind === 'user' ? 50126 : 7000215) : 0 }));
+    out.push(
+      signinRecord(ctx, {
+        time,
+        principal: p,
+        ip: f.ip,
+        resource: p.kind === 'user' ? WELL_KNOWN_APPS.management : rng.pick(SIGNIN_RESOURCE),
+        errorCode: failed ? (p.kind === 'user' ? 50126 : 7000215) : 0,
+      }),
+    );
   } else if (r < 0.97) {
     const k = rng.next();
-    out.push(keyVaultRecord(ctx, { time, vault: f.vault, principal: p, ip: f.ip, operation: k < 0.85 ? 'SecretGet' : k < 0.95 ? 'SecretList' : 'KeyGet', name: k < 0.95 ? rng.pick(f.secrets) : f.vault.keys[0] }));
+    out.push(
+      keyVaultRecord(ctx, {
+        time,
+        vault: f.vault,
+        principal: p,
+        ip: f.ip,
+        operation: k < 0.85 ? 'SecretGet' : k < 0.95 ? 'SecretList' : 'KeyGet',
+        name: k < 0.95 ? rng.pick(f.secrets) : f.vault.keys[0],
+      }),
+    );
   } else {
     const a = rng.next();
     const operation =
@@ -528,7 +770,11 @@ function routine(ctx: SynthContext, f: Profile, time: number, room: number, out:
         ? ArmOperations.write(f.storage.id)
         : a < 0.95
           ? ArmOperations.roleAssignmentWrite(rng, f.storage.id, ctx.tenant.principals[rng.int(0, ctx.tenant.principals.length - 1)], STORAGE_READER)
-          : ArmOperations.diagnosticSettingWrite(f.storage.id, 'to-warden', logsHub(ctx.tenant, 'resource-logs'), ['StorageRead', 'StorageWrite', 'StorageDelete']);
+          : ArmOperations.diagnosticSettingWrite(f.storage.id, 'to-warden', logsHub(ctx.tenant, 'resource-logs'), [
+              'StorageRead',
+              'StorageWrite',
+              'StorageDelete',
+            ]);
     out.push(...activityOperation(ctx, { time, principal: p, ip: f.ip, ...operation }));
   }
 }
@@ -559,7 +805,10 @@ export function generateWorkload(options: WorkloadOptions): Workload {
   const attacks: StreamRecord[] = [];
   const attackers: string[] = [];
   let end = start + durationMs;
-  const victims = rng.sample(profiles.filter((f) => f.principal.kind === 'servicePrincipal'), bursts);
+  const victims = rng.sample(
+    profiles.filter((f) => f.principal.kind === 'servicePrincipal'),
+    bursts,
+  );
   victims.forEach((f, i) => {
     const destination = tenant.storageAccounts.find((s) => s.subscriptionId !== f.storage.subscriptionId)!;
     // A sweep needs a vault with many secrets; the prod vault has them.
@@ -569,9 +818,17 @@ export function generateWorkload(options: WorkloadOptions): Workload {
     // Its usual sign-in early on, so the attacker's address is new for it.
     attacks.push(signinRecord(ctx, { time: start + rng.next() * 5 * MINUTE, principal: f.principal, ip: f.ip, resource: WELL_KNOWN_APPS.management }));
     const plan: AttackPlan = {
-      attacker: f.principal, ip: rng.ipIn(NETWORKS.unfamiliar), start: start + (durationMs * (i + 1)) / (bursts + 1),
-      account: f.ai, deployment: f.ai.deployments[0], vault, secrets: 16, floodPerMinute: 40,
-      source: { account: f.storage, container: f.container }, destination: { account: destination, container: destination.containers[0] }, copies: 6,
+      attacker: f.principal,
+      ip: rng.ipIn(NETWORKS.unfamiliar),
+      start: start + (durationMs * (i + 1)) / (bursts + 1),
+      account: f.ai,
+      deployment: f.ai.deployments[0],
+      vault,
+      secrets: 16,
+      floodPerMinute: 40,
+      source: { account: f.storage, container: f.container },
+      destination: { account: destination, container: destination.containers[0] },
+      copies: 6,
       probe: { account: other, deployment: other.deployments[0], calls: 4 },
       grant: { scope: `/subscriptions/${destination.subscriptionId}`, role: STORAGE_BLOB_DATA_CONTRIBUTOR },
       blind: { target: `${destination.id}/blobServices/default`, setting: 'to-warden' },

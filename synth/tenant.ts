@@ -99,17 +99,104 @@ export const NETWORKS = {
   unfamiliar: '198.51.100',
 } as const;
 
-const FIRST = ['Alice', 'Bob', 'Carol', 'Dan', 'Erin', 'Femi', 'Grace', 'Hiro', 'Ines', 'Jonas', 'Kavya', 'Liam', 'Maya', 'Noor', 'Omar', 'Priya', 'Quinn', 'Rosa', 'Sven', 'Tariq', 'Uma', 'Viktor', 'Wen', 'Yara', 'Zoe'];
-const LAST = ['Nguyen', 'Kowalski', 'Silva', 'Okafor', 'Larsen', 'Adeyemi', 'Tanaka', 'Moreau', 'Schmidt', 'Patel', 'Haddad', 'Rossi', 'Kim', 'Novak', 'Garcia', 'Ivanova', 'Murphy', 'Berg', 'Chen', 'Diallo'];
-const WORKLOADS = ['etl', 'billing', 'search', 'chat', 'ingest', 'reports', 'ml', 'crm', 'sync', 'audit', 'notify', 'forecast', 'catalog', 'ledger', 'support', 'docs'];
+const FIRST = [
+  'Alice',
+  'Bob',
+  'Carol',
+  'Dan',
+  'Erin',
+  'Femi',
+  'Grace',
+  'Hiro',
+  'Ines',
+  'Jonas',
+  'Kavya',
+  'Liam',
+  'Maya',
+  'Noor',
+  'Omar',
+  'Priya',
+  'Quinn',
+  'Rosa',
+  'Sven',
+  'Tariq',
+  'Uma',
+  'Viktor',
+  'Wen',
+  'Yara',
+  'Zoe',
+];
+const LAST = [
+  'Nguyen',
+  'Kowalski',
+  'Silva',
+  'Okafor',
+  'Larsen',
+  'Adeyemi',
+  'Tanaka',
+  'Moreau',
+  'Schmidt',
+  'Patel',
+  'Haddad',
+  'Rossi',
+  'Kim',
+  'Novak',
+  'Garcia',
+  'Ivanova',
+  'Murphy',
+  'Berg',
+  'Chen',
+  'Diallo',
+];
+const WORKLOADS = [
+  'etl',
+  'billing',
+  'search',
+  'chat',
+  'ingest',
+  'reports',
+  'ml',
+  'crm',
+  'sync',
+  'audit',
+  'notify',
+  'forecast',
+  'catalog',
+  'ledger',
+  'support',
+  'docs',
+];
 const ROLES = ['api', 'worker', 'job', 'pipeline', 'gateway', 'indexer', 'scheduler', 'exporter'];
 const REGIONS = ['eastus', 'westeurope', 'swedencentral', 'eastus2'];
 const SECRET_NAMES = [
-  'sql-connection', 'storage-connection', 'openai-api-key', 'servicebus-connection', 'cosmos-primary-key', 'redis-password',
-  'smtp-password', 'stripe-api-key', 'github-pat', 'jwt-signing-secret', 'backup-storage-conn', 'graph-client-secret',
-  'datadog-api-key', 'pagerduty-token', 'sftp-password', 'etl-sql-connection', 'search-admin-key', 'eventhub-connection',
-  'aks-kubeconfig', 'vpn-psk', 'ldap-bind-password', 'slack-webhook', 'twilio-auth-token', 'sendgrid-api-key',
-  'acr-admin-password', 'postgres-admin', 'mongo-connection', 'crm-oauth-secret',
+  'sql-connection',
+  'storage-connection',
+  'openai-api-key',
+  'servicebus-connection',
+  'cosmos-primary-key',
+  'redis-password',
+  'smtp-password',
+  'stripe-api-key',
+  'github-pat',
+  'jwt-signing-secret',
+  'backup-storage-conn',
+  'graph-client-secret',
+  'datadog-api-key',
+  'pagerduty-token',
+  'sftp-password',
+  'etl-sql-connection',
+  'search-admin-key',
+  'eventhub-connection',
+  'aks-kubeconfig',
+  'vpn-psk',
+  'ldap-bind-password',
+  'slack-webhook',
+  'twilio-auth-token',
+  'sendgrid-api-key',
+  'acr-admin-password',
+  'postgres-admin',
+  'mongo-connection',
+  'crm-oauth-secret',
 ];
 const USER_AGENTS = {
   user: [
@@ -175,8 +262,7 @@ export function addPrincipal(
   if (kind === 'managedIdentity') {
     const sub = tenant.subscriptions[0];
     principal.identityResourceId =
-      options.identityResourceId ??
-      `/subscriptions/${sub.id}/resourceGroups/rg-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
+      options.identityResourceId ?? `/subscriptions/${sub.id}/resourceGroups/rg-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
   }
   tenant.principals.push(principal);
   return principal;
@@ -200,7 +286,10 @@ export function buildTenant(seed: number, size: TenantSize): Tenant {
     domain: 'contoso.com',
     subscriptions,
     aiAccounts: [aiAccount(rng, prod, 'rg-ai-prod', 'oai-contoso-prod', 'eastus'), aiAccount(rng, dev, 'rg-ai-dev', 'oai-contoso-dev', 'swedencentral')],
-    keyVaults: [keyVault(rng, prod, 'rg-security-prod', 'kv-contoso-prod', 'eastus', 24), keyVault(rng, shared, 'rg-security-shared', 'kv-contoso-shared', 'westeurope', 10)],
+    keyVaults: [
+      keyVault(rng, prod, 'rg-security-prod', 'kv-contoso-prod', 'eastus', 24),
+      keyVault(rng, shared, 'rg-security-shared', 'kv-contoso-shared', 'westeurope', 10),
+    ],
     storageAccounts: [
       storageAccount(prod, 'rg-data-prod', 'stcontosoproddata', 'eastus', ['customer-exports', 'raw', 'curated']),
       storageAccount(prod, 'rg-data-prod', 'stcontosoarchive', 'eastus', ['archive', 'backups']),
@@ -221,7 +310,9 @@ export function buildTenant(seed: number, size: TenantSize): Tenant {
   }
   for (let i = tenant.storageAccounts.length; i < Math.ceil(total / 200); i++) {
     const sub = subscriptions[i % 3];
-    tenant.storageAccounts.push(storageAccount(sub, `rg-data-${i}`, `st${WORKLOADS[i % WORKLOADS.length]}data${i}`, REGIONS[i % REGIONS.length], ['raw', 'curated', 'exports']));
+    tenant.storageAccounts.push(
+      storageAccount(sub, `rg-data-${i}`, `st${WORKLOADS[i % WORKLOADS.length]}data${i}`, REGIONS[i % REGIONS.length], ['raw', 'curated', 'exports']),
+    );
   }
 
   for (let i = 0; i < size.users; i++) {
@@ -240,4 +331,3 @@ export function buildTenant(seed: number, size: TenantSize): Tenant {
   }
   return tenant;
 }
-

@@ -70,7 +70,10 @@ export function timeSlices(range: TimeRange, sliceMs: number): TimeRange[] {
 export function halves(range: TimeRange): [TimeRange, TimeRange] {
   if (range.to - range.from < 2) throw new RangeError('a range shorter than 2 ms cannot be halved');
   const mid = range.from + Math.floor((range.to - range.from) / 2);
-  return [{ from: range.from, to: mid }, { from: mid, to: range.to }];
+  return [
+    { from: range.from, to: mid },
+    { from: mid, to: range.to },
+  ];
 }
 
 /** `2025-06-02T09:00:00Z..10:00:00Z`-style text for messages. */

@@ -40,7 +40,10 @@ export class Backtest {
   private readonly now: () => number;
   private outsideRange = 0;
 
-  constructor(readonly detector: Detector, private readonly options: BacktestOptions = {}) {
+  constructor(
+    readonly detector: Detector,
+    private readonly options: BacktestOptions = {},
+  ) {
     this.router = new PartitionRouter(options.partitions ?? 4);
     this.now = options.now ?? Date.now;
   }
@@ -77,8 +80,13 @@ export class Backtest {
     const days: Record<string, Record<string, number>> = {};
     for (const d of Object.keys(byDay).sort()) days[d] = sortedCounts(byDay[d]);
     return {
-      ...ingest, rows: ingest.records, alerts: this.alerts.length, byRule, byDay: days,
-      outsideRange: this.outsideRange, ruleErrors: this.detector.stats().ruleErrors,
+      ...ingest,
+      rows: ingest.records,
+      alerts: this.alerts.length,
+      byRule,
+      byDay: days,
+      outsideRange: this.outsideRange,
+      ruleErrors: this.detector.stats().ruleErrors,
     };
   }
 }

@@ -11,7 +11,10 @@ import { WardenError } from '../common/errors.js';
  */
 export class BacktestQueryError extends WardenError {
   override name = 'BacktestQueryError';
-  constructor(message: string, readonly userFixable: boolean) {
+  constructor(
+    message: string,
+    readonly userFixable: boolean,
+  ) {
     super(message);
   }
 }
@@ -59,7 +62,10 @@ type QueryClient = Pick<LogsQueryClient, 'queryWorkspace'>;
 interface HookablePipeline {
   addPolicy(policy: {
     name: string;
-    sendRequest(request: { body?: unknown }, next: (request: { body?: unknown }) => Promise<{ status: number; bodyAsText?: string | null }>): Promise<{ status: number; bodyAsText?: string | null }>;
+    sendRequest(
+      request: { body?: unknown },
+      next: (request: { body?: unknown }) => Promise<{ status: number; bodyAsText?: string | null }>,
+    ): Promise<{ status: number; bodyAsText?: string | null }>;
   }): void;
 }
 
@@ -84,7 +90,11 @@ export class WorkspaceReader {
   /** Why the service cut a query's result, by query text: the SDK drops the inner error that says so. */
   private readonly cuts = new Map<string, string>();
 
-  constructor(private readonly client: QueryClient, readonly workspaceId: string, options: ReaderOptions = {}) {
+  constructor(
+    private readonly client: QueryClient,
+    readonly workspaceId: string,
+    options: ReaderOptions = {},
+  ) {
     this.minSliceMs = options.minSliceMs ?? 1000;
     this.maxThrottleRetries = options.maxThrottleRetries ?? 8;
     this.defaultRetryAfterMs = options.defaultRetryAfterMs ?? 5000;
@@ -121,7 +131,9 @@ export class WorkspaceReader {
       return [...(await this.read(plan, first)), ...(await this.read(plan, second))];
     }
     this.stats.partialSlices.push({
-      table: plan.table, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(),
+      table: plan.table,
+      from: new Date(range.from).toISOString(),
+      to: new Date(range.to).toISOString(),
       problem,
     });
     return [{ table: plan.table, range, tables: result.partialTables }];
@@ -151,7 +163,12 @@ export class WorkspaceReader {
 }
 
 /** Per slice of `sliceMs`, oldest first: every table's rows of the slice, decoded and normalized (table shape). */
-export async function* readWorkspace(reader: WorkspaceReader, plans: readonly TablePlan[], range: TimeRange, sliceMs: number): AsyncGenerator<{ range: TimeRange; results: IngestResult[] }> {
+export async function* readWorkspace(
+  reader: WorkspaceReader,
+  plans: readonly TablePlan[],
+  range: TimeRange,
+  sliceMs: number,
+): AsyncGenerator<{ range: TimeRange; results: IngestResult[] }> {
   for (const slice of timeSlices(range, sliceMs)) {
     // The tables of one slice are asked together; slices one after another, so memory holds one slice.
     const pieces = await Promise.all(plans.map((plan) => reader.read(plan, slice)));
@@ -224,17 +241,27 @@ function queryError(err: unknown, plan: TablePlan, range: TimeRange, workspaceId
   const e = err as Error & { statusCode?: number; code?: string; details?: unknown };
   if (e.name === 'CredentialUnavailableError' || e.name === 'AuthenticationError' || e.name === 'AggregateAuthenticationError') {
     const first = e.message.split('\n')[0];
-    return new BacktestQueryError(`cannot get a token for Log Analytics (${first}): sign in with 'az login', or run with a managed identity or AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET set`, true);
+    return new BacktestQueryError(
+      `cannot get a token for Log Analytics (${first}): sign in with 'az login', or run with a managed identity or AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET set`,
+      true,
+    );
   }
   const detail = innermostMessage(e.details) ?? e.message;
   switch (e.statusCode) {
     case 401:
     case 403:
-      return new BacktestQueryError(`workspace ${workspaceId} refused the query (${e.statusCode}: ${detail}): the identity running the backtest needs the Log Analytics Reader role on it`, true);
+      return new BacktestQueryError(
+        `workspace ${workspaceId} refused the query (${e.statusCode}: ${detail}): the identity running the backtest needs the Log Analytics Reader role on it`,
+        true,
+      );
     case 404:
-      return new BacktestQueryError(`workspace ${workspaceId} was not found (${detail}): use the workspace ID (Log Analytics workspace → Overview), and --endpoint for a sovereign cloud`, true);
+      return new BacktestQueryError(
+        `workspace ${workspaceId} was not found (${detail}): use the workspace ID (Log Analytics workspace → Overview), and --endpoint for a sovereign cloud`,
+        true,
+      );
     case undefined:
-      if (e.name === 'RestError') return new BacktestQueryError(`cannot reach the Log Analytics query endpoint: ${e.message}; check --endpoint and the network`, false);
+      if (e.name === 'RestError')
+        return new BacktestQueryError(`cannot reach the Log Analytics query endpoint: ${e.message}; check --endpoint and the network`, false);
       return e;
     default:
       return new BacktestQueryError(`query of ${plan.table} over ${rangeText(range)} failed (${e.statusCode}${e.code ? ` ${e.code}` : ''}: ${detail})`, false);

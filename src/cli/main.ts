@@ -50,5 +50,7 @@ if (invokedDirectly) {
     if (err.code !== 'EPIPE') throw err;
     process.exit(0);
   });
-  void main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

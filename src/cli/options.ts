@@ -4,8 +4,14 @@ import { access, open, readFile, stat, writeFile, type FileHandle } from 'node:f
 import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
-  Detector, inventoryFromEnv, mergeTunableOverrides, parseTunableOverrides, tunableOverridesFromEnv,
-  type DetectorOptions, type Rule, type TunableOverrides,
+  Detector,
+  inventoryFromEnv,
+  mergeTunableOverrides,
+  parseTunableOverrides,
+  tunableOverridesFromEnv,
+  type DetectorOptions,
+  type Rule,
+  type TunableOverrides,
 } from '../engine/index.js';
 import { UsageError } from './errors.js';
 
@@ -22,7 +28,10 @@ export function parseCommandArgs<const T extends ParseArgsConfig>(command: strin
 /** `--rules a,b`: those rules of `all`, in the order given; every rule when not given. */
 export function selectRules(all: readonly Rule[], wanted: string | undefined): Rule[] {
   if (wanted === undefined) return [...all];
-  const ids = wanted.split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = wanted
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!ids.length) throw new UsageError('--rules needs one or more rule ids, separated by commas');
   const byId = new Map(all.map((r) => [r.id, r]));
   const unknown = ids.filter((id) => !byId.has(id));
@@ -59,12 +68,20 @@ export function commandDetector(rules: readonly Rule[], options: Omit<DetectorOp
 /** `--partitions N`: keyed partitions principals are routed over, as the keyed hub has. */
 export function parsePartitions(text: string | undefined, fallback = 4): number {
   const partitions = text === undefined ? fallback : Number(text);
-  if (!Number.isInteger(partitions) || partitions < 1 || partitions > 1024) throw new UsageError(`--partitions must be a whole number from 1 to 1024, got '${text}'`);
+  if (!Number.isInteger(partitions) || partitions < 1 || partitions > 1024)
+    throw new UsageError(`--partitions must be a whole number from 1 to 1024, got '${text}'`);
   return partitions;
 }
 
 function cannotWrite(flag: string, path: string, err: NodeJS.ErrnoException): UsageError {
-  const why = err.code === 'ENOENT' ? 'no such folder' : err.code === 'EISDIR' ? 'it is a folder' : err.code === 'EACCES' ? 'permission denied' : err.code ?? err.message;
+  const why =
+    err.code === 'ENOENT'
+      ? 'no such folder'
+      : err.code === 'EISDIR'
+        ? 'it is a folder'
+        : err.code === 'EACCES'
+          ? 'permission denied'
+          : (err.code ?? err.message);
   return new UsageError(`cannot write ${flag} ${path}: ${why}`);
 }
 
@@ -72,7 +89,13 @@ function cannotWrite(flag: string, path: string, err: NodeJS.ErrnoException): Us
 export async function checkOutput(flag: string, path: string | undefined): Promise<void> {
   if (path === undefined) return;
   if (!path) throw new UsageError(`${flag} needs a file name`);
-  if (await stat(path).then((s) => s.isDirectory(), () => false)) throw cannotWrite(flag, path, Object.assign(new Error(), { code: 'EISDIR' }));
+  if (
+    await stat(path).then(
+      (s) => s.isDirectory(),
+      () => false,
+    )
+  )
+    throw cannotWrite(flag, path, Object.assign(new Error(), { code: 'EISDIR' }));
   await access(dirname(path), constants.W_OK).catch((err: NodeJS.ErrnoException) => {
     throw cannotWrite(flag, path, err);
   });

@@ -13,14 +13,16 @@ import { isGuid } from './ids.js';
 const MARK = 'REDACTED';
 
 /** SAS and OAuth parameters in query strings: the value up to the next parameter. */
-const QUERY_SECRET = /([?&](?:sig|signature|se?k|skoid|sktid|skt|ske|sks|skv|code|token|access_token|id_token|refresh_token|client_secret|password|pwd|api-key|apikey|api_key|key|secret)=)[^&#\s"']*/gi;
+const QUERY_SECRET =
+  /([?&](?:sig|signature|se?k|skoid|sktid|skt|ske|sks|skv|code|token|access_token|id_token|refresh_token|client_secret|password|pwd|api-key|apikey|api_key|key|secret)=)[^&#\s"']*/gi;
 
 /**
  * `name=value` and `name: value` pairs that carry a credential, in connection strings, headers
  * JSON (escaped too, as in a dead letter's raw text) and free text: the value up to `;`, `&`, `,`,
  * a quote, a backslash or white space.
  */
-const PAIR_SECRET = /(?<![A-Za-z0-9_-])((?:AccountKey|SharedAccessKey|SharedAccessSignature|password|passwd|pwd|api[-_]?key|client[-_]?secret|access[-_]?token|secret|x-functions-key|Ocp-Apim-Subscription-Key)(?:\\{0,8}")?\s{0,8}[=:]\s{0,8}(?:\\{0,8}")?)(?!REDACTED)[^;&,\s"'\\]+/gi;
+const PAIR_SECRET =
+  /(?<![A-Za-z0-9_-])((?:AccountKey|SharedAccessKey|SharedAccessSignature|password|passwd|pwd|api[-_]?key|client[-_]?secret|access[-_]?token|secret|x-functions-key|Ocp-Apim-Subscription-Key)(?:\\{0,8}")?\s{0,8}[=:]\s{0,8}(?:\\{0,8}")?)(?!REDACTED)[^;&,\s"'\\]+/gi;
 
 /** HTTP authorization values. */
 const AUTH_HEADER = /(?<![A-Za-z0-9_-])((?:Bearer|Basic|SharedAccessSignature)\s{1,8})(?!REDACTED)[A-Za-z0-9._~+/=%&:-]+/gi;
@@ -40,7 +42,8 @@ export function redactSecrets(text: string): string {
   let s = text;
   if (s.includes('=') && (s.includes('?') || s.includes('&'))) s = s.replace(QUERY_SECRET, `$1${MARK}`);
   // A pair needs `=` or `:`, a header a space: ids, names and ARM paths have none.
-  if ((s.includes('=') || s.includes(':') || s.includes(' ')) && CREDENTIAL_WORD.test(s)) s = s.replace(PAIR_SECRET, `$1${MARK}`).replace(AUTH_HEADER, `$1${MARK}`);
+  if ((s.includes('=') || s.includes(':') || s.includes(' ')) && CREDENTIAL_WORD.test(s))
+    s = s.replace(PAIR_SECRET, `$1${MARK}`).replace(AUTH_HEADER, `$1${MARK}`);
   if (s.includes('eyJ')) s = s.replace(JWT, `[${MARK}]`);
   if (s.includes('@') && s.includes('://')) s = s.replace(URL_CREDENTIALS, `$1${MARK}@`);
   return s;
@@ -65,7 +68,8 @@ function deep(v: unknown, depth: number): unknown {
 const MAX_TEXT = 200;
 const REDACTED = `[${MARK}]`;
 // Names whose text values are credentials (token counts are numbers and stay; a credential key id names a credential, it is not one).
-const SECRET_NAME = /token|password|passwd|pwd|credential(?!keyid)|connectionstring|authorization|apikey|api_key|accesskey|^sig$|^signature$|^key$|^secret$|^sas/i;
+const SECRET_NAME =
+  /token|password|passwd|pwd|credential(?!keyid)|connectionstring|authorization|apikey|api_key|accesskey|^sig$|^signature$|^key$|^secret$|^sas/i;
 const OPAQUE = /^[A-Za-z0-9+/=_-]{32,}$/;
 /** ARM ids such as a subscription scope (`/subscriptions/<guid>`) have the opaque alphabet but are not keys. */
 const ARM_ID = /^\/(subscriptions|providers|tenants)\//i;

@@ -27,20 +27,29 @@ const IDS_PER_QUERY = 200;
 
 /** WardenAlerts_CL through the Log Analytics query API (the app's identity needs Log Analytics Reader on the workspace). */
 export class LogAnalyticsAlertWorkspace implements AlertWorkspace {
-  constructor(private readonly client: Pick<LogsQueryClient, 'queryWorkspace'>, private readonly workspaceId: string, private readonly table = 'WardenAlerts_CL') {}
+  constructor(
+    private readonly client: Pick<LogsQueryClient, 'queryWorkspace'>,
+    private readonly workspaceId: string,
+    private readonly table = 'WardenAlerts_CL',
+  ) {}
 
   async landed(alertIds: readonly string[], from: Date, to: Date): Promise<Set<string>> {
     const found = new Set<string>();
     for (let i = 0; i < alertIds.length; i += IDS_PER_QUERY) {
-      const ids = alertIds.slice(i, i + IDS_PER_QUERY).map((id) => JSON.stringify(id)).join(', ');
+      const ids = alertIds
+        .slice(i, i + IDS_PER_QUERY)
+        .map((id) => JSON.stringify(id))
+        .join(', ');
       const query = `${this.table} | where AlertId in (${ids}) | distinct AlertId`;
       let result;
       try {
         result = await this.client.queryWorkspace(this.workspaceId, query, { startTime: from, endTime: to });
       } catch (err) {
         const status = (err as { statusCode?: number }).statusCode;
-        const hint = status === 401 || status === 403 ? ': give the Function App\'s identity Log Analytics Reader on the workspace' : '';
-        throw new AuditQueryError(`reading WardenAlerts_CL of workspace ${this.workspaceId} failed (${status ?? 'no answer'}: ${(err as Error).message.split('\n')[0]})${hint}`);
+        const hint = status === 401 || status === 403 ? ": give the Function App's identity Log Analytics Reader on the workspace" : '';
+        throw new AuditQueryError(
+          `reading WardenAlerts_CL of workspace ${this.workspaceId} failed (${status ?? 'no answer'}: ${(err as Error).message.split('\n')[0]})${hint}`,
+        );
       }
       const tables = result.status === LogsQueryResultStatus.Success ? result.tables : result.partialTables;
       for (const table of tables) {
@@ -97,7 +106,11 @@ export async function auditDelivery(
   const report: AuditReport = { at: new Date(now).toISOString(), checked: rows.length, landed: 0, missing: [], resent: [], lost: [], lostTotal: 0 };
   if (rows.length) {
     const earliest = Math.min(...rows.map((r) => Date.parse(r.timeGenerated) || now));
-    const found = await workspace.landed(rows.map((r) => r.alertId), new Date(earliest - INGESTION_TIME_SLACK_MS), new Date(now + 60_000));
+    const found = await workspace.landed(
+      rows.map((r) => r.alertId),
+      new Date(earliest - INGESTION_TIME_SLACK_MS),
+      new Date(now + 60_000),
+    );
     const landed: SentAlert[] = [];
     const missing: SentAlert[] = [];
     for (const row of rows) (found.has(row.alertId) ? landed : missing).push(row);

@@ -117,14 +117,20 @@ export class TableAlertOutbox implements AlertOutbox {
     for (const [id, alert] of byId) {
       const { json, trimmed } = storedJson(alert);
       if (trimmed) evidenceTrimmed++;
-      actions.push(['create', textEntity(PARTITION, id, PAYLOAD, json, {
-        Status: 'pending' satisfies Status, TimeGenerated: alert.TimeGenerated, AddedAt: addedAt, Attempts: 0, ...hold,
-      })]);
+      actions.push([
+        'create',
+        textEntity(PARTITION, id, PAYLOAD, json, {
+          Status: 'pending' satisfies Status,
+          TimeGenerated: alert.TimeGenerated,
+          AddedAt: addedAt,
+          Attempts: 0,
+          ...hold,
+        }),
+      ]);
     }
     if (!actions.length) return { added: 0, duplicates: alerts.length, evidenceTrimmed };
     await this.ensureTable();
-    const { entities } = await submitTransactions(this.client, actions,
-      (action, status) => action[0] === 'create' && status === 409);
+    const { entities } = await submitTransactions(this.client, actions, (action, status) => action[0] === 'create' && status === 409);
     return { added: entities, duplicates: alerts.length - entities, evidenceTrimmed };
   }
 
@@ -157,7 +163,8 @@ export class TableAlertOutbox implements AlertOutbox {
         continue;
       }
       out.push({
-        alert, attempts,
+        alert,
+        attempts,
         ...(typeof entity.LastError === 'string' ? { lastError: entity.LastError } : {}),
         ...(typeof entity.LastAttemptAt === 'string' ? { lastAttemptAt: entity.LastAttemptAt } : {}),
       });
@@ -175,9 +182,16 @@ export class TableAlertOutbox implements AlertOutbox {
     for (const id of new Set(alertIds)) {
       const attempts = this.attempts.get(id);
       this.attempts.delete(id);
-      actions.push(['upsert', keyedEntity(PARTITION, id, {
-        Status: 'sent' satisfies Status, SentAt: at, LastAttemptAt: at, ...(attempts === undefined ? {} : { Attempts: attempts + 1 }),
-      }), 'Merge']);
+      actions.push([
+        'upsert',
+        keyedEntity(PARTITION, id, {
+          Status: 'sent' satisfies Status,
+          SentAt: at,
+          LastAttemptAt: at,
+          ...(attempts === undefined ? {} : { Attempts: attempts + 1 }),
+        }),
+        'Merge',
+      ]);
     }
     await this.ensureTable();
     await submitTransactions(this.client, actions);
@@ -199,9 +213,19 @@ export class TableAlertOutbox implements AlertOutbox {
     if (!rows.length) return;
     const at = new Date(this.now()).toISOString();
     await this.ensureTable();
-    await submitTransactions(this.client, rows.map((row): TransactionAction => ['upsert', keyedEntity(PARTITION, row.alertId, {
-      Status: 'landed' satisfies Status, SentAt: row.sentAt, LandedAt: at, Resends: row.resends,
-    }), 'Replace']));
+    await submitTransactions(
+      this.client,
+      rows.map((row): TransactionAction => [
+        'upsert',
+        keyedEntity(PARTITION, row.alertId, {
+          Status: 'landed' satisfies Status,
+          SentAt: row.sentAt,
+          LandedAt: at,
+          Resends: row.resends,
+        }),
+        'Replace',
+      ]),
+    );
   }
 
   /**
@@ -215,9 +239,17 @@ export class TableAlertOutbox implements AlertOutbox {
     const actions: TransactionAction[] = rows.map((row) => {
       const again = row.resends < maxResends;
       (again ? resent : lost).push(row.alertId);
-      return ['update', { partitionKey: PARTITION, rowKey: tableKey(row.alertId),
-        ...(again ? { Status: 'pending' satisfies Status, Resends: row.resends + 1, Attempts: 0, NextAttemptAt: at } : { Status: 'lost' satisfies Status, LostAt: at }),
-      }, 'Merge'];
+      return [
+        'update',
+        {
+          partitionKey: PARTITION,
+          rowKey: tableKey(row.alertId),
+          ...(again
+            ? { Status: 'pending' satisfies Status, Resends: row.resends + 1, Attempts: 0, NextAttemptAt: at }
+            : { Status: 'lost' satisfies Status, LostAt: at }),
+        },
+        'Merge',
+      ];
     });
     await this.ensureTable();
     await submitTransactions(this.client, actions, (_action, status) => status === 404);
@@ -247,14 +279,22 @@ export class TableAlertOutbox implements AlertOutbox {
     const lastError = errorText(error);
     const actions: TransactionAction[] = [];
     for (const id of new Set(alertIds)) {
-      const attempts = this.attempts.get(id) ?? await this.storedAttempts(id);
+      const attempts = this.attempts.get(id) ?? (await this.storedAttempts(id));
       if (attempts === undefined) continue;
       const wait = Math.max(retryAfterMs ?? 0, Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempts));
       this.attempts.set(id, attempts + 1);
-      actions.push(['update', {
-        partitionKey: PARTITION, rowKey: tableKey(id),
-        Attempts: attempts + 1, LastError: lastError, LastAttemptAt: at, NextAttemptAt: new Date(nowMs + wait).toISOString(),
-      }, 'Merge']);
+      actions.push([
+        'update',
+        {
+          partitionKey: PARTITION,
+          rowKey: tableKey(id),
+          Attempts: attempts + 1,
+          LastError: lastError,
+          LastAttemptAt: at,
+          NextAttemptAt: new Date(nowMs + wait).toISOString(),
+        },
+        'Merge',
+      ]);
     }
     await submitTransactions(this.client, actions, (action, status) => action[0] === 'update' && status === 404);
   }

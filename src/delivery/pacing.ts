@@ -42,7 +42,10 @@ export class TableSendBudget implements SendBudget {
   private readonly ensureTable: () => Promise<void>;
   private readonly now: () => number;
 
-  constructor(location: TableLocation, private readonly options: PacingOptions) {
+  constructor(
+    location: TableLocation,
+    private readonly options: PacingOptions,
+  ) {
     this.client = tableClientFor(location, 'wardenstatus');
     this.ensureTable = once(() => this.client.createTable());
     this.now = options.now ?? Date.now;

@@ -99,8 +99,12 @@ export class SentinelSink implements AlertSink {
   async send(alerts: readonly Alert[]): Promise<SendResult> {
     if (!alerts.length) return { sent: [], failed: [] };
     try {
-      await this.client.upload(this.ruleId, this.streamName, alerts as unknown as Record<string, unknown>[],
-        this.maxConcurrency ? { maxConcurrency: this.maxConcurrency } : undefined);
+      await this.client.upload(
+        this.ruleId,
+        this.streamName,
+        alerts as unknown as Record<string, unknown>[],
+        this.maxConcurrency ? { maxConcurrency: this.maxConcurrency } : undefined,
+      );
       return { sent: alerts.map((a) => a.AlertId), failed: [] };
     } catch (err) {
       if (!isAggregateLogsUploadError(err)) {

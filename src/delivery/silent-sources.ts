@@ -35,7 +35,10 @@ const GAPS_KEPT = 24;
 /** Every hub has this source besides its categories: anything at all on the hub. */
 export const ANY_CATEGORY = '*';
 
-export interface SourceKey { hub: string; category: string }
+export interface SourceKey {
+  hub: string;
+  category: string;
+}
 
 /** What the check keeps per source between runs. */
 export interface SourceHabit {
@@ -47,10 +50,7 @@ export interface SourceHabit {
   silentSince?: number;
 }
 
-export type SourceVerdict =
-  | { kind: 'silent'; quietMs: number; usualGapMs: number; thresholdMs: number }
-  | { kind: 'recovered'; quietMs: number }
-  | undefined;
+export type SourceVerdict = { kind: 'silent'; quietMs: number; usualGapMs: number; thresholdMs: number } | { kind: 'recovered'; quietMs: number } | undefined;
 
 /** The longest recent gap, or undefined while the source has not been seen often enough to know. */
 export function usualGap(habit: SourceHabit, options: SilentSourceOptions): number | undefined {
@@ -61,7 +61,12 @@ export function usualGap(habit: SourceHabit, options: SilentSourceOptions): numb
  * One source at one check: learn from a new arrival, or judge the quiet. Returns the new habit and
  * what to raise. Pure, so the thresholds are tested without Tables or a clock.
  */
-export function judgeSource(habit: SourceHabit | undefined, lastSeenAt: number, now: number, options: SilentSourceOptions): { habit: SourceHabit; verdict: SourceVerdict } {
+export function judgeSource(
+  habit: SourceHabit | undefined,
+  lastSeenAt: number,
+  now: number,
+  options: SilentSourceOptions,
+): { habit: SourceHabit; verdict: SourceVerdict } {
   if (!habit) return { habit: { lastSeenAt, gaps: [] }, verdict: undefined };
   if (lastSeenAt > habit.lastSeenAt) {
     const gap = lastSeenAt - habit.lastSeenAt;
@@ -92,18 +97,26 @@ export function silentSourceAlert(source: SourceKey, silentSince: number, verdic
   const recovered = verdict.kind === 'recovered';
   const minutes = (ms: number) => `${Math.round(ms / 60_000)} min`;
   const name = sourceName(source);
-  const evidence: Record<string, unknown> = { hub: source.hub, category: source.category, lastEventArrivedAt: new Date(silentSince).toISOString(), quietMs: verdict.quietMs };
+  const evidence: Record<string, unknown> = {
+    hub: source.hub,
+    category: source.category,
+    lastEventArrivedAt: new Date(silentSince).toISOString(),
+    quietMs: verdict.quietMs,
+  };
   if (verdict.kind === 'silent') Object.assign(evidence, { usualGapMs: verdict.usualGapMs, thresholdMs: verdict.thresholdMs });
   return {
     TimeGenerated: new Date(now).toISOString(),
-    AlertId: createHash('sha256').update(`${LOG_SOURCE_SILENT.id}|${episode}|${recovered ? 'recovered' : 'silent'}`).digest('hex').slice(0, 32),
+    AlertId: createHash('sha256')
+      .update(`${LOG_SOURCE_SILENT.id}|${episode}|${recovered ? 'recovered' : 'silent'}`)
+      .digest('hex')
+      .slice(0, 32),
     RuleId: LOG_SOURCE_SILENT.id,
     RuleVersion: LOG_SOURCE_SILENT.version,
     Title: recovered ? `Log source sending again: ${name}` : `Log source silent: ${name}`,
     Description: recovered
       ? `The ${name} sent events again after ${minutes(verdict.quietMs)} of silence. Check the gap for activity Warden did not see.`
-      : `The ${name} has sent nothing for ${minutes(verdict.quietMs)}, against a usual gap of at most ${minutes(verdict.usualGapMs)}. `
-        + 'A deleted or changed diagnostic setting, a broken hub or a stopped workload leaves Warden blind to it: check the diagnostic settings that stream to this hub.',
+      : `The ${name} has sent nothing for ${minutes(verdict.quietMs)}, against a usual gap of at most ${minutes(verdict.usualGapMs)}. ` +
+        'A deleted or changed diagnostic setting, a broken hub or a stopped workload leaves Warden blind to it: check the diagnostic settings that stream to this hub.',
     Severity: recovered ? 'Informational' : LOG_SOURCE_SILENT.severity,
     Tactics: recovered ? [] : LOG_SOURCE_SILENT.tactics,
     Techniques: recovered ? [] : LOG_SOURCE_SILENT.techniques,
@@ -145,7 +158,11 @@ export class TableSilentSources {
   private readonly ensureTable: () => Promise<void>;
   private readonly noted = new Map<string, number>();
 
-  constructor(location: TableLocation, private readonly options: SilentSourceOptions, private readonly now: () => number = Date.now) {
+  constructor(
+    location: TableLocation,
+    private readonly options: SilentSourceOptions,
+    private readonly now: () => number = Date.now,
+  ) {
     this.client = tableClientFor(location, DEFAULT_STATUS_TABLE);
     this.ensureTable = once(() => this.client.createTable());
   }
@@ -156,7 +173,9 @@ export class TableSilentSources {
     const due = sources.filter((s) => at - (this.noted.get(rowKey(s)) ?? -Infinity) >= ARRIVAL_RESOLUTION_MS);
     if (!due.length) return;
     await this.ensureTable();
-    await Promise.all(due.map((s) => this.client.upsertEntity({ partitionKey: ARRIVALS, rowKey: rowKey(s), hub: s.hub, category: s.category, lastSeenAt: at }, 'Replace')));
+    await Promise.all(
+      due.map((s) => this.client.upsertEntity({ partitionKey: ARRIVALS, rowKey: rowKey(s), hub: s.hub, category: s.category, lastSeenAt: at }, 'Replace')),
+    );
     for (const s of due) this.noted.set(rowKey(s), at);
   }
 
@@ -173,7 +192,9 @@ export class TableSilentSources {
     }
     const report: SilentCheckReport = { sources: 0, silent: [], recovered: [], alerts: [] };
     const learned: Array<{ rowKey: string; habit: SourceHabit }> = [];
-    for await (const e of this.client.listEntities<{ hub: string; category: string; lastSeenAt: number }>({ queryOptions: { filter: `PartitionKey eq '${ARRIVALS}'` } })) {
+    for await (const e of this.client.listEntities<{ hub: string; category: string; lastSeenAt: number }>({
+      queryOptions: { filter: `PartitionKey eq '${ARRIVALS}'` },
+    })) {
       const source = { hub: e.hub, category: e.category };
       const before = habits.get(e.rowKey as string);
       const { habit, verdict } = judgeSource(before, Number(e.lastSeenAt), now, this.options);
@@ -186,7 +207,9 @@ export class TableSilentSources {
       if (habit !== before) learned.push({ rowKey: e.rowKey as string, habit });
     }
     if (report.alerts.length) await raise(report.alerts);
-    await Promise.all(learned.map(({ rowKey: key, habit }) => this.client.upsertEntity({ partitionKey: HABITS, rowKey: key, json: JSON.stringify(habit) }, 'Replace')));
+    await Promise.all(
+      learned.map(({ rowKey: key, habit }) => this.client.upsertEntity({ partitionKey: HABITS, rowKey: key, json: JSON.stringify(habit) }, 'Replace')),
+    );
     return report;
   }
 }

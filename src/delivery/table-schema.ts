@@ -66,7 +66,9 @@ export class ReservedColumnNameError extends WardenError {
   override name = 'ReservedColumnNameError';
   readonly userFixable = true;
   constructor(field: string) {
-    super(`Alert field "${field}" is a reserved Log Analytics column name: give it a column name in RENAMED_ALERT_COLUMNS (src/delivery/table-schema.ts), then run \`npm run infra:sync\``);
+    super(
+      `Alert field "${field}" is a reserved Log Analytics column name: give it a column name in RENAMED_ALERT_COLUMNS (src/delivery/table-schema.ts), then run \`npm run infra:sync\``,
+    );
   }
 }
 

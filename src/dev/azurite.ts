@@ -22,7 +22,10 @@ export interface AzuriteInstance {
 /** Azurite cannot be started: not installed (the user's to fix), or it failed to start or listen. */
 export class AzuriteUnavailableError extends WardenError {
   override name = 'AzuriteUnavailableError';
-  constructor(message: string, readonly userFixable = false) {
+  constructor(
+    message: string,
+    readonly userFixable = false,
+  ) {
     super(message);
   }
 }
@@ -46,7 +49,10 @@ async function waitForPort(port: number, child: ChildProcess, deadlineMs: number
     if (child.exitCode !== null) throw new AzuriteUnavailableError(`Azurite exited with code ${child.exitCode} before listening`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (ok) return;
@@ -72,16 +78,39 @@ export async function startAzurite(): Promise<AzuriteInstance> {
   const [blobPort, queuePort, tablePort] = [await freePort(), await freePort(), await freePort()];
   // In-memory persistence; the cwd only catches any stray debug files Azurite may write.
   const location = mkdtempSync(join(tmpdir(), 'warden-azurite-'));
-  const child = spawn(process.execPath, [
-    bin, '--inMemoryPersistence', '--skipApiVersionCheck', '--disableTelemetry', '--silent',
-    '--blobHost', '127.0.0.1', '--blobPort', String(blobPort),
-    '--queueHost', '127.0.0.1', '--queuePort', String(queuePort),
-    '--tableHost', '127.0.0.1', '--tablePort', String(tablePort),
-  ], { stdio: ['ignore', 'ignore', 'pipe'], cwd: location });
+  const child = spawn(
+    process.execPath,
+    [
+      bin,
+      '--inMemoryPersistence',
+      '--skipApiVersionCheck',
+      '--disableTelemetry',
+      '--silent',
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(blobPort),
+      '--queueHost',
+      '127.0.0.1',
+      '--queuePort',
+      String(queuePort),
+      '--tableHost',
+      '127.0.0.1',
+      '--tablePort',
+      String(tablePort),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], cwd: location },
+  );
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-2000);
+  });
   try {
-    await Promise.all([waitForPort(blobPort, child, START_TIMEOUT_MS), waitForPort(tablePort, child, START_TIMEOUT_MS), waitForPort(queuePort, child, START_TIMEOUT_MS)]);
+    await Promise.all([
+      waitForPort(blobPort, child, START_TIMEOUT_MS),
+      waitForPort(tablePort, child, START_TIMEOUT_MS),
+      waitForPort(queuePort, child, START_TIMEOUT_MS),
+    ]);
   } catch (err) {
     child.kill('SIGKILL');
     rmSync(location, { recursive: true, force: true });
@@ -91,7 +120,9 @@ export async function startAzurite(): Promise<AzuriteInstance> {
   const queueUrl = `http://127.0.0.1:${queuePort}/${AZURITE_ACCOUNT}`;
   const tableUrl = `http://127.0.0.1:${tablePort}/${AZURITE_ACCOUNT}`;
   return {
-    blobUrl, queueUrl, tableUrl,
+    blobUrl,
+    queueUrl,
+    tableUrl,
     connectionString:
       `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};` +
       `BlobEndpoint=${blobUrl};QueueEndpoint=${queueUrl};TableEndpoint=${tableUrl};`,
@@ -100,7 +131,12 @@ export async function startAzurite(): Promise<AzuriteInstance> {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 3000); })]);
+        await Promise.race([
+          exited,
+          new Promise((r) => {
+            timer = setTimeout(r, 3000);
+          }),
+        ]);
         clearTimeout(timer); // or the grace timer alone keeps the caller's process alive for 3 s
         if (child.exitCode === null) child.kill('SIGKILL');
       }

@@ -4,8 +4,15 @@ import { kindDefinition } from './kinds/index.js';
 import type { KeyState, KindLogic, Subscription } from './kinds/types.js';
 import { PrincipalNames, ResourceInventory } from './inventory.js';
 import {
-  ENTITY_TYPES, applyTunableOverrides, resolveKind, suppressMs,
-  type AlertView, type EntityType, type Rule, type RuleContext, type Tunables,
+  ENTITY_TYPES,
+  applyTunableOverrides,
+  resolveKind,
+  suppressMs,
+  type AlertView,
+  type EntityType,
+  type Rule,
+  type RuleContext,
+  type Tunables,
 } from './rule.js';
 
 export type { Subscription };
@@ -86,7 +93,12 @@ export function compileRule(
     evidence?: (a: CompiledAlertView) => Record<string, unknown>;
   };
   return {
-    rule, id: rule.id, index, tunables, settings, context,
+    rule,
+    id: rule.id,
+    index,
+    tunables,
+    settings,
+    context,
     suppressMs: suppressMs(def),
     entityTypes: new Set(def.entities ?? ENTITY_TYPES),
     subscriptions: kind.subscriptions,

@@ -100,8 +100,20 @@ export class Detector {
   private readonly loaded = new Map<string, PartitionEvaluator>();
   private readonly lastSweep = new Map<string, { watermark: number; events: number }>();
   private readonly counters: Counters = {
-    events: 0, late: 0, ahead: 0, duplicatesSkipped: 0, republishedSkipped: 0, seededSkipped: 0, suppressed: 0, alerts: 0,
-    alertsByRule: {}, ruleErrors: {}, ruleErrorSamples: [], corruptState: 0, evicted: 0, evictedSamples: [],
+    events: 0,
+    late: 0,
+    ahead: 0,
+    duplicatesSkipped: 0,
+    republishedSkipped: 0,
+    seededSkipped: 0,
+    suppressed: 0,
+    alerts: 0,
+    alertsByRule: {},
+    ruleErrors: {},
+    ruleErrorSamples: [],
+    corruptState: 0,
+    evicted: 0,
+    evictedSamples: [],
   };
   private readonly writes: StateWriteStats = { entities: 0, transactions: 0 };
   private readonly allowedLatenessMs: number;
@@ -109,7 +121,10 @@ export class Detector {
   private readonly now: () => number;
   private readonly sweepEveryMs: number;
 
-  constructor(rules: readonly Rule[], private readonly options: DetectorOptions = {}) {
+  constructor(
+    rules: readonly Rule[],
+    private readonly options: DetectorOptions = {},
+  ) {
     const seen = new Set<string>();
     for (const rule of rules) {
       if (seen.has(rule.id)) throw new RuleDefinitionError('id', 'two rules have this id: rule ids must be unique', rule.id);
@@ -250,7 +265,8 @@ export class Detector {
     } catch {
       r = undefined;
     }
-    if (typeof r?.id === 'string' && typeof r.name === 'string' && typeof r.type === 'string' && typeof r.subscriptionId === 'string') this.inventory.add(r as InventoryResource);
+    if (typeof r?.id === 'string' && typeof r.name === 'string' && typeof r.type === 'string' && typeof r.subscriptionId === 'string')
+      this.inventory.add(r as InventoryResource);
     else this.counters.corruptState++;
     return true;
   };
@@ -267,9 +283,20 @@ export class Detector {
   }
 
   private async load(partitionId: string): Promise<PartitionEvaluator> {
-    const evaluator = new PartitionEvaluator(partitionId, this.rules, this.index, {
-      allowedLatenessMs: this.allowedLatenessMs, maxClockSkewMs: this.maxClockSkewMs, now: this.now, observe: this.options.observe, restoreContext: this.restoreContext, seedUntil: this.options.seedUntil,
-    }, this.counters);
+    const evaluator = new PartitionEvaluator(
+      partitionId,
+      this.rules,
+      this.index,
+      {
+        allowedLatenessMs: this.allowedLatenessMs,
+        maxClockSkewMs: this.maxClockSkewMs,
+        now: this.now,
+        observe: this.options.observe,
+        restoreContext: this.restoreContext,
+        seedUntil: this.options.seedUntil,
+      },
+      this.counters,
+    );
     if (this.options.store) evaluator.restore(await this.options.store.load(partitionId));
     this.loaded.set(partitionId, evaluator);
     return evaluator;
@@ -277,7 +304,11 @@ export class Detector {
 }
 
 /** Writes taken in two goes, as one: the second's deletes (evicted keys) added, its upserts (none but the partition's entry) last. */
-function mergeWrites(upserts: Map<string, string>, deletes: string[], more: { upserts: Map<string, string>; deletes: string[] }): { upserts: Map<string, string>; deletes: string[] } {
+function mergeWrites(
+  upserts: Map<string, string>,
+  deletes: string[],
+  more: { upserts: Map<string, string>; deletes: string[] },
+): { upserts: Map<string, string>; deletes: string[] } {
   for (const [key, value] of more.upserts) upserts.set(key, value);
   return { upserts, deletes: [...deletes, ...more.deletes] };
 }

@@ -39,6 +39,8 @@ export class SeedOverLiveStateError extends WardenError {
   override name = 'SeedOverLiveStateError';
   readonly userFixable = true;
   constructor(readonly partitionId: string) {
-    super(`partition ${partitionId} already holds state written by the live stream: seeding is for a deployment that has not run yet (or whose state table was cleared). Stop the app and delete its state table to seed again`);
+    super(
+      `partition ${partitionId} already holds state written by the live stream: seeding is for a deployment that has not run yet (or whose state table was cleared). Stop the app and delete its state table to seed again`,
+    );
   }
 }

@@ -134,7 +134,11 @@ export function buildEntities(
     for (const appId of unique(events.map((e) => e.appId))) entities.push({ Type: 'cloud-application', AppId: appId });
   }
   if (types.has('azure-resource')) {
-    for (const id of unique(events.map((e) => e.resourceId), (s) => s.toLowerCase())) entities.push({ Type: 'azure-resource', ResourceId: id });
+    for (const id of unique(
+      events.map((e) => e.resourceId),
+      (s) => s.toLowerCase(),
+    ))
+      entities.push({ Type: 'azure-resource', ResourceId: id });
   }
   if (types.has('ip')) {
     // Masked addresses (81.2.69.***) stay in IpAddresses but are not valid IP entities.
@@ -169,8 +173,11 @@ function nameOf(rule: CompiledRule, trigger: NormalizedEvent, events: readonly N
     const name = trigger.principalName;
     return name !== undefined && events.every((e) => e.principalName === name) ? name : undefined;
   }
-  return trigger.principalName ?? events.find((e) => e.principalId === trigger.principalId && e.principalName)?.principalName ??
-    rule.context.principals.nameOf(trigger.principalId);
+  return (
+    trigger.principalName ??
+    events.find((e) => e.principalId === trigger.principalId && e.principalName)?.principalName ??
+    rule.context.principals.nameOf(trigger.principalId)
+  );
 }
 
 /** The Alert contract row for a draft the evaluator let through. */
@@ -181,8 +188,14 @@ export function buildAlert(rule: CompiledRule, draft: AlertDraft, arrivedAt: num
   const kindEvidence = draft.evidence as Record<string, unknown>;
   const kind = rule.rule.kind;
   const seen = {
-    key: draft.key, principalId: trigger.principalId, principalName, principal: principalName ?? trigger.principalId,
-    events, steps: draft.steps ?? NO_STEPS, tunables: rule.tunables, context: rule.context,
+    key: draft.key,
+    principalId: trigger.principalId,
+    principalName,
+    principal: principalName ?? trigger.principalId,
+    events,
+    steps: draft.steps ?? NO_STEPS,
+    tunables: rule.tunables,
+    context: rule.context,
     evidence: { kind, ...kindEvidence },
   };
   const evidence: Record<string, unknown> = {
@@ -204,8 +217,14 @@ export function buildAlert(rule: CompiledRule, draft: AlertDraft, arrivedAt: num
     Techniques: [...rule.rule.techniques],
     PrincipalId: trigger.principalId,
     PrincipalType: trigger.principalType,
-    SubscriptionIds: unique(events.map((e) => e.subscriptionId), (s) => s.toLowerCase()),
-    ResourceIds: unique(events.map((e) => e.resourceId), (s) => s.toLowerCase()),
+    SubscriptionIds: unique(
+      events.map((e) => e.subscriptionId),
+      (s) => s.toLowerCase(),
+    ),
+    ResourceIds: unique(
+      events.map((e) => e.resourceId),
+      (s) => s.toLowerCase(),
+    ),
     IpAddresses: unique(events.map((e) => e.ip)),
     FirstEventTime: new Date(draft.firstTime).toISOString(),
     LastEventTime: new Date(draft.lastTime).toISOString(),

@@ -38,7 +38,10 @@ export class ResourceInventory {
   private readonly seen = new Set<string>();
   private learned = 0;
 
-  constructor(resources: Iterable<InventoryResource> = [], private readonly maxLearned = DEFAULT_MAX_LEARNED) {
+  constructor(
+    resources: Iterable<InventoryResource> = [],
+    private readonly maxLearned = DEFAULT_MAX_LEARNED,
+  ) {
     for (const r of resources) this.add(r);
   }
 
@@ -112,7 +115,9 @@ export function parseInventory(text: string, origin: string): InventoryResource[
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new InventoryError(`${origin}: not JSON (${(err as Error).message}); expected an Azure Resource Graph export [{"name","type","subscriptionId","id"}, …]`);
+    throw new InventoryError(
+      `${origin}: not JSON (${(err as Error).message}); expected an Azure Resource Graph export [{"name","type","subscriptionId","id"}, …]`,
+    );
   }
   const rows = Array.isArray(parsed) ? parsed : (parsed as { data?: unknown })?.data;
   if (!Array.isArray(rows)) throw new InventoryError(`${origin}: expected a JSON array of resources, or {"data": [...]} as 'az graph query' prints`);

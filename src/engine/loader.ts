@@ -28,11 +28,12 @@ export async function loadRules(dir: string = DETECTIONS_DIR): Promise<LoadedRul
   try {
     names = await readdir(dir);
   } catch (err) {
-    throw new RuleDefinitionError('(directory)', `cannot read the detections directory ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new RuleDefinitionError(
+      '(directory)',
+      `cannot read the detections directory ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
-  const files = names
-    .filter((n) => n.endsWith(RULE_EXT) && !n.endsWith(`.d${RULE_EXT}`) && !n.endsWith(`.test${RULE_EXT}`))
-    .sort();
+  const files = names.filter((n) => n.endsWith(RULE_EXT) && !n.endsWith(`.d${RULE_EXT}`) && !n.endsWith(`.test${RULE_EXT}`)).sort();
   const loaded: LoadedRule[] = [];
   for (const name of files) {
     const file = join(dir, name);

@@ -126,15 +126,16 @@ type MatchRule<S extends Source, TT, X> = RuleBase<S, TT, MatchEvidence, X, NoSt
 type ThresholdRule<S extends Source, TT, X> = RuleBase<S, TT, ThresholdEvidence, X, NoSteps> & ThresholdOptions<SourceEvent<S>> & { kind: 'threshold' };
 type AnomalyRule<S extends Source, TT, X> = RuleBase<S, TT, AnomalyEvidence, X, NoSteps> & AnomalyOptions<SourceEvent<S>> & { kind: 'anomaly' };
 type FirstSeenRule<S extends Source, TT, X> = RuleBase<S, TT, FirstSeenEvidence, X, NoSteps> & FirstSeenOptions<SourceEvent<S>> & { kind: 'firstSeen' };
-type SequenceRule<S extends Source, TT, X, St> = RuleBase<S, TT, SequenceEvidence, X, StepEvents<St>> & SequenceOptions<St & StepDecls<S, TunableValues<TT>>> & { kind: 'sequence' };
+type SequenceRule<S extends Source, TT, X, St> = RuleBase<S, TT, SequenceEvidence, X, StepEvents<St>> &
+  SequenceOptions<St & StepDecls<S, TunableValues<TT>>> & { kind: 'sequence' };
 
 /** A rule as its file writes it: the common fields, `kind`, and that kind's options. */
-export type RuleDefinition<S extends Source = Source, TT extends TunableDecls = TunableDecls, X extends object = object, St extends StepDecls<S, TunableValues<TT>> = StepDecls<S, TunableValues<TT>>> =
-  | MatchRule<S, TT, X>
-  | ThresholdRule<S, TT, X>
-  | AnomalyRule<S, TT, X>
-  | FirstSeenRule<S, TT, X>
-  | SequenceRule<S, TT, X, St>;
+export type RuleDefinition<
+  S extends Source = Source,
+  TT extends TunableDecls = TunableDecls,
+  X extends object = object,
+  St extends StepDecls<S, TunableValues<TT>> = StepDecls<S, TunableValues<TT>>,
+> = MatchRule<S, TT, X> | ThresholdRule<S, TT, X> | AnomalyRule<S, TT, X> | FirstSeenRule<S, TT, X> | SequenceRule<S, TT, X, St>;
 
 /** A validated rule, as `defineRule` returns it: what catalogues and the engine read. */
 export interface Rule {
@@ -161,8 +162,25 @@ export interface Rule {
 
 /** The fields every rule has; any other field of a definition is an option of its kind. */
 const COMMON_FIELDS = new Set([
-  'id', 'version', 'name', 'title', 'description', 'severity', 'tactics', 'techniques', 'sources', 'operations', 'tags',
-  'tunables', 'where', 'groupBy', 'evidence', 'suppress', 'entities', 'kind', 'allowPrincipals',
+  'id',
+  'version',
+  'name',
+  'title',
+  'description',
+  'severity',
+  'tactics',
+  'techniques',
+  'sources',
+  'operations',
+  'tags',
+  'tunables',
+  'where',
+  'groupBy',
+  'evidence',
+  'suppress',
+  'entities',
+  'kind',
+  'allowPrincipals',
 ]);
 
 const DEFINED = new WeakSet<object>();
@@ -181,9 +199,21 @@ export function defineRule<
   const def = definition as unknown as RuleDefinition;
   const { tunables, docs } = validateRule(def);
   const rule: Rule = Object.freeze({
-    id: def.id, version: def.version, name: def.name, title: def.title, description: def.description, severity: def.severity,
-    tactics: def.tactics, techniques: def.techniques, sources: def.sources, operations: def.operations, tags: def.tags,
-    kind: def.kind, tunables, tunableDocs: docs, definition: def,
+    id: def.id,
+    version: def.version,
+    name: def.name,
+    title: def.title,
+    description: def.description,
+    severity: def.severity,
+    tactics: def.tactics,
+    techniques: def.techniques,
+    sources: def.sources,
+    operations: def.operations,
+    tags: def.tags,
+    kind: def.kind,
+    tunables,
+    tunableDocs: docs,
+    definition: def,
   });
   DEFINED.add(rule);
   return rule;
@@ -215,10 +245,20 @@ const RULE_ID = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const VERSION = /^\d+(\.\d+){0,2}$/;
 const TECHNIQUE = /^T\d{4}(\.\d{3})?$/;
 const TACTIC_IDS: Record<string, Tactic> = {
-  TA0043: 'Reconnaissance', TA0042: 'ResourceDevelopment', TA0001: 'InitialAccess', TA0002: 'Execution',
-  TA0003: 'Persistence', TA0004: 'PrivilegeEscalation', TA0005: 'DefenseEvasion', TA0006: 'CredentialAccess',
-  TA0007: 'Discovery', TA0008: 'LateralMovement', TA0009: 'Collection', TA0011: 'CommandAndControl',
-  TA0010: 'Exfiltration', TA0040: 'Impact',
+  TA0043: 'Reconnaissance',
+  TA0042: 'ResourceDevelopment',
+  TA0001: 'InitialAccess',
+  TA0002: 'Execution',
+  TA0003: 'Persistence',
+  TA0004: 'PrivilegeEscalation',
+  TA0005: 'DefenseEvasion',
+  TA0006: 'CredentialAccess',
+  TA0007: 'Discovery',
+  TA0008: 'LateralMovement',
+  TA0009: 'Collection',
+  TA0011: 'CommandAndControl',
+  TA0010: 'Exfiltration',
+  TA0040: 'Impact',
 };
 
 export type Check = (field: string, problem: string) => never;
@@ -230,9 +270,11 @@ function validateRule(def: RuleDefinition): { tunables: Tunables; docs: Record<s
     throw new RuleDefinitionError(field, problem, id);
   };
   if (!id) fail('id', `${JSON.stringify(def.id)} is not a rule id: use lower-case words joined by '-' (e.g. 'ai-key-listing')`);
-  if (typeof def.version !== 'string' || !VERSION.test(def.version)) fail('version', `${JSON.stringify(def.version)} is not a version: use '1', '1.2' or '1.2.3'`);
+  if (typeof def.version !== 'string' || !VERSION.test(def.version))
+    fail('version', `${JSON.stringify(def.version)} is not a version: use '1', '1.2' or '1.2.3'`);
   if (def.name !== undefined && !(typeof def.name === 'string' && def.name.trim())) fail('name', 'give a non-empty text, or leave it out');
-  if (!(typeof def.title === 'function' || (typeof def.title === 'string' && def.title.trim()))) fail('title', 'give a non-empty text or a function of the alert');
+  if (!(typeof def.title === 'function' || (typeof def.title === 'string' && def.title.trim())))
+    fail('title', 'give a non-empty text or a function of the alert');
   if (typeof def.description !== 'string' || !def.description.trim()) fail('description', 'give a non-empty description');
   if (!SEVERITIES.includes(def.severity)) fail('severity', `${JSON.stringify(def.severity)} is not one of ${SEVERITIES.join(', ')}`);
   checkTactics(def.tactics, fail);
@@ -249,7 +291,8 @@ function validateRule(def: RuleDefinition): { tunables: Tunables; docs: Record<s
   for (const f of ['where', 'groupBy', 'evidence'] as const) {
     if (def[f] !== undefined && typeof def[f] !== 'function') fail(f, 'give a function, or leave it out');
   }
-  if (def.suppress !== undefined && parseDuration(def.suppress) === undefined) fail('suppress', `${JSON.stringify(def.suppress)} is not a duration: use a whole number and a unit, e.g. '90s', '5m', '1h', '7d'`);
+  if (def.suppress !== undefined && parseDuration(def.suppress) === undefined)
+    fail('suppress', `${JSON.stringify(def.suppress)} is not a duration: use a whole number and a unit, e.g. '90s', '5m', '1h', '7d'`);
   if (def.entities !== undefined) {
     if (!Array.isArray(def.entities)) fail('entities', `give an array of ${ENTITY_TYPES.join(', ')}`);
     // Checked as untrusted input: a rule file may list anything here.
@@ -283,7 +326,8 @@ function declaredTunables(def: RuleDefinition, fail: Check): Map<string, Tunable
   mapTunables(kindOptions(def), '', (name, t) => add(name, name, t));
   const own = def.tunables as unknown;
   if (own !== undefined) {
-    if (typeof own !== 'object' || own === null || Array.isArray(own)) fail('tunables', "give an object of tunables, e.g. { allowSourceAccounts: tunable([] as string[], 'Accounts copies may come from') }");
+    if (typeof own !== 'object' || own === null || Array.isArray(own))
+      fail('tunables', "give an object of tunables, e.g. { allowSourceAccounts: tunable([] as string[], 'Accounts copies may come from') }");
     for (const [name, t] of Object.entries(own)) {
       if (!isTunable(t)) fail(`tunables.${name}`, `declare it with tunable(default, 'what it sets')`);
       add(`tunables.${name}`, name, t);
@@ -292,8 +336,9 @@ function declaredTunables(def: RuleDefinition, fail: Check): Map<string, Tunable
   for (const [name, t] of Object.entries(BUILT_IN_TUNABLES)) found.set(name, t);
   const allow = def.allowPrincipals as unknown;
   if (allow !== undefined) {
-    if (!Array.isArray(allow) || !allow.every((p): p is string => typeof p === 'string' && p !== '')) fail('allowPrincipals', 'give an array of principal object ids or app ids (e.g. FIRST_PARTY_NOISE_APPS)');
-    found.set('allowPrincipals', { ...BUILT_IN_TUNABLES.allowPrincipals, default: [...(allow)] });
+    if (!Array.isArray(allow) || !allow.every((p): p is string => typeof p === 'string' && p !== ''))
+      fail('allowPrincipals', 'give an array of principal object ids or app ids (e.g. FIRST_PARTY_NOISE_APPS)');
+    found.set('allowPrincipals', { ...BUILT_IN_TUNABLES.allowPrincipals, default: [...allow] });
   }
   return found;
 }
@@ -303,7 +348,10 @@ function checkTactics(tactics: unknown, fail: Check): void {
   tactics.forEach((t: unknown, i) => {
     if (TACTICS.includes(t as Tactic)) return;
     const named = typeof t === 'string' ? TACTIC_IDS[t.toUpperCase()] : undefined;
-    fail(`tactics[${i}]`, named ? `write the tactic name '${named}' instead of its id ${String(t)}` : `${JSON.stringify(t)} is not a MITRE tactic: ${TACTICS.join(', ')}`);
+    fail(
+      `tactics[${i}]`,
+      named ? `write the tactic name '${named}' instead of its id ${String(t)}` : `${JSON.stringify(t)} is not a MITRE tactic: ${TACTICS.join(', ')}`,
+    );
   });
 }
 
@@ -337,7 +385,10 @@ export function resolveKind(def: RuleDefinition, tunables: Tunables, fail: Check
   const parsed = kindDefinition(def.kind).optionsSchema.safeParse(options);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    fail(fieldOf(issue.path), issue.code === 'unrecognized_keys' ? `${issue.keys.map((k) => `'${k}'`).join(', ')} is not an option of a ${def.kind} rule` : issue.message);
+    fail(
+      fieldOf(issue.path),
+      issue.code === 'unrecognized_keys' ? `${issue.keys.map((k) => `'${k}'`).join(', ')} is not an option of a ${def.kind} rule` : issue.message,
+    );
   }
   return parsed.data;
 }
@@ -364,7 +415,8 @@ export function applyTunableOverrides(rule: Rule, overrides: Readonly<Record<str
     const sameType = Array.isArray(d)
       ? Array.isArray(value) && isTunableValue(value) && (d.length === 0 || value.length === 0 || typeof value[0] === typeof d[0])
       : typeof value === typeof d && isTunableValue(value);
-    if (!sameType) throw new TunableError(`rule '${rule.id}', tunable '${name}': ${JSON.stringify(value)} does not have the type of its default ${JSON.stringify(d)}`);
+    if (!sameType)
+      throw new TunableError(`rule '${rule.id}', tunable '${name}': ${JSON.stringify(value)} does not have the type of its default ${JSON.stringify(d)}`);
     merged[name] = value as TunableValue;
   }
   return Object.freeze(merged);

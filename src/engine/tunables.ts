@@ -20,7 +20,9 @@ export function tunableOverridesFromEnv(env: NodeJS.ProcessEnv = process.env): T
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new TunableError(`WARDEN_TUNABLES_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): fix the path or unset it`);
+      throw new TunableError(
+        `WARDEN_TUNABLES_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): fix the path or unset it`,
+      );
     }
     merged = mergeTunableOverrides(merged, parseTunableOverrides(text, `WARDEN_TUNABLES_FILE (${file})`));
   }

@@ -83,7 +83,9 @@ function producerFor(hub: string, connection: EventHubConnection, clientOptions:
     // Keys do not belong in a command line or a shell profile: a real namespace is reached as an identity.
     // The SDK's parser does not report UseDevelopmentEmulator (6.0), so read it as settings.ts does.
     if (!isEventHubsEmulator(connection.connectionString)) {
-      throw new CaptureSendConfigError('a connection string is only for the local emulator or test broker (UseDevelopmentEmulator=true, endpoint on 127.0.0.1): for a real namespace give its host name instead, signed in as DefaultAzureCredential');
+      throw new CaptureSendConfigError(
+        'a connection string is only for the local emulator or test broker (UseDevelopmentEmulator=true, endpoint on 127.0.0.1): for a real namespace give its host name instead, signed in as DefaultAzureCredential',
+      );
     }
     if (parsed.eventHubName !== undefined && parsed.eventHubName !== hub) {
       throw new CaptureSendConfigError(`the connection string is for hub '${parsed.eventHubName}', not '${hub}': drop its EntityPath or send to that hub`);
@@ -91,7 +93,9 @@ function producerFor(hub: string, connection: EventHubConnection, clientOptions:
     return new EventHubProducerClient(connection.connectionString, hub, clientOptions);
   }
   if (!HOST_NAME.test(connection.fullyQualifiedNamespace)) {
-    throw new CaptureSendConfigError(`'${connection.fullyQualifiedNamespace}' is not a namespace host name: give it like warden-ehns.servicebus.windows.net, without sb:// or a path`);
+    throw new CaptureSendConfigError(
+      `'${connection.fullyQualifiedNamespace}' is not a namespace host name: give it like warden-ehns.servicebus.windows.net, without sb:// or a path`,
+    );
   }
   return new EventHubProducerClient(connection.fullyQualifiedNamespace, hub, connection.credential, clientOptions);
 }
@@ -101,7 +105,9 @@ function parseConnectionString(connectionString: string): ReturnType<typeof pars
     return parseEventHubConnectionString(connectionString);
   } catch {
     // The SDK's message repeats the string, key included.
-    throw new CaptureSendConfigError('the connection string is not an Event Hubs connection string: it needs Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…');
+    throw new CaptureSendConfigError(
+      'the connection string is not an Event Hubs connection string: it needs Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…',
+    );
   }
 }
 
@@ -164,7 +170,8 @@ async function* recordsOf(files: string[], onSkipped: (reason: string, location:
       const decoded = decodeBody(capture.body, capture.location);
       // A dead letter's location is the RecordLocation it was made from.
       for (const d of decoded.deadLetters) onSkipped(d.reason, d.location);
-      if (decoded.deadLettersNotKept) onSkipped(`${decoded.deadLettersNotKept} more items of this body are not records`, capture.location, decoded.deadLettersNotKept);
+      if (decoded.deadLettersNotKept)
+        onSkipped(`${decoded.deadLettersNotKept} more items of this body are not records`, capture.location, decoded.deadLettersNotKept);
       for (const { record, location } of decoded.records) yield { record, location, fileIndex };
     }
   }
@@ -198,8 +205,15 @@ export async function sendCaptures(paths: string[], options: CaptureSendOptions)
   const found = await listCaptureFiles(paths);
   const started = Date.now();
   const summary: CaptureSendSummary = {
-    hub: options.eventHubName, partitions: 0, files: found.files.length, ignoredFiles: found.ignored.length,
-    records: 0, bodies: 0, events: 0, skipped: 0, seconds: 0,
+    hub: options.eventHubName,
+    partitions: 0,
+    files: found.files.length,
+    ignoredFiles: found.ignored.length,
+    records: 0,
+    bodies: 0,
+    events: 0,
+    skipped: 0,
+    seconds: 0,
   };
   const skip = (reason: string, location: RecordLocation, count = 1) => {
     summary.skipped += count;

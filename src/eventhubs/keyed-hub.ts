@@ -85,9 +85,10 @@ export class KeyedHubPublisher {
 
   constructor(options: KeyedHubPublisherOptions) {
     const clientOptions = options.retryOptions ? { retryOptions: options.retryOptions } : {};
-    this.client = 'connectionString' in options.connection
-      ? new EventHubProducerClient(options.connection.connectionString, options.eventHubName, clientOptions)
-      : new EventHubProducerClient(options.connection.fullyQualifiedNamespace, options.eventHubName, options.connection.credential, clientOptions);
+    this.client =
+      'connectionString' in options.connection
+        ? new EventHubProducerClient(options.connection.connectionString, options.eventHubName, clientOptions)
+        : new EventHubProducerClient(options.connection.fullyQualifiedNamespace, options.eventHubName, options.connection.credential, clientOptions);
   }
 
   /** `properties` go on every event as application properties (the batch's trace context). */

@@ -98,9 +98,10 @@ export class EventHubTriggerConfigError extends WardenError {
 }
 
 function durationMs(value: Duration | number, what: string): number {
-  const ms = typeof value === 'number'
-    ? value
-    : (value.hours ?? 0) * 3_600_000 + (value.minutes ?? 0) * 60_000 + (value.seconds ?? 0) * 1000 + (value.milliseconds ?? 0);
+  const ms =
+    typeof value === 'number'
+      ? value
+      : (value.hours ?? 0) * 3_600_000 + (value.minutes ?? 0) * 60_000 + (value.seconds ?? 0) * 1000 + (value.milliseconds ?? 0);
   if (!Number.isFinite(ms) || ms < 0) throw new EventHubTriggerConfigError(`retry ${what} must be a non-negative duration, got ${JSON.stringify(value)}`);
   return ms;
 }
@@ -252,19 +253,29 @@ export function startEventHubTrigger(options: EventHubTriggerOptions): EventHubT
   }
   if (options.retry) retryDelays(options.retry); // validate the intervals now, not at the first failure
   const log = options.logHandler;
-  const reportError = options.onError ?? ((error: unknown, partitionId: string) => {
-    const line = `Event Hubs trigger ${options.functionName} (partition ${partitionId || '-'}): ${(error as Error)?.message ?? String(error)}`;
-    if (log) log('error', line);
-    else console.error(line);
-  });
+  const reportError =
+    options.onError ??
+    ((error: unknown, partitionId: string) => {
+      const line = `Event Hubs trigger ${options.functionName} (partition ${partitionId || '-'}): ${(error as Error)?.message ?? String(error)}`;
+      if (log) log('error', line);
+      else console.error(line);
+    });
 
   const clientOptions: EventHubConsumerClientOptions = {
     ...options.clientOptions,
     loadBalancingOptions: { strategy: 'greedy', ...options.clientOptions?.loadBalancingOptions },
   };
-  const client = 'connectionString' in options.connection
-    ? new EventHubConsumerClient(consumerGroup, options.connection.connectionString, options.eventHubName, options.checkpointStore, clientOptions)
-    : new EventHubConsumerClient(consumerGroup, options.connection.fullyQualifiedNamespace, options.eventHubName, options.connection.credential, options.checkpointStore, clientOptions);
+  const client =
+    'connectionString' in options.connection
+      ? new EventHubConsumerClient(consumerGroup, options.connection.connectionString, options.eventHubName, options.checkpointStore, clientOptions)
+      : new EventHubConsumerClient(
+          consumerGroup,
+          options.connection.fullyQualifiedNamespace,
+          options.eventHubName,
+          options.connection.credential,
+          options.checkpointStore,
+          clientOptions,
+        );
 
   const stopSignal = new AbortController();
   const inHand = new Set<Promise<void>>();
@@ -301,14 +312,22 @@ export function startEventHubTrigger(options: EventHubTriggerOptions): EventHubT
         logHandler: log,
         options: {
           trigger: {
-            type: 'eventHubTrigger', name: 'messages', direction: 'in', eventHubName: options.eventHubName,
-            consumerGroup, cardinality: 'many', dataType,
+            type: 'eventHubTrigger',
+            name: 'messages',
+            direction: 'in',
+            eventHubName: options.eventHubName,
+            consumerGroup,
+            cardinality: 'many',
+            dataType,
           },
         },
       });
       try {
         // Values are rebuilt per attempt, as the host rebinds them: a retry never sees a previous attempt's mutations.
-        await options.handler(events.map((e) => messageValue(e.body, dataType)), context);
+        await options.handler(
+          events.map((e) => messageValue(e.body, dataType)),
+          context,
+        );
         outcome = 'succeeded';
         lastError = undefined;
         break;
@@ -351,34 +370,39 @@ export function startEventHubTrigger(options: EventHubTriggerOptions): EventHubT
     });
   }
 
-  const subscription: Subscription = client.subscribe({
-    // eslint-disable-next-line @typescript-eslint/require-await -- the Event Hubs SDK takes promise-returning handlers
-    processInitialize: async (partition) => { ownershipLost.delete(partition.partitionId); },
-    // eslint-disable-next-line @typescript-eslint/require-await -- the Event Hubs SDK takes promise-returning handlers
-    processClose: async (reason, partition) => {
-      if (reason === CloseReason.OwnershipLost) ownershipLost.add(partition.partitionId);
+  const subscription: Subscription = client.subscribe(
+    {
+      // eslint-disable-next-line @typescript-eslint/require-await -- the Event Hubs SDK takes promise-returning handlers
+      processInitialize: async (partition) => {
+        ownershipLost.delete(partition.partitionId);
+      },
+      // eslint-disable-next-line @typescript-eslint/require-await -- the Event Hubs SDK takes promise-returning handlers
+      processClose: async (reason, partition) => {
+        if (reason === CloseReason.OwnershipLost) ownershipLost.add(partition.partitionId);
+      },
+      processEvents: async (events, partition) => {
+        // Once stopping, batches not yet started stay unprocessed and uncheckpointed: they come again.
+        if (events.length === 0 || stopSignal.signal.aborted) return;
+        const batch = runBatch(events, partition).catch((error: unknown) => reportError(error, partition.partitionId));
+        inHand.add(batch);
+        try {
+          await batch;
+        } finally {
+          inHand.delete(batch);
+        }
+      },
+      // eslint-disable-next-line @typescript-eslint/require-await -- the Event Hubs SDK takes promise-returning handlers
+      processError: async (error, partition) => reportError(error, partition.partitionId),
     },
-    processEvents: async (events, partition) => {
-      // Once stopping, batches not yet started stay unprocessed and uncheckpointed: they come again.
-      if (events.length === 0 || stopSignal.signal.aborted) return;
-      const batch = runBatch(events, partition).catch((error: unknown) => reportError(error, partition.partitionId));
-      inHand.add(batch);
-      try {
-        await batch;
-      } finally {
-        inHand.delete(batch);
-      }
+    {
+      maxBatchSize: maxEventBatchSize,
+      maxWaitTimeInSeconds: options.maxWaitTimeInSeconds ?? 60,
+      prefetchCount: options.prefetchCount ?? 300,
+      startPosition: startPosition(options.initialOffset),
+      // The handler gets the raw bytes decoded the way the worker does, not the SDK's JSON guess.
+      skipParsingBodyAsJson: true,
     },
-    // eslint-disable-next-line @typescript-eslint/require-await -- the Event Hubs SDK takes promise-returning handlers
-    processError: async (error, partition) => reportError(error, partition.partitionId),
-  }, {
-    maxBatchSize: maxEventBatchSize,
-    maxWaitTimeInSeconds: options.maxWaitTimeInSeconds ?? 60,
-    prefetchCount: options.prefetchCount ?? 300,
-    startPosition: startPosition(options.initialOffset),
-    // The handler gets the raw bytes decoded the way the worker does, not the SDK's JSON guess.
-    skipParsingBodyAsJson: true,
-  });
+  );
 
   let stopped: Promise<void> | undefined;
   return {

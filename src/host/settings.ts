@@ -19,15 +19,17 @@ import { DEFAULT_MAX_EVENT_AGE_MS } from '../ingest/limits.js';
 export class SettingsError extends WardenError {
   override name = 'SettingsError';
   readonly userFixable = true;
-  constructor(readonly setting: string, problem: string, example: string) {
+  constructor(
+    readonly setting: string,
+    problem: string,
+    example: string,
+  ) {
     super(`${setting}: ${problem}; set it like ${setting}=${example}`);
   }
 }
 
 /** How Warden reaches Event Hubs: managed identity in Azure, a connection string only for the local emulator or test broker. */
-export type EventHubsConnectionSettings =
-  | { fullyQualifiedNamespace: string }
-  | { connectionString: string };
+export type EventHubsConnectionSettings = { fullyQualifiedNamespace: string } | { connectionString: string };
 
 export interface WardenSettings {
   eventHubs: EventHubsConnectionSettings;
@@ -43,7 +45,9 @@ export interface WardenSettings {
   /** The Azure cloud Warden runs in, known from the Event Hubs namespace's host name. */
   cloud: AzureCloud;
   sentinel: {
-    endpoint: string; ruleId: string; streamName: string;
+    endpoint: string;
+    ruleId: string;
+    streamName: string;
     /** Rows every instance together sends per rule run (the NRT rule raises at most 30 alerts a run). */
     rowsPerRun: number;
     /** How often the rule runs: the pacing window. */
@@ -100,9 +104,21 @@ export interface AzureCloud {
  * learn.microsoft.com/azure/azure-government/compare-azure-government-global-azure).
  */
 const CLOUDS: Readonly<Record<string, AzureCloud>> = {
-  'servicebus.windows.net': { storageSuffix: 'core.windows.net', monitorAudience: 'https://monitor.azure.com', logAnalyticsEndpoint: 'https://api.loganalytics.io/v1' },
-  'servicebus.chinacloudapi.cn': { storageSuffix: 'core.chinacloudapi.cn', monitorAudience: 'https://monitor.azure.cn', logAnalyticsEndpoint: 'https://api.loganalytics.azure.cn/v1' },
-  'servicebus.usgovcloudapi.net': { storageSuffix: 'core.usgovcloudapi.net', monitorAudience: 'https://monitor.azure.us', logAnalyticsEndpoint: 'https://api.loganalytics.us/v1' },
+  'servicebus.windows.net': {
+    storageSuffix: 'core.windows.net',
+    monitorAudience: 'https://monitor.azure.com',
+    logAnalyticsEndpoint: 'https://api.loganalytics.io/v1',
+  },
+  'servicebus.chinacloudapi.cn': {
+    storageSuffix: 'core.chinacloudapi.cn',
+    monitorAudience: 'https://monitor.azure.cn',
+    logAnalyticsEndpoint: 'https://api.loganalytics.azure.cn/v1',
+  },
+  'servicebus.usgovcloudapi.net': {
+    storageSuffix: 'core.usgovcloudapi.net',
+    monitorAudience: 'https://monitor.azure.us',
+    logAnalyticsEndpoint: 'https://api.loganalytics.us/v1',
+  },
 };
 
 /** The cloud of the namespace (the public cloud for the local emulator). */
@@ -128,7 +144,11 @@ function eventHubsConnection(env: Env): EventHubsConnectionSettings {
   if (connectionString && !read(env, namespace)) {
     // Keys do not belong in settings: a connection string is only for the emulator or a test broker.
     if (!isEventHubsEmulator(connectionString)) {
-      throw new SettingsError(EVENT_HUB_CONNECTION, 'holds a connection string for a real namespace: use the managed identity instead (unset it and set EventHubConnection__fullyQualifiedNamespace); only UseDevelopmentEmulator=true with an sb:// endpoint on 127.0.0.1 is the emulator', 'Endpoint=sb://127.0.0.1:5672;UseDevelopmentEmulator=true (local emulator only)');
+      throw new SettingsError(
+        EVENT_HUB_CONNECTION,
+        'holds a connection string for a real namespace: use the managed identity instead (unset it and set EventHubConnection__fullyQualifiedNamespace); only UseDevelopmentEmulator=true with an sb:// endpoint on 127.0.0.1 is the emulator',
+        'Endpoint=sb://127.0.0.1:5672;UseDevelopmentEmulator=true (local emulator only)',
+      );
     }
     return { connectionString };
   }
@@ -143,11 +163,21 @@ function storageConnection(env: Env, cloud: AzureCloud): StorageConnection {
   const connectionString = read(env, 'WARDEN_STORAGE_CONNECTION_STRING');
   if (connectionString && !read(env, 'WARDEN_STORAGE_ACCOUNT')) {
     if (!isStorageEmulator(connectionString)) {
-      throw new SettingsError('WARDEN_STORAGE_CONNECTION_STRING', 'is only for Azurite (UseDevelopmentStorage=true alone, or every endpoint on 127.0.0.1): in Azure unset it and set WARDEN_STORAGE_ACCOUNT (the app reaches the account with its managed identity)', 'UseDevelopmentStorage=true');
+      throw new SettingsError(
+        'WARDEN_STORAGE_CONNECTION_STRING',
+        'is only for Azurite (UseDevelopmentStorage=true alone, or every endpoint on 127.0.0.1): in Azure unset it and set WARDEN_STORAGE_ACCOUNT (the app reaches the account with its managed identity)',
+        'UseDevelopmentStorage=true',
+      );
     }
     return { connectionString };
   }
-  const accountName = matching(env, 'WARDEN_STORAGE_ACCOUNT', 'wardenstate01', STORAGE_ACCOUNT, 'is not a storage account name (3-24 lower-case letters and digits)');
+  const accountName = matching(
+    env,
+    'WARDEN_STORAGE_ACCOUNT',
+    'wardenstate01',
+    STORAGE_ACCOUNT,
+    'is not a storage account name (3-24 lower-case letters and digits)',
+  );
   return { accountName, endpointSuffix: cloud.storageSuffix };
 }
 
@@ -155,7 +185,8 @@ function whole(env: Env, name: string, fallback: number, min: number, max: numbe
   const value = read(env, name);
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new SettingsError(name, `is not a whole number from ${min} to ${max} (${why}), got '${value}'`, String(fallback));
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new SettingsError(name, `is not a whole number from ${min} to ${max} (${why}), got '${value}'`, String(fallback));
   return n;
 }
 
@@ -171,7 +202,11 @@ function audit(env: Env, cloud: AzureCloud): WardenSettings['audit'] {
   const workspaceId = read(env, 'WARDEN_AUDIT_WORKSPACE_ID');
   if (workspaceId === undefined) return undefined;
   if (!GUID.safeParse(workspaceId).success) {
-    throw new SettingsError('WARDEN_AUDIT_WORKSPACE_ID', `is not a Log Analytics workspace id (the workspace's GUID, its customerId), got '${workspaceId}'`, '0f0f0f0f-1111-4222-8333-444444444444');
+    throw new SettingsError(
+      'WARDEN_AUDIT_WORKSPACE_ID',
+      `is not a Log Analytics workspace id (the workspace's GUID, its customerId), got '${workspaceId}'`,
+      '0f0f0f0f-1111-4222-8333-444444444444',
+    );
   }
   const endpoint = read(env, 'WARDEN_AUDIT_ENDPOINT');
   if (endpoint !== undefined && !HTTPS_URL.safeParse(endpoint).success) {
@@ -191,7 +226,11 @@ function tunables(env: Env): TunableOverrides | undefined {
   } catch (err) {
     // The message starts with the variable it is about (WARDEN_TUNABLES or WARDEN_TUNABLES_FILE).
     const [, setting = 'WARDEN_TUNABLES', problem = (err as Error).message] = /^(WARDEN_TUNABLES(?:_FILE)?)[^:]*:\s*(.*)$/s.exec((err as Error).message) ?? [];
-    throw new SettingsError(setting, problem, setting === 'WARDEN_TUNABLES' ? '{"keyvault-mass-secret-read":{"threshold":15}}' : '/home/site/wwwroot/tunables.json');
+    throw new SettingsError(
+      setting,
+      problem,
+      setting === 'WARDEN_TUNABLES' ? '{"keyvault-mass-secret-read":{"threshold":15}}' : '/home/site/wwwroot/tunables.json',
+    );
   }
 }
 
@@ -201,10 +240,8 @@ function tunables(env: Env): TunableOverrides | undefined {
  * Rule ids in WARDEN_TUNABLES are checked against the loaded rules when the detector is built.
  */
 export function loadSettings(env: Env = process.env): WardenSettings {
-  const hub = (name: string, fallback: string) =>
-    matching(env, name, fallback, HUB_NAME, 'is not an Event Hub name', fallback);
-  const group = (name: string, fallback: string) =>
-    matching(env, name, fallback, CONSUMER_GROUP, 'is not a consumer group name', fallback);
+  const hub = (name: string, fallback: string) => matching(env, name, fallback, HUB_NAME, 'is not an Event Hub name', fallback);
+  const group = (name: string, fallback: string) => matching(env, name, fallback, CONSUMER_GROUP, 'is not a consumer group name', fallback);
   const eventHubs = eventHubsConnection(env);
   const cloud = cloudOf(eventHubs);
   const settings: WardenSettings = {
@@ -221,11 +258,31 @@ export function loadSettings(env: Env = process.env): WardenSettings {
       detect: group('WARDEN_CONSUMER_GROUP_DETECT', 'warden-detect'),
     },
     storage: storageConnection(env, cloud),
-    storagePrefix: matching(env, 'WARDEN_STORAGE_PREFIX', 'warden', STORAGE_PREFIX, 'is not a table name prefix (3-30 lower-case letters and digits, starting with a letter)', 'warden'),
+    storagePrefix: matching(
+      env,
+      'WARDEN_STORAGE_PREFIX',
+      'warden',
+      STORAGE_PREFIX,
+      'is not a table name prefix (3-30 lower-case letters and digits, starting with a letter)',
+      'warden',
+    ),
     sentinel: {
       endpoint: matching(env, 'SENTINEL_DCR_ENDPOINT', 'https://warden-dcr-abcd.westeurope-1.ingest.monitor.azure.com', HTTPS_URL, 'is not an https URL'),
-      ruleId: matching(env, 'SENTINEL_DCR_IMMUTABLE_ID', 'dcr-0123456789abcdef0123456789abcdef', DCR_ID, "is not a DCR immutable id ('dcr-' and 32 hex digits)"),
-      streamName: matching(env, 'SENTINEL_STREAM_NAME', DEFAULT_STREAM_NAME, STREAM, "is not a custom stream name ('Custom-' and letters, digits, _)", DEFAULT_STREAM_NAME),
+      ruleId: matching(
+        env,
+        'SENTINEL_DCR_IMMUTABLE_ID',
+        'dcr-0123456789abcdef0123456789abcdef',
+        DCR_ID,
+        "is not a DCR immutable id ('dcr-' and 32 hex digits)",
+      ),
+      streamName: matching(
+        env,
+        'SENTINEL_STREAM_NAME',
+        DEFAULT_STREAM_NAME,
+        STREAM,
+        "is not a custom stream name ('Custom-' and letters, digits, _)",
+        DEFAULT_STREAM_NAME,
+      ),
       // An NRT run raises 30 alerts at most, a scheduled run 150: more rows than that lose their own incident.
       rowsPerRun: whole(env, 'SENTINEL_ROWS_PER_RUN', DEFAULT_ROWS_PER_RUN, 1, 150, 'rows per run of the Sentinel rule'),
       runEveryMs: duration(env, 'SENTINEL_RUN_EVERY', DEFAULT_RUN_EVERY_MS, '1m'),
@@ -253,7 +310,11 @@ export function loadSettings(env: Env = process.env): WardenSettings {
 export function bindingNames(env: Env = process.env): Pick<WardenSettings, 'rawHubs' | 'eventsHub' | 'consumerGroups'> {
   const or = (name: string, fallback: string) => read(env, name) ?? fallback;
   return {
-    rawHubs: { activity: or('WARDEN_HUB_ACTIVITY', 'warden-activity'), signin: or('WARDEN_HUB_SIGNIN', 'warden-signin'), resource: or('WARDEN_HUB_RESOURCE', 'warden-resource') },
+    rawHubs: {
+      activity: or('WARDEN_HUB_ACTIVITY', 'warden-activity'),
+      signin: or('WARDEN_HUB_SIGNIN', 'warden-signin'),
+      resource: or('WARDEN_HUB_RESOURCE', 'warden-resource'),
+    },
     eventsHub: or('WARDEN_HUB_EVENTS', 'warden-events'),
     consumerGroups: { ingest: or('WARDEN_CONSUMER_GROUP_INGEST', 'warden-ingest'), detect: or('WARDEN_CONSUMER_GROUP_DETECT', 'warden-detect') },
   };
@@ -262,9 +323,10 @@ export function bindingNames(env: Env = process.env): Pick<WardenSettings, 'rawH
 /** What the health endpoint shows of the settings: names and hosts, never a connection string. */
 export function describeSettings(settings: WardenSettings): Record<string, unknown> {
   return {
-    eventHubs: 'fullyQualifiedNamespace' in settings.eventHubs
-      ? { namespace: settings.eventHubs.fullyQualifiedNamespace, auth: 'managedIdentity' }
-      : { auth: 'developmentEmulator' },
+    eventHubs:
+      'fullyQualifiedNamespace' in settings.eventHubs
+        ? { namespace: settings.eventHubs.fullyQualifiedNamespace, auth: 'managedIdentity' }
+        : { auth: 'developmentEmulator' },
     rawHubs: settings.rawHubs,
     eventsHub: settings.eventsHub,
     consumerGroups: settings.consumerGroups,
@@ -273,8 +335,11 @@ export function describeSettings(settings: WardenSettings): Record<string, unkno
       prefix: settings.storagePrefix,
     },
     sentinel: {
-      endpointHost: new URL(settings.sentinel.endpoint).host, ruleId: settings.sentinel.ruleId, streamName: settings.sentinel.streamName,
-      rowsPerRun: settings.sentinel.rowsPerRun, runEveryMs: settings.sentinel.runEveryMs,
+      endpointHost: new URL(settings.sentinel.endpoint).host,
+      ruleId: settings.sentinel.ruleId,
+      streamName: settings.sentinel.streamName,
+      rowsPerRun: settings.sentinel.rowsPerRun,
+      runEveryMs: settings.sentinel.runEveryMs,
     },
     audit: settings.audit ? { workspaceId: settings.audit.workspaceId, graceMs: settings.audit.graceMs, maxResends: settings.audit.maxResends } : 'off',
     allowedLatenessMs: settings.allowedLatenessMs,

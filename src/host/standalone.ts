@@ -72,7 +72,12 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
   const wanted = options.functions ?? all.filter((f) => f.kind !== 'http').map((f) => f.name);
   const unknown = wanted.filter((name) => !all.some((f) => f.name === name && f.kind !== 'http'));
   if (unknown.length) {
-    throw new HostConfigError(`unknown function ${unknown.join(', ')}: choose from ${all.filter((f) => f.kind !== 'http').map((f) => f.name).join(', ')}`);
+    throw new HostConfigError(
+      `unknown function ${unknown.join(', ')}: choose from ${all
+        .filter((f) => f.kind !== 'http')
+        .map((f) => f.name)
+        .join(', ')}`,
+    );
   }
   const chosen = all.filter((f) => wanted.includes(f.name));
   const { settings } = warden;
@@ -83,11 +88,20 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
     await container.createIfNotExists();
     checkpointStore = new BlobCheckpointStore(container);
   }
-  const connection = 'connectionString' in settings.eventHubs
-    ? settings.eventHubs
-    : { ...settings.eventHubs, credential: warden.credential };
+  const connection = 'connectionString' in settings.eventHubs ? settings.eventHubs : { ...settings.eventHubs, credential: warden.credential };
 
-  const stats: HostStats = { rawEvents: 0, records: 0, published: 0, deadLettered: 0, events: 0, redelivered: 0, repeats: 0, alerts: 0, failedCalls: 0, lagMs: {} };
+  const stats: HostStats = {
+    rawEvents: 0,
+    records: 0,
+    published: 0,
+    deadLettered: 0,
+    events: 0,
+    redelivered: 0,
+    repeats: 0,
+    alerts: 0,
+    failedCalls: 0,
+    lagMs: {},
+  };
   const log = options.logHandler ?? (() => undefined);
   const triggers: EventHubTrigger[] = [];
   const timers = chosen.filter((f): f is Extract<WardenFunction, { kind: 'timer' }> => f.kind === 'timer');
@@ -95,10 +109,16 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
   // One run at a time per timer function, as the timer's singleton lock does in the host.
   const running = new Map<string, Promise<unknown>>();
   const runTimer = (f: Extract<WardenFunction, { kind: 'timer' }>) => {
-    const next = (running.get(f.name) ?? Promise.resolve()).then(() => f.handler({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } },
-      new InvocationContext({ invocationId: randomUUID(), functionName: f.name, logHandler: log })).catch((err: unknown) => {
-      log('error', `${f.name}: ${(err as Error).message}`);
-    }));
+    const next = (running.get(f.name) ?? Promise.resolve()).then(() =>
+      f
+        .handler(
+          { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } },
+          new InvocationContext({ invocationId: randomUUID(), functionName: f.name, logHandler: log }),
+        )
+        .catch((err: unknown) => {
+          log('error', `${f.name}: ${(err as Error).message}`);
+        }),
+    );
     running.set(f.name, next);
     return next;
   };
@@ -107,48 +127,50 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
 
   for (const f of chosen) {
     if (f.kind !== 'eventHub') continue;
-    triggers.push(startEventHubTrigger({
-      functionName: f.name,
-      eventHubName: f.eventHubName,
-      consumerGroup: f.consumerGroup,
-      connection,
-      checkpointStore,
-      dataType: 'string',
-      maxEventBatchSize: HOST_EVENT_HUB_OPTIONS.maxEventBatchSize,
-      prefetchCount: HOST_EVENT_HUB_OPTIONS.prefetchCount,
-      initialOffset: HOST_EVENT_HUB_OPTIONS.initialOffset,
-      maxWaitTimeInSeconds: options.maxWaitTimeInSeconds,
-      retry: options.retry ?? EVENT_HUB_RETRY,
-      logHandler: log,
-      clientOptions: options.clientOptions,
-      onError: (error) => (options.onError ? options.onError(error, f.name) : log('error', `${f.name}: ${(error as Error)?.message ?? String(error)}`)),
-      handler: async (messages, context) => {
-        try {
-          const result = await f.handler(messages, context);
-          const enqueued = lastEnqueuedMs(context);
-          if (enqueued !== undefined) stats.lagMs[f.name] = Math.max(0, Date.now() - enqueued);
-          if (f.name === 'detect') {
-            const r = result as DetectBatchResult;
-            stats.events += r.events;
-            stats.alerts += r.alerts.length;
-            stats.deadLettered += r.deadLettered;
-          } else {
-            const r = result as IngestBatchResult;
-            stats.rawEvents += messages.length;
-            stats.records += r.records;
-            stats.published += r.published;
-            stats.deadLettered += r.deadLettered;
+    triggers.push(
+      startEventHubTrigger({
+        functionName: f.name,
+        eventHubName: f.eventHubName,
+        consumerGroup: f.consumerGroup,
+        connection,
+        checkpointStore,
+        dataType: 'string',
+        maxEventBatchSize: HOST_EVENT_HUB_OPTIONS.maxEventBatchSize,
+        prefetchCount: HOST_EVENT_HUB_OPTIONS.prefetchCount,
+        initialOffset: HOST_EVENT_HUB_OPTIONS.initialOffset,
+        maxWaitTimeInSeconds: options.maxWaitTimeInSeconds,
+        retry: options.retry ?? EVENT_HUB_RETRY,
+        logHandler: log,
+        clientOptions: options.clientOptions,
+        onError: (error) => (options.onError ? options.onError(error, f.name) : log('error', `${f.name}: ${(error as Error)?.message ?? String(error)}`)),
+        handler: async (messages, context) => {
+          try {
+            const result = await f.handler(messages, context);
+            const enqueued = lastEnqueuedMs(context);
+            if (enqueued !== undefined) stats.lagMs[f.name] = Math.max(0, Date.now() - enqueued);
+            if (f.name === 'detect') {
+              const r = result as DetectBatchResult;
+              stats.events += r.events;
+              stats.alerts += r.alerts.length;
+              stats.deadLettered += r.deadLettered;
+            } else {
+              const r = result as IngestBatchResult;
+              stats.rawEvents += messages.length;
+              stats.records += r.records;
+              stats.published += r.published;
+              stats.deadLettered += r.deadLettered;
+            }
+            return result;
+          } catch (err) {
+            stats.failedCalls++;
+            log('warning', `${f.name}: batch failed, retrying per the retry policy: ${(err as Error).message}`);
+            throw err;
           }
-          return result;
-        } catch (err) {
-          stats.failedCalls++;
-          log('warning', `${f.name}: batch failed, retrying per the retry policy: ${(err as Error).message}`);
-          throw err;
-        }
-      },
-    }));
+        },
+      }),
+    );
   }
-  for (const f of timers) intervals.push(setInterval(() => void runTimer(f), f === deliver ? options.deliverEveryMs ?? f.everyMs : f.everyMs));
+  for (const f of timers) intervals.push(setInterval(() => void runTimer(f), f === deliver ? (options.deliverEveryMs ?? f.everyMs) : f.everyMs));
 
   let last = { at: Date.now(), records: 0, events: 0 };
   let stopped: Promise<void> | undefined;
@@ -171,8 +193,10 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
       } catch (err) {
         waiting = `, outbox unreadable (${(err as Error).message.split('\n')[0]})`;
       }
-      return `warden run: ${recordsPerSec} records/s in, ${eventsPerSec} events/s detected, lag ${lag.length ? `${(Math.max(...lag) / 1000).toFixed(1)} s` : '-'}, `
-        + `${stats.alerts} alerts${waiting}, ${stats.deadLettered} dead-lettered${stats.failedCalls ? `, ${stats.failedCalls} failed calls` : ''}`;
+      return (
+        `warden run: ${recordsPerSec} records/s in, ${eventsPerSec} events/s detected, lag ${lag.length ? `${(Math.max(...lag) / 1000).toFixed(1)} s` : '-'}, ` +
+        `${stats.alerts} alerts${waiting}, ${stats.deadLettered} dead-lettered${stats.failedCalls ? `, ${stats.failedCalls} failed calls` : ''}`
+      );
     },
     stop() {
       stopped ??= (async () => {

@@ -75,7 +75,19 @@ export interface HealthReport {
   /** Keyed partitions whose last batches failed on this instance: which, since when, how often, why. */
   failingPartitions: PartitionFault[];
   /** This instance's detector since it started. */
-  detector: { evicted: number; evictedSamples: string[]; events: number; late: number; ahead: number; duplicatesSkipped: number; republishedSkipped: number; alerts: number; partitions: number; keys: number; ruleErrors: Record<string, number> };
+  detector: {
+    evicted: number;
+    evictedSamples: string[];
+    events: number;
+    late: number;
+    ahead: number;
+    duplicatesSkipped: number;
+    republishedSkipped: number;
+    alerts: number;
+    partitions: number;
+    keys: number;
+    ruleErrors: Record<string, number>;
+  };
 }
 
 /** A keyed partition whose batches keep failing (cleared by its next batch that goes through). */
@@ -152,7 +164,11 @@ export class Warden {
   private readonly now: () => number;
   private readonly faults = new Map<string, PartitionFault>();
 
-  private constructor(readonly settings: WardenSettings, readonly rules: readonly Rule[], deps: WardenDependencies) {
+  private constructor(
+    readonly settings: WardenSettings,
+    readonly rules: readonly Rule[],
+    deps: WardenDependencies,
+  ) {
     const credential = deps.credential ?? new DefaultAzureCredential();
     this.credential = credential;
     this.now = deps.now ?? Date.now;
@@ -172,8 +188,10 @@ export class Warden {
       retryOptions: deps.eventHubsRetryOptions,
     });
     this.outbox = new TableAlertOutbox({ ...storage, table: `${prefix}outbox` }, { now: this.now });
-    this.budget = new TableSendBudget({ ...storage, table: `${prefix}status` },
-      { rowsPerRun: settings.sentinel.rowsPerRun, runEveryMs: settings.sentinel.runEveryMs, now: this.now });
+    this.budget = new TableSendBudget(
+      { ...storage, table: `${prefix}status` },
+      { rowsPerRun: settings.sentinel.rowsPerRun, runEveryMs: settings.sentinel.runEveryMs, now: this.now },
+    );
     if (settings.audit) {
       // This client version takes its token scope from `credentials.scopes`, not an audience.
       const { endpoint } = settings.audit;
@@ -210,7 +228,12 @@ export class Warden {
     return this.telemetry.span('ingest', { 'warden.hub': hub }, (span) => this.ingestBatch(hub, messages, context, traceparentOf(span)));
   }
 
-  private async ingestBatch(hub: string, messages: readonly unknown[], context: InvocationContext, traceparent: string | undefined): Promise<IngestBatchResult> {
+  private async ingestBatch(
+    hub: string,
+    messages: readonly unknown[],
+    context: InvocationContext,
+    traceparent: string | undefined,
+  ): Promise<IngestBatchResult> {
     const view = triggerMetadataView(context);
     const totals = new IngestTotals();
     const events: KeyedEvent[] = [];
@@ -242,22 +265,36 @@ export class Warden {
       deadLetters.push(deadLetter('normalized event is larger than an Event Hubs event may be', { hub, partitionId: view.partitionId }, event));
     }
     if (notKept) {
-      deadLetters.push(deadLetter(`${notKept} more records of this batch were dead-lettered and counted, not kept: at most ${DEAD_LETTERS_PER_BODY} per body and ${DEAD_LETTERS_PER_BATCH} per batch are`, { hub, partitionId: view.partitionId }, ''));
+      deadLetters.push(
+        deadLetter(
+          `${notKept} more records of this batch were dead-lettered and counted, not kept: at most ${DEAD_LETTERS_PER_BODY} per body and ${DEAD_LETTERS_PER_BATCH} per batch are`,
+          { hub, partitionId: view.partitionId },
+          '',
+        ),
+      );
     }
     await this.writeDeadLetters(hub, view, deadLetters);
     if (messages.length) {
       const sources: SourceKey[] = [{ hub, category: ANY_CATEGORY }, ...[...categories].map((category) => ({ hub, category }))];
       // A missed note only delays what the check learns: it never fails a batch of good records.
-      await this.silentSources.noteArrivals(sources).catch((err: unknown) =>
-        context.warn(`ingest ${hub}: noting the arrival for the silent-sources check failed: ${errorText((err as Error).message)}`));
+      await this.silentSources
+        .noteArrivals(sources)
+        .catch((err: unknown) => context.warn(`ingest ${hub}: noting the arrival for the silent-sources check failed: ${errorText((err as Error).message)}`));
     }
-    const result: IngestBatchResult = { records: totals.records, published: published.events, deadLettered: totals.deadLettered + published.tooLarge.length, skipped: totals.skipped };
+    const result: IngestBatchResult = {
+      records: totals.records,
+      published: published.events,
+      deadLettered: totals.deadLettered + published.tooLarge.length,
+      skipped: totals.skipped,
+    };
     const t = this.telemetry;
     t.count(METRIC.recordsIn, totals.records, { 'warden.hub': hub });
     t.count(METRIC.eventsPublished, published.events, { 'warden.hub': hub });
     for (const [category, n] of Object.entries(totals.skippedByCategory)) t.count(METRIC.skipped, n, { 'warden.hub': hub, 'warden.category': category });
     this.countDeadLetters('ingest', hub, deadLetters);
-    context.log(`ingest ${hub}/${view.partitionId}: ${result.records} records, ${result.published} events published, ${result.skipped} skipped, ${result.deadLettered} dead-lettered`);
+    context.log(
+      `ingest ${hub}/${view.partitionId}: ${result.records} records, ${result.published} events published, ${result.skipped} skipped, ${result.deadLettered} dead-lettered`,
+    );
     return result;
   }
 
@@ -271,7 +308,13 @@ export class Warden {
     const view = triggerMetadataView(context);
     // One trace per ingest batch: detect continues the first one it carries and links the others.
     const { parent, links } = batchParent(view.properties.map((p) => p[TRACEPARENT]));
-    return this.telemetry.span('detect', { 'warden.hub': this.settings.eventsHub, 'warden.partition': view.partitionId }, () => this.detectBatch(view, messages, context), parent, links);
+    return this.telemetry.span(
+      'detect',
+      { 'warden.hub': this.settings.eventsHub, 'warden.partition': view.partitionId },
+      () => this.detectBatch(view, messages, context),
+      parent,
+      links,
+    );
   }
 
   private async detectBatch(view: TriggerMetadataView, messages: readonly unknown[], context: InvocationContext): Promise<DetectBatchResult> {
@@ -314,7 +357,13 @@ export class Warden {
       context.error(`detect ${hub}/${partitionId}: ${fault.reason}; the batch's ${messages.length} events are dead-lettered`);
       alerts = [];
       for (let i = 0; i < messages.length; i++) {
-        deadLetters.push(deadLetter(`the batch's detection state cannot be stored (${fault.reason}): dead-lettered so the partition goes on`, locationOf(hub, view, i), messages[i]));
+        deadLetters.push(
+          deadLetter(
+            `the batch's detection state cannot be stored (${fault.reason}): dead-lettered so the partition goes on`,
+            locationOf(hub, view, i),
+            messages[i],
+          ),
+        );
       }
     }
     await this.writeDeadLetters(hub, view, deadLetters);
@@ -322,7 +371,9 @@ export class Warden {
     this.countDeadLetters('detect', hub, deadLetters);
     const result: DetectBatchResult = { events: batch.length, deadLettered: deadLetters.length, alerts };
     if (alerts.length) result.delivered = await this.deliverNow(alerts, context);
-    context.log(`detect ${hub}/${partitionId}: ${batch.length} events, ${alerts.length} alerts${deadLetters.length ? `, ${deadLetters.length} dead-lettered` : ''}`);
+    context.log(
+      `detect ${hub}/${partitionId}: ${batch.length} events, ${alerts.length} alerts${deadLetters.length ? `, ${deadLetters.length} dead-lettered` : ''}`,
+    );
     return result;
   }
 
@@ -352,8 +403,11 @@ export class Warden {
     const { graceMs, maxResends } = this.settings.audit;
     const report = await auditDelivery(this.outbox, this.workspace, { graceMs, maxResends, now: this.now });
     await this.deliveryStatus.recordAudit(report);
-    const line = `audit: ${report.checked} sent rows checked, ${report.landed} in the workspace, ${report.missing.length} missing`
-      + (report.missing.length ? ` (${report.resent.length} sent again, ${report.lost.length} lost; look in DCRLogErrors): ${report.missing.slice(0, 20).join(', ')}` : '');
+    const line =
+      `audit: ${report.checked} sent rows checked, ${report.landed} in the workspace, ${report.missing.length} missing` +
+      (report.missing.length
+        ? ` (${report.resent.length} sent again, ${report.lost.length} lost; look in DCRLogErrors): ${report.missing.slice(0, 20).join(', ')}`
+        : '');
     if (report.missing.length || report.lostTotal) context.warn(`${line}; ${report.lostTotal} lost in all`);
     else context.log(line);
     return report;
@@ -377,13 +431,14 @@ export class Warden {
    * source quiet for much longer than usual, and a recovery note for each that sends again.
    */
   async checkSilentSources(context: InvocationContext): Promise<SilentCheckReport> {
-    const report = await this.telemetry.span('silent-sources', {}, () =>
-      this.silentSources.check((alerts) => this.outbox.add(alerts)));
+    const report = await this.telemetry.span('silent-sources', {}, () => this.silentSources.check((alerts) => this.outbox.add(alerts)));
     this.telemetry.gauge(METRIC.silentSources, report.silent.length);
     for (const alert of report.alerts) this.telemetry.count(METRIC.alerts, 1, { 'warden.rule': alert.RuleId, 'warden.severity': alert.Severity });
     const names = (keys: SourceKey[]) => keys.map((k) => `${k.hub}/${k.category}`).join(', ');
-    const line = `silent-sources: ${report.sources} sources watched`
-      + (report.silent.length ? `; silent: ${names(report.silent)}` : '') + (report.recovered.length ? `; sending again: ${names(report.recovered)}` : '');
+    const line =
+      `silent-sources: ${report.sources} sources watched` +
+      (report.silent.length ? `; silent: ${names(report.silent)}` : '') +
+      (report.recovered.length ? `; sending again: ${names(report.recovered)}` : '');
     if (report.silent.length) context.warn(line);
     else context.log(line);
     return report;
@@ -399,13 +454,25 @@ export class Warden {
       outbox: {},
       failingPartitions: [...this.faults.values()],
       detector: {
-        evicted: stats.evicted, evictedSamples: stats.evictedSamples,
-        events: stats.events, late: stats.late, ahead: stats.ahead, duplicatesSkipped: stats.duplicatesSkipped, republishedSkipped: stats.republishedSkipped, alerts: stats.alerts,
-        partitions: stats.partitions, keys: stats.keys, ruleErrors: stats.ruleErrors,
+        evicted: stats.evicted,
+        evictedSamples: stats.evictedSamples,
+        events: stats.events,
+        late: stats.late,
+        ahead: stats.ahead,
+        duplicatesSkipped: stats.duplicatesSkipped,
+        republishedSkipped: stats.republishedSkipped,
+        alerts: stats.alerts,
+        partitions: stats.partitions,
+        keys: stats.keys,
+        ruleErrors: stats.ruleErrors,
       },
     };
     try {
-      const [backlog, lastDelivery, audit] = await Promise.all([this.outbox.backlog(), this.deliveryStatus.read(), this.workspace ? this.deliveryStatus.readAudit() : 'off' as const]);
+      const [backlog, lastDelivery, audit] = await Promise.all([
+        this.outbox.backlog(),
+        this.deliveryStatus.read(),
+        this.workspace ? this.deliveryStatus.readAudit() : ('off' as const),
+      ]);
       report.outbox.backlog = backlog;
       if (lastDelivery) report.lastDelivery = lastDelivery;
       if (audit) report.audit = audit;
@@ -432,7 +499,8 @@ export class Warden {
       const granted = await this.budget.claim(alerts.length);
       if (granted < alerts.length) report.paced = alerts.length - granted;
       await this.telemetry.span('deliver', { 'warden.by': 'detect' }, async () =>
-        recordSendResult(this.outbox, await this.sink.send(alerts.slice(0, granted)), report));
+        recordSendResult(this.outbox, await this.sink.send(alerts.slice(0, granted)), report),
+      );
       await this.deliveryStatus.record(report, 'detect', new Date(this.now()));
     } catch (err) {
       // The alerts are in the outbox already: the deliver timer sends them.
@@ -451,11 +519,19 @@ export class Warden {
   }
 
   private countDeadLetters(stage: 'ingest' | 'detect', hub: string, deadLetters: readonly DeadLetter[]): void {
-    for (const d of deadLetters) this.telemetry.count(METRIC.deadLetters, 1, { 'warden.stage': stage, 'warden.hub': hub, 'warden.reason': reasonClass(d.reason) });
+    for (const d of deadLetters)
+      this.telemetry.count(METRIC.deadLetters, 1, { 'warden.stage': stage, 'warden.hub': hub, 'warden.reason': reasonClass(d.reason) });
   }
 
   /** A detect batch's numbers: events, lag on the keyed hub, late events, rule errors, alerts and their latency. */
-  private countDetected(hub: string, view: TriggerMetadataView, before: ReturnType<Detector['stats']>, handledAt: number, events: number, alerts: readonly Alert[]): void {
+  private countDetected(
+    hub: string,
+    view: TriggerMetadataView,
+    before: ReturnType<Detector['stats']>,
+    handledAt: number,
+    events: number,
+    alerts: readonly Alert[],
+  ): void {
     const t = this.telemetry;
     const after = this.detector.stats();
     t.count(METRIC.eventsDetected, events, { 'warden.hub': hub });

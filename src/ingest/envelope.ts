@@ -135,10 +135,12 @@ function decodeValue(value: unknown, location: RecordLocation, out: DecodedBody,
     if (Array.isArray(value.records)) pushRecords(value.records, location, out);
     else if (Array.isArray(value.tables)) decodeTables(value.tables, location, out);
     else if ('records' in value && value.category === undefined && value.Category === undefined) {
-      if (keepDeadLetter(out)) out.deadLetters.push(deadLetter(`body has "records" but it is ${describe(value.records)}, not an array`, location, text ?? value));
+      if (keepDeadLetter(out))
+        out.deadLetters.push(deadLetter(`body has "records" but it is ${describe(value.records)}, not an array`, location, text ?? value));
     } else out.records.push({ record: value, location: { ...location, index: 0 }, text });
   } else {
-    if (keepDeadLetter(out)) out.deadLetters.push(deadLetter(`body is ${describe(value)}, not a JSON object or array of records`, location, text ?? jsonText(value)));
+    if (keepDeadLetter(out))
+      out.deadLetters.push(deadLetter(`body is ${describe(value)}, not a JSON object or array of records`, location, text ?? jsonText(value)));
   }
 }
 

@@ -158,7 +158,10 @@ type Codec = (buf: Buffer, cb: (err: Error | null, data?: Buffer) => void) => vo
 function avroCodecs(maxBlockBytes: number): Record<string, Codec> {
   return {
     null: (buf, cb) => cb(null, buf),
-    deflate: (buf, cb) => inflateRaw(buf, { maxOutputLength: maxBlockBytes }, (err, data) => cb(err && new Error(`a block inflates past ${maxBlockBytes} bytes or is corrupt (${err.message})`), data)),
+    deflate: (buf, cb) =>
+      inflateRaw(buf, { maxOutputLength: maxBlockBytes }, (err, data) =>
+        cb(err && new Error(`a block inflates past ${maxBlockBytes} bytes or is corrupt (${err.message})`), data),
+      ),
   };
 }
 
@@ -186,14 +189,23 @@ async function* readAvro(file: string, gzip: boolean, maxBlockBytes: number): As
       else yield { body: '', location, unreadable: 'Avro record has no Body bytes: not an Event Hubs Capture file' };
     }
     const left = avroBytesLeft(decoder);
-    if (left > 0) yield { body: '', location: { file, line: n + 1 }, unreadable: `the file ends inside an Avro block (${left} bytes after record ${n}): a truncated capture, records from ${n + 1} on are lost` };
+    if (left > 0)
+      yield {
+        body: '',
+        location: { file, line: n + 1 },
+        unreadable: `the file ends inside an Avro block (${left} bytes after record ${n}): a truncated capture, records from ${n + 1} on are lost`,
+      };
   } catch (err) {
     if (isFileSystemError(err)) throw unreadablePath(file, err);
     // avsc reports damage as soon as it sees it, so intact records just before it in the same read
     // chunk are not read either; the reason names the first record not read.
     // avsc wraps a codec's error and keeps what happened as its cause.
     const cause = (err as { cause?: unknown })?.cause;
-    yield { body: '', location: { file, line: n + 1 }, unreadable: `cannot read Avro record ${n + 1} onwards: ${messageOf(err)}${cause === undefined ? '' : `: ${messageOf(cause)}`}` };
+    yield {
+      body: '',
+      location: { file, line: n + 1 },
+      unreadable: `cannot read Avro record ${n + 1} onwards: ${messageOf(err)}${cause === undefined ? '' : `: ${messageOf(cause)}`}`,
+    };
   }
 }
 
@@ -227,7 +239,11 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
     if (partialBytes > MAX_LINE_BYTES) {
       const bytes = partialBytes;
       partialBytes = 0;
-      yield { body: '', location: { file, line: lineNo }, unreadable: `line ${lineNo} is ${bytes} bytes, longer than the ${MAX_LINE_BYTES} a capture line may be` };
+      yield {
+        body: '',
+        location: { file, line: lineNo },
+        unreadable: `line ${lineNo} is ${bytes} bytes, longer than the ${MAX_LINE_BYTES} a capture line may be`,
+      };
       return;
     }
     partialBytes = 0;
@@ -262,7 +278,11 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
     else if (partialBytes) yield* line();
   } catch (err) {
     if (err instanceof NotNdjsonError) {
-      yield { body: '', location: { file }, unreadable: `file is larger than ${wholeFileLimit} bytes and is not NDJSON (one JSON value per line): split it into smaller files` };
+      yield {
+        body: '',
+        location: { file },
+        unreadable: `file is larger than ${wholeFileLimit} bytes and is not NDJSON (one JSON value per line): split it into smaller files`,
+      };
     } else if (isFileSystemError(err)) throw unreadablePath(file, err);
     else yield { body: '', location: lineMode ? { file, line: lineNo + 1 } : { file }, unreadable: `cannot read ${gzip ? 'gzip' : 'file'}: ${messageOf(err)}` };
   }

@@ -100,7 +100,8 @@ function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResu
     }
     const missing = missingField(event);
     if (missing) {
-      if (keepDeadLetter(result)) result.deadLetters.push(deadLetter(`${source} normalizer returned an event without ${missing} (a bug to report)`, location, text ?? record));
+      if (keepDeadLetter(result))
+        result.deadLetters.push(deadLetter(`${source} normalizer returned an event without ${missing} (a bug to report)`, location, text ?? record));
       continue;
     }
     const untrusted = eventTimeProblem(event.time, times);

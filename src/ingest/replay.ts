@@ -25,7 +25,8 @@ export async function* replayFiles(files: string[], options: IngestOptions & Rea
       if (pending) yield pending;
       // An Event Hubs Capture file says when each body reached the hub: times are bounded by that, not by the read time.
       const enqueued = location.enqueuedTime === undefined ? NaN : Date.parse(location.enqueuedTime);
-      const result = unreadable ? unreadableBody(unreadable, location, body)
+      const result = unreadable
+        ? unreadableBody(unreadable, location, body)
         : ingestBody(body, location, Number.isNaN(enqueued) ? options : { ...options, times: { ...options.times, arrivedAt: enqueued } });
       pending = { file, fileIndex, location, result, fileDone: false };
     }

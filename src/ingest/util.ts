@@ -86,7 +86,8 @@ function digits(s: string, at: number, n: number): number {
  */
 function isoTime(s: string): number | undefined {
   const n = s.length;
-  if (n < 19 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined;
+  if (n < 19 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58)
+    return undefined;
   const year = digits(s, 0, 4);
   const month = digits(s, 5, 2);
   const day = digits(s, 8, 2);
@@ -94,7 +95,8 @@ function isoTime(s: string): number | undefined {
   const minute = digits(s, 14, 2);
   const second = digits(s, 17, 2);
   // Days past 28 depend on the month, and years before 1970 give no usable time: the general path decides those.
-  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 28 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 28 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59)
+    return undefined;
   let i = 19;
   let ms = 0;
   if (i < n && s.charCodeAt(i) === 46) {
@@ -138,9 +140,8 @@ export function stripPort(v: unknown): string | undefined {
 export { isGuid, resourceName, resourceTypeFromResourceId, subscriptionFromResourceId } from '../common/ids.js';
 
 /** One-shot hashing (Node ≥ 20.12) skips the Hash object: about half the cost of createHash for short keys. */
-const sha1Hex: (text: string) => string = typeof crypto.hash === 'function'
-  ? (text) => crypto.hash('sha1', text, 'hex')
-  : (text) => crypto.createHash('sha1').update(text).digest('hex');
+const sha1Hex: (text: string) => string =
+  typeof crypto.hash === 'function' ? (text) => crypto.hash('sha1', text, 'hex') : (text) => crypto.createHash('sha1').update(text).digest('hex');
 
 /**
  * Event id from the fields that identify a log record (docs/sources.md, "Event ids"): 32 hex digits,
@@ -165,7 +166,18 @@ export function recordId(...parts: ReadonlyArray<string | number | boolean | und
  * a source needs to tell apart records those share (an AI deployment, a blob, a vault object).
  */
 export function eventId(e: NormalizedEvent, ...extra: ReadonlyArray<string | number | boolean | undefined>): string {
-  return recordId(e.source, e.category.toLowerCase(), e.operation, e.time, e.correlationId, e.result, e.details.statusCode, e.principalId, e.resourceId, ...extra);
+  return recordId(
+    e.source,
+    e.category.toLowerCase(),
+    e.operation,
+    e.time,
+    e.correlationId,
+    e.result,
+    e.details.statusCode,
+    e.principalId,
+    e.resourceId,
+    ...extra,
+  );
 }
 
 /** Case-insensitive property lookup for records whose key casing varies between shapes. */

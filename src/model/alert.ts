@@ -6,9 +6,20 @@ export type Severity = (typeof SEVERITIES)[number];
 
 /** MITRE ATT&CK tactic names as Sentinel spells them. */
 export const TACTICS = [
-  'Reconnaissance', 'ResourceDevelopment', 'InitialAccess', 'Execution', 'Persistence',
-  'PrivilegeEscalation', 'DefenseEvasion', 'CredentialAccess', 'Discovery', 'LateralMovement',
-  'Collection', 'CommandAndControl', 'Exfiltration', 'Impact',
+  'Reconnaissance',
+  'ResourceDevelopment',
+  'InitialAccess',
+  'Execution',
+  'Persistence',
+  'PrivilegeEscalation',
+  'DefenseEvasion',
+  'CredentialAccess',
+  'Discovery',
+  'LateralMovement',
+  'Collection',
+  'CommandAndControl',
+  'Exfiltration',
+  'Impact',
 ] as const;
 export type Tactic = (typeof TACTICS)[number];
 

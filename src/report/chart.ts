@@ -65,8 +65,9 @@ export function seriesChart(points: readonly ObservedPoint[], kind: 'anomaly' | 
     const tip = `${shortTime(p.time)}: ${num(p.value)}${p.baseline !== undefined ? `, baseline ${num(p.baseline)}` : ''}${p.threshold !== undefined ? `, alerts at ${num(p.threshold)}` : ''}${p.alerting ? ' (alerting)' : ''}`;
     return `<rect x="${x(p.time).toFixed(1)}" y="${(y(0) - h).toFixed(1)}" width="${barWidth(p).toFixed(1)}" height="${h.toFixed(1)}" fill="${fill}"><title>${escapeHtml(tip)}</title></rect>`;
   });
-  const marks = points.filter((p) => p.alerting).map((p) =>
-    `<circle cx="${(x(p.time) + barWidth(p) / 2).toFixed(1)}" cy="${(TOP + 5).toFixed(1)}" r="4" fill="${CHART_COLORS.alerting}"/>`);
+  const marks = points
+    .filter((p) => p.alerting)
+    .map((p) => `<circle cx="${(x(p.time) + barWidth(p) / 2).toFixed(1)}" cy="${(TOP + 5).toFixed(1)}" r="4" fill="${CHART_COLORS.alerting}"/>`);
   const baseline = steps(points, (p) => p.baseline, x, y);
   const threshold = steps(points, (p) => p.threshold, x, y);
   const span = formatDuration(points[0].span);

@@ -45,7 +45,9 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 6px}h3{font-siz
 table{border-collapse:collapse;margin:6px 0}th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f9fafb;font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}.zero{color:#9ca3af}
 .sev{display:inline-block;color:#fff;border-radius:3px;padding:0 6px;font-size:12px;font-weight:600}
-${Object.entries(SEVERITY_COLORS).map(([s, c]) => `.sev-${s}{background:${c}}`).join('')}
+${Object.entries(SEVERITY_COLORS)
+  .map(([s, c]) => `.sev-${s}{background:${c}}`)
+  .join('')}
 tr.alert td:first-child{border-left:6px solid ${ALERT_ROW_COLOR}}tr.alert td{border-bottom:none}
 tr.evidence td{padding:0 8px 10px 22px;font-size:12px}dl{display:grid;grid-template-columns:max-content auto;gap:0 12px;margin:2px 0 6px}dt{color:#4b5563}dd{margin:0}
 table.events th,table.events td{padding:2px 6px;font-size:12px}.chart text{font:11px system-ui,sans-serif;fill:#374151}
@@ -91,8 +93,24 @@ function eventsTable(events: unknown): string {
   if (!Array.isArray(events) || !events.length) return '';
   const rows = events.map((raw) => {
     const e = (raw ?? {}) as Record<string, unknown>;
-    const details = e.details && typeof e.details === 'object' ? Object.entries(e.details as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join(' ') : '';
-    const cells = [String((e.time as string | undefined) ?? '').replace('T', ' ').replace('Z', ''), e.source, e.operation, e.result, e.principalName ?? e.principalId, e.ip, resourceName(e.resourceId as string | undefined) ?? '', details.length > 160 ? `${details.slice(0, 160)}…` : details];
+    const details =
+      e.details && typeof e.details === 'object'
+        ? Object.entries(e.details as Record<string, unknown>)
+            .map(([k, v]) => `${k}=${String(v)}`)
+            .join(' ')
+        : '';
+    const cells = [
+      String((e.time as string | undefined) ?? '')
+        .replace('T', ' ')
+        .replace('Z', ''),
+      e.source,
+      e.operation,
+      e.result,
+      e.principalName ?? e.principalId,
+      e.ip,
+      resourceName(e.resourceId as string | undefined) ?? '',
+      details.length > 160 ? `${details.slice(0, 160)}…` : details,
+    ];
     return `<tr>${cells.map((c) => `<td>${escapeHtml(c ?? '')}</td>`).join('')}</tr>`;
   });
   return `<table class="events"><tr><th>time (UTC)</th><th>source</th><th>operation</th><th>result</th><th>principal</th><th>ip</th><th>resource</th><th>details</th></tr>${rows.join('')}</table>`;
@@ -101,7 +119,9 @@ function eventsTable(events: unknown): string {
 function evidence(alert: Alert): string {
   const entries = Object.entries(alert.Evidence).filter(([k]) => k !== 'events');
   const list = [
-    ['first event', alert.FirstEventTime], ['last event', alert.LastEventTime], ['events', alert.EventCount],
+    ['first event', alert.FirstEventTime],
+    ['last event', alert.LastEventTime],
+    ['events', alert.EventCount],
     ...(alert.ResourceIds.length ? [['resources', alert.ResourceIds]] : []),
     ...(alert.IpAddresses.length ? [['IP addresses', alert.IpAddresses]] : []),
     ...entries,
@@ -110,8 +130,14 @@ function evidence(alert: Alert): string {
 }
 
 function alertRows(alerts: readonly Alert[]): string {
-  return alerts.map((a) => `<tr class="alert"><td>${escapeHtml(isoMinute(Date.parse(a.LastEventTime)))}</td><td><span class="sev sev-${escapeHtml(a.Severity)}">${escapeHtml(a.Severity)}</span></td><td>${escapeHtml(a.PrincipalName ?? a.PrincipalId)}</td><td>${escapeHtml(a.Title)}</td><td><code>${escapeHtml(a.AlertId)}</code></td></tr>
-<tr class="evidence"><td colspan="5">${evidence(a)}</td></tr>`).join('\n');
+  return alerts
+    .map(
+      (
+        a,
+      ) => `<tr class="alert"><td>${escapeHtml(isoMinute(Date.parse(a.LastEventTime)))}</td><td><span class="sev sev-${escapeHtml(a.Severity)}">${escapeHtml(a.Severity)}</span></td><td>${escapeHtml(a.PrincipalName ?? a.PrincipalId)}</td><td>${escapeHtml(a.Title)}</td><td><code>${escapeHtml(a.AlertId)}</code></td></tr>
+<tr class="evidence"><td colspan="5">${evidence(a)}</td></tr>`,
+    )
+    .join('\n');
 }
 
 /** The event time at which an alert's series point alerted: its bucket (anomaly) or its last event (threshold). */
@@ -182,13 +208,20 @@ export function renderReport(alerts: readonly Alert[], series: SeriesCollector, 
   }
   const known = new Set(options.rules.map((r) => r.id));
   // Alerts of a rule the caller did not describe still appear, under their id.
-  const rules = [...options.rules, ...[...byRule.keys()].filter((id) => !known.has(id)).map((id): ReportRule => {
-    const a = byRule.get(id)![0];
-    return { id, name: id, kind: (a.Evidence.kind as RuleKind | undefined) ?? 'match', severity: a.Severity };
-  })];
+  const rules = [
+    ...options.rules,
+    ...[...byRule.keys()]
+      .filter((id) => !known.has(id))
+      .map((id): ReportRule => {
+        const a = byRule.get(id)![0];
+        return { id, name: id, kind: (a.Evidence.kind as RuleKind | undefined) ?? 'match', severity: a.Severity };
+      }),
+  ];
   const range = options.range ? ` · ${isoMinute(options.range.from)} – ${isoMinute(options.range.to)} UTC` : '';
   const c = options.counts;
-  const counts = c ? `<p class="muted">${c.rows} rows · ${c.events} events · ${c.deadLettered} dead-lettered · ${c.skipped} skipped (categories no rule source reads)</p>` : '';
+  const counts = c
+    ? `<p class="muted">${c.rows} rows · ${c.events} events · ${c.deadLettered} dead-lettered · ${c.skipped} skipped (categories no rule source reads)</p>`
+    : '';
   const notes = options.notes?.length ? `<ul class="notes">${options.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '';
   const sections = rules.filter((r) => byRule.has(r.id)).map((r) => ruleSection(r, byRule.get(r.id)!, series, options));
   return `<!doctype html>

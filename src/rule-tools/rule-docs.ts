@@ -40,7 +40,11 @@ function mitre(rule: Rule): string {
 
 function caseLine(c: RuleCase): string {
   const raised = c.expect.reduce((n, e) => n + e.count, 0);
-  const tuned = c.tunables ? ` (with ${Object.entries(c.tunables).map(([k, v]) => `\`${k}\` = \`${JSON.stringify(v)}\``).join(', ')})` : '';
+  const tuned = c.tunables
+    ? ` (with ${Object.entries(c.tunables)
+        .map(([k, v]) => `\`${k}\` = \`${JSON.stringify(v)}\``)
+        .join(', ')})`
+    : '';
   const inventory = c.inventory ? ` (inventory \`${c.inventory}\`)` : '';
   return `- ${raised ? `**alerts** (${raised})` : 'silent'}: ${c.name}${tuned}${inventory}`;
 }
@@ -51,25 +55,62 @@ function caseLine(c: RuleCase): string {
  * description and the cases its fixtures check. Deterministic for the same rules and fixtures.
  */
 export async function renderCatalogue(rules: readonly LoadedRule[]): Promise<string> {
-  const lines = [HEADER, '', `${rules.length} rules.`, '', '| Rule | Detects | Kind | Severity | Sources | MITRE ATT&CK | Tunables (defaults) |', '|---|---|---|---|---|---|---|'];
+  const lines = [
+    HEADER,
+    '',
+    `${rules.length} rules.`,
+    '',
+    '| Rule | Detects | Kind | Severity | Sources | MITRE ATT&CK | Tunables (defaults) |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const { rule } of rules) {
-    lines.push(`| [\`${rule.id}\`](#${rule.id}) | ${cell(ruleName(rule))} | ${rule.kind} | ${rule.severity} | ${rule.sources.join(', ')} | ${mitre(rule)} | ${tunables(rule, '<br>')} |`);
+    lines.push(
+      `| [\`${rule.id}\`](#${rule.id}) | ${cell(ruleName(rule))} | ${rule.kind} | ${rule.severity} | ${rule.sources.join(', ')} | ${mitre(rule)} | ${tunables(rule, '<br>')} |`,
+    );
   }
   for (const loaded of rules) {
     const { rule } = loaded;
-    lines.push('', `## ${rule.id}`, '', `**${ruleName(rule)}** — ${rule.kind}, ${rule.severity}, version ${rule.version}. ` +
-      `Sources: ${rule.sources.join(', ')}. MITRE: ${rule.tactics.join(', ')}${rule.techniques.length ? ` (${rule.techniques.join(', ')})` : ''}.`, '', rule.description);
+    lines.push(
+      '',
+      `## ${rule.id}`,
+      '',
+      `**${ruleName(rule)}** — ${rule.kind}, ${rule.severity}, version ${rule.version}. ` +
+        `Sources: ${rule.sources.join(', ')}. MITRE: ${rule.tactics.join(', ')}${rule.techniques.length ? ` (${rule.techniques.join(', ')})` : ''}.`,
+      '',
+      rule.description,
+    );
     lines.push('', `Tunables: ${tunables(rule, ', ')}.`);
     const cases = await readCases(loaded).catch(() => undefined);
     if (cases?.length) {
-      lines.push('', `Fixtures (\`${rule.id}.fixtures/\`): ${cases.filter(isPositive).length} alerting, ${cases.filter((c) => !isPositive(c)).length} silent.`, '');
+      lines.push(
+        '',
+        `Fixtures (\`${rule.id}.fixtures/\`): ${cases.filter(isPositive).length} alerting, ${cases.filter((c) => !isPositive(c)).length} silent.`,
+        '',
+      );
       for (const c of cases) lines.push(caseLine(c));
     }
   }
-  lines.push('', '## Built-in checks', '', 'Run by Warden itself rather than from a rule file; their alerts go through the same outbox to `WardenAlerts_CL`. Thresholds are app settings ([docs/deploy.md](../docs/deploy.md#silent-sources)).');
+  lines.push(
+    '',
+    '## Built-in checks',
+    '',
+    'Run by Warden itself rather than from a rule file; their alerts go through the same outbox to `WardenAlerts_CL`. Thresholds are app settings ([docs/deploy.md](../docs/deploy.md#silent-sources)).',
+  );
   for (const check of BUILT_IN_CHECKS) {
-    lines.push('', `## ${check.id}`, '', `**${check.name}** — built-in check, ${check.severity}, version ${check.version}. MITRE: ${check.tactics.join(', ')} (${check.techniques.join(', ')}).`, '', check.description);
-    lines.push('', `Settings: ${Object.entries(check.settings).map(([k, v]) => `\`${k}\` = \`${v}\``).join(', ')}.`);
+    lines.push(
+      '',
+      `## ${check.id}`,
+      '',
+      `**${check.name}** — built-in check, ${check.severity}, version ${check.version}. MITRE: ${check.tactics.join(', ')} (${check.techniques.join(', ')}).`,
+      '',
+      check.description,
+    );
+    lines.push(
+      '',
+      `Settings: ${Object.entries(check.settings)
+        .map(([k, v]) => `\`${k}\` = \`${v}\``)
+        .join(', ')}.`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -60,7 +60,9 @@ export async function readCases(loaded: LoadedRule): Promise<RuleCase[]> {
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new FixtureError(code === 'ENOENT' ? `${shown} is missing: add the rule's cases (see docs/rules.md)` : `cannot read ${shown}: ${(err as Error).message}`);
+    throw new FixtureError(
+      code === 'ENOENT' ? `${shown} is missing: add the rule's cases (see docs/rules.md)` : `cannot read ${shown}: ${(err as Error).message}`,
+    );
   }
   let parsed: unknown;
   try {
@@ -84,12 +86,16 @@ export async function readCases(loaded: LoadedRule): Promise<RuleCase[]> {
     if (o.tunables !== undefined && (typeof o.tunables !== 'object' || o.tunables === null || Array.isArray(o.tunables))) {
       throw new FixtureError(`${at} ("${o.name}"): "tunables" must be an object {"name": value}`);
     }
-    if (o.inventory !== undefined && (typeof o.inventory !== 'string' || !o.inventory)) throw new FixtureError(`${at} ("${o.name}"): "inventory" must name an inventory file in the fixtures folder`);
-    if (o.todo !== undefined && (typeof o.todo !== 'string' || !o.todo)) throw new FixtureError(`${at} ("${o.name}"): "todo" must say what is left to do (or be removed)`);
+    if (o.inventory !== undefined && (typeof o.inventory !== 'string' || !o.inventory))
+      throw new FixtureError(`${at} ("${o.name}"): "inventory" must name an inventory file in the fixtures folder`);
+    if (o.todo !== undefined && (typeof o.todo !== 'string' || !o.todo))
+      throw new FixtureError(`${at} ("${o.name}"): "todo" must say what is left to do (or be removed)`);
     if (!Array.isArray(o.expect)) throw new FixtureError(`${at} ("${o.name}"): "expect" must be a list of { "principal"?, "count" } ([] for no alerts)`);
     o.expect.forEach((e: ExpectedAlerts, j) => {
-      if (typeof e !== 'object' || e === null || !Number.isInteger(e.count) || e.count < 0) throw new FixtureError(`${at} ("${o.name}"): expect[${j}] needs a "count" (a whole number ≥ 0)`);
-      if (e.principal !== undefined && (typeof e.principal !== 'string' || !e.principal)) throw new FixtureError(`${at} ("${o.name}"): expect[${j}].principal must be a principal id or name`);
+      if (typeof e !== 'object' || e === null || !Number.isInteger(e.count) || e.count < 0)
+        throw new FixtureError(`${at} ("${o.name}"): expect[${j}] needs a "count" (a whole number ≥ 0)`);
+      if (e.principal !== undefined && (typeof e.principal !== 'string' || !e.principal))
+        throw new FixtureError(`${at} ("${o.name}"): expect[${j}].principal must be a principal id or name`);
     });
     return { name: o.name, captures: o.captures, tunables: o.tunables, inventory: o.inventory, todo: o.todo, expect: o.expect };
   });
@@ -140,7 +146,12 @@ export async function runRuleCase(loaded: LoadedRule, ruleCase: RuleCase): Promi
   const problems: string[] = [];
   if (ruleCase.todo) problems.push(`still to do: ${ruleCase.todo} (then remove "todo" from the case in ${CASES_FILE})`);
   if (deadLetters.length) {
-    problems.push(`${deadLetters.length} record(s) in the captures were dead-lettered (fix the fixture): ${deadLetters.slice(0, 3).map((d) => d.reason).join('; ')}`);
+    problems.push(
+      `${deadLetters.length} record(s) in the captures were dead-lettered (fix the fixture): ${deadLetters
+        .slice(0, 3)
+        .map((d) => d.reason)
+        .join('; ')}`,
+    );
   }
   const sources = new Set<Source>(detector.rules[0].subscriptions.map((s) => s.source));
   if (![...sources].some((s) => bySource[s])) {
@@ -224,7 +235,8 @@ export async function lintFixtures(loaded: LoadedRule): Promise<string[]> {
     }
     for (const f of c.captures) {
       const file = join(loaded.fixturesDir, f);
-      if (!(await stat(file).catch(() => undefined))?.isFile()) problems.push(`${loaded.rule.id}: case "${c.name}": capture ${relative(process.cwd(), file)} is missing`);
+      if (!(await stat(file).catch(() => undefined))?.isFile())
+        problems.push(`${loaded.rule.id}: case "${c.name}": capture ${relative(process.cwd(), file)} is missing`);
     }
   }
   return problems;

@@ -28,8 +28,11 @@ export function tableClientFor(location: TableLocation, defaultTable: string): T
       allowInsecureConnection: isStorageEmulator(location.connectionString),
     });
   }
-  return new TableClient(`https://${location.accountName}.table.${location.endpointSuffix ?? 'core.windows.net'}`, table,
-    location.credential ?? new DefaultAzureCredential());
+  return new TableClient(
+    `https://${location.accountName}.table.${location.endpointSuffix ?? 'core.windows.net'}`,
+    table,
+    location.credential ?? new DefaultAzureCredential(),
+  );
 }
 
 export function containerClientFor(location: ContainerLocation, defaultContainer: string): ContainerClient {
@@ -38,8 +41,10 @@ export function containerClientFor(location: ContainerLocation, defaultContainer
   if ('connectionString' in location) {
     return BlobServiceClient.fromConnectionString(location.connectionString).getContainerClient(container);
   }
-  return new BlobServiceClient(`https://${location.accountName}.blob.${location.endpointSuffix ?? 'core.windows.net'}`,
-    location.credential ?? new DefaultAzureCredential()).getContainerClient(container);
+  return new BlobServiceClient(
+    `https://${location.accountName}.blob.${location.endpointSuffix ?? 'core.windows.net'}`,
+    location.credential ?? new DefaultAzureCredential(),
+  ).getContainerClient(container);
 }
 
 /**
@@ -49,10 +54,13 @@ export function containerClientFor(location: ContainerLocation, defaultContainer
 export function once(create: () => Promise<unknown>): () => Promise<void> {
   let done: Promise<void> | undefined;
   return () => {
-    done ??= create().then(() => undefined, (err: unknown) => {
-      done = undefined;
-      throw err;
-    });
+    done ??= create().then(
+      () => undefined,
+      (err: unknown) => {
+        done = undefined;
+        throw err;
+      },
+    );
     return done;
   };
 }

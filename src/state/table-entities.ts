@@ -56,8 +56,7 @@ export function tableKey(key: string): string {
 export function keyOf(entity: { rowKey?: string; [KEY_PROPERTY]?: unknown }): string {
   const stored = entity[KEY_PROPERTY];
   if (typeof stored === 'string') return stored;
-  return (entity.rowKey ?? '').replace(KEY_ESCAPE, (_, hex: string) =>
-    String.fromCharCode(parseInt(hex[0] === 'u' ? hex.slice(1) : hex, 16)));
+  return (entity.rowKey ?? '').replace(KEY_ESCAPE, (_, hex: string) => String.fromCharCode(parseInt(hex[0] === 'u' ? hex.slice(1) : hex, 16)));
 }
 
 /** Entity properties `prefix`, `prefix1`, `prefix2`…: `text` cut into property-sized parts. */
@@ -97,7 +96,8 @@ export function textEntity(partitionKey: string, key: string, prefix: string, te
   if (key.length + text.length > ENTITY_TEXT_CHARS) {
     throw new TableEntryTooLargeError(
       `the entry for key "${key.slice(0, 80)}${key.length > 80 ? '…' : ''}" is ${key.length + text.length} characters; ` +
-      `one Azure Tables entity holds at most ${ENTITY_TEXT_CHARS} (1 MiB): keep what is stored under one key smaller`);
+        `one Azure Tables entity holds at most ${ENTITY_TEXT_CHARS} (1 MiB): keep what is stored under one key smaller`,
+    );
   }
   const entity = keyedEntity(partitionKey, key, properties);
   splitText(text, prefix, entity);

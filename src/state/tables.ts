@@ -50,8 +50,7 @@ export class TableStateStore implements StateStore {
     }
     if (!actions.length) return { entities: 0, transactions: 0 };
     await this.ensureTable();
-    const { entities, transactions } = await submitTransactions(this.client, actions,
-      (action, status) => action[0] === 'delete' && status === 404);
+    const { entities, transactions } = await submitTransactions(this.client, actions, (action, status) => action[0] === 'delete' && status === 404);
     return { entities, transactions };
   }
 }

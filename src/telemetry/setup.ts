@@ -18,7 +18,10 @@ export interface TelemetryExport {
  */
 function entraCredential(authentication: string | undefined): TokenCredential | undefined {
   const parts: Record<string, string | undefined> = Object.fromEntries(
-    (authentication ?? '').split(';').map((p) => p.split('=').map((s) => s.trim())).filter(([k]) => k),
+    (authentication ?? '')
+      .split(';')
+      .map((p) => p.split('=').map((s) => s.trim()))
+      .filter(([k]) => k),
   ) as Record<string, string>;
   if (parts.Authorization?.toUpperCase() !== 'AAD') return undefined;
   return parts.ClientId ? new ManagedIdentityCredential({ clientId: parts.ClientId }) : new DefaultAzureCredential();

@@ -1,4 +1,17 @@
-import { metrics, trace, context, SpanStatusCode, TraceFlags, type Attributes, type Context, type Counter, type Gauge, type Histogram, type Link, type Span } from '@opentelemetry/api';
+import {
+  metrics,
+  trace,
+  context,
+  SpanStatusCode,
+  TraceFlags,
+  type Attributes,
+  type Context,
+  type Counter,
+  type Gauge,
+  type Histogram,
+  type Link,
+  type Span,
+} from '@opentelemetry/api';
 
 /**
  * Warden's own metrics and traces, through the OpenTelemetry API: whatever provider is registered
@@ -34,7 +47,7 @@ const TRACEPARENT_FORMAT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 export function traceparentOf(span: Span): string | undefined {
   const c = span.spanContext();
   if (!trace.isSpanContextValid(c)) return undefined;
-  return `00-${c.traceId}-${c.spanId}-${(c.traceFlags & TraceFlags.SAMPLED) ? '01' : '00'}`;
+  return `00-${c.traceId}-${c.spanId}-${c.traceFlags & TraceFlags.SAMPLED ? '01' : '00'}`;
 }
 
 /** The span context a traceparent names, or undefined for anything else (a foreign producer's property). */
@@ -62,7 +75,12 @@ export function batchParent(traceparents: readonly unknown[]): { parent?: Contex
  * quoted values or numbers, so the reasons of one kind fall in one series.
  */
 export function reasonClass(reason: string): string {
-  return reason.split(':')[0].replace(/'[^']*'|"[^"]*"/g, '…').replace(/\d+/g, 'n').slice(0, 80).trim();
+  return reason
+    .split(':')[0]
+    .replace(/'[^']*'|"[^"]*"/g, '…')
+    .replace(/\d+/g, 'n')
+    .slice(0, 80)
+    .trim();
 }
 
 /** The instruments, made from the meter provider registered when the app starts. */

@@ -15,7 +15,11 @@ async function cli(...argv: string[]) {
   return { code, out, err };
 }
 
-const readAlerts = (file: string): Alert[] => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Alert);
+const readAlerts = (file: string): Alert[] =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Alert);
 
 let dir: string;
 let replayed: { alerts: Alert[]; events: NormalizedEvent[] };
@@ -29,14 +33,29 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('warden backtest: usage errors are one line and exit 2', () => {
   it.each([
     [[], "give --workspace ID (with --since or --from) or --export FILE: see 'warden backtest --help'"],
-    [['--workspace', 'my-workspace', '--since', '1d'], "--workspace takes the workspace ID, a GUID (Log Analytics workspace → Overview → Workspace ID), got 'my-workspace'"],
+    [
+      ['--workspace', 'my-workspace', '--since', '1d'],
+      "--workspace takes the workspace ID, a GUID (Log Analytics workspace → Overview → Workspace ID), got 'my-workspace'",
+    ],
     [['--workspace', '0f0f0f0f-1111-4222-8333-444444444444'], 'give the history to read: --since 7d, or --from 2025-06-01 [--to 2025-06-08]'],
     [['--workspace', '0f0f0f0f-1111-4222-8333-444444444444', '--export', 'x.json'], 'give --workspace or --export, not both'],
     [['--workspace', '0f0f0f0f-1111-4222-8333-444444444444', '--since', 'a week'], "--since 'a week' is not a duration: write e.g. 7d, 12h or 90m"],
-    [['--workspace', '0f0f0f0f-1111-4222-8333-444444444444', '--since', '1d', '--slice', '10s'], "--slice must be a duration of at least 1m (e.g. 1h, 6h, 1d), got '10s'"],
-    [['--workspace', '0f0f0f0f-1111-4222-8333-444444444444', '--since', '1d', '--endpoint', 'http://api.loganalytics.us'], "--endpoint must be an https URL, got 'http://api.loganalytics.us'"],
-    [['--workspace', '0f0f0f0f-1111-4222-8333-444444444444', '--since', '1d', '--rules', 'ai-key-listing,no-such-rule'], "no rule 'no-such-rule' in detections/: 'warden rules list' shows the ids"],
-    [['--workspace', '0f0f0f0f-1111-4222-8333-444444444444', '--since', '1d', '--table', 'AzureActivity'], '--table names the table of exported rows: use it with --export'],
+    [
+      ['--workspace', '0f0f0f0f-1111-4222-8333-444444444444', '--since', '1d', '--slice', '10s'],
+      "--slice must be a duration of at least 1m (e.g. 1h, 6h, 1d), got '10s'",
+    ],
+    [
+      ['--workspace', '0f0f0f0f-1111-4222-8333-444444444444', '--since', '1d', '--endpoint', 'http://api.loganalytics.us'],
+      "--endpoint must be an https URL, got 'http://api.loganalytics.us'",
+    ],
+    [
+      ['--workspace', '0f0f0f0f-1111-4222-8333-444444444444', '--since', '1d', '--rules', 'ai-key-listing,no-such-rule'],
+      "no rule 'no-such-rule' in detections/: 'warden rules list' shows the ids",
+    ],
+    [
+      ['--workspace', '0f0f0f0f-1111-4222-8333-444444444444', '--since', '1d', '--table', 'AzureActivity'],
+      '--table names the table of exported rows: use it with --export',
+    ],
     [['--export', 'no/such/export.json'], 'cannot read no/such/export.json: no such file or folder'],
     [['--export', 'x.json', '--out', 'no/such/folder/alerts.jsonl'], 'cannot write --out no/such/folder/alerts.jsonl: no such folder'],
     [['--export', 'x.json', '--bogus'], "Unknown option '--bogus': see 'warden backtest --help'"],
@@ -52,7 +71,8 @@ describe('warden backtest --export (offline)', () => {
     const exportDir = join(dir, 'export');
     mkdirSync(exportDir);
     // As the query API answers `<Table> | where …`: one PrimaryResult table, datetimes as text, dynamic columns as JSON text.
-    for (const t of demoTables()) writeFileSync(join(exportDir, `${t.name}.json`), JSON.stringify({ tables: [{ name: 'PrimaryResult', columns: t.columns, rows: t.rows }] }));
+    for (const t of demoTables())
+      writeFileSync(join(exportDir, `${t.name}.json`), JSON.stringify({ tables: [{ name: 'PrimaryResult', columns: t.columns, rows: t.rows }] }));
     const outFile = join(dir, 'alerts.jsonl');
     const reportFile = join(dir, 'report.html');
     const { code, out, err } = await cli('--export', exportDir, '--tunables', DEMO_TUNABLES_FILE, '--out', outFile, '--report', reportFile, '--json');
@@ -63,7 +83,14 @@ describe('warden backtest --export (offline)', () => {
     const summary = JSON.parse(out.at(-1)!) as Record<string, unknown>;
     const byRule: Record<string, number> = {};
     for (const a of replayed.alerts) byRule[a.RuleId] = (byRule[a.RuleId] ?? 0) + 1;
-    expect(summary).toMatchObject({ alerts: replayed.alerts.length, rows: replayed.events.length, events: replayed.events.length, deadLettered: 0, skipped: 0, byDay: { '2025-06-02': byRule } });
+    expect(summary).toMatchObject({
+      alerts: replayed.alerts.length,
+      rows: replayed.events.length,
+      events: replayed.events.length,
+      deadLettered: 0,
+      skipped: 0,
+      byDay: { '2025-06-02': byRule },
+    });
     expect(summary.byRule).toMatchObject(byRule);
     // The table: a row per rule (rules that never fired too), a column per day, totals.
     expect(out[0]).toMatch(/^RULE\s+2025-06-02\s+TOTAL$/);
@@ -92,7 +119,10 @@ describe('warden backtest --export (offline)', () => {
     const deadFile = join(dir, 'dead.jsonl');
     const unnamed = await cli('--export', file, '--json', '--dead-letter', deadFile);
     expect(JSON.parse(unnamed.out.at(-1)!)).toMatchObject({ events: 0, alerts: 0, deadLettered: rows.length });
-    const dead = readFileSync(deadFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string });
+    const dead = readFileSync(deadFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { reason: string });
     expect(new Set(dead.map((d) => d.reason))).toEqual(new Set(['Log Analytics row without a Type column: name the table it came from']));
   });
 
@@ -113,21 +143,42 @@ describe('warden backtest --workspace (spawned, DefaultAzureCredential, real que
   });
   afterAll(() => server?.close());
 
-  it('reads the workspace over HTTPS with a managed identity token and gives replay\'s AlertIds', async () => {
+  it("reads the workspace over HTTPS with a managed identity token and gives replay's AlertIds", async () => {
     const caFile = join(dir, 'ca.pem');
     writeFileSync(caFile, server.ca);
     const outFile = join(dir, 'workspace-alerts.jsonl');
     const env: NodeJS.ProcessEnv = { ...process.env, ...server.childEnv, NODE_EXTRA_CA_CERTS: caFile };
     for (const k of Object.keys(env)) if (k.startsWith('AZURE_') || k.startsWith('MSI_')) delete env[k];
     // Asynchronously: the test server answers from this process.
-    const run = await execWarden(['backtest',
-      '--workspace', server.workspaceId, '--from', '2025-06-02T08:00:00Z', '--to', '2025-06-02T11:00:00Z',
-      '--endpoint', server.url, '--slice', '1h', '--tunables', DEMO_TUNABLES_FILE, '--out', outFile, '--json',
-    ], env);
+    const run = await execWarden(
+      [
+        'backtest',
+        '--workspace',
+        server.workspaceId,
+        '--from',
+        '2025-06-02T08:00:00Z',
+        '--to',
+        '2025-06-02T11:00:00Z',
+        '--endpoint',
+        server.url,
+        '--slice',
+        '1h',
+        '--tunables',
+        DEMO_TUNABLES_FILE,
+        '--out',
+        outFile,
+        '--json',
+      ],
+      env,
+    );
     expect(run.stderr).not.toMatch(/Error/);
     expect(idsOf(readAlerts(outFile))).toEqual(idsOf(replayed.alerts));
     const summary = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-    expect(summary).toMatchObject({ rows: replayed.events.length, alerts: replayed.alerts.length, missingTables: ['AADNonInteractiveUserSignInLogs', 'AuditLogs', 'MicrosoftGraphActivityLogs'] });
+    expect(summary).toMatchObject({
+      rows: replayed.events.length,
+      alerts: replayed.alerts.length,
+      missingTables: ['AADNonInteractiveUserSignInLogs', 'AuditLogs', 'MicrosoftGraphActivityLogs'],
+    });
     expect(summary.splits as number).toBeGreaterThan(0);
     expect(run.stdout).toMatch(/note: table AADNonInteractiveUserSignInLogs does not exist in the workspace: read as empty/);
     expect(server.requests.every((r) => r.status === 200 || r.status === 400)).toBe(true);

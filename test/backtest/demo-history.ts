@@ -12,7 +12,10 @@ export const DEMO_TUNABLES_FILE = fileURLToPath(new URL('../../demo/tunables.jso
 export const DEMO_RANGE = { from: Date.parse('2025-06-02T09:00:00Z'), to: Date.parse('2025-06-02T10:00:00Z') };
 
 export function demoRecords(): Record<string, unknown>[] {
-  return gunzipSync(readFileSync(DEMO_CAPTURE)).toString('utf8').trim().split('\n')
+  return gunzipSync(readFileSync(DEMO_CAPTURE))
+    .toString('utf8')
+    .trim()
+    .split('\n')
     .flatMap((line) => (JSON.parse(line) as { records: Record<string, unknown>[] }).records);
 }
 

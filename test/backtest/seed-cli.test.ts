@@ -37,7 +37,8 @@ describe('warden seed --export into Table state (Azurite), then the live stream'
   it('the first half hour seeded, the whole hour streamed: together the alerts of an uninterrupted run, each once; a second seed is refused', async () => {
     const exportDir = join(dir, 'export');
     mkdirSync(exportDir);
-    for (const t of demoTables()) writeFileSync(join(exportDir, `${t.name}.json`), JSON.stringify({ tables: [{ name: 'PrimaryResult', columns: t.columns, rows: t.rows }] }));
+    for (const t of demoTables())
+      writeFileSync(join(exportDir, `${t.name}.json`), JSON.stringify({ tables: [{ name: 'PrimaryResult', columns: t.columns, rows: t.rows }] }));
     const cut = new Date(DEMO_RANGE.from + 30 * 60_000).toISOString();
     const args = ['--export', exportDir, '--connection-string', azurite.connectionString, '--until', cut, '--tunables', DEMO_TUNABLES_FILE, '--json'];
     const seeded = await seed(...args);

@@ -90,7 +90,7 @@ describe('backtest over a Log Analytics workspace (real LogsQueryClient, test qu
     expect(reader.stats.missingTables).toEqual(['AADNonInteractiveUserSignInLogs']);
   });
 
-  it('waits out 429s as Retry-After says, beyond the SDK\'s own retries, and completes', async () => {
+  it("waits out 429s as Retry-After says, beyond the SDK's own retries, and completes", async () => {
     server.setRowCap(500_000);
     const before = server.requests.length;
     server.throttleNext(5, 1);

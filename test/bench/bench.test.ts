@@ -11,8 +11,16 @@ const run = (args: string[]) =>
   promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: repo, encoding: 'utf8', timeout: 280_000 });
 
 const FIGURES = [
-  'parseRecordsPerSec', 'parseMBPerSec', 'normalizeRecordsPerSec', 'pipelineRecordsPerSec', 'pipelineToParseRatio',
-  'batchLatencyMs', 'heapBytesPerKey', 'tableEntitiesPerBatch', 'tableTransactionsPerBatch', 'tableMsPerBatch',
+  'parseRecordsPerSec',
+  'parseMBPerSec',
+  'normalizeRecordsPerSec',
+  'pipelineRecordsPerSec',
+  'pipelineToParseRatio',
+  'batchLatencyMs',
+  'heapBytesPerKey',
+  'tableEntitiesPerBatch',
+  'tableTransactionsPerBatch',
+  'tableMsPerBatch',
   'recordsPerSecByRuleCount',
 ];
 
@@ -26,7 +34,8 @@ describe('npm run bench', () => {
     expect(Object.keys(figures.recordsPerSecByRuleCount as object).sort()).toEqual(['1', '10', '100']);
     const numbers = [
       ...Object.values(figures).filter((v) => typeof v !== 'object'),
-      ...Object.values(figures.batchLatencyMs as object), ...Object.values(figures.recordsPerSecByRuleCount as object),
+      ...Object.values(figures.batchLatencyMs as object),
+      ...Object.values(figures.recordsPerSecByRuleCount as object),
     ];
     for (const n of numbers) expect(Number.isFinite(n), `${JSON.stringify(figures)}`).toBe(true);
     expect(figures.parseRecordsPerSec as number).toBeGreaterThan(0);
@@ -37,7 +46,10 @@ describe('npm run bench', () => {
   });
 
   it('rejects a bad option with one line and exit code 2', async () => {
-    const failed = await run(['--records', 'many']).then(() => undefined, (err: { code: number; stderr: string }) => err);
+    const failed = await run(['--records', 'many']).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
     expect(failed?.code).toBe(2);
     expect(failed?.stderr.trim()).toBe("bench: --records needs a whole number ≥ 500, got 'many'");
   });

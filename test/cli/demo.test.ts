@@ -52,7 +52,10 @@ describe('warden demo (npm start)', () => {
     const run = capturingIO(true);
     code = await main(['demo', '--json', '--out', join(dir, 'alerts.jsonl')], run.io);
     ({ out, err } = run);
-    alerts = (await readFile(join(dir, 'alerts.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Alert);
+    alerts = (await readFile(join(dir, 'alerts.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Alert);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -60,15 +63,24 @@ describe('warden demo (npm start)', () => {
     expect(code).toBe(0);
     expect(manifest.attacker.steps.map((s) => s.step)).toEqual(Object.keys(RULES_BY_STEP));
     expect(manifest.keyChain.steps.map((s) => s.step)).toEqual(Object.keys(KEY_CHAIN_RULES));
-    const expected = Object.values(RULES_BY_STEP).flat().map((rule) => `${rule} ${manifest.attacker.principalId}`);
+    const expected = Object.values(RULES_BY_STEP)
+      .flat()
+      .map((rule) => `${rule} ${manifest.attacker.principalId}`);
     for (const { rules, by } of Object.values(KEY_CHAIN_RULES)) expected.push(...rules.map((rule) => `${rule} ${manifest.keyChain[by].principalId}`));
     const benign = new Map(manifest.benign.map((b) => [b.principalId, b.name]));
-    expect(alerts.filter((a) => !benign.has(a.PrincipalId)).map((a) => `${a.RuleId} ${a.PrincipalId}`).sort()).toEqual(expected.sort());
+    expect(
+      alerts
+        .filter((a) => !benign.has(a.PrincipalId))
+        .map((a) => `${a.RuleId} ${a.PrincipalId}`)
+        .sort(),
+    ).toEqual(expected.sort());
     // Benign principals (the allow-listed key rotation, the busy key-auth app on its usual network) raise
     // nothing but carol's first call to the dev AI account: learning follows the principal, and she has
     // been watched longer than the demo's 30-minute learning period by then (docs/rules.md).
     expect(manifest.benign.map((b) => b.principalType)).toContain('key');
-    expect(alerts.filter((a) => benign.has(a.PrincipalId)).map((a) => `${a.RuleId} ${benign.get(a.PrincipalId)}`)).toEqual(['ai-new-caller carol.silva@contoso.com']);
+    expect(alerts.filter((a) => benign.has(a.PrincipalId)).map((a) => `${a.RuleId} ${benign.get(a.PrincipalId)}`)).toEqual([
+      'ai-new-caller carol.silva@contoso.com',
+    ]);
   });
 
   it('places each alert at or after the step that caused it, and names the principal', () => {
@@ -110,7 +122,13 @@ describe('warden demo (npm start)', () => {
     for (const alert of alerts) expect(rows.some((r) => r.includes(alert.RuleId) && r.includes(alert.Title))).toBe(true);
     expect(out.some((l) => new RegExp(`^${alerts.length} alerts \\(.*\\) from ${manifest.recordCount} records`).test(l))).toBe(true);
     expect(err.at(-1)).toBe(`demo: ${manifest.recordCount}/${manifest.recordCount} records, ${alerts.length} alerts`);
-    const summary = JSON.parse(out.at(-1)!) as { alerts: number; records: number; deadLettered: number; alertsByRule: Record<string, number>; ruleErrors: Record<string, number> };
+    const summary = JSON.parse(out.at(-1)!) as {
+      alerts: number;
+      records: number;
+      deadLettered: number;
+      alertsByRule: Record<string, number>;
+      ruleErrors: Record<string, number>;
+    };
     expect(summary).toMatchObject({ alerts: alerts.length, records: manifest.recordCount, deadLettered: 0, ruleErrors: {} });
     const chainRules = Object.values(KEY_CHAIN_RULES).flatMap((c) => c.rules);
     expect(Object.keys(summary.alertsByRule).sort()).toEqual([...new Set([...Object.values(RULES_BY_STEP).flat(), ...chainRules])].sort());
@@ -120,7 +138,10 @@ describe('warden demo (npm start)', () => {
     const run = capturingIO(false);
     const file = join(dir, 'alerts-1.jsonl');
     expect(await main(['demo', '--partitions', '1', '--out', file], run.io)).toBe(0);
-    const again = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Alert);
+    const again = (await readFile(file, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Alert);
     expect(again.map((a) => a.AlertId).sort()).toEqual(alerts.map((a) => a.AlertId).sort());
   });
 

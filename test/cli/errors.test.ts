@@ -33,17 +33,22 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('warden: an error the user can fix is one line and exit 2, from whichever part of Warden it comes', () => {
   it('a bad setting of warden run (host settings)', async () => {
     const settings = join(dir, 'local.settings.json');
-    writeFileSync(settings, JSON.stringify({
-      Values: {
-        EventHubConnection__fullyQualifiedNamespace: 'warden-ehns.servicebus.windows.net',
-        WARDEN_STORAGE_ACCOUNT: 'wardenstate01',
-        SENTINEL_DCR_ENDPOINT: 'https://warden-dcr-abcd.westeurope-1.ingest.monitor.azure.com',
-        SENTINEL_DCR_IMMUTABLE_ID: 'dcr-0123456789abcdef0123456789abcdef',
-        WARDEN_ALLOWED_LATENESS: 'soon',
-      },
-    }));
+    writeFileSync(
+      settings,
+      JSON.stringify({
+        Values: {
+          EventHubConnection__fullyQualifiedNamespace: 'warden-ehns.servicebus.windows.net',
+          WARDEN_STORAGE_ACCOUNT: 'wardenstate01',
+          SENTINEL_DCR_ENDPOINT: 'https://warden-dcr-abcd.westeurope-1.ingest.monitor.azure.com',
+          SENTINEL_DCR_IMMUTABLE_ID: 'dcr-0123456789abcdef0123456789abcdef',
+          WARDEN_ALLOWED_LATENESS: 'soon',
+        },
+      }),
+    );
     const { code, err } = await warden(['run', '--settings', settings]);
-    expect(err).toEqual(["warden run: WARDEN_ALLOWED_LATENESS: is not a duration (a number and ms, s, m, h or d), got 'soon'; set it like WARDEN_ALLOWED_LATENESS=5m"]);
+    expect(err).toEqual([
+      "warden run: WARDEN_ALLOWED_LATENESS: is not a duration (a number and ms, s, m, h or d), got 'soon'; set it like WARDEN_ALLOWED_LATENESS=5m",
+    ]);
     expect(code).toBe(2);
   });
 
@@ -57,7 +62,14 @@ describe('warden: an error the user can fix is one line and exit 2, from whichev
   });
 
   it('a capture path that does not exist (ingest)', async () => {
-    const { code, err } = await warden(['send', join(dir, 'missing.json'), '--hub', 'h', '--connection-string', 'Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=a;SharedAccessKey=b;UseDevelopmentEmulator=true']);
+    const { code, err } = await warden([
+      'send',
+      join(dir, 'missing.json'),
+      '--hub',
+      'h',
+      '--connection-string',
+      'Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=a;SharedAccessKey=b;UseDevelopmentEmulator=true',
+    ]);
     expect(err).toEqual([`warden send: cannot read ${join(dir, 'missing.json')}: no such file or folder`]);
     expect(code).toBe(2);
   });

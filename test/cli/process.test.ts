@@ -18,7 +18,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('warden replay (as a process)', () => {
   it('exits 0 with only the alerts and the JSON summary on stdout, nothing on stderr', () => {
     const secretGet = {
-      time: '2025-03-01T10:00:00.1234567Z', category: 'AuditEvent', operationName: 'SecretGet', resultType: 'Success',
+      time: '2025-03-01T10:00:00.1234567Z',
+      category: 'AuditEvent',
+      operationName: 'SecretGet',
+      resultType: 'Success',
       resourceId: '/SUBSCRIPTIONS/AAAA0A0A-BB1B-CC2C-DD3D-EEEEEE4E4E4E/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1',
       identity: { claim: { 'http://schemas.microsoft.com/identity/claims/objectidentifier': 'd9da5048-2737-4770-bd64-0123456789ab' } },
     };

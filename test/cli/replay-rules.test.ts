@@ -10,9 +10,17 @@ import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { DEMO_CAPTURE, DEMO_TUNABLES_FILE, demoRules, idsOf, replayDemo } from '../backtest/demo-history.js';
 
 interface Summary {
-  records: number; events: number; deadLettered: number; skipped: number;
-  alerts: number; late: number; alertsByRule: Record<string, number>; duplicatesSkipped: number;
-  partitions: number; state: string; stateWrites: { entities: number; transactions: number };
+  records: number;
+  events: number;
+  deadLettered: number;
+  skipped: number;
+  alerts: number;
+  late: number;
+  alertsByRule: Record<string, number>;
+  duplicatesSkipped: number;
+  partitions: number;
+  state: string;
+  stateWrites: { entities: number; transactions: number };
 }
 
 async function replay(...argv: string[]) {
@@ -23,7 +31,11 @@ async function replay(...argv: string[]) {
   return { code, out, err, summary: (argv.includes('--json') && code === 0 ? JSON.parse(out.at(-1)!) : undefined) as Summary };
 }
 
-const readAlerts = async (file: string): Promise<Alert[]> => (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Alert);
+const readAlerts = async (file: string): Promise<Alert[]> =>
+  (await readFile(file, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Alert);
 
 let dir: string;
 let expected: Alert[];
@@ -84,13 +96,25 @@ describe('warden replay runs the rules', () => {
 
   it('counts an event older than its partition watermark minus the allowed lateness as late', async () => {
     const listKeys = (time: string, correlationId: string) => ({
-      time, category: 'Administrative', operationName: 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION', resultType: 'Success', correlationId,
+      time,
+      category: 'Administrative',
+      operationName: 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION',
+      resultType: 'Success',
+      correlationId,
       resourceId: '/SUBSCRIPTIONS/0F0F0F0F-1111-4222-8333-444444444444/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/OAI1',
-      identity: { claims: { 'http://schemas.microsoft.com/identity/claims/objectidentifier': '3f2a9c1e-5b7d-4e8f-a1c2-9d0e4b6f8a21', appid: '286c4b04-56c6-4297-baf1-26dcfbc143c9' } },
+      identity: {
+        claims: {
+          'http://schemas.microsoft.com/identity/claims/objectidentifier': '3f2a9c1e-5b7d-4e8f-a1c2-9d0e4b6f8a21',
+          appid: '286c4b04-56c6-4297-baf1-26dcfbc143c9',
+        },
+      },
     });
     const file = join(dir, 'late.json');
     // One principal: 10:00, then 09:54 (6 minutes behind the watermark: late), then 09:56 (4 minutes: within the lateness).
-    await writeFile(file, JSON.stringify({ records: [listKeys('2025-06-02T10:00:00Z', 'c1'), listKeys('2025-06-02T09:54:00Z', 'c2'), listKeys('2025-06-02T09:56:00Z', 'c3')] }));
+    await writeFile(
+      file,
+      JSON.stringify({ records: [listKeys('2025-06-02T10:00:00Z', 'c1'), listKeys('2025-06-02T09:54:00Z', 'c2'), listKeys('2025-06-02T09:56:00Z', 'c3')] }),
+    );
     const { code, summary, out } = await replay(file, '--json');
     expect(code).toBe(0);
     expect(summary).toMatchObject({ events: 3, late: 1 });
@@ -120,7 +144,10 @@ describe('warden replay runs the rules', () => {
 
   it.each([
     ['{"keyvault-mass-secret-read":{"treshold":20}}', /^warden replay: .*'treshold'/],
-    ['{"keyvault-mass-secret-reads":{"threshold":20}}', /^warden replay: tunables are set for rule 'keyvault-mass-secret-reads', which is not in detections\/: fix the rule id or remove the entry$/],
+    [
+      '{"keyvault-mass-secret-reads":{"threshold":20}}',
+      /^warden replay: tunables are set for rule 'keyvault-mass-secret-reads', which is not in detections\/: fix the rule id or remove the entry$/,
+    ],
     ['{"keyvault-mass-secret-read":', /^warden replay: WARDEN_TUNABLES: not JSON/],
   ])('names a bad WARDEN_TUNABLES %s in one line (exit 2), even when the rule it names is not running', async (tunables, message) => {
     vi.stubEnv('WARDEN_TUNABLES', tunables);
@@ -149,10 +176,13 @@ describe('warden replay --state table', () => {
     expect(summary.state).toBe('table');
     expect(summary.stateWrites.entities).toBeGreaterThan(0);
     expect(summary.stateWrites.transactions).toBeGreaterThanOrEqual(summary.partitions);
-    expect(out).toContainEqual(expect.stringMatching(/state: Azure Tables \(WARDEN_STORAGE_CONNECTION_STRING, table wardenreplay\w+, deleted after the run\)$/));
+    expect(out).toContainEqual(
+      expect.stringMatching(/state: Azure Tables \(WARDEN_STORAGE_CONNECTION_STRING, table wardenreplay\w+, deleted after the run\)$/),
+    );
 
     const tables: string[] = [];
-    for await (const t of TableServiceClient.fromConnectionString(azurite.connectionString, { allowInsecureConnection: true }).listTables()) tables.push(t.name!);
+    for await (const t of TableServiceClient.fromConnectionString(azurite.connectionString, { allowInsecureConnection: true }).listTables())
+      tables.push(t.name!);
     expect(tables.filter((t) => t.startsWith('wardenreplay'))).toEqual([]);
   });
 

@@ -21,7 +21,9 @@ let broker: EventHubsBroker;
 
 beforeAll(async () => {
   azurite = await startAzurite();
-  broker = await startEventHubsBroker({ hubs: { 'run-activity': { partitions: 1 }, 'run-signin': { partitions: 1 }, 'run-resource': { partitions: 2 }, 'run-events': { partitions: 2 } } });
+  broker = await startEventHubsBroker({
+    hubs: { 'run-activity': { partitions: 1 }, 'run-signin': { partitions: 1 }, 'run-resource': { partitions: 2 }, 'run-events': { partitions: 2 } },
+  });
 });
 afterAll(async () => {
   await broker?.stop();
@@ -30,7 +32,11 @@ afterAll(async () => {
 
 function spawnRun(env: Record<string, string>, args: string[] = []) {
   // node itself (not npx), so the signal reaches warden run rather than a wrapper.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', ...args], { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', ...args], {
+    cwd: repo,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out: string[] = [];
   const err: string[] = [];
   child.stdout.on('data', (d: Buffer) => out.push(...d.toString().split('\n').filter(Boolean)));
@@ -64,7 +70,13 @@ describe('warden run', () => {
       await producer.sendBatch([{ body: Buffer.from(BENIGN) }]);
       await producer.close();
       const records = (JSON.parse(BENIGN) as { records: unknown[] }).records.length;
-      await waitFor('a status line counting the records', () => run.err.some((l) => /warden run: \d+ records\/s in, \d+ events\/s detected, lag [\d.]+ s, 0 alerts, 0 waiting to be sent, 0 dead-lettered/.test(l)), 60_000, 100);
+      await waitFor(
+        'a status line counting the records',
+        () =>
+          run.err.some((l) => /warden run: \d+ records\/s in, \d+ events\/s detected, lag [\d.]+ s, 0 alerts, 0 waiting to be sent, 0 dead-lettered/.test(l)),
+        60_000,
+        100,
+      );
       run.child.kill('SIGTERM');
       expect(await run.exited).toBe(0);
       const summary = JSON.parse(run.out.at(-1)!) as { signal: string; records: number; published: number; events: number };
@@ -82,6 +94,8 @@ describe('warden run', () => {
   it('stops before reading anything when a setting is missing: one line naming it, exit 2', async () => {
     const run = spawnRun({ ...SETTINGS(), SENTINEL_DCR_ENDPOINT: '' });
     expect(await run.exited).toBe(2);
-    expect(run.err).toEqual(['warden run: SENTINEL_DCR_ENDPOINT: is not set; set it like SENTINEL_DCR_ENDPOINT=https://warden-dcr-abcd.westeurope-1.ingest.monitor.azure.com']);
+    expect(run.err).toEqual([
+      'warden run: SENTINEL_DCR_ENDPOINT: is not set; set it like SENTINEL_DCR_ENDPOINT=https://warden-dcr-abcd.westeurope-1.ingest.monitor.azure.com',
+    ]);
   });
 });

@@ -22,9 +22,11 @@ describe('resourceName: the name rule titles and normalizer details give a resou
 
   it('for any id: the segment after the last slash, slashes after it ignored', () => {
     const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/);
-    fc.assert(fc.property(fc.array(segment, { minLength: 1, maxLength: 8 }), fc.nat(3), (segments, slashes) => {
-      expect(resourceName(`/${segments.join('/')}${'/'.repeat(slashes)}`)).toBe(segments.at(-1));
-    }));
+    fc.assert(
+      fc.property(fc.array(segment, { minLength: 1, maxLength: 8 }), fc.nat(3), (segments, slashes) => {
+        expect(resourceName(`/${segments.join('/')}${'/'.repeat(slashes)}`)).toBe(segments.at(-1));
+      }),
+    );
   });
 });
 

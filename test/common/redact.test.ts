@@ -7,11 +7,13 @@ const ACCOUNT_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UWo4gGjz
 describe('redactSecrets: text that leaves Warden (dead letters, stored errors, URLs in details)', () => {
   it('redacts SAS signatures and bearer tokens and keeps the rest readable', () => {
     const text = `GET https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sig=abc%2Bdef&se=2026-01-01 failed; Authorization: Bearer ${JWT}`;
-    expect(redactSecrets(text)).toBe('GET https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sig=REDACTED&se=2026-01-01 failed; Authorization: Bearer REDACTED');
+    expect(redactSecrets(text)).toBe(
+      'GET https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sig=REDACTED&se=2026-01-01 failed; Authorization: Bearer REDACTED',
+    );
   });
 });
 
-describe('redactText: texts an alert or a key\'s state keeps', () => {
+describe("redactText: texts an alert or a key's state keeps", () => {
   it('redacts JWTs, SAS signatures and long opaque strings (keys)', () => {
     expect(redactText(`token ${JWT} used`)).toBe('token [REDACTED] used');
     expect(redactText('https://a.blob.core.windows.net/c?sv=1&sig=SECRET')).not.toContain('SECRET');
@@ -26,7 +28,7 @@ describe('redactText: texts an alert or a key\'s state keeps', () => {
 });
 
 describe('redactNamed and redactEventValue: a value under a name that may say it is a credential', () => {
-  it('redacts the whole value when the name is a credential\'s, else redacts as text', () => {
+  it("redacts the whole value when the name is a credential's, else redacts as text", () => {
     expect(redactNamed('password', 'hunter2')).toBe('[REDACTED]');
     expect(redactNamed('connectionString', 'Endpoint=sb://x/')).toBe('[REDACTED]');
     // A key id names a credential; it is not one.
@@ -34,7 +36,7 @@ describe('redactNamed and redactEventValue: a value under a name that may say it
     expect(redactNamed('userAgent', `curl ${JWT}`)).toBe('curl [REDACTED]');
   });
 
-  it('a value a rule read from an event is redacted as the event\'s own field is', () => {
+  it("a value a rule read from an event is redacted as the event's own field is", () => {
     expect(redactEventValue('details.password', 'hunter2')).toBe('[REDACTED]');
     expect(redactEventValue('details.secretName', 'db-password')).toBe('db-password');
     // A top-level field is redacted by its text, whatever its name.

@@ -46,7 +46,9 @@ describe('conformance: every public capture file', async () => {
       const mine = new IngestTotals();
       for await (const { result, location } of replayFiles([file])) {
         const skipped = Object.values(result.skippedByCategory).reduce((a, b) => a + b, 0);
-        expect(result.records, `${file} ${JSON.stringify(location)}`).toBe(result.events.length + skipped + result.deadLetters.length + result.deadLettersNotKept);
+        expect(result.records, `${file} ${JSON.stringify(location)}`).toBe(
+          result.events.length + skipped + result.deadLetters.length + result.deadLettersNotKept,
+        );
         for (const { event, location: at } of result.events) {
           const parsed = NormalizedEventSchema.safeParse(event);
           expect(parsed.success, `${file} ${JSON.stringify(at)}: ${parsed.error?.message}`).toBe(true);
@@ -90,7 +92,9 @@ describe('conformance: every public capture file', async () => {
 
   it('gives the pinned counts per file (records events skipped dead-lettered)', () => {
     // Refresh with `npx vitest run test/conformance/pipeline.test.ts -u` when a normalizer changes on purpose.
-    const table = [...perFile].map(([file, c]) => `${[c.records, c.events, c.skipped, c.deadLettered].map((n) => String(n).padStart(3)).join(' ')}  ${file}`).join('\n');
+    const table = [...perFile]
+      .map(([file, c]) => `${[c.records, c.events, c.skipped, c.deadLettered].map((n) => String(n).padStart(3)).join(' ')}  ${file}`)
+      .join('\n');
     expect(`\n${table}\n`).toMatchInlineSnapshot(`
       "
         1   1   0   0  azure-docs/articles__storage__blobs__monitor-blob-storage-reference.md__jsonblock01.json

@@ -121,7 +121,12 @@ describe('directory source: public Entra audit samples', () => {
     expect(added).toMatchObject({
       principalId: 'b9814691-9ca1-4e55-a1ac-8ef5dd010ec0',
       principalType: 'servicePrincipal',
-      details: { targetId: 'a7d5dcbe-0627-4ddf-a2f4-86b6785bcc42', targetType: 'ServicePrincipal', addedKeyIds: 'd747da7e-e11b-4af2-aede-0487c44067af', addedKeyTypes: 'AsymmetricX509Cert' },
+      details: {
+        targetId: 'a7d5dcbe-0627-4ddf-a2f4-86b6785bcc42',
+        targetType: 'ServicePrincipal',
+        addedKeyIds: 'd747da7e-e11b-4af2-aede-0487c44067af',
+        addedKeyTypes: 'AsymmetricX509Cert',
+      },
     });
     // A user-initiated device update and a failed role assignment are read too.
     expect(normalized.some(({ event }) => event.principalType === 'user' && event.details.targetType === 'Device')).toBe(true);

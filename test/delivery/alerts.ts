@@ -25,7 +25,10 @@ export function makeAlert(n: number, options: { evidenceChars?: number; timeGene
     FirstEventTime: time,
     LastEventTime: time,
     EventCount: 1 + (n % 5),
-    Entities: [{ Type: 'account', AadUserId: '00000000-1111-2222-3333-444444444444' }, { Type: 'ip', Address: '203.0.113.7' }],
+    Entities: [
+      { Type: 'account', AadUserId: '00000000-1111-2222-3333-444444444444' },
+      { Type: 'ip', Address: '203.0.113.7' },
+    ],
     Evidence: { count: n, correlationIds: [`c-${n}`], ...(options.evidenceChars ? { padding: 'e'.repeat(options.evidenceChars) } : {}) },
     DetectionLatencyMs: 1234,
   });

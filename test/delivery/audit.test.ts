@@ -39,7 +39,9 @@ function setup() {
   const clock = { now: Date.UTC(2025, 5, 1, 13, 0, 0) };
   const outbox = new TableAlertOutbox({ connectionString: azurite.connectionString, table: `audit${++tables}` }, { now: () => clock.now });
   const sink = new SentinelSink({
-    endpoint: ingestion.endpoint, ruleId: ingestion.ruleId, credential: ingestion.credential,
+    endpoint: ingestion.endpoint,
+    ruleId: ingestion.ruleId,
+    credential: ingestion.credential,
     clientOptions: { tlsOptions: { ca: ingestion.ca }, retryOptions: { maxRetries: 0 } },
   });
   const client = new LogsQueryClient(workspace.credential, { endpoint: workspace.endpoint, tlsOptions: { ca: workspace.ca }, retryOptions: { maxRetries: 0 } });

@@ -3,9 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
-import {
-  BlobDeadLetterSink, DeadLetterFormatError, JsonlDeadLetterSink, parseDeadLetters,
-} from '../../src/delivery/dead-letters.js';
+import { BlobDeadLetterSink, DeadLetterFormatError, JsonlDeadLetterSink, parseDeadLetters } from '../../src/delivery/dead-letters.js';
 import { decodeBody } from '../../src/ingest/envelope.js';
 import { DEAD_LETTER_RAW_LIMIT, type DeadLetter } from '../../src/model/index.js';
 import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
@@ -20,8 +18,7 @@ afterAll(async () => {
   await azurite?.stop();
 });
 
-const sinkInOwnContainer = () =>
-  new BlobDeadLetterSink({ connectionString: azurite.connectionString, container: `deadletters-${++containers}` });
+const sinkInOwnContainer = () => new BlobDeadLetterSink({ connectionString: azurite.connectionString, container: `deadletters-${++containers}` });
 
 /** Dead letters as the ingest stage makes them from a broken Event Hubs body. */
 function deadLettersOf(body: string, sequenceNumber: number): DeadLetter[] {
@@ -47,10 +44,14 @@ describe('BlobDeadLetterSink on Azurite', () => {
     expect(read[0].location).toMatchObject({ hub: 'resource-logs', partitionId: '3', sequenceNumber: 120 });
 
     // Anyone with the container can read it: plain JSON Lines.
-    const blob = BlobServiceClient.fromConnectionString(azurite.connectionString)
-      .getContainerClient(sink.container.containerName).getBlobClient(name);
+    const blob = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(sink.container.containerName).getBlobClient(name);
     const text = (await blob.downloadToBuffer()).toString('utf8');
-    expect(text.trimEnd().split('\n').map((l) => JSON.parse(l))).toEqual(batch);
+    expect(
+      text
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(batch);
     expect((await blob.getProperties()).contentType).toMatch(/ndjson/);
   });
 

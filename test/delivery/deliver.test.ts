@@ -27,7 +27,9 @@ function setup() {
   const clock = { now: Date.UTC(2025, 5, 1, 13, 0, 0) };
   const outbox = new TableAlertOutbox({ connectionString: azurite.connectionString, table: `deliver${++tables}` }, { now: () => clock.now });
   const sink = new SentinelSink({
-    endpoint: server.endpoint, ruleId: server.ruleId, credential: server.credential,
+    endpoint: server.endpoint,
+    ruleId: server.ruleId,
+    credential: server.credential,
     clientOptions: { tlsOptions: { ca: server.ca }, retryOptions: { maxRetries: 1, retryDelayInMs: 10, maxRetryDelayInMs: 50 } },
   });
   return { outbox, sink, clock };
@@ -76,7 +78,7 @@ describe('deliverPending: outbox → Sentinel', () => {
     expect(new Set(ids)).toEqual(new Set([...first, makeAlert(10), makeAlert(11)].map((a) => a.AlertId)));
   });
 
-  it('holds throttled alerts back for as long as the service\'s Retry-After says', async () => {
+  it("holds throttled alerts back for as long as the service's Retry-After says", async () => {
     const { outbox, sink, clock } = setup();
     await outbox.add([makeAlert(1), makeAlert(2)]);
     // Two minutes is longer than the sink sleeps on (30 s): the outbox does the waiting.
@@ -100,7 +102,10 @@ describe('deliverPending: outbox → Sentinel', () => {
     const { outbox, sink, clock } = setup();
     // ~1.5 MB of alerts: the SDK makes two calls; with one call at a time, the first is failed (both tries).
     const serial = new SentinelSink({
-      endpoint: server.endpoint, ruleId: server.ruleId, credential: server.credential, maxConcurrency: 1,
+      endpoint: server.endpoint,
+      ruleId: server.ruleId,
+      credential: server.credential,
+      maxConcurrency: 1,
       clientOptions: { tlsOptions: { ca: server.ca }, retryOptions: { maxRetries: 1, retryDelayInMs: 10, maxRetryDelayInMs: 50 } },
     });
     const alerts = Array.from({ length: 150 }, (_, i) => makeAlert(i, { evidenceChars: 10_000 }));

@@ -102,7 +102,10 @@ describe('TableAlertOutbox on Azurite', () => {
     const [a, b] = [makeAlert(1), makeAlert(2)];
     await box.add([a, b]);
     await box.pending(10);
-    await box.markFailed([a.AlertId], 'upload to https://x.blob.core.windows.net/c?sv=1&sig=SECRETSIG failed; header Authorization: Bearer eyJ0eXAi.SECRET.TOKEN');
+    await box.markFailed(
+      [a.AlertId],
+      'upload to https://x.blob.core.windows.net/c?sv=1&sig=SECRETSIG failed; header Authorization: Bearer eyJ0eXAi.SECRET.TOKEN',
+    );
     await box.markFailed([b.AlertId], '429 TooManyRequests', 60_000);
     expect(await box.pending(10)).toEqual([]);
     expect(await box.backlog()).toBe(2);
@@ -120,7 +123,10 @@ describe('TableAlertOutbox on Azurite', () => {
     clock.now += 9_000; // the second backoff is 10 s
     expect(await box.pending(10)).toEqual([]);
     clock.now += 60_000;
-    expect((await box.pending(10)).map((p) => [p.alert.AlertId, p.attempts])).toEqual([[a.AlertId, 2], [b.AlertId, 1]]);
+    expect((await box.pending(10)).map((p) => [p.alert.AlertId, p.attempts])).toEqual([
+      [a.AlertId, 2],
+      [b.AlertId, 1],
+    ]);
   });
 
   it('counts attempts from the stored row when marking alerts it did not just hand out', async () => {

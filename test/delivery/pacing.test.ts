@@ -36,7 +36,9 @@ function setup() {
   const connection = { connectionString: azurite.connectionString };
   const outbox = new TableAlertOutbox({ ...connection, table: `pacingoutbox${run}` }, { now: () => clock.now });
   const sink = new SentinelSink({
-    endpoint: server.endpoint, ruleId: server.ruleId, credential: server.credential,
+    endpoint: server.endpoint,
+    ruleId: server.ruleId,
+    credential: server.credential,
     clientOptions: { tlsOptions: { ca: server.ca }, retryOptions: { maxRetries: 0 } },
   });
   // Two instances, one budget: the deliver timer on one, detect's immediate send on another.

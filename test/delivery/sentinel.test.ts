@@ -64,7 +64,7 @@ describe('SentinelSink against the Logs Ingestion test server', () => {
     expect(server.rows()).toHaveLength(1);
   });
 
-  it('hands back the service\'s Retry-After when throttling outlasts the retries', async () => {
+  it("hands back the service's Retry-After when throttling outlasts the retries", async () => {
     server.throttleNext(5, 7);
     const alerts = [makeAlert(1), makeAlert(2)];
     const result = await sink({}, 0).send(alerts);
@@ -106,7 +106,12 @@ describe('SentinelSink against the Logs Ingestion test server', () => {
     expect(result.failed).toHaveLength(1);
     expect(result.failed[0].alertId).toBe(huge.AlertId);
     expect(result.failed[0].error).toMatch(/^413 ContentLengthLimitExceeded: .*Evidence must be smaller/);
-    expect(server.rows().map((r) => r.AlertId).sort()).toEqual(result.sent.sort());
+    expect(
+      server
+        .rows()
+        .map((r) => r.AlertId)
+        .sort(),
+    ).toEqual(result.sent.sort());
   });
 
   it('reports every alert failed, with the status, when the service keeps failing', async () => {

@@ -8,7 +8,10 @@ const doc = readFileSync(new URL('../../docs/architecture.md', import.meta.url),
 function tableFields(heading: string): string[] {
   const section = doc.slice(doc.indexOf(heading));
   const table = section.slice(section.indexOf('\n|'), section.indexOf('\n\n', section.indexOf('\n|')));
-  return table.split('\n').slice(3).flatMap((row) => [...row.split('|')[1].matchAll(/`(\w+)`/g)].map((m) => m[1]));
+  return table
+    .split('\n')
+    .slice(3)
+    .flatMap((row) => [...row.split('|')[1].matchAll(/`(\w+)`/g)].map((m) => m[1]));
 }
 
 describe('docs/architecture.md names the contract fields as src/model does', () => {

@@ -75,16 +75,21 @@ beforeAll(async () => {
   await writeFile(inventoryFile, JSON.stringify(resources));
 
   const text = gunzipSync(await readFile(repo('demo/tenant-hour.ndjson.gz'))).toString('utf8');
-  const records = text.trim().split('\n').flatMap((line) => (JSON.parse(line) as { records: Array<{ time?: string; category?: string }> }).records);
+  const records = text
+    .trim()
+    .split('\n')
+    .flatMap((line) => (JSON.parse(line) as { records: Array<{ time?: string; category?: string }> }).records);
   records.sort((a, b) => Date.parse(a.time ?? '') - Date.parse(b.time ?? ''));
   // Azure Monitor sends each hub what it has every few seconds: here, a body per hub per 60 records of the stream.
   slices = [];
   for (let i = 0; i < records.length; i += 60) {
     const slice = records.slice(i, i + 60);
-    slices.push((['signin', 'activity', 'resource'] as const).flatMap((hub) => {
-      const mine = slice.filter((r) => hubOf(r) === hub);
-      return mine.length ? [{ hub, body: JSON.stringify({ records: mine }), records: mine.length }] : [];
-    }));
+    slices.push(
+      (['signin', 'activity', 'resource'] as const).flatMap((hub) => {
+        const mine = slice.filter((r) => hubOf(r) === hub);
+        return mine.length ? [{ hub, body: JSON.stringify({ records: mine }), records: mine.length }] : [];
+      }),
+    );
   }
 
   // What an in-process replay of the same capture raises: the alerts the deployed path must deliver.
@@ -155,7 +160,7 @@ async function host(run: Run, functions: string[], store?: CheckpointStore): Pro
     sentinelClientOptions: { tlsOptions: { ca: server.ca }, retryOptions: { maxRetries: 1, retryDelayInMs: 50, maxRetryDelayInMs: 100 } },
     eventHubsRetryOptions: { maxRetries: 2, retryDelayInMs: 100, maxRetryDelayInMs: 200, timeoutInMs: 3000 },
   });
-  return startStandaloneHost(warden, { ...TEST_SPEED, functions, checkpointStore: store ?? await checkpointStore(run) });
+  return startStandaloneHost(warden, { ...TEST_SPEED, functions, checkpointStore: store ?? (await checkpointStore(run)) });
 }
 
 /**
@@ -164,8 +169,9 @@ async function host(run: Run, functions: string[], store?: CheckpointStore): Pro
  * minutes of event time of each other, as a live stream does (well inside the allowed lateness).
  */
 async function sendDemo(run: Run, ingested: () => number, hooks: { before?: (slice: number) => void; after?: (slice: number) => Promise<void> } = {}) {
-  const producers = Object.fromEntries((['activity', 'signin', 'resource'] as const).map((hub) =>
-    [hub, new EventHubProducerClient(broker.connectionString(`${run}-${hub}`))]));
+  const producers = Object.fromEntries(
+    (['activity', 'signin', 'resource'] as const).map((hub) => [hub, new EventHubProducerClient(broker.connectionString(`${run}-${hub}`))]),
+  );
   try {
     let sent = 0;
     for (const [i, slice] of slices.entries()) {
@@ -251,7 +257,9 @@ describe('full path on the real Event Hubs, Tables, Blobs and Logs Ingestion cli
       const half = Math.floor(slices.length / 2);
       await sendDemo('killdetect', () => ingest.stats().records, {
         // The crash comes while this slice's batches are in hand: applied, never checkpointed.
-        before: (i) => { if (i === half) crash.kill(); },
+        before: (i) => {
+          if (i === half) crash.kill();
+        },
         after: async (i) => {
           if (i !== half) return;
           await waitFor('the first detect host applying the slice', () => first.stats().events >= ingest.stats().published, 10_000);
@@ -281,7 +289,9 @@ describe('full path on the real Event Hubs, Tables, Blobs and Logs Ingestion cli
       const half = Math.floor(slices.length / 2);
       await sendDemo('killingest', () => first.stats().records + (second?.stats().records ?? 0), {
         // The crash comes after this slice is published to the keyed hub, before its checkpoint: it is published again.
-        before: (i) => { if (i === half) crash.kill(); },
+        before: (i) => {
+          if (i === half) crash.kill();
+        },
         after: async (i) => {
           if (i !== half) return;
           await first.stop().catch(() => undefined);
@@ -332,7 +342,9 @@ describe('full path on the real Event Hubs, Tables, Blobs and Logs Ingestion cli
     try {
       await sendDemo('refused', () => h.stats().records, {
         // Only the keyed hub refuses: Azure Monitor's sends to the raw hubs go on.
-        before: (i) => { if (i === Math.floor(slices.length / 3)) broker.refuseSends(3000, 'refused-events'); },
+        before: (i) => {
+          if (i === Math.floor(slices.length / 3)) broker.refuseSends(3000, 'refused-events');
+        },
       });
       await finished('refused', () => [h]);
       // Ingest's publishes were refused until the hub took them again: its calls failed and were retried.

@@ -42,7 +42,14 @@ const SETTINGS = () => ({
 
 beforeAll(async () => {
   azurite = await startAzurite();
-  broker = await startEventHubsBroker({ hubs: { 'warden-activity': { partitions: 2 }, 'warden-signin': { partitions: 2 }, 'warden-resource': { partitions: 2 }, 'warden-events': { partitions: 4 } } });
+  broker = await startEventHubsBroker({
+    hubs: {
+      'warden-activity': { partitions: 2 },
+      'warden-signin': { partitions: 2 },
+      'warden-resource': { partitions: 2 },
+      'warden-events': { partitions: 4 },
+    },
+  });
   server = await startLogsIngestionServer();
   Object.assign(functionsAppDependencies, {
     credential: server.credential,
@@ -86,8 +93,10 @@ describe('log-source-silent', () => {
     for (const row of rows) AlertSchema.parse(row);
     const silent = rows.filter((r) => r.Severity !== 'Informational');
     // The hub and its one category (AuditEvent) went quiet: one alert each, one per episode.
-    expect(silent.map((r) => `${(r.Evidence as { hub: string }).hub}/${(r.Evidence as { category: string }).category}`).sort())
-      .toEqual(['warden-resource/*', 'warden-resource/AuditEvent']);
+    expect(silent.map((r) => `${(r.Evidence as { hub: string }).hub}/${(r.Evidence as { category: string }).category}`).sort()).toEqual([
+      'warden-resource/*',
+      'warden-resource/AuditEvent',
+    ]);
     expect(new Set(silent.map((r) => r.AlertId)).size).toBe(2);
     const hubAlert = silent.find((r) => r.Title === 'Log source silent: hub warden-resource');
     expect(hubAlert).toMatchObject({ Severity: 'Medium', Tactics: ['DefenseEvasion'], Evidence: { usualGapMs: STEP, thresholdMs: 4 * STEP } });
@@ -97,7 +106,10 @@ describe('log-source-silent', () => {
     expect(raisedAt! - lastArrival).toBeLessThanOrEqual(4 * STEP + STEP);
     // Sending again: a recovery note per source, with how long it was quiet.
     const recovered = rows.filter((r) => r.Severity === 'Informational');
-    expect(recovered.map((r) => r.Title).sort()).toEqual(['Log source sending again: category AuditEvent on hub warden-resource', 'Log source sending again: hub warden-resource']);
+    expect(recovered.map((r) => r.Title).sort()).toEqual([
+      'Log source sending again: category AuditEvent on hub warden-resource',
+      'Log source sending again: hub warden-resource',
+    ]);
     expect(recovered[0].Evidence).toMatchObject({ quietMs: RETURN_AT - lastArrival });
     // The hourly job's hub, quiet 58 minutes of every hour, raised nothing; neither did the busy activity hub.
     expect(rows.filter((r) => (r.Evidence as { hub: string }).hub !== 'warden-resource')).toEqual([]);
@@ -120,7 +132,12 @@ describe('log-source-silent', () => {
   });
 
   it('a bad threshold setting stops the app with one line naming it', () => {
-    const base = { EventHubConnection: 'Endpoint=sb://127.0.0.1:5672;UseDevelopmentEmulator=true', WARDEN_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true', SENTINEL_DCR_ENDPOINT: 'https://dcr.example', SENTINEL_DCR_IMMUTABLE_ID: 'dcr-0123456789abcdef0123456789abcdef' };
+    const base = {
+      EventHubConnection: 'Endpoint=sb://127.0.0.1:5672;UseDevelopmentEmulator=true',
+      WARDEN_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true',
+      SENTINEL_DCR_ENDPOINT: 'https://dcr.example',
+      SENTINEL_DCR_IMMUTABLE_ID: 'dcr-0123456789abcdef0123456789abcdef',
+    };
     expect(() => loadSettings({ ...base, WARDEN_SILENT_MULTIPLE: '1' })).toThrow(/^WARDEN_SILENT_MULTIPLE: is not a whole number from 2 to 100/);
     expect(() => loadSettings({ ...base, WARDEN_SILENT_MIN_QUIET: 'soon' })).toThrow(/^WARDEN_SILENT_MIN_QUIET: is not a duration/);
     expect(loadSettings(base).silentSources).toEqual(DEFAULT_SILENT_OPTIONS);

@@ -4,9 +4,20 @@ import type { NormalizedEvent } from '../../src/model/index.js';
 import { HOUR, MIN, SP2, batches, ev, run, stream } from './helpers.js';
 
 const chatBurst = defineRule({
-  id: 'test-anomaly', version: '1', title: 'request burst', description: 'test rule',
-  severity: 'Medium', tactics: ['Impact'], techniques: ['T1496'], sources: ['ai'],
-  kind: 'anomaly', bucket: '1h', warmup: 4, minCount: 10, factor: 3, alpha: 0.5,
+  id: 'test-anomaly',
+  version: '1',
+  title: 'request burst',
+  description: 'test rule',
+  severity: 'Medium',
+  tactics: ['Impact'],
+  techniques: ['T1496'],
+  sources: ['ai'],
+  kind: 'anomaly',
+  bucket: '1h',
+  warmup: 4,
+  minCount: 10,
+  factor: 3,
+  alpha: 0.5,
 });
 
 const ai = (at: number, principalId?: string) =>
@@ -18,7 +29,7 @@ function hour(h: number, count: number, principalId?: string): NormalizedEvent[]
 }
 
 describe('anomaly', () => {
-  it('alerts on a bucket well above the key\'s learned baseline, once per bucket, at the event that crossed it', async () => {
+  it("alerts on a bucket well above the key's learned baseline, once per bucket, at the event that crossed it", async () => {
     const events = [0, 1, 2, 3, 4].flatMap((h) => hour(h, 2)).concat(hour(5, 30));
     const { alerts } = await run([chatBurst], batches(stream(events), 7));
     expect(alerts).toHaveLength(1);
@@ -71,9 +82,21 @@ describe('anomaly', () => {
 
 describe('anomaly over a summed measure', () => {
   const volume = defineRule({
-    id: 'test-volume', version: '1', title: 'response volume', description: 'test rule',
-    severity: 'Medium', tactics: ['Impact'], techniques: ['T1496'], sources: ['ai'],
-    kind: 'anomaly', bucket: '1h', warmup: 4, minCount: 100_000, factor: 5, alpha: 0.5, measure: (e) => e.details.responseLength,
+    id: 'test-volume',
+    version: '1',
+    title: 'response volume',
+    description: 'test rule',
+    severity: 'Medium',
+    tactics: ['Impact'],
+    techniques: ['T1496'],
+    sources: ['ai'],
+    kind: 'anomaly',
+    bucket: '1h',
+    warmup: 4,
+    minCount: 100_000,
+    factor: 5,
+    alpha: 0.5,
+    measure: (e) => e.details.responseLength,
   });
   const call = (at: number, responseLength: number) =>
     ev(at, { source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE', details: { responseLength } });

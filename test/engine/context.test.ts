@@ -13,8 +13,13 @@ const account = (sub: string, name: string) => `/subscriptions/${sub}/resourcegr
 /** A copy into `dest` (in SUB_B) from `source`, as the storage normalizer gives it. */
 const copy = (at: number, source: string, extra: Record<string, string> = {}) =>
   ev(at, {
-    source: 'storage', category: 'StorageWrite', operation: 'COPYBLOB', subscriptionId: SUB_B, resourceId: account(SUB_B, 'stdest'),
-    resourceType: STORAGE, details: { account: 'stdest', sourceAccount: source, ...extra },
+    source: 'storage',
+    category: 'StorageWrite',
+    operation: 'COPYBLOB',
+    subscriptionId: SUB_B,
+    resourceId: account(SUB_B, 'stdest'),
+    resourceType: STORAGE,
+    details: { account: 'stdest', sourceAccount: source, ...extra },
   });
 
 /** A rule that asks the context where a copy's source lives, and says so in its evidence and title. */
@@ -45,9 +50,28 @@ describe('rule context: resource inventory', () => {
   it('learns where accounts live from the events it sees, across partitions, and rules read it', async () => {
     const router = new PartitionRouter(4);
     // Another principal reads the source account first (another partition, most likely); then SP copies from it.
-    const read = ev(0, { principalId: SP2, source: 'storage', category: 'StorageRead', operation: 'GETBLOB', subscriptionId: SUB_A, resourceId: account(SUB_A, 'stsource'), details: {} });
-    const sameSub = ev(MIN, { principalId: SP2, source: 'storage', category: 'StorageRead', operation: 'GETBLOB', subscriptionId: SUB_B, resourceId: account(SUB_B, 'stneighbour'), details: {} });
-    const { alerts, detector } = await run([crossCopy], [stream([read, sameSub, copy(2 * MIN, 'stsource'), copy(3 * MIN, 'stneighbour'), copy(4 * MIN, 'stunknown')], router)]);
+    const read = ev(0, {
+      principalId: SP2,
+      source: 'storage',
+      category: 'StorageRead',
+      operation: 'GETBLOB',
+      subscriptionId: SUB_A,
+      resourceId: account(SUB_A, 'stsource'),
+      details: {},
+    });
+    const sameSub = ev(MIN, {
+      principalId: SP2,
+      source: 'storage',
+      category: 'StorageRead',
+      operation: 'GETBLOB',
+      subscriptionId: SUB_B,
+      resourceId: account(SUB_B, 'stneighbour'),
+      details: {},
+    });
+    const { alerts, detector } = await run(
+      [crossCopy],
+      [stream([read, sameSub, copy(2 * MIN, 'stsource'), copy(3 * MIN, 'stneighbour'), copy(4 * MIN, 'stunknown')], router)],
+    );
     expect(alerts.map((a) => a.Title)).toEqual([`copy from ${SUB_A} (via undefined)`, 'copy from outside (via undefined)']);
     expect(detector.inventory.find(STORAGE, 'STSOURCE')).toEqual({ id: account(SUB_A, 'stsource'), name: 'stsource', type: STORAGE, subscriptionId: SUB_A });
     // Sub-resources (role assignments, diagnostic settings) are not resources a name can be looked up by.
@@ -57,7 +81,12 @@ describe('rule context: resource inventory', () => {
   });
 
   it('takes an inventory file (Azure Resource Graph export) for accounts the logs never show', async () => {
-    const inventory = new ResourceInventory(parseInventory(JSON.stringify([{ name: 'stPartner', type: 'Microsoft.Storage/storageAccounts', subscriptionId: SUB_B, id: account(SUB_B, 'stpartner') }]), 'test'));
+    const inventory = new ResourceInventory(
+      parseInventory(
+        JSON.stringify([{ name: 'stPartner', type: 'Microsoft.Storage/storageAccounts', subscriptionId: SUB_B, id: account(SUB_B, 'stpartner') }]),
+        'test',
+      ),
+    );
     const { alerts } = await run([crossCopy], [stream([copy(0, 'stpartner'), copy(MIN, 'stother')])], { inventory });
     expect(alerts.map((a) => a.Title)).toEqual(['copy from outside (via undefined)']);
   });
@@ -66,10 +95,25 @@ describe('rule context: resource inventory', () => {
     const dir = mkdtempSync(join(tmpdir(), 'warden-inventory-'));
     dirs.push(dir);
     const file = join(dir, 'inventory.json');
-    writeFileSync(file, JSON.stringify({ count: 1, data: [{ name: 'kv1', type: 'microsoft.keyvault/vaults', subscriptionId: SUB_A, id: `/subscriptions/${SUB_A}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1` }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        count: 1,
+        data: [
+          {
+            name: 'kv1',
+            type: 'microsoft.keyvault/vaults',
+            subscriptionId: SUB_A,
+            id: `/subscriptions/${SUB_A}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1`,
+          },
+        ],
+      }),
+    );
     expect(inventoryFromEnv({ WARDEN_INVENTORY: file }).find('microsoft.keyvault/vaults', 'kv1')?.subscriptionId).toBe(SUB_A);
     expect(inventoryFromEnv({}).size).toBe(0);
-    expect(() => inventoryFromEnv({ WARDEN_INVENTORY: join(dir, 'missing.json') })).toThrow(/^WARDEN_INVENTORY \(.*missing\.json\): cannot read .* \(ENOENT\): fix the path or unset it$/);
+    expect(() => inventoryFromEnv({ WARDEN_INVENTORY: join(dir, 'missing.json') })).toThrow(
+      /^WARDEN_INVENTORY \(.*missing\.json\): cannot read .* \(ENOENT\): fix the path or unset it$/,
+    );
     expect(() => parseInventory('[{"name":"a","type":"t"}]', 'inv.json')).toThrow(InventoryError);
     expect(() => parseInventory('[{"name":"a","type":"t"}]', 'inv.json')).toThrow(/^inv\.json: resource \[0\] needs "id", "type", "name" and "subscriptionId"/);
     expect(() => parseInventory('{"rows": []}', 'inv.json')).toThrow(/expected a JSON array of resources, or \{"data": \[\.\.\.\]\}/);
@@ -90,8 +134,21 @@ describe('rule evidence and principal names', () => {
 
   it('after a restart, names principals and places resources as before: what was learned is kept with the partition state', async () => {
     const store = new InMemoryStateStore();
-    const signin = ev(0, { source: 'signin', category: 'ServicePrincipalSignInLogs', operation: 'SIGN-IN ACTIVITY', principalName: 'sp-etl-pipeline', details: {} });
-    const read = ev(MIN, { source: 'storage', category: 'StorageRead', operation: 'GETBLOB', subscriptionId: SUB_B, resourceId: account(SUB_B, 'stneighbour'), details: {} });
+    const signin = ev(0, {
+      source: 'signin',
+      category: 'ServicePrincipalSignInLogs',
+      operation: 'SIGN-IN ACTIVITY',
+      principalName: 'sp-etl-pipeline',
+      details: {},
+    });
+    const read = ev(MIN, {
+      source: 'storage',
+      category: 'StorageRead',
+      operation: 'GETBLOB',
+      subscriptionId: SUB_B,
+      resourceId: account(SUB_B, 'stneighbour'),
+      details: {},
+    });
     const router = new PartitionRouter(1);
     await run([crossCopy], [stream([signin, read], router)], { store });
     // A new instance takes the partition over: a copy from the neighbour (same subscription) is not
@@ -102,7 +159,13 @@ describe('rule evidence and principal names', () => {
   });
 
   it('names a principal its logs give only by id, from a name seen in an earlier event', async () => {
-    const signin = ev(0, { source: 'signin', category: 'ServicePrincipalSignInLogs', operation: 'SIGN-IN ACTIVITY', principalName: 'sp-etl-pipeline', details: {} });
+    const signin = ev(0, {
+      source: 'signin',
+      category: 'ServicePrincipalSignInLogs',
+      operation: 'SIGN-IN ACTIVITY',
+      principalName: 'sp-etl-pipeline',
+      details: {},
+    });
     const { alerts } = await run([crossCopy], [stream([signin, copy(MIN, 'stunknown')])]);
     expect(alerts[0].PrincipalName).toBe('sp-etl-pipeline');
     expect(alerts[0].Entities.find((e) => e.Type === 'account')).toMatchObject({ Name: 'sp-etl-pipeline', AadUserId: SP });

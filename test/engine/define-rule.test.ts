@@ -3,14 +3,30 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  Detector, KINDS, RuleDefinitionError, TunableError, defineRule, loadRules, parseDuration, tunable, tunableOverridesFromEnv,
+  Detector,
+  KINDS,
+  RuleDefinitionError,
+  TunableError,
+  defineRule,
+  loadRules,
+  parseDuration,
+  tunable,
+  tunableOverridesFromEnv,
   type RuleDefinition,
 } from '../../src/engine/index.js';
 
 const valid = {
-  id: 'test-rule', version: '1.0.0', title: 'title', description: 'description', severity: 'High',
-  tactics: ['CredentialAccess'], techniques: ['T1552.001'], sources: ['activity'],
-  kind: 'threshold', window: '5m', threshold: 3,
+  id: 'test-rule',
+  version: '1.0.0',
+  title: 'title',
+  description: 'description',
+  severity: 'High',
+  tactics: ['CredentialAccess'],
+  techniques: ['T1552.001'],
+  sources: ['activity'],
+  kind: 'threshold',
+  window: '5m',
+  threshold: 3,
 } as unknown as RuleDefinition;
 
 /** The RuleDefinitionError a broken definition gives. */
@@ -56,7 +72,11 @@ describe('defineRule validation', () => {
     [{ kind: 'sequence', within: '1h', steps: { only: {} } }, 'steps', /at least two steps/],
     [{ kind: 'sequence', within: '1h', steps: { a: {}, b: { sources: ['signin'] } } }, 'steps.b.sources[0]', /not among the rule's sources/],
     [{ kind: 'sequence', within: '1h', steps: { a: { relate: () => true }, b: {} } }, 'steps.a.relate', /no earlier step/],
-    [{ kind: 'sequence', within: '1h', steps: { a: { firstSeen: { value: 'ip', horizon: 'soon', learning: '1d' } }, b: {} } }, 'steps.a.firstSeen.horizon', /not a duration/],
+    [
+      { kind: 'sequence', within: '1h', steps: { a: { firstSeen: { value: 'ip', horizon: 'soon', learning: '1d' } }, b: {} } },
+      'steps.a.firstSeen.horizon',
+      /not a duration/,
+    ],
   ])('%j fails on field %s', (over, field, message) => {
     const err = failure(over);
     expect(err.field).toBe(field);
@@ -69,7 +89,7 @@ describe('defineRule validation', () => {
     expect(err.message).toBe(`rule 'test-rule', field 'window': "5 mins" is not a duration: use a whole number and a unit, e.g. '90s', '5m', '1h', '7d'`);
   });
 
-  it('lists a rule\'s tunables in order, kind options first, allowPrincipals built in and last, each with what it sets', () => {
+  it("lists a rule's tunables in order, kind options first, allowPrincipals built in and last, each with what it sets", () => {
     const rule = defineRule({ ...valid, window: tunable('5m', 'Longest span'), tunables: { minBytes: tunable(10, 'Smallest request') } } as RuleDefinition);
     expect(rule.tunables).toEqual({ window: '5m', minBytes: 10, allowPrincipals: [] });
     expect(Object.keys(rule.tunables)).toEqual(['window', 'minBytes', 'allowPrincipals']);
@@ -77,7 +97,9 @@ describe('defineRule validation', () => {
   });
 
   it('parses durations', () => {
-    expect([parseDuration('90s'), parseDuration('5m'), parseDuration('1h'), parseDuration('7d'), parseDuration('250ms')]).toEqual([90_000, 300_000, 3_600_000, 604_800_000, 250]);
+    expect([parseDuration('90s'), parseDuration('5m'), parseDuration('1h'), parseDuration('7d'), parseDuration('250ms')]).toEqual([
+      90_000, 300_000, 3_600_000, 604_800_000, 250,
+    ]);
     expect([parseDuration('1.5h'), parseDuration('h'), parseDuration(5), parseDuration('-1m')]).toEqual([undefined, undefined, undefined, undefined]);
   });
 });
@@ -110,7 +132,9 @@ describe('tunable overrides', () => {
 
   it('rejects overrides for unknown rules, unknown tunables, wrong types, and values that break the rule', () => {
     expect(() => new Detector([rule], { tunables: { 'other-rule': { threshold: 1 } } })).toThrow(/rule 'other-rule', which is not loaded/);
-    expect(() => new Detector([rule], { tunables: { 'test-rule': { treshold: 1 } } })).toThrow(/has no tunable 'treshold': it has threshold, allow, allowPrincipals/);
+    expect(() => new Detector([rule], { tunables: { 'test-rule': { treshold: 1 } } })).toThrow(
+      /has no tunable 'treshold': it has threshold, allow, allowPrincipals/,
+    );
     expect(() => new Detector([rule], { tunables: { 'test-rule': { threshold: '10' } } })).toThrow(/does not have the type of its default 3/);
     expect(() => new Detector([rule], { tunables: { 'test-rule': { threshold: 0 } } })).toThrow(TunableError);
     expect(new Detector([rule], { tunables: { 'test-rule': { threshold: 7, allow: [] } } }).rules[0].settings).toMatchObject({ threshold: 7 });
@@ -132,14 +156,22 @@ describe('loadRules', () => {
 export default defineRule({ id: '${id}', version: '1', title: 't', description: 'd', severity: 'Low', tactics: ['Discovery'], techniques: ['T1087'], sources: ['activity'], kind: 'match'${extra} });\n`;
 
   it('loads every rule file, sorted, skipping tests and fixtures', async () => {
-    const dir = detections({ 'b-rule.ts': ruleFile('b-rule'), 'a-rule.ts': ruleFile('a-rule'), 'rules.test.ts': 'throw new Error("not a rule")', 'notes.md': '#' });
+    const dir = detections({
+      'b-rule.ts': ruleFile('b-rule'),
+      'a-rule.ts': ruleFile('a-rule'),
+      'rules.test.ts': 'throw new Error("not a rule")',
+      'notes.md': '#',
+    });
     const loaded = await loadRules(dir);
     expect(loaded.map((l) => l.rule.id)).toEqual(['a-rule', 'b-rule']);
     expect(loaded[0].fixturesDir).toBe(join(dir, 'a-rule.fixtures'));
   });
 
   it('a broken rule fails loading with one message naming its file and field', async () => {
-    const dir = detections({ 'good.ts': ruleFile('good'), 'bad-mitre.ts': ruleFile('bad-mitre', ", techniques: ['T999']").replace("techniques: ['T1087'], ", '') });
+    const dir = detections({
+      'good.ts': ruleFile('good'),
+      'bad-mitre.ts': ruleFile('bad-mitre', ", techniques: ['T999']").replace("techniques: ['T1087'], ", ''),
+    });
     const err = await loadRules(dir).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RuleDefinitionError);
     expect((err as RuleDefinitionError).file).toMatch(/bad-mitre\.ts$/);
@@ -154,13 +186,21 @@ export default defineRule({ id: '${id}', version: '1', title: 't', description: 
   });
 });
 
-describe('a rule\'s own allowPrincipals default (the first-party noise list)', async () => {
+describe("a rule's own allowPrincipals default (the first-party noise list)", async () => {
   const { FIRST_PARTY_NOISE_APPS } = await import('../../src/engine/api.js');
   const { MIN, ev, run, stream } = await import('./helpers.js');
   const RESOURCE_GRAPH = '509e4652-da8d-478d-a730-e9d4a1996ca4';
   const rule = defineRule({
-    id: 'test-first-party', version: '1', title: 'keys listed', description: 'test rule', severity: 'Low',
-    tactics: ['CredentialAccess'], techniques: ['T1552'], sources: ['activity'], kind: 'match', allowPrincipals: FIRST_PARTY_NOISE_APPS,
+    id: 'test-first-party',
+    version: '1',
+    title: 'keys listed',
+    description: 'test rule',
+    severity: 'Low',
+    tactics: ['CredentialAccess'],
+    techniques: ['T1552'],
+    sources: ['activity'],
+    kind: 'match',
+    allowPrincipals: FIRST_PARTY_NOISE_APPS,
   });
 
   it('leaves out the first-party apps by default, and a deployer override replaces the list', async () => {

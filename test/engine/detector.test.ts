@@ -9,17 +9,42 @@ import { PartitionRouter, fnv1a, routeToPartition } from '../../src/eventhubs/pa
 
 const common = { version: '1', description: 'test rule', severity: 'Medium', tactics: ['CredentialAccess'], techniques: ['T1552'] } as const;
 
-const listKeys = defineRule({ ...common, id: 'test-match', title: 'keys listed', sources: ['activity'], operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION'], kind: 'match', suppress: '1h' });
+const listKeys = defineRule({
+  ...common,
+  id: 'test-match',
+  title: 'keys listed',
+  sources: ['activity'],
+  operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION'],
+  kind: 'match',
+  suppress: '1h',
+});
 const twoListings = defineRule({ ...common, id: 'test-two', title: 'two listings', sources: ['activity'], kind: 'threshold', window: '10m', threshold: 2 });
 
 /** A rule of every kind, over a synthetic stream: the restore and pruning tests run them all. */
 const allKinds: Rule[] = [
   listKeys,
   defineRule({ ...common, id: 'mix-threshold', title: 't', sources: ['ai'], kind: 'threshold', window: '10m', threshold: 4, suppress: '30m' }),
-  defineRule({ ...common, id: 'mix-anomaly', title: 'a', sources: ['ai'], kind: 'anomaly', bucket: '1h', warmup: 6, minCount: 5, factor: 3, zScore: 2, forgetAfter: '2d' }),
+  defineRule({
+    ...common,
+    id: 'mix-anomaly',
+    title: 'a',
+    sources: ['ai'],
+    kind: 'anomaly',
+    bucket: '1h',
+    warmup: 6,
+    minCount: 5,
+    factor: 3,
+    zScore: 2,
+    forgetAfter: '2d',
+  }),
   defineRule({ ...common, id: 'mix-first-seen', title: 'f', sources: ['signin'], kind: 'firstSeen', value: 'ip', horizon: '1d', learning: '2h' }),
   defineRule({
-    ...common, id: 'mix-sequence', title: 's', sources: ['signin', 'keyvault'], kind: 'sequence', within: '30m',
+    ...common,
+    id: 'mix-sequence',
+    title: 's',
+    sources: ['signin', 'keyvault'],
+    kind: 'sequence',
+    within: '30m',
     steps: {
       signin: { name: 'new ip', sources: ['signin'], firstSeen: { value: 'ip', horizon: '1d', learning: '1h' } },
       secret: { sources: ['keyvault'] },
@@ -30,7 +55,7 @@ const allKinds: Rule[] = [
 /** Deterministic pseudo-random stream: `principals` principals over `days`, a mix of sources. */
 function synthetic(principals: number, days: number, perDay: number, seed = 7): NormalizedEvent[] {
   let s = seed;
-  const rnd = () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
+  const rnd = () => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32;
   const out: NormalizedEvent[] = [];
   let t = 0;
   const total = days * perDay;
@@ -44,9 +69,11 @@ function synthetic(principals: number, days: number, perDay: number, seed = 7): 
     const ip = `10.0.${Math.floor(rnd() * 3)}.${Math.floor(rnd() * 8)}`;
     if (kind < 0.01) {
       // A burst: what threshold and anomaly rules are for.
-      for (let b = 0; b < 12; b++) out.push(ev(t + b * 5000, { principalId, source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE', ip }));
+      for (let b = 0; b < 12; b++)
+        out.push(ev(t + b * 5000, { principalId, source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE', ip }));
     } else if (kind < 0.4) out.push(ev(Math.max(0, at), { principalId, source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE', ip }));
-    else if (kind < 0.7) out.push(ev(Math.max(0, at), { principalId, source: 'signin', category: 'ServicePrincipalSignInLogs', operation: 'SIGN-IN ACTIVITY', ip }));
+    else if (kind < 0.7)
+      out.push(ev(Math.max(0, at), { principalId, source: 'signin', category: 'ServicePrincipalSignInLogs', operation: 'SIGN-IN ACTIVITY', ip }));
     else if (kind < 0.9) out.push(ev(Math.max(0, at), { principalId, source: 'keyvault', category: 'AuditEvent', operation: 'SECRETGET' }));
     else out.push(ev(Math.max(0, at), { principalId }));
   }
@@ -61,7 +88,11 @@ const now = () => T0 + 90 * DAY;
  */
 class FailingStore implements StateStore {
   calls = 0;
-  constructor(private readonly inner: InMemoryStateStore, private readonly failAt: number, private readonly keysStored = false) {}
+  constructor(
+    private readonly inner: InMemoryStateStore,
+    private readonly failAt: number,
+    private readonly keysStored = false,
+  ) {}
   load(partitionId: string) {
     return this.inner.load(partitionId);
   }
@@ -140,7 +171,13 @@ describe('Detector', () => {
     const list = batches(stream(synthetic(10, 2, 300), new PartitionRouter(1)), 30);
     const uninterrupted = await drive(new Detector(allKinds, { now }), list);
     // One partition: each flush is one write, the keys then the partition's mark. Fail each in turn, before anything or after the keys.
-    for (const [failAt, keysStored] of [1, 2, 3, 4, 5, 6, 7, 8].flatMap((n) => [[n, false], [n, true]] as const)) {
+    for (const [failAt, keysStored] of [1, 2, 3, 4, 5, 6, 7, 8].flatMap(
+      (n) =>
+        [
+          [n, false],
+          [n, true],
+        ] as const,
+    )) {
       const inner = new InMemoryStateStore();
       const failing = new FailingStore(inner, failAt, keysStored);
       const crashed = new Detector(allKinds, { store: failing, now });
@@ -148,7 +185,13 @@ describe('Detector', () => {
       let done = 0;
       for (const batch of list) {
         alerts.push(...(await crashed.process(batch)));
-        if (!(await crashed.flush().then(() => true, () => false))) break;
+        if (
+          !(await crashed.flush().then(
+            () => true,
+            () => false,
+          ))
+        )
+          break;
         done++;
       }
       // The host retries from the last checkpoint: the batch whose flush failed comes again.
@@ -183,7 +226,15 @@ describe('Detector', () => {
       const principalId = `00000000-0000-4000-8000-${String(p).padStart(12, '0')}`;
       for (let i = 0; i < 6; i++) {
         const at = day * DAY + (p % 20) * HOUR + i * MIN;
-        events.push(ev(at, { principalId, source: i % 2 ? 'signin' : 'ai', category: 'x', operation: i % 2 ? 'SIGN-IN ACTIVITY' : 'CHATCOMPLETIONS_CREATE', ip: `10.1.0.${i}` }));
+        events.push(
+          ev(at, {
+            principalId,
+            source: i % 2 ? 'signin' : 'ai',
+            category: 'x',
+            operation: i % 2 ? 'SIGN-IN ACTIVITY' : 'CHATCOMPLETIONS_CREATE',
+            ip: `10.1.0.${i}`,
+          }),
+        );
       }
     }
     events.sort((a, b) => a.time - b.time);
@@ -201,17 +252,41 @@ describe('Detector', () => {
 
   it('builds the Alert contract: entities, lists, latency, and evidence without secrets', async () => {
     const event = ev(0, {
-      principalName: 'alice@contoso.com', principalType: 'user', tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
-      appId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46', ip: '81.2.69.***', correlationId: 'c-1',
-      details: { uri: 'https://st.blob.core.windows.net/c/b?sv=2022&sig=abcDEF123', accessToken: 'eyJhbGciOi.eyJzdWIiOiIx.sig', keyName: 'key1', totalTokens: 42 },
+      principalName: 'alice@contoso.com',
+      principalType: 'user',
+      tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+      appId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46',
+      ip: '81.2.69.***',
+      correlationId: 'c-1',
+      details: {
+        uri: 'https://st.blob.core.windows.net/c/b?sv=2022&sig=abcDEF123',
+        accessToken: 'eyJhbGciOi.eyJzdWIiOiIx.sig',
+        keyName: 'key1',
+        totalTokens: 42,
+      },
     });
     const detector = new Detector([listKeys], { now: () => T0 + 1234 });
     const [alert] = await detector.process([{ event, arrivedAt: T0 + 1000, partitionId: '0', sequenceNumber: 1 }]);
     expect(alert.DetectionLatencyMs).toBe(234);
-    expect(alert).toMatchObject({ RuleId: 'test-match', RuleVersion: '1', PrincipalName: 'alice@contoso.com', SubscriptionIds: [SUB_A], IpAddresses: ['81.2.69.***'], EventCount: 1 });
+    expect(alert).toMatchObject({
+      RuleId: 'test-match',
+      RuleVersion: '1',
+      PrincipalName: 'alice@contoso.com',
+      SubscriptionIds: [SUB_A],
+      IpAddresses: ['81.2.69.***'],
+      EventCount: 1,
+    });
     expect(alert.AlertId).toMatch(/^[0-9a-f]{32}$/);
     expect(alert.Entities).toEqual([
-      { Type: 'account', IsDomainJoined: false, AadUserId: SP, Name: 'alice', UPNSuffix: 'contoso.com', DisplayName: 'alice@contoso.com', AadTenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47' },
+      {
+        Type: 'account',
+        IsDomainJoined: false,
+        AadUserId: SP,
+        Name: 'alice',
+        UPNSuffix: 'contoso.com',
+        DisplayName: 'alice@contoso.com',
+        AadTenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+      },
       { Type: 'cloud-application', AppId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46' },
       { Type: 'azure-resource', ResourceId: event.resourceId },
     ]);
@@ -236,13 +311,31 @@ describe('Detector', () => {
 
   it('shows a rule only the sources and operations it subscribes to', async () => {
     const seen: string[] = [];
-    const watcher = defineRule({ ...common, id: 'test-index', title: 'w', sources: ['activity'], operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION'], where: (e) => (seen.push(e.id), false), kind: 'match' });
-    await run([watcher], [stream([ev(0), ev(1, { operation: 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/WRITE' }), ev(2, { source: 'signin', operation: 'SIGN-IN ACTIVITY' })])]);
+    const watcher = defineRule({
+      ...common,
+      id: 'test-index',
+      title: 'w',
+      sources: ['activity'],
+      operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION'],
+      where: (e) => (seen.push(e.id), false),
+      kind: 'match',
+    });
+    await run(
+      [watcher],
+      [stream([ev(0), ev(1, { operation: 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/WRITE' }), ev(2, { source: 'signin', operation: 'SIGN-IN ACTIVITY' })])],
+    );
     expect(seen).toHaveLength(1);
   });
 
   it('a rule that throws is counted and shown; the batch and the other rules go on', async () => {
-    const broken = defineRule({ ...common, id: 'test-broken', title: 'b', sources: ['activity'], where: (e) => ((e.details as Record<string, unknown>).missing as string).length > 0, kind: 'match' });
+    const broken = defineRule({
+      ...common,
+      id: 'test-broken',
+      title: 'b',
+      sources: ['activity'],
+      where: (e) => ((e.details as Record<string, unknown>).missing as string).length > 0,
+      kind: 'match',
+    });
     const { alerts, detector } = await run([broken, listKeys], [stream([ev(0)])]);
     expect(alerts.map((a) => a.RuleId)).toEqual(['test-match']);
     expect(detector.stats().ruleErrors).toEqual({ 'test-broken': 1 });

@@ -3,9 +3,18 @@ import { defineRule } from '../../src/engine/index.js';
 import { DAY, HOUR, SP, SP2, T0, ev, run, stream } from './helpers.js';
 
 const newIp = defineRule({
-  id: 'test-first-seen', version: '1', title: (c) => `sign-in from new IP ${String(c.evidence.value)}`, description: 'test rule',
-  severity: 'Medium', tactics: ['InitialAccess'], techniques: ['T1078.004'], sources: ['signin'],
-  kind: 'firstSeen', value: 'ip', horizon: '7d', learning: '1d',
+  id: 'test-first-seen',
+  version: '1',
+  title: (c) => `sign-in from new IP ${String(c.evidence.value)}`,
+  description: 'test rule',
+  severity: 'Medium',
+  tactics: ['InitialAccess'],
+  techniques: ['T1078.004'],
+  sources: ['signin'],
+  kind: 'firstSeen',
+  value: 'ip',
+  horizon: '7d',
+  learning: '1d',
 });
 
 const signin = (at: number, ip: string, principalId?: string) =>
@@ -13,12 +22,18 @@ const signin = (at: number, ip: string, principalId?: string) =>
 
 describe('firstSeen', () => {
   it('learns during the learning period, then alerts on a value never seen for the key', async () => {
-    const { alerts } = await run([newIp], [stream([
-      signin(0, '10.0.0.1'), signin(12 * HOUR, '10.0.0.2'), // learning: nothing
-      signin(2 * DAY, '10.0.0.1'), // known
-      signin(2 * DAY + HOUR, '203.0.113.7'), // new
-      signin(2 * DAY + 2 * HOUR, '203.0.113.7'), // known now
-    ])]);
+    const { alerts } = await run(
+      [newIp],
+      [
+        stream([
+          signin(0, '10.0.0.1'),
+          signin(12 * HOUR, '10.0.0.2'), // learning: nothing
+          signin(2 * DAY, '10.0.0.1'), // known
+          signin(2 * DAY + HOUR, '203.0.113.7'), // new
+          signin(2 * DAY + 2 * HOUR, '203.0.113.7'), // known now
+        ]),
+      ],
+    );
     expect(alerts).toHaveLength(1);
     expect(alerts[0].Title).toBe('sign-in from new IP 203.0.113.7');
     expect(alerts[0].IpAddresses).toEqual(['203.0.113.7']);
@@ -27,12 +42,17 @@ describe('firstSeen', () => {
   });
 
   it('the learning period is per key: a principal first seen later learns on its own', async () => {
-    const { alerts } = await run([newIp], [stream([
-      signin(0, '10.0.0.1'),
-      signin(3 * DAY, '10.0.0.9', SP2), // SP2's first day: learning
-      signin(3 * DAY + HOUR, '10.0.0.8', SP2),
-      signin(5 * DAY, '10.0.0.7', SP2), // SP2 learned: new
-    ])]);
+    const { alerts } = await run(
+      [newIp],
+      [
+        stream([
+          signin(0, '10.0.0.1'),
+          signin(3 * DAY, '10.0.0.9', SP2), // SP2's first day: learning
+          signin(3 * DAY + HOUR, '10.0.0.8', SP2),
+          signin(5 * DAY, '10.0.0.7', SP2), // SP2 learned: new
+        ]),
+      ],
+    );
     expect(alerts.map((a) => [a.PrincipalId, a.IpAddresses[0]])).toEqual([[SP2, '10.0.0.7']]);
   });
 
@@ -44,7 +64,7 @@ describe('firstSeen', () => {
   });
 
   it("with learningFrom: 'key', a key silent longer than the horizon is forgotten and learns again", async () => {
-    const perKey = defineRule({ ...(newIp.definition), id: 'test-first-seen-per-key', learningFrom: 'key' } as Parameters<typeof defineRule>[0]);
+    const perKey = defineRule({ ...newIp.definition, id: 'test-first-seen-per-key', learningFrom: 'key' } as Parameters<typeof defineRule>[0]);
     const { alerts, detector } = await run([perKey], [stream([signin(0, '10.0.0.1'), signin(2 * DAY, '10.0.0.2'), signin(20 * DAY, '10.0.0.3')])]);
     expect(alerts.map((a) => a.IpAddresses[0])).toEqual(['10.0.0.2']);
     expect(alerts[0].Evidence).toMatchObject({ learningFrom: 'key' });
@@ -52,30 +72,47 @@ describe('firstSeen', () => {
   });
 
   it('by default learning follows the principal: its values expire with the horizon, but a principal seen within 30 days is not learning again', async () => {
-    const { alerts } = await run([newIp], [stream([
-      signin(0, '10.0.0.1'), signin(2 * DAY, '10.0.0.2'),
-      signin(20 * DAY, '10.0.0.3'), // values forgotten, the principal is not: new
-      signin(60 * DAY, '10.0.0.4'), // silent 40 days: forgotten too, learning again
-      signin(60 * DAY + HOUR, '10.0.0.5'),
-    ])]);
+    const { alerts } = await run(
+      [newIp],
+      [
+        stream([
+          signin(0, '10.0.0.1'),
+          signin(2 * DAY, '10.0.0.2'),
+          signin(20 * DAY, '10.0.0.3'), // values forgotten, the principal is not: new
+          signin(60 * DAY, '10.0.0.4'), // silent 40 days: forgotten too, learning again
+          signin(60 * DAY + HOUR, '10.0.0.5'),
+        ]),
+      ],
+    );
     expect(alerts.map((a) => a.IpAddresses[0])).toEqual(['10.0.0.2', '10.0.0.3']);
     expect(alerts[1].Evidence).toMatchObject({ learningFrom: 'principal', learningSince: new Date(T0).toISOString() });
   });
 
   it("a principal known on another source is past its learning on the rule's first event", async () => {
-    const { alerts } = await run([newIp], [stream([
-      ev(0, { source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE' }), // watched from here
-      signin(2 * DAY, '10.0.0.1'), // the rule's first event for the key: new, the principal is two days known
-      signin(2 * DAY, '10.0.0.1', SP2), // SP2 first seen now: learning
-    ])]);
+    const { alerts } = await run(
+      [newIp],
+      [
+        stream([
+          ev(0, { source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE' }), // watched from here
+          signin(2 * DAY, '10.0.0.1'), // the rule's first event for the key: new, the principal is two days known
+          signin(2 * DAY, '10.0.0.1', SP2), // SP2 first seen now: learning
+        ]),
+      ],
+    );
     expect(alerts.map((a) => [a.PrincipalId, a.IpAddresses[0]])).toEqual([[SP, '10.0.0.1']]);
   });
 
   it('applies a late event: a new value arriving late still alerts, an old one refreshes what is known', async () => {
-    const { alerts, detector } = await run([newIp], [stream([
-      signin(0, '10.0.0.1'), signin(3 * DAY, '10.0.0.1'),
-      signin(2 * DAY, '198.51.100.4'), // a day late, new
-    ])]);
+    const { alerts, detector } = await run(
+      [newIp],
+      [
+        stream([
+          signin(0, '10.0.0.1'),
+          signin(3 * DAY, '10.0.0.1'),
+          signin(2 * DAY, '198.51.100.4'), // a day late, new
+        ]),
+      ],
+    );
     expect(detector.stats().late).toBe(1);
     expect(alerts.map((a) => a.IpAddresses[0])).toEqual(['198.51.100.4']);
   });

@@ -4,15 +4,34 @@ import type { NormalizedEvent } from '../../src/model/index.js';
 import { HOUR, MIN, SP, T0, batches, ev, run, stream } from './helpers.js';
 
 const burst = defineRule({
-  id: 'test-anomaly', version: '1', title: 'request burst', description: 'test rule',
-  severity: 'Medium', tactics: ['Impact'], techniques: ['T1496'], sources: ['ai'],
-  kind: 'anomaly', bucket: '1h', warmup: 4, minCount: 10, factor: 3, alpha: 0.5,
+  id: 'test-anomaly',
+  version: '1',
+  title: 'request burst',
+  description: 'test rule',
+  severity: 'Medium',
+  tactics: ['Impact'],
+  techniques: ['T1496'],
+  sources: ['ai'],
+  kind: 'anomaly',
+  bucket: '1h',
+  warmup: 4,
+  minCount: 10,
+  factor: 3,
+  alpha: 0.5,
 });
 
 const listKeys = defineRule({
-  id: 'test-threshold', version: '1', title: 'keys listed repeatedly', description: 'test rule',
-  severity: 'Medium', tactics: ['CredentialAccess'], techniques: ['T1552'], sources: ['activity'],
-  kind: 'threshold', window: '10m', threshold: 3,
+  id: 'test-threshold',
+  version: '1',
+  title: 'keys listed repeatedly',
+  description: 'test rule',
+  severity: 'Medium',
+  tactics: ['CredentialAccess'],
+  techniques: ['T1552'],
+  sources: ['activity'],
+  kind: 'threshold',
+  window: '10m',
+  threshold: 3,
 });
 
 const ai = (at: number) => ev(at, { source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE' });
@@ -53,7 +72,11 @@ describe('observation hook', () => {
     const { alerts } = await run([listKeys], [stream([ev(0), ev(5 * MIN), ev(9 * MIN), ev(30 * MIN), ev(35 * MIN)])], { observe });
     expect(alerts).toHaveLength(1);
     expect(points.map((p) => [p.time - T0, p.value, p.alerting])).toEqual([
-      [0, 1, false], [5 * MIN, 2, false], [9 * MIN, 3, true], [30 * MIN, 1, false], [35 * MIN, 2, false],
+      [0, 1, false],
+      [5 * MIN, 2, false],
+      [9 * MIN, 3, true],
+      [30 * MIN, 1, false],
+      [35 * MIN, 2, false],
     ]);
     expect(points.every((p) => p.threshold === 3 && p.span === 10 * MIN)).toBe(true);
   });

@@ -24,14 +24,21 @@ const dir = mkdtempSync(join(tmpdir(), 'warden-readme-rule-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the README worked example (Add a rule)', () => {
-  it('scaffolds, then with the README\'s rule, fixtures and cases, passes and prints what the README shows', async () => {
+  it("scaffolds, then with the README's rule, fixtures and cases, passes and prints what the README shows", async () => {
     const blocks = addRuleSection();
-    const shown = (command: string) => blocks.find((b) => b.text.startsWith(`$ npm run -s warden -- ${command}`))!.text.split('\n').slice(1).filter(Boolean);
+    const shown = (command: string) =>
+      blocks
+        .find((b) => b.text.startsWith(`$ npm run -s warden -- ${command}`))!
+        .text.split('\n')
+        .slice(1)
+        .filter(Boolean);
 
     const scaffold = capturingIO();
     expect(await main(['rules', 'new', 'ai-deployment-deleted', '--kind', 'match', '--dir', dir], scaffold.io)).toBe(0);
     // The README shows the scaffold run from the repository: the same files, under detections/.
-    expect(scaffold.out.map((l) => l.replace(`${relative(process.cwd(), dir) || dir}${sep}`, 'detections/'))).toEqual(shown('rules new ai-deployment-deleted --kind match'));
+    expect(scaffold.out.map((l) => l.replace(`${relative(process.cwd(), dir) || dir}${sep}`, 'detections/'))).toEqual(
+      shown('rules new ai-deployment-deleted --kind match'),
+    );
 
     const [rule] = blocks.filter((b) => b.lang === 'ts');
     const [positive, benign, cases] = blocks.filter((b) => b.lang === 'json');

@@ -5,9 +5,17 @@ import type { StreamEvent } from '../../src/model/index.js';
 import { DAY, MIN, T0, ev } from './helpers.js';
 
 const listKeys = defineRule({
-  id: 'test-threshold', version: '1', title: 'keys listed repeatedly', description: 'test rule',
-  severity: 'Medium', tactics: ['CredentialAccess'], techniques: ['T1552'], sources: ['activity'],
-  kind: 'threshold', window: '10m', threshold: 4,
+  id: 'test-threshold',
+  version: '1',
+  title: 'keys listed repeatedly',
+  description: 'test rule',
+  severity: 'Medium',
+  tactics: ['CredentialAccess'],
+  techniques: ['T1552'],
+  sources: ['activity'],
+  kind: 'threshold',
+  window: '10m',
+  threshold: 4,
 });
 
 /** Keyed events as ingest publishes them: positions on the keyed partition, and where each was read. */
@@ -26,7 +34,7 @@ const detector = (store?: InMemoryStateStore) => new Detector([listKeys], { stor
 describe('an ingest batch published twice', () => {
   it('counts the copies once: three events and their three copies stay under a threshold of four', async () => {
     const d = detector();
-    const alerts = [...await d.process(keyed([0, 1, 2], 0, 5)), ...await d.process(keyed([0, 1, 2], 3, 5))];
+    const alerts = [...(await d.process(keyed([0, 1, 2], 0, 5))), ...(await d.process(keyed([0, 1, 2], 3, 5)))];
     expect(alerts).toEqual([]);
     expect(d.stats()).toMatchObject({ events: 3, republishedSkipped: 3 });
     // A fourth, new event (a later raw event of the same origin) makes the threshold.

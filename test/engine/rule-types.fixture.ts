@@ -5,7 +5,13 @@ import { defineRule } from '../../src/engine/api.js';
  * stay an error, or the typecheck fails. test/engine/rule-types.test.ts checks the messages.
  */
 export const misspeltDetail = defineRule({
-  id: 'typed-details', version: '1', title: 't', description: 'd', severity: 'Low', tactics: ['CredentialAccess'], techniques: [],
+  id: 'typed-details',
+  version: '1',
+  title: 't',
+  description: 'd',
+  severity: 'Low',
+  tactics: ['CredentialAccess'],
+  techniques: [],
   sources: ['keyvault'],
   // @ts-expect-error -- Key Vault events have details.secretName, not secretNmae
   where: (e) => e.details.secretNmae === 'db-password',

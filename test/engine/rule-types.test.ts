@@ -59,7 +59,7 @@ describe('the rule API is typed', async () => {
     expect(of('details-other-source.ts').join('\n')).toMatch(/Property 'secretName' does not exist on type 'StorageDetails'/);
   });
 
-  it('a title reads the kind\'s evidence and the rule\'s own, typed', () => {
+  it("a title reads the kind's evidence and the rule's own, typed", () => {
     expect(of('evidence-misspelt.ts'), of('evidence-misspelt.ts').join('\n')).toHaveLength(1);
     expect(of('evidence-misspelt.ts')[0]).toMatch(/Property 'cuont' does not exist/);
   });

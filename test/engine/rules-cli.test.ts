@@ -23,8 +23,11 @@ afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 function detections(id: string, cases: unknown, ruleExtra = ''): string {
   const dir = mkdtempSync(join(tmpdir(), 'warden-rules-cli-'));
   dirs.push(dir);
-  writeFileSync(join(dir, `${id}.ts`), `import { defineRule } from ${JSON.stringify(engine)};
-export default defineRule({ id: '${id}', version: '1', title: 'keys listed', description: 'd', severity: 'High', tactics: ['CredentialAccess'], techniques: ['T1552'], sources: ['activity'], operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION']${ruleExtra}, kind: 'match' });\n`);
+  writeFileSync(
+    join(dir, `${id}.ts`),
+    `import { defineRule } from ${JSON.stringify(engine)};
+export default defineRule({ id: '${id}', version: '1', title: 'keys listed', description: 'd', severity: 'High', tactics: ['CredentialAccess'], techniques: ['T1552'], sources: ['activity'], operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION']${ruleExtra}, kind: 'match' });\n`,
+  );
   const fixtures = join(dir, `${id}.fixtures`);
   mkdirSync(fixtures);
   copyFileSync(join(realFixtures, 'sp-lists-openai-keys.json'), join(fixtures, 'listing.json'));
@@ -56,10 +59,14 @@ describe('warden rules', () => {
   });
 
   it('test reports a case whose alerts differ, principal by principal', async () => {
-    const dir = detections('key-rule', [
-      { name: 'expects one', captures: ['listing.json'], expect: [{ principal: SP_ROGUE, count: 1 }] },
-      { name: 'expects none', captures: ['listing.json'], expect: [] },
-    ], ", suppress: '1h'");
+    const dir = detections(
+      'key-rule',
+      [
+        { name: 'expects one', captures: ['listing.json'], expect: [{ principal: SP_ROGUE, count: 1 }] },
+        { name: 'expects none', captures: ['listing.json'], expect: [] },
+      ],
+      ", suppress: '1h'",
+    );
     const { io, out } = capturingIO();
     expect(await main(['rules', 'test', '--dir', dir], io)).toBe(1);
     const text = out.join('\n');
@@ -74,8 +81,11 @@ describe('warden rules', () => {
 
   it('test fails a case whose captures give the rule nothing to read', async () => {
     const dir = detections('signin-rule', [{ name: 'vacuous', captures: ['storage.json'], expect: [] }]);
-    writeFileSync(join(dir, 'signin-rule.ts'), `import { defineRule } from ${JSON.stringify(engine)};
-export default defineRule({ id: 'signin-rule', version: '1', title: 't', description: 'd', severity: 'Low', tactics: ['InitialAccess'], techniques: ['T1078'], sources: ['signin'], kind: 'match' });\n`);
+    writeFileSync(
+      join(dir, 'signin-rule.ts'),
+      `import { defineRule } from ${JSON.stringify(engine)};
+export default defineRule({ id: 'signin-rule', version: '1', title: 't', description: 'd', severity: 'Low', tactics: ['InitialAccess'], techniques: ['T1078'], sources: ['signin'], kind: 'match' });\n`,
+    );
     const { io, out } = capturingIO();
     expect(await main(['rules', 'test', '--dir', dir], io)).toBe(1);
     expect(out.join('\n')).toContain("no event of the rule's sources (signin) came out of the captures: the case tests nothing");
@@ -110,7 +120,7 @@ export default defineRule({ id: 'signin-rule', version: '1', title: 't', descrip
     expect(await main(['rules', 'list', '--verbose'], io)).toBe(2);
     expect(err).toEqual([
       "warden rules: no rule 'no-such-rule': 'warden rules list' shows the rules",
-      'warden rules: unknown subcommand \'frob\': use list, test, lint, docs, new',
+      "warden rules: unknown subcommand 'frob': use list, test, lint, docs, new",
       "warden rules: Unknown option '--verbose': see 'warden rules --help'",
     ]);
   });

@@ -54,17 +54,23 @@ describe('warden rules new', () => {
     const id = 'openai-key-listing';
     expect(await main(['rules', 'new', id, '--kind', 'match', '--dir', dir], capturingIO().io)).toBe(0);
     const rule = join(dir, `${id}.ts`);
-    writeFileSync(rule, readFileSync(rule, 'utf8').replace("// operations: ['TODO/OPERATION'],", "operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION'],"));
+    writeFileSync(
+      rule,
+      readFileSync(rule, 'utf8').replace("// operations: ['TODO/OPERATION'],", "operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION'],"),
+    );
     const fixtures = join(dir, `${id}.fixtures`);
     const real = join(import.meta.dirname, '../../detections/ai-key-listing.fixtures');
     writeFileSync(join(fixtures, 'positive.json'), readFileSync(join(real, 'sp-lists-openai-keys.json')));
     writeFileSync(join(fixtures, 'benign.json'), readFileSync(join(real, 'storage-keys-listed.json')));
-    writeFileSync(join(fixtures, 'cases.json'), JSON.stringify({
-      cases: [
-        { name: 'an SP lists OpenAI keys', captures: ['positive.json'], expect: [{ principal: '3f2a9c1e-5b7d-4e8f-a1c2-9d0e4b6f8a21', count: 1 }] },
-        { name: 'storage keys are another rule', captures: ['benign.json'], expect: [] },
-      ],
-    }));
+    writeFileSync(
+      join(fixtures, 'cases.json'),
+      JSON.stringify({
+        cases: [
+          { name: 'an SP lists OpenAI keys', captures: ['positive.json'], expect: [{ principal: '3f2a9c1e-5b7d-4e8f-a1c2-9d0e4b6f8a21', count: 1 }] },
+          { name: 'storage keys are another rule', captures: ['benign.json'], expect: [] },
+        ],
+      }),
+    );
     const test = capturingIO();
     expect(await main(['rules', 'test', '--dir', dir], test.io)).toBe(0);
     expect(test.out.at(-1)).toBe('2 cases of 1 rule: 2 passed, 0 failed');
@@ -77,7 +83,10 @@ describe('warden rules new', () => {
       [['rules', 'new', 'Bad_Id', '--kind', 'match'], "warden rules: 'Bad_Id' is not a rule id: use lower-case words joined by '-' (e.g. 'storage-sas-burst')"],
       [['rules', 'new', 'ok-id', '--kind', 'window'], "warden rules: 'window' is not a rule kind: use match, threshold, anomaly, firstSeen, sequence"],
       [['rules', 'new', 'ok-id'], 'warden rules: give --kind: match, threshold, anomaly, firstSeen or sequence'],
-      [['rules', 'new', 'taken', '--kind', 'threshold'], `warden rules: ${relative(process.cwd(), join(dir, 'taken.ts'))} already exists: pick another id or remove it`],
+      [
+        ['rules', 'new', 'taken', '--kind', 'threshold'],
+        `warden rules: ${relative(process.cwd(), join(dir, 'taken.ts'))} already exists: pick another id or remove it`,
+      ],
     ];
     for (const [argv, message] of cases) {
       const run = capturingIO();

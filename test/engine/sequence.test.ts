@@ -6,25 +6,50 @@ import { DAY, MIN, SP, SP2, SUB_A, SUB_B, T0, ev, run, stream } from './helpers.
 import { PartitionRouter, routeToPartition } from '../../src/eventhubs/partitioning.js';
 
 const newIpThenSecret = defineRule({
-  id: 'test-sequence-new-ip', version: '1', title: 'new IP then secret read', description: 'test rule',
-  severity: 'High', tactics: ['InitialAccess', 'CredentialAccess'], techniques: ['T1078.004', 'T1555'],
+  id: 'test-sequence-new-ip',
+  version: '1',
+  title: 'new IP then secret read',
+  description: 'test rule',
+  severity: 'High',
+  tactics: ['InitialAccess', 'CredentialAccess'],
+  techniques: ['T1078.004', 'T1555'],
   sources: ['signin', 'keyvault', 'activity'],
-  kind: 'sequence', within: '1h',
+  kind: 'sequence',
+  within: '1h',
   steps: {
-    signin: { name: 'sign-in from a new IP', sources: ['signin'], where: (e) => e.result === 'success', firstSeen: { value: 'ip', horizon: '30d', learning: '1d' } },
-    access: { name: 'secret read or key listing', sources: ['keyvault', 'activity'], where: (e) => e.operation === 'SECRETGET' || e.operation.endsWith('/LISTKEYS/ACTION') },
+    signin: {
+      name: 'sign-in from a new IP',
+      sources: ['signin'],
+      where: (e) => e.result === 'success',
+      firstSeen: { value: 'ip', horizon: '30d', learning: '1d' },
+    },
+    access: {
+      name: 'secret read or key listing',
+      sources: ['keyvault', 'activity'],
+      where: (e) => e.operation === 'SECRETGET' || e.operation.endsWith('/LISTKEYS/ACTION'),
+    },
   },
 });
 
 const READS = new Set(['GETBLOB']);
 const WRITES = new Set(['PUTBLOB']);
 const crossSubscription = defineRule({
-  id: 'test-sequence-cross-sub', version: '1', description: 'test rule',
-  severity: 'High', tactics: ['Exfiltration'], techniques: ['T1537'], sources: ['storage'],
-  kind: 'sequence', within: '10m',
+  id: 'test-sequence-cross-sub',
+  version: '1',
+  description: 'test rule',
+  severity: 'High',
+  tactics: ['Exfiltration'],
+  techniques: ['T1537'],
+  sources: ['storage'],
+  kind: 'sequence',
+  within: '10m',
   steps: {
     read: { where: (e) => READS.has(e.operation) },
-    write: { name: 'write elsewhere', where: (e) => WRITES.has(e.operation), relate: (e, { read }) => !!e.subscriptionId && e.subscriptionId !== read.subscriptionId },
+    write: {
+      name: 'write elsewhere',
+      where: (e) => WRITES.has(e.operation),
+      relate: (e, { read }) => !!e.subscriptionId && e.subscriptionId !== read.subscriptionId,
+    },
   },
   title: ({ steps: { read, write } }) => `read in ${read.subscriptionId}, wrote in ${write.subscriptionId}`,
 });
@@ -32,17 +57,30 @@ const crossSubscription = defineRule({
 const signin = (at: number, ip: string) => ev(at, { source: 'signin', category: 'ServicePrincipalSignInLogs', operation: 'SIGN-IN ACTIVITY', ip });
 const secret = (at: number) => ev(at, { source: 'keyvault', category: 'AuditEvent', operation: 'SECRETGET', details: { secretName: 'db-password' } });
 const blob = (at: number, operation: string, subscriptionId: string): NormalizedEvent =>
-  ev(at, { source: 'storage', category: operation === 'GETBLOB' ? 'StorageRead' : 'StorageWrite', operation, subscriptionId, resourceId: `/subscriptions/${subscriptionId}/resourcegroups/rg/providers/microsoft.storage/storageaccounts/st` });
+  ev(at, {
+    source: 'storage',
+    category: operation === 'GETBLOB' ? 'StorageRead' : 'StorageWrite',
+    operation,
+    subscriptionId,
+    resourceId: `/subscriptions/${subscriptionId}/resourcegroups/rg/providers/microsoft.storage/storageaccounts/st`,
+  });
 
 const D2 = 2 * DAY;
 
 describe('sequence', () => {
   it('sign-in from an IP never seen for the principal, then a secret read within the hour', async () => {
-    const { alerts } = await run([newIpThenSecret], [stream([
-      signin(0, '10.0.0.1'), // learning
-      signin(D2, '10.0.0.1'), secret(D2 + 5 * MIN), // known IP: nothing
-      signin(D2 + 2 * MIN * 60, '203.0.113.9'), secret(D2 + 2 * MIN * 60 + 30 * MIN),
-    ])]);
+    const { alerts } = await run(
+      [newIpThenSecret],
+      [
+        stream([
+          signin(0, '10.0.0.1'), // learning
+          signin(D2, '10.0.0.1'),
+          secret(D2 + 5 * MIN), // known IP: nothing
+          signin(D2 + 2 * MIN * 60, '203.0.113.9'),
+          secret(D2 + 2 * MIN * 60 + 30 * MIN),
+        ]),
+      ],
+    );
     expect(alerts).toHaveLength(1);
     const steps = alerts[0].Evidence.steps as { step: string; ip?: string; operation: string }[];
     expect(steps.map((s) => s.step)).toEqual(['sign-in from a new IP', 'secret read or key listing']);
@@ -58,7 +96,10 @@ describe('sequence', () => {
 
   it('completes when the steps arrive in different batches', async () => {
     const events = stream([signin(0, '10.0.0.1'), signin(D2, '203.0.113.9'), secret(D2 + 20 * MIN)]);
-    const { alerts } = await run([newIpThenSecret], events.map((e) => [e]));
+    const { alerts } = await run(
+      [newIpThenSecret],
+      events.map((e) => [e]),
+    );
     expect(alerts).toHaveLength(1);
   });
 
@@ -99,11 +140,17 @@ describe('sequence', () => {
   it('relates a step to the earlier step: read in subscription X, then write in Y ≠ X', async () => {
     const same = await run([crossSubscription], [stream([blob(0, 'GETBLOB', SUB_A), blob(2 * MIN, 'PUTBLOB', SUB_A)])]);
     expect(same.alerts).toEqual([]);
-    const cross = await run([crossSubscription], [stream([blob(0, 'GETBLOB', SUB_A), blob(MIN, 'GETBLOB', SUB_A), blob(2 * MIN, 'PUTBLOB', SUB_A), blob(4 * MIN, 'PUTBLOB', SUB_B)])]);
+    const cross = await run(
+      [crossSubscription],
+      [stream([blob(0, 'GETBLOB', SUB_A), blob(MIN, 'GETBLOB', SUB_A), blob(2 * MIN, 'PUTBLOB', SUB_A), blob(4 * MIN, 'PUTBLOB', SUB_B)])],
+    );
     expect(cross.alerts).toHaveLength(1);
     expect(cross.alerts[0].SubscriptionIds.sort()).toEqual([SUB_A, SUB_B].sort());
     const steps = cross.alerts[0].Evidence.steps as { step: string; subscriptionId: string }[];
-    expect(steps.map((s) => [s.step, s.subscriptionId])).toEqual([['read', SUB_A], ['write elsewhere', SUB_B]]);
+    expect(steps.map((s) => [s.step, s.subscriptionId])).toEqual([
+      ['read', SUB_A],
+      ['write elsewhere', SUB_B],
+    ]);
     // The title reads the steps by name.
     expect(cross.alerts[0].Title).toBe(`read in ${SUB_A}, wrote in ${SUB_B}`);
   });

@@ -3,15 +3,32 @@ import { defineRule, tunable } from '../../src/engine/index.js';
 import { MIN, SP2, T0, batches, ev, run, stream } from './helpers.js';
 
 const listKeys = defineRule({
-  id: 'test-threshold', version: '1', title: 'keys listed repeatedly', description: 'test rule',
-  severity: 'Medium', tactics: ['CredentialAccess'], techniques: ['T1552'], sources: ['activity'],
-  kind: 'threshold', window: '10m', threshold: tunable(3, 'Key listings within the window'),
+  id: 'test-threshold',
+  version: '1',
+  title: 'keys listed repeatedly',
+  description: 'test rule',
+  severity: 'Medium',
+  tactics: ['CredentialAccess'],
+  techniques: ['T1552'],
+  sources: ['activity'],
+  kind: 'threshold',
+  window: '10m',
+  threshold: tunable(3, 'Key listings within the window'),
 });
 
 const distinctIps = defineRule({
-  id: 'test-distinct', version: '1', title: 'many IPs', description: 'test rule',
-  severity: 'Low', tactics: ['InitialAccess'], techniques: ['T1078'], sources: ['signin'],
-  kind: 'threshold', window: '10m', threshold: 3, distinct: 'ip',
+  id: 'test-distinct',
+  version: '1',
+  title: 'many IPs',
+  description: 'test rule',
+  severity: 'Low',
+  tactics: ['InitialAccess'],
+  techniques: ['T1078'],
+  sources: ['signin'],
+  kind: 'threshold',
+  window: '10m',
+  threshold: 3,
+  distinct: 'ip',
 });
 
 describe('threshold', () => {
@@ -101,15 +118,34 @@ describe('threshold', () => {
 });
 
 const bytesRead = defineRule({
-  id: 'test-sum', version: '1', title: 'many bytes read', description: 'test rule',
-  severity: 'Medium', tactics: ['Exfiltration'], techniques: ['T1530'], sources: ['storage'],
-  kind: 'threshold', window: '10m', threshold: tunable(1_000_000_000, 'Bytes within the window'), sum: (e) => e.details.bytes,
+  id: 'test-sum',
+  version: '1',
+  title: 'many bytes read',
+  description: 'test rule',
+  severity: 'Medium',
+  tactics: ['Exfiltration'],
+  techniques: ['T1530'],
+  sources: ['storage'],
+  kind: 'threshold',
+  window: '10m',
+  threshold: tunable(1_000_000_000, 'Bytes within the window'),
+  sum: (e) => e.details.bytes,
 });
 
 const rejected = defineRule({
-  id: 'test-share', version: '1', title: 'rejected calls', description: 'test rule',
-  severity: 'Low', tactics: ['DefenseEvasion'], techniques: ['T1562'], sources: ['ai'],
-  kind: 'threshold', window: '10m', threshold: 5, shareOf: (e) => e.details.statusCode === 400, minShare: tunable(0.5, 'Least share'),
+  id: 'test-share',
+  version: '1',
+  title: 'rejected calls',
+  description: 'test rule',
+  severity: 'Low',
+  tactics: ['DefenseEvasion'],
+  techniques: ['T1562'],
+  sources: ['ai'],
+  kind: 'threshold',
+  window: '10m',
+  threshold: 5,
+  shareOf: (e) => e.details.statusCode === 400,
+  minShare: tunable(0.5, 'Least share'),
 });
 
 describe('threshold over a summed measure', () => {
@@ -141,8 +177,9 @@ describe('threshold over a summed measure', () => {
   });
 });
 
-describe('threshold over a share of the key\'s events', () => {
-  const call = (at: number, statusCode: number) => ev(at, { source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE', details: { statusCode } });
+describe("threshold over a share of the key's events", () => {
+  const call = (at: number, statusCode: number) =>
+    ev(at, { source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE', details: { statusCode } });
 
   it('alerts when the matching events reach the threshold and at least the share of all calls', async () => {
     const events = [200, 400, 400, 200, 400, 400, 400].map((s, i) => call(i * MIN, s));
@@ -152,7 +189,7 @@ describe('threshold over a share of the key\'s events', () => {
     expect(alerts[0].EventCount).toBe(7);
   });
 
-  it('does not alert when the same rejections are a small share of a busy caller\'s calls', async () => {
+  it("does not alert when the same rejections are a small share of a busy caller's calls", async () => {
     const events = Array.from({ length: 60 }, (_, i) => call(i * 5000, i % 10 === 0 ? 400 : 200)); // 6 of 60 in 5 minutes
     const { alerts } = await run([rejected], [stream(events)]);
     expect(alerts).toEqual([]);

@@ -15,17 +15,33 @@ async function keysWritten(detector: Detector, store: InMemoryStateStore, batch:
 const common = { version: '1', description: 'test rule', severity: 'Medium', tactics: ['InitialAccess'], techniques: ['T1078.004'] } as const;
 
 const newIp = defineRule({
-  ...common, id: 'test-new-ip', title: (c) => `sign-in from new IP ${String(c.evidence.value)}`, sources: ['signin'],
-  kind: 'firstSeen', value: 'ip', horizon: '7d', learning: '1d',
+  ...common,
+  id: 'test-new-ip',
+  title: (c) => `sign-in from new IP ${String(c.evidence.value)}`,
+  sources: ['signin'],
+  kind: 'firstSeen',
+  value: 'ip',
+  horizon: '7d',
+  learning: '1d',
 });
 
 const listKeys = defineRule({
-  ...common, id: 'test-list-keys', title: () => 'keys listed', sources: ['activity'], operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION'],
-  kind: 'match', suppress: '1h',
+  ...common,
+  id: 'test-list-keys',
+  title: () => 'keys listed',
+  sources: ['activity'],
+  operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION'],
+  kind: 'match',
+  suppress: '1h',
 });
 
 const newIpThenKeys = defineRule({
-  ...common, id: 'test-new-ip-then-keys', title: () => 'new IP, then keys listed', sources: ['signin', 'activity'], kind: 'sequence', within: '1h',
+  ...common,
+  id: 'test-new-ip-then-keys',
+  title: () => 'new IP, then keys listed',
+  sources: ['signin', 'activity'],
+  kind: 'sequence',
+  within: '1h',
   steps: {
     signin: { name: 'sign-in from a new IP', sources: ['signin'], firstSeen: { value: 'ip', horizon: '7d', learning: '1d' } },
     keys: { name: 'keys listed', sources: ['activity'], operations: ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION'] },
@@ -78,8 +94,13 @@ describe('keys whose state an event did not change are not rewritten', () => {
 
   it('sequence: a step whose firstSeen value is known, and that starts no candidate, does not rewrite the key', async () => {
     const { store, detector } = detectorWith([newIpThenKeys]);
-    const batches = stream([signin(0, '10.0.0.1'), signin(HOUR, '10.0.0.1'), signin(HOUR + MIN, '10.0.0.1'), signin(2 * DAY, '203.0.113.7'), keyListing(2 * DAY + MIN)])
-      .map((e) => [e]);
+    const batches = stream([
+      signin(0, '10.0.0.1'),
+      signin(HOUR, '10.0.0.1'),
+      signin(HOUR + MIN, '10.0.0.1'),
+      signin(2 * DAY, '203.0.113.7'),
+      keyListing(2 * DAY + MIN),
+    ]).map((e) => [e]);
     expect(await keysWritten(detector, store, batches[0])).toHaveLength(1);
     expect(await keysWritten(detector, store, batches[1])).toHaveLength(1); // past the refresh interval
     expect(await keysWritten(detector, store, batches[2])).toEqual([]);
@@ -89,10 +110,22 @@ describe('keys whose state an event did not change are not rewritten', () => {
   });
 
   it('a detector restored from the store after unwritten events raises what an uninterrupted one raises', async () => {
-    const events = [signin(0, '10.0.0.1'), signin(5 * MIN, '10.0.0.1'), keyListing(6 * MIN), keyListing(7 * MIN), signin(2 * DAY, '10.0.0.1'), signin(2 * DAY + MIN, '203.0.113.7'), keyListing(2 * DAY + 2 * MIN), keyListing(2 * DAY + 3 * MIN)];
+    const events = [
+      signin(0, '10.0.0.1'),
+      signin(5 * MIN, '10.0.0.1'),
+      keyListing(6 * MIN),
+      keyListing(7 * MIN),
+      signin(2 * DAY, '10.0.0.1'),
+      signin(2 * DAY + MIN, '203.0.113.7'),
+      keyListing(2 * DAY + 2 * MIN),
+      keyListing(2 * DAY + 3 * MIN),
+    ];
     const rules = [newIp, listKeys, newIpThenKeys];
     const whole = detectorWith(rules);
-    const expected = await drive(whole.detector, stream(events).map((e) => [e]));
+    const expected = await drive(
+      whole.detector,
+      stream(events).map((e) => [e]),
+    );
     const store = new InMemoryStateStore();
     const alerts = [];
     for (const batch of stream(events).map((e) => [e])) {

@@ -43,10 +43,20 @@ function consumer(hub = HUB): EventHubConsumerClient {
 function read(client: EventHubConsumerClient, partitionId: string, startPosition: EventPosition, ownerLevel?: number) {
   const events: ReceivedEventData[] = [];
   const errors: Error[] = [];
-  const subscription: Subscription = client.subscribe(partitionId, {
-    processEvents: (batch) => { events.push(...batch); return Promise.resolve(); },
-    processError: (err) => { errors.push(err); return Promise.resolve(); },
-  }, { startPosition, maxWaitTimeInSeconds: 1, maxBatchSize: 50, ...(ownerLevel !== undefined ? { ownerLevel } : {}) });
+  const subscription: Subscription = client.subscribe(
+    partitionId,
+    {
+      processEvents: (batch) => {
+        events.push(...batch);
+        return Promise.resolve();
+      },
+      processError: (err) => {
+        errors.push(err);
+        return Promise.resolve();
+      },
+    },
+    { startPosition, maxWaitTimeInSeconds: 1, maxBatchSize: 50, ...(ownerLevel !== undefined ? { ownerLevel } : {}) },
+  );
   closers.push(() => subscription.close());
   return { events, errors, subscription };
 }
@@ -125,8 +135,9 @@ describe('Event Hubs test broker with the real SDK', () => {
     const { events, errors } = read(consumer('raw'), partitionId, earliestEventPosition);
     await waitFor('all stored events', () => events.length >= stored.length);
     expect(errors).toEqual([]);
-    expect(events.map((e) => ({ seq: e.sequenceNumber, offset: e.offset, at: e.enqueuedTimeUtc.getTime(), key: e.partitionKey ?? undefined })))
-      .toEqual(stored.map((e) => ({ seq: e.sequenceNumber, offset: e.offset, at: e.enqueuedTime.getTime(), key: e.partitionKey })));
+    expect(events.map((e) => ({ seq: e.sequenceNumber, offset: e.offset, at: e.enqueuedTimeUtc.getTime(), key: e.partitionKey ?? undefined }))).toEqual(
+      stored.map((e) => ({ seq: e.sequenceNumber, offset: e.offset, at: e.enqueuedTime.getTime(), key: e.partitionKey })),
+    );
     const mine = events.slice(-2);
     expect(mine[0].body).toEqual({ k: 1 });
     expect(mine[0].properties).toEqual({ rule: 'r1' });
@@ -138,7 +149,10 @@ describe('Event Hubs test broker with the real SDK', () => {
     const client = producer();
     const partitionId = '1';
     const base = broker.partitionEvents(HUB, partitionId).length;
-    await client.sendBatch([0, 1, 2, 3, 4].map((n) => ({ body: { n } })), { partitionId });
+    await client.sendBatch(
+      [0, 1, 2, 3, 4].map((n) => ({ body: { n } })),
+      { partitionId },
+    );
     await new Promise((r) => setTimeout(r, 15));
     await client.sendBatch([{ body: { n: 5 } }], { partitionId });
     const firstBatchTime = broker.partitionEvents(HUB, partitionId)[base + 4].enqueuedTime;
@@ -220,7 +234,10 @@ describe('Event Hubs test broker with the real SDK', () => {
     broker.refuseSends();
     try {
       // SDK v6 quirk: after more than one attempt it throws an AggregateError of every attempt's error.
-      const error = await client.sendBatch([{ body: 'x' }], { partitionId: '0' }).then(() => undefined, (e: unknown) => e);
+      const error = await client.sendBatch([{ body: 'x' }], { partitionId: '0' }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(AggregateError);
       const attempts = (error as AggregateError).errors as Array<{ code?: string; retryable?: boolean }>;
       expect(attempts.length).toBe(2);

@@ -22,7 +22,9 @@ beforeAll(async () => {
   });
   dir = await mkdtemp(join(tmpdir(), 'warden-send-'));
 });
-afterEach(() => { vi.unstubAllEnvs(); });
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
 afterAll(async () => {
   await broker?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -50,10 +52,12 @@ function keyVaultRecord(n: number, extra: Rec = {}): Rec {
 
 /** Every event on the hub, body parsed, in partition order. */
 function hubEvents(b: EventHubsBroker, hub: string) {
-  return b.partitionIds(hub).flatMap((partitionId) => b.partitionEvents(hub, partitionId).map((e) => {
-    const bytes = e.body as Buffer;
-    return { partitionId, partitionKey: e.partitionKey, bytes: bytes.length, body: JSON.parse(bytes.toString('utf8')) as { records: Rec[] } };
-  }));
+  return b.partitionIds(hub).flatMap((partitionId) =>
+    b.partitionEvents(hub, partitionId).map((e) => {
+      const bytes = e.body as Buffer;
+      return { partitionId, partitionKey: e.partitionKey, bytes: bytes.length, body: JSON.parse(bytes.toString('utf8')) as { records: Rec[] } };
+    }),
+  );
 }
 
 const hubRecords = (b: EventHubsBroker, hub: string) => hubEvents(b, hub).flatMap((e) => e.body.records);
@@ -68,10 +72,17 @@ describe('warden send over the AMQP test broker', () => {
     ndjson.splice(75, 0, '{"time": "2025-06-02T09:00:00Z", broken');
     await writeFile(join(input, 'a.ndjson'), `${ndjson.join('\n')}\n`);
     await writeFile(join(input, 'b.json.gz'), gzipSync(JSON.stringify({ records: all.slice(150, 270) })));
-    await writeFile(join(input, 'c.avro'), await captureAvro([0, 1].map((k) => ({
-      sequenceNumber: k, offset: String(k * 1000), enqueuedTimeUtc: '6/2/2025 9:10:00 AM',
-      body: Buffer.from(JSON.stringify({ records: all.slice(270 + k * 30, 300 + k * 30) })),
-    }))));
+    await writeFile(
+      join(input, 'c.avro'),
+      await captureAvro(
+        [0, 1].map((k) => ({
+          sequenceNumber: k,
+          offset: String(k * 1000),
+          enqueuedTimeUtc: '6/2/2025 9:10:00 AM',
+          body: Buffer.from(JSON.stringify({ records: all.slice(270 + k * 30, 300 + k * 30) })),
+        })),
+      ),
+    );
     await writeFile(join(input, 'README.md'), '# not a capture\n');
 
     const { code, out, err } = await send([input, '--hub', 'spread', '--connection-string', broker.connectionString('spread'), '--json']);
@@ -95,7 +106,8 @@ describe('warden send over the AMQP test broker', () => {
     await writeFile(file, JSON.stringify({ records: [...records, big(30, 1_200_000)] }));
     const skipped: string[] = [];
     const summary = await sendCaptures([file], {
-      eventHubName: 'large', connection: { connectionString: broker.connectionString('large') },
+      eventHubName: 'large',
+      connection: { connectionString: broker.connectionString('large') },
       onSkipped: (reason) => skipped.push(reason),
     });
     const events = hubEvents(broker, 'large');
@@ -129,16 +141,30 @@ describe('warden send over the AMQP test broker', () => {
       // The latest: 10:00:00.5 UTC, written with an offset.
       { correlationId: 'c', time: '2024-03-01T11:00:00.5+01:00', category: 'Administrative' },
       // A sign-in's event time is its own createdDateTime, here inside JSON-encoded properties.
-      { correlationId: 'd', time: '2024-03-01T09:58:00.0000000Z', category: 'ServicePrincipalSignInLogs', properties: JSON.stringify({ createdDateTime: '2024-03-01T09:57:10.25Z', appId: 'x' }) },
+      {
+        correlationId: 'd',
+        time: '2024-03-01T09:58:00.0000000Z',
+        category: 'ServicePrincipalSignInLogs',
+        properties: JSON.stringify({ createdDateTime: '2024-03-01T09:57:10.25Z', appId: 'x' }),
+      },
     ];
     await writeFile(join(input, 'stream.json'), JSON.stringify({ records: stream }));
-    await writeFile(join(input, 'rows.json'), JSON.stringify({
-      tables: [{
-        name: 'PrimaryResult',
-        columns: [{ name: 'TimeGenerated', type: 'datetime' }, { name: 'Type', type: 'string' }, { name: 'CorrelationId', type: 'string' }],
-        rows: [['2024-03-01T09:50:00.123Z', 'AzureActivity', 'e']],
-      }],
-    }));
+    await writeFile(
+      join(input, 'rows.json'),
+      JSON.stringify({
+        tables: [
+          {
+            name: 'PrimaryResult',
+            columns: [
+              { name: 'TimeGenerated', type: 'datetime' },
+              { name: 'Type', type: 'string' },
+              { name: 'CorrelationId', type: 'string' },
+            ],
+            rows: [['2024-03-01T09:50:00.123Z', 'AzureActivity', 'e']],
+          },
+        ],
+      }),
+    );
 
     const before = Date.now();
     const { code, out } = await send([input, '--hub', 'shift', '--connection-string', broker.connectionString('shift'), '--time-shift', '--json']);
@@ -193,12 +219,32 @@ describe('warden send over the AMQP test broker', () => {
     it.each([
       ['no --hub', () => [file(), '--connection-string', local()], /^warden send: --hub NAME is required/],
       ['no capture path', () => ['--hub', 'errors', '--connection-string', local()], /^warden send: give one or more capture files or folders/],
-      ['an unreadable path', () => [join(dir, 'missing.json'), '--hub', 'errors', '--connection-string', local()], /^warden send: cannot read .*missing\.json: no such file or folder$/],
+      [
+        'an unreadable path',
+        () => [join(dir, 'missing.json'), '--hub', 'errors', '--connection-string', local()],
+        /^warden send: cannot read .*missing\.json: no such file or folder$/,
+      ],
       ['a bad --rate', () => [file(), '--hub', 'errors', '--connection-string', local(), '--rate', 'fast'], /^warden send: --rate must be a positive number/],
-      ['a hub the namespace does not have', () => [file(), '--hub', 'nope', '--connection-string', local().replace(/;EntityPath=[^;]*/, '')], /^warden send: the namespace has no Event Hub 'nope'/],
-      ['a hub other than the connection string’s', () => [file(), '--hub', 'spread', '--connection-string', local()], /^warden send: the connection string is for hub 'errors', not 'spread'/],
-      ['a key for a real namespace', () => [file(), '--hub', 'errors', '--connection-string', 'Endpoint=sb://prod.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s3cret'], /^warden send: a connection string is only for the local emulator/],
-      ['both connections', () => [file(), '--hub', 'errors', '--connection-string', local(), '--namespace', 'prod.servicebus.windows.net'], /^warden send: give --namespace or --connection-string, not both$/],
+      [
+        'a hub the namespace does not have',
+        () => [file(), '--hub', 'nope', '--connection-string', local().replace(/;EntityPath=[^;]*/, '')],
+        /^warden send: the namespace has no Event Hub 'nope'/,
+      ],
+      [
+        'a hub other than the connection string’s',
+        () => [file(), '--hub', 'spread', '--connection-string', local()],
+        /^warden send: the connection string is for hub 'errors', not 'spread'/,
+      ],
+      [
+        'a key for a real namespace',
+        () => [file(), '--hub', 'errors', '--connection-string', 'Endpoint=sb://prod.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s3cret'],
+        /^warden send: a connection string is only for the local emulator/,
+      ],
+      [
+        'both connections',
+        () => [file(), '--hub', 'errors', '--connection-string', local(), '--namespace', 'prod.servicebus.windows.net'],
+        /^warden send: give --namespace or --connection-string, not both$/,
+      ],
     ])('%s', async (_, args, message) => {
       const eventsBefore = hubEvents(broker, 'errors').length;
       const { code, out, err } = await send(args());

@@ -51,11 +51,14 @@ const eventCount = (s: TriggerShim) => s.invocations.reduce((n, i) => n + i.mess
 describe('Event Hubs trigger shim (cardinality many) over the broker, checkpoints on Azurite', () => {
   it('hands the handler message values and the triggerMetadata the Functions host sends', async () => {
     const send = producer('metadata');
-    await send.sendBatch([
-      { body: { records: [{ operationName: 'MICROSOFT.KEYVAULT/VAULTS/SECRETS/READ' }] }, properties: { TenantId: 't-1', nested: { Inner: 1 } } },
-      { body: 'plain text' },
-      { body: Buffer.from('not json {') },
-    ], { partitionKey: 'sp-1' });
+    await send.sendBatch(
+      [
+        { body: { records: [{ operationName: 'MICROSOFT.KEYVAULT/VAULTS/SECRETS/READ' }] }, properties: { TenantId: 't-1', nested: { Inner: 1 } } },
+        { body: 'plain text' },
+        { body: Buffer.from('not json {') },
+      ],
+      { partitionKey: 'sp-1' },
+    );
     const partitionId = broker.partitionForKey('metadata', 'sp-1');
     const stored = broker.partitionEvents('metadata', partitionId);
 
@@ -118,7 +121,10 @@ describe('Event Hubs trigger shim (cardinality many) over the broker, checkpoint
     await send.sendBatch([{ body: { n: 0 } }]);
     const callTimes: number[] = [];
     const s = shim({
-      broker, hub: 'retries', checkpointStore: store, maxEventBatchSize: 2,
+      broker,
+      hub: 'retries',
+      checkpointStore: store,
+      maxEventBatchSize: 2,
       retry: { strategy: 'exponentialBackoff', maxRetryCount: 2, minimumInterval: 100, maximumInterval: { seconds: 1 } },
       handler: (messages) => {
         callTimes.push(Date.now());
@@ -153,11 +159,18 @@ describe('Event Hubs trigger shim (cardinality many) over the broker, checkpoint
     };
     await sendKeyed(0, 30);
     let release!: () => void;
-    const gate = new Promise<void>((resolve) => { release = resolve; });
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     const first = shim({
-      broker, hub: 'restart', checkpointStore: store, maxEventBatchSize: 4,
+      broker,
+      hub: 'restart',
+      checkpointStore: store,
+      maxEventBatchSize: 4,
       // The third batch is in hand when stop() is called: it must finish and be checkpointed.
-      handler: async () => { if (first.invocations.length === 3) await gate; },
+      handler: async () => {
+        if (first.invocations.length === 3) await gate;
+      },
     });
     await waitFor('a batch in hand', () => first.invocations.length >= 3);
     const stopping = first.stop();
@@ -165,9 +178,11 @@ describe('Event Hubs trigger shim (cardinality many) over the broker, checkpoint
     release();
     await stopping;
     const blocked = first.invocations[2].context.triggerMetadata!;
-    const inHand = first.settled.find((b) =>
-      b.partitionId === (blocked.partitionContext as { partitionId: string }).partitionId
-      && b.firstSequenceNumber === (blocked.sequenceNumberArray as number[])[0]);
+    const inHand = first.settled.find(
+      (b) =>
+        b.partitionId === (blocked.partitionContext as { partitionId: string }).partitionId &&
+        b.firstSequenceNumber === (blocked.sequenceNumberArray as number[])[0],
+    );
     expect(inHand).toMatchObject({ outcome: 'succeeded', checkpointed: true });
 
     await sendKeyed(30, 45);
@@ -185,15 +200,23 @@ describe('Event Hubs trigger shim (cardinality many) over the broker, checkpoint
     const send = producer('crash');
     const sendTo = async (from: number, to: number) => {
       for (const partitionId of ['0', '1']) {
-        await send.sendBatch(Array.from({ length: to - from }, (_, k) => ({ body: { partitionId, i: from + k } })), { partitionId });
+        await send.sendBatch(
+          Array.from({ length: to - from }, (_, k) => ({ body: { partitionId, i: from + k } })),
+          { partitionId },
+        );
       }
     };
     await sendTo(0, 20);
     let release!: () => void;
-    const gate = new Promise<void>((resolve) => { release = resolve; });
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     let blocked: number[] = [];
     const first = shim({
-      broker, hub: 'crash', checkpointStore: store, maxEventBatchSize: 5,
+      broker,
+      hub: 'crash',
+      checkpointStore: store,
+      maxEventBatchSize: 5,
       // Partition 0's batch holding event 10 is in hand at the kill.
       handler: async (messages, context) => {
         if ((messages as Array<{ partitionId: string; i: number }>).some((m) => m.partitionId === '0' && m.i === 10)) {
@@ -204,8 +227,11 @@ describe('Event Hubs trigger shim (cardinality many) over the broker, checkpoint
     });
     // Partition 1 is left to finish first, so the kill finds it fully checkpointed and idle (how far it
     // got by the kill was otherwise a race, and a partition with nothing left never shows the second run reading).
-    await waitFor('the blocking batch in hand and partition 1 checkpointed to its end', () =>
-      blocked.length > 0 && first.settled.some((b) => b.partitionId === '1' && b.lastSequenceNumber === 19 && b.checkpointed), 10_000);
+    await waitFor(
+      'the blocking batch in hand and partition 1 checkpointed to its end',
+      () => blocked.length > 0 && first.settled.some((b) => b.partitionId === '1' && b.lastSequenceNumber === 19 && b.checkpointed),
+      10_000,
+    );
     const killing = first.kill();
     release();
     await killing;
@@ -219,8 +245,7 @@ describe('Event Hubs trigger shim (cardinality many) over the broker, checkpoint
     // Events sent after the kill show the second run owning and reading every partition.
     await sendTo(20, 25);
     const second = shim({ broker, hub: 'crash', checkpointStore: store, maxEventBatchSize: 5 });
-    await waitFor('both partitions read to the end by the second run', () =>
-      ['0', '1'].every((id) => seenSequenceNumbers(second, id).at(-1) === 24), 12_000);
+    await waitFor('both partitions read to the end by the second run', () => ['0', '1'].every((id) => seenSequenceNumbers(second, id).at(-1) === 24), 12_000);
     for (const id of ['0', '1']) {
       const through = checkpointedThrough.get(id)!;
       // The second run starts right after the last checkpoint and reads to the end, without gaps.

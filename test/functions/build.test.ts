@@ -60,7 +60,10 @@ const FUNCTIONS = [
 ];
 
 /** Load the built entry point in plain Node with these settings; what it registered, and health's answer when asked. */
-async function loadBuilt(env: Record<string, string>, callHealth = false): Promise<{ registered: unknown[]; health?: { status: number; jsonBody: Record<string, unknown> } }> {
+async function loadBuilt(
+  env: Record<string, string>,
+  callHealth = false,
+): Promise<{ registered: unknown[]; health?: { status: number; jsonBody: Record<string, unknown> } }> {
   const { stdout } = await run(process.execPath, [join(outDir, 'worker.mjs'), join(outDir, 'functions', 'index.js'), ...(callHealth ? ['health'] : [])], {
     cwd: repo,
     env: { PATH: process.env.PATH ?? '', ...env },
@@ -84,7 +87,11 @@ describe('the built app (npm run build)', () => {
     expect(registered).toEqual(FUNCTIONS);
     expect(health).toEqual({
       status: 503,
-      jsonBody: { status: 'unavailable', error: "SENTINEL_DCR_IMMUTABLE_ID: is not a DCR immutable id ('dcr-' and 32 hex digits), got 'dcr-xyz'; set it like SENTINEL_DCR_IMMUTABLE_ID=dcr-0123456789abcdef0123456789abcdef" },
+      jsonBody: {
+        status: 'unavailable',
+        error:
+          "SENTINEL_DCR_IMMUTABLE_ID: is not a DCR immutable id ('dcr-' and 32 hex digits), got 'dcr-xyz'; set it like SENTINEL_DCR_IMMUTABLE_ID=dcr-0123456789abcdef0123456789abcdef",
+      },
     });
   });
 });

@@ -66,7 +66,11 @@ function settings(): Record<string, string> {
 
 beforeAll(async () => {
   azurite = await startAzurite();
-  const hubs: Record<string, { partitions: number }> = { 'warden-activity': { partitions: 2 }, 'warden-signin': { partitions: 2 }, 'warden-resource': { partitions: 2 } };
+  const hubs: Record<string, { partitions: number }> = {
+    'warden-activity': { partitions: 2 },
+    'warden-signin': { partitions: 2 },
+    'warden-resource': { partitions: 2 },
+  };
   for (let i = 1; i <= 16; i++) hubs[`warden-events-${i}`] = { partitions: 4 };
   broker = await startEventHubsBroker({ hubs });
   server = await startLogsIngestionServer();
@@ -95,12 +99,14 @@ beforeEach(async () => {
 describe('registrations (what the host indexes)', () => {
   it('registers ingest per raw hub and detect as batched string Event Hubs triggers with a retry-forever backoff, a deliver timer and a health endpoint', () => {
     expect([...fns.keys()].sort()).toEqual(['audit', 'deliver', 'detect', 'health', 'ingest-activity', 'ingest-resource', 'ingest-signin', 'silent-sources']);
-    const hubsOf = Object.fromEntries(['ingest-activity', 'ingest-signin', 'ingest-resource', 'detect'].map((name) => {
-      const trigger = Object.values(fns.get(name)!.bindings).find((b) => b.direction === 'in')!;
-      expect(trigger).toMatchObject({ type: 'eventHubTrigger', connection: 'EventHubConnection', cardinality: 'many', dataType: 'string' });
-      expect(fns.get(name)!.retryOptions).toMatchObject({ retryStrategy: 'exponentialBackoff', maxRetryCount: -1 });
-      return [name, `${trigger.eventHubName as string}/${trigger.consumerGroup as string}`];
-    }));
+    const hubsOf = Object.fromEntries(
+      ['ingest-activity', 'ingest-signin', 'ingest-resource', 'detect'].map((name) => {
+        const trigger = Object.values(fns.get(name)!.bindings).find((b) => b.direction === 'in')!;
+        expect(trigger).toMatchObject({ type: 'eventHubTrigger', connection: 'EventHubConnection', cardinality: 'many', dataType: 'string' });
+        expect(fns.get(name)!.retryOptions).toMatchObject({ retryStrategy: 'exponentialBackoff', maxRetryCount: -1 });
+        return [name, `${trigger.eventHubName as string}/${trigger.consumerGroup as string}`];
+      }),
+    );
     expect(hubsOf).toEqual({
       'ingest-activity': 'warden-activity/warden-ingest',
       'ingest-signin': 'warden-signin/warden-ingest',
@@ -109,24 +115,43 @@ describe('registrations (what the host indexes)', () => {
     });
     expect(Object.values(fns.get('deliver')!.bindings)[0]).toMatchObject({ type: 'timerTrigger', schedule: '0 */1 * * * *' });
     expect(Object.values(fns.get('audit')!.bindings)[0]).toMatchObject({ type: 'timerTrigger', schedule: '0 */5 * * * *' });
-    expect(Object.values(fns.get('health')!.bindings).find((b) => b.direction === 'in')).toMatchObject({ type: 'httpTrigger', authLevel: 'function', methods: ['GET'], route: 'health' });
+    expect(Object.values(fns.get('health')!.bindings).find((b) => b.direction === 'in')).toMatchObject({
+      type: 'httpTrigger',
+      authLevel: 'function',
+      methods: ['GET'],
+      route: 'health',
+    });
   });
 
   it('with a missing or malformed setting, registers every function anyway: health answers 503 with the one line, the others fail fast with it', async () => {
     const health = async (registered: Map<string, Registration>) =>
-      await registered.get('health')!.handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health')) as HttpResponseInit;
+      (await registered
+        .get('health')!
+        .handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health'))) as HttpResponseInit;
     const { SENTINEL_DCR_IMMUTABLE_ID: _, ...missing } = settings();
     const broken = await loadFunctionsApp(missing);
     expect([...broken.keys()].sort()).toEqual([...fns.keys()].sort());
     // Bound where the settings say, so the host indexes the same triggers.
     expect(Object.values(broken.get('detect')!.bindings)[0]).toMatchObject({ eventHubName: `warden-events-${run}`, consumerGroup: 'warden-detect' });
-    expect(await health(broken)).toEqual({ status: 503, jsonBody: { status: 'unavailable', error: expect.stringMatching(/^SENTINEL_DCR_IMMUTABLE_ID: is not set; set it like SENTINEL_DCR_IMMUTABLE_ID=dcr-[0-9a-f]{32}$/) } });
-    await expect(broken.get('deliver')!.handler({ isPastDue: false }, invocationContext('deliver'))).rejects.toThrow(/^Warden did not start: SENTINEL_DCR_IMMUTABLE_ID: is not set/);
-    const { messages, context } = eventHubBatch('ingest-activity', 'warden-activity', '0', [{ body: KEY_LISTING, sequenceNumber: 0, enqueuedTime: new Date(clock.now) }]);
+    expect(await health(broken)).toEqual({
+      status: 503,
+      jsonBody: {
+        status: 'unavailable',
+        error: expect.stringMatching(/^SENTINEL_DCR_IMMUTABLE_ID: is not set; set it like SENTINEL_DCR_IMMUTABLE_ID=dcr-[0-9a-f]{32}$/),
+      },
+    });
+    await expect(broken.get('deliver')!.handler({ isPastDue: false }, invocationContext('deliver'))).rejects.toThrow(
+      /^Warden did not start: SENTINEL_DCR_IMMUTABLE_ID: is not set/,
+    );
+    const { messages, context } = eventHubBatch('ingest-activity', 'warden-activity', '0', [
+      { body: KEY_LISTING, sequenceNumber: 0, enqueuedTime: new Date(clock.now) },
+    ]);
     await expect(broken.get('ingest-activity')!.handler(messages, context)).rejects.toThrow(/WardenStartupError|did not start/);
 
     const lateness = await health(await loadFunctionsApp({ ...settings(), WARDEN_ALLOWED_LATENESS: 'five minutes' }));
-    expect(lateness.jsonBody).toMatchObject({ error: expect.stringMatching(/^WARDEN_ALLOWED_LATENESS: is not a duration .*; set it like WARDEN_ALLOWED_LATENESS=5m$/) });
+    expect(lateness.jsonBody).toMatchObject({
+      error: expect.stringMatching(/^WARDEN_ALLOWED_LATENESS: is not a duration .*; set it like WARDEN_ALLOWED_LATENESS=5m$/),
+    });
     const tunable = await health(await loadFunctionsApp({ ...settings(), WARDEN_TUNABLES: '{"no-such-rule":{"threshold":3}}' }));
     expect(tunable).toMatchObject({ status: 503, jsonBody: { error: expect.stringMatching(/no-such-rule/) } });
     expect(String((tunable.jsonBody as { error: string }).error).split('\n')).toHaveLength(1);
@@ -145,18 +170,23 @@ async function ingest(name: string, hub: string, bodies: unknown[], firstSequenc
 /** What the keyed hub holds now, as detect batches: one per partition, in sequence order. */
 function keyedBatches(from = 0) {
   const hub = `warden-events-${run}`;
-  return broker.partitionIds(hub).map((partitionId) => ({
-    partitionId,
-    events: broker.partitionEvents(hub, partitionId).filter((e) => e.sequenceNumber >= from)
-      .map((e) => ({ body: e.body, sequenceNumber: e.sequenceNumber, offset: e.offset, enqueuedTime: e.enqueuedTime, partitionKey: e.partitionKey })),
-  })).filter((b) => b.events.length);
+  return broker
+    .partitionIds(hub)
+    .map((partitionId) => ({
+      partitionId,
+      events: broker
+        .partitionEvents(hub, partitionId)
+        .filter((e) => e.sequenceNumber >= from)
+        .map((e) => ({ body: e.body, sequenceNumber: e.sequenceNumber, offset: e.offset, enqueuedTime: e.enqueuedTime, partitionKey: e.partitionKey })),
+    }))
+    .filter((b) => b.events.length);
 }
 
 async function detectAll(batches = keyedBatches()) {
   const results: Array<{ alerts: Array<{ AlertId: string; RuleId: string; PrincipalId: string }> }> = [];
   for (const b of batches) {
     const { messages, context } = eventHubBatch('detect', `warden-events-${run}`, b.partitionId, b.events);
-    results.push(await fns.get('detect')!.handler(messages, context) as (typeof results)[number]);
+    results.push((await fns.get('detect')!.handler(messages, context)) as (typeof results)[number]);
   }
   return results.flatMap((r) => r.alerts);
 }
@@ -165,12 +195,13 @@ async function deadLetterBlobs(): Promise<Array<{ name: string; text: string }>>
   const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(`test${run}-deadletters`);
   const out: Array<{ name: string; text: string }> = [];
   if (!(await container.exists())) return out;
-  for await (const blob of container.listBlobsFlat()) out.push({ name: blob.name, text: (await container.getBlobClient(blob.name).downloadToBuffer()).toString('utf8') });
+  for await (const blob of container.listBlobsFlat())
+    out.push({ name: blob.name, text: (await container.getBlobClient(blob.name).downloadToBuffer()).toString('utf8') });
   return out;
 }
 
 describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
-  it('publishes every normalized event to the keyed hub, all of a principal\'s events on its partition, with where it was read', async () => {
+  it("publishes every normalized event to the keyed hub, all of a principal's events on its partition, with where it was read", async () => {
     const { result } = await ingest('ingest-resource', 'warden-resource', [SECRET_SWEEP], 7);
     const records = (JSON.parse(SECRET_SWEEP) as { records: unknown[] }).records.length;
     expect(result).toMatchObject({ records, published: records, deadLettered: 0 });
@@ -194,17 +225,14 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
     await ingest('ingest-activity', 'warden-activity', [KEY_LISTING]);
     const before = server.rows().length;
     const alerts = await detectAll();
-    expect(alerts.map((a) => `${a.RuleId} ${a.PrincipalId}`).sort()).toEqual([
-      `ai-key-listing ${KEY_LISTER}`,
-      `keyvault-mass-secret-read ${SWEEPER}`,
-    ]);
+    expect(alerts.map((a) => `${a.RuleId} ${a.PrincipalId}`).sort()).toEqual([`ai-key-listing ${KEY_LISTER}`, `keyvault-mass-secret-read ${SWEEPER}`]);
     // The host redelivers the same batches after a crash before its checkpoint.
     const again = await detectAll();
     expect(again).toEqual([]);
     const rows = server.rows().slice(before);
     expect(rows.map((r) => r.AlertId).sort()).toEqual(alerts.map((a) => a.AlertId).sort());
     for (const row of rows) AlertSchema.parse(row);
-    const deliver = await fns.get('deliver')!.handler({ isPastDue: false }, invocationContext('deliver')) as { sent: number; backlog: number };
+    const deliver = (await fns.get('deliver')!.handler({ isPastDue: false }, invocationContext('deliver'))) as { sent: number; backlog: number };
     expect(deliver).toMatchObject({ sent: 0, backlog: 0 });
     expect(server.rows().length - before).toBe(alerts.length);
   });
@@ -218,22 +246,34 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
     try {
       alerts = await detectAll();
       expect(alerts).toHaveLength(2);
-      const during = await fns.get('deliver')!.handler({ isPastDue: false }, invocationContext('deliver')) as { sent: number; backlog: number };
+      const during = (await fns.get('deliver')!.handler({ isPastDue: false }, invocationContext('deliver'))) as { sent: number; backlog: number };
       expect(during).toMatchObject({ sent: 0, backlog: 2 });
-      const health = await fns.get('health')!.handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health')) as HttpResponseInit;
-      expect(health.jsonBody).toMatchObject({ status: 'degraded', outbox: { backlog: 2 }, lastDelivery: { by: 'detect', sent: 0, failed: 1, lastError: expect.stringMatching(/^503/) } });
+      const health = (await fns
+        .get('health')!
+        .handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health'))) as HttpResponseInit;
+      expect(health.jsonBody).toMatchObject({
+        status: 'degraded',
+        outbox: { backlog: 2 },
+        lastDelivery: { by: 'detect', sent: 0, failed: 1, lastError: expect.stringMatching(/^503/) },
+      });
     } finally {
       server.outage(false);
     }
     expect(server.rows().length).toBe(before);
     // Failed sends back off (5 s first): the next timer run after that sends both.
     clock.now += 60_000;
-    const after = await fns.get('deliver')!.handler({ isPastDue: false }, invocationContext('deliver')) as { sent: number; backlog: number };
+    const after = (await fns.get('deliver')!.handler({ isPastDue: false }, invocationContext('deliver'))) as { sent: number; backlog: number };
     expect(after).toMatchObject({ sent: 2, failed: 0, backlog: 0 });
-    expect(server.rows().slice(before).map((r) => r.AlertId).sort()).toEqual(alerts.map((a) => a.AlertId).sort());
+    expect(
+      server
+        .rows()
+        .slice(before)
+        .map((r) => r.AlertId)
+        .sort(),
+    ).toEqual(alerts.map((a) => a.AlertId).sort());
   });
 
-  it('a batch with malformed records still raises the good records\' alerts and dead-letters the rest with reason and location', async () => {
+  it("a batch with malformed records still raises the good records' alerts and dead-letters the rest with reason and location", async () => {
     const sweep = JSON.parse(SECRET_SWEEP) as { records: Array<Record<string, unknown>> };
     const badRecord = { ...sweep.records[3], time: 'not a time' };
     const withBadRecord = JSON.stringify({ records: [...sweep.records.slice(0, 3), badRecord, ...sweep.records.slice(4)] });
@@ -262,20 +302,25 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
     await ingest('ingest-resource', 'warden-resource', [part], 3);
     const alerts = await detectAll();
     expect(alerts).toEqual([]);
-    const health = await fns.get('health')!.handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health')) as HttpResponseInit;
+    const health = (await fns
+      .get('health')!
+      .handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health'))) as HttpResponseInit;
     expect(health.jsonBody).toMatchObject({ detector: { events: 7, republishedSkipped: 7 } });
   });
 
   it('detect fails its batch while Tables are down (the host retries it), and the retry raises the alert once, from the stored state', async () => {
     const tables = await startFaultProxy(Number(new URL(azurite.tableUrl).port));
     try {
-      fns = await loadFunctionsApp({ ...settings(), WARDEN_STORAGE_CONNECTION_STRING: azurite.connectionString.replace(new URL(azurite.tableUrl).host, `127.0.0.1:${tables.port}`) });
+      fns = await loadFunctionsApp({
+        ...settings(),
+        WARDEN_STORAGE_CONNECTION_STRING: azurite.connectionString.replace(new URL(azurite.tableUrl).host, `127.0.0.1:${tables.port}`),
+      });
       await ingest('ingest-resource', 'warden-resource', [SECRET_SWEEP]);
       const before = server.rows().length;
       const [batch] = keyedBatches();
       const call = async (events: typeof batch.events) => {
         const { messages, context } = eventHubBatch('detect', `warden-events-${run}`, batch.partitionId, events);
-        return await fns.get('detect')!.handler(messages, context) as { alerts: Array<{ AlertId: string; RuleId: string }> };
+        return (await fns.get('detect')!.handler(messages, context)) as { alerts: Array<{ AlertId: string; RuleId: string }> };
       };
       // The first reads: the partition is loaded and stored; no alert yet.
       expect((await call(batch.events.slice(0, 4))).alerts).toEqual([]);
@@ -288,7 +333,12 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
       expect(retried.alerts.map((a) => a.RuleId)).toEqual(['keyvault-mass-secret-read']);
       // And a redelivery after that changes nothing.
       expect((await call(batch.events)).alerts).toEqual([]);
-      expect(server.rows().slice(before).map((r) => r.AlertId)).toEqual([retried.alerts[0].AlertId]);
+      expect(
+        server
+          .rows()
+          .slice(before)
+          .map((r) => r.AlertId),
+      ).toEqual([retried.alerts[0].AlertId]);
     } finally {
       await tables.close();
     }
@@ -300,7 +350,7 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
     const [a, b] = [fns, await loadFunctionsApp(settings())];
     const call = async (app: Map<string, Registration>, events: typeof batch.events) => {
       const { messages, context } = eventHubBatch('detect', `warden-events-${run}`, batch.partitionId, events);
-      return (await app.get('detect')!.handler(messages, context) as { alerts: Array<{ RuleId: string; EventCount: number }> }).alerts;
+      return ((await app.get('detect')!.handler(messages, context)) as { alerts: Array<{ RuleId: string; EventCount: number }> }).alerts;
     };
     // A reads the first secrets, B (holding the lease for a while) the next ones, then A again the rest.
     expect(await call(a, batch.events.slice(0, 4))).toEqual([]);
@@ -312,7 +362,12 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
 
   it('the audit finds rows the DCR dropped after a 204: health degraded with their AlertIds, the resend lands them, health ok again', async () => {
     const call = (name: string) => fns.get(name)!.handler({ isPastDue: false }, invocationContext(name));
-    const health = async () => (await fns.get('health')!.handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health')) as HttpResponseInit).jsonBody as Record<string, unknown>;
+    const health = async () =>
+      (
+        (await fns
+          .get('health')!
+          .handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health'))) as HttpResponseInit
+      ).jsonBody as Record<string, unknown>;
     workspaceFrom = server.rows().length;
     await ingest('ingest-resource', 'warden-resource', [SECRET_SWEEP]);
     await ingest('ingest-activity', 'warden-activity', [KEY_LISTING]);
@@ -322,9 +377,12 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
     expect(alerts).toHaveLength(2);
     expect(await health()).toMatchObject({ status: 'ok' }); // every send was answered 204
     clock.now += 11 * 60_000;
-    const audit = await call('audit') as { missing: string[]; resent: string[] };
+    const audit = (await call('audit')) as { missing: string[]; resent: string[] };
     expect(audit.missing.sort()).toEqual(alerts.map((a) => a.AlertId).sort());
-    expect(await health()).toMatchObject({ status: 'degraded', audit: { checked: 2, landed: 0, missing: expect.arrayContaining(alerts.map((a) => a.AlertId)), lostTotal: 0 } });
+    expect(await health()).toMatchObject({
+      status: 'degraded',
+      audit: { checked: 2, landed: 0, missing: expect.arrayContaining(alerts.map((a) => a.AlertId)), lostTotal: 0 },
+    });
     expect(await call('deliver')).toMatchObject({ sent: 2, backlog: 0 });
     clock.now += 11 * 60_000;
     expect(await call('audit')).toMatchObject({ checked: 2, landed: 2, missing: [] });
@@ -334,9 +392,17 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
   it('health reports configuration, rules, backlog and the last delivery, and no secret', async () => {
     await ingest('ingest-activity', 'warden-activity', [KEY_LISTING]);
     await detectAll();
-    const response = await fns.get('health')!.handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health')) as HttpResponseInit;
+    const response = (await fns
+      .get('health')!
+      .handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), invocationContext('health'))) as HttpResponseInit;
     expect(response.status).toBe(200);
-    const body = response.jsonBody as { status: string; rules: { count: number; ids: string[] }; outbox: { backlog: number }; settings: Record<string, unknown>; lastDelivery: { at: string } };
+    const body = response.jsonBody as {
+      status: string;
+      rules: { count: number; ids: string[] };
+      outbox: { backlog: number };
+      settings: Record<string, unknown>;
+      lastDelivery: { at: string };
+    };
     expect(body).toMatchObject({ status: 'ok', outbox: { backlog: 0 }, lastDelivery: { by: 'detect', sent: 1, failed: 0, at: expect.any(String) } });
     expect(body.rules.count).toBe(18);
     expect(body.rules.ids).toContain('nhi-new-ip-then-key-access');

@@ -51,9 +51,23 @@ describe('loadSettings', () => {
   });
 
   it('defaults what has a sensible default: hub and group names, lateness, stream, no tunables', () => {
-    const { WARDEN_HUB_ACTIVITY: _a, WARDEN_HUB_EVENTS: _e, WARDEN_CONSUMER_GROUP_DETECT: _g, WARDEN_ALLOWED_LATENESS: _l, SENTINEL_STREAM_NAME: _s, WARDEN_TUNABLES: _t, ...minimal } = AZURE;
+    const {
+      WARDEN_HUB_ACTIVITY: _a,
+      WARDEN_HUB_EVENTS: _e,
+      WARDEN_CONSUMER_GROUP_DETECT: _g,
+      WARDEN_ALLOWED_LATENESS: _l,
+      SENTINEL_STREAM_NAME: _s,
+      WARDEN_TUNABLES: _t,
+      ...minimal
+    } = AZURE;
     const s = loadSettings(minimal);
-    expect(s).toMatchObject({ rawHubs: { activity: 'warden-activity' }, eventsHub: 'warden-events', consumerGroups: { detect: 'warden-detect' }, allowedLatenessMs: 300_000, sentinel: { streamName: 'Custom-WardenAlerts' } });
+    expect(s).toMatchObject({
+      rawHubs: { activity: 'warden-activity' },
+      eventsHub: 'warden-events',
+      consumerGroups: { detect: 'warden-detect' },
+      allowedLatenessMs: 300_000,
+      sentinel: { streamName: 'Custom-WardenAlerts' },
+    });
     expect(s.tunables).toBeUndefined();
   });
 
@@ -103,11 +117,19 @@ describe('loadSettings', () => {
       EventHubConnection: 'Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=dev;SharedAccessKey=dev;UseDevelopmentEmulator=true',
       WARDEN_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true',
     };
-    expect(loadSettings(emulators)).toMatchObject({ eventHubs: { connectionString: emulators.EventHubConnection }, storage: { connectionString: 'UseDevelopmentStorage=true' } });
-    expect(errorOf({ ...emulators, EventHubConnection: 'Endpoint=sb://prod.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=abc=' }).message)
-      .toMatch(/^EventHubConnection: holds a connection string for a real namespace: use the managed identity/);
-    expect(errorOf({ ...emulators, WARDEN_STORAGE_CONNECTION_STRING: 'DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=abc==' }).message)
-      .toMatch(/^WARDEN_STORAGE_CONNECTION_STRING: is only for Azurite/);
+    expect(loadSettings(emulators)).toMatchObject({
+      eventHubs: { connectionString: emulators.EventHubConnection },
+      storage: { connectionString: 'UseDevelopmentStorage=true' },
+    });
+    expect(
+      errorOf({
+        ...emulators,
+        EventHubConnection: 'Endpoint=sb://prod.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=abc=',
+      }).message,
+    ).toMatch(/^EventHubConnection: holds a connection string for a real namespace: use the managed identity/);
+    expect(errorOf({ ...emulators, WARDEN_STORAGE_CONNECTION_STRING: 'DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=abc==' }).message).toMatch(
+      /^WARDEN_STORAGE_CONNECTION_STRING: is only for Azurite/,
+    );
   });
 
   it('paces rows to the NRT rule and audits delivery by default; the audit is off without a workspace', () => {
@@ -115,8 +137,11 @@ describe('loadSettings', () => {
       sentinel: { rowsPerRun: 15, runEveryMs: 60_000 },
       audit: { workspaceId: AZURE.WARDEN_AUDIT_WORKSPACE_ID, graceMs: 600_000, maxResends: 2 },
     });
-    expect(loadSettings({ ...AZURE, SENTINEL_ROWS_PER_RUN: '75', SENTINEL_RUN_EVERY: '5m', WARDEN_AUDIT_GRACE: '15m', WARDEN_AUDIT_RESENDS: '0' })).toMatchObject({
-      sentinel: { rowsPerRun: 75, runEveryMs: 300_000 }, audit: { graceMs: 900_000, maxResends: 0 },
+    expect(
+      loadSettings({ ...AZURE, SENTINEL_ROWS_PER_RUN: '75', SENTINEL_RUN_EVERY: '5m', WARDEN_AUDIT_GRACE: '15m', WARDEN_AUDIT_RESENDS: '0' }),
+    ).toMatchObject({
+      sentinel: { rowsPerRun: 75, runEveryMs: 300_000 },
+      audit: { graceMs: 900_000, maxResends: 0 },
     });
     expect(loadSettings({ ...AZURE, WARDEN_AUDIT_WORKSPACE_ID: '' }).audit).toBeUndefined();
   });
@@ -140,24 +165,40 @@ describe('loadSettings', () => {
   });
 
   it('needs four different hubs: a raw hub that is also the keyed hub would loop', () => {
-    expect(errorOf({ ...AZURE, WARDEN_HUB_EVENTS: 'warden-resource' }).message).toMatch(/^WARDEN_HUB_EVENTS: the keyed hub and the three raw hubs must be four different hubs/);
+    expect(errorOf({ ...AZURE, WARDEN_HUB_EVENTS: 'warden-resource' }).message).toMatch(
+      /^WARDEN_HUB_EVENTS: the keyed hub and the three raw hubs must be four different hubs/,
+    );
   });
 
   it('describes itself for the health endpoint without a connection string', () => {
-    const emulator = loadSettings({ ...AZURE, EventHubConnection__fullyQualifiedNamespace: '', EventHubConnection: 'Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=dev;SharedAccessKey=secretvalue;UseDevelopmentEmulator=true' });
+    const emulator = loadSettings({
+      ...AZURE,
+      EventHubConnection__fullyQualifiedNamespace: '',
+      EventHubConnection: 'Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=dev;SharedAccessKey=secretvalue;UseDevelopmentEmulator=true',
+    });
     const text = JSON.stringify(describeSettings(emulator));
     expect(text).not.toContain('secretvalue');
-    expect(describeSettings(loadSettings(AZURE))).toMatchObject({ eventHubs: { namespace: 'warden-ehns-01.servicebus.windows.net', auth: 'managedIdentity' }, storage: { account: 'wardenst01', auth: 'managedIdentity' } });
+    expect(describeSettings(loadSettings(AZURE))).toMatchObject({
+      eventHubs: { namespace: 'warden-ehns-01.servicebus.windows.net', auth: 'managedIdentity' },
+      storage: { account: 'wardenst01', auth: 'managedIdentity' },
+    });
   });
 
   it('reads only settings that local.settings.sample.json lists or the deployment guide documents as optional', () => {
     const read = new Set<string>();
-    const env = new Proxy(AZURE, { get: (target, name: string) => { read.add(name); return target[name]; } });
+    const env = new Proxy(AZURE, {
+      get: (target, name: string) => {
+        read.add(name);
+        return target[name];
+      },
+    });
     loadSettings(env);
     const sample = Object.keys((JSON.parse(repo('local.settings.sample.json')) as { Values: Record<string, string> }).Values);
     const guide = repo('docs/deploy.md');
     for (const name of read) {
-      expect(sample.includes(name) || guide.includes(`\`${name}\``), `${name} is read but neither in local.settings.sample.json nor in docs/deploy.md`).toBe(true);
+      expect(sample.includes(name) || guide.includes(`\`${name}\``), `${name} is read but neither in local.settings.sample.json nor in docs/deploy.md`).toBe(
+        true,
+      );
     }
     for (const name of sample.filter((n) => n.startsWith('WARDEN_') || n.startsWith('SENTINEL_'))) expect(read, name).toContain(name);
   });

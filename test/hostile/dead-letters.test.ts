@@ -50,7 +50,9 @@ describe('no dead-letter amplification', () => {
       expect(props.contentLength).toBeLessThan(1024 * 1024);
       const letters = await sink.read(blob);
       expect(letters).toHaveLength(5 * DEAD_LETTERS_PER_BODY + 1);
-      expect(letters.at(-1)!.reason).toBe(`${5 * (records - DEAD_LETTERS_PER_BODY)} more records of this batch were dead-lettered and counted, not kept: at most ${DEAD_LETTERS_PER_BODY} per body and ${DEAD_LETTERS_PER_BATCH} per batch are`);
+      expect(letters.at(-1)!.reason).toBe(
+        `${5 * (records - DEAD_LETTERS_PER_BODY)} more records of this batch were dead-lettered and counted, not kept: at most ${DEAD_LETTERS_PER_BODY} per body and ${DEAD_LETTERS_PER_BATCH} per batch are`,
+      );
       await app.close();
     }, 120_000);
   });

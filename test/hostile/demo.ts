@@ -16,7 +16,10 @@ export const DEMO_CAPTURE = join(REPO, 'demo', 'tenant-hour.ndjson.gz');
 /** The demo capture's bodies: one `{"records":[…]}` per line. */
 export async function demoBodies(): Promise<Array<{ records: Array<Record<string, unknown>> }>> {
   const text = gunzipSync(await readFile(DEMO_CAPTURE)).toString('utf8');
-  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { records: Array<Record<string, unknown>> });
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as { records: Array<Record<string, unknown>> });
 }
 
 export async function writeCapture(path: string, bodies: unknown[]): Promise<void> {

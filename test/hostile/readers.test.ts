@@ -32,7 +32,15 @@ describe('readers that bound what they read', () => {
     const file = join(dir, 'bomb.ndjson.gz');
     const line = Buffer.from('{}\n'.repeat(1 << 16));
     let left = Math.ceil((80 * 1024 * 1024) / line.length);
-    await pipeline(Readable.from((function* () { while (left-- > 0) yield line; })()), createGzip({ level: 9 }), createWriteStream(file));
+    await pipeline(
+      Readable.from(
+        (function* () {
+          while (left-- > 0) yield line;
+        })(),
+      ),
+      createGzip({ level: 9 }),
+      createWriteStream(file),
+    );
     const bodies = await bodiesOf(file);
     expect(bodies).toHaveLength(1);
     expect(bodies[0].unreadable).toMatch(new RegExp(`cannot read gzip: it expands more than ${MAX_GZIP_RATIO} times`));
@@ -75,6 +83,8 @@ describe('Avro captures that are cut or inflate like bombs', () => {
     const file = join(dir, 'bomb.avro');
     await writeFile(file, await captureAvro([message(0, Buffer.alloc(8 * 1024 * 1024))]));
     const bodies = await bodiesOf(file, { maxAvroBlockBytes: 1024 * 1024 });
-    expect(bodies).toEqual([expect.objectContaining({ body: '', unreadable: expect.stringMatching(/cannot read Avro record 1 onwards: .*inflates past 1048576 bytes/) })]);
+    expect(bodies).toEqual([
+      expect.objectContaining({ body: '', unreadable: expect.stringMatching(/cannot read Avro record 1 onwards: .*inflates past 1048576 bytes/) }),
+    ]);
   });
 });

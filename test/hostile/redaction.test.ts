@@ -8,7 +8,18 @@ import type { CommandIO } from '../../src/cli/io.js';
 import { demoBodies, REPO, runAsDemo, writeCapture, type DemoRun } from './demo.js';
 
 /** Each credential carries its own canary: none of these may appear in anything Warden writes. */
-const CANARIES = ['CanaryJwtSignature0', 'CanaryAccountKey0', 'CanarySharedAccessKey0', 'CanarySasSig0', 'CanaryPassword0', 'CanaryApiKey0', 'CanaryUrlPassword0', 'CanaryBearer0', 'CanarySkoid0', 'CanaryClientSecret0'];
+const CANARIES = [
+  'CanaryJwtSignature0',
+  'CanaryAccountKey0',
+  'CanarySharedAccessKey0',
+  'CanarySasSig0',
+  'CanaryPassword0',
+  'CanaryApiKey0',
+  'CanaryUrlPassword0',
+  'CanaryBearer0',
+  'CanarySkoid0',
+  'CanaryClientSecret0',
+];
 const CREDENTIALS = [
   ' Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdHRhY2tlciJ9.CanaryJwtSignature0xyz',
   ' DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=CanaryAccountKey0/abc+def==;EndpointSuffix=core.windows.net',
@@ -44,13 +55,17 @@ describe('no credential leaves Warden', () => {
       expect(leaked(redactSecrets(JSON.stringify(JSON.stringify({ text: credential })))), `${credential} as JSON in JSON`).toEqual([]);
     }
     expect(redactSecrets('https://a.blob.core.windows.net/c/b?sv=1&sig=abc')).toBe('https://a.blob.core.windows.net/c/b?sv=1&sig=REDACTED');
-    expect(redactSecrets('AccountName=a;AccountKey=k==;EndpointSuffix=core.windows.net')).toBe('AccountName=a;AccountKey=REDACTED;EndpointSuffix=core.windows.net');
+    expect(redactSecrets('AccountName=a;AccountKey=k==;EndpointSuffix=core.windows.net')).toBe(
+      'AccountName=a;AccountKey=REDACTED;EndpointSuffix=core.windows.net',
+    );
     // Text that only looks like a key-value pair near a credential word stays.
     expect(redactSecrets('operation SecretGet on vault kv-prod')).toBe('operation SecretGet on vault kv-prod');
   });
 
   it('redacts in time linear in the text: 150 KB built to make backtracking patterns quadratic', () => {
-    const hostile = ['eyJ', 'eyJa.', 'a.', 'password', 'password=', 'Bearer ', 'a://b:', 'x://', '?sig', '&sig=', 'secret:', '"apikey" '].map((unit) => unit.repeat(Math.ceil(150_000 / unit.length)));
+    const hostile = ['eyJ', 'eyJa.', 'a.', 'password', 'password=', 'Bearer ', 'a://b:', 'x://', '?sig', '&sig=', 'secret:', '"apikey" '].map((unit) =>
+      unit.repeat(Math.ceil(150_000 / unit.length)),
+    );
     const started = performance.now();
     for (const text of hostile) {
       redactSecrets(text);
@@ -80,7 +95,22 @@ describe('no credential leaves Warden', () => {
       io = { out: [], err: [] };
       const cli: CommandIO = { stdout: (l) => io.out.push(l), stderr: (l) => io.err.push(l), progress: true };
       const paths = { alerts: join(dir, 'alerts.jsonl'), events: join(dir, 'events.jsonl'), dead: join(dir, 'dead.jsonl') };
-      const code = await main(['replay', capture, '--out', paths.alerts, '--events', paths.events, '--dead-letter', paths.dead, '--tunables', join(REPO, 'demo', 'tunables.json'), '--json'], cli);
+      const code = await main(
+        [
+          'replay',
+          capture,
+          '--out',
+          paths.alerts,
+          '--events',
+          paths.events,
+          '--dead-letter',
+          paths.dead,
+          '--tunables',
+          join(REPO, 'demo', 'tunables.json'),
+          '--json',
+        ],
+        cli,
+      );
       expect(code).toBe(0);
       files = { alerts: await readFile(paths.alerts, 'utf8'), events: await readFile(paths.events, 'utf8'), dead: await readFile(paths.dead, 'utf8') };
     }, 180_000);

@@ -11,7 +11,8 @@ const LOCAL: Record<string, string> = {
   SENTINEL_DCR_IMMUTABLE_ID: 'dcr-0123456789abcdef0123456789abcdef',
 };
 
-const AZURITE = 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;';
+const AZURITE =
+  'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;';
 
 function refused(env: Record<string, string>): SettingsError {
   try {
@@ -23,11 +24,13 @@ function refused(env: Record<string, string>): SettingsError {
   throw new Error('the settings were accepted');
 }
 
-describe('a connection string is an emulator\'s only when its parsed pairs say so', () => {
+describe("a connection string is an emulator's only when its parsed pairs say so", () => {
   it('takes the emulators as they are written', () => {
     expect(loadSettings(LOCAL).storage).toEqual({ connectionString: 'UseDevelopmentStorage=true' });
     expect(loadSettings({ ...LOCAL, WARDEN_STORAGE_CONNECTION_STRING: AZURITE }).storage).toEqual({ connectionString: AZURITE });
-    expect(loadSettings({ ...LOCAL, EventHubConnection: 'Endpoint=sb://localhost;SharedAccessKeyName=a;SharedAccessKey=b;usedevelopmentemulator=TRUE' }).eventHubs).toHaveProperty('connectionString');
+    expect(
+      loadSettings({ ...LOCAL, EventHubConnection: 'Endpoint=sb://localhost;SharedAccessKeyName=a;SharedAccessKey=b;usedevelopmentemulator=TRUE' }).eventHubs,
+    ).toHaveProperty('connectionString');
   });
 
   it('refuses a real Event Hubs key that merely ends in UseDevelopmentEmulator=true', () => {
@@ -55,11 +58,14 @@ describe('a connection string is an emulator\'s only when its parsed pairs say s
 
   it('warden send refuses a real namespace key with the emulator suffix before it connects', async () => {
     const connectionString = 'Endpoint=sb://prod.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=k3y=;UseDevelopmentEmulator=true';
-    await expect(sendCaptures(['demo/tenant-hour.ndjson.gz'], { eventHubName: 'warden-activity', connection: { connectionString } })).rejects.toBeInstanceOf(CaptureSendConfigError);
+    await expect(sendCaptures(['demo/tenant-hour.ndjson.gz'], { eventHubName: 'warden-activity', connection: { connectionString } })).rejects.toBeInstanceOf(
+      CaptureSendConfigError,
+    );
   });
 
   it('talks plain HTTP to Azurite only', async () => {
-    const mixed = 'DefaultEndpointsProtocol=http;AccountName=prod;AccountKey=abc==;BlobEndpoint=http://127.0.0.1:1/prod;TableEndpoint=http://prod.table.core.windows.net/';
+    const mixed =
+      'DefaultEndpointsProtocol=http;AccountName=prod;AccountKey=abc==;BlobEndpoint=http://127.0.0.1:1/prod;TableEndpoint=http://prod.table.core.windows.net/';
     // The SDK refuses to send a key over HTTP unless told it is allowed: it must not be told for a real host.
     await expect(tableClientFor({ connectionString: mixed }, 'state').createTable()).rejects.toThrow(/insecure|https/i);
   });

@@ -13,9 +13,17 @@ function secretReads(count: number, from: number, nameLength: number): string[] 
   return Array.from({ length: count }, (_, i) => {
     const n = from + i;
     const event: NormalizedEvent = {
-      id: `read-${n}`, time: T0 + n * 10, source: 'keyvault', category: 'AuditEvent', operation: 'SECRETGET', result: 'success',
-      principalId: '0b9b5e4e-1111-4222-8333-444455556666', principalType: 'servicePrincipal', resourceId: VAULT,
-      subscriptionId: '22534aab-409e-4718-b7be-29a91840928f', resourceType: 'microsoft.keyvault/vaults',
+      id: `read-${n}`,
+      time: T0 + n * 10,
+      source: 'keyvault',
+      category: 'AuditEvent',
+      operation: 'SECRETGET',
+      result: 'success',
+      principalId: '0b9b5e4e-1111-4222-8333-444455556666',
+      principalType: 'servicePrincipal',
+      resourceId: VAULT,
+      subscriptionId: '22534aab-409e-4718-b7be-29a91840928f',
+      resourceType: 'microsoft.keyvault/vaults',
       details: { vault: 'kv-prod', secretName: `${String(n).padStart(6, '0')}-${'s'.repeat(nameLength)}` },
     };
     return JSON.stringify({ event, arrivedAt: event.time, origin: { source: 'warden-resource/0', sequenceNumber: n, index: 0 } });
@@ -55,16 +63,23 @@ describe('no input wedges a partition', () => {
     // A state store that refuses what it is given, as Tables does an entity it cannot hold.
     const store = (app.detector as unknown as { options: { store: { write: (...a: unknown[]) => Promise<unknown> } } }).options.store;
     const write = store.write.bind(store);
-    store.write = () => Promise.reject(
-      Object.assign(new Error('0:The property value exceeds the maximum allowed size (64KB).'), { statusCode: 400, name: 'RestError' }),
-    );
+    store.write = () =>
+      Promise.reject(Object.assign(new Error('0:The property value exceeds the maximum allowed size (64KB).'), { statusCode: 400, name: 'RestError' }));
     try {
       const batch = secretReads(5, 5000, 10);
       const result = await app.detect(batch, batchContext('1', batch.length, 0));
       expect(result.deadLettered).toBe(5);
       const health = await app.health();
       expect(health.status).toBe('degraded');
-      expect(health.failingPartitions).toEqual([expect.objectContaining({ partitionId: '1', failures: 1, deadLettered: true, reason: expect.stringMatching(/exceeds the maximum allowed size/), since: expect.stringMatching(/^\d{4}-/) })]);
+      expect(health.failingPartitions).toEqual([
+        expect.objectContaining({
+          partitionId: '1',
+          failures: 1,
+          deadLettered: true,
+          reason: expect.stringMatching(/exceeds the maximum allowed size/),
+          since: expect.stringMatching(/^\d{4}-/),
+        }),
+      ]);
       const sink = app.deadLetters as BlobDeadLetterSink;
       const names = await sink.list();
       expect(names.some((n) => n.includes('/1/'))).toBe(true);

@@ -36,7 +36,15 @@ describe('time that cannot be real is not trusted', () => {
       const records = bodies[b].records;
       // A key listing raises an alert whoever does it and whenever: a day-ahead one is left out, so
       // any alert more than the demo's would be one the forged times made.
-      const strangers = records.slice(0, 12).map((r) => (++n % 2 ? stranger(r, n, '9999-12-31T23:59:59.9999999') : /listkey/i.test(String(r.operationName)) ? undefined : stranger(r, n, '2025-06-03T09:30:00.0000000')))
+      const strangers = records
+        .slice(0, 12)
+        .map((r) =>
+          ++n % 2
+            ? stranger(r, n, '9999-12-31T23:59:59.9999999')
+            : /listkey/i.test(String(r.operationName))
+              ? undefined
+              : stranger(r, n, '2025-06-03T09:30:00.0000000'),
+        )
         .filter((r) => r !== undefined);
       // Spread among the body's own records, as a writer to the hub would have them arrive.
       strangers.forEach((r, k) => records.splice(1 + k * 4, 0, r));
@@ -52,7 +60,7 @@ describe('time that cannot be real is not trusted', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('the demo with far-future records of other identities added raises exactly the demo\'s alerts', () => {
+  it("the demo with far-future records of other identities added raises exactly the demo's alerts", () => {
     expect(plain.alerts.length).toBeGreaterThan(5);
     expect(plain.alerts.some((a) => a.Severity === 'High')).toBe(true);
     expect(forged.alerts.map(alertKey).sort()).toEqual(plain.alerts.map(alertKey).sort());
@@ -70,7 +78,15 @@ describe('time that cannot be real is not trusted', () => {
 
   it('refuses on the live stream times older than the hub keeps, and times before 1970 anywhere', () => {
     const arrivedAt = Date.parse('2025-06-02T10:00:00Z');
-    const record = { time: '2025-05-01T10:00:00Z', category: 'AuditEvent', operationName: 'SecretGet', resourceId: '/SUBSCRIPTIONS/22534AAB-409E-4718-B7BE-29A91840928F/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV', identity: { claim: { oid: '23e604d8-e1af-4617-9cf8-ce206c8acdba' } }, resultType: 'Success', properties: { id: 'https://kv.vault.azure.net/secrets/a' } };
+    const record = {
+      time: '2025-05-01T10:00:00Z',
+      category: 'AuditEvent',
+      operationName: 'SecretGet',
+      resourceId: '/SUBSCRIPTIONS/22534AAB-409E-4718-B7BE-29A91840928F/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV',
+      identity: { claim: { oid: '23e604d8-e1af-4617-9cf8-ce206c8acdba' } },
+      resultType: 'Success',
+      properties: { id: 'https://kv.vault.azure.net/secrets/a' },
+    };
     expect(ingestBody({ records: [record] }, {}, { times: { arrivedAt } }).events).toHaveLength(1);
     const live = ingestBody({ records: [record] }, {}, { times: { arrivedAt, maxAgeMs: 7 * 86_400_000 } });
     expect(live.events).toHaveLength(0);
@@ -84,11 +100,23 @@ describe('time that cannot be real is not trusted', () => {
     for (const a of forged.alerts) expect(AlertSchema.safeParse(a).success, a.AlertId).toBe(true);
   });
 
-  it('one event too far ahead does not move a partition\'s clock; a few in a row (a quiet partition resuming) do', async () => {
+  it("one event too far ahead does not move a partition's clock; a few in a row (a quiet partition resuming) do", async () => {
     const detector = new Detector([], { maxClockSkewMs: 60_000 });
     const at = (time: number, sequenceNumber: number) => ({
-      event: { id: `e${sequenceNumber}`, time, source: 'activity' as const, category: 'Administrative', operation: 'X', result: 'success' as const, principalId: 'p', principalType: 'user' as const, details: {} },
-      arrivedAt: time, partitionId: '0', sequenceNumber,
+      event: {
+        id: `e${sequenceNumber}`,
+        time,
+        source: 'activity' as const,
+        category: 'Administrative',
+        operation: 'X',
+        result: 'success' as const,
+        principalId: 'p',
+        principalType: 'user' as const,
+        details: {},
+      },
+      arrivedAt: time,
+      partitionId: '0',
+      sequenceNumber,
     });
     const t = Date.parse('2025-06-02T09:00:00Z');
     await detector.process([at(t, 1), at(Date.parse('9999-12-31T00:00:00Z'), 2), at(t + 1000, 3), at(t + 2000, 4)]);

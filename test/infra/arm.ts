@@ -186,7 +186,10 @@ export class Evaluator {
   private readonly lambdaScopes: Array<Record<string, Value>> = [];
 
   /** `parameters` stand in for what a deployment passes (else each parameter's default). */
-  constructor(private readonly template: ArmTemplate, private readonly parameters: Record<string, Json> = {}) {}
+  constructor(
+    private readonly template: ArmTemplate,
+    private readonly parameters: Record<string, Json> = {},
+  ) {}
 
   /** Evaluate a template value: expressions inside strings, recursively through arrays and objects. */
   value(value: Json): Value {

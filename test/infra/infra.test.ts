@@ -21,10 +21,7 @@ import {
 const repo = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 
 const TEMPLATES = ['main.json', 'activity-log.json', 'entra-signin.json', 'resource-logs.json'] as const;
-const templates = Object.fromEntries(TEMPLATES.map((name) => [name, readTemplate(repo(`infra/${name}`))])) as Record<
-  (typeof TEMPLATES)[number],
-  ArmTemplate
->;
+const templates = Object.fromEntries(TEMPLATES.map((name) => [name, readTemplate(repo(`infra/${name}`))])) as Record<(typeof TEMPLATES)[number], ArmTemplate>;
 const main = templates['main.json'];
 const evaluate = new Evaluator(main);
 
@@ -140,10 +137,12 @@ function nestedResources(template: ArmTemplate, outer: Evaluator): Array<{ resou
     const props = obj(deployment.properties);
     const inner = { parameters: {}, variables: {}, outputs: {}, ...obj(props.template) } as unknown as ArmTemplate;
     // What the deployment passes, evaluated outside; deploy-time values stay recognisable.
-    const passed = Object.fromEntries(Object.entries(obj(props.parameters)).map(([name, p]) => {
-      const value = outer.value(obj(p).value);
-      return [name, typeof value === 'symbol' ? '<deploy-time>' : value as Json];
-    }));
+    const passed = Object.fromEntries(
+      Object.entries(obj(props.parameters)).map(([name, p]) => {
+        const value = outer.value(obj(p).value);
+        return [name, typeof value === 'symbol' ? '<deploy-time>' : (value as Json)];
+      }),
+    );
     const evaluate = new Evaluator(inner, passed);
     const deploymentId = outer.resourceIdOf(deployment);
     return inner.resources.map((resource) => ({ resource, evaluate, id: evaluate.resourceIdOf(resource), deploymentId }));
@@ -173,10 +172,22 @@ describe('every template', () => {
           used[call.name].add((arg as { value: string }).value);
         }
       }
-      expect([...used.parameters].filter((p) => !(p in template.parameters)), 'undeclared parameters').toEqual([]);
-      expect([...used.variables].filter((v) => !(v in template.variables)), 'undeclared variables').toEqual([]);
-      expect(Object.keys(template.parameters).filter((p) => !used.parameters.has(p)), 'unused parameters').toEqual([]);
-      expect(Object.keys(template.variables).filter((v) => !used.variables.has(v)), 'unused variables').toEqual([]);
+      expect(
+        [...used.parameters].filter((p) => !(p in template.parameters)),
+        'undeclared parameters',
+      ).toEqual([]);
+      expect(
+        [...used.variables].filter((v) => !(v in template.variables)),
+        'undeclared variables',
+      ).toEqual([]);
+      expect(
+        Object.keys(template.parameters).filter((p) => !used.parameters.has(p)),
+        'unused parameters',
+      ).toEqual([]);
+      expect(
+        Object.keys(template.variables).filter((v) => !used.variables.has(v)),
+        'unused variables',
+      ).toEqual([]);
     }
   });
 
@@ -186,7 +197,10 @@ describe('every template', () => {
     const fns = strings(templates[name] as unknown as Json)
       .filter((s) => isExpression(s.value))
       .flatMap((s) => calls(parseExpression(s.value)).map((c) => c.name.toLowerCase()));
-    expect(fns.filter((fn) => fn.startsWith('list')), 'list*() returns keys or connection strings').toEqual([]);
+    expect(
+      fns.filter((fn) => fn.startsWith('list')),
+      'list*() returns keys or connection strings',
+    ).toEqual([]);
   });
 });
 
@@ -255,7 +269,10 @@ describe('main.json', () => {
         }
       }
       const before = closure(resource);
-      expect([...needs].map((id) => deployedBy.get(id) ?? id).filter((id) => !before.has(id)), `${resource.type} ${resource.name}`).toEqual([]);
+      expect(
+        [...needs].map((id) => deployedBy.get(id) ?? id).filter((id) => !before.has(id)),
+        `${resource.type} ${resource.name}`,
+      ).toEqual([]);
     }
   });
 
@@ -294,13 +311,15 @@ describe('main.json', () => {
     expect(alertStreamColumns().map((c) => renames[c.name] ?? c.name)).toEqual(alertTableColumns().map((c) => c.name));
   });
 
-  it('the DCR is a Direct DCR in the workspace\'s region, whose flow takes the declared stream to the table, in the Sentinel workspace', () => {
+  it("the DCR is a Direct DCR in the workspace's region, whose flow takes the declared stream to the table, in the Sentinel workspace", () => {
     const props = obj(dcr.properties);
     expect(dcr.kind).toBe('Direct');
     // A DCR must be in its destination workspace's region; ARM reads that only at deploy time.
     expect(dcr.location).toBe("[parameters('location')]");
     const passedLocation = str(obj(obj(obj(dcrDeployment.properties).parameters).location).value);
-    expect(passedLocation).toBe("[reference(resourceId('Microsoft.OperationalInsights/workspaces', parameters('workspaceName')), '2023-09-01', 'full').location]");
+    expect(passedLocation).toBe(
+      "[reference(resourceId('Microsoft.OperationalInsights/workspaces', parameters('workspaceName')), '2023-09-01', 'full').location]",
+    );
     expect(referencedId(passedLocation)).toBe(evaluate.resourceIdOf(workspace));
     expect(obj(dcrDeployment.properties).expressionEvaluationOptions).toEqual({ scope: 'inner' });
 
@@ -314,7 +333,7 @@ describe('main.json', () => {
     expect(dcrEvaluate.string(flows[0].outputStream)).toBe(`Custom-${tableName}`);
   });
 
-  it('sends the DCR\'s LogErrors to the workspace, where rows it drops leave a trace', () => {
+  it("sends the DCR's LogErrors to the workspace, where rows it drops leave a trace", () => {
     const setting = single(main, 'Microsoft.Insights/diagnosticSettings');
     expect(evaluate.string(setting.scope)).toBe(dcrNested?.id);
     const props = obj(setting.properties);
@@ -325,7 +344,11 @@ describe('main.json', () => {
   describe('the Sentinel NRT rule', () => {
     const rule = single(main, 'Microsoft.SecurityInsights/alertRules');
     const props = obj(rule.properties);
-    const projected = (): string[] => projectedColumns(str(props.query), alertTableColumns().map((c) => c.name));
+    const projected = (): string[] =>
+      projectedColumns(
+        str(props.query),
+        alertTableColumns().map((c) => c.name),
+      );
 
     it('is an NRT rule, in an API version that has the NRT kind, on the Sentinel workspace, after onboarding', () => {
       expect(rule.kind).toBe('NRT');
@@ -403,18 +426,24 @@ describe('main.json', () => {
       const incidents = obj(props.incidentConfiguration);
       expect(incidents.createIncident).toBe(true);
       const grouping = obj(incidents.groupingConfiguration);
-      expect(grouping).toMatchObject({ enabled: true, matchingMethod: 'Selected', groupByCustomDetails: ['AlertId'], groupByEntities: [], groupByAlertDetails: [] });
+      expect(grouping).toMatchObject({
+        enabled: true,
+        matchingMethod: 'Selected',
+        groupByCustomDetails: ['AlertId'],
+        groupByEntities: [],
+        groupByAlertDetails: [],
+      });
     });
   });
 
   describe('the Function App', () => {
     const site = single(main, 'Microsoft.Web/sites');
     const props = obj(site.properties);
-    const settings = Object.fromEntries(
-      (obj(props.siteConfig).appSettings as JsonObject[]).map((s) => [str(s.name), s.value]),
-    );
+    const settings = Object.fromEntries((obj(props.siteConfig).appSettings as JsonObject[]).map((s) => [str(s.name), s.value]));
     const resourceName = (type: string, predicate: (r: ArmResource) => boolean = () => true): string[] =>
-      resourcesOfType(main, type).filter(predicate).map((r) => lastSegment(evaluate.string(r.name)));
+      resourcesOfType(main, type)
+        .filter(predicate)
+        .map((r) => lastSegment(evaluate.string(r.name)));
 
     it('runs Node 22 on Flex Consumption, in a region of its own, with a system-assigned identity that also fetches its package', () => {
       // Node 20 reached end of life in April 2026 (learn.microsoft.com/azure/azure-functions/functions-versions#languages).
@@ -481,9 +510,14 @@ describe('main.json', () => {
       }
       expect(groupsOf('WARDEN_HUB_EVENTS')).toEqual([evaluate.value(settings.WARDEN_CONSUMER_GROUP_DETECT)]);
 
-      expect(Object.keys(obj(obj(dcr.properties).streamDeclarations)).map((k) => dcrEvaluate.string(k))).toEqual([evaluate.value(settings.SENTINEL_STREAM_NAME)]);
+      expect(Object.keys(obj(obj(dcr.properties).streamDeclarations)).map((k) => dcrEvaluate.string(k))).toEqual([
+        evaluate.value(settings.SENTINEL_STREAM_NAME),
+      ]);
       const outputs = obj(obj(obj(dcrDeployment.properties).template).outputs);
-      for (const [name, output] of [['SENTINEL_DCR_ENDPOINT', 'logsIngestionEndpoint'], ['SENTINEL_DCR_IMMUTABLE_ID', 'immutableId']]) {
+      for (const [name, output] of [
+        ['SENTINEL_DCR_ENDPOINT', 'logsIngestionEndpoint'],
+        ['SENTINEL_DCR_IMMUTABLE_ID', 'immutableId'],
+      ]) {
         expect(referencedId(settings[name])).toBe(evaluate.resourceIdOf(dcrDeployment));
         expect(str(settings[name])).toContain(`.outputs.${output}.value`);
         expect(str(obj(outputs[output]).value)).toContain("resourceId('Microsoft.Insights/dataCollectionRules', parameters('name'))");
@@ -499,8 +533,14 @@ describe('main.json', () => {
       // Azure only: telemetry goes to Application Insights in Azure, to the console locally.
       const azureOnly = ['APPLICATIONINSIGHTS_CONNECTION_STRING', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'];
       expect(local.Values.FUNCTIONS_WORKER_RUNTIME).toBe('node');
-      expect(Object.keys(local.Values).filter((n) => !localOnly.includes(n)).sort()).toEqual(
-        Object.keys(settings).filter((n) => !azureOnly.includes(n)).sort(),
+      expect(
+        Object.keys(local.Values)
+          .filter((n) => !localOnly.includes(n))
+          .sort(),
+      ).toEqual(
+        Object.keys(settings)
+          .filter((n) => !azureOnly.includes(n))
+          .sort(),
       );
       expect(local.Values.WARDEN_TUNABLES).toBe('{}');
       expect(local.Values.WARDEN_ALLOWED_LATENESS).toBe('5m');
@@ -551,7 +591,9 @@ describe('main.json', () => {
       expect(main.parameters[name], name).toBeDefined();
       expect(typeOf(value), name).toBe(main.parameters[name].type);
     }
-    const required = Object.entries(main.parameters).filter(([, p]) => !('defaultValue' in p)).map(([n]) => n);
+    const required = Object.entries(main.parameters)
+      .filter(([, p]) => !('defaultValue' in p))
+      .map(([n]) => n);
     for (const name of required) expect(Object.keys(example.parameters)).toContain(name);
   });
 
@@ -568,7 +610,10 @@ describe('main.json', () => {
   it.each(['warden', 'Warden', 'sec-ops', '1st', 'a1b2c3d4'])('names built from namePrefix %s are valid for every provider', (prefix) => {
     const named = new Evaluator(main, { namePrefix: prefix });
     for (const [type, rule] of Object.entries(NAME_RULES)) {
-      const found = [...resourcesOfType(main, type).map((r) => named.string(r.name)), ...nested.filter((n) => n.resource.type === type).map((n) => n.id.split('/').at(-1) as string)];
+      const found = [
+        ...resourcesOfType(main, type).map((r) => named.string(r.name)),
+        ...nested.filter((n) => n.resource.type === type).map((n) => n.id.split('/').at(-1) as string),
+      ];
       expect(found.length, type).toBeGreaterThan(0);
       for (const name of found) expect(name, `${type} name from prefix ${prefix}`).toMatch(rule);
     }
@@ -596,12 +641,21 @@ describe('main.json', () => {
     });
 
     it('charts alerts by rule, severity, principal and resource over time, detection latency and top principals', () => {
-      expect(queries.map((q) => q.title)).toEqual(['Alerts by rule', 'Alerts by severity', 'Alerts by principal', 'Alerts by resource', 'Detection latency (ms)', 'Top principals']);
+      expect(queries.map((q) => q.title)).toEqual([
+        'Alerts by rule',
+        'Alerts by severity',
+        'Alerts by principal',
+        'Alerts by resource',
+        'Detection latency (ms)',
+        'Top principals',
+      ]);
     });
 
     it('reads WardenAlerts_CL by its table column names, one row per AlertId', () => {
       const tableColumns = new Set(alertTableColumns().map((c) => c.name));
-      const renamedAway = alertStreamColumns().map((c) => c.name).filter((n) => !tableColumns.has(n));
+      const renamedAway = alertStreamColumns()
+        .map((c) => c.name)
+        .filter((n) => !tableColumns.has(n));
       expect(renamedAway).toEqual(['Title']);
       for (const { title, query } of queries) {
         expect(query.startsWith('WardenAlerts_CL\n'), title).toBe(true);
@@ -614,7 +668,11 @@ describe('main.json', () => {
   describe('the Warden health workbook', () => {
     const workbook = workbookNamed('Warden health');
     const props = obj(workbook.properties);
-    const items = (JSON.parse(str(evaluate.value(props.serializedData))) as { items: Array<{ type: number; content: { title?: string; query?: string; resourceType?: string; crossComponentResources?: string[] } }> }).items;
+    const items = (
+      JSON.parse(str(evaluate.value(props.serializedData))) as {
+        items: Array<{ type: number; content: { title?: string; query?: string; resourceType?: string; crossComponentResources?: string[] } }>;
+      }
+    ).items;
     const queries = items.filter((i) => i.type === 3).map((i) => ({ ...i.content, title: String(i.content.title), query: String(i.content.query) }));
     const appInsights = single(main, 'Microsoft.Insights/components');
 
@@ -626,17 +684,33 @@ describe('main.json', () => {
 
     it('shows throughput, lag, dead letters, late events, delivery backlog and failures, alerts per rule and silent sources', () => {
       expect(queries.map((q) => q.title)).toEqual([
-        'Throughput: records in and events published per hub', 'Lag per hub, enqueued to handled (ms)', 'Detection latency (ms)', 'Dead letters by reason',
-        'Skipped records by category', 'Late events', 'Rule errors by rule', 'Delivery backlog (outbox)', 'Deliveries: sent, failed, paced',
-        'State writes to Tables: latency (ms) and transactions', 'Alerts raised by rule and severity', 'Silent sources', 'Alerts per rule', 'Silent sources raised',
+        'Throughput: records in and events published per hub',
+        'Lag per hub, enqueued to handled (ms)',
+        'Detection latency (ms)',
+        'Dead letters by reason',
+        'Skipped records by category',
+        'Late events',
+        'Rule errors by rule',
+        'Delivery backlog (outbox)',
+        'Deliveries: sent, failed, paced',
+        'State writes to Tables: latency (ms) and transactions',
+        'Alerts raised by rule and severity',
+        'Silent sources',
+        'Alerts per rule',
+        'Silent sources raised',
       ]);
     });
 
     it('charts only the metrics Warden emits, and every one of them; alerts come from WardenAlerts_CL in the workspace by its column names', () => {
       const emitted = new Set<string>(Object.values(METRIC));
       // The metric names a query filters on: `name == 'x'` or `name in ('x', 'y')`.
-      const charted = new Set(queries.flatMap((q) => [...q.query.matchAll(/\bname (?:== '([^']+)'|in \(([^)]*)\))/g)]
-        .flatMap((m) => (m[1] ? [m[1]] : m[2].split(',').map((n) => n.trim().replace(/^'|'$/g, ''))))));
+      const charted = new Set(
+        queries.flatMap((q) =>
+          [...q.query.matchAll(/\bname (?:== '([^']+)'|in \(([^)]*)\))/g)].flatMap((m) =>
+            m[1] ? [m[1]] : m[2].split(',').map((n) => n.trim().replace(/^'|'$/g, '')),
+          ),
+        ),
+      );
       expect([...charted].filter((n) => !emitted.has(n))).toEqual([]);
       expect([...emitted].filter((n) => !charted.has(n))).toEqual([]);
       for (const q of queries.filter((x) => x.query.startsWith('customMetrics\n'))) expect(q.resourceType, q.title).toBe('microsoft.insights/components');
@@ -676,9 +750,19 @@ describe('diagnostic settings templates', () => {
     const setting = single(template, 'microsoft.aadiam/diagnosticSettings');
     const props = obj(setting.properties);
     expect(props.eventHubAuthorizationRuleId).toBe("[parameters('eventHubAuthorizationRuleId')]");
-    expect((props.logs as JsonObject[]).filter((l) => l.enabled === true).map((l) => l.category).sort()).toEqual(
-      ['AuditLogs', 'ManagedIdentitySignInLogs', 'MicrosoftGraphActivityLogs', 'NonInteractiveUserSignInLogs', 'ServicePrincipalSignInLogs', 'SignInLogs'],
-    );
+    expect(
+      (props.logs as JsonObject[])
+        .filter((l) => l.enabled === true)
+        .map((l) => l.category)
+        .sort(),
+    ).toEqual([
+      'AuditLogs',
+      'ManagedIdentitySignInLogs',
+      'MicrosoftGraphActivityLogs',
+      'NonInteractiveUserSignInLogs',
+      'ServicePrincipalSignInLogs',
+      'SignInLogs',
+    ]);
     expect(template.parameters.eventHubName.defaultValue).toBe(hubOf('hubSignin'));
   });
 
@@ -707,12 +791,17 @@ describe('diagnostic settings templates', () => {
     const nested = single(template, 'Microsoft.Resources/deployments');
     const passed = obj(obj(nested.properties).parameters);
     // The kind is read from the account, only for AI accounts (if() evaluates one branch).
-    expect(str(obj(passed.kind).value)).toBe("[if(variables('targets')[copyIndex()].readKind, reference(variables('targets')[copyIndex()].resourceId, '2024-10-01', 'full').kind, '')]");
+    expect(str(obj(passed.kind).value)).toBe(
+      "[if(variables('targets')[copyIndex()].readKind, reference(variables('targets')[copyIndex()].resourceId, '2024-10-01', 'full').kind, '')]",
+    );
     const inner = obj(obj(nested.properties).template) as unknown as ArmTemplate;
     const setting = single(inner, 'Microsoft.Insights/diagnosticSettings');
-    const logsFor = (k: string, asked: Json) => new Evaluator(inner, {
-      categories: asked, kind: k, categoryKinds: template.parameters.aiCategoryKinds.defaultValue,
-    }).value(obj(setting.properties).logs) as Array<{ category: string; enabled: boolean }>;
+    const logsFor = (k: string, asked: Json) =>
+      new Evaluator(inner, {
+        categories: asked,
+        kind: k,
+        categoryKinds: template.parameters.aiCategoryKinds.defaultValue,
+      }).value(obj(setting.properties).logs) as Array<{ category: string; enabled: boolean }>;
     expect(logsFor(kind, template.parameters.aiLogCategories.defaultValue)).toEqual(categories.map((category) => ({ category, enabled: true })));
     // Key Vaults and blob services (kind '') get their categories unfiltered.
     expect(logsFor('', template.parameters.keyVaultLogCategories.defaultValue)).toEqual([{ category: 'AuditEvent', enabled: true }]);

@@ -256,7 +256,10 @@ describe('activity source: stream and AzureActivity rows', () => {
 
     it('does not take a group from the evidence as the caller', () => {
       const viaGroup = { ...spAuthorization, evidence: { ...spAuthorization.evidence, principalType: 'Group' } };
-      expect(normalize(listKeysStream({ identity: { authorization: viaGroup } }))).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown' });
+      expect(normalize(listKeysStream({ identity: { authorization: viaGroup } }))).toMatchObject({
+        principalId: expect.stringMatching(/^unknown:/),
+        principalType: 'unknown',
+      });
     });
 
     it('recognises managed identities by xms_mirid or by the evidence', () => {
@@ -304,7 +307,10 @@ describe('activity source: stream and AzureActivity rows', () => {
         resourceId: ACCOUNT.toLowerCase(),
       });
       expect(nobody.principalName).toBeUndefined();
-      expect(normalize(listKeysStream({ identity: { claims: { name: 'Build Agent' } } }))).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalName: 'Build Agent' });
+      expect(normalize(listKeysStream({ identity: { claims: { name: 'Build Agent' } } }))).toMatchObject({
+        principalId: expect.stringMatching(/^unknown:/),
+        principalName: 'Build Agent',
+      });
     });
 
     it("uses the row's Caller when a row carries no claims or evidence", () => {
@@ -380,10 +386,20 @@ describe('activity source: stream and AzureActivity rows', () => {
 
     it('logs a role assignment as Start then Success under one correlationId, with the role, assignee and scope', () => {
       const start = normalize(
-        roleAssignment({ time: '2025-03-04T10:20:00.9000000Z', resultType: 'Start', resultSignature: 'Started.', properties: { requestbody, hierarchy: HIERARCHY } }),
+        roleAssignment({
+          time: '2025-03-04T10:20:00.9000000Z',
+          resultType: 'Start',
+          resultSignature: 'Started.',
+          properties: { requestbody, hierarchy: HIERARCHY },
+        }),
       );
       const success = normalize(
-        roleAssignment({ time: '2025-03-04T10:20:01.6000000Z', resultType: 'Success', resultSignature: 'Succeeded.Created', properties: { statusCode: 'Created', responseBody, hierarchy: HIERARCHY } }),
+        roleAssignment({
+          time: '2025-03-04T10:20:01.6000000Z',
+          resultType: 'Success',
+          resultSignature: 'Succeeded.Created',
+          properties: { statusCode: 'Created', responseBody, hierarchy: HIERARCHY },
+        }),
       );
       expect([start.result, success.result]).toEqual(['start', 'success']);
       expect(start.correlationId).toBe(CORRELATION);
@@ -497,20 +513,35 @@ describe('activity source: stream and AzureActivity rows', () => {
       expect(event.operation).toBe('MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE');
       expect(event.result).toBe('start');
       expect(event.resourceType).toBe('microsoft.compute/virtualmachines');
-      expect(event.details).toEqual({ status: 'Accept', subStatus: 'Accepted', level: 'Informational', durationMs: 0, callerRole: 'Cognitive Services Contributor' });
+      expect(event.details).toEqual({
+        status: 'Accept',
+        subStatus: 'Accepted',
+        level: 'Informational',
+        durationMs: 0,
+        callerRole: 'Cognitive Services Contributor',
+      });
     });
   });
 
   describe('quirks', () => {
     it('parses properties and identity that arrive as JSON strings', () => {
-      const event = normalize(listKeysStream({ properties: JSON.stringify(listKeysProperties), identity: { authorization: JSON.stringify(spAuthorization), claims: JSON.stringify(spClaims) } }));
+      const event = normalize(
+        listKeysStream({
+          properties: JSON.stringify(listKeysProperties),
+          identity: { authorization: JSON.stringify(spAuthorization), claims: JSON.stringify(spClaims) },
+        }),
+      );
       expect(event.details.subStatus).toBe('OK');
       expect(event.principalId).toBe(SP_OBJECT_ID);
       expect(event.details.callerRole).toBe('Cognitive Services Contributor');
     });
 
     it('lower-cases an upper-case resourceId and parses the subscription from it', () => {
-      const event = normalize(listKeysStream({ resourceId: `/SUBSCRIPTIONS/${SUB.toUpperCase()}/RESOURCEGROUPS/RG-AI/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/CONTOSO-OPENAI` }));
+      const event = normalize(
+        listKeysStream({
+          resourceId: `/SUBSCRIPTIONS/${SUB.toUpperCase()}/RESOURCEGROUPS/RG-AI/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/CONTOSO-OPENAI`,
+        }),
+      );
       expect(event.resourceId).toBe(ACCOUNT.toLowerCase());
       expect(event.subscriptionId).toBe(SUB);
       expect(event.resourceType).toBe('microsoft.cognitiveservices/accounts');
@@ -557,7 +588,19 @@ describe('activity source: stream and AzureActivity rows', () => {
     it('rejects a record without an operation, whoever the caller is', () => {
       expect(rejection(listKeysStream({ operationName: undefined }))).toMatch(/no operation in 'operationName'/);
       expect(rejection(listKeysStream({ operationName: '  ', identity: {} }))).toMatch(/no operation in 'operationName'/);
-      expect(rejection(listKeysRow({ OperationNameValue: undefined, OperationName: undefined, Authorization: '{}', Authorization_d: {}, Properties: '{}', Properties_d: {} }), 'table')).toMatch(/no operation/);
+      expect(
+        rejection(
+          listKeysRow({
+            OperationNameValue: undefined,
+            OperationName: undefined,
+            Authorization: '{}',
+            Authorization_d: {},
+            Properties: '{}',
+            Properties_d: {},
+          }),
+          'table',
+        ),
+      ).toMatch(/no operation/);
     });
 
     it('rejects a category-only fragment for its missing time', () => {

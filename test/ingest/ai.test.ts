@@ -181,7 +181,12 @@ describe('ai source: key authentication', () => {
 
   it('keys a key call whose resource id names no account as unknown, keeping the IP', () => {
     const record = chatCompletion({ resourceId: undefined, properties: chatProperties({ objectId: '' }) });
-    expect(normalize(record)).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown', ip: '81.2.69.***', details: { deployment: 'gpt-4o-prod' } });
+    expect(normalize(record)).toMatchObject({
+      principalId: expect.stringMatching(/^unknown:/),
+      principalType: 'unknown',
+      ip: '81.2.69.***',
+      details: { deployment: 'gpt-4o-prod' },
+    });
   });
 });
 
@@ -215,7 +220,11 @@ describe('ai source: other categories', () => {
   });
 
   it('keys an Audit record without a caller as unknown: control-plane calls cannot use a key, so it is not key use', () => {
-    expect(normalize(listKey({ objectId: '' }))).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown', operation: 'LISTKEY' });
+    expect(normalize(listKey({ objectId: '' }))).toMatchObject({
+      principalId: expect.stringMatching(/^unknown:/),
+      principalType: 'unknown',
+      operation: 'LISTKEY',
+    });
   });
 
   it('sums the one-element token arrays of AzureOpenAIRequestUsage and totals them', () => {
@@ -247,16 +256,29 @@ describe('ai source: other categories', () => {
   });
 
   it('reads a Trace record of an account like any data-plane record', () => {
-    const trace = normalize({ time: '2024-05-24T12:23:04Z', resourceId: ACCOUNT_ID, category: 'Trace', operationName: 'Assistants_Run', properties: { objectId: CALLER } });
+    const trace = normalize({
+      time: '2024-05-24T12:23:04Z',
+      resourceId: ACCOUNT_ID,
+      category: 'Trace',
+      operationName: 'Assistants_Run',
+      properties: { objectId: CALLER },
+    });
     expect(trace).toMatchObject({ category: 'Trace', operation: 'ASSISTANTS_RUN', principalId: CALLER.toLowerCase() });
   });
 
   it('reads caller claims when a record carries identity.claim instead of properties.objectId', () => {
-    const event = normalize(chatCompletion({
-      properties: chatProperties({ objectId: undefined }),
-      identity: { claim: { oid: CALLER, upn: 'dev@contoso.com', tid: '72F988BF-86F1-41AF-91AB-2D7CD011DB47' } },
-    }));
-    expect(event).toMatchObject({ principalId: CALLER.toLowerCase(), principalType: 'user', principalName: 'dev@contoso.com', tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47' });
+    const event = normalize(
+      chatCompletion({
+        properties: chatProperties({ objectId: undefined }),
+        identity: { claim: { oid: CALLER, upn: 'dev@contoso.com', tid: '72F988BF-86F1-41AF-91AB-2D7CD011DB47' } },
+      }),
+    );
+    expect(event).toMatchObject({
+      principalId: CALLER.toLowerCase(),
+      principalType: 'user',
+      principalName: 'dev@contoso.com',
+      tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+    });
   });
 });
 
@@ -274,8 +296,7 @@ describe('ai source: bad records', () => {
 
   it('rejects properties that are not JSON and token counts that are not numbers', () => {
     expect(() => aiSource.normalize(chatCompletion({ properties: '{apiName:' }), 'stream')).toThrow(/properties/);
-    expect(() => aiSource.normalize(chatCompletion({ properties: chatProperties({ promptTokens: { n: 1 } }) }), 'stream'))
-      .toThrow(/properties\.promptTokens/);
+    expect(() => aiSource.normalize(chatCompletion({ properties: chatProperties({ promptTokens: { n: 1 } }) }), 'stream')).toThrow(/properties\.promptTokens/);
   });
 });
 

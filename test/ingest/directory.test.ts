@@ -38,16 +38,25 @@ function secretAdded(overrides: RawRecord = {}): RawRecord {
       loggedByService: 'Core Directory',
       operationType: 'Update',
       initiatedBy: { user: { id: ADMIN, displayName: null, userPrincipalName: 'ada@contoso.example', ipAddress: '203.0.113.9' } },
-      targetResources: [{
-        id: SP,
-        displayName: 'billing-sync',
-        type: 'ServicePrincipal',
-        modifiedProperties: [
-          { displayName: 'KeyDescription', oldValue: JSON.stringify([key(OLD_KEY, 'AsymmetricX509Cert', 'CN=billing')]), newValue: JSON.stringify([key(OLD_KEY, 'AsymmetricX509Cert', 'CN=billing'), key(NEW_KEY, 'Password', 'backup')]) },
-          { displayName: 'Included Updated Properties', oldValue: null, newValue: '"KeyDescription"' },
-        ],
-      }],
-      additionalDetails: [{ key: 'User-Agent', value: 'python-requests/2.31.0' }, { key: 'AppId', value: APP_ID }],
+      targetResources: [
+        {
+          id: SP,
+          displayName: 'billing-sync',
+          type: 'ServicePrincipal',
+          modifiedProperties: [
+            {
+              displayName: 'KeyDescription',
+              oldValue: JSON.stringify([key(OLD_KEY, 'AsymmetricX509Cert', 'CN=billing')]),
+              newValue: JSON.stringify([key(OLD_KEY, 'AsymmetricX509Cert', 'CN=billing'), key(NEW_KEY, 'Password', 'backup')]),
+            },
+            { displayName: 'Included Updated Properties', oldValue: null, newValue: '"KeyDescription"' },
+          ],
+        },
+      ],
+      additionalDetails: [
+        { key: 'User-Agent', value: 'python-requests/2.31.0' },
+        { key: 'AppId', value: APP_ID },
+      ],
     },
     ...overrides,
   };
@@ -127,68 +136,120 @@ describe('directory source (Entra audit)', () => {
     const p = secretAdded().properties as Record<string, unknown>;
     const [target] = p.targetResources as Array<Record<string, unknown>>;
     const [keys] = target.modifiedProperties as Array<Record<string, unknown>>;
-    const event = normalize(secretAdded({
-      properties: {
-        ...p,
-        initiatedBy: { app: { appId: null, displayName: 'Managed Service Identity', servicePrincipalId: 'B9814691-9CA1-4E55-A1AC-8EF5DD010EC0', servicePrincipalName: null } },
-        targetResources: [{ ...target, modifiedProperties: [{ displayName: 'KeyDescription', oldValue: keys.newValue, newValue: keys.oldValue }] }],
-      },
-    }));
-    expect(event).toMatchObject({ principalId: 'b9814691-9ca1-4e55-a1ac-8ef5dd010ec0', principalType: 'servicePrincipal', principalName: 'Managed Service Identity' });
+    const event = normalize(
+      secretAdded({
+        properties: {
+          ...p,
+          initiatedBy: {
+            app: {
+              appId: null,
+              displayName: 'Managed Service Identity',
+              servicePrincipalId: 'B9814691-9CA1-4E55-A1AC-8EF5DD010EC0',
+              servicePrincipalName: null,
+            },
+          },
+          targetResources: [{ ...target, modifiedProperties: [{ displayName: 'KeyDescription', oldValue: keys.newValue, newValue: keys.oldValue }] }],
+        },
+      }),
+    );
+    expect(event).toMatchObject({
+      principalId: 'b9814691-9ca1-4e55-a1ac-8ef5dd010ec0',
+      principalType: 'servicePrincipal',
+      principalName: 'Managed Service Identity',
+    });
     expect(event.details).toMatchObject({ initiatorType: 'app', removedKeyIds: NEW_KEY.toLowerCase() });
     expect(event.details.addedKeyIds).toBeUndefined();
   });
 
   it('reads a federated identity credential added, and one whose subject changed', () => {
-    const fic = (subject: string) => ({ Name: 'deploy', Issuer: 'https://token.actions.githubusercontent.com', Subject: subject, Audiences: ['api://AzureADTokenExchange'] });
-    const update = (oldValue: unknown, newValue: unknown) => normalize(secretAdded({
-      operationName: 'Update application',
-      properties: {
-        id: 'Directory_fic',
-        activityDisplayName: 'Update application',
-        activityDateTime: '2025-03-04T11:00:00Z',
-        result: 'success',
-        initiatedBy: { user: { id: ADMIN, userPrincipalName: 'ada@contoso.example' } },
-        targetResources: [{ id: APP_ID, displayName: 'deployer', type: 'Application', modifiedProperties: [
-          { displayName: 'FederatedIdentityCredentials', oldValue: oldValue === undefined ? null : JSON.stringify(oldValue), newValue: JSON.stringify(newValue) },
-        ] }],
-      },
-    }));
+    const fic = (subject: string) => ({
+      Name: 'deploy',
+      Issuer: 'https://token.actions.githubusercontent.com',
+      Subject: subject,
+      Audiences: ['api://AzureADTokenExchange'],
+    });
+    const update = (oldValue: unknown, newValue: unknown) =>
+      normalize(
+        secretAdded({
+          operationName: 'Update application',
+          properties: {
+            id: 'Directory_fic',
+            activityDisplayName: 'Update application',
+            activityDateTime: '2025-03-04T11:00:00Z',
+            result: 'success',
+            initiatedBy: { user: { id: ADMIN, userPrincipalName: 'ada@contoso.example' } },
+            targetResources: [
+              {
+                id: APP_ID,
+                displayName: 'deployer',
+                type: 'Application',
+                modifiedProperties: [
+                  {
+                    displayName: 'FederatedIdentityCredentials',
+                    oldValue: oldValue === undefined ? null : JSON.stringify(oldValue),
+                    newValue: JSON.stringify(newValue),
+                  },
+                ],
+              },
+            ],
+          },
+        }),
+      );
     expect(update(undefined, [fic('repo:contoso/app:ref:refs/heads/main')]).details).toMatchObject({
-      federatedChange: 'added', federatedName: 'deploy', federatedIssuer: 'https://token.actions.githubusercontent.com', federatedSubject: 'repo:contoso/app:ref:refs/heads/main', targetType: 'Application',
+      federatedChange: 'added',
+      federatedName: 'deploy',
+      federatedIssuer: 'https://token.actions.githubusercontent.com',
+      federatedSubject: 'repo:contoso/app:ref:refs/heads/main',
+      targetType: 'Application',
     });
     expect(update([fic('repo:contoso/app:ref:refs/heads/main')], [fic('repo:mallory/fork:ref:refs/heads/x')]).details).toMatchObject({
-      federatedChange: 'changed', federatedSubject: 'repo:mallory/fork:ref:refs/heads/x',
+      federatedChange: 'changed',
+      federatedSubject: 'repo:mallory/fork:ref:refs/heads/x',
     });
   });
 
   it('reads the role granted to a service principal in a role assignment', () => {
-    const event = normalize(secretAdded({
-      operationName: 'Add member to role',
-      properties: {
-        id: 'Directory_role',
-        category: 'RoleManagement',
-        activityDisplayName: 'Add member to role',
-        activityDateTime: '2025-03-04T12:00:00Z',
-        result: 'success',
-        operationType: 'Assign',
-        initiatedBy: { user: { id: ADMIN, userPrincipalName: 'ada@contoso.example' } },
-        targetResources: [
-          { id: SP, displayName: 'billing-sync', type: 'ServicePrincipal', modifiedProperties: [
-            { displayName: 'Role.ObjectID', oldValue: null, newValue: '"4a3b2c1d-0000-4000-8000-000000000001"' },
-            { displayName: 'Role.DisplayName', oldValue: null, newValue: '"Global Administrator"' },
-            { displayName: 'Role.TemplateId', oldValue: null, newValue: '"62E90394-69F5-4237-9190-012177145E10"' },
-          ] },
-          { id: '4a3b2c1d-0000-4000-8000-000000000001', displayName: null, type: 'Role', modifiedProperties: [] },
-        ],
-      },
-    }));
-    expect(event.details).toMatchObject({ auditCategory: 'RoleManagement', targetId: SP, targetType: 'ServicePrincipal', roleName: 'Global Administrator', roleId: '62e90394-69f5-4237-9190-012177145e10' });
+    const event = normalize(
+      secretAdded({
+        operationName: 'Add member to role',
+        properties: {
+          id: 'Directory_role',
+          category: 'RoleManagement',
+          activityDisplayName: 'Add member to role',
+          activityDateTime: '2025-03-04T12:00:00Z',
+          result: 'success',
+          operationType: 'Assign',
+          initiatedBy: { user: { id: ADMIN, userPrincipalName: 'ada@contoso.example' } },
+          targetResources: [
+            {
+              id: SP,
+              displayName: 'billing-sync',
+              type: 'ServicePrincipal',
+              modifiedProperties: [
+                { displayName: 'Role.ObjectID', oldValue: null, newValue: '"4a3b2c1d-0000-4000-8000-000000000001"' },
+                { displayName: 'Role.DisplayName', oldValue: null, newValue: '"Global Administrator"' },
+                { displayName: 'Role.TemplateId', oldValue: null, newValue: '"62E90394-69F5-4237-9190-012177145E10"' },
+              ],
+            },
+            { id: '4a3b2c1d-0000-4000-8000-000000000001', displayName: null, type: 'Role', modifiedProperties: [] },
+          ],
+        },
+      }),
+    );
+    expect(event.details).toMatchObject({
+      auditCategory: 'RoleManagement',
+      targetId: SP,
+      targetType: 'ServicePrincipal',
+      roleName: 'Global Administrator',
+      roleId: '62e90394-69f5-4237-9190-012177145e10',
+    });
   });
 
   it('marks a failed change as a failure with its reason', () => {
     const p = secretAdded().properties as Record<string, unknown>;
-    const event = normalize(secretAdded({ properties: { ...p, result: 'failure', resultReason: 'The directory object quota limit for the tenant has been exceeded.' } }));
+    const event = normalize(
+      secretAdded({ properties: { ...p, result: 'failure', resultReason: 'The directory object quota limit for the tenant has been exceeded.' } }),
+    );
     expect(event).toMatchObject({ result: 'failure', details: { resultReason: 'The directory object quota limit for the tenant has been exceeded.' } });
   });
 

@@ -67,7 +67,12 @@ describe('bodies as the samples come', () => {
       records: [
         { time: T, category: 'FunctionAppLogs', properties: "{'appName': 'fn', 'message': 'Executing'}" },
         { time: '1/9/2007 9:41:00 AM', category: 'UserRiskEvents' },
-        { time: T, category: 'GatewayLogs', resourceId: OPENAI.replace('MICROSOFT.COGNITIVESERVICES/ACCOUNTS', 'MICROSOFT.APIMANAGEMENT/SERVICE'), operationName: 'Microsoft.ApiManagement/GatewayLogs' },
+        {
+          time: T,
+          category: 'GatewayLogs',
+          resourceId: OPENAI.replace('MICROSOFT.COGNITIVESERVICES/ACCOUNTS', 'MICROSOFT.APIMANAGEMENT/SERVICE'),
+          operationName: 'Microsoft.ApiManagement/GatewayLogs',
+        },
         { timeStamp: T, category: 'ApplicationGatewayAccessLog', properties: { httpStatus: 200, serverStatus: '200', timeTaken: 0.034 } },
       ],
     });
@@ -85,7 +90,12 @@ describe('minimal records and fragments', () => {
     ]) {
       const event = oneEvent({ time: T, resourceId, operationName, category });
       // Keyed by what was called, so unrelated anonymous events never share one principal's state.
-      expect(event, category).toMatchObject({ time: T_MS, principalId: `unknown:${resourceId.toLowerCase()}`, principalType: 'unknown', operation: operationName.toUpperCase() });
+      expect(event, category).toMatchObject({
+        time: T_MS,
+        principalId: `unknown:${resourceId.toLowerCase()}`,
+        principalType: 'unknown',
+        operation: operationName.toUpperCase(),
+      });
     }
   });
 
@@ -118,7 +128,13 @@ describe('values in unexpected types and spellings', () => {
     correlationId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d',
     Level: 4,
     level: 'Informational',
-    identity: { claims: { 'http://schemas.microsoft.com/identity/claims/objectidentifier': '4d2c8e71-93b5-4f0a-a6d8-2b7e19c05f3d', appid: 'a9f3c2e1-7b64-4d58-8e0f-61c2d3b4a5e6', idtyp: 'app' } },
+    identity: {
+      claims: {
+        'http://schemas.microsoft.com/identity/claims/objectidentifier': '4d2c8e71-93b5-4f0a-a6d8-2b7e19c05f3d',
+        appid: 'a9f3c2e1-7b64-4d58-8e0f-61c2d3b4a5e6',
+        idtyp: 'app',
+      },
+    },
     properties: { statusCode: 'OK', responseBody: '{"key1":"x"}' },
   };
 
@@ -134,8 +150,22 @@ describe('values in unexpected types and spellings', () => {
   });
 
   it('reads the same event from `properties` as a JSON string and as an object', () => {
-    const properties = { apiName: 'Azure OpenAI API version 2024-02-01', objectId: '3f2504e0-4f89-41d3-9a0c-0305e82c3301', modelDeploymentName: 'gpt-chat', modelName: 'gpt-4o' };
-    const chat = { time: T, resourceId: OPENAI, category: 'RequestResponse', operationName: 'ChatCompletions_Create', resultSignature: '200', durationMs: 412, callerIpAddress: '81.2.69.***', properties };
+    const properties = {
+      apiName: 'Azure OpenAI API version 2024-02-01',
+      objectId: '3f2504e0-4f89-41d3-9a0c-0305e82c3301',
+      modelDeploymentName: 'gpt-chat',
+      modelName: 'gpt-4o',
+    };
+    const chat = {
+      time: T,
+      resourceId: OPENAI,
+      category: 'RequestResponse',
+      operationName: 'ChatCompletions_Create',
+      resultSignature: '200',
+      durationMs: 412,
+      callerIpAddress: '81.2.69.***',
+      properties,
+    };
     const asObject = oneEvent(chat);
     // As text it also carries .NET ticks, 19 digits: more than a JSON number can hold exactly.
     const text = JSON.stringify(properties).replace(/\}$/, ',"requestTime":638481757794854611}');
@@ -187,21 +217,41 @@ describe('values in unexpected types and spellings', () => {
       statusText: 'InternalError',
       callerIpAddress: '192.168.0.1:11111',
       uri: 'https://contosodata.blob.core.windows.net/cont1?restype=container&comp=list&sv=2021-08-06&sig=c2lnbmF0dXJl',
-      identity: { type: 'DelegationSAS', tokenHash: 'key1(0F0E0D0C)', authorization: [{ action: 'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read', result: 'Granted' }], requester: { objectId: 'abcdef12-3456-7890-abcd-ef1234567890' } },
+      identity: {
+        type: 'DelegationSAS',
+        tokenHash: 'key1(0F0E0D0C)',
+        authorization: [{ action: 'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read', result: 'Granted' }],
+        requester: { objectId: 'abcdef12-3456-7890-abcd-ef1234567890' },
+      },
       properties: { accountName: 'contosodata', serviceType: 'blob' },
     });
-    expect(event).toMatchObject({ source: 'storage', result: 'failure', ip: '192.168.0.1', principalId: 'abcdef12-3456-7890-abcd-ef1234567890', details: { authType: 'SAS', statusCode: 500 } });
+    expect(event).toMatchObject({
+      source: 'storage',
+      result: 'failure',
+      ip: '192.168.0.1',
+      principalId: 'abcdef12-3456-7890-abcd-ef1234567890',
+      details: { authType: 'SAS', statusCode: 500 },
+    });
     expect(JSON.stringify(event)).not.toContain('c2lnbmF0dXJl');
   });
 
   it('keeps non-ASCII and escaped text as written, the same from a string body and from UTF-8 bytes', () => {
     const signIn = {
-      time: T, category: 'ServicePrincipalSignInLogs', operationName: 'Sign-in activity', resultType: '0', tenantId: TENANT,
+      time: T,
+      category: 'ServicePrincipalSignInLogs',
+      operationName: 'Sign-in activity',
+      resultType: '0',
+      tenantId: TENANT,
       resourceId: `/tenants/${TENANT}/providers/Microsoft.aadiam`,
       properties: {
-        id: '0d4a1f2e-7c3b-4e59-9a68-1b2c3d4e5f60', createdDateTime: T, appId: 'a9f3c2e1-7b64-4d58-8e0f-61c2d3b4a5e6',
-        servicePrincipalId: '4d2c8e71-93b5-4f0a-a6d8-2b7e19c05f3d', servicePrincipalName: 'Gäste-WLAN für Büros – sync \\u0026 copy',
-        ipAddress: '203.0.113.9', status: { errorCode: 0 }, resourceDisplayName: 'Microsoft Graph',
+        id: '0d4a1f2e-7c3b-4e59-9a68-1b2c3d4e5f60',
+        createdDateTime: T,
+        appId: 'a9f3c2e1-7b64-4d58-8e0f-61c2d3b4a5e6',
+        servicePrincipalId: '4d2c8e71-93b5-4f0a-a6d8-2b7e19c05f3d',
+        servicePrincipalName: 'Gäste-WLAN für Büros – sync \\u0026 copy',
+        ipAddress: '203.0.113.9',
+        status: { errorCode: 0 },
+        resourceDisplayName: 'Microsoft Graph',
       },
     };
     const text = JSON.stringify({ records: [signIn] });

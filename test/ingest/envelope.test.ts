@@ -18,7 +18,10 @@ describe('decodeBody: body shapes', () => {
       const out = decodeBody(body, where);
       expect(out.deadLetters).toEqual([]);
       expect(out.records.map((r) => r.record)).toEqual([a, b]);
-      expect(out.records.map((r) => r.location)).toEqual([{ ...where, index: 0 }, { ...where, index: 1 }]);
+      expect(out.records.map((r) => r.location)).toEqual([
+        { ...where, index: 0 },
+        { ...where, index: 1 },
+      ]);
     }
   });
 
@@ -68,7 +71,11 @@ describe('decodeBody: body shapes', () => {
       tables: [
         {
           name: 'PrimaryResult',
-          columns: [{ name: 'TimeGenerated', type: 'datetime' }, { name: 'OperationName', type: 'string' }, { name: 'Type', type: 'string' }],
+          columns: [
+            { name: 'TimeGenerated', type: 'datetime' },
+            { name: 'OperationName', type: 'string' },
+            { name: 'Type', type: 'string' },
+          ],
           rows: [
             ['2025-01-01T00:00:00Z', 'SecretGet', 'AzureDiagnostics'],
             ['2025-01-01T00:00:01Z', 'Sign-in activity', 'SigninLogs'],
@@ -87,7 +94,14 @@ describe('decodeBody: body shapes', () => {
   it('dead-letters Log Analytics rows that do not match the columns, and tables without columns', () => {
     const body = {
       tables: [
-        { name: 'PrimaryResult', columns: [{ name: 'A', type: 'string' }, { name: 'B', type: 'string' }], rows: [['1', '2'], ['only one'], 'not a row'] },
+        {
+          name: 'PrimaryResult',
+          columns: [
+            { name: 'A', type: 'string' },
+            { name: 'B', type: 'string' },
+          ],
+          rows: [['1', '2'], ['only one'], 'not a row'],
+        },
         { name: 'Broken', rows: [] },
       ],
     };
@@ -100,7 +114,7 @@ describe('decodeBody: body shapes', () => {
     ]);
   });
 
-  it('keeps a column named __proto__ as a column, as JSON.parse would, not as the row object\'s prototype', () => {
+  it("keeps a column named __proto__ as a column, as JSON.parse would, not as the row object's prototype", () => {
     const body = { tables: [{ columns: [{ name: '__proto__' }, { name: 'Type' }], rows: [[{ Category: 'AuditEvent' }, 'AzureDiagnostics']] }] };
     const [{ record }] = decodeBody(body, {}).records;
     expect(Object.keys(record)).toEqual(['__proto__', 'Type']);

@@ -9,7 +9,9 @@ import type { Alert } from '../../src/model/index.js';
 
 /** Every export format an analyst produces (issue #14 item 4), made from the project's own older-schema AzureActivity rows. */
 
-const ROWS = JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/azure-activity-older-schema.json', import.meta.url)), 'utf8')) as Array<Record<string, string>>;
+const ROWS = JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/azure-activity-older-schema.json', import.meta.url)), 'utf8')) as Array<
+  Record<string, string>
+>;
 const dir = mkdtempSync(join(tmpdir(), 'warden-exports-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -30,15 +32,17 @@ const cell = (v: string | undefined) => (v === undefined ? '' : /[",\r\n]/.test(
 function portalCsv(rows: Array<Record<string, string>>, withTable = true): string {
   const columns = Object.keys(rows[0]).filter((c) => c !== 'Type');
   const header = [...(withTable ? ['$table'] : []), ...columns.map((c) => (c === 'TimeGenerated' || c === 'EventSubmissionTimestamp' ? `${c} [UTC]` : c))];
-  const lines = [...rows].reverse().map((r) => [
-    ...(withTable ? [r.Type] : []),
-    ...columns.map((c) => {
-      const v = r[c];
-      if (c === 'TimeGenerated' || c === 'EventSubmissionTimestamp') return cell(portalTime(v));
-      if (c === 'Authorization' || c === 'Properties') return cell(JSON.stringify(JSON.parse(v), null, 2).replace(/\n/g, '\r\n'));
-      return cell(v);
-    }),
-  ].join(','));
+  const lines = [...rows].reverse().map((r) =>
+    [
+      ...(withTable ? [r.Type] : []),
+      ...columns.map((c) => {
+        const v = r[c];
+        if (c === 'TimeGenerated' || c === 'EventSubmissionTimestamp') return cell(portalTime(v));
+        if (c === 'Authorization' || c === 'Properties') return cell(JSON.stringify(JSON.parse(v), null, 2).replace(/\n/g, '\r\n'));
+        return cell(v);
+      }),
+    ].join(','),
+  );
   return `\ufeff${[header.join(','), ...lines].join('\r\n')}\r\n`;
 }
 
@@ -49,7 +53,12 @@ async function replay(...argv: string[]) {
   return { code, err, summary: JSON.parse(out.at(-1)!) as Record<string, unknown> };
 }
 
-const alertsIn = (file: string) => readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Alert);
+const alertsIn = (file: string) =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Alert);
 
 describe('exports an analyst produces', () => {
   it('reads a folder of portal CSV exports as rows, newest-first rows applied in time order, and raises the key-listing alert', async () => {
@@ -89,7 +98,12 @@ describe('exports an analyst produces', () => {
     expect(ingestBody(utf16, {}).events).toHaveLength(4);
     const columns = Object.keys(ROWS[0]);
     const answer = join(dir, 'answer');
-    writeFileSync(answer, JSON.stringify({ tables: [{ name: 'PrimaryResult', columns: columns.map((name) => ({ name, type: 'string' })), rows: ROWS.map((r) => columns.map((c) => r[c])) }] }));
+    writeFileSync(
+      answer,
+      JSON.stringify({
+        tables: [{ name: 'PrimaryResult', columns: columns.map((name) => ({ name, type: 'string' })), rows: ROWS.map((r) => columns.map((c) => r[c])) }],
+      }),
+    );
     expect((await replay(answer, '--json')).summary).toMatchObject({ events: 4, deadLettered: 0 });
   });
 

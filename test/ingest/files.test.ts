@@ -107,7 +107,12 @@ describe('readCaptures: JSON, NDJSON and gzip', () => {
 describe('readCaptures: Event Hubs Capture Avro', () => {
   const messages = [
     { sequenceNumber: 100, offset: '4294967296', enqueuedTimeUtc: '1/9/2025 9:31:51 PM', body: Buffer.from(envelope(1, 2)) },
-    { sequenceNumber: 101, offset: '4294967800', enqueuedTimeUtc: '1/9/2025 9:31:52 PM', body: Buffer.from(`${JSON.stringify(rec(3))}\n${JSON.stringify(rec(4))}`) },
+    {
+      sequenceNumber: 101,
+      offset: '4294967800',
+      enqueuedTimeUtc: '1/9/2025 9:31:52 PM',
+      body: Buffer.from(`${JSON.stringify(rec(3))}\n${JSON.stringify(rec(4))}`),
+    },
     { sequenceNumber: 102, offset: '4294968300', enqueuedTimeUtc: '1/9/2025 9:31:53 PM', body: null },
   ];
 
@@ -133,11 +138,18 @@ describe('readCaptures: Event Hubs Capture Avro', () => {
     const notAvro = join(dir, 'not.avro');
     await writeFile(notAvro, envelope(1));
     const [bad] = await collect([notAvro]);
-    expect(bad).toMatchObject({ location: { file: notAvro, line: 1 }, unreadable: expect.stringMatching(/^cannot read Avro record 1 onwards: invalid magic bytes/) });
+    expect(bad).toMatchObject({
+      location: { file: notAvro, line: 1 },
+      unreadable: expect.stringMatching(/^cannot read Avro record 1 onwards: invalid magic bytes/),
+    });
 
     // Incompressible bodies spread the file over several read chunks; those before the damage are still read.
     const noise = (i: number) => createHash('sha512').update(String(i)).digest('hex');
-    const many = Array.from({ length: 2000 }, (_, i) => ({ ...messages[0], sequenceNumber: i, body: Buffer.from(JSON.stringify({ records: [{ ...rec(i), noise: noise(i) }] })) }));
+    const many = Array.from({ length: 2000 }, (_, i) => ({
+      ...messages[0],
+      sequenceNumber: i,
+      body: Buffer.from(JSON.stringify({ records: [{ ...rec(i), noise: noise(i) }] })),
+    }));
     const whole = await captureAvro(many);
     const cut = join(dir, 'cut.avro');
     await writeFile(cut, Buffer.concat([whole.subarray(0, whole.length - 40), Buffer.alloc(40, 7)]));

@@ -21,13 +21,65 @@ const repo = join(import.meta.dirname, '..', '..');
 const categories = SOURCE_NORMALIZERS.flatMap((n) => n.streamCategories);
 const tables = SOURCE_NORMALIZERS.flatMap((n) => n.tables);
 const fieldNames = [
-  'time', 'TimeGenerated', 'createdDateTime', 'resourceId', 'ResourceId', '_ResourceId', 'operationName', 'OperationName',
-  'category', 'Category', 'Type', 'resultType', 'ResultType', 'resultSignature', 'durationMs', 'DurationMs', 'callerIpAddress',
-  'CallerIPAddress', 'correlationId', 'CorrelationId', 'identity', 'Identity', 'properties', 'tenantId', 'TenantId', 'level',
-  'location', 'ResourceProvider', 'claims', 'authorization', 'caller', 'AppId', 'UserPrincipalName', 'ServicePrincipalId',
+  'time',
+  'TimeGenerated',
+  'createdDateTime',
+  'resourceId',
+  'ResourceId',
+  '_ResourceId',
+  'operationName',
+  'OperationName',
+  'category',
+  'Category',
+  'Type',
+  'resultType',
+  'ResultType',
+  'resultSignature',
+  'durationMs',
+  'DurationMs',
+  'callerIpAddress',
+  'CallerIPAddress',
+  'correlationId',
+  'CorrelationId',
+  'identity',
+  'Identity',
+  'properties',
+  'tenantId',
+  'TenantId',
+  'level',
+  'location',
+  'ResourceProvider',
+  'claims',
+  'authorization',
+  'caller',
+  'AppId',
+  'UserPrincipalName',
+  'ServicePrincipalId',
 ];
-const anyValue = fc.anything({ withNullPrototype: true, withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true, withBoxedValues: true, withUnicodeString: true });
-const fieldValue = fc.oneof(anyValue, fc.constant(HUGE), fc.constantFrom('2025-01-01T00:00:00Z', '12/12/2025 3:03:58 PM', '/SUBSCRIPTIONS/aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV', '{"a":1}', '[', '81.2.69.***', '1.2.3.4:5'));
+const anyValue = fc.anything({
+  withNullPrototype: true,
+  withBigInt: true,
+  withDate: true,
+  withMap: true,
+  withSet: true,
+  withTypedArray: true,
+  withSparseArray: true,
+  withBoxedValues: true,
+  withUnicodeString: true,
+});
+const fieldValue = fc.oneof(
+  anyValue,
+  fc.constant(HUGE),
+  fc.constantFrom(
+    '2025-01-01T00:00:00Z',
+    '12/12/2025 3:03:58 PM',
+    '/SUBSCRIPTIONS/aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV',
+    '{"a":1}',
+    '[',
+    '81.2.69.***',
+    '1.2.3.4:5',
+  ),
+);
 const randomFields = fc.dictionary(fc.oneof(fc.constantFrom(...fieldNames), fc.string()), fieldValue, { maxKeys: 12 });
 /** Objects that look enough like a handled record to reach a normalizer. */
 const lookalike = fc.oneof(
@@ -37,7 +89,10 @@ const lookalike = fc.oneof(
 
 describe('decodeBody and ingestBody never throw and account for every record', () => {
   it('any JavaScript value as an already-parsed body', () => {
-    fc.assert(fc.property(anyValue, (body) => void ingestOk(body)), { numRuns: 300 });
+    fc.assert(
+      fc.property(anyValue, (body) => void ingestOk(body)),
+      { numRuns: 300 },
+    );
   });
 
   it('any value as a record inside {"records":[…]} and arrays', () => {
@@ -74,16 +129,14 @@ describe('decodeBody and ingestBody never throw and account for every record', (
   });
 
   it('random bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 4096 }), (bytes) => void ingestOk(Buffer.from(bytes))), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 4096 }), (bytes) => void ingestOk(Buffer.from(bytes))),
+      { numRuns: 300 },
+    );
   });
 
   it('NDJSON with good, broken and blank lines: every non-blank line is accounted for', () => {
-    const line = fc.oneof(
-      lookalike.map(json),
-      fc.json({ maxDepth: 2 }),
-      fc.string({ unit: 'binary' }),
-      fc.constant(''),
-    );
+    const line = fc.oneof(lookalike.map(json), fc.json({ maxDepth: 2 }), fc.string({ unit: 'binary' }), fc.constant(''));
     fc.assert(
       fc.property(fc.array(line, { minLength: 2, maxLength: 10 }), fc.boolean(), (lines, crlf) => {
         ingestOk(lines.join(crlf ? '\r\n' : '\n'));
@@ -103,10 +156,20 @@ describe('decodeBody and ingestBody never throw and account for every record', (
 describe('each source normalizer returns a valid event or throws InvalidRecordError', () => {
   for (const n of SOURCE_NORMALIZERS) {
     it(`${n.source}: random records of its categories and tables`, () => {
-      const stream = n.streamCategories.length ? fc.tuple(fc.constantFrom(...n.streamCategories), randomFields).map(([category, f]) => ({ ...f, category })) : undefined;
+      const stream = n.streamCategories.length
+        ? fc.tuple(fc.constantFrom(...n.streamCategories), randomFields).map(([category, f]) => ({ ...f, category }))
+        : undefined;
       const table = n.tables.length ? fc.tuple(fc.constantFrom(...n.tables), randomFields).map(([Type, f]) => ({ ...f, Type })) : undefined;
-      if (stream) fc.assert(fc.property(stream, (r) => normalizeOk(n, r, 'stream')), { numRuns: 300 });
-      if (table) fc.assert(fc.property(table, (r) => normalizeOk(n, r, 'table')), { numRuns: 300 });
+      if (stream)
+        fc.assert(
+          fc.property(stream, (r) => normalizeOk(n, r, 'stream')),
+          { numRuns: 300 },
+        );
+      if (table)
+        fc.assert(
+          fc.property(table, (r) => normalizeOk(n, r, 'table')),
+          { numRuns: 300 },
+        );
     });
   }
 });
@@ -116,7 +179,11 @@ const NHI_FIXTURES = ['federated-credential-changed.fixtures/subject-swapped-to-
 
 /** The committed demo capture (synthetic, written from the documented stream schemas), own NHI fixtures, and the Log Analytics rows of their records. */
 function ownBodies(): unknown[] {
-  const bodies = gunzipSync(readFileSync(join(repo, DEMO_CAPTURE_FILE))).toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { records: RawRecord[] });
+  const bodies = gunzipSync(readFileSync(join(repo, DEMO_CAPTURE_FILE)))
+    .toString('utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { records: RawRecord[] });
   for (const f of NHI_FIXTURES) bodies.push(JSON.parse(readFileSync(join(repo, 'detections', f), 'utf8')) as { records: RawRecord[] });
   return [...bodies, { tables: [...toLogAnalyticsTables(bodies.flatMap((b) => b.records)).values()] }];
 }

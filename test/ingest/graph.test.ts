@@ -125,7 +125,12 @@ describe('graph source (Microsoft Graph activity)', () => {
 
   it('keys a delegated request on the user, and a 403 as a failure', () => {
     const event = normalize(listServicePrincipals({ userId: 'AAAA1111-2222-4333-8444-555566667777', scopes: 'User.Read', responseStatusCode: '403' }));
-    expect(event).toMatchObject({ principalId: 'aaaa1111-2222-4333-8444-555566667777', principalType: 'user', result: 'failure', details: { scopes: 'User.Read', statusCode: 403 } });
+    expect(event).toMatchObject({
+      principalId: 'aaaa1111-2222-4333-8444-555566667777',
+      principalType: 'user',
+      result: 'failure',
+      details: { scopes: 'User.Read', statusCode: 403 },
+    });
   });
 
   it('rejects a request without a method as a fragment', () => {
@@ -135,36 +140,43 @@ describe('graph source (Microsoft Graph activity)', () => {
 
 describe('Graph request URIs', () => {
   it('names the collection addressed, with or without a version, keys or casts', () => {
-    expect(graphRequest('https://graph.microsoft.com/beta/users(\'a@b.example\')/memberOf')).toMatchObject({ apiVersion: 'beta', resourceKind: 'users' });
-    expect(graphRequest('https://graph.microsoft.com/v1.0/groups/x/members?$top=5#f')).toEqual({ requestUri: 'https://graph.microsoft.com/v1.0/groups/x/members', apiVersion: 'v1.0', resourceKind: 'groups' });
+    expect(graphRequest("https://graph.microsoft.com/beta/users('a@b.example')/memberOf")).toMatchObject({ apiVersion: 'beta', resourceKind: 'users' });
+    expect(graphRequest('https://graph.microsoft.com/v1.0/groups/x/members?$top=5#f')).toEqual({
+      requestUri: 'https://graph.microsoft.com/v1.0/groups/x/members',
+      apiVersion: 'v1.0',
+      resourceKind: 'groups',
+    });
     expect(graphRequest('/v1.0/me')).toEqual({ requestUri: '/v1.0/me' });
   });
 });
 
 describe('sign-in fields for non-human identities', () => {
   it('reads the credential thumbprint, federated credential, ASN, token id and agent fields in both shapes', () => {
-    const stream = signinSource.normalize({
-      time: '2025-03-04T11:58:00Z',
-      category: 'ServicePrincipalSignInLogs',
-      operationName: 'Sign-in activity',
-      resultType: '0',
-      tenantId: TENANT,
-      properties: {
-        id: 'F1E2D3C4-0000-4000-8000-000000000001',
-        createdDateTime: '2025-03-04T11:58:00Z',
-        servicePrincipalId: SP,
-        appId: APP_ID,
-        ipAddress: '198.51.100.77',
-        status: { errorCode: 0 },
-        servicePrincipalCredentialKeyId: 'D747DA7E-E11B-4AF2-AEDE-0487C44067AF',
-        servicePrincipalCredentialThumbprint: 'AB12CD34',
-        clientCredentialType: 'federatedIdentityCredential',
-        federatedCredentialId: 'FIC-1',
-        autonomousSystemNumber: 64500,
-        uniqueTokenIdentifier: 'qW3rTyUiOp1234567890AB',
-        agent: { agentType: 'agentIdentity', parentAppId: 'BEEF0000-0000-4000-8000-000000000001' },
+    const stream = signinSource.normalize(
+      {
+        time: '2025-03-04T11:58:00Z',
+        category: 'ServicePrincipalSignInLogs',
+        operationName: 'Sign-in activity',
+        resultType: '0',
+        tenantId: TENANT,
+        properties: {
+          id: 'F1E2D3C4-0000-4000-8000-000000000001',
+          createdDateTime: '2025-03-04T11:58:00Z',
+          servicePrincipalId: SP,
+          appId: APP_ID,
+          ipAddress: '198.51.100.77',
+          status: { errorCode: 0 },
+          servicePrincipalCredentialKeyId: 'D747DA7E-E11B-4AF2-AEDE-0487C44067AF',
+          servicePrincipalCredentialThumbprint: 'AB12CD34',
+          clientCredentialType: 'federatedIdentityCredential',
+          federatedCredentialId: 'FIC-1',
+          autonomousSystemNumber: 64500,
+          uniqueTokenIdentifier: 'qW3rTyUiOp1234567890AB',
+          agent: { agentType: 'agentIdentity', parentAppId: 'BEEF0000-0000-4000-8000-000000000001' },
+        },
       },
-    }, 'stream');
+      'stream',
+    );
     expect(stream.details).toMatchObject({
       credentialKeyId: 'd747da7e-e11b-4af2-aede-0487c44067af',
       certificateThumbprint: 'ab12cd34',
@@ -175,28 +187,39 @@ describe('sign-in fields for non-human identities', () => {
       agentType: 'agentIdentity',
       agentParentAppId: 'beef0000-0000-4000-8000-000000000001',
     });
-    const row = signinSource.normalize({
-      Type: 'AADServicePrincipalSignInLogs',
-      TimeGenerated: '2025-03-04T11:58:00Z',
-      CreatedDateTime: '2025-03-04T11:58:00Z',
-      OperationName: 'Sign-in activity',
-      ResultType: '0',
-      AADTenantId: TENANT,
-      Id: 'F1E2D3C4-0000-4000-8000-000000000001',
-      ServicePrincipalId: SP,
-      AppId: APP_ID,
-      IPAddress: '198.51.100.77',
-      ServicePrincipalCredentialKeyId: 'D747DA7E-E11B-4AF2-AEDE-0487C44067AF',
-      ServicePrincipalCredentialThumbprint: 'AB12CD34',
-      ClientCredentialType: 'federatedIdentityCredential',
-      FederatedCredentialId: 'FIC-1',
-      AutonomousSystemNumber: '64500',
-      UniqueTokenIdentifier: 'qW3rTyUiOp1234567890AB',
-      Agent: '{"agentType":"agentIdentity","parentAppId":"BEEF0000-0000-4000-8000-000000000001"}',
-    }, 'table');
+    const row = signinSource.normalize(
+      {
+        Type: 'AADServicePrincipalSignInLogs',
+        TimeGenerated: '2025-03-04T11:58:00Z',
+        CreatedDateTime: '2025-03-04T11:58:00Z',
+        OperationName: 'Sign-in activity',
+        ResultType: '0',
+        AADTenantId: TENANT,
+        Id: 'F1E2D3C4-0000-4000-8000-000000000001',
+        ServicePrincipalId: SP,
+        AppId: APP_ID,
+        IPAddress: '198.51.100.77',
+        ServicePrincipalCredentialKeyId: 'D747DA7E-E11B-4AF2-AEDE-0487C44067AF',
+        ServicePrincipalCredentialThumbprint: 'AB12CD34',
+        ClientCredentialType: 'federatedIdentityCredential',
+        FederatedCredentialId: 'FIC-1',
+        AutonomousSystemNumber: '64500',
+        UniqueTokenIdentifier: 'qW3rTyUiOp1234567890AB',
+        Agent: '{"agentType":"agentIdentity","parentAppId":"BEEF0000-0000-4000-8000-000000000001"}',
+      },
+      'table',
+    );
     expect(row.details).toEqual(stream.details);
     // An ordinary sign-in says `notAgentic`: no agent type recorded.
-    const ordinary = signinSource.normalize({ time: '2025-03-04T11:58:00Z', category: 'ServicePrincipalSignInLogs', operationName: 'Sign-in activity', properties: { servicePrincipalId: SP, agent: { agentType: 'notAgentic' } } }, 'stream');
+    const ordinary = signinSource.normalize(
+      {
+        time: '2025-03-04T11:58:00Z',
+        category: 'ServicePrincipalSignInLogs',
+        operationName: 'Sign-in activity',
+        properties: { servicePrincipalId: SP, agent: { agentType: 'notAgentic' } },
+      },
+      'stream',
+    );
     expect(ordinary.details.agentType).toBeUndefined();
   });
 });

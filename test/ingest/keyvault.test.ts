@@ -136,15 +136,17 @@ describe('keyvault source: a secret read', () => {
 
 describe('keyvault source: who called', () => {
   it('reads long URI claim names and takes a UPN to mean a user', () => {
-    const event = normalize(secretGet({
-      identity: {
-        claim: {
-          'http://schemas.microsoft.com/identity/claims/objectidentifier': 'D9DA5048-2737-4770-BD64-0123456789AB',
-          'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': 'alice@contoso.com',
-          appid: '04b07795-8ddb-461a-bbee-02f9e1bf7b46',
+    const event = normalize(
+      secretGet({
+        identity: {
+          claim: {
+            'http://schemas.microsoft.com/identity/claims/objectidentifier': 'D9DA5048-2737-4770-BD64-0123456789AB',
+            'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': 'alice@contoso.com',
+            appid: '04b07795-8ddb-461a-bbee-02f9e1bf7b46',
+          },
         },
-      },
-    }));
+      }),
+    );
     expect(event).toMatchObject({
       principalId: 'd9da5048-2737-4770-bd64-0123456789ab',
       principalType: 'user',
@@ -162,12 +164,15 @@ describe('keyvault source: who called', () => {
       identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s: 'alice@contoso.com',
     });
     expect(normalize(row, 'table')).toMatchObject({
-      principalId: 'd9da5048-2737-4770-bd64-0123456789ab', principalType: 'user', principalName: 'alice@contoso.com',
+      principalId: 'd9da5048-2737-4770-bd64-0123456789ab',
+      principalType: 'user',
+      principalName: 'alice@contoso.com',
     });
   });
 
   it('recognises a managed identity by xms_mirid and names it after the identity resource', () => {
-    const mirid = '/subscriptions/6b1f3d2a-0c4e-4f5a-9b8c-7d6e5f4a3b2c/resourcegroups/prod-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/orders-api-id';
+    const mirid =
+      '/subscriptions/6b1f3d2a-0c4e-4f5a-9b8c-7d6e5f4a3b2c/resourcegroups/prod-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/orders-api-id';
     const claim = { oid: '11111111-2222-4333-8444-555555555555', appid: '66666666-7777-4888-9999-000000000000', idtyp: 'app', xms_mirid: mirid };
     const stream = normalize(secretGet({ identity: { claim } }));
     expect(stream).toMatchObject({ principalId: claim.oid, principalType: 'managedIdentity', principalName: 'orders-api-id', appId: claim.appid });
@@ -181,10 +186,16 @@ describe('keyvault source: who called', () => {
     expect(event).toMatchObject({ principalId: 'f0e1d2c3-b4a5-4968-8776-655443322110', principalType: 'servicePrincipal' });
   });
 
-  it('keys the unauthenticated 401 challenge before an SDK client\'s first call as unknown, not a dead letter', () => {
+  it("keys the unauthenticated 401 challenge before an SDK client's first call as unknown, not a dead letter", () => {
     const challenge = secretGet({ identity: {}, resultSignature: 'Unauthorized', properties: { requestUri: SECRET_URL, httpStatusCode: 401 } });
     const event = normalize(challenge);
-    expect(event).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown', ip: '20.61.12.7', result: 'failure', operation: 'SECRETGET' });
+    expect(event).toMatchObject({
+      principalId: expect.stringMatching(/^unknown:/),
+      principalType: 'unknown',
+      ip: '20.61.12.7',
+      result: 'failure',
+      operation: 'SECRETGET',
+    });
     expect(event.appId).toBeUndefined();
     // The authenticated retry that follows under the same client correlation id is another event.
     expect(normalize(secretGet()).id).not.toBe(event.id);
@@ -205,7 +216,9 @@ describe('keyvault source: what was touched and how it went', () => {
   });
 
   it('names no object for a list request', () => {
-    const event = normalize(secretGet({ operationName: 'SecretList', properties: { requestUri: 'https://prod-kv.vault.azure.net/secrets?api-version=7.4', httpStatusCode: 200 } }));
+    const event = normalize(
+      secretGet({ operationName: 'SecretList', properties: { requestUri: 'https://prod-kv.vault.azure.net/secrets?api-version=7.4', httpStatusCode: 200 } }),
+    );
     expect(event.operation).toBe('SECRETLIST');
     expect(event.details).not.toHaveProperty('secretName');
     expect(event.details.vault).toBe('prod-kv');
@@ -248,7 +261,11 @@ describe('keyvault source: event ids', () => {
 
   it('hashes the identifying fields when the record has no correlation id, stably', () => {
     const a = normalize(secretGet({ correlationId: '' }));
-    expect(a.id).toBe(normalize(secretGet({ correlationId: '', durationMs: '99', properties: { ...(secretGet().properties as RawRecord), clientInfo: 'other', tlsVersion: 'TLS1_2' } })).id);
+    expect(a.id).toBe(
+      normalize(
+        secretGet({ correlationId: '', durationMs: '99', properties: { ...(secretGet().properties as RawRecord), clientInfo: 'other', tlsVersion: 'TLS1_2' } }),
+      ).id,
+    );
     expect(a.id).not.toBe(normalize(secretGet({ correlationId: '', time: '2025-01-07T20:00:01.0483028Z' })).id);
     expect(a.correlationId).toBeUndefined();
   });

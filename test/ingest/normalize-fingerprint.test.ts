@@ -44,11 +44,13 @@ function fingerprint(bodies: Iterable<Body>): Fingerprint {
     out.deadLetters += result.deadLetters.length;
     for (const k in result.skippedByCategory) out.skipped += result.skippedByCategory[k];
     // Dead-letter `time` is when it was written, not what the record gave.
-    hash.update(JSON.stringify({
-      events: result.events,
-      deadLetters: result.deadLetters.map(({ reason, location, raw }) => ({ reason, location, raw })),
-      skipped: Object.entries(result.skippedByCategory).sort(),
-    }));
+    hash.update(
+      JSON.stringify({
+        events: result.events,
+        deadLetters: result.deadLetters.map(({ reason, location, raw }) => ({ reason, location, raw })),
+        skipped: Object.entries(result.skippedByCategory).sort(),
+      }),
+    );
     hash.update('\n');
   }
   out.sha256 = hash.digest('hex');
@@ -123,26 +125,123 @@ function* rowBodies(): Generator<Body> {
 
 /** Ways a record goes wrong, each applied to a spread of real records of every source. */
 const STREAM_DAMAGE: Array<[string, (r: Rec) => void]> = [
-  ['no time', (r) => { delete r.time; const p = r.properties as Rec | undefined; if (p && typeof p === 'object') delete p.createdDateTime; }],
-  ['time not a time', (r) => { r.time = 'yesterday'; }],
-  ['time a number', (r) => { r.time = 1_717_000_000; }],
-  ['no operation', (r) => { r.operationName = ' '; }],
-  ['properties broken JSON', (r) => { r.properties = '{"a":'; }],
-  ['properties an array', (r) => { r.properties = [1, 2]; }],
-  ['identity a number', (r) => { r.identity = 42; }],
-  ['category a number', (r) => { r.category = 7; }],
-  ['no category', (r) => { delete r.category; }],
-  ['resourceId an object', (r) => { r.resourceId = { id: 'x' }; }],
-  ['caller IP placeholder', (r) => { r.callerIpAddress = '<Redacted>'; }],
-  ['no identity', (r) => { delete r.identity; }],
-  ['result odd', (r) => { r.resultType = 'Succeeded.'; r.statusCode = 'x'; r.resultSignature = null; }],
+  [
+    'no time',
+    (r) => {
+      delete r.time;
+      const p = r.properties as Rec | undefined;
+      if (p && typeof p === 'object') delete p.createdDateTime;
+    },
+  ],
+  [
+    'time not a time',
+    (r) => {
+      r.time = 'yesterday';
+    },
+  ],
+  [
+    'time a number',
+    (r) => {
+      r.time = 1_717_000_000;
+    },
+  ],
+  [
+    'no operation',
+    (r) => {
+      r.operationName = ' ';
+    },
+  ],
+  [
+    'properties broken JSON',
+    (r) => {
+      r.properties = '{"a":';
+    },
+  ],
+  [
+    'properties an array',
+    (r) => {
+      r.properties = [1, 2];
+    },
+  ],
+  [
+    'identity a number',
+    (r) => {
+      r.identity = 42;
+    },
+  ],
+  [
+    'category a number',
+    (r) => {
+      r.category = 7;
+    },
+  ],
+  [
+    'no category',
+    (r) => {
+      delete r.category;
+    },
+  ],
+  [
+    'resourceId an object',
+    (r) => {
+      r.resourceId = { id: 'x' };
+    },
+  ],
+  [
+    'caller IP placeholder',
+    (r) => {
+      r.callerIpAddress = '<Redacted>';
+    },
+  ],
+  [
+    'no identity',
+    (r) => {
+      delete r.identity;
+    },
+  ],
+  [
+    'result odd',
+    (r) => {
+      r.resultType = 'Succeeded.';
+      r.statusCode = 'x';
+      r.resultSignature = null;
+    },
+  ],
 ];
 const ROW_DAMAGE: Array<[string, (r: Rec) => void]> = [
-  ['no TimeGenerated', (r) => { delete r.TimeGenerated; delete r.CreatedDateTime; }],
-  ['no OperationName', (r) => { r.OperationName = null; r.OperationNameValue = null; }],
-  ['no Type', (r) => { delete r.Type; }],
-  ['Properties broken', (r) => { r.Properties = '{'; r.properties_s = '{'; }],
-  ['Category a number', (r) => { r.Category = 3; }],
+  [
+    'no TimeGenerated',
+    (r) => {
+      delete r.TimeGenerated;
+      delete r.CreatedDateTime;
+    },
+  ],
+  [
+    'no OperationName',
+    (r) => {
+      r.OperationName = null;
+      r.OperationNameValue = null;
+    },
+  ],
+  [
+    'no Type',
+    (r) => {
+      delete r.Type;
+    },
+  ],
+  [
+    'Properties broken',
+    (r) => {
+      r.Properties = '{';
+      r.properties_s = '{';
+    },
+  ],
+  [
+    'Category a number',
+    (r) => {
+      r.Category = 3;
+    },
+  ],
 ];
 
 function* malformedBodies(): Generator<Body> {
@@ -157,15 +256,25 @@ function* malformedBodies(): Generator<Body> {
     yield { body: JSON.stringify({ records }), file: `stream:${name}` };
   }
   for (const [name, damage] of ROW_DAMAGE) {
-    const rows = sample.map(rowOf).filter((r): r is Rec => r !== undefined).map((r) => {
-      damage(r);
-      return r;
-    });
+    const rows = sample
+      .map(rowOf)
+      .filter((r): r is Rec => r !== undefined)
+      .map((r) => {
+        damage(r);
+        return r;
+      });
     yield { body: JSON.stringify(rows), file: `rows:${name}`, options: { rows: true } };
   }
   yield { body: JSON.stringify({ records: [null, 3, 'text', [], {}] }), file: 'not records' };
   yield { body: `${JSON.stringify({ records: sample.slice(0, 3) }).slice(0, -40)}`, file: 'cut short' };
-  yield { body: sample.slice(0, 5).map((r) => JSON.stringify(r)).join('\n') + '\n{"broken', file: 'ndjson with a bad line' };
+  yield {
+    body:
+      sample
+        .slice(0, 5)
+        .map((r) => JSON.stringify(r))
+        .join('\n') + '\n{"broken',
+    file: 'ndjson with a bad line',
+  };
 }
 
 function* externalBodies(): Generator<Body> {
@@ -190,14 +299,18 @@ describe('normalize fingerprint: events and dead letters are unchanged by refact
   if (haveExternal) groups.push(['external', externalBodies]);
 
   for (const [name, bodies] of groups) {
-    it(name, () => {
-      actual[name] = fingerprint(bodies());
-      expect(actual[name].events).toBeGreaterThan(0);
-      if (process.env.UPDATE_FINGERPRINT) {
-        writeFileSync(PINNED, `${JSON.stringify({ ...pinned, ...actual }, null, 2)}\n`);
-        return;
-      }
-      expect(actual[name]).toEqual(pinned[name]);
-    }, 120_000);
+    it(
+      name,
+      () => {
+        actual[name] = fingerprint(bodies());
+        expect(actual[name].events).toBeGreaterThan(0);
+        if (process.env.UPDATE_FINGERPRINT) {
+          writeFileSync(PINNED, `${JSON.stringify({ ...pinned, ...actual }, null, 2)}\n`);
+          return;
+        }
+        expect(actual[name]).toEqual(pinned[name]);
+      },
+      120_000,
+    );
   }
 });

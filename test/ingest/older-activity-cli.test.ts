@@ -19,7 +19,11 @@ async function cli(...argv: string[]) {
   return { code, out, err };
 }
 
-const readAlerts = (file: string): Alert[] => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Alert);
+const readAlerts = (file: string): Alert[] =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Alert);
 
 function expectKeyListingByAlex(alerts: Alert[]): void {
   expect(alerts.map((a) => a.RuleId)).toEqual(['storage-key-listing']);

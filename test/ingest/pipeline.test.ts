@@ -29,8 +29,22 @@ function source(name: Source, spec: Partial<SourceNormalizer> = {}): SourceNorma
   };
 }
 
-const ai = source('ai', { streamCategories: ['Audit', 'RequestResponse'], tables: ['AzureDiagnostics'], accepts: (r) => String(r.resourceId ?? r.ResourceProvider).toUpperCase().includes('COGNITIVESERVICES') });
-const keyvault = source('keyvault', { streamCategories: ['AuditEvent'], tables: ['AzureDiagnostics'], accepts: (r) => String(r.resourceId ?? r.ResourceProvider).toUpperCase().includes('KEYVAULT') });
+const ai = source('ai', {
+  streamCategories: ['Audit', 'RequestResponse'],
+  tables: ['AzureDiagnostics'],
+  accepts: (r) =>
+    String(r.resourceId ?? r.ResourceProvider)
+      .toUpperCase()
+      .includes('COGNITIVESERVICES'),
+});
+const keyvault = source('keyvault', {
+  streamCategories: ['AuditEvent'],
+  tables: ['AzureDiagnostics'],
+  accepts: (r) =>
+    String(r.resourceId ?? r.ResourceProvider)
+      .toUpperCase()
+      .includes('KEYVAULT'),
+});
 const signin = source('signin', { streamCategories: ['ServicePrincipalSignInLogs'], tables: ['AADServicePrincipalSignInLogs'] });
 const registry = new SourceRegistry([ai, keyvault, signin]);
 
@@ -63,11 +77,21 @@ describe('SourceRegistry', () => {
     expect(registry.route({ message: 'hello' })).toEqual({ kind: 'deadLetter', reason: 'no category: not an Azure Monitor record' });
     expect(registry.route({ category: '' })).toEqual({ kind: 'deadLetter', reason: 'no category: not an Azure Monitor record' });
     expect(registry.route({ category: 7 })).toEqual({ kind: 'deadLetter', reason: 'category is number, not a string' });
-    expect(registry.route({ Category: 'ServicePrincipalSignInLogs' }, undefined, true)).toMatchObject({ kind: 'deadLetter', reason: expect.stringMatching(/without a Type column/) });
+    expect(registry.route({ Category: 'ServicePrincipalSignInLogs' }, undefined, true)).toMatchObject({
+      kind: 'deadLetter',
+      reason: expect.stringMatching(/without a Type column/),
+    });
   });
 
   it('dead-letters a record whose `accepts` check throws', () => {
-    const throwing = new SourceRegistry([source('ai', { streamCategories: ['Audit'], accepts: () => { throw new TypeError('boom'); } })]);
+    const throwing = new SourceRegistry([
+      source('ai', {
+        streamCategories: ['Audit'],
+        accepts: () => {
+          throw new TypeError('boom');
+        },
+      }),
+    ]);
     expect(throwing.route({ category: 'Audit' })).toEqual({ kind: 'deadLetter', reason: 'ai: cannot tell whether the record is its own: boom' });
   });
 
@@ -79,7 +103,11 @@ describe('SourceRegistry', () => {
       }
     }
     for (const [name, sources] of claims) {
-      if (sources.length > 1) expect(sources.every((s) => s.accepts !== undefined), `${name} is shared by ${sources.map((s) => s.source).join(',')}`).toBe(true);
+      if (sources.length > 1)
+        expect(
+          sources.every((s) => s.accepts !== undefined),
+          `${name} is shared by ${sources.map((s) => s.source).join(',')}`,
+        ).toBe(true);
     }
   });
 });
@@ -127,10 +155,20 @@ describe('ingestBody', () => {
 
   it('dead-letters what a normalizer throws that is not InvalidRecordError, and events missing key fields, as bugs', () => {
     const broken = new SourceRegistry([
-      source('storage', { streamCategories: ['StorageRead'], normalize: () => { throw new TypeError("Cannot read properties of undefined (reading 'x')"); } }),
+      source('storage', {
+        streamCategories: ['StorageRead'],
+        normalize: () => {
+          throw new TypeError("Cannot read properties of undefined (reading 'x')");
+        },
+      }),
       source('activity', { streamCategories: ['Administrative'], normalize: () => ({ id: 'a', time: 1 }) as NormalizedEvent }),
-      // eslint-disable-next-line @typescript-eslint/only-throw-error -- a normalizer that throws a non-Error is what this test is about
-      source('ai', { streamCategories: ['Audit'], normalize: () => { throw 'a string'; } }),
+      source('ai', {
+        streamCategories: ['Audit'],
+        normalize: () => {
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- a normalizer that throws a non-Error is what this test is about
+          throw 'a string';
+        },
+      }),
     ]);
     const r = ingestBody([{ category: 'StorageRead' }, { category: 'Administrative' }, { category: 'Audit' }], {}, { registry: broken });
     invariant(r);
@@ -143,7 +181,18 @@ describe('ingestBody', () => {
   });
 
   it('passes the table hint to routing (a backtest knows the table it queried)', () => {
-    const rows = { tables: [{ name: 'PrimaryResult', columns: [{ name: 'time', type: 'string' }, { name: 'id', type: 'string' }], rows: [[t, 'r1']] }] };
+    const rows = {
+      tables: [
+        {
+          name: 'PrimaryResult',
+          columns: [
+            { name: 'time', type: 'string' },
+            { name: 'id', type: 'string' },
+          ],
+          rows: [[t, 'r1']],
+        },
+      ],
+    };
     expect(ingestBody(rows, {}, { registry, table: 'AADServicePrincipalSignInLogs' }).events.map((e) => e.event.operation)).toEqual(['TABLE']);
     const noTable = ingestBody(rows, {}, { registry });
     expect(noTable.deadLetters.map((d) => d.reason)).toEqual(['Log Analytics row without a Type column: name the table it came from']);

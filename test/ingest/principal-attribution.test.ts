@@ -68,15 +68,20 @@ describe('who acted: alerts name the principal whose events raised them, never a
     const out = join(dir, 'alerts.jsonl');
     const run = await main(['replay', capture, '--rules', 'storage-key-listing', '--out', out], { stdout: () => {}, stderr: () => {}, progress: false });
     expect(run).toBe(0);
-    const alerts = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Alert);
+    const alerts = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Alert);
     const named = (a: Alert) => [a.PrincipalId, a.PrincipalName ?? null, a.Entities.find((e) => e.Type === 'account')?.DisplayName ?? null];
-    expect(alerts.map(named).sort()).toEqual([
-      [GRACE, 'grace.tanaka@contoso.com', 'grace.tanaka@contoso.com'],
-      ['alex.wilber@contoso.com', 'alex.wilber@contoso.com', 'alex.wilber@contoso.com'],
-      ['megan.bowen@contoso.com', 'megan.bowen@contoso.com', 'megan.bowen@contoso.com'],
-      [`unknown:${account('stalpha').toLowerCase()}`, 'Build Agent', 'Build Agent'],
-      [`unknown:${account('stbravo').toLowerCase()}`, null, null],
-      [`unknown:${account('stdelta').toLowerCase()}`, null, null],
-    ].sort());
+    expect(alerts.map(named).sort()).toEqual(
+      [
+        [GRACE, 'grace.tanaka@contoso.com', 'grace.tanaka@contoso.com'],
+        ['alex.wilber@contoso.com', 'alex.wilber@contoso.com', 'alex.wilber@contoso.com'],
+        ['megan.bowen@contoso.com', 'megan.bowen@contoso.com', 'megan.bowen@contoso.com'],
+        [`unknown:${account('stalpha').toLowerCase()}`, 'Build Agent', 'Build Agent'],
+        [`unknown:${account('stbravo').toLowerCase()}`, null, null],
+        [`unknown:${account('stdelta').toLowerCase()}`, null, null],
+      ].sort(),
+    );
   });
 });

@@ -44,7 +44,7 @@ describe('values as real logs write them', () => {
     expect(one(activity({ resultType: ' Start ' })).result).toBe('start');
   });
 
-  it('takes a storage request\'s result from metricResponseType when it logs no status', () => {
+  it("takes a storage request's result from metricResponseType when it logs no status", () => {
     expect(one(blobRead({}, { metricResponseType: 'SASSuccess' })).result).toBe('success');
     expect(one(blobRead({}, { metricResponseType: 'AuthorizationError' })).result).toBe('failure');
     expect(one(blobRead({})).result).toBe('unknown');
@@ -59,8 +59,13 @@ describe('values as real logs write them', () => {
 
   it('reads times as the Log Analytics portal exports them', () => {
     const row = {
-      Type: 'AzureActivity', TimeGenerated: '4/28/2021, 2:32:14.029 PM', OperationNameValue: 'MICROSOFT.WEB/SITES/DELETE',
-      CategoryValue: 'Administrative', ActivityStatusValue: 'Success', _ResourceId: ACCOUNT, Caller: 'adele@contoso.com',
+      Type: 'AzureActivity',
+      TimeGenerated: '4/28/2021, 2:32:14.029 PM',
+      OperationNameValue: 'MICROSOFT.WEB/SITES/DELETE',
+      CategoryValue: 'Administrative',
+      ActivityStatusValue: 'Success',
+      _ResourceId: ACCOUNT,
+      Caller: 'adele@contoso.com',
     };
     expect(one(row, true).time).toBe(Date.UTC(2021, 3, 28, 14, 32, 14, 29));
   });

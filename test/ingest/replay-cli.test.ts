@@ -20,8 +20,17 @@ const secretGet = {
   durationMs: '12',
   callerIpAddress: '203.0.113.7',
   correlationId: '11111111-2222-3333-4444-555555555555',
-  identity: { claim: { 'http://schemas.microsoft.com/identity/claims/objectidentifier': 'd9da5048-2737-4770-bd64-0123456789ab', appid: '00001111-aaaa-2222-bbbb-3333cccc4444' } },
-  properties: { id: 'https://kv1.vault.azure.net/secrets/db-password/0123', requestUri: 'https://kv1.vault.azure.net/secrets/db-password?api-version=7.4', httpStatusCode: 200 },
+  identity: {
+    claim: {
+      'http://schemas.microsoft.com/identity/claims/objectidentifier': 'd9da5048-2737-4770-bd64-0123456789ab',
+      appid: '00001111-aaaa-2222-bbbb-3333cccc4444',
+    },
+  },
+  properties: {
+    id: 'https://kv1.vault.azure.net/secrets/db-password/0123',
+    requestUri: 'https://kv1.vault.azure.net/secrets/db-password?api-version=7.4',
+    httpStatusCode: 200,
+  },
 };
 const functionLog = { category: 'FunctionAppLogs', time: '2025-03-01T10:00:01Z', operationName: 'Microsoft.Web/sites/functions/log' };
 
@@ -39,7 +48,12 @@ beforeAll(async () => {
   outDir = await mkdtemp(join(tmpdir(), 'warden-replay-out-'));
   await writeFile(join(dir, 'a.json'), JSON.stringify({ records: [secretGet, functionLog, functionLog, { message: 'not a log record' }] }));
   await writeFile(join(dir, 'b.ndjson'), `${JSON.stringify(functionLog)}\n{"category": "AuditEvent", "time": \n`);
-  await writeFile(join(dir, 'c.avro'), await captureAvro([{ sequenceNumber: 5, offset: '100', enqueuedTimeUtc: '3/1/2025 10:00:02 AM', body: Buffer.from(JSON.stringify({ records: [functionLog] })) }]));
+  await writeFile(
+    join(dir, 'c.avro'),
+    await captureAvro([
+      { sequenceNumber: 5, offset: '100', enqueuedTimeUtc: '3/1/2025 10:00:02 AM', body: Buffer.from(JSON.stringify({ records: [functionLog] })) },
+    ]),
+  );
   await writeFile(join(dir, 'README.md'), '# not a capture');
 });
 afterAll(async () => {
@@ -74,12 +88,18 @@ describe('warden replay (in process)', () => {
     expect(out.join('\n')).toContain('ignored 1 not in a capture format');
     expect(out.join('\n')).toContain('skipped by category: FunctionAppLogs 4');
 
-    const eventLines = (await readFile(events, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+    const eventLines = (await readFile(events, 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(eventLines).toHaveLength(1);
     const event = NormalizedEventSchema.parse(eventLines[0]);
     expect(event).toMatchObject({ source: 'keyvault', operation: 'SECRETGET', principalId: 'd9da5048-2737-4770-bd64-0123456789ab', ip: '203.0.113.7' });
 
-    const deadLines = (await readFile(dead, 'utf8')).trimEnd().split('\n').map((l) => DeadLetterSchema.parse(JSON.parse(l)));
+    const deadLines = (await readFile(dead, 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => DeadLetterSchema.parse(JSON.parse(l)));
     expect(deadLines.map((d) => [d.reason.replace(/:.*/, ''), d.location])).toEqual([
       ['no category', { file: join(dir, 'a.json'), index: 3 }],
       ['invalid JSON on line 2', { file: join(dir, 'b.ndjson'), line: 2 }],
@@ -97,7 +117,10 @@ describe('warden replay (in process)', () => {
     [[], /^warden replay: give one or more capture files or folders/],
     [['--bogus', 'x'], /^warden replay: Unknown option '--bogus'/],
     [['/no/such/capture'], /^warden replay: cannot read \/no\/such\/capture: no such file or folder$/],
-    [[join(repo, 'package.json'), '--events', '/no/such/folder/out.jsonl'], /^warden replay: cannot write --events \/no\/such\/folder\/out.jsonl: no such folder$/],
+    [
+      [join(repo, 'package.json'), '--events', '/no/such/folder/out.jsonl'],
+      /^warden replay: cannot write --events \/no\/such\/folder\/out.jsonl: no such folder$/,
+    ],
   ])('exits 2 with one line on stderr for %j', async (args, message) => {
     const { io, out, err } = capturingIO();
     expect(await main(['replay', ...args], io)).toBe(2);

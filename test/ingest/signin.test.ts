@@ -379,7 +379,9 @@ describe('sign-in source: stream and Log Analytics rows', () => {
     });
 
     it('lower-cases ids and reads an error code given as a string', () => {
-      const event = normalize(spStream({ resultType: '7000215' }, { id: SP_SIGNIN_ID.toUpperCase(), servicePrincipalId: SP_ID.toUpperCase(), status: { errorCode: '7000215' } }));
+      const event = normalize(
+        spStream({ resultType: '7000215' }, { id: SP_SIGNIN_ID.toUpperCase(), servicePrincipalId: SP_ID.toUpperCase(), status: { errorCode: '7000215' } }),
+      );
       expect(event.id).toBe(SP_SIGNIN_ID);
       expect(event.principalId).toBe(SP_ID);
       expect(event.result).toBe('failure');
@@ -388,7 +390,14 @@ describe('sign-in source: stream and Log Analytics rows', () => {
 
     it('keys a sign-in attempt for an unknown user by the name that was tried', () => {
       const event = normalize(
-        userStream({ resultType: '50034' }, { userId: '', userPrincipalName: 'Admin@Contoso.com', status: { errorCode: 50034, failureReason: 'The user account does not exist in the directory.' } }),
+        userStream(
+          { resultType: '50034' },
+          {
+            userId: '',
+            userPrincipalName: 'Admin@Contoso.com',
+            status: { errorCode: 50034, failureReason: 'The user account does not exist in the directory.' },
+          },
+        ),
       );
       expect(event.principalId).toBe('admin@contoso.com');
       expect(event.principalName).toBe('Admin@Contoso.com');
@@ -428,17 +437,35 @@ describe('sign-in source: stream and Log Analytics rows', () => {
   describe('principal policy', () => {
     it('normalizes a sign-in that names no principal as unknown, keeping the display name and the IP', () => {
       const user = normalize(userStream({}, { userId: null, userPrincipalName: '' }));
-      expect(user).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown', principalName: 'Alex Wilber', ip: '81.2.69.142', result: 'failure' });
+      expect(user).toMatchObject({
+        principalId: expect.stringMatching(/^unknown:/),
+        principalType: 'unknown',
+        principalName: 'Alex Wilber',
+        ip: '81.2.69.142',
+        result: 'failure',
+      });
       expect(user.details.signInKind).toBe('interactive');
       const sp = normalize(spStream({}, { servicePrincipalId: '', appId: null }));
       expect(sp).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown', principalName: 'indexer-prod', ip: '20.42.17.9' });
     });
 
-    it("names a non-interactive sign-in whose only identity is the display-name string (the shape of a real sample)", () => {
-      const event = normalize(userStream({ category: 'NonInteractiveUserSignInLogs', identity: 'Michell Lan' }, {
-        userId: undefined, userPrincipalName: undefined, userDisplayName: undefined,
-      }));
-      expect(event).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown', principalName: 'Michell Lan', details: { signInKind: 'nonInteractive' } });
+    it('names a non-interactive sign-in whose only identity is the display-name string (the shape of a real sample)', () => {
+      const event = normalize(
+        userStream(
+          { category: 'NonInteractiveUserSignInLogs', identity: 'Michell Lan' },
+          {
+            userId: undefined,
+            userPrincipalName: undefined,
+            userDisplayName: undefined,
+          },
+        ),
+      );
+      expect(event).toMatchObject({
+        principalId: expect.stringMatching(/^unknown:/),
+        principalType: 'unknown',
+        principalName: 'Michell Lan',
+        details: { signInKind: 'nonInteractive' },
+      });
     });
 
     it('reads an export that spells the record with PascalCase columns, and keys it unknown when it names nobody', () => {

@@ -3,7 +3,8 @@ import { storageSource } from '../../src/ingest/sources/storage.js';
 import { InvalidRecordError, type RawRecord } from '../../src/ingest/types.js';
 import { NormalizedEventSchema, type NormalizedEvent } from '../../src/model/index.js';
 
-const BLOB_SERVICE_ID = '/subscriptions/00001111-AAAA-2222-BBBB-3333CCCC4444/resourceGroups/data-rg/providers/Microsoft.Storage/storageAccounts/contosodata/blobServices/default';
+const BLOB_SERVICE_ID =
+  '/subscriptions/00001111-AAAA-2222-BBBB-3333CCCC4444/resourceGroups/data-rg/providers/Microsoft.Storage/storageAccounts/contosodata/blobServices/default';
 const ACCOUNT_ID = '/subscriptions/00001111-aaaa-2222-bbbb-3333cccc4444/resourcegroups/data-rg/providers/microsoft.storage/storageaccounts/contosodata';
 const USER = 'AAAAAAAA-0000-1111-2222-BBBBBBBBBBBB';
 const AZURE_CLI = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
@@ -27,16 +28,18 @@ function getBlob(overrides: RawRecord = {}, properties: RawRecord = {}): RawReco
     identity: {
       type: 'OAuth',
       tokenHash: 'B3CC9D5C64B3351573D806751312317FE4E910877E7CBAFA9D95E0BE923DD25C',
-      authorization: [{
-        action: 'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read',
-        roleAssignmentId: '4e2521b7-13be-4363-aeda-111111111111',
-        roleDefinitionId: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1',
-        principals: [{ id: USER.toLowerCase(), type: 'User' }],
-        denyAssignmentId: '',
-        type: 'RBAC',
-        result: 'Granted',
-        reason: 'Policy',
-      }],
+      authorization: [
+        {
+          action: 'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read',
+          roleAssignmentId: '4e2521b7-13be-4363-aeda-111111111111',
+          roleDefinitionId: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1',
+          principals: [{ id: USER.toLowerCase(), type: 'User' }],
+          denyAssignmentId: '',
+          type: 'RBAC',
+          result: 'Granted',
+          reason: 'Policy',
+        },
+      ],
       requester: {
         appId: AZURE_CLI,
         audience: 'https://storage.azure.com/',
@@ -171,10 +174,12 @@ describe('storage source: a blob read', () => {
   });
 
   it('takes container and blob from the URI when there is no object key, decoding the path', () => {
-    const event = normalize(getBlob(
-      { uri: 'https://contosodata.blob.core.windows.net:443/azure-webjobs-eventhub/ns/%24default/checkpoint/0?comp=metadata' },
-      { objectKey: undefined },
-    ));
+    const event = normalize(
+      getBlob(
+        { uri: 'https://contosodata.blob.core.windows.net:443/azure-webjobs-eventhub/ns/%24default/checkpoint/0?comp=metadata' },
+        { objectKey: undefined },
+      ),
+    );
     expect(event.details).toMatchObject({ container: 'azure-webjobs-eventhub', blob: 'ns/$default/checkpoint/0' });
   });
 
@@ -220,16 +225,29 @@ describe('storage source: who called', () => {
 
   it('keys anonymous access as unknown: no key signed it, so it is not key use', () => {
     const anonymous = normalize(getBlob({ identity: { type: 'Anonymous' } }));
-    expect(anonymous).toMatchObject({ principalId: expect.stringMatching(/^unknown:anonymous:\/subscriptions\//), principalType: 'unknown', ip: '203.0.113.7', details: { authType: 'Anonymous' } });
+    expect(anonymous).toMatchObject({
+      principalId: expect.stringMatching(/^unknown:anonymous:\/subscriptions\//),
+      principalType: 'unknown',
+      ip: '203.0.113.7',
+      details: { authType: 'Anonymous' },
+    });
     // Keyed by the account they read, apart from callers whose identity was not logged.
     expect(anonymous.principalId).toBe(`unknown:anonymous:${anonymous.resourceId}`);
     expect(normalize(getBlob({ identity: { type: 'OAuth' } })).principalId).toBe(`unknown:${anonymous.resourceId}`);
   });
 
   it('keys an OAuth request that names no requester, or key use with no account, as unknown', () => {
-    expect(normalize(getBlob({ identity: { type: 'OAuth' } }))).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown', details: { authType: 'OAuth' } });
+    expect(normalize(getBlob({ identity: { type: 'OAuth' } }))).toMatchObject({
+      principalId: expect.stringMatching(/^unknown:/),
+      principalType: 'unknown',
+      details: { authType: 'OAuth' },
+    });
     const noAccount = getBlob({ identity: { type: 'AccountKey' }, resourceId: '/RESOURCE_ID', uri: undefined }, { accountName: undefined });
-    expect(normalize(noAccount)).toMatchObject({ principalId: expect.stringMatching(/^unknown:/), principalType: 'unknown', details: { authType: 'AccountKey' } });
+    expect(normalize(noAccount)).toMatchObject({
+      principalId: expect.stringMatching(/^unknown:/),
+      principalType: 'unknown',
+      details: { authType: 'AccountKey' },
+    });
   });
 
   it('drops a redacted caller address but keeps the rest', () => {
@@ -243,10 +261,11 @@ describe('storage source: copies and SAS redaction', () => {
   // A server-side copy logs three records under one request id (shape of a real capture).
   const destination = 'https://contosodata.blob.core.windows.net:443/staging/customers.csv';
   const source = `https://srcacct.blob.core.windows.net/exports/customers.csv?${SAS}`;
-  const copy = (operationName: string, objectKey: string, uri: string, operationCount: number): RawRecord => getBlob(
-    { category: 'StorageWrite', operationName, statusCode: 202, identity: { type: 'SAS', tokenHash: 'key1(4C81DD17),SasSignature(04D64C2B)' }, uri },
-    { objectKey, operationCount, responseBodySize: undefined },
-  );
+  const copy = (operationName: string, objectKey: string, uri: string, operationCount: number): RawRecord =>
+    getBlob(
+      { category: 'StorageWrite', operationName, statusCode: 202, identity: { type: 'SAS', tokenHash: 'key1(4C81DD17),SasSignature(04D64C2B)' }, uri },
+      { objectKey, operationCount, responseBodySize: undefined },
+    );
   const records = [
     copy('CopyBlob', '/contosodata/staging/customers.csv', `${destination}?${SAS}`, 0),
     copy('CopyBlobSource', source, source, 1),
@@ -257,11 +276,20 @@ describe('storage source: copies and SAS redaction', () => {
     const [copyBlob, copySource, copyDestination] = records.map((r) => normalize(r));
     expect(new Set([copyBlob.id, copySource.id, copyDestination.id]).size).toBe(3);
     // Same request id, time and caller: the operation and the blob tell them apart, and rows agree.
-    const row = (r: RawRecord) => getBlobRow({
-      Category: 'StorageWrite', OperationName: r.operationName, StatusCode: '202', AuthenticationType: 'SAS', Uri: r.uri,
-      ObjectKey: (r.properties as RawRecord).objectKey, ResponseBodySize: undefined,
-      RequesterObjectId: null, RequesterAppId: null, RequesterUpn: null, RequesterTenantId: null,
-    });
+    const row = (r: RawRecord) =>
+      getBlobRow({
+        Category: 'StorageWrite',
+        OperationName: r.operationName,
+        StatusCode: '202',
+        AuthenticationType: 'SAS',
+        Uri: r.uri,
+        ObjectKey: (r.properties as RawRecord).objectKey,
+        ResponseBodySize: undefined,
+        RequesterObjectId: null,
+        RequesterAppId: null,
+        RequesterUpn: null,
+        RequesterTenantId: null,
+      });
     expect(records.map((r) => normalize(row(r), 'table').id)).toEqual([copyBlob.id, copySource.id, copyDestination.id]);
     expect(copyBlob.correlationId).toBe(copySource.correlationId);
     expect(copyBlob.details).toMatchObject({ container: 'staging', blob: 'customers.csv', authType: 'SAS' });
@@ -314,7 +342,10 @@ describe('storage source: copies and SAS redaction', () => {
 describe('storage source: outcomes', () => {
   it('reads status codes logged as numbers or strings, and the status text when the code is Unknown', () => {
     expect(normalize(getBlob({ statusCode: 403, statusText: 'AuthorizationFailure' })).result).toBe('failure');
-    expect(normalize(getBlobRow({ StatusCode: '404', StatusText: 'ClientOtherError' }), 'table')).toMatchObject({ result: 'failure', details: { statusCode: 404 } });
+    expect(normalize(getBlobRow({ StatusCode: '404', StatusText: 'ClientOtherError' }), 'table')).toMatchObject({
+      result: 'failure',
+      details: { statusCode: 404 },
+    });
     expect(normalize(getBlobRow({ StatusCode: 'Unknown', StatusText: 'Success' }), 'table').result).toBe('success');
     expect(normalize(getBlobRow({ StatusCode: 'Unknown', StatusText: 'NetworkError' }), 'table').result).toBe('failure');
   });

@@ -60,7 +60,8 @@ describe('parseTime', () => {
         const digits = (iso.slice(20, 23) + moreDigits).slice(0, fractionDigits);
         const offset = zone === 'offset' ? offsetMinutes : 0;
         const abs = Math.abs(offset);
-        const suffix = zone === 'offset' ? `${offset < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}` : zone;
+        const suffix =
+          zone === 'offset' ? `${offset < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}` : zone;
         const text = `${iso.slice(0, 19)}${digits ? `.${digits}` : ''}${suffix}`;
         const instant = local - (local % 1000) + Number(digits.slice(0, 3).padEnd(3, '0')) - offset * 60_000;
         expect(parseTime(text), text).toBe(instant > 0 ? instant : undefined);

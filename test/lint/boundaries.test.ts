@@ -25,7 +25,12 @@ describe('npm run lint refuses an import across a folder boundary', () => {
     ['the engine imports ingest', 'src/engine/new-kind.ts', '../ingest/util.js', 'src/engine may import only common, model, state/types'],
     ['the engine imports delivery', 'src/engine/new-kind.ts', '../delivery/outbox.js', 'src/engine may import only common, model, state/types'],
     ['the engine imports the host', 'src/engine/new-kind.ts', '../host/warden.js', 'src/engine may import only common, model, state/types'],
-    ['the engine imports a state store, not the state interface', 'src/engine/kinds/new-kind.ts', '../../state/tables.js', 'src/engine may import only common, model, state/types'],
+    [
+      'the engine imports a state store, not the state interface',
+      'src/engine/kinds/new-kind.ts',
+      '../../state/tables.js',
+      'src/engine may import only common, model, state/types',
+    ],
     ['ingest imports the engine', 'src/ingest/sources/new-source.ts', '../../engine/index.js', 'src/ingest may import only common, model'],
     ['delivery imports the engine', 'src/delivery/new-sink.ts', '../engine/evidence.js', 'src/delivery may import only common, model, state'],
     ['common imports the model', 'src/common/new-helper.ts', '../model/index.js', 'src/common may import only no other folder of src'],
@@ -71,7 +76,8 @@ describe('npm run lint refuses an error class that does not extend WardenError',
     expect(result.messages.map((m) => ({ rule: m.ruleId, message: m.message }))).toEqual([
       { rule: 'no-restricted-syntax', message: expect.stringContaining('Extend WardenError (src/common/errors.ts)') },
     ]);
-    const based = "import { WardenError } from '../common/errors.js';\nexport class BrokenPipeError extends WardenError {\n  override name = 'BrokenPipeError';\n  readonly userFixable = false;\n}\n";
+    const based =
+      "import { WardenError } from '../common/errors.js';\nexport class BrokenPipeError extends WardenError {\n  override name = 'BrokenPipeError';\n  readonly userFixable = false;\n}\n";
     expect((await eslint.lintText(based, { filePath: `${repo}/src/delivery/new-sink.ts` }))[0].messages).toEqual([]);
   });
 });

@@ -19,9 +19,11 @@ async function demoReport(ruleIds: string[]): Promise<{ html: string; alerts: Al
   const alerts: Alert[] = [];
   for await (const body of detectInCaptures([DEMO_CAPTURE], detector)) alerts.push(...body.alerts);
   const html = renderReport(alerts, series, {
-    source: 'demo/tenant-hour.ndjson.gz', rules: reportRules(rules),
+    source: 'demo/tenant-hour.ndjson.gz',
+    rules: reportRules(rules),
     range: { from: Date.parse('2025-06-02T09:00:00Z'), to: Date.parse('2025-06-02T10:00:00Z') },
-    counts: { rows: 1714, events: 1714, deadLettered: 0, skipped: 0 }, generatedAt: Date.parse('2025-06-02T10:05:00Z'),
+    counts: { rows: 1714, events: 1714, deadLettered: 0, skipped: 0 },
+    generatedAt: Date.parse('2025-06-02T10:05:00Z'),
   });
   return { html, alerts, rules };
 }
@@ -41,7 +43,7 @@ describe('tuning report (HTML)', () => {
     expect(html.match(/href="([^"]*)"/g)?.every((h) => h.startsWith('href="#rule-'))).toBe(true);
   });
 
-  it('lists every alert with its evidence, and charts the anomaly and threshold principals\' series', () => {
+  it("lists every alert with its evidence, and charts the anomaly and threshold principals' series", () => {
     const { html, alerts } = report;
     // The rate anomaly alerts for both of the demo's chains (the ETL principal and the stolen dev AI key).
     expect(alerts.map((a) => a.RuleId).sort()).toEqual([...RULES, 'ai-invocation-rate-anomaly'].sort());
@@ -53,7 +55,10 @@ describe('tuning report (HTML)', () => {
     expect(html.match(/<svg class="chart"/g)).toHaveLength(3);
     const anomaly = html.slice(html.indexOf('id="rule-ai-invocation-rate-anomaly"'));
     // The ETL principal's chart (the stolen key's alerts at 09:40).
-    const charts = anomaly.split('<svg').slice(1).map((c) => c.slice(0, c.indexOf('</svg>')));
+    const charts = anomaly
+      .split('<svg')
+      .slice(1)
+      .map((c) => c.slice(0, c.indexOf('</svg>')));
     const alertingAt = (c: string, hhmm: string) => c.includes(`fill="${CHART_COLORS.alerting}"><title>06-02 ${hhmm}: `);
     const chart = charts.find((c) => alertingAt(c, '09:45') && !alertingAt(c, '09:40'))!;
     // 12 five-minute buckets; the alerting one (09:45) red, with the baseline and the alerting count drawn.
@@ -66,12 +71,30 @@ describe('tuning report (HTML)', () => {
   it('escapes everything taken from logs', () => {
     const hostile = '<img src=x onerror="alert(1)">&\'';
     const rule = defineRule({
-      id: 'test-match', version: '1', title: 'x', description: 'test', severity: 'Low', tactics: ['Discovery'], techniques: ['T1087'],
-      sources: ['activity'], kind: 'match',
+      id: 'test-match',
+      version: '1',
+      title: 'x',
+      description: 'test',
+      severity: 'Low',
+      tactics: ['Discovery'],
+      techniques: ['T1087'],
+      sources: ['activity'],
+      kind: 'match',
     });
     const alert = report.alerts[0];
-    const html = renderReport([{ ...alert, RuleId: 'test-match', Title: `Title ${hostile}`, PrincipalName: hostile, Evidence: { note: hostile, events: [{ operation: hostile, details: { ua: hostile } }] } }],
-      new SeriesCollector(), { source: hostile, rules: reportRules([rule]) });
+    const html = renderReport(
+      [
+        {
+          ...alert,
+          RuleId: 'test-match',
+          Title: `Title ${hostile}`,
+          PrincipalName: hostile,
+          Evidence: { note: hostile, events: [{ operation: hostile, details: { ua: hostile } }] },
+        },
+      ],
+      new SeriesCollector(),
+      { source: hostile, rules: reportRules([rule]) },
+    );
     expect(html).not.toContain('<img');
     expect(html).not.toContain('onerror="');
     expect(html).toContain('&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#39;');
@@ -89,10 +112,22 @@ describe.skipIf(!chromium)('tuning report in headless Chromium', () => {
     const report = await demoReport(RULES);
     alerts = report.alerts;
     writeFileSync(join(dir, 'report.html'), report.html);
-    execFileSync(chromium!, [
-      '--headless=new', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--force-device-scale-factor=1', '--disable-extensions',
-      `--user-data-dir=${join(dir, 'profile')}`, '--window-size=1200,6000', `--screenshot=${join(dir, 'shot.png')}`, `file://${join(dir, 'report.html')}`,
-    ], { stdio: 'ignore', timeout: 120_000 });
+    execFileSync(
+      chromium!,
+      [
+        '--headless=new',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--hide-scrollbars',
+        '--force-device-scale-factor=1',
+        '--disable-extensions',
+        `--user-data-dir=${join(dir, 'profile')}`,
+        '--window-size=1200,6000',
+        `--screenshot=${join(dir, 'shot.png')}`,
+        `file://${join(dir, 'report.html')}`,
+      ],
+      { stdio: 'ignore', timeout: 120_000 },
+    );
     image = decodePng(readFileSync(join(dir, 'shot.png')));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

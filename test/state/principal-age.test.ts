@@ -71,16 +71,22 @@ afterAll(async () => {
 
 /** Per kind of state, a new empty store, and a way to open it again as a restarted instance would. */
 const stores: [string, () => { store: StateStore; reopen: () => StateStore }][] = [
-  ['memory', () => {
-    const store = new InMemoryStateStore();
-    return { store, reopen: () => store };
-  }],
-  ['Azure Tables (Azurite)', () => {
-    const table = `age${++tables}`;
-    const open = () => new TableStateStore({ connectionString: azurite.connectionString, table });
-    // A new client on the same table: the restarted instance shares nothing in memory with the first.
-    return { store: open(), reopen: open };
-  }],
+  [
+    'memory',
+    () => {
+      const store = new InMemoryStateStore();
+      return { store, reopen: () => store };
+    },
+  ],
+  [
+    'Azure Tables (Azurite)',
+    () => {
+      const table = `age${++tables}`;
+      const open = () => new TableStateStore({ connectionString: azurite.connectionString, table });
+      // A new client on the same table: the restarted instance shares nothing in memory with the first.
+      return { store: open(), reopen: open };
+    },
+  ],
 ];
 
 describe('learning follows the principal, not the rule key', () => {
@@ -140,8 +146,9 @@ describe('seeding detection state from history, then handing over to the live st
       expect(detector.stats().seededSkipped).toBe(6 * 3);
 
       // The store now holds live state: seeding it again is refused.
-      await expect(drive(new Detector([readWrite], { store: reopen(), now, seedUntil: cut }), history.slice(0, 1))).rejects.toThrow(/already holds state written by the live stream/);
+      await expect(drive(new Detector([readWrite], { store: reopen(), now, seedUntil: cut }), history.slice(0, 1))).rejects.toThrow(
+        /already holds state written by the live stream/,
+      );
     });
   }
 });
-

@@ -29,7 +29,7 @@ const ODD_KEYS = [
   '~starts-with-tilde',
   'tab\tnew\nline\u0000nul\u007fdel\u0085nel',
   'unicode: Schlüssel ключ 鍵 🔑 👩🏽‍💻',
-  "quotes ' and \"",
+  'quotes \' and "',
   'lone \ud800 surrogate and \udc00 low',
   'x'.repeat(2048),
   '/'.repeat(300),
@@ -120,8 +120,20 @@ describe('TableStateStore on Azurite', () => {
     // Emoji are surrogate pairs: the 32 Ki cut lands inside one unless the store avoids it.
     const big = 'a' + '🔑'.repeat(70_000) + JSON.stringify({ tail: 'é'.repeat(5000) });
     const exact = 'b'.repeat(32 * 1024);
-    await s.write('0', new Map([['big', big], ['exact', exact]]), []);
-    expect(await s.load('0')).toEqual(new Map([['big', big], ['exact', exact]]));
+    await s.write(
+      '0',
+      new Map([
+        ['big', big],
+        ['exact', exact],
+      ]),
+      [],
+    );
+    expect(await s.load('0')).toEqual(
+      new Map([
+        ['big', big],
+        ['exact', exact],
+      ]),
+    );
 
     await s.write('0', new Map([['big', 'small']]), []);
     expect((await s.load('0')).get('big')).toBe('small');
@@ -131,7 +143,10 @@ describe('TableStateStore on Azurite', () => {
 
   it('refuses an entry over the 1 MiB entity limit before writing anything, naming the key', async () => {
     const s = store();
-    const upserts = new Map([['fine', 'x'], ['huge', 'y'.repeat(600_000)]]);
+    const upserts = new Map([
+      ['fine', 'x'],
+      ['huge', 'y'.repeat(600_000)],
+    ]);
     await expect(s.write('0', upserts, [])).rejects.toThrow(TableEntryTooLargeError);
     await expect(s.write('0', upserts, [])).rejects.toThrow(/"huge".*600004 characters/);
     expect(await s.load('0')).toEqual(new Map());
@@ -144,8 +159,14 @@ describe('TableStateStore on Azurite', () => {
     // A redelivered batch deletes again: keys already gone (and a never-written one) are not errors.
     const gone = keys.slice(0, 120);
     await s.write('0', new Map(), gone);
-    const stats = await s.write('0', new Map([['new', 'n'], ['key/149', 'upserted and deleted']]),
-      [...gone.slice(0, 3), 'never-written', 'key/149', 'key/148']);
+    const stats = await s.write(
+      '0',
+      new Map([
+        ['new', 'n'],
+        ['key/149', 'upserted and deleted'],
+      ]),
+      [...gone.slice(0, 3), 'never-written', 'key/149', 'key/148'],
+    );
     expect(stats.transactions).toBe(1);
     const loaded = await s.load('0');
     expect([...loaded.keys()].sort()).toEqual([...keys.slice(120, 148), 'new'].sort());
@@ -171,7 +192,9 @@ describe('TableStateStore on Azurite', () => {
   it('propagates service errors for the caller to retry', async () => {
     // Nothing listens on port 9: a refused connection, as in a storage outage.
     const down = azurite.connectionString.replace(/TableEndpoint=http:\/\/127\.0\.0\.1:\d+/, 'TableEndpoint=http://127.0.0.1:9');
-    const s = new TableStateStore({ tableClient: TableClient.fromConnectionString(down, 'down', { allowInsecureConnection: true, retryOptions: { maxRetries: 0 } }) });
+    const s = new TableStateStore({
+      tableClient: TableClient.fromConnectionString(down, 'down', { allowInsecureConnection: true, retryOptions: { maxRetries: 0 } }),
+    });
     await expect(s.write('0', new Map([['a', '1']]), [])).rejects.toThrow();
   });
 });

@@ -86,9 +86,9 @@ const SELECTOR = /^amqp\.annotation\.x-opt-(offset|sequence-number|enqueued-time
 // producer. Loaded by file path because the package's exports map hides it; using it means a key
 // lands on the same partition here as in Azure.
 const sdkDir = dirname(createRequire(import.meta.url).resolve('@azure/event-hubs/package.json'));
-const { mapPartitionKeyToId } = (await import(
-  pathToFileURL(join(sdkDir, 'dist/esm/impl/partitionKeyToIdMapper.js')).href
-)) as { mapPartitionKeyToId: (partitionKey: string, partitionCount: number) => number };
+const { mapPartitionKeyToId } = (await import(pathToFileURL(join(sdkDir, 'dist/esm/impl/partitionKeyToIdMapper.js')).href)) as {
+  mapPartitionKeyToId: (partitionKey: string, partitionCount: number) => number;
+};
 
 interface StoredEvent {
   event: BrokerEvent;
@@ -157,7 +157,11 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
       name,
       createdAt: new Date(),
       partitions: Array.from({ length: config.partitions }, (_, i) => ({
-        id: String(i), events: [], nextOffset: 0, lastEnqueuedMs: 0, outlets: new Set<Outlet>(),
+        id: String(i),
+        events: [],
+        nextOffset: 0,
+        lastEnqueuedMs: 0,
+        outlets: new Set<Outlet>(),
       })),
       consumerGroups: config.consumerGroups ? new Set(['$Default', ...config.consumerGroups]) : undefined,
       roundRobin: 0,
@@ -298,7 +302,11 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
     // a receiver is refused while one with a higher epoch (or any epoch, if it has none) holds the partition.
     const blocker = rivals.find((o) => o.epoch !== undefined && (epoch === undefined || o.epoch > epoch));
     if (blocker) {
-      refuse(sender, 'amqp:link:stolen', `Receiver with epoch '${blocker.epoch}' already owns partition ${partition.id}; epoch '${epoch ?? 'none'}' was refused.`);
+      refuse(
+        sender,
+        'amqp:link:stolen',
+        `Receiver with epoch '${blocker.epoch}' already owns partition ${partition.id}; epoch '${epoch ?? 'none'}' was refused.`,
+      );
       return;
     }
     if (epoch !== undefined) {
@@ -428,7 +436,10 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
     const raw = context.message as unknown as Message | Buffer;
     const size = Buffer.isBuffer(raw) ? raw.length : 0;
     if (size > maxMessageSize) {
-      delivery.reject({ condition: 'amqp:link:message-size-exceeded', description: `The message (${size} bytes) exceeds the limit of ${maxMessageSize} bytes.` });
+      delivery.reject({
+        condition: 'amqp:link:message-size-exceeded',
+        description: `The message (${size} bytes) exceeds the limit of ${maxMessageSize} bytes.`,
+      });
       return;
     }
     const format = (context as EventContext & { format?: number }).format ?? 0;
@@ -447,10 +458,9 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
     // A batch is stored whole on one partition: the link's, the key's, or the next in turn.
     const key = messages[0].message_annotations?.['x-opt-partition-key'] as string | undefined;
     const { hub } = inlet;
-    const partition = inlet.partition
-      ?? (key !== undefined
-        ? hub.partitions[mapPartitionKeyToId(key, hub.partitions.length)]
-        : hub.partitions[hub.roundRobin++ % hub.partitions.length]);
+    const partition =
+      inlet.partition ??
+      (key !== undefined ? hub.partitions[mapPartitionKeyToId(key, hub.partitions.length)] : hub.partitions[hub.roundRobin++ % hub.partitions.length]);
     append(partition, messages, key);
     stats.sendsAccepted++;
     delivery.accept();
@@ -541,7 +551,9 @@ export async function startEventHubsBroker(options: EventHubsBrokerOptions): Pro
       refusing = hub ?? true;
       clearTimeout(refuseTimer);
       if (forMs !== undefined) {
-        refuseTimer = setTimeout(() => { refusing = false; }, forMs);
+        refuseTimer = setTimeout(() => {
+          refusing = false;
+        }, forMs);
         refuseTimer.unref();
       }
     },

@@ -14,7 +14,9 @@ export const haveExternalCaptures = existsSync(EXTERNAL_CAPTURES);
 
 /** The one line `npm test` gives when the conformance tier cannot run. */
 export function conformanceAbsentLine(): string {
-  const files = readdirSync(join(repo, 'test', 'conformance')).filter((f) => f.endsWith('.test.ts')).sort();
+  const files = readdirSync(join(repo, 'test', 'conformance'))
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort();
   return `conformance tier not run: ${relative(repo, EXTERNAL_CAPTURES)} not found (${files.length} files in test/conformance: ${files.join(', ')})`;
 }
 
@@ -52,7 +54,11 @@ export function capturedRecords(): CapturedRecord[] {
         whole = undefined;
       }
       if (whole && typeof whole === 'object') {
-        const records = Array.isArray(whole) ? whole : Array.isArray((whole as { records?: unknown }).records) ? (whole as { records: unknown[] }).records : [whole];
+        const records = Array.isArray(whole)
+          ? whole
+          : Array.isArray((whole as { records?: unknown }).records)
+            ? (whole as { records: unknown[] }).records
+            : [whole];
         records.forEach((record, i) => {
           if (isRecord(record)) out.push({ file, at: i, record });
         });

@@ -57,8 +57,30 @@ export const HUGE = 'A'.repeat(DEAD_LETTER_RAW_LIMIT + 4096);
 
 /** Values of every wrong type to put in each field of a well-formed record. */
 const WRONG: unknown[] = [
-  undefined, null, 0, -1, 1.5, 1e21, Number.MAX_SAFE_INTEGER + 2, true, false, '', ' ', 'x', '2025-13-45T99:99:99Z', '::', '{',
-  '[1,2]', [], [null], [{}], {}, { a: { b: [1] } }, HUGE, 'ä😀'.repeat(1000), '__proto__',
+  undefined,
+  null,
+  0,
+  -1,
+  1.5,
+  1e21,
+  Number.MAX_SAFE_INTEGER + 2,
+  true,
+  false,
+  '',
+  ' ',
+  'x',
+  '2025-13-45T99:99:99Z',
+  '::',
+  '{',
+  '[1,2]',
+  [],
+  [null],
+  [{}],
+  {},
+  { a: { b: [1] } },
+  HUGE,
+  'ä😀'.repeat(1000),
+  '__proto__',
 ];
 
 function withField(record: RawRecord, path: string[], value: unknown): RawRecord {

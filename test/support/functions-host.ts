@@ -29,11 +29,19 @@ const fakeCore = {
   version: '3.10.1',
   registerFunction(metadata: Omit<Registration, 'handler'>, handler: Registration['handler']) {
     registrations.set(metadata.name, { ...metadata, handler });
-    return { dispose() { registrations.delete(metadata.name); } };
+    return {
+      dispose() {
+        registrations.delete(metadata.name);
+      },
+    };
   },
   setProgrammingModel() {},
-  registerHook() { return { dispose() {} }; },
-  log(_level: string, _category: string, message: string) { logs.push(message); },
+  registerHook() {
+    return { dispose() {} };
+  },
+  log(_level: string, _category: string, message: string) {
+    logs.push(message);
+  },
 };
 
 type Loader = (request: string, parent: unknown, isMain: boolean) => unknown;
@@ -87,7 +95,13 @@ export interface HubEvent {
  * What the host passes an Event Hubs function (`cardinality: 'many'`, `dataType: 'string'`) for a
  * batch from one partition: message values (text, JSON-parsed when it parses) and trigger metadata.
  */
-export function eventHubBatch(functionName: string, hub: string, partitionId: string, events: readonly HubEvent[], lines: string[] = []): { messages: unknown[]; context: InvocationContextType } {
+export function eventHubBatch(
+  functionName: string,
+  hub: string,
+  partitionId: string,
+  events: readonly HubEvent[],
+  lines: string[] = [],
+): { messages: unknown[]; context: InvocationContextType } {
   const received = events.map((e) => ({
     body: e.body,
     sequenceNumber: e.sequenceNumber,
@@ -97,7 +111,11 @@ export function eventHubBatch(functionName: string, hub: string, partitionId: st
     properties: e.properties ?? {},
     systemProperties: {},
   })) as unknown as ReceivedEventData[];
-  const metadata = buildTriggerMetadata(received, { fullyQualifiedNamespace: '127.0.0.1', eventHubName: hub, consumerGroup: '$Default', partitionId }, functionName);
+  const metadata = buildTriggerMetadata(
+    received,
+    { fullyQualifiedNamespace: '127.0.0.1', eventHubName: hub, consumerGroup: '$Default', partitionId },
+    functionName,
+  );
   const messages = events.map((e) => messageValue(e.body, 'string'));
   return { messages, context: invocationContext(functionName, metadata, lines) };
 }

@@ -65,8 +65,11 @@ function activityRow(r: Rec): Row {
   const props = obj(r.properties);
   const resourceId = r.resourceId as string | undefined;
   const arm = armParts(resourceId);
-  const caller = claims?.['http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn'] ?? claims?.upn ??
-    claims?.['http://schemas.microsoft.com/identity/claims/objectidentifier'] ?? claims?.oid;
+  const caller =
+    claims?.['http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn'] ??
+    claims?.upn ??
+    claims?.['http://schemas.microsoft.com/identity/claims/objectidentifier'] ??
+    claims?.oid;
   put(row, 'TenantId', 'string', WORKSPACE_TENANT);
   put(row, 'SourceSystem', 'string', 'Azure');
   put(row, 'CallerIpAddress', 'string', r.callerIpAddress);
@@ -325,7 +328,8 @@ export function toRow(record: Rec): { table: string; row: Row } | undefined {
   if (STORAGE_CATEGORIES.has(category)) return { table: 'StorageBlobLogs', row: storageRow(record) };
   if (category === 'auditlogs') return { table: 'AuditLogs', row: auditRow(record) };
   if (category === 'microsoftgraphactivitylogs') return { table: 'MicrosoftGraphActivityLogs', row: graphRow(record) };
-  if (/\/providers\/microsoft\.(keyvault|cognitiveservices)\//i.test(String((record.resourceId as Scalar) ?? ''))) return { table: 'AzureDiagnostics', row: diagnosticsRow(record) };
+  if (/\/providers\/microsoft\.(keyvault|cognitiveservices)\//i.test(String((record.resourceId as Scalar) ?? '')))
+    return { table: 'AzureDiagnostics', row: diagnosticsRow(record) };
   return undefined;
 }
 
@@ -364,9 +368,11 @@ export function wardenAlertsTable(rows: readonly Record<string, unknown>[]): Tab
   return {
     name: 'WardenAlerts_CL',
     columns: table.map((c) => ({ name: c.name, type: c.type === 'boolean' ? 'bool' : c.type })),
-    rows: rows.map((row) => stream.map((c) => {
-      const value = row[c.name] ?? null;
-      return c.type === 'dynamic' && value !== null ? JSON.stringify(value) : value;
-    })),
+    rows: rows.map((row) =>
+      stream.map((c) => {
+        const value = row[c.name] ?? null;
+        return c.type === 'dynamic' && value !== null ? JSON.stringify(value) : value;
+      }),
+    ),
   };
 }

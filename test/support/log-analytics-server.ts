@@ -69,7 +69,8 @@ export interface LogAnalyticsServerOptions {
 }
 
 const AUDIT_QUERY = /^(\w+) \| where AlertId in \(((?:"[^"]*"(?:, )?)+)\) \| distinct AlertId$/;
-const QUERY = /^(\w+) \| where TimeGenerated >= datetime\(([^)]+)\) and TimeGenerated < datetime\(([^)]+)\)(?: \| where ResourceProvider in \(((?:"[^"]*"(?:, )?)+)\))? \| order by TimeGenerated asc$/;
+const QUERY =
+  /^(\w+) \| where TimeGenerated >= datetime\(([^)]+)\) and TimeGenerated < datetime\(([^)]+)\)(?: \| where ResourceProvider in \(((?:"[^"]*"(?:, )?)+)\))? \| order by TimeGenerated asc$/;
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
@@ -82,7 +83,8 @@ function serviceError(code: string, message: string, innererror?: unknown) {
 
 function missingTable(name: string) {
   return serviceError('BadArgumentError', 'The request had some invalid properties', {
-    code: 'SemanticError', message: 'A semantic error occurred.',
+    code: 'SemanticError',
+    message: 'A semantic error occurred.',
     innererror: { code: 'SEM0100', message: `'where' operator: Failed to resolve table or column expression named '${name}'` },
   });
 }
@@ -130,7 +132,8 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const match = /^\/v1\/workspaces\/([^/]+)\/query$/.exec(url.pathname);
-    if (req.method !== 'POST' || !match) return send(res, 404, serviceError('PathNotFoundError', `The requested path does not exist: ${req.method} ${url.pathname}`));
+    if (req.method !== 'POST' || !match)
+      return send(res, 404, serviceError('PathNotFoundError', `The requested path does not exist: ${req.method} ${url.pathname}`));
     const log: QueryRequest = { workspace: decodeURIComponent(match[1]), query: '', status: 0, rows: 0, cut: false, at: Date.now() };
     requests.push(log);
     const reply = (status: number, body: unknown, headers?: Record<string, string>) => {
@@ -144,11 +147,15 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
       return reply(400, serviceError('BadArgumentError', 'The request body is not valid JSON.'));
     }
     if (req.headers.authorization !== `Bearer ${token}`) {
-      return reply(401, serviceError('AuthorizationRequiredError', 'Valid authentication was not provided'), { 'www-authenticate': 'Bearer authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="invalid_token"' });
+      return reply(401, serviceError('AuthorizationRequiredError', 'Valid authentication was not provided'), {
+        'www-authenticate': 'Bearer authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="invalid_token"',
+      });
     }
     if (throttle.n > 0) {
       throttle.n--;
-      return reply(429, serviceError('ThrottledError', 'Your request was throttled: retry after the interval in Retry-After.'), { 'retry-after': String(throttle.retryAfterSeconds) });
+      return reply(429, serviceError('ThrottledError', 'Your request was throttled: retry after the interval in Retry-After.'), {
+        'retry-after': String(throttle.retryAfterSeconds),
+      });
     }
     if (failures.n > 0) {
       failures.n--;
@@ -167,19 +174,29 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
       const [from, to] = timespanBounds(log.timespan);
       const timeAt = table.columns.findIndex((c) => c.name === 'TimeGenerated');
       const idAt = table.columns.findIndex((c) => c.name === 'AlertId');
-      const found = [...new Set(table.rows.filter((row) => {
-        const t = Date.parse(String(row[timeAt]));
-        return t >= from && t < to && ids.has(String(row[idAt]));
-      }).map((row) => String(row[idAt])))];
+      const found = [
+        ...new Set(
+          table.rows
+            .filter((row) => {
+              const t = Date.parse(String(row[timeAt]));
+              return t >= from && t < to && ids.has(String(row[idAt]));
+            })
+            .map((row) => String(row[idAt])),
+        ),
+      ];
       log.rows = found.length;
       return reply(200, { tables: [{ name: 'PrimaryResult', columns: [{ name: 'AlertId', type: 'string' }], rows: found.map((id) => [id]) }] });
     }
     const q = QUERY.exec(log.query);
     if (!q) {
-      return reply(400, serviceError('BadArgumentError', 'The request had some invalid properties', {
-        code: 'SyntaxError', message: 'A recognition error occurred in the query.',
-        innererror: { code: 'SYN0002', message: `Query could not be parsed (this test server reads only Warden's slice query): ${log.query}` },
-      }));
+      return reply(
+        400,
+        serviceError('BadArgumentError', 'The request had some invalid properties', {
+          code: 'SyntaxError',
+          message: 'A recognition error occurred in the query.',
+          innererror: { code: 'SYN0002', message: `Query could not be parsed (this test server reads only Warden's slice query): ${log.query}` },
+        }),
+      );
     }
     const [, name, a, b, providerList] = q;
     log.table = name;
@@ -204,11 +221,20 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
     // What the service sends with a result cut at its limits (status 200, the rows it has, and this error).
     if (log.cut) {
       result.error = {
-        code: 'PartialError', message: 'There were some errors when processing your query.',
-        details: [{
-          code: 'EngineError', message: 'Something went wrong processing your query on the server.',
-          innererror: { code: '-2133196797', message: `Query result set has exceeded the internal record count limit ${rowCap} (E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)`, severity: 2, severityName: 'Error' },
-        }],
+        code: 'PartialError',
+        message: 'There were some errors when processing your query.',
+        details: [
+          {
+            code: 'EngineError',
+            message: 'Something went wrong processing your query on the server.',
+            innererror: {
+              code: '-2133196797',
+              message: `Query result set has exceeded the internal record count limit ${rowCap} (E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)`,
+              severity: 2,
+              severityName: 'Error',
+            },
+          },
+        ],
       };
     }
     reply(200, result);
@@ -223,18 +249,20 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
   // App Service managed identity: GET ?resource=…&api-version=2019-08-01 with the X-IDENTITY-HEADER secret.
   const identity: HttpServer = createHttpServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (req.headers['x-identity-header'] !== identityHeader) return send(res, 401, { error: 'invalid_request', error_description: 'X-IDENTITY-HEADER missing or wrong' });
+    if (req.headers['x-identity-header'] !== identityHeader)
+      return send(res, 401, { error: 'invalid_request', error_description: 'X-IDENTITY-HEADER missing or wrong' });
     const resource = url.searchParams.get('resource') ?? '';
     send(res, 200, { access_token: token, expires_on: String(Math.floor(Date.now() / 1000) + 3600), resource, token_type: 'Bearer', client_id: randomUUID() });
   });
-  const listen = (s: Server | HttpServer) => new Promise<number>((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      if (!address || typeof address === 'string') reject(new Error('Log Analytics test server has no port'));
-      else resolve(address.port);
+  const listen = (s: Server | HttpServer) =>
+    new Promise<number>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const address = s.address();
+        if (!address || typeof address === 'string') reject(new Error('Log Analytics test server has no port'));
+        else resolve(address.port);
+      });
     });
-  });
   const [port, identityPort] = await Promise.all([listen(server), listen(identity)]);
   const url = `https://127.0.0.1:${port}`;
 
@@ -259,9 +287,15 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
     setRowCap(rows) {
       rowCap = rows;
     },
-    close: () => Promise.all([server, identity].map((s) => new Promise<void>((resolve) => {
-      s.close(() => resolve());
-      s.closeAllConnections();
-    }))).then(() => undefined),
+    close: () =>
+      Promise.all(
+        [server, identity].map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections();
+            }),
+        ),
+      ).then(() => undefined),
   };
 }

@@ -114,8 +114,14 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
     }
     const [dcr, stream] = [decodeURIComponent(match[1]), decodeURIComponent(match[2])];
     const log: ReceivedRequest = {
-      ruleId: dcr, stream, apiVersion: url.searchParams.get('api-version'), status: 0,
-      gzip: /gzip/i.test(req.headers['content-encoding'] ?? ''), bytes: 0, uncompressedBytes: 0, rows: 0,
+      ruleId: dcr,
+      stream,
+      apiVersion: url.searchParams.get('api-version'),
+      status: 0,
+      gzip: /gzip/i.test(req.headers['content-encoding'] ?? ''),
+      bytes: 0,
+      uncompressedBytes: 0,
+      rows: 0,
     };
     requests.push(log);
     const reply = (status: number, code: string, message: string, headers?: Record<string, string>) => {
@@ -129,8 +135,9 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
     }
     if (throttle.n > 0) {
       throttle.n--;
-      return reply(429, 'TooManyRequests', 'Too many requests: retry after the interval in Retry-After.',
-        { 'retry-after': String(throttle.retryAfterSeconds) });
+      return reply(429, 'TooManyRequests', 'Too many requests: retry after the interval in Retry-After.', {
+        'retry-after': String(throttle.retryAfterSeconds),
+      });
     }
     if (failures.n > 0) {
       failures.n--;
@@ -139,8 +146,8 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
     if (!log.apiVersion) return reply(400, 'MissingApiVersionParameter', 'The api-version query parameter is required.');
     if (dcr !== ruleId) return reply(404, 'NotFound', `Data collection rule with immutable Id '${dcr}' not found.`);
     if (!streams.has(stream)) return reply(400, 'InvalidStream', `The stream '${stream}' is not declared in the data collection rule '${dcr}'.`);
-    const tooLarge = (n: number) => reply(413, 'ContentLengthLimitExceeded',
-      `Maximum allowed content length: ${MAX_BODY_BYTES} bytes (1 MB). Provided content length: ${n} bytes.`);
+    const tooLarge = (n: number) =>
+      reply(413, 'ContentLengthLimitExceeded', `Maximum allowed content length: ${MAX_BODY_BYTES} bytes (1 MB). Provided content length: ${n} bytes.`);
     if (!body) return tooLarge(Number(req.headers['content-length'] ?? MAX_BODY_BYTES + 1));
     log.bytes = body.length;
     let text: Buffer;
@@ -208,9 +215,10 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
     outage(on) {
       down = on;
     },
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

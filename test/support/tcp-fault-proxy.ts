@@ -24,7 +24,10 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     for (const s of [client, upstream]) {
       open.add(s);
       s.on('close', () => open.delete(s));
-      s.on('error', () => { client.destroy(); upstream.destroy(); });
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
     }
     client.pipe(upstream).pipe(client);
   });
@@ -41,9 +44,10 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     up() {
       isDown = false;
     },
-    close: () => new Promise<void>((resolve) => {
-      for (const s of open) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

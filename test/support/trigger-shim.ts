@@ -7,12 +7,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import type { Checkpoint, CheckpointStore, PartitionOwnership } from '@azure/event-hubs';
 import type { InvocationContext, RetryOptions } from '@azure/functions';
-import {
-  startEventHubTrigger,
-  type EventHubTrigger,
-  type EventHubTriggerOptions,
-  type SettledBatch,
-} from '../../src/host/eventhubs-trigger.js';
+import { startEventHubTrigger, type EventHubTrigger, type EventHubTriggerOptions, type SettledBatch } from '../../src/host/eventhubs-trigger.js';
 import type { AzuriteInstance } from '../../src/dev/azurite.js';
 import type { EventHubsBroker } from './eventhubs-broker.js';
 
@@ -37,7 +32,9 @@ export function killable(store: CheckpointStore): { store: CheckpointStore; kill
     if (dead) throw new ProcessKilledError('the trigger was killed: no more checkpoints or ownership claims');
   };
   return {
-    kill: () => { dead = true; },
+    kill: () => {
+      dead = true;
+    },
     store: {
       listOwnership: (ns, hub, cg) => store.listOwnership(ns, hub, cg),
       listCheckpoints: (ns, hub, cg) => store.listCheckpoints(ns, hub, cg),
@@ -109,8 +106,12 @@ export function startTriggerShim(options: ShimOptions): TriggerShim {
       invocations.push({ messages, context });
       return options.handler?.(messages, context);
     },
-    onBatchSettled: (batch) => { if (!dead) settled.push(batch); },
-    onError: (error) => { if (!(error instanceof ProcessKilledError)) errors.push(error); },
+    onBatchSettled: (batch) => {
+      if (!dead) settled.push(batch);
+    },
+    onError: (error) => {
+      if (!(error instanceof ProcessKilledError)) errors.push(error);
+    },
   };
   const trigger = startEventHubTrigger(triggerOptions);
   let ended: Promise<void> | undefined;

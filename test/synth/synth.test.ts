@@ -43,9 +43,31 @@ function expectFields(r: Rec, fields: string[], where: string): void {
 function checkSchema(r: Rec): void {
   const c = r.category as string;
   if (c === 'Administrative') {
-    expectFields(r, ['time', 'resourceId', 'operationName', 'category', 'resultType', 'resultSignature', 'durationMs', 'callerIpAddress', 'correlationId', 'identity', 'level', 'location', 'properties'], c);
+    expectFields(
+      r,
+      [
+        'time',
+        'resourceId',
+        'operationName',
+        'category',
+        'resultType',
+        'resultSignature',
+        'durationMs',
+        'callerIpAddress',
+        'correlationId',
+        'identity',
+        'level',
+        'location',
+        'properties',
+      ],
+      c,
+    );
     expectFields(r.identity.authorization, ['scope', 'action', 'evidence'], 'authorization');
-    expectFields(r.identity.authorization.evidence, ['role', 'roleAssignmentScope', 'roleAssignmentId', 'roleDefinitionId', 'principalId', 'principalType'], 'evidence');
+    expectFields(
+      r.identity.authorization.evidence,
+      ['role', 'roleAssignmentScope', 'roleAssignmentId', 'roleDefinitionId', 'principalId', 'principalType'],
+      'evidence',
+    );
     const claims = r.identity.claims;
     expect(claims[OID]).toMatch(GUID);
     expect(claims.appid).toMatch(GUID);
@@ -54,11 +76,32 @@ function checkSchema(r: Rec): void {
     expect(['Start', 'Success', 'Failure']).toContain(r.resultType);
     expect(r.operationName).toBe(String(r.operationName).toUpperCase());
   } else if (SIGNIN.has(c)) {
-    expectFields(r, ['time', 'resourceId', 'operationName', 'operationVersion', 'category', 'tenantId', 'resultType', 'resultSignature', 'durationMs', 'correlationId', 'Level', 'properties'], c);
+    expectFields(
+      r,
+      [
+        'time',
+        'resourceId',
+        'operationName',
+        'operationVersion',
+        'category',
+        'tenantId',
+        'resultType',
+        'resultSignature',
+        'durationMs',
+        'correlationId',
+        'Level',
+        'properties',
+      ],
+      c,
+    );
     expect(r.resourceId).toBe(`/tenants/${r.tenantId}/providers/Microsoft.aadiam`);
     expect(r.operationName).toBe('Sign-in activity');
     const p = r.properties;
-    expectFields(p, ['id', 'createdDateTime', 'appId', 'ipAddress', 'status', 'resourceId', 'resourceDisplayName', 'isInteractive', 'correlationId'], `${c}.properties`);
+    expectFields(
+      p,
+      ['id', 'createdDateTime', 'appId', 'ipAddress', 'status', 'resourceId', 'resourceDisplayName', 'isInteractive', 'correlationId'],
+      `${c}.properties`,
+    );
     expect(typeof p.status.errorCode).toBe('number');
     expect(r.resultType).toBe(String(p.status.errorCode));
     expect(p.resourceId).toMatch(GUID);
@@ -74,8 +117,16 @@ function checkSchema(r: Rec): void {
       else expect(p.ipAddress).toBe(''); // managed identity sign-ins carry no caller address
     }
   } else if (c === 'RequestResponse') {
-    expectFields(r, ['time', 'resourceId', 'category', 'operationName', 'callerIpAddress', 'correlationId', 'durationMs', 'resultSignature', 'location', 'properties'], c);
-    expectFields(r.properties, ['apiName', 'requestTime', 'responseTime', 'requestLength', 'responseLength', 'objectId', 'modelDeploymentName', 'modelName', 'modelVersion'], c);
+    expectFields(
+      r,
+      ['time', 'resourceId', 'category', 'operationName', 'callerIpAddress', 'correlationId', 'durationMs', 'resultSignature', 'location', 'properties'],
+      c,
+    );
+    expectFields(
+      r.properties,
+      ['apiName', 'requestTime', 'responseTime', 'requestLength', 'responseLength', 'objectId', 'modelDeploymentName', 'modelName', 'modelVersion'],
+      c,
+    );
     expect(r.resourceId).toMatch(/\/PROVIDERS\/MICROSOFT\.COGNITIVESERVICES\/ACCOUNTS\//);
     expect(['ChatCompletions_Create', 'Embeddings_Create']).toContain(r.operationName);
     expect(r.properties.responseTime).toBeGreaterThan(r.properties.requestTime);
@@ -85,15 +136,54 @@ function checkSchema(r: Rec): void {
     expect(r.operationName).toBe('ListKey');
     expect(r.properties.objectId).toMatch(GUID);
   } else if (c === 'AuditEvent') {
-    expectFields(r, ['time', 'resourceId', 'operationName', 'operationVersion', 'category', 'resultType', 'resultSignature', 'durationMs', 'callerIpAddress', 'correlationId', 'identity', 'properties'], c);
+    expectFields(
+      r,
+      [
+        'time',
+        'resourceId',
+        'operationName',
+        'operationVersion',
+        'category',
+        'resultType',
+        'resultSignature',
+        'durationMs',
+        'callerIpAddress',
+        'correlationId',
+        'identity',
+        'properties',
+      ],
+      c,
+    );
     expectFields(r.properties, ['id', 'requestUri', 'httpStatusCode', 'clientInfo'], c);
     expect(r.identity.claim.oid ?? r.identity.claim[OID]).toMatch(GUID);
     expect(r.identity.claim.appid).toMatch(GUID);
     const vault = String(r.resourceId).split('/').pop()!.toLowerCase();
-    if (r.operationName === 'SecretGet') expect(r.properties.id).toMatch(new RegExp(`^https://${vault}\\.vault\\.azure\\.net/secrets/[a-z0-9-]+/[0-9a-f]{32}$`));
+    if (r.operationName === 'SecretGet')
+      expect(r.properties.id).toMatch(new RegExp(`^https://${vault}\\.vault\\.azure\\.net/secrets/[a-z0-9-]+/[0-9a-f]{32}$`));
     expect(r.properties.requestUri.startsWith(`https://${vault}.vault.azure.net/`) || r.operationName === 'VaultGet').toBe(true);
   } else if (isStorage(r)) {
-    expectFields(r, ['time', 'resourceId', 'category', 'operationName', 'operationVersion', 'schemaVersion', 'statusCode', 'statusText', 'durationMs', 'callerIpAddress', 'correlationId', 'identity', 'location', 'properties', 'uri', 'protocol'], c);
+    expectFields(
+      r,
+      [
+        'time',
+        'resourceId',
+        'category',
+        'operationName',
+        'operationVersion',
+        'schemaVersion',
+        'statusCode',
+        'statusText',
+        'durationMs',
+        'callerIpAddress',
+        'correlationId',
+        'identity',
+        'location',
+        'properties',
+        'uri',
+        'protocol',
+      ],
+      c,
+    );
     expect(r.resourceId).toMatch(/\/providers\/Microsoft\.Storage\/storageAccounts\/[a-z0-9]+\/blobServices\/default$/);
     expect(r.callerIpAddress).toMatch(/:\d+$/);
     expectFields(r.properties, ['accountName', 'serviceType', 'objectKey'], c);
@@ -102,7 +192,8 @@ function checkSchema(r: Rec): void {
       expect(r.identity.requester.objectId).toMatch(GUID);
       expect(r.identity.requester.tenantId).toMatch(GUID);
     }
-    if (r.operationName === 'CopyBlob' || r.operationName === 'PutBlobFromURL') expect(r.properties.sourceUri).toMatch(/^https:\/\/[a-z0-9]+\.blob\.core\.windows\.net\//);
+    if (r.operationName === 'CopyBlob' || r.operationName === 'PutBlobFromURL')
+      expect(r.properties.sourceUri).toMatch(/^https:\/\/[a-z0-9]+\.blob\.core\.windows\.net\//);
   } else {
     throw new Error(`unexpected category ${c}`);
   }
@@ -113,7 +204,12 @@ function checkSchema(r: Rec): void {
  * When each attack step first shows in one principal's records (sorted by time), if at all. A new
  * sign-in address counts after `learnedBy`, once the principal has signed in before.
  */
-function attackStepTimes(records: Rec[], start: number, subscriptionOfAccount: Map<string, string>, learnedBy = start + 30 * MINUTE): Partial<Record<AttackStep, number>> {
+function attackStepTimes(
+  records: Rec[],
+  start: number,
+  subscriptionOfAccount: Map<string, string>,
+  learnedBy = start + 30 * MINUTE,
+): Partial<Record<AttackStep, number>> {
   const found: Partial<Record<AttackStep, number>> = {};
   const signinIps = new Set<string>();
   const secretReads: { t: number; name: string }[] = [];
@@ -189,7 +285,16 @@ function otherBuilderRecords(demo: Demo): Rec[] {
     keyVaultRecord(ctx, { time: t, vault, principal: user, ip: user.ips[0], operation: 'VaultGet' }),
     storageRecord(ctx, { time: t, account, operation: 'GetBlobProperties', auth: 'SAS', ip: '203.0.113.9', container: 'raw', blob: 'a.json' }),
     storageRecord(ctx, { time: t, account, operation: 'DeleteBlob', auth: mi, ip: mi.ips[0], container: 'raw', blob: 'a.json' }),
-    storageRecord(ctx, { time: t, account, operation: 'PutBlobFromURL', auth: sp, ip: sp.ips[0], container: 'raw', blob: 'b.json', sourceUri: 'https://example.blob.core.windows.net/c/b.json?sv=2023-11-03&sig=abc' }),
+    storageRecord(ctx, {
+      time: t,
+      account,
+      operation: 'PutBlobFromURL',
+      auth: sp,
+      ip: sp.ips[0],
+      container: 'raw',
+      blob: 'b.json',
+      sourceUri: 'https://example.blob.core.windows.net/c/b.json?sv=2023-11-03&sig=abc',
+    }),
   ];
 }
 
@@ -242,10 +347,33 @@ describe('synthetic tenant generator', () => {
     }
     const others = otherBuilderRecords(demo);
     for (const r of others) checkSchema(r);
-    expect(others.map((r) => r.resultType ?? r.statusCode)).toEqual(['Start', 'Success', 'Start', 'Failure', '7000215', '50126', 'Success', 'Forbidden', 'Success', 200, 200, 201]);
+    expect(others.map((r) => r.resultType ?? r.statusCode)).toEqual([
+      'Start',
+      'Success',
+      'Start',
+      'Failure',
+      '7000215',
+      '50126',
+      'Success',
+      'Forbidden',
+      'Success',
+      200,
+      200,
+      201,
+    ]);
     expect(others[3].properties.statusMessage).toMatch(/AuthorizationFailed/);
     expect([...categories].sort()).toEqual(
-      ['Administrative', 'Audit', 'AuditEvent', 'ManagedIdentitySignInLogs', 'RequestResponse', 'ServicePrincipalSignInLogs', 'SignInLogs', 'StorageRead', 'StorageWrite'].sort(),
+      [
+        'Administrative',
+        'Audit',
+        'AuditEvent',
+        'ManagedIdentitySignInLogs',
+        'RequestResponse',
+        'ServicePrincipalSignInLogs',
+        'SignInLogs',
+        'StorageRead',
+        'StorageWrite',
+      ].sort(),
     );
   });
 
@@ -283,7 +411,12 @@ describe('synthetic tenant generator', () => {
     expect(timeOf(demo.records[demo.records.length - 1])).toBeLessThan(start + 60 * MINUTE);
     expect(demo.manifest.recordCount).toBe(demo.records.length);
     const { keyChain } = demo.manifest;
-    const named = new Set([demo.manifest.attacker.principalId, keyChain.harvester.principalId, keyChain.key.principalId, ...demo.manifest.benign.map((b) => b.principalId)]);
+    const named = new Set([
+      demo.manifest.attacker.principalId,
+      keyChain.harvester.principalId,
+      keyChain.key.principalId,
+      ...demo.manifest.benign.map((b) => b.principalId),
+    ]);
     expect(new Set(byActor(demo.records).keys())).toEqual(named);
   });
 
@@ -368,7 +501,10 @@ describe('synthetic tenant generator', () => {
     for (const attacker of workload.attackers) {
       const found = attackStepTimes(actors.get(attacker)!, workload.start, tenantAccounts, workload.start);
       expect(Object.keys(found).sort(), attacker).toEqual([...ATTACK_STEPS].sort());
-      expect([...ATTACK_STEPS].sort((a, b) => found[a]! - found[b]!), attacker).toEqual([...ATTACK_STEPS]);
+      expect(
+        [...ATTACK_STEPS].sort((a, b) => found[a]! - found[b]!),
+        attacker,
+      ).toEqual([...ATTACK_STEPS]);
     }
   });
 

@@ -10,7 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type DataPoint,
+  type Histogram,
+} from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
@@ -32,8 +39,16 @@ const KEY_LISTING = fixture('ai-key-listing.fixtures/sp-lists-openai-keys.json')
 const LATE_LISTING = KEY_LISTING.replaceAll('2025-03-01T10:15', '2025-03-01T08:15');
 /** A rule with a bug: it throws on every activity event it sees (the four listings, late ones too). */
 const BROKEN = defineRule({
-  id: 'test-broken', version: '1', title: 'broken', description: 'test rule', severity: 'Low', tactics: ['Discovery'], techniques: ['T1526'],
-  sources: ['activity'], kind: 'match', where: (e) => (e.details.assigneePrincipalId as string).length > 0,
+  id: 'test-broken',
+  version: '1',
+  title: 'broken',
+  description: 'test rule',
+  severity: 'Low',
+  tactics: ['Discovery'],
+  techniques: ['T1526'],
+  sources: ['activity'],
+  kind: 'match',
+  where: (e) => (e.details.assigneePrincipalId as string).length > 0,
 });
 
 let azurite: AzuriteInstance;
@@ -51,8 +66,18 @@ beforeAll(async () => {
   metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
   trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
   azurite = await startAzurite();
-  broker = await startEventHubsBroker({ hubs: { 'warden-activity': { partitions: 2 }, 'warden-signin': { partitions: 2 }, 'warden-resource': { partitions: 2 }, 'warden-events': { partitions: 4 },
-    'run-activity': { partitions: 2 }, 'run-signin': { partitions: 2 }, 'run-resource': { partitions: 2 }, 'run-events': { partitions: 4 } } });
+  broker = await startEventHubsBroker({
+    hubs: {
+      'warden-activity': { partitions: 2 },
+      'warden-signin': { partitions: 2 },
+      'warden-resource': { partitions: 2 },
+      'warden-events': { partitions: 4 },
+      'run-activity': { partitions: 2 },
+      'run-signin': { partitions: 2 },
+      'run-resource': { partitions: 2 },
+      'run-events': { partitions: 4 },
+    },
+  });
   server = await startLogsIngestionServer();
   Object.assign(functionsAppDependencies, {
     credential: server.credential,
@@ -97,13 +122,22 @@ describe('telemetry of a full-path run', () => {
       return fns.get(name)!.handler(messages, ctx);
     };
     // A secret sweep, a key listing, a record no normalizer knows and a body that is not JSON.
-    await ingest('ingest-resource', 'warden-resource', [SECRET_SWEEP, '{"records":[{"category":"NoSuchCategory","time":"2025-06-12T08:59:00Z"}]}', '{not json']);
+    await ingest('ingest-resource', 'warden-resource', [
+      SECRET_SWEEP,
+      '{"records":[{"category":"NoSuchCategory","time":"2025-06-12T08:59:00Z"}]}',
+      '{not json',
+    ]);
     await ingest('ingest-activity', 'warden-activity', [KEY_LISTING, LATE_LISTING]);
     clock.now += 2000;
-    const keyed = broker.partitionIds('warden-events').map((partitionId) => ({
-      partitionId,
-      events: broker.partitionEvents('warden-events', partitionId).map((e) => ({ body: e.body, sequenceNumber: e.sequenceNumber, enqueuedTime: new Date(clock.now - 1500), properties: e.properties })),
-    })).filter((b) => b.events.length);
+    const keyed = broker
+      .partitionIds('warden-events')
+      .map((partitionId) => ({
+        partitionId,
+        events: broker
+          .partitionEvents('warden-events', partitionId)
+          .map((e) => ({ body: e.body, sequenceNumber: e.sequenceNumber, enqueuedTime: new Date(clock.now - 1500), properties: e.properties })),
+      }))
+      .filter((b) => b.events.length);
     for (const b of keyed) {
       const { messages, context: ctx } = eventHubBatch('detect', 'warden-events', b.partitionId, b.events);
       await fns.get('detect')!.handler(messages, ctx);
@@ -118,9 +152,9 @@ describe('telemetry of a full-path run', () => {
     expect(sum(m.get(METRIC.eventsPublished), { 'warden.hub': 'warden-resource' })).toBe(sweepRecords);
     const published = sum(m.get(METRIC.eventsPublished));
     expect(sum(m.get(METRIC.eventsDetected), { 'warden.hub': 'warden-events' })).toBe(published);
-    expect(m.get(METRIC.deadLetters)!.map((p) => p.attributes)).toEqual(expect.arrayContaining([
-      expect.objectContaining({ 'warden.stage': 'ingest', 'warden.hub': 'warden-resource' }),
-    ]));
+    expect(m.get(METRIC.deadLetters)!.map((p) => p.attributes)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ 'warden.stage': 'ingest', 'warden.hub': 'warden-resource' })]),
+    );
     expect(sum(m.get(METRIC.deadLetters))).toBe(1);
     // A category no normalizer reads is skipped, counted by category.
     expect(m.get(METRIC.skipped)!.map((p) => `${String(p.attributes['warden.category'])}=${value(p)}`)).toEqual(['NoSuchCategory=1']);
@@ -128,8 +162,12 @@ describe('telemetry of a full-path run', () => {
     const lag = m.get(METRIC.lag)!;
     expect(lag.find((p) => p.attributes['warden.hub'] === 'warden-resource')!.value).toMatchObject({ min: 3000, max: 3000 });
     expect(lag.find((p) => p.attributes['warden.hub'] === 'warden-events')!.value).toMatchObject({ min: 1500, max: 1500 });
-    expect(m.get(METRIC.alerts)!.map((p) => `${String(p.attributes['warden.rule'])}/${String(p.attributes['warden.severity'])}=${value(p)}`).sort())
-      .toEqual(['ai-key-listing/Medium=1', 'keyvault-mass-secret-read/High=1']);
+    expect(
+      m
+        .get(METRIC.alerts)!
+        .map((p) => `${String(p.attributes['warden.rule'])}/${String(p.attributes['warden.severity'])}=${value(p)}`)
+        .sort(),
+    ).toEqual(['ai-key-listing/Medium=1', 'keyvault-mass-secret-read/High=1']);
     expect(sum(m.get(METRIC.detectionLatency))).toBe(2);
     expect(m.get(METRIC.lateEvents)!.map(value)).toEqual([2]);
     expect(m.get(METRIC.ruleErrors)!.map((p) => `${String(p.attributes['warden.rule'])}=${value(p)}`)).toEqual(['test-broken=4']);
@@ -150,7 +188,9 @@ describe('telemetry of a full-path run', () => {
     // The sweeper's events are all on one keyed partition: that detect batch continues the ingest batch's trace.
     expect(sweepDetect.length).toBeGreaterThan(0);
     expect(sweepDetect[0].parentSpanContext?.spanId).toBe(ingestSpan.spanContext().spanId);
-    const send = finished.filter((s) => s.name === 'warden.deliver' && s.attributes['warden.by'] === 'detect' && s.spanContext().traceId === ingestSpan.spanContext().traceId);
+    const send = finished.filter(
+      (s) => s.name === 'warden.deliver' && s.attributes['warden.by'] === 'detect' && s.spanContext().traceId === ingestSpan.spanContext().traceId,
+    );
     expect(send).toHaveLength(1);
     // The immediate send of the batch's alert is under that detect span.
     expect(sweepDetect.map((d) => d.spanContext().spanId)).toContain(send[0].parentSpanContext?.spanId);
@@ -159,15 +199,22 @@ describe('telemetry of a full-path run', () => {
   it('warden run (the standalone host, on real AMQP links) emits the same metrics and carries the trace over the keyed hub', async () => {
     const recordsBefore = sum((await collected()).get(METRIC.recordsIn), { 'warden.hub': 'run-resource' });
     spans.reset();
-    const warden = await Warden.create(loadSettings({
-      EventHubConnection: `Endpoint=sb://127.0.0.1:${broker.port};SharedAccessKeyName=dev;SharedAccessKey=dev;UseDevelopmentEmulator=true`,
-      WARDEN_STORAGE_CONNECTION_STRING: azurite.connectionString,
-      WARDEN_STORAGE_PREFIX: 'wardenrun',
-      WARDEN_HUB_ACTIVITY: 'run-activity', WARDEN_HUB_SIGNIN: 'run-signin', WARDEN_HUB_RESOURCE: 'run-resource', WARDEN_HUB_EVENTS: 'run-events',
-      WARDEN_CONSUMER_GROUP_INGEST: '$Default', WARDEN_CONSUMER_GROUP_DETECT: '$Default',
-      SENTINEL_DCR_ENDPOINT: server.endpoint,
-      SENTINEL_DCR_IMMUTABLE_ID: server.ruleId,
-    }), { credential: server.credential, sentinelClientOptions: { tlsOptions: { ca: server.ca }, retryOptions: { maxRetries: 0 } } });
+    const warden = await Warden.create(
+      loadSettings({
+        EventHubConnection: `Endpoint=sb://127.0.0.1:${broker.port};SharedAccessKeyName=dev;SharedAccessKey=dev;UseDevelopmentEmulator=true`,
+        WARDEN_STORAGE_CONNECTION_STRING: azurite.connectionString,
+        WARDEN_STORAGE_PREFIX: 'wardenrun',
+        WARDEN_HUB_ACTIVITY: 'run-activity',
+        WARDEN_HUB_SIGNIN: 'run-signin',
+        WARDEN_HUB_RESOURCE: 'run-resource',
+        WARDEN_HUB_EVENTS: 'run-events',
+        WARDEN_CONSUMER_GROUP_INGEST: '$Default',
+        WARDEN_CONSUMER_GROUP_DETECT: '$Default',
+        SENTINEL_DCR_ENDPOINT: server.endpoint,
+        SENTINEL_DCR_IMMUTABLE_ID: server.ruleId,
+      }),
+      { credential: server.credential, sentinelClientOptions: { tlsOptions: { ca: server.ca }, retryOptions: { maxRetries: 0 } } },
+    );
     const host = await startStandaloneHost(warden, { functions: ['ingest-resource', 'detect'], maxWaitTimeInSeconds: 0.3 });
     const producer = new EventHubProducerClient(broker.connectionString('run-resource'));
     const records = (JSON.parse(SECRET_SWEEP) as { records: unknown[] }).records.length;

@@ -142,7 +142,8 @@ export interface HistoryPlan {
 export function planHistory(values: HistoryValues, command: string, io: CommandIO): HistoryPlan {
   const exports = values.export ?? [];
   if (values.workspace !== undefined && exports.length) throw new UsageError('give --workspace or --export, not both');
-  if (values.workspace === undefined && !exports.length) throw new UsageError(`give --workspace ID (with --since or --from) or --export FILE: see 'warden ${command} --help'`);
+  if (values.workspace === undefined && !exports.length)
+    throw new UsageError(`give --workspace ID (with --since or --from) or --export FILE: see 'warden ${command} --help'`);
   if (values.workspace !== undefined && !WORKSPACE_ID.test(values.workspace)) {
     throw new UsageError(`--workspace takes the workspace ID, a GUID (Log Analytics workspace → Overview → Workspace ID), got '${values.workspace}'`);
   }
@@ -161,7 +162,13 @@ export function planHistory(values: HistoryValues, command: string, io: CommandI
  * Read the history into `backtest` (a workspace slice by slice, or an export at once); returns what
  * was read, in words, and the workspace reader (for its query counts and notes).
  */
-export async function applyHistory(values: HistoryValues, plan: HistoryPlan, backtest: Backtest, io: CommandIO, deadLetters?: DeadLetter[]): Promise<{ source: string; reader?: WorkspaceReader }> {
+export async function applyHistory(
+  values: HistoryValues,
+  plan: HistoryPlan,
+  backtest: Backtest,
+  io: CommandIO,
+  deadLetters?: DeadLetter[],
+): Promise<{ source: string; reader?: WorkspaceReader }> {
   const { exports, range, sliceMs, endpoint } = plan;
   const detector = backtest.detector;
   const report = progress(io);
@@ -170,14 +177,19 @@ export async function applyHistory(values: HistoryValues, plan: HistoryPlan, bac
   if (values.workspace !== undefined) {
     const sources = new Set(detector.rules.flatMap((r) => r.subscriptions.map((s) => s.source)));
     const plans = planTables(sources);
-    const client = new LogsQueryClient(new DefaultAzureCredential(), endpoint ? { endpoint: endpoint.endpoint, credentials: { scopes: [endpoint.scope] } } : {});
+    const client = new LogsQueryClient(
+      new DefaultAzureCredential(),
+      endpoint ? { endpoint: endpoint.endpoint, credentials: { scopes: [endpoint.scope] } } : {},
+    );
     reader = new WorkspaceReader(client, values.workspace);
     source = `workspace ${values.workspace} (${plans.map((p) => p.table).join(', ')})`;
     for await (const slice of readWorkspace(reader, plans, range!, sliceMs)) {
       await backtest.apply(slice.results);
       if (deadLetters) for (const r of slice.results) for (const d of r.deadLetters) deadLetters.push(d);
       const s = backtest.summary();
-      report(() => `read to ${new Date(slice.range.to).toISOString()}: ${s.rows} rows, ${s.events} events, ${s.alerts} alerts, ${reader!.stats.queries} queries`);
+      report(
+        () => `read to ${new Date(slice.range.to).toISOString()}: ${s.rows} rows, ${s.events} events, ${s.alerts} alerts, ${reader!.stats.queries} queries`,
+      );
     }
   } else {
     const { files } = await listCaptureFiles(exports);
@@ -198,7 +210,12 @@ export const run: Command = async (argv, io) => {
   }
   const plan = planHistory(values, 'backtest', io);
   const { exports, range } = plan;
-  for (const [flag, path] of [['--out', values.out], ['--report', values.report], ['--dead-letter', values['dead-letter']]] as const) await checkOutput(flag, path);
+  for (const [flag, path] of [
+    ['--out', values.out],
+    ['--report', values.report],
+    ['--dead-letter', values['dead-letter']],
+  ] as const)
+    await checkOutput(flag, path);
 
   const all = (await loadRules()).map((l) => l.rule);
   const rules = selectRules(all, values.rules);
@@ -216,7 +233,10 @@ export const run: Command = async (argv, io) => {
   if (values['dead-letter'] !== undefined) await writeOutput('--dead-letter', values['dead-letter'], deadLetters.map((d) => `${JSON.stringify(d)}\n`).join(''));
   if (values.report !== undefined) {
     const html = renderReport(alerts, series!, {
-      source, range, rules: reportRules(rules), notes,
+      source,
+      range,
+      rules: reportRules(rules),
+      notes,
       counts: { rows: summary.rows, events: summary.events, deadLettered: summary.deadLettered, skipped: summary.skipped },
     });
     await writeOutput('--report', values.report, html);
@@ -224,11 +244,27 @@ export const run: Command = async (argv, io) => {
 
   for (const line of ruleDayTable(summary)) io.stdout(line);
   io.stdout('');
-  io.stdout(`${summary.alerts} alerts from ${summary.rows} rows, ${summary.events} events (${summary.deadLettered} dead-lettered, ${summary.skipped} skipped${summary.outsideRange ? `, ${summary.outsideRange} outside the range` : ''}); ${rules.length} rules; ${source}`);
+  io.stdout(
+    `${summary.alerts} alerts from ${summary.rows} rows, ${summary.events} events (${summary.deadLettered} dead-lettered, ${summary.skipped} skipped${summary.outsideRange ? `, ${summary.outsideRange} outside the range` : ''}); ${rules.length} rules; ${source}`,
+  );
   if (reader) io.stdout(`queries: ${reader.stats.queries} (${reader.stats.splits} slices halved at the API's limits, ${reader.stats.throttled} throttled)`);
   for (const note of notes) io.stdout(`note: ${note}`);
   const errors = Object.entries(summary.ruleErrors);
   if (errors.length) io.stdout(`rule errors: ${errors.map(([r, n]) => `${r} ${n}`).join(', ')}`);
-  if (values.json) io.stdout(JSON.stringify({ ...summary, ...(reader ? { queries: reader.stats.queries, throttled: reader.stats.throttled, splits: reader.stats.splits, partialSlices: reader.stats.partialSlices, missingTables: reader.stats.missingTables } : {}) }));
+  if (values.json)
+    io.stdout(
+      JSON.stringify({
+        ...summary,
+        ...(reader
+          ? {
+              queries: reader.stats.queries,
+              throttled: reader.stats.throttled,
+              splits: reader.stats.splits,
+              partialSlices: reader.stats.partialSlices,
+              missingTables: reader.stats.missingTables,
+            }
+          : {}),
+      }),
+    );
   return 0;
 };

@@ -62,10 +62,17 @@ export const run: Command = async (argv, io) => {
   const detector = commandDetector(rules, { store: new InMemoryStateStore(), tunables: await tunablesFor(rules, rules, TUNABLES), ...DEMO_DETECTOR });
 
   const stolenAt = manifest.attacker.steps[0]?.time.slice(11, 16);
-  io.stdout(`demo: one hour of a tenant's Azure logs (${manifest.recordCount} records); ${manifest.attacker.name}'s credential is used by an attacker from ${stolenAt} UTC`);
+  io.stdout(
+    `demo: one hour of a tenant's Azure logs (${manifest.recordCount} records); ${manifest.attacker.name}'s credential is used by an attacker from ${stolenAt} UTC`,
+  );
   const chain = manifest.keyChain;
-  if (chain) io.stdout(`demo: and ${chain.harvester.name}'s credential lists an AI project's secrets at ${chain.steps[0]?.time.slice(11, 16)} UTC; the ${chain.key.name} found there is used from ${chain.network}`);
-  io.stdout(`rules: ${rules.length} from detections/, tunables from demo/tunables.json (learning periods fit one hour; the platform's key rotation is allow-listed)`);
+  if (chain)
+    io.stdout(
+      `demo: and ${chain.harvester.name}'s credential lists an AI project's secrets at ${chain.steps[0]?.time.slice(11, 16)} UTC; the ${chain.key.name} found there is used from ${chain.network}`,
+    );
+  io.stdout(
+    `rules: ${rules.length} from detections/, tunables from demo/tunables.json (learning periods fit one hour; the platform's key rotation is allow-listed)`,
+  );
 
   const totals = new IngestTotals();
   const alerts: Alert[] = [];
@@ -97,11 +104,21 @@ export const run: Command = async (argv, io) => {
       `${summary.deadLettered} dead-lettered${Object.keys(stats.ruleErrors).length ? `; rule errors: ${countsText(stats.ruleErrors)}` : ''}`,
   );
   if (values.json) {
-    io.stdout(JSON.stringify({
-      records: summary.records, events: stats.events, deadLettered: summary.deadLettered, rules: rules.length, partitions,
-      alerts: alerts.length, alertsByRule: stats.alertsByRule, alertsBySeverity: bySeverity, suppressed: stats.suppressed,
-      ruleErrors: stats.ruleErrors, durationMs,
-    }));
+    io.stdout(
+      JSON.stringify({
+        records: summary.records,
+        events: stats.events,
+        deadLettered: summary.deadLettered,
+        rules: rules.length,
+        partitions,
+        alerts: alerts.length,
+        alertsByRule: stats.alertsByRule,
+        alertsBySeverity: bySeverity,
+        suppressed: stats.suppressed,
+        ruleErrors: stats.ruleErrors,
+        durationMs,
+      }),
+    );
   }
   return 0;
 };

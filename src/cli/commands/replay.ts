@@ -136,8 +136,15 @@ function summarize(ingest: IngestSummary, stats: DetectorStats, ruleIds: string[
   for (const id of [...ruleIds].sort()) alertsByRule[id] = stats.alertsByRule[id] ?? 0;
   return {
     ...ingest,
-    alerts: stats.alerts, late: stats.late, alertsByRule, suppressed: stats.suppressed, duplicatesSkipped: stats.duplicatesSkipped,
-    ruleErrors: stats.ruleErrors, partitions, state, stateWrites: stats.stateWrites,
+    alerts: stats.alerts,
+    late: stats.late,
+    alertsByRule,
+    suppressed: stats.suppressed,
+    duplicatesSkipped: stats.duplicatesSkipped,
+    ruleErrors: stats.ruleErrors,
+    partitions,
+    state,
+    stateWrites: stats.stateWrites,
   };
 }
 
@@ -213,10 +220,18 @@ export const run: Command = async (argv, io) => {
   }
 
   const ingest = totals.summary();
-  const summary = summarize(ingest, stats, rules.map((r) => r.id), partitions, stateKind);
+  const summary = summarize(
+    ingest,
+    stats,
+    rules.map((r) => r.id),
+    partitions,
+    stateKind,
+  );
   if (values.report !== undefined) {
     const html = renderReport(alerts, series!, {
-      title: 'Warden replay report', source: `replay of ${positionals.join(', ')}`, rules: reportRules(rules),
+      title: 'Warden replay report',
+      source: `replay of ${positionals.join(', ')}`,
+      rules: reportRules(rules),
       counts: { rows: ingest.records, events: ingest.events, deadLettered: ingest.deadLettered, skipped: ingest.skipped },
     });
     await writeOutput('--report', values.report, html);

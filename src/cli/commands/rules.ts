@@ -30,8 +30,18 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   list: { args: '', summary: 'list the rules: id, kind, severity, sources', run: list },
   test: { args: '[rule-id...]', summary: "replay each rule's fixtures through the pipeline and compare the alerts", run: test },
   lint: { args: '', summary: 'load and validate every rule; check each has a positive and a negative case', run: lint },
-  docs: { args: '[--check]', summary: `write the rules catalogue ${CATALOGUE_FILE} in the detections folder (--check: fail if it is stale)`, options: { check: { type: 'boolean' } }, run: docs },
-  new: { args: '<rule-id> --kind KIND', summary: 'scaffold a rule file and its fixtures folder, to fill in', options: { kind: { type: 'string' } }, run: scaffold },
+  docs: {
+    args: '[--check]',
+    summary: `write the rules catalogue ${CATALOGUE_FILE} in the detections folder (--check: fail if it is stale)`,
+    options: { check: { type: 'boolean' } },
+    run: docs,
+  },
+  new: {
+    args: '<rule-id> --kind KIND',
+    summary: 'scaffold a rule file and its fixtures folder, to fill in',
+    options: { kind: { type: 'string' } },
+    run: scaffold,
+  },
 };
 
 function usage(): string {
@@ -94,12 +104,19 @@ async function list(values: Values, _positionals: string[], io: CommandIO): Prom
   const rows = rules.map(({ rule }) => [rule.id, rule.kind, rule.severity, rule.sources.join(', ')]);
   for (const line of table([['ID', 'KIND', 'SEVERITY', 'SOURCES'], ...rows])) io.stdout(line);
   if (values.json) {
-    io.stdout(JSON.stringify({
-      rules: rules.map(({ rule }) => ({
-        id: rule.id, version: rule.version, kind: rule.kind, severity: rule.severity, sources: rule.sources,
-        tactics: rule.tactics, techniques: rule.techniques,
-      })),
-    }));
+    io.stdout(
+      JSON.stringify({
+        rules: rules.map(({ rule }) => ({
+          id: rule.id,
+          version: rule.version,
+          kind: rule.kind,
+          severity: rule.severity,
+          sources: rule.sources,
+          tactics: rule.tactics,
+          techniques: rule.techniques,
+        })),
+      }),
+    );
   }
   return 0;
 }
@@ -125,14 +142,18 @@ async function test(values: Values, ruleIds: string[], io: CommandIO): Promise<n
     }
   }
   const failed = results.filter((r) => !r.passed).length + fixtureErrors.length;
-  io.stdout(`${results.length} case${results.length === 1 ? '' : 's'} of ${selected.length} rule${selected.length === 1 ? '' : 's'}: ${results.length - results.filter((r) => !r.passed).length} passed, ${failed} failed`);
+  io.stdout(
+    `${results.length} case${results.length === 1 ? '' : 's'} of ${selected.length} rule${selected.length === 1 ? '' : 's'}: ${results.length - results.filter((r) => !r.passed).length} passed, ${failed} failed`,
+  );
   if (values.json) {
-    io.stdout(JSON.stringify({
-      passed: results.filter((r) => r.passed).length,
-      failed,
-      cases: results.map((r) => ({ rule: r.ruleId, name: r.name, passed: r.passed, alerts: r.alerts.length, events: r.events, problems: r.problems })),
-      fixtureErrors,
-    }));
+    io.stdout(
+      JSON.stringify({
+        passed: results.filter((r) => r.passed).length,
+        failed,
+        cases: results.map((r) => ({ rule: r.ruleId, name: r.name, passed: r.passed, alerts: r.alerts.length, events: r.events, problems: r.problems })),
+        fixtureErrors,
+      }),
+    );
   }
   return failed ? 1 : 0;
 }

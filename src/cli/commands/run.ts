@@ -53,7 +53,8 @@ async function settingsFile(path: string): Promise<Record<string, string>> {
   } catch (err) {
     throw new UsageError(`--settings: ${path} is not JSON (${(err as Error).message})`);
   }
-  if (!values || typeof values !== 'object' || Array.isArray(values)) throw new UsageError(`--settings: ${path} has no "Values" object, as local.settings.json does`);
+  if (!values || typeof values !== 'object' || Array.isArray(values))
+    throw new UsageError(`--settings: ${path} has no "Values" object, as local.settings.json does`);
   return Object.fromEntries(Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }
 
@@ -68,7 +69,11 @@ export const run: Command = async (argv, io) => {
   const every = flags['status-every'] ?? '10s';
   const statusEveryMs = every === '0' ? 0 : parseDuration(every);
   if (statusEveryMs === undefined) throw new UsageError(`--status-every: '${every}' is not a duration (e.g. 10s, 1m)`);
-  const names = flags.functions?.split(',').map((n) => n.trim()).filter(Boolean).flatMap((n) => (n === 'ingest' ? INGEST : [n]));
+  const names = flags.functions
+    ?.split(',')
+    .map((n) => n.trim())
+    .filter(Boolean)
+    .flatMap((n) => (n === 'ingest' ? INGEST : [n]));
   const env = { ...(flags.settings ? await settingsFile(flags.settings) : {}), ...process.env };
 
   // The same metrics and traces as the Function App, when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
@@ -81,9 +86,7 @@ export const run: Command = async (argv, io) => {
     },
   });
   io.stderr(`warden run: ${host.functions.join(', ')} running; SIGINT or SIGTERM stops`);
-  const status = statusEveryMs > 0 && io.progress
-    ? setInterval(() => void host.statusLine().then(io.stderr), statusEveryMs)
-    : undefined;
+  const status = statusEveryMs > 0 && io.progress ? setInterval(() => void host.statusLine().then(io.stderr), statusEveryMs) : undefined;
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -59,7 +59,7 @@ export const run: Command = async (argv, io) => {
   }
   const plan = planHistory(values, 'seed', io);
   const targets = [values.account, values['connection-string'], values['dry-run'] ? true : undefined].filter((v) => v !== undefined);
-  if (targets.length !== 1) throw new UsageError('give one of --account NAME (the deployment\'s storage account), --connection-string (Azurite) or --dry-run');
+  if (targets.length !== 1) throw new UsageError("give one of --account NAME (the deployment's storage account), --connection-string (Azurite) or --dry-run");
   const until = values.until !== undefined ? Date.parse(values.until) : (plan.range?.to ?? Date.now());
   if (!Number.isFinite(until)) throw new UsageError(`--until must be a time (ISO 8601, e.g. 2025-06-08T00:00:00Z), got '${values.until}'`);
   const table = `${values.prefix ?? 'warden'}state`;
@@ -76,7 +76,9 @@ export const run: Command = async (argv, io) => {
   const stats = detector.stats();
   for (const line of ruleDayTable(summary)) io.stdout(line);
   io.stdout('');
-  io.stdout(`${values['dry-run'] ? 'would seed' : 'seeded'} ${stats.events} events up to ${new Date(until).toISOString()} into ${stats.partitions} partitions of ${values['dry-run'] ? 'memory' : `table ${table}`} (${stats.seededSkipped} skipped: at or after the cut-over, or seeded before); ${source}`);
+  io.stdout(
+    `${values['dry-run'] ? 'would seed' : 'seeded'} ${stats.events} events up to ${new Date(until).toISOString()} into ${stats.partitions} partitions of ${values['dry-run'] ? 'memory' : `table ${table}`} (${stats.seededSkipped} skipped: at or after the cut-over, or seeded before); ${source}`,
+  );
   io.stdout(`${summary.alerts} alerts found in the history: reported here, not sent`);
   if (values.json) io.stdout(JSON.stringify({ ...summary, seeded: stats.events, seededSkipped: stats.seededSkipped, until: new Date(until).toISOString() }));
   return 0;

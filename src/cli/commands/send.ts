@@ -51,7 +51,9 @@ function connectionFrom(namespaceFlag: string | undefined, connectionStringFlag:
   if (namespace) return { fullyQualifiedNamespace: namespace, credential: new DefaultAzureCredential() };
   const connectionString = connectionStringFlag ?? env.WARDEN_EVENTHUB_CONNECTION_STRING?.trim();
   if (connectionString) return { connectionString };
-  throw new UsageError('no Event Hubs namespace: give --namespace NAME.servicebus.windows.net (or set EventHubConnection__fullyQualifiedNamespace); for the local emulator, --connection-string or WARDEN_EVENTHUB_CONNECTION_STRING');
+  throw new UsageError(
+    'no Event Hubs namespace: give --namespace NAME.servicebus.windows.net (or set EventHubConnection__fullyQualifiedNamespace); for the local emulator, --connection-string or WARDEN_EVENTHUB_CONNECTION_STRING',
+  );
 }
 
 function parseRate(text: string | undefined): number | undefined {

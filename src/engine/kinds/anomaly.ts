@@ -155,21 +155,38 @@ function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
         const bucket = b;
         env.raise(st, e.time, () => {
           const trigger = trimEvent(e);
-          const events = (st.ev ?? []).filter((x) => bucketOf(x) === k).map(sampleEvent).filter((x) => x.id !== e.id).slice(0, SAMPLES_PER_BUCKET);
+          const events = (st.ev ?? [])
+            .filter((x) => bucketOf(x) === k)
+            .map(sampleEvent)
+            .filter((x) => x.id !== e.id)
+            .slice(0, SAMPLES_PER_BUCKET);
           events.push(trigger);
           events.sort((x, y) => x.time - y.time);
           const m = st.m ?? 0;
           const evidence: AnomalyEvidence = {
-              count: bucket[1], bucket: formatDuration(s.bucketMs),
-              bucketStart: new Date(k * s.bucketMs).toISOString(),
-              baselineMean: round(m), baselineStdDev: round(Math.sqrt(st.v ?? 0)),
-              rate: m > 0 ? round(bucket[1] / m) : null,
-              factor: s.factor ?? null, zScoreThreshold: s.zScore ?? null,
-              zScore: round((bucket[1] - m) / stddev(st)),
-              minCount: s.minCount, bucketsLearned: st.n ?? 0,
+            count: bucket[1],
+            bucket: formatDuration(s.bucketMs),
+            bucketStart: new Date(k * s.bucketMs).toISOString(),
+            baselineMean: round(m),
+            baselineStdDev: round(Math.sqrt(st.v ?? 0)),
+            rate: m > 0 ? round(bucket[1] / m) : null,
+            factor: s.factor ?? null,
+            zScoreThreshold: s.zScore ?? null,
+            zScore: round((bucket[1] - m) / stddev(st)),
+            minCount: s.minCount,
+            bucketsLearned: st.n ?? 0,
           };
           if (s.measure) evidence.eventsSummed = bucket[5];
-          return { key, trigger, events, firstTime: bucket[3], lastTime: bucket[4], count: bucket[5] ?? bucket[1], window: `${k * s.bucketMs}|${(k + 1) * s.bucketMs}`, evidence };
+          return {
+            key,
+            trigger,
+            events,
+            firstTime: bucket[3],
+            lastTime: bucket[4],
+            count: bucket[5] ?? bucket[1],
+            window: `${k * s.bucketMs}|${(k + 1) * s.bucketMs}`,
+            evidence,
+          };
         });
       }
       return true;
@@ -223,8 +240,10 @@ const optionsSchema = z
     forgetAfter: duration.optional(),
   })
   .superRefine((o, ctx) => {
-    if (!o.measure && !Number.isInteger(o.minCount)) ctx.addIssue({ code: 'custom', path: ['minCount'], message: 'minCount counts events: give a whole number (or add up a `measure`)' });
-    if (o.factor === undefined && o.zScore === undefined) ctx.addIssue({ code: 'custom', path: ['factor'], message: 'an anomaly rule needs a factor, a zScore, or both' });
+    if (!o.measure && !Number.isInteger(o.minCount))
+      ctx.addIssue({ code: 'custom', path: ['minCount'], message: 'minCount counts events: give a whole number (or add up a `measure`)' });
+    if (o.factor === undefined && o.zScore === undefined)
+      ctx.addIssue({ code: 'custom', path: ['factor'], message: 'an anomaly rule needs a factor, a zScore, or both' });
     const forgetAfterMs = o.forgetAfter ?? 2 * o.warmup * o.bucket;
     // Silent buckets are folded one by one, so the forget horizon bounds that work.
     if (forgetAfterMs / o.bucket > 100_000) ctx.addIssue({ code: 'custom', path: ['forgetAfter'], message: 'keep forgetAfter under 100000 buckets' });
@@ -236,7 +255,13 @@ export const anomaly: KindDefinition<'anomaly', z.output<typeof optionsSchema>> 
   optionsSchema,
   compile: (o, rule) => ({
     logic: anomalyLogic({
-      measure: o.measure, bucketMs: o.bucket, warmup: o.warmup, minCount: o.minCount, factor: o.factor, zScore: o.zScore, alpha: o.alpha,
+      measure: o.measure,
+      bucketMs: o.bucket,
+      warmup: o.warmup,
+      minCount: o.minCount,
+      factor: o.factor,
+      zScore: o.zScore,
+      alpha: o.alpha,
       forgetAfterMs: o.forgetAfter ?? 2 * o.warmup * o.bucket,
     }),
     subscriptions: ruleSubscriptions(rule),

@@ -38,7 +38,11 @@ export const firstSeenShape = {
   horizon: duration,
   learning,
   maxValues: number(1, { integer: true, max: 10_000 }).default(500),
-  learningFrom: z.enum(['principal', 'key'], { message: "learningFrom is 'principal' (default: how long the principal has been watched on any source) or 'key' (how long this rule has seen the key)" }).default('principal'),
+  learningFrom: z
+    .enum(['principal', 'key'], {
+      message: "learningFrom is 'principal' (default: how long the principal has been watched on any source) or 'key' (how long this rule has seen the key)",
+    })
+    .default('principal'),
 };
 export const firstSeenSchema = z.strictObject(firstSeenShape);
 type FirstSeenSettings = z.output<typeof firstSeenSchema>;

@@ -31,7 +31,8 @@ export const learning = z.any().transform((v: unknown, ctx) => {
 /** A number from `min` (up to `max`), whole when `integer`. */
 export function number(min: number, opts: { integer?: boolean; max?: number } = {}) {
   return z.any().transform((v: unknown, ctx) => {
-    if (typeof v === 'number' && Number.isFinite(v) && v >= min && (opts.max === undefined || v <= opts.max) && (!opts.integer || Number.isInteger(v))) return v;
+    if (typeof v === 'number' && Number.isFinite(v) && v >= min && (opts.max === undefined || v <= opts.max) && (!opts.integer || Number.isInteger(v)))
+      return v;
     ctx.addIssue({
       code: 'custom',
       message: `${JSON.stringify(v)} is not valid: give ${opts.integer ? 'a whole number' : 'a number'} ≥ ${min}${opts.max !== undefined ? ` and ≤ ${opts.max}` : ''}`,
@@ -46,8 +47,19 @@ export function fn<F>(usage: string) {
 }
 
 export const EVENT_FIELDS = [
-  'ip', 'appId', 'resourceId', 'resourceType', 'subscriptionId', 'tenantId', 'operation',
-  'category', 'result', 'principalId', 'principalName', 'correlationId', 'source',
+  'ip',
+  'appId',
+  'resourceId',
+  'resourceType',
+  'subscriptionId',
+  'tenantId',
+  'operation',
+  'category',
+  'result',
+  'principalId',
+  'principalName',
+  'correlationId',
+  'source',
 ] as const;
 export type EventField = (typeof EVENT_FIELDS)[number];
 
@@ -71,16 +83,22 @@ export const eventValue = z.any().transform((v: unknown, ctx): ValueReader => {
 });
 
 /** Upper-case operation names (events carry them upper-case). */
-export const operations = z.array(z.any()).min(1, { message: 'give a non-empty array of operation names, or leave it out' }).superRefine((ops, ctx) => {
-  ops.forEach((op: unknown, i) => {
-    if (typeof op !== 'string' || !op) ctx.addIssue({ code: 'custom', path: [i], message: 'give an operation name' });
-    else if (op !== op.toUpperCase()) ctx.addIssue({ code: 'custom', path: [i], message: `operations are matched upper-case: write '${op.toUpperCase()}'` });
-  });
-}) as unknown as z.ZodType<string[]>;
+export const operations = z
+  .array(z.any())
+  .min(1, { message: 'give a non-empty array of operation names, or leave it out' })
+  .superRefine((ops, ctx) => {
+    ops.forEach((op: unknown, i) => {
+      if (typeof op !== 'string' || !op) ctx.addIssue({ code: 'custom', path: [i], message: 'give an operation name' });
+      else if (op !== op.toUpperCase()) ctx.addIssue({ code: 'custom', path: [i], message: `operations are matched upper-case: write '${op.toUpperCase()}'` });
+    });
+  }) as unknown as z.ZodType<string[]>;
 
 /** Sources, at least one. */
-export const sources = z.array(z.any()).min(1, { message: `give at least one of ${SOURCES.join(', ')}` }).superRefine((list, ctx) => {
-  list.forEach((s: unknown, i) => {
-    if (!SOURCES.includes(s as Source)) ctx.addIssue({ code: 'custom', path: [i], message: `${JSON.stringify(s)} is not a source: ${SOURCES.join(', ')}` });
-  });
-}) as unknown as z.ZodType<Source[]>;
+export const sources = z
+  .array(z.any())
+  .min(1, { message: `give at least one of ${SOURCES.join(', ')}` })
+  .superRefine((list, ctx) => {
+    list.forEach((s: unknown, i) => {
+      if (!SOURCES.includes(s as Source)) ctx.addIssue({ code: 'custom', path: [i], message: `${JSON.stringify(s)} is not a source: ${SOURCES.join(', ')}` });
+    });
+  }) as unknown as z.ZodType<Source[]>;

@@ -195,18 +195,32 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
             const first = events[0];
             const last = events[n - 1];
             const evidence: SequenceEvidence = {
-              within: formatDuration(withinMs), spanMs: last.time - first.time,
+              within: formatDuration(withinMs),
+              spanMs: last.time - first.time,
               steps: events.map((x, i) => ({
-                step: steps[i].name, time: new Date(x.time).toISOString(), id: x.id, source: x.source,
-                operation: x.operation, result: x.result, ip: x.ip, subscriptionId: x.subscriptionId, resourceId: x.resourceId,
+                step: steps[i].name,
+                time: new Date(x.time).toISOString(),
+                id: x.id,
+                source: x.source,
+                operation: x.operation,
+                result: x.result,
+                ip: x.ip,
+                subscriptionId: x.subscriptionId,
+                resourceId: x.resourceId,
               })),
             };
             const named: Record<string, NormalizedEvent> = {};
             events.forEach((x, i) => (named[steps[i].key] = x));
             return {
-              key, trigger: ev, firstTime: first.time, lastTime: last.time, count: n,
+              key,
+              trigger: ev,
+              firstTime: first.time,
+              lastTime: last.time,
+              count: n,
               events: events.length <= MAX_EVIDENCE_EVENTS ? events : [...events.slice(0, MAX_EVIDENCE_EVENTS - 1), last],
-              window: `${first.time}|${last.time}|${first.id}`, evidence, steps: named,
+              window: `${first.time}|${last.time}|${first.id}`,
+              evidence,
+              steps: named,
             };
           });
           st.c = st.c?.filter((c) => !chain.includes(c));
@@ -222,7 +236,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
         while (k < cands.length && cands[k][0] < keepFrom) k++;
         if (k) cands.splice(0, k);
         // Candidates older than the lateness horizon are no longer the last step of any sequence.
-        for (let i = 0; i < cands.length && cands[i][0] < watermark - lateness; ) {
+        for (let i = 0; i < cands.length && cands[i][0] < watermark - lateness;) {
           if (cands[i][1] & LAST && !dropSteps(cands[i], LAST)) cands.splice(i, 1);
           else i++;
         }
@@ -270,7 +284,12 @@ const optionsSchema = z.strictObject({
 type SequenceSettings = z.output<typeof optionsSchema>;
 type StepSettings = z.output<typeof stepSchema>;
 
-function compileStep(key: string, step: StepSettings, names: readonly string[], rule: { sources: readonly Source[]; operations?: readonly string[]; tunables: unknown; context: RuleContext }): CompiledStep {
+function compileStep(
+  key: string,
+  step: StepSettings,
+  names: readonly string[],
+  rule: { sources: readonly Source[]; operations?: readonly string[]; tunables: unknown; context: RuleContext },
+): CompiledStep {
   const stepSources = new Set(step.sources ?? rule.sources);
   const ops = step.operations ?? rule.operations;
   const opSet = ops ? new Set(ops) : undefined;

@@ -69,8 +69,10 @@ const optionsSchema = z
       ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'a count threshold is a whole number ≤ 100000 (use `sum` to add up a measure)' });
     }
     const modes = [o.distinct && 'distinct', o.sum && 'sum', o.shareOf && 'shareOf'].filter(Boolean);
-    if (modes.length > 1) ctx.addIssue({ code: 'custom', path: [String(modes[1])], message: `give one of distinct, sum and shareOf, not ${modes.join(' and ')}` });
-    if ((o.minShare === undefined) !== (o.shareOf === undefined)) ctx.addIssue({ code: 'custom', path: ['minShare'], message: 'give shareOf and minShare together' });
+    if (modes.length > 1)
+      ctx.addIssue({ code: 'custom', path: [String(modes[1])], message: `give one of distinct, sum and shareOf, not ${modes.join(' and ')}` });
+    if ((o.minShare === undefined) !== (o.shareOf === undefined))
+      ctx.addIssue({ code: 'custom', path: ['minShare'], message: 'give shareOf and minShare together' });
   });
 type ThresholdSettings = z.output<typeof optionsSchema>;
 
@@ -134,7 +136,12 @@ function weightedLogic(s: ThresholdSettings): KindLogic<ThresholdState> {
           const evs = (st.ev ?? []).filter((x) => sampleTime(x) >= firstMs && sampleTime(x) <= lastMs).map(sampleEvent);
           if (!evs.some((x) => x.id === e.id)) evs.push(trimEvent(e));
           evs.sort((a, b) => a.time - b.time);
-          const evidence: ThresholdEvidence = { count: events, threshold: s.threshold, window: formatDuration(windowMs), spanMs: evs[evs.length - 1].time - evs[0].time };
+          const evidence: ThresholdEvidence = {
+            count: events,
+            threshold: s.threshold,
+            window: formatDuration(windowMs),
+            spanMs: evs[evs.length - 1].time - evs[0].time,
+          };
           if (s.sum) evidence.total = total;
           else {
             evidence.matching = total;
@@ -142,8 +149,14 @@ function weightedLogic(s: ThresholdSettings): KindLogic<ThresholdState> {
             evidence.minShare = minShare;
           }
           return {
-            key, trigger: evs.find((x) => x.id === e.id)!, events: evs.slice(-MAX_EVIDENCE_EVENTS), firstTime: evs[0].time, lastTime: evs[evs.length - 1].time,
-            count: events, window: `${firstMs}|${lastMs}|${e.id}`, evidence,
+            key,
+            trigger: evs.find((x) => x.id === e.id)!,
+            events: evs.slice(-MAX_EVIDENCE_EVENTS),
+            firstTime: evs[0].time,
+            lastTime: evs[evs.length - 1].time,
+            count: events,
+            window: `${firstMs}|${lastMs}|${e.id}`,
+            evidence,
           };
         });
         slots.splice(from, j - from + 1);
@@ -238,8 +251,14 @@ function thresholdLogic(s: ThresholdSettings): KindLogic<ThresholdState> {
             evidence.values = values.slice(0, 20);
           }
           return {
-            key, trigger: events.find((x) => x.id === e.id) ?? trimEvent(e), events, firstTime: first, lastTime: last, count: n,
-            window: `${first}|${last}|${e.id}`, evidence,
+            key,
+            trigger: events.find((x) => x.id === e.id) ?? trimEvent(e),
+            events,
+            firstTime: first,
+            lastTime: last,
+            count: n,
+            window: `${first}|${last}|${e.id}`,
+            evidence,
           };
         });
         t.splice(j, n);
@@ -287,7 +306,10 @@ function clean(st: ThresholdState): boolean {
 export const threshold: KindDefinition<'threshold', ThresholdSettings> = {
   name: 'threshold',
   optionsSchema,
-  compile: (settings, rule) => ({ logic: (settings.sum || settings.shareOf ? weightedLogic(settings) : thresholdLogic(settings)), subscriptions: ruleSubscriptions(rule) }),
+  compile: (settings, rule) => ({
+    logic: settings.sum || settings.shareOf ? weightedLogic(settings) : thresholdLogic(settings),
+    subscriptions: ruleSubscriptions(rule),
+  }),
   scaffold: `  kind: 'threshold',
   threshold: tunable(10, 'Events (or distinct values) …'),
   window: tunable('10m', '… within this window'),

@@ -45,26 +45,28 @@ const Properties = z.object({
   responseBody: z.unknown().optional(),
 });
 
-const ActivityRecord = compiled(z.object({
-  time: timeish,
-  category: text,
-  operationName: text,
-  resultType: text,
-  resultSignature: text,
-  resourceId: text,
-  subscriptionId: text,
-  tenantId: text,
-  hierarchy: text,
-  callerIpAddress: text,
-  correlationId: text,
-  caller: text,
-  level: z.union([z.string(), z.number()]).nullish(),
-  Level: numberish,
-  durationMs: numberish,
-  // Activity records carry an object; a display-name string is tolerated (and names nobody).
-  identity: z.union([z.string(), Identity]).nullish(),
-  properties: jsonObject(Properties),
-}));
+const ActivityRecord = compiled(
+  z.object({
+    time: timeish,
+    category: text,
+    operationName: text,
+    resultType: text,
+    resultSignature: text,
+    resourceId: text,
+    subscriptionId: text,
+    tenantId: text,
+    hierarchy: text,
+    callerIpAddress: text,
+    correlationId: text,
+    caller: text,
+    level: z.union([z.string(), z.number()]).nullish(),
+    Level: numberish,
+    durationMs: numberish,
+    // Activity records carry an object; a display-name string is tolerated (and names nobody).
+    identity: z.union([z.string(), Identity]).nullish(),
+    properties: jsonObject(Properties),
+  }),
+);
 type ActivityRecord = z.infer<typeof ActivityRecord>;
 
 /** `MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION`, as opposed to a display name (`List Storage Account Keys`). */
@@ -83,10 +85,12 @@ function operationOf(v: unknown): string | undefined {
  */
 function rowOperation(r: RawRecord): unknown {
   if (r.OperationNameValue !== undefined && r.OperationNameValue !== null && r.OperationNameValue !== '') return r.OperationNameValue;
-  return operationOf(r.OperationName) ??
+  return (
+    operationOf(r.OperationName) ??
     operationOf(obj(firstPresent(r.Authorization_d, r.Authorization))?.action) ??
     operationOf(obj(firstPresent(r.Properties_d, r.Properties))?.message) ??
-    r.OperationName;
+    r.OperationName
+  );
 }
 
 /**
@@ -253,7 +257,8 @@ function activityPrincipal(
     const evidenceId = evidenceKind === 'group' ? undefined : str(evidence?.principalId);
     if (evidenceId) principal = { principalId: dashedGuid(evidenceId), principalType: evidenceType };
     // A name with an `@` is a UPN: only users have one.
-    else if (name ?? callerColumn) principal = { principalId: (name ?? callerColumn)!.toLowerCase(), principalType: (name ?? callerColumn)!.includes('@') ? 'user' : 'unknown' };
+    else if (name ?? callerColumn)
+      principal = { principalId: (name ?? callerColumn)!.toLowerCase(), principalType: (name ?? callerColumn)!.includes('@') ? 'user' : 'unknown' };
   }
   if (principal) {
     if (name) principal.principalName = name;

@@ -4,8 +4,23 @@ import { compiled } from '../schema.js';
 import type { RawRecord } from '../types.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
-  callerFromClaims, callerIp, duration, eventOperation, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put,
-  requestResult, targetResource, text, timeish, type Caller, type Principal, unknownPrincipal,
+  callerFromClaims,
+  callerIp,
+  duration,
+  eventOperation,
+  eventTime,
+  keyPrincipal,
+  lowerGuid,
+  numberish,
+  principalFromCaller,
+  put,
+  requestResult,
+  targetResource,
+  text,
+  timeish,
+  type Caller,
+  type Principal,
+  unknownPrincipal,
 } from './resource-log.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 
@@ -45,53 +60,57 @@ type AiProperties = z.infer<typeof Properties>;
 
 const properties = z.preprocess((v) => obj(v) ?? v, Properties).nullish();
 
-const StreamRecord = compiled(z.object({
-  time: timeish,
-  resourceId: text,
-  category: z.string().min(1),
-  operationName: text,
-  resultSignature: numberish,
-  resultType: text,
-  durationMs: numberish,
-  callerIpAddress: text,
-  correlationId: text,
-  identity: z.union([z.object({ claim: z.record(z.string(), z.unknown()).nullish() }), z.string()]).nullish(),
-  properties,
-}));
+const StreamRecord = compiled(
+  z.object({
+    time: timeish,
+    resourceId: text,
+    category: z.string().min(1),
+    operationName: text,
+    resultSignature: numberish,
+    resultType: text,
+    durationMs: numberish,
+    callerIpAddress: text,
+    correlationId: text,
+    identity: z.union([z.object({ claim: z.record(z.string(), z.unknown()).nullish() }), z.string()]).nullish(),
+    properties,
+  }),
+);
 
 /**
  * AzureDiagnostics keeps `properties` whole in `properties_s` when the service sent it as a string,
  * and flattens it to `<name>_<type>` columns when it was an object: read both.
  */
-const TableRow = compiled(z.object({
-  TimeGenerated: timeish,
-  ResourceId: text,
-  _ResourceId: text,
-  Category: z.string().min(1),
-  OperationName: text,
-  ResultSignature: numberish,
-  ResultType: text,
-  DurationMs: numberish,
-  CallerIPAddress: text,
-  CallerIpAddress: text,
-  CorrelationId: text,
-  properties_s: properties,
-  objectId_g: text,
-  objectId_s: text,
-  apiName_s: text,
-  modelDeploymentName_s: text,
-  modelName_s: text,
-  modelVersion_s: numberish,
-  streamType_s: text,
-  requestLength_d: numberish,
-  responseLength_d: numberish,
-  promptTokens_d: numberish,
-  completionTokens_d: numberish,
-  totalTokens_d: numberish,
-  identity_claim_oid_g: text,
-  identity_claim_upn_s: text,
-  identity_claim_appid_g: text,
-}));
+const TableRow = compiled(
+  z.object({
+    TimeGenerated: timeish,
+    ResourceId: text,
+    _ResourceId: text,
+    Category: z.string().min(1),
+    OperationName: text,
+    ResultSignature: numberish,
+    ResultType: text,
+    DurationMs: numberish,
+    CallerIPAddress: text,
+    CallerIpAddress: text,
+    CorrelationId: text,
+    properties_s: properties,
+    objectId_g: text,
+    objectId_s: text,
+    apiName_s: text,
+    modelDeploymentName_s: text,
+    modelName_s: text,
+    modelVersion_s: numberish,
+    streamType_s: text,
+    requestLength_d: numberish,
+    responseLength_d: numberish,
+    promptTokens_d: numberish,
+    completionTokens_d: numberish,
+    totalTokens_d: numberish,
+    identity_claim_oid_g: text,
+    identity_claim_upn_s: text,
+    identity_claim_appid_g: text,
+  }),
+);
 
 /** One AI services log entry, whichever shape it came in. */
 interface AiCall {
@@ -199,8 +218,7 @@ function toEvent(call: AiCall): EventParts {
   const statusCode = num(call.resultSignature);
   const promptTokens = tokenCount(p.promptTokens);
   const completionTokens = tokenCount(p.completionTokens) ?? tokenCount(p.generatedTokens);
-  const totalTokens = tokenCount(p.totalTokens) ??
-    (promptTokens !== undefined && completionTokens !== undefined ? promptTokens + completionTokens : undefined);
+  const totalTokens = tokenCount(p.totalTokens) ?? (promptTokens !== undefined && completionTokens !== undefined ? promptTokens + completionTokens : undefined);
 
   const details: AiDetails = {};
   put(details, 'account', account);

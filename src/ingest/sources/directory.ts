@@ -3,7 +3,19 @@ import type { DirectoryDetails, NormalizedEvent, Result } from '../../model/inde
 import { compiled, firstPresent, jsonObject } from '../schema.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { eventId, lower, str } from '../util.js';
-import { callerIp, eventOperation, eventTime, lowerGuid, put, resultFromText, schemaError, text, timeish, unknownPrincipal, type Principal } from './resource-log.js';
+import {
+  callerIp,
+  eventOperation,
+  eventTime,
+  lowerGuid,
+  put,
+  resultFromText,
+  schemaError,
+  text,
+  timeish,
+  unknownPrincipal,
+  type Principal,
+} from './resource-log.js';
 
 /**
  * Entra ID audit log (directory audits: stream category `AuditLogs`, table `AuditLogs`): who changed
@@ -56,19 +68,21 @@ const AuditProperties = z.object({
   additionalDetails: jsonArray(KeyValue),
 });
 
-const AuditRecord = compiled(z.object({
-  time: timeish,
-  category: text,
-  operationName: text,
-  resultType: text,
-  resultSignature: text,
-  resultDescription: text,
-  callerIpAddress: text,
-  correlationId: text,
-  tenantId: text,
-  identity: z.union([z.string(), z.object({})]).nullish(),
-  properties: jsonObject(AuditProperties),
-}));
+const AuditRecord = compiled(
+  z.object({
+    time: timeish,
+    category: text,
+    operationName: text,
+    resultType: text,
+    resultSignature: text,
+    resultDescription: text,
+    callerIpAddress: text,
+    correlationId: text,
+    tenantId: text,
+    identity: z.union([z.string(), z.object({})]).nullish(),
+    properties: jsonObject(AuditProperties),
+  }),
+);
 type AuditRecord = z.infer<typeof AuditRecord>;
 type Target = z.infer<typeof TargetResource>;
 
@@ -225,8 +239,14 @@ function readChanges(details: DirectoryDetails, targets: Target[]): void {
       const fresh = after.filter((c) => !beforeKeys.has(fedKey(c)));
       const beforeNames = new Set(before.map((c) => c.name).filter(Boolean));
       // A credential whose name existed before but whose issuer or subject differs was changed, not added.
-      const change = fresh.length === 0 ? (after.length < before.length ? 'removed' : undefined)
-        : fresh.some((c) => c.name && beforeNames.has(c.name)) ? 'changed' : 'added';
+      const change =
+        fresh.length === 0
+          ? after.length < before.length
+            ? 'removed'
+            : undefined
+          : fresh.some((c) => c.name && beforeNames.has(c.name))
+            ? 'changed'
+            : 'added';
       put(details, 'federatedChange', change);
       const shown = fresh[0];
       put(details, 'federatedName', shown?.name);

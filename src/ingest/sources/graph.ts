@@ -4,7 +4,20 @@ import { compiled, jsonObject } from '../schema.js';
 import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
 import { eventId, lower, num, str } from '../util.js';
 import {
-  callerIp, duration, eventTime, lowerGuid, numberish, put, resultFromStatus, schemaError, segments, text, timeish, unknownPrincipal, urlParts, type Principal,
+  callerIp,
+  duration,
+  eventTime,
+  lowerGuid,
+  numberish,
+  put,
+  resultFromStatus,
+  schemaError,
+  segments,
+  text,
+  timeish,
+  unknownPrincipal,
+  urlParts,
+  type Principal,
 } from './resource-log.js';
 
 /**
@@ -36,17 +49,19 @@ const GraphProperties = z.object({
   requestUri: text,
 });
 
-const GraphRecord = compiled(z.object({
-  time: timeish,
-  category: text,
-  operationName: text,
-  resultSignature: numberish,
-  durationMs: numberish,
-  callerIpAddress: text,
-  correlationId: text,
-  tenantId: text,
-  properties: jsonObject(GraphProperties),
-}));
+const GraphRecord = compiled(
+  z.object({
+    time: timeish,
+    category: text,
+    operationName: text,
+    resultSignature: numberish,
+    durationMs: numberish,
+    callerIpAddress: text,
+    correlationId: text,
+    tenantId: text,
+    properties: jsonObject(GraphProperties),
+  }),
+);
 type GraphRecord = z.infer<typeof GraphRecord>;
 
 /** MicrosoftGraphActivityLogs row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AadTenantId`. */

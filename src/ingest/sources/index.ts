@@ -8,7 +8,15 @@ import { directorySource } from './directory.js';
 import { graphSource } from './graph.js';
 
 /** Every log source Warden normalizes, one module each. */
-export const SOURCE_NORMALIZERS: readonly SourceNormalizer[] = [activitySource, signinSource, aiSource, keyvaultSource, storageSource, directorySource, graphSource];
+export const SOURCE_NORMALIZERS: readonly SourceNormalizer[] = [
+  activitySource,
+  signinSource,
+  aiSource,
+  keyvaultSource,
+  storageSource,
+  directorySource,
+  graphSource,
+];
 
 /** The Log Analytics tables the sources read, as Log Analytics names them. */
 export const SOURCE_TABLES: readonly string[] = [...new Set(SOURCE_NORMALIZERS.flatMap((n) => n.tables))];
@@ -16,5 +24,7 @@ export const SOURCE_TABLES: readonly string[] = [...new Set(SOURCE_NORMALIZERS.f
 /** Why rows of `table` would all be skipped (no source reads it: a typo, or another table), else undefined. */
 export function unreadTableWarning(table: string): string | undefined {
   const known = SOURCE_TABLES.find((t) => t.toLowerCase() === table.toLowerCase());
-  return known ? undefined : `no source reads table '${table}': rows without a Type column will be skipped as '${table}' (tables read: ${SOURCE_TABLES.join(', ')})`;
+  return known
+    ? undefined
+    : `no source reads table '${table}': rows without a Type column will be skipped as '${table}' (tables read: ${SOURCE_TABLES.join(', ')})`;
 }

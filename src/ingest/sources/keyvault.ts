@@ -3,8 +3,23 @@ import type { KeyVaultDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
-  callerFromClaims, callerIp, duration, eventOperation, eventTime, lowerGuid, numberish, principalFromCaller, put, requestResult,
-  segments, targetResource, text, timeish, unknownPrincipal, urlParts, type Caller,
+  callerFromClaims,
+  callerIp,
+  duration,
+  eventOperation,
+  eventTime,
+  lowerGuid,
+  numberish,
+  principalFromCaller,
+  put,
+  requestResult,
+  segments,
+  targetResource,
+  text,
+  timeish,
+  unknownPrincipal,
+  urlParts,
+  type Caller,
 } from './resource-log.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 
@@ -23,49 +38,53 @@ const Properties = z.object({
   clientInfo: text,
 });
 
-const StreamRecord = compiled(z.object({
-  time: timeish,
-  resourceId: text,
-  category: text,
-  operationName: text,
-  resultType: text,
-  resultSignature: numberish,
-  durationMs: numberish,
-  callerIpAddress: text,
-  correlationId: text,
-  tenantId: text,
-  identity: z.object({ claim: z.record(z.string(), z.unknown()).nullish() }).nullish(),
-  properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
-}));
+const StreamRecord = compiled(
+  z.object({
+    time: timeish,
+    resourceId: text,
+    category: text,
+    operationName: text,
+    resultType: text,
+    resultSignature: numberish,
+    durationMs: numberish,
+    callerIpAddress: text,
+    correlationId: text,
+    tenantId: text,
+    identity: z.object({ claim: z.record(z.string(), z.unknown()).nullish() }).nullish(),
+    properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
+  }),
+);
 
 /** AzureDiagnostics flattens `properties.x` to `x_<type>` and `identity.claim.x` to `identity_claim_x_<type>`. */
-const TableRow = compiled(z.object({
-  TimeGenerated: timeish,
-  ResourceId: text,
-  _ResourceId: text,
-  Category: text,
-  OperationName: text,
-  ResultType: text,
-  ResultSignature: numberish,
-  DurationMs: numberish,
-  CallerIPAddress: text,
-  CallerIpAddress: text,
-  CorrelationId: text,
-  id_s: text,
-  requestUri_s: text,
-  httpStatusCode_d: numberish,
-  clientInfo_s: text,
-  identity_claim_oid_g: text,
-  identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g: text,
-  identity_claim_appid_g: text,
-  identity_claim_upn_s: text,
-  identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s: text,
-  identity_claim_idtyp_s: text,
-  identity_claim_xms_mirid_s: text,
-  identity_claim_xms_az_mirid_s: text,
-  identity_claim_tid_g: text,
-  identity_claim_http_schemas_microsoft_com_identity_claims_tenantid_g: text,
-}));
+const TableRow = compiled(
+  z.object({
+    TimeGenerated: timeish,
+    ResourceId: text,
+    _ResourceId: text,
+    Category: text,
+    OperationName: text,
+    ResultType: text,
+    ResultSignature: numberish,
+    DurationMs: numberish,
+    CallerIPAddress: text,
+    CallerIpAddress: text,
+    CorrelationId: text,
+    id_s: text,
+    requestUri_s: text,
+    httpStatusCode_d: numberish,
+    clientInfo_s: text,
+    identity_claim_oid_g: text,
+    identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g: text,
+    identity_claim_appid_g: text,
+    identity_claim_upn_s: text,
+    identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s: text,
+    identity_claim_idtyp_s: text,
+    identity_claim_xms_mirid_s: text,
+    identity_claim_xms_az_mirid_s: text,
+    identity_claim_tid_g: text,
+    identity_claim_http_schemas_microsoft_com_identity_claims_tenantid_g: text,
+  }),
+);
 
 /** One audit entry, whichever shape it came in. */
 interface VaultAudit {
@@ -143,9 +162,12 @@ function fromTable(r: z.output<typeof TableRow>): VaultAudit {
 
 /** Object collections in vault URLs and the details key each one names. */
 const OBJECT_NAME_KEY = new Map<string, 'secretName' | 'keyName' | 'certificateName'>([
-  ['secrets', 'secretName'], ['deletedsecrets', 'secretName'],
-  ['keys', 'keyName'], ['deletedkeys', 'keyName'],
-  ['certificates', 'certificateName'], ['deletedcertificates', 'certificateName'],
+  ['secrets', 'secretName'],
+  ['deletedsecrets', 'secretName'],
+  ['keys', 'keyName'],
+  ['deletedkeys', 'keyName'],
+  ['certificates', 'certificateName'],
+  ['deletedcertificates', 'certificateName'],
 ]);
 /** `/certificates/contacts` and `/certificates/issuers/x` address vault settings, not a certificate. */
 const NOT_AN_OBJECT = new Set(['contacts', 'issuers']);
@@ -174,7 +196,11 @@ function toEvent(a: VaultAudit): EventParts {
   const statusCode = num(a.httpStatusCode) ?? num(a.resultSignature);
 
   const details: KeyVaultDetails = {};
-  put(details, 'vault', target.resourceType?.startsWith('microsoft.keyvault/') ? resourceName(target.resourceId) : vaultFromUri(a.objectUri) ?? vaultFromUri(a.requestUri));
+  put(
+    details,
+    'vault',
+    target.resourceType?.startsWith('microsoft.keyvault/') ? resourceName(target.resourceId) : (vaultFromUri(a.objectUri) ?? vaultFromUri(a.requestUri)),
+  );
   const named = objectName(a.objectUri) ?? objectName(a.requestUri);
   if (named) details[named[0]] = named[1];
   put(details, 'statusCode', statusCode);

@@ -180,13 +180,7 @@ export function principalFromCaller(caller: Caller, fallback: PrincipalType): Pr
   if (!principalId) return undefined;
   const mirid = str(caller.managedIdentityResourceId);
   const idType = lower(caller.idType);
-  const principalType: PrincipalType = upn || idType === 'user'
-    ? 'user'
-    : mirid
-      ? 'managedIdentity'
-      : idType === 'app'
-        ? 'servicePrincipal'
-        : fallback;
+  const principalType: PrincipalType = upn || idType === 'user' ? 'user' : mirid ? 'managedIdentity' : idType === 'app' ? 'servicePrincipal' : fallback;
   const principal: Principal = { principalId, principalType };
   const name = upn ?? str(caller.name) ?? (mirid ? mirid.slice(mirid.lastIndexOf('/') + 1) : undefined);
   if (name) principal.principalName = name;

@@ -5,7 +5,18 @@ import type { RawRecord } from '../types.js';
 import { lower, num, parseTime, str } from '../util.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
-  callerIp, eventOperation, eventTime, lowerGuid, numberish, put, resultWord, targetResource, text, timeish, unknownPrincipal, type Principal,
+  callerIp,
+  eventOperation,
+  eventTime,
+  lowerGuid,
+  numberish,
+  put,
+  resultWord,
+  targetResource,
+  text,
+  timeish,
+  unknownPrincipal,
+  type Principal,
 } from './resource-log.js';
 
 /**
@@ -46,19 +57,21 @@ const SigninProperties = z.object({
   correlationId: text,
 });
 
-const SigninRecord = compiled(z.object({
-  time: timeish,
-  category: text,
-  operationName: text,
-  resultType: text,
-  resultDescription: text,
-  correlationId: text,
-  callerIpAddress: text,
-  tenantId: text,
-  // Entra writes the display name here as a plain string.
-  identity: z.union([z.string(), z.object({})]).nullish(),
-  properties: jsonObject(SigninProperties),
-}));
+const SigninRecord = compiled(
+  z.object({
+    time: timeish,
+    category: text,
+    operationName: text,
+    resultType: text,
+    resultDescription: text,
+    correlationId: text,
+    callerIpAddress: text,
+    tenantId: text,
+    // Entra writes the display name here as a plain string.
+    identity: z.union([z.string(), z.object({})]).nullish(),
+    properties: jsonObject(SigninProperties),
+  }),
+);
 type SigninRecord = z.infer<typeof SigninRecord>;
 
 /** What a sign-in log says about its principal; `category` is the stream name, for rows that lack one. */
@@ -167,8 +180,8 @@ function toEvent({ d, fields }: { d: SigninRecord; fields: typeof STREAM_FIELDS 
   const operation = eventOperation(d.operationName, fields.operation);
   const rawCategory = str(d.category);
   // Without a known category (a row whose table is unknown) the ids say which kind of sign-in it was.
-  const kind = (rawCategory && KINDS.get(rawCategory.toLowerCase())) ||
-    (lower(p.userId) ? USER_INTERACTIVE : lower(p.servicePrincipalId) ? SERVICE_PRINCIPAL : undefined);
+  const kind =
+    (rawCategory && KINDS.get(rawCategory.toLowerCase())) || (lower(p.userId) ? USER_INTERACTIVE : lower(p.servicePrincipalId) ? SERVICE_PRINCIPAL : undefined);
   const category = rawCategory ?? kind?.category ?? '';
   const principal = signinPrincipal(kind, p, typeof d.identity === 'string' ? str(d.identity) : undefined);
   const appId = lower(p.appId);

@@ -3,8 +3,22 @@ import type { StorageDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
-  callerIp, eventOperation, eventTime, keyPrincipal, lowerGuid, numberish, principalFromCaller, put, requestResult,
-  segments, targetResource, text, timeish, unknownPrincipal, urlParts, type Principal,
+  callerIp,
+  eventOperation,
+  eventTime,
+  keyPrincipal,
+  lowerGuid,
+  numberish,
+  principalFromCaller,
+  put,
+  requestResult,
+  segments,
+  targetResource,
+  text,
+  timeish,
+  unknownPrincipal,
+  urlParts,
+  type Principal,
 } from './resource-log.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 import { redactSecrets } from '../../common/redact.js';
@@ -39,43 +53,47 @@ const Properties = z.object({
   metricResponseType: text,
 });
 
-const StreamRecord = compiled(z.object({
-  time: timeish,
-  resourceId: text,
-  category: z.string().min(1),
-  operationName: text,
-  statusCode: numberish,
-  statusText: text,
-  callerIpAddress: text,
-  correlationId: text,
-  uri: text,
-  identity: z.object({ type: text, requester: Requester.nullish() }).nullish(),
-  properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
-}));
+const StreamRecord = compiled(
+  z.object({
+    time: timeish,
+    resourceId: text,
+    category: z.string().min(1),
+    operationName: text,
+    statusCode: numberish,
+    statusText: text,
+    callerIpAddress: text,
+    correlationId: text,
+    uri: text,
+    identity: z.object({ type: text, requester: Requester.nullish() }).nullish(),
+    properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
+  }),
+);
 
-const TableRow = compiled(z.object({
-  TimeGenerated: timeish,
-  _ResourceId: text,
-  ResourceId: text,
-  Category: z.string().min(1),
-  OperationName: text,
-  StatusCode: numberish,
-  StatusText: text,
-  CallerIpAddress: text,
-  CorrelationId: text,
-  Uri: text,
-  AuthenticationType: text,
-  RequesterObjectId: text,
-  RequesterAppId: text,
-  RequesterUpn: text,
-  RequesterTenantId: text,
-  AccountName: text,
-  ObjectKey: text,
-  UserAgentHeader: text,
-  RequestBodySize: numberish,
-  ResponseBodySize: numberish,
-  SourceUri: text,
-}));
+const TableRow = compiled(
+  z.object({
+    TimeGenerated: timeish,
+    _ResourceId: text,
+    ResourceId: text,
+    Category: z.string().min(1),
+    OperationName: text,
+    StatusCode: numberish,
+    StatusText: text,
+    CallerIpAddress: text,
+    CorrelationId: text,
+    Uri: text,
+    AuthenticationType: text,
+    RequesterObjectId: text,
+    RequesterAppId: text,
+    RequesterUpn: text,
+    RequesterTenantId: text,
+    AccountName: text,
+    ObjectKey: text,
+    UserAgentHeader: text,
+    RequestBodySize: numberish,
+    ResponseBodySize: numberish,
+    SourceUri: text,
+  }),
+);
 
 /** One blob request, whichever shape it came in. */
 interface BlobRequest {
@@ -164,15 +182,21 @@ function fromTable(r: z.output<typeof TableRow>): BlobRequest {
 /** Logged authentication types (`SAS Key`, `DelegationSAS`, `Account Key` …) in the four words rules use. */
 const AUTH_TYPES = new Map([
   ['oauth', 'OAuth'],
-  ['sas', 'SAS'], ['saskey', 'SAS'], ['delegationsas', 'SAS'], ['userdelegationsas', 'SAS'], ['servicesas', 'SAS'], ['accountsas', 'SAS'],
-  ['accountkey', 'AccountKey'], ['sharedkey', 'AccountKey'],
+  ['sas', 'SAS'],
+  ['saskey', 'SAS'],
+  ['delegationsas', 'SAS'],
+  ['userdelegationsas', 'SAS'],
+  ['servicesas', 'SAS'],
+  ['accountsas', 'SAS'],
+  ['accountkey', 'AccountKey'],
+  ['sharedkey', 'AccountKey'],
   ['anonymous', 'Anonymous'],
 ]);
 const SPACES = / /g;
 
 function authTypeOf(v: string | null | undefined): string | undefined {
   const s = str(v);
-  return s === undefined ? undefined : AUTH_TYPES.get(s.toLowerCase().replace(SPACES, '')) ?? s;
+  return s === undefined ? undefined : (AUTH_TYPES.get(s.toLowerCase().replace(SPACES, '')) ?? s);
 }
 
 /** Storage logs some values "in quotes". */
@@ -249,7 +273,8 @@ function toEvent(request: BlobRequest): EventParts {
   const target = targetResource(accountResourceId(request.resourceId));
   const uri = str(request.uri);
   const objectKey = unquote(request.objectKey);
-  const account = lower(request.accountName) ??
+  const account =
+    lower(request.accountName) ??
     (target.resourceType === 'microsoft.storage/storageaccounts' ? resourceName(target.resourceId) : undefined) ??
     storageAccountOf(uri);
   const authType = authTypeOf(request.authType);
