@@ -30,8 +30,8 @@ const AUTH_HEADER = /(?<![A-Za-z0-9_-])((?:Bearer|Basic|SharedAccessSignature)\s
 /** JSON Web Tokens (a header and a payload at least), wherever they appear. */
 const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?/g;
 
-/** `scheme://user:password@host`: the user and password. */
-const URL_CREDENTIALS = /((?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,15}:\/\/)[^/\s:@]+:[^/\s@]+@/g;
+/** `scheme://user:password@host` (also with one slash, as a path that merged `//` writes it): the user and password. */
+const URL_CREDENTIALS = /((?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,15}:\/\/?)[^/\s:@]+:[^/\s@]+@/g;
 
 /** Words the pair and header patterns start with: one test that allocates nothing decides whether they need to run. */
 const CREDENTIAL_WORD = /key|secret|pass|pwd|signature|token|bearer|basic/i;
@@ -45,7 +45,7 @@ export function redactSecrets(text: string): string {
   if ((s.includes('=') || s.includes(':') || s.includes(' ')) && CREDENTIAL_WORD.test(s))
     s = s.replace(PAIR_SECRET, `$1${MARK}`).replace(AUTH_HEADER, `$1${MARK}`);
   if (s.includes('eyJ')) s = s.replace(JWT, `[${MARK}]`);
-  if (s.includes('@') && s.includes('://')) s = s.replace(URL_CREDENTIALS, `$1${MARK}@`);
+  if (s.includes('@') && s.includes(':/')) s = s.replace(URL_CREDENTIALS, `$1${MARK}@`);
   return s;
 }
 

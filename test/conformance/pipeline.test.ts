@@ -216,8 +216,8 @@ describe.runIf(existsSync(CAPTURES2))('conformance: the second public corpus (po
     // Refresh with `npx vitest run test/ingest/conformance.test.ts -u` when a normalizer changes on purpose.
     expect(`\n${rows.join('\n')}\n`).toMatchInlineSnapshot(`
       "
-        5   0   5   0  azure-sentinel-training-lab/AuditLogs_Hunting.csv
-        5   0   5   0  azure-sentinel-training-lab/AuditLogs_Hunting.rows.json
+        5   0   0   5  azure-sentinel-training-lab/AuditLogs_Hunting.csv
+        5   0   0   5  azure-sentinel-training-lab/AuditLogs_Hunting.rows.json
        23  23   0   0  azure-sentinel-training-lab/azureActivity_adele.csv
        23  23   0   0  azure-sentinel-training-lab/azureActivity_adele.rows.json
         4   0   0   4  azure-sentinel-training-lab/disable_accounts.csv
@@ -228,7 +228,7 @@ describe.runIf(existsSync(CAPTURES2))('conformance: the second public corpus (po
         1   0   0   1  azure-sentinel-training-lab/signinLogs.rows.json
         5   5   0   0  vendors/dynatrace-records.ndjson
       214 207   0   7  vendors/panther-azure_activity_rules.ndjson
-       47  18  19  10  vendors/panther-azure_signin_rules.ndjson
+       47  33   4  10  vendors/panther-azure_signin_rules.ndjson
         1   1   0   0  vendors/sumologic-activity_log_fixtures.json
       "
     `);

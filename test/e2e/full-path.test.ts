@@ -100,10 +100,17 @@ beforeAll(async () => {
   });
   replayed = [];
   for await (const body of detectInCaptures([repo('demo/tenant-hour.ndjson.gz')], detector)) replayed.push(...body.alerts);
-  // The demo's attack, and nothing else: the benign traffic raises no alert.
-  const { attacker } = JSON.parse(await readFile(repo('demo/manifest.json'), 'utf8')) as { attacker: { principalId: string } };
-  expect(replayed.length).toBeGreaterThan(5);
-  expect(replayed.filter((a) => a.PrincipalId !== attacker.principalId)).toEqual([]);
+  // The demo's two attacks: the benign traffic raises nothing but carol's first call to the dev AI
+  // account (learning follows the principal, docs/rules.md; test/cli/demo.test.ts pins the rest).
+  const { attacker, benign } = JSON.parse(await readFile(repo('demo/manifest.json'), 'utf8')) as {
+    attacker: { principalId: string };
+    benign: Array<{ principalId: string; name: string }>;
+  };
+  const names = new Map(benign.map((b) => [b.principalId, b.name]));
+  expect(replayed.filter((a) => a.PrincipalId === attacker.principalId).length).toBeGreaterThan(5);
+  expect(replayed.filter((a) => names.has(a.PrincipalId)).map((a) => `${a.RuleId} ${names.get(a.PrincipalId)}`)).toEqual([
+    'ai-new-caller carol.silva@contoso.com',
+  ]);
 });
 
 beforeEach(async () => {

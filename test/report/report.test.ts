@@ -166,7 +166,8 @@ describe.skipIf(!chromium)('tuning report in headless Chromium', () => {
     expect(image.width).toBe(1200);
     // The alerting-count (threshold) line is the only long amber horizontal: one band per chart.
     const lines = bands(rowsWith(CHART_COLORS.threshold, 100), 20);
-    expect(lines).toHaveLength(2);
+    // The secret sweep's chart and the rate anomaly's two alerting keys (the ETL pipeline, the stolen dev key).
+    expect(lines).toHaveLength(3);
     for (const [top, bottom] of lines) {
       const around: [number, number] = [top - 220, bottom + 220];
       expect(countIn(CHART_COLORS.value, ...around)).toBeGreaterThan(200);

@@ -89,6 +89,8 @@ beforeAll(async () => {
     EventHubConnection: `Endpoint=sb://127.0.0.1:${broker.port};SharedAccessKeyName=dev;SharedAccessKey=dev;UseDevelopmentEmulator=true`,
     WARDEN_STORAGE_CONNECTION_STRING: azurite.connectionString,
     WARDEN_STORAGE_PREFIX: 'telemetry',
+    // The fixtures are logs of 2025: older than the live stream's default age limit.
+    WARDEN_MAX_EVENT_AGE: '3650d',
     SENTINEL_DCR_ENDPOINT: server.endpoint,
     SENTINEL_DCR_IMMUTABLE_ID: server.ruleId,
     // One row per rule run: the second alert of the batch waits for the next run (paced).
@@ -204,6 +206,7 @@ describe('telemetry of a full-path run', () => {
         EventHubConnection: `Endpoint=sb://127.0.0.1:${broker.port};SharedAccessKeyName=dev;SharedAccessKey=dev;UseDevelopmentEmulator=true`,
         WARDEN_STORAGE_CONNECTION_STRING: azurite.connectionString,
         WARDEN_STORAGE_PREFIX: 'wardenrun',
+        WARDEN_MAX_EVENT_AGE: '3650d',
         WARDEN_HUB_ACTIVITY: 'run-activity',
         WARDEN_HUB_SIGNIN: 'run-signin',
         WARDEN_HUB_RESOURCE: 'run-resource',
