@@ -128,6 +128,11 @@ export function seedsFrom(bodies: Iterable<unknown>, perCategory = 3): Seed[] {
   return out;
 }
 
+/** Every seed field (and field of an object-valued field) set to every wrong value, one mutant each. */
+export function* mutantsOf(record: RawRecord): Generator<{ path: string[]; value: unknown; mutant: RawRecord }> {
+  for (const path of paths(record)) for (const value of WRONG) yield { path, value, mutant: withField(record, path, value) };
+}
+
 /**
  * Puts every wrong value in every field of each seed: each mutant must normalize to a valid event
  * or InvalidRecordError, and a body of all of a seed's mutants must be accounted for. Returns the
@@ -138,16 +143,13 @@ export function mutateEveryField(seeds: Seed[]): { failures: string[]; tried: nu
   const failures = new Set<string>();
   for (const { record, normalizer, shape } of seeds) {
     const mutants: RawRecord[] = [];
-    for (const path of paths(record)) {
-      for (const value of WRONG) {
-        const m = withField(record, path, value);
-        mutants.push(m);
-        try {
-          normalizeOk(normalizer, m, shape);
-        } catch (err) {
-          const what = typeof value === 'string' && value.length > 20 ? `string(${value.length})` : json(value);
-          failures.add(`${normalizer.source} ${path.join('.')}=${what}: ${(err as Error).message.replace(/ for \{.*$/s, '').slice(0, 200)}`);
-        }
+    for (const { path, value, mutant } of mutantsOf(record)) {
+      mutants.push(mutant);
+      try {
+        normalizeOk(normalizer, mutant, shape);
+      } catch (err) {
+        const what = typeof value === 'string' && value.length > 20 ? `string(${value.length})` : json(value);
+        failures.add(`${normalizer.source} ${path.join('.')}=${what}: ${(err as Error).message.replace(/ for \{.*$/s, '').slice(0, 200)}`);
       }
     }
     try {

@@ -9,6 +9,12 @@ import {
   duration,
   eventOperation,
   eventTime,
+  isNested,
+  isNumberish,
+  isObject,
+  isPlainRecord,
+  isText,
+  isTimeish,
   keyPrincipal,
   lowerGuid,
   numberish,
@@ -75,6 +81,55 @@ const StreamRecord = compiled(
     properties,
   }),
 );
+
+type AiStreamRecord = z.output<typeof StreamRecord>;
+
+function isTokens(v: unknown): boolean {
+  if (!Array.isArray(v)) return isNumberish(v);
+  for (let i = 0; i < v.length; i++) if (v[i] === undefined || v[i] === null || !isNumberish(v[i])) return false;
+  return true;
+}
+
+function isProperties(p: Record<string, unknown>): boolean {
+  return (
+    isText(p.objectId) &&
+    isText(p.apiName) &&
+    isText(p.modelDeploymentName) &&
+    isText(p.modelName) &&
+    isNumberish(p.modelVersion) &&
+    isText(p.streamType) &&
+    isNumberish(p.requestLength) &&
+    isNumberish(p.responseLength) &&
+    isTokens(p.promptTokens) &&
+    isTokens(p.completionTokens) &&
+    isTokens(p.generatedTokens) &&
+    isTokens(p.totalTokens)
+  );
+}
+
+/** StreamRecord's fields by `typeof` (define-source.ts, "fast path"). */
+function streamConforms(r: RawRecord): AiStreamRecord | undefined {
+  const { identity, category } = r;
+  const identityOk = identity === undefined || identity === null || typeof identity === 'string' || (isObject(identity) && isClaims(identity.claim));
+  return identityOk &&
+    typeof category === 'string' &&
+    category.length > 0 &&
+    isTimeish(r.time) &&
+    isText(r.resourceId) &&
+    isText(r.operationName) &&
+    isNumberish(r.resultSignature) &&
+    isText(r.resultType) &&
+    isNumberish(r.durationMs) &&
+    isText(r.callerIpAddress) &&
+    isText(r.correlationId) &&
+    isNested(r.properties, isProperties)
+    ? (r as AiStreamRecord)
+    : undefined;
+}
+
+function isClaims(v: unknown): boolean {
+  return v === undefined || v === null || isPlainRecord(v);
+}
 
 /**
  * AzureDiagnostics keeps `properties` whole in `properties_s` when the service sent it as a string,
@@ -277,7 +332,7 @@ export const aiSource = defineSource({
     const id = str(record.ResourceId) ?? str(record._ResourceId);
     return id !== undefined && COGNITIVE_RESOURCE.test(id);
   },
-  stream: recordShape(StreamRecord, fromStream),
+  stream: recordShape(StreamRecord, fromStream, streamConforms),
   table: recordShape(TableRow, fromTable),
   toEvent,
 });

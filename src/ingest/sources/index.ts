@@ -18,6 +18,9 @@ export const SOURCE_NORMALIZERS: readonly SourceNormalizer[] = [
   graphSource,
 ];
 
+/** The same sources read by their schemas alone (no fast path): what test/ingest/fast-path.test.ts holds the fast paths equal to. */
+export const REFERENCE_NORMALIZERS: readonly SourceNormalizer[] = SOURCE_NORMALIZERS.map((n) => ('reference' in n ? (n.reference as SourceNormalizer) : n));
+
 /** The Log Analytics tables the sources read, as Log Analytics names them. */
 export const SOURCE_TABLES: readonly string[] = [...new Set(SOURCE_NORMALIZERS.flatMap((n) => n.tables))];
 

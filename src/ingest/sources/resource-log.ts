@@ -15,6 +15,47 @@ export const numberish = z.union([z.number(), z.string()]).nullish();
 /** The Log Analytics query SDK hands datetime columns over as Date objects. */
 export const timeish = z.union([z.string(), z.number(), z.date()]).nullish();
 
+/*
+ * The same tests without zod, for the sources' fast paths (define-source.ts): each says whether the
+ * schema above takes `v` and gives it back unchanged. zod's numbers are finite, its dates valid.
+ */
+
+export function isText(v: unknown): v is string | null | undefined {
+  return v === undefined || v === null || typeof v === 'string';
+}
+
+export function isNumberish(v: unknown): v is number | string | null | undefined {
+  return v === undefined || v === null || typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+}
+
+export function isTimeish(v: unknown): v is number | string | Date | null | undefined {
+  return isNumberish(v) || (v instanceof Date && !Number.isNaN(v.getTime()));
+}
+
+/** What `z.object` takes: any object but an array (its undeclared keys are dropped; the fast path reads declared ones only). */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * What `z.record(z.string(), z.unknown())` gives back with the same keys and values: a plain object
+ * (zod's isPlainObject) without symbol keys or an own `__proto__` (which zod's copy would turn into
+ * the copy's prototype).
+ */
+export function isPlainRecord(v: unknown): v is Record<string, unknown> {
+  if (!isObject(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const ctor = v.constructor;
+  if (typeof ctor === 'function' && ctor !== Object) return false;
+  return !Object.hasOwn(v, '__proto__') && Object.getOwnPropertySymbols(v).length === 0;
+}
+
+/** What `z.preprocess(obj, schema).nullish()` / `jsonObject(schema)` take unchanged: nothing, or an object `fields` accepts (a JSON string is left to the schema). */
+export function isNested<T>(v: unknown, fields: (o: Record<string, unknown>) => boolean): v is T | null | undefined {
+  return v === undefined || v === null || (isObject(v) && fields(v));
+}
+
 /** A record that failed its source's schema: the first issue, named by its field path. */
 export function schemaError(source: string, error: z.ZodError): InvalidRecordError {
   const issue = error.issues[0];
