@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { KeyVaultDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
+import type { RawRecord } from '../types.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
   callerFromClaims,
@@ -8,6 +9,12 @@ import {
   duration,
   eventOperation,
   eventTime,
+  isNested,
+  isNumberish,
+  isObject,
+  isPlainRecord,
+  isText,
+  isTimeish,
   lowerGuid,
   numberish,
   principalFromCaller,
@@ -54,6 +61,35 @@ const StreamRecord = compiled(
     properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
   }),
 );
+
+type VaultStreamRecord = z.output<typeof StreamRecord>;
+
+function isProperties(p: Record<string, unknown>): boolean {
+  return isText(p.id) && isText(p.requestUri) && isNumberish(p.httpStatusCode) && isText(p.clientInfo);
+}
+
+/** StreamRecord's fields by `typeof` (define-source.ts, "fast path"). */
+function streamConforms(r: RawRecord): VaultStreamRecord | undefined {
+  const { identity } = r;
+  const identityOk =
+    identity === undefined ||
+    identity === null ||
+    (isObject(identity) && (identity.claim === undefined || identity.claim === null || isPlainRecord(identity.claim)));
+  return identityOk &&
+    isTimeish(r.time) &&
+    isText(r.resourceId) &&
+    isText(r.category) &&
+    isText(r.operationName) &&
+    isText(r.resultType) &&
+    isNumberish(r.resultSignature) &&
+    isNumberish(r.durationMs) &&
+    isText(r.callerIpAddress) &&
+    isText(r.correlationId) &&
+    isText(r.tenantId) &&
+    isNested(r.properties, isProperties)
+    ? r
+    : undefined;
+}
 
 /** AzureDiagnostics flattens `properties.x` to `x_<type>` and `identity.claim.x` to `identity_claim_x_<type>`. */
 const TableRow = compiled(
@@ -242,7 +278,7 @@ export const keyvaultSource = defineSource({
     const id = str(record.ResourceId) ?? str(record._ResourceId);
     return id !== undefined && KEYVAULT_RESOURCE.test(id);
   },
-  stream: recordShape(StreamRecord, fromStream),
+  stream: recordShape(StreamRecord, fromStream, streamConforms),
   table: recordShape(TableRow, fromTable),
   toEvent,
 });

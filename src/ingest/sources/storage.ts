@@ -1,11 +1,16 @@
 import { z } from 'zod';
 import type { StorageDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
+import type { RawRecord } from '../types.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
   callerIp,
   eventOperation,
   eventTime,
+  isNested,
+  isNumberish,
+  isText,
+  isTimeish,
   keyPrincipal,
   lowerGuid,
   numberish,
@@ -68,6 +73,48 @@ const StreamRecord = compiled(
     properties: z.preprocess((v) => obj(v) ?? v, Properties).nullish(),
   }),
 );
+
+type StorageStreamRecord = z.output<typeof StreamRecord>;
+
+function isRequester(q: Record<string, unknown>): boolean {
+  return isText(q.objectId) && isText(q.appId) && isText(q.upn) && isText(q.uniqueName) && isText(q.tenantId);
+}
+
+function isIdentity(i: Record<string, unknown>): boolean {
+  return isText(i.type) && isNested(i.requester, isRequester);
+}
+
+function isProperties(p: Record<string, unknown>): boolean {
+  return (
+    isText(p.accountName) &&
+    isText(p.objectKey) &&
+    isText(p.userAgentHeader) &&
+    isNumberish(p.requestBodySize) &&
+    isNumberish(p.responseBodySize) &&
+    isText(p.sourceUri) &&
+    isText(p['x-ms-copy-source']) &&
+    isText(p.metricResponseType)
+  );
+}
+
+/** StreamRecord's fields by `typeof` (define-source.ts, "fast path"). */
+function streamConforms(r: RawRecord): StorageStreamRecord | undefined {
+  const { category } = r;
+  return typeof category === 'string' &&
+    category.length > 0 &&
+    isTimeish(r.time) &&
+    isText(r.resourceId) &&
+    isText(r.operationName) &&
+    isNumberish(r.statusCode) &&
+    isText(r.statusText) &&
+    isText(r.callerIpAddress) &&
+    isText(r.correlationId) &&
+    isText(r.uri) &&
+    isNested(r.identity, isIdentity) &&
+    isNested(r.properties, isProperties)
+    ? (r as StorageStreamRecord)
+    : undefined;
+}
 
 const TableRow = compiled(
   z.object({
@@ -328,7 +375,7 @@ export const storageSource = defineSource({
     const service = lower(obj(record.properties)?.serviceType);
     return service === undefined || service === 'blob';
   },
-  stream: recordShape(StreamRecord, fromStream),
+  stream: recordShape(StreamRecord, fromStream, streamConforms),
   table: recordShape(TableRow, fromTable),
   toEvent,
 });
