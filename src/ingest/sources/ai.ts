@@ -9,6 +9,7 @@ import {
   duration,
   eventOperation,
   eventTime,
+  fieldsAre,
   isNested,
   isNumberish,
   isObject,
@@ -166,6 +167,50 @@ const TableRow = compiled(
     identity_claim_appid_g: text,
   }),
 );
+
+type AiTableRow = z.output<typeof TableRow>;
+
+const TEXT_COLUMNS = [
+  'ResourceId',
+  '_ResourceId',
+  'OperationName',
+  'ResultType',
+  'CallerIPAddress',
+  'CallerIpAddress',
+  'CorrelationId',
+  'objectId_g',
+  'objectId_s',
+  'apiName_s',
+  'modelDeploymentName_s',
+  'modelName_s',
+  'streamType_s',
+  'identity_claim_oid_g',
+  'identity_claim_upn_s',
+  'identity_claim_appid_g',
+];
+const NUMBER_COLUMNS = [
+  'ResultSignature',
+  'DurationMs',
+  'modelVersion_s',
+  'requestLength_d',
+  'responseLength_d',
+  'promptTokens_d',
+  'completionTokens_d',
+  'totalTokens_d',
+];
+
+/** TableRow's columns by `typeof` (define-source.ts, "fast path"). */
+function tableConforms(r: RawRecord): AiTableRow | undefined {
+  const category = r.Category;
+  return typeof category === 'string' &&
+    category.length > 0 &&
+    isTimeish(r.TimeGenerated) &&
+    fieldsAre(r, isText, TEXT_COLUMNS) &&
+    fieldsAre(r, isNumberish, NUMBER_COLUMNS) &&
+    isNested(r.properties_s, isProperties)
+    ? (r as AiTableRow)
+    : undefined;
+}
 
 /** One AI services log entry, whichever shape it came in. */
 interface AiCall {
@@ -333,6 +378,6 @@ export const aiSource = defineSource({
     return id !== undefined && COGNITIVE_RESOURCE.test(id);
   },
   stream: recordShape(StreamRecord, fromStream, streamConforms),
-  table: recordShape(TableRow, fromTable),
+  table: recordShape(TableRow, fromTable, tableConforms),
   toEvent,
 });

@@ -9,6 +9,7 @@ import {
   duration,
   eventOperation,
   eventTime,
+  fieldsAre,
   isNested,
   isNumberish,
   isObject,
@@ -121,6 +122,38 @@ const TableRow = compiled(
     identity_claim_http_schemas_microsoft_com_identity_claims_tenantid_g: text,
   }),
 );
+
+type VaultTableRow = z.output<typeof TableRow>;
+
+const TEXT_COLUMNS = [
+  'ResourceId',
+  '_ResourceId',
+  'Category',
+  'OperationName',
+  'ResultType',
+  'CallerIPAddress',
+  'CallerIpAddress',
+  'CorrelationId',
+  'id_s',
+  'requestUri_s',
+  'clientInfo_s',
+  'identity_claim_oid_g',
+  'identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g',
+  'identity_claim_appid_g',
+  'identity_claim_upn_s',
+  'identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s',
+  'identity_claim_idtyp_s',
+  'identity_claim_xms_mirid_s',
+  'identity_claim_xms_az_mirid_s',
+  'identity_claim_tid_g',
+  'identity_claim_http_schemas_microsoft_com_identity_claims_tenantid_g',
+];
+const NUMBER_COLUMNS = ['ResultSignature', 'DurationMs', 'httpStatusCode_d'];
+
+/** TableRow's columns by `typeof` (define-source.ts, "fast path"). */
+function tableConforms(r: RawRecord): VaultTableRow | undefined {
+  return isTimeish(r.TimeGenerated) && fieldsAre(r, isText, TEXT_COLUMNS) && fieldsAre(r, isNumberish, NUMBER_COLUMNS) ? r : undefined;
+}
 
 /** One audit entry, whichever shape it came in. */
 interface VaultAudit {
@@ -279,6 +312,6 @@ export const keyvaultSource = defineSource({
     return id !== undefined && KEYVAULT_RESOURCE.test(id);
   },
   stream: recordShape(StreamRecord, fromStream, streamConforms),
-  table: recordShape(TableRow, fromTable),
+  table: recordShape(TableRow, fromTable, tableConforms),
   toEvent,
 });

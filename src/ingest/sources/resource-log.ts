@@ -51,6 +51,12 @@ export function isPlainRecord(v: unknown): v is Record<string, unknown> {
   return !Object.hasOwn(v, '__proto__') && Object.getOwnPropertySymbols(v).length === 0;
 }
 
+/** Whether every field `names` lists passes `test` (for rows of many flat columns, off the stream's hot path). */
+export function fieldsAre(record: Record<string, unknown>, test: (v: unknown) => boolean, names: readonly string[]): boolean {
+  for (const name of names) if (!test(record[name])) return false;
+  return true;
+}
+
 /** What `z.preprocess(obj, schema).nullish()` / `jsonObject(schema)` take unchanged: nothing, or an object `fields` accepts (a JSON string is left to the schema). */
 export function isNested<T>(v: unknown, fields: (o: Record<string, unknown>) => boolean): v is T | null | undefined {
   return v === undefined || v === null || (isObject(v) && fields(v));

@@ -7,6 +7,7 @@ import {
   callerIp,
   eventOperation,
   eventTime,
+  fieldsAre,
   isNested,
   isNumberish,
   isText,
@@ -141,6 +142,40 @@ const TableRow = compiled(
     SourceUri: text,
   }),
 );
+
+type StorageTableRow = z.output<typeof TableRow>;
+
+const TEXT_COLUMNS = [
+  '_ResourceId',
+  'ResourceId',
+  'OperationName',
+  'StatusText',
+  'CallerIpAddress',
+  'CorrelationId',
+  'Uri',
+  'AuthenticationType',
+  'RequesterObjectId',
+  'RequesterAppId',
+  'RequesterUpn',
+  'RequesterTenantId',
+  'AccountName',
+  'ObjectKey',
+  'UserAgentHeader',
+  'SourceUri',
+];
+const NUMBER_COLUMNS = ['StatusCode', 'RequestBodySize', 'ResponseBodySize'];
+
+/** TableRow's columns by `typeof` (define-source.ts, "fast path"). */
+function tableConforms(r: RawRecord): StorageTableRow | undefined {
+  const category = r.Category;
+  return typeof category === 'string' &&
+    category.length > 0 &&
+    isTimeish(r.TimeGenerated) &&
+    fieldsAre(r, isText, TEXT_COLUMNS) &&
+    fieldsAre(r, isNumberish, NUMBER_COLUMNS)
+    ? (r as StorageTableRow)
+    : undefined;
+}
 
 /** One blob request, whichever shape it came in. */
 interface BlobRequest {
@@ -376,6 +411,6 @@ export const storageSource = defineSource({
     return service === undefined || service === 'blob';
   },
   stream: recordShape(StreamRecord, fromStream, streamConforms),
-  table: recordShape(TableRow, fromTable),
+  table: recordShape(TableRow, fromTable, tableConforms),
   toEvent,
 });
