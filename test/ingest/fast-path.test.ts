@@ -6,6 +6,7 @@ import { ingestBody, type IngestOptions, type IngestResult } from '../../src/ing
 import { SourceRegistry } from '../../src/ingest/registry.js';
 import { REFERENCE_NORMALIZERS, SOURCE_NORMALIZERS } from '../../src/ingest/sources/index.js';
 import type { RawRecord, SourceNormalizer } from '../../src/ingest/types.js';
+import type { DefinedSource } from '../../src/ingest/sources/define-source.js';
 import { generateWorkload } from '../../synth/scenario.js';
 import { mutantsOf, seedsFrom } from '../support/field-mutation.js';
 import { rowRecord } from '../support/log-analytics-rows.js';
@@ -192,11 +193,37 @@ function pathsOf(record: RawRecord, prefix: string[] = [], depth = 0): string[][
   return out;
 }
 
-/** A copy of `record` with `value` at `path` (the objects on the way copied, the record left as it was). */
+interface SchemaDef {
+  type: string;
+  shape?: Record<string, { _zod: { def: SchemaDef } }>;
+  innerType?: { _zod: { def: SchemaDef } };
+  in?: { _zod: { def: SchemaDef } };
+  out?: { _zod: { def: SchemaDef } };
+  options?: Array<{ _zod: { def: SchemaDef } }>;
+  element?: { _zod: { def: SchemaDef } };
+}
+
+/** Every field path a zod schema declares (array items as index 0), read from its definition. */
+function declaredPaths(def: SchemaDef, prefix: string[] = [], out: string[][] = []): string[][] {
+  if (def.type === 'object') {
+    for (const [k, v] of Object.entries(def.shape ?? {})) {
+      out.push([...prefix, k]);
+      declaredPaths(v._zod.def, [...prefix, k], out);
+    }
+  }
+  for (const inner of [def.innerType, def.in, def.out, ...(def.options ?? [])]) if (inner) declaredPaths(inner._zod.def, prefix, out);
+  if (def.element) declaredPaths(def.element._zod.def, [...prefix, '0'], out);
+  return out;
+}
+
+/** A copy of `record` with `value` at `path` (the objects on the way copied, or made; the record left as it was). */
 function setAt(record: RawRecord, path: string[], value: unknown): RawRecord {
-  const copy: RawRecord = { ...record };
+  const copy: RawRecord = Array.isArray(record) ? ([...(record as unknown[])] as unknown as RawRecord) : { ...record };
   if (path.length === 1) copy[path[0]] = value;
-  else copy[path[0]] = setAt((record[path[0]] ?? {}) as RawRecord, path.slice(1), value);
+  else {
+    const inner = record[path[0]];
+    copy[path[0]] = setAt(inner && typeof inner === 'object' ? (inner as RawRecord) : {}, path.slice(1), value);
+  }
   return copy;
 }
 
@@ -204,13 +231,17 @@ describe('generated malformed records: the fast paths give what the schemas give
   const samples = [...workloadRecords.filter((_, i) => i % 40 === 0), ...recordsOf(fixtureBodies())];
   const rows = samples.map(rowRecord).filter((r): r is RawRecord => r !== undefined);
 
-  it('a record of the workload or the fixtures, stream or row, with one to three fields (at any depth) replaced by anything', () => {
+  it('a record of the workload or the fixtures, stream or row, with one to four of its fields or of the fields its schemas declare (at any depth) set to anything', () => {
+    const registry = new SourceRegistry();
+    const declared = new Map(SOURCE_NORMALIZERS.map((n) => [n, n.schemas.flatMap((schema) => declaredPaths(schema._zod.def as SchemaDef))]));
     const damaged = fc
-      .tuple(fc.constantFrom(...samples, ...rows), fc.array(fc.tuple(fc.nat(), anyValue), { minLength: 1, maxLength: 3 }))
+      .tuple(fc.constantFrom(...samples, ...rows), fc.array(fc.tuple(fc.nat(), anyValue), { minLength: 1, maxLength: 4 }))
       .map(([record, changes]) => {
+        const route = registry.route(record);
+        const own = route.kind === 'normalize' ? (declared.get(route.normalizer as DefinedSource) ?? []) : [];
         let out = record;
         for (const [at, value] of changes) {
-          const paths = pathsOf(out);
+          const paths = [...pathsOf(out), ...own];
           out = setAt(out, paths[at % paths.length], value);
         }
         return out;
@@ -220,14 +251,17 @@ describe('generated malformed records: the fast paths give what the schemas give
         const [fast, slow] = bothWays({ records: [record] });
         expect(fast).toBe(slow);
       }),
-      { numRuns: 3000 },
+      { numRuns: 4000 },
     );
   });
 
   it('random fields under a category or table a source reads', () => {
     const categories = SOURCE_NORMALIZERS.flatMap((n) => n.streamCategories);
     const tables = SOURCE_NORMALIZERS.flatMap((n) => n.tables);
-    const names = [...new Set(samples.flatMap((r) => pathsOf(r).map((p) => p[0])))];
+    const names = [
+      ...new Set([...samples, ...rows].flatMap((r) => pathsOf(r).map((p) => p[0]))),
+      ...new Set(SOURCE_NORMALIZERS.flatMap((n) => n.schemas.flatMap((schema) => declaredPaths(schema._zod.def as SchemaDef).map((p) => p[0])))),
+    ];
     const fields = fc.dictionary(fc.oneof(fc.constantFrom(...names), fc.string()), anyValue, { maxKeys: 12 });
     const lookalike = fc.oneof(
       fc.tuple(fc.constantFrom(...categories), fields).map(([category, f]) => ({ ...f, category })),

@@ -503,6 +503,7 @@ export const activitySource = defineSource({
   stream: {
     parse: (record, label) => streamShape(record).parse(record, label),
     fast: (record) => streamShape(record).fast?.(record),
+    schemas: [...streamRecord.schemas, ...restEvent.schemas],
   },
   table: recordShape(
     AzureActivityRow,

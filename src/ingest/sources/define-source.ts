@@ -26,6 +26,8 @@ export interface RecordShape<T> {
   parse(record: RawRecord, label: string): T;
   /** The same value as `parse` for the records it takes, without the schema; undefined for the rest (then `parse` reads them). */
   fast?(record: RawRecord): T | undefined;
+  /** The schemas `parse` reads with (the equality test generates records from the fields they declare). */
+  readonly schemas: readonly z.ZodType[];
 }
 
 /**
@@ -39,6 +41,7 @@ export function recordShape<S extends z.ZodType, T>(
   conforms?: (record: RawRecord) => z.output<S> | undefined,
 ): RecordShape<T> {
   const shape: RecordShape<T> = {
+    schemas: [schema],
     parse(record, label) {
       const parsed = schema.safeParse(record);
       if (!parsed.success) throw schemaError(label, parsed.error);
@@ -125,6 +128,8 @@ export interface DefinedSource extends SourceNormalizer {
   fast(record: RawRecord, shape: Shape): NormalizedEvent | undefined;
   /** The schema path for every record: what the fast path is held equal to. */
   readonly reference: SourceNormalizer;
+  /** Every schema of both shapes. */
+  readonly schemas: readonly z.ZodType[];
 }
 
 export function defineSource<T>(definition: SourceDefinition<T>): DefinedSource {
@@ -143,6 +148,6 @@ export function defineSource<T>(definition: SourceDefinition<T>): DefinedSource 
   };
   return Object.assign(
     normalizer((record, shape) => fast(record, shape) ?? reference.normalize(record, shape)),
-    { fast, reference },
+    { fast, reference, schemas: [...stream.schemas, ...table.schemas] },
   );
 }
