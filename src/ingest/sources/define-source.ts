@@ -78,8 +78,6 @@ export interface EventParts {
   distinguishing?: ReadonlyArray<string | number | boolean | undefined>;
 }
 
-const NONE: readonly never[] = [];
-
 /** The NormalizedEvent for `parts`: fields in one order for every source, optional ones only when present. */
 export function buildEvent(source: Source, parts: EventParts): NormalizedEvent {
   const { principal, target } = parts;
@@ -104,7 +102,7 @@ export function buildEvent(source: Source, parts: EventParts): NormalizedEvent {
   if (target.resourceId) event.resourceId = target.resourceId;
   if (target.resourceType) event.resourceType = target.resourceType;
   if (parts.correlationId) event.correlationId = parts.correlationId;
-  event.id = parts.recordId ?? eventId(event, ...(parts.distinguishing ?? NONE));
+  event.id = parts.recordId ?? eventId(event, parts.distinguishing);
   return event;
 }
 
