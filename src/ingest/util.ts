@@ -145,11 +145,30 @@ const sha1Hex: (text: string) => string =
 
 type IdPart = string | number | boolean | undefined;
 
-/** One part of an id's hashed text: its length, a colon, itself (undefined is the empty string). */
+/** One part of an id's hashed text: its length, a colon, itself as String writes it (undefined is the empty string). */
 function idPart(v: IdPart): string {
   if (v === undefined) return '0:';
-  const s = typeof v === 'string' ? v : String(v);
+  const s = typeof v === 'string' ? v : typeof v === 'number' ? decimal(v) : String(v);
   return s.length + ':' + s;
+}
+
+/**
+ * String(n), for an epoch-ms time (13 digits, not a small integer) in a quarter of the time: its
+ * digits above and below the 10^7 place, each small enough for V8's fast integer printing.
+ */
+export function decimal(n: number): string {
+  if (!Number.isSafeInteger(n) || n < 1e7) return String(n);
+  let high = Math.floor(n / 1e7);
+  let low = n - high * 1e7;
+  // The division can round across a multiple of 10^7; the remainder says which way.
+  if (low < 0) {
+    high--;
+    low += 1e7;
+  } else if (low >= 1e7) {
+    high++;
+    low -= 1e7;
+  }
+  return String(high) + String(low + 1e7).slice(1);
 }
 
 /**

@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { eventId, parseTime, recordId, stripPort } from '../../src/ingest/util.js';
+import { createHash } from 'node:crypto';
+import { decimal, eventId, parseTime, recordId, stripPort } from '../../src/ingest/util.js';
 import { callerIp } from '../../src/ingest/sources/resource-log.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
 
@@ -130,6 +131,38 @@ describe('recordId', () => {
     expect(eventId({ ...e, correlationId: undefined, details: {} }, [undefined])).toBe(
       recordId('storage', 'storageread', 'GETBLOB', AT, undefined, 'success', undefined, 'p1', parts[8], undefined),
     );
+  });
+});
+
+describe('decimal', () => {
+  it('writes a number as String does', () => {
+    const sha1 = (text: string) => createHash('sha1').update(text).digest('hex').slice(0, 32);
+    for (const n of [
+      0,
+      1,
+      -1,
+      1.5,
+      9_999_999,
+      10_000_000,
+      19_999_999,
+      20_000_000,
+      1_748_854_800_123,
+      Number.MAX_SAFE_INTEGER,
+      9_007_199_249_999_999,
+      9_007_199_250_000_000,
+      1_748_854_809_999_999,
+      2 ** 53 + 2,
+      1e21,
+      NaN,
+      -1e12,
+    ])
+      expect(decimal(n), String(n)).toBe(String(n));
+    fc.assert(
+      fc.property(fc.oneof(fc.maxSafeInteger(), fc.integer({ min: 1e12, max: 2e12 }), fc.double()), (n) => decimal(n) === String(n)),
+      { numRuns: 20_000 },
+    );
+    // And so the id's text: a time is hashed as its length, a colon and its digits.
+    expect(recordId(1_748_854_800_123)).toBe(sha1('13:1748854800123'));
   });
 });
 

@@ -4,6 +4,7 @@ import { compiled } from '../schema.js';
 import type { RawRecord } from '../types.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
+  ByResourceId,
   callerFromClaims,
   callerIp,
   duration,
@@ -361,6 +362,9 @@ function looksLikeAi(record: RawRecord): boolean {
   return props !== undefined && ('modelDeploymentName' in props || 'apiName' in props);
 }
 
+/** Whether a resource id names a Cognitive Services resource (true), another provider's (false), or no provider (undefined), worked out once per id. */
+const cognitiveResources = new ByResourceId((id) => (COGNITIVE_RESOURCE.test(id) ? true : ANY_PROVIDER.test(id) ? false : undefined));
+
 export const aiSource = defineSource({
   source: 'ai',
   streamCategories: CATEGORIES,
@@ -369,8 +373,8 @@ export const aiSource = defineSource({
   accepts(record, shape) {
     if (shape === 'stream') {
       const id = str(record.resourceId);
-      if (id && COGNITIVE_RESOURCE.test(id)) return true;
-      if (id && ANY_PROVIDER.test(id)) return false;
+      const cognitive = id ? cognitiveResources.get(id) : undefined;
+      if (cognitive !== undefined) return cognitive;
       return lower(record.category) === 'azureopenairequestusage' || looksLikeAi(record);
     }
     const category = lower(record.Category);

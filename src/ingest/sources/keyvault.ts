@@ -4,6 +4,7 @@ import { compiled } from '../schema.js';
 import type { RawRecord } from '../types.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
+  ByResourceId,
   callerFromClaims,
   callerIp,
   duration,
@@ -295,8 +296,11 @@ function toEvent(a: VaultAudit): EventParts {
 /** AuditEvent is Key Vault's category, but other services log one too: claim it unless the id names another provider. */
 function isVaultResource(resourceId: unknown): boolean {
   const id = str(resourceId);
-  return !id || KEYVAULT_RESOURCE.test(id) || !ANY_PROVIDER.test(id);
+  return !id || vaultResources.get(id);
 }
+
+/** isVaultResource's answer for each logged id, worked out once per id. */
+const vaultResources = new ByResourceId((id) => KEYVAULT_RESOURCE.test(id) || !ANY_PROVIDER.test(id));
 
 export const keyvaultSource = defineSource({
   source: 'keyvault',

@@ -302,13 +302,28 @@ interface BlobLocation {
 }
 
 /**
+ * What blobLocation reads from an object key with no empty segment (no `//`, no trailing `/`), as
+ * most are, by indexOf instead of splitting and joining it; undefined for other keys.
+ */
+function plainKeyLocation(key: string): BlobLocation | undefined {
+  if (key.includes('//') || key.endsWith('/')) return undefined;
+  const account = key.indexOf('/', 1);
+  if (account < 0) return {};
+  const container = key.indexOf('/', account + 1);
+  return container < 0 ? { container: key.slice(account + 1) } : { container: key.slice(account + 1, container), blob: key.slice(container + 1) };
+}
+
+/**
  * Container and blob from the object key (`/account/container/path/to/blob`), which a copy's
  * source record logs as the full source URL instead; else from the request URI's path.
  */
 function blobLocation(objectKey: string | undefined, uri: string | undefined): BlobLocation {
   let path: string[] | undefined;
-  if (objectKey && !objectKey.includes('://')) path = segments(objectKey).slice(1);
-  else {
+  if (objectKey && !objectKey.includes('://')) {
+    const plain = plainKeyLocation(objectKey);
+    if (plain) return plain;
+    path = segments(objectKey).slice(1);
+  } else {
     const url = urlParts(objectKey ?? uri ?? '');
     if (url) path = segments(url.path).map(decodePath);
   }
@@ -403,6 +418,9 @@ function toEvent(request: BlobRequest): EventParts {
   };
 }
 
+/** Whether a resource id names a blob service (true), another provider's resource (false), or no provider (undefined), worked out once per id. */
+const blobServices = new ByResourceId((id) => (ANY_PROVIDER.test(id) ? BLOB_SERVICE.test(id) : undefined));
+
 export const storageSource = defineSource({
   source: 'storage',
   streamCategories: ['StorageRead', 'StorageWrite', 'StorageDelete'],
@@ -411,9 +429,10 @@ export const storageSource = defineSource({
   accepts(record, shape) {
     if (shape === 'table') return true;
     const id = str(record.resourceId);
-    if (id && ANY_PROVIDER.test(id)) return BLOB_SERVICE.test(id);
-    const service = lower(obj(record.properties)?.serviceType);
-    return service === undefined || service === 'blob';
+    const service = id ? blobServices.get(id) : undefined;
+    if (service !== undefined) return service;
+    const serviceType = lower(obj(record.properties)?.serviceType);
+    return serviceType === undefined || serviceType === 'blob';
   },
   stream: recordShape(StreamRecord, fromStream, streamConforms),
   table: recordShape(TableRow, fromTable, tableConforms),
