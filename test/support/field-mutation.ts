@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { expect } from 'vitest';
 import { DEAD_LETTER_RAW_LIMIT, DeadLetterSchema, NormalizedEventSchema } from '../../src/model/index.js';
 import { decodeBody } from '../../src/ingest/envelope.js';
@@ -51,6 +52,19 @@ export function normalizeOk(n: SourceNormalizer, record: RawRecord, shape: 'stre
   const parsed = NormalizedEventSchema.safeParse(event);
   expect(parsed.success, `${n.source}: ${parsed.error?.message} for ${json(record).slice(0, 500)}`).toBe(true);
 }
+
+/** Any JavaScript value, including what JSON cannot carry (Dates, Maps, sparse arrays, null prototypes, BigInts, boxed values). */
+export const anyValue = fc.anything({
+  withNullPrototype: true,
+  withBigInt: true,
+  withDate: true,
+  withMap: true,
+  withSet: true,
+  withTypedArray: true,
+  withSparseArray: true,
+  withBoxedValues: true,
+  withUnicodeString: true,
+});
 
 // Just over the dead-letter limit, so cutting is exercised without making every mutant slow.
 export const HUGE = 'A'.repeat(DEAD_LETTER_RAW_LIMIT + 4096);

@@ -5,9 +5,10 @@ import type { RawRecord } from '../types.js';
 import { isGuid, lower, obj, str } from '../util.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
+  type Caller,
   callerFromClaims,
   callerIp,
-  type Caller,
+  commonFieldsConform,
   duration,
   eventOperation,
   eventTime,
@@ -15,16 +16,15 @@ import {
   isNumberish,
   isObject,
   isText,
-  isTimeish,
   lowerGuid,
   numberish,
+  type Principal,
   principalFromCaller,
   put,
   resultWord,
   targetResource,
   text,
   timeish,
-  type Principal,
   unknownPrincipal,
 } from './resource-log.js';
 
@@ -95,17 +95,14 @@ function isProperties(p: Record<string, unknown>): boolean {
 function recordConforms(r: RawRecord): ActivityRecord | undefined {
   const { identity } = r;
   return (identity === undefined || identity === null || typeof identity === 'string' || (isObject(identity) && isIdentity(identity))) &&
-    isTimeish(r.time) &&
+    commonFieldsConform(r) &&
     isText(r.category) &&
-    isText(r.operationName) &&
     isText(r.resultType) &&
     isText(r.resultSignature) &&
     isText(r.resourceId) &&
     isText(r.subscriptionId) &&
     isText(r.tenantId) &&
     isText(r.hierarchy) &&
-    isText(r.callerIpAddress) &&
-    isText(r.correlationId) &&
     isText(r.caller) &&
     isNumberish(r.level) &&
     isNumberish(r.Level) &&

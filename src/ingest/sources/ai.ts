@@ -5,8 +5,10 @@ import type { RawRecord } from '../types.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
   ByResourceId,
+  type Caller,
   callerFromClaims,
   callerIp,
+  commonFieldsConform,
   duration,
   eventOperation,
   eventTime,
@@ -20,14 +22,13 @@ import {
   keyPrincipal,
   lowerGuid,
   numberish,
+  type Principal,
   principalFromCaller,
   put,
   requestResult,
   targetResource,
   text,
   timeish,
-  type Caller,
-  type Principal,
   unknownPrincipal,
 } from './resource-log.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
@@ -114,16 +115,13 @@ function streamConforms(r: RawRecord): AiStreamRecord | undefined {
   const { identity, category } = r;
   const identityOk = identity === undefined || identity === null || typeof identity === 'string' || (isObject(identity) && isClaims(identity.claim));
   return identityOk &&
+    commonFieldsConform(r) &&
     typeof category === 'string' &&
     category.length > 0 &&
-    isTimeish(r.time) &&
     isText(r.resourceId) &&
-    isText(r.operationName) &&
     isNumberish(r.resultSignature) &&
     isText(r.resultType) &&
     isNumberish(r.durationMs) &&
-    isText(r.callerIpAddress) &&
-    isText(r.correlationId) &&
     isNested(r.properties, isProperties)
     ? (r as AiStreamRecord)
     : undefined;

@@ -5,20 +5,22 @@ import type { RawRecord } from '../types.js';
 import { lower, str } from '../util.js';
 import {
   callerIp,
+  commonFieldsConform,
   eventOperation,
   eventTime,
-  lowerGuid,
   isNested,
   isObject,
   isText,
+  isTextOrObject,
   isTimeish,
+  lowerGuid,
+  type Principal,
   put,
   resultFromText,
   targetResource,
   text,
   timeish,
   unknownPrincipal,
-  type Principal,
 } from './resource-log.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 
@@ -157,15 +159,12 @@ function isProperties(p: Record<string, unknown>): boolean {
 /** AuditRecord's fields by `typeof` (define-source.ts, "fast path"); rows are checked once mapped to stream shape. */
 function recordConforms(r: RawRecord): AuditRecord | undefined {
   const { identity } = r;
-  return (identity === undefined || identity === null || typeof identity === 'string' || isObject(identity)) &&
-    isTimeish(r.time) &&
+  return isTextOrObject(identity) &&
+    commonFieldsConform(r) &&
     isText(r.category) &&
-    isText(r.operationName) &&
     isText(r.resultType) &&
     isText(r.resultSignature) &&
     isText(r.resultDescription) &&
-    isText(r.callerIpAddress) &&
-    isText(r.correlationId) &&
     isText(r.tenantId) &&
     isNested(r.properties, isProperties)
     ? r

@@ -5,6 +5,7 @@ import { InvalidRecordError, type RawRecord } from '../types.js';
 import { lower, num, str } from '../util.js';
 import {
   callerIp,
+  commonFieldsConform,
   duration,
   eventTime,
   isNested,
@@ -13,6 +14,7 @@ import {
   isTimeish,
   lowerGuid,
   numberish,
+  type Principal,
   put,
   resultFromStatus,
   segments,
@@ -21,7 +23,6 @@ import {
   timeish,
   unknownPrincipal,
   urlParts,
-  type Principal,
 } from './resource-log.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 
@@ -95,13 +96,10 @@ function isProperties(p: Record<string, unknown>): boolean {
 
 /** GraphRecord's fields by `typeof` (define-source.ts, "fast path"); rows are checked once mapped to stream shape. */
 function recordConforms(r: RawRecord): GraphRecord | undefined {
-  return isTimeish(r.time) &&
+  return commonFieldsConform(r) &&
     isText(r.category) &&
-    isText(r.operationName) &&
     isNumberish(r.resultSignature) &&
     isNumberish(r.durationMs) &&
-    isText(r.callerIpAddress) &&
-    isText(r.correlationId) &&
     isText(r.tenantId) &&
     isNested(r.properties, isProperties)
     ? r

@@ -5,8 +5,10 @@ import type { RawRecord } from '../types.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
   ByResourceId,
+  type Caller,
   callerFromClaims,
   callerIp,
+  commonFieldsConform,
   duration,
   eventOperation,
   eventTime,
@@ -28,7 +30,6 @@ import {
   timeish,
   unknownPrincipal,
   urlParts,
-  type Caller,
 } from './resource-log.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 
@@ -78,15 +79,12 @@ function streamConforms(r: RawRecord): VaultStreamRecord | undefined {
     identity === null ||
     (isObject(identity) && (identity.claim === undefined || identity.claim === null || isPlainRecord(identity.claim)));
   return identityOk &&
-    isTimeish(r.time) &&
+    commonFieldsConform(r) &&
     isText(r.resourceId) &&
     isText(r.category) &&
-    isText(r.operationName) &&
     isText(r.resultType) &&
     isNumberish(r.resultSignature) &&
     isNumberish(r.durationMs) &&
-    isText(r.callerIpAddress) &&
-    isText(r.correlationId) &&
     isText(r.tenantId) &&
     isNested(r.properties, isProperties)
     ? r

@@ -51,6 +51,16 @@ export function isPlainRecord(v: unknown): v is Record<string, unknown> {
   return !Object.hasOwn(v, '__proto__') && Object.getOwnPropertySymbols(v).length === 0;
 }
 
+/** The common schema's fields every source's stream record declares alike: `time` (timeish) and text `operationName`, `callerIpAddress`, `correlationId`. */
+export function commonFieldsConform(r: Record<string, unknown>): boolean {
+  return isTimeish(r.time) && isText(r.operationName) && isText(r.callerIpAddress) && isText(r.correlationId);
+}
+
+/** What `z.union([z.string(), z.object({})]).nullish()` takes (an identity that is a display name or an object no field of which is read). */
+export function isTextOrObject(v: unknown): boolean {
+  return isText(v) || isObject(v);
+}
+
 /** Whether every field `names` lists passes `test` (for rows of many flat columns, off the stream's hot path). */
 export function fieldsAre(record: Record<string, unknown>, test: (v: unknown) => boolean, names: readonly string[]): boolean {
   for (const name of names) if (!test(record[name])) return false;

@@ -6,22 +6,23 @@ import { lower, num, parseTime, str } from '../util.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
   callerIp,
+  commonFieldsConform,
   eventOperation,
   eventTime,
   isNested,
   isNumberish,
-  isObject,
   isText,
+  isTextOrObject,
   isTimeish,
   lowerGuid,
   numberish,
+  type Principal,
   put,
   resultWord,
   targetResource,
   text,
   timeish,
   unknownPrincipal,
-  type Principal,
 } from './resource-log.js';
 
 /**
@@ -119,14 +120,11 @@ function isProperties(p: Record<string, unknown>): boolean {
 /** SigninRecord's fields by `typeof` (define-source.ts, "fast path"); rows are checked once mapped to stream shape. */
 function recordConforms(r: RawRecord): SigninRecord | undefined {
   const { identity } = r;
-  return (identity === undefined || identity === null || typeof identity === 'string' || isObject(identity)) &&
-    isTimeish(r.time) &&
+  return isTextOrObject(identity) &&
+    commonFieldsConform(r) &&
     isText(r.category) &&
-    isText(r.operationName) &&
     isText(r.resultType) &&
     isText(r.resultDescription) &&
-    isText(r.correlationId) &&
-    isText(r.callerIpAddress) &&
     isText(r.tenantId) &&
     isNested(r.properties, isProperties)
     ? r

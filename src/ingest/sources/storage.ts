@@ -6,6 +6,7 @@ import { lower, num, obj, resourceName, str } from '../util.js';
 import {
   ByResourceId,
   callerIp,
+  commonFieldsConform,
   eventOperation,
   eventTime,
   fieldsAre,
@@ -16,6 +17,7 @@ import {
   keyPrincipal,
   lowerGuid,
   numberish,
+  type Principal,
   principalFromCaller,
   put,
   requestResult,
@@ -25,7 +27,6 @@ import {
   timeish,
   unknownPrincipal,
   urlParts,
-  type Principal,
 } from './resource-log.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 import { redactSecrets } from '../../common/redact.js';
@@ -102,15 +103,12 @@ function isProperties(p: Record<string, unknown>): boolean {
 /** StreamRecord's fields by `typeof` (define-source.ts, "fast path"). */
 function streamConforms(r: RawRecord): StorageStreamRecord | undefined {
   const { category } = r;
-  return typeof category === 'string' &&
+  return commonFieldsConform(r) &&
+    typeof category === 'string' &&
     category.length > 0 &&
-    isTimeish(r.time) &&
     isText(r.resourceId) &&
-    isText(r.operationName) &&
     isNumberish(r.statusCode) &&
     isText(r.statusText) &&
-    isText(r.callerIpAddress) &&
-    isText(r.correlationId) &&
     isText(r.uri) &&
     isNested(r.identity, isIdentity) &&
     isNested(r.properties, isProperties)
