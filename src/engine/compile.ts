@@ -1,4 +1,4 @@
-import type { NormalizedEvent } from '../model/index.js';
+import { SEVERITIES, type NormalizedEvent, type Severity } from '../model/index.js';
 import { RuleDefinitionError, TunableError } from './errors.js';
 import { kindDefinition } from './kinds/index.js';
 import type { KeyState, KindLogic, Subscription } from './kinds/types.js';
@@ -43,6 +43,8 @@ export interface CompiledRule {
   title(alert: CompiledAlertView): string;
   /** The rule's own evidence for an alert (empty when it adds none). */
   evidence(alert: CompiledAlertView): Record<string, unknown>;
+  /** The alert's severity (the rule's `severityOf`, checked; else its `severity`). */
+  severity(alert: CompiledAlertView): Severity;
 }
 
 const byPrincipal = (e: NormalizedEvent) => e.principalId;
@@ -87,10 +89,11 @@ export function compileRule(
     if (err instanceof RuleDefinitionError && overrides) throw new TunableError(`${err.message} (with tunables ${JSON.stringify(overrides)})`);
     throw err;
   }
-  const { title, groupBy, evidence } = def as unknown as {
+  const { title, groupBy, evidence, severityOf } = def as unknown as {
     title: string | ((a: CompiledAlertView) => string);
     groupBy?: (e: NormalizedEvent) => string | undefined;
     evidence?: (a: CompiledAlertView) => Record<string, unknown>;
+    severityOf?: (a: CompiledAlertView) => unknown;
   };
   return {
     rule,
@@ -107,5 +110,12 @@ export function compileRule(
     logic: kind.logic,
     title: typeof title === 'function' ? title : () => title,
     evidence: evidence ?? noEvidence,
+    severity: severityOf ? (a) => checkedSeverity(severityOf(a), rule.id) : () => rule.severity,
   };
+}
+
+/** What a rule's `severityOf` returned, if it is a severity (a rule error otherwise: the alert is not raised, the error is counted). */
+function checkedSeverity(s: unknown, ruleId: string): Severity {
+  if ((SEVERITIES as readonly unknown[]).includes(s)) return s as Severity;
+  throw new RuleDefinitionError('severityOf', `returned ${JSON.stringify(s)}: return one of ${SEVERITIES.join(', ')}`, ruleId);
 }

@@ -294,12 +294,12 @@ export class PartitionEvaluator {
 
   /** The Alerts of what a rule's kind raised for one event (the drafts are taken). */
   private alerts(rule: CompiledRule, drafts: AlertDraft[], arrivedAt: number, out: Alert[]): void {
-    for (const draft of drafts) {
+    // Taken first: a title or severityOf that throws costs its alert (counted as the rule's error), not the batch.
+    for (const draft of drafts.splice(0)) {
       out.push(buildAlert(rule, draft, arrivedAt, this.options.now()));
       this.counters.alerts++;
       this.counters.alertsByRule[rule.id] = (this.counters.alertsByRule[rule.id] ?? 0) + 1;
     }
-    drafts.length = 0;
   }
 
   /**

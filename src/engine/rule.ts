@@ -110,6 +110,8 @@ interface RuleBase<S extends Source, TT, KE, X, Steps> {
   /** More evidence, from the alert's events; texts are redacted like event fields. The title sees it. */
   evidence?: (alert: AlertView<SourceEvent<S>, KE, TunableValues<TT>, Steps>) => X;
   title: string | ((alert: AlertView<SourceEvent<S>, KE & X, TunableValues<TT>, Steps>) => string);
+  /** This alert's severity when the evidence makes it differ from `severity` (which catalogues show), e.g. higher for a key hardly used before. */
+  severityOf?: (alert: AlertView<SourceEvent<S>, KE & X, TunableValues<TT>, Steps>) => Severity;
   /** No second alert for the same rule and key within this event-time period ('1h'). */
   suppress?: string;
   /** Sentinel entity types the alert carries (default: all four, where the events have them). */
@@ -166,6 +168,7 @@ const COMMON_FIELDS = new Set([
   'version',
   'name',
   'title',
+  'severityOf',
   'description',
   'severity',
   'tactics',
@@ -288,7 +291,7 @@ function validateRule(def: RuleDefinition): { tunables: Tunables; docs: Record<s
   });
   checkOperations(def.operations, fail);
   if (def.tags !== undefined && !(Array.isArray(def.tags) && def.tags.every((t) => typeof t === 'string'))) fail('tags', 'give an array of texts');
-  for (const f of ['where', 'groupBy', 'evidence'] as const) {
+  for (const f of ['where', 'groupBy', 'evidence', 'severityOf'] as const) {
     if (def[f] !== undefined && typeof def[f] !== 'function') fail(f, 'give a function, or leave it out');
   }
   if (def.suppress !== undefined && parseDuration(def.suppress) === undefined)

@@ -16,6 +16,7 @@ const FIGURES = [
   'normalizeRecordsPerSec',
   'pipelineRecordsPerSec',
   'pipelineToParseRatio',
+  'pipelineToParseRatioFirstPack',
   'batchLatencyMs',
   'heapBytesPerKey',
   'tableEntitiesPerBatch',

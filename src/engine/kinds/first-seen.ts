@@ -146,9 +146,10 @@ export class SeenMemory {
     return this.learningFrom === 'principal' && watchedSince !== undefined && watchedSince < seen.s ? watchedSince : seen.s;
   }
 
-  evidence(seen: SeenValues, watchedSince?: number): SeenEvidence {
+  /** `besides`: how many of the key's values are the event's own (not counted as known). */
+  evidence(seen: SeenValues, watchedSince?: number, besides = 1): SeenEvidence {
     return {
-      knownValues: seen.n - 1,
+      knownValues: Math.max(0, seen.n - besides),
       learningSince: new Date(this.learningStart(seen, watchedSince)).toISOString(),
       learning: formatDuration(this.learningMs),
       learningFrom: this.learningFrom,
