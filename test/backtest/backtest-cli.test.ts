@@ -102,6 +102,11 @@ describe('warden backtest --export (offline)', () => {
     const html = readFileSync(reportFile, 'utf8');
     for (const a of replayed.alerts) expect(html).toContain(a.AlertId);
     expect(html).toContain('<svg class="chart"');
+
+    // What learning cost: principals first seen within the demo's hour-long learning have their first secret reads held back.
+    expect(summary.learning).toMatchObject({ 'keyvault-first-secret-read': { heldWhileLearning: 5 }, 'ai-new-caller': { heldWhileLearning: 3 } });
+    expect(out).toContainEqual(expect.stringMatching(/^held while learning \(alerts not raised: the key was still learning\): .*keyvault-first-secret-read 5/));
+    expect(html).toMatch(/<tr><td>(<a [^>]+>)?keyvault-first-secret-read(<\/a>)?<\/td>.*?<td class="num held">5<\/td><\/tr>/);
   });
 
   it('reads a JSON array of rows, taking the table from --table when rows have no Type column', async () => {

@@ -28,8 +28,9 @@ function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic<FirstS
       const value = memory.read(e);
       if (value === undefined) return st.f === undefined ? false : UNCHANGED;
       const watchedSince = env.watchedSince?.(e);
-      const { seen, isNew, changed } = memory.observe(st.f, value, e.time, watchedSince);
+      const { seen, isNew, changed, held } = memory.observe(st.f, value, e.time, watchedSince);
       st.f = seen;
+      if (held) env.heldWhileLearning?.();
       if (isNew) {
         env.raise(st, e.time, () => {
           const ev = trimEvent(e);
@@ -47,13 +48,17 @@ function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic<FirstS
     restore(st) {
       restoreSeen(st.f);
     },
+    learning: (st, watermark, watchedSince) => st.f !== undefined && memory.stillLearning(st.f, watermark, watchedSince),
   };
 }
 
 export const firstSeen: KindDefinition<'firstSeen', import('zod').output<typeof firstSeenSchema>> = {
   name: 'firstSeen',
   optionsSchema: firstSeenSchema,
-  compile: (settings, rule) => ({ logic: firstSeenLogic(new SeenMemory(settings), settings.value.name), subscriptions: ruleSubscriptions(rule) }),
+  compile: (settings, rule) => {
+    const memory = new SeenMemory(settings);
+    return { logic: firstSeenLogic(memory, settings.value.name), subscriptions: ruleSubscriptions(rule), learning: memory.period() };
+  },
   scaffold: `  kind: 'firstSeen',
   value: 'ip', // TODO: the value that must not be new (a field or a function of the event)
   horizon: tunable('30d', 'How long a value stays known after it was last seen'),
