@@ -30,6 +30,16 @@ interface PartitionMeta extends WatermarkState {
 }
 
 /**
+ * What a partition's stored entry (PARTITION_META_KEY) says, for `warden seed`: whether the live
+ * stream wrote the partition (its last sequence number is a live one), its watermark and its seed cut-over.
+ */
+export function readPartitionMark(json: string): { live: boolean; watermark: number; seededUntil?: number } | undefined {
+  const meta = parse(json) as PartitionMeta | undefined;
+  if (!meta || typeof meta.w !== 'number' || typeof meta.q !== 'number') return undefined;
+  return { live: meta.q >= 0, watermark: meta.w, ...(meta.c !== undefined ? { seededUntil: meta.c } : {}) };
+}
+
+/**
  * Sequence numbers seeded events are applied with, counting up from here: below any the live
  * stream gives (Event Hubs numbers from 0), so seeded state never makes a live event look redelivered.
  */

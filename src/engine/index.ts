@@ -11,3 +11,4 @@ export { alertId, trimEvent } from './evidence.js';
 export { ResourceInventory, InventoryError, inventoryFromEnv, parseInventory, readInventoryFile, type InventoryResource } from './inventory.js';
 export type { LearningPeriod, ObservedPoint, Observer } from './kinds/types.js';
 export { compileRule, type CompiledRule } from './compile.js';
+export { PARTITION_META_KEY, readPartitionMark } from './evaluator.js';

@@ -389,6 +389,10 @@ export class Warden {
     this.telemetry.gauge(METRIC.outboxBacklog, report.backlog);
     // A run with nothing due leaves the last real attempt on record.
     if (report.sent || report.failed) await this.deliveryStatus.record(report, 'deliver', new Date(this.now()));
+    // What `warden seed` reads to refuse while the app runs; a failed note must not fail delivery.
+    await this.deliveryStatus
+      .noteTimerRun()
+      .catch((err: unknown) => context.warn(`deliver: noting the run for warden seed failed: ${errorText((err as Error).message)}`));
     const paced = report.paced ? ` (${report.paced} for the next rule run)` : '';
     const line = `deliver: ${report.sent} sent, ${report.failed} failed, ${report.backlog} waiting${paced}${report.lastError ? `; last error: ${report.lastError}` : ''}`;
     if (report.failed) context.warn(line);
