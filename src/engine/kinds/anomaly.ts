@@ -300,6 +300,12 @@ the key that bursts are normal. Evidence: \`count\`, \`bucket\`, \`bucketStart\`
 \`baselineStdDev\`, \`rate\` (count / mean, null while the mean is 0), \`factor\`, \`zScore\`,
 \`zScoreThreshold\`, \`minCount\`, \`bucketsLearned\`.
 
+**Learning is the key's own history**: \`warmup\` buckets from the key's first event (empty ones
+count), not the principal's age. A baseline can only be learned from the key's own counts; a
+principal watched for weeks that starts calling a new account has no baseline there, and treating
+those weeks as zeros would make every busy first hour an alert (a new deployment's start). A bucket
+that crosses the line while the key is still warming up is counted once as held back while learning.
+
 \`measure: (e) => e.details.responseLength\` adds up a measure of each event (bytes, tokens) instead
 of counting events; events without it are skipped, \`minCount\` is then the least total, \`count\`
 in the evidence is the bucket's total and \`eventsSummed\` the events summed.`,

@@ -82,6 +82,7 @@ key has not done this before"). A value expires \`horizon\` after it was last se
 horizon/720 later: a value seen again and again has its last-seen time moved on at most once per
 horizon/720 — an hour for 30 days — so a busy key is not rewritten at every event); when all of a
 key's values have expired, the key is forgotten (with per-key learning it learns again). Use
-\`learning: '0s'\` to alert from the first event. Evidence: \`field\`, \`value\` (redacted as event
-texts are), \`knownValues\`, \`learningSince\`, \`learning\`, \`learningFrom\`, \`horizon\`.`,
+\`learning: '0s'\` to alert from the first event. A value new to a key still learning is counted as
+held back while learning (each one, before suppression). Evidence: \`field\`, \`value\` (redacted as
+event texts are), \`knownValues\`, \`learningSince\`, \`learning\`, \`learningFrom\`, \`horizon\`.`,
 };

@@ -383,5 +383,9 @@ and in different batches: each event that can be a step is kept as a candidate f
 the allowed lateness), at most \`maxCandidates\` (default 20) per step; a new candidate completes the
 sequence with earlier candidates, or, when it arrived late, with later ones. A completed sequence
 consumes its events. Evidence: \`steps\` (name, time, id, source, operation, result, ip,
-subscription, resource of each), \`within\`, \`spanMs\`.`,
+subscription, resource of each), \`within\`, \`spanMs\`.
+
+A firstSeen step whose value is new but whose key is still learning is not a candidate. When such
+an event would have completed the sequence with the candidates kept, that is counted as held back
+while learning; a held step is not kept, so a sequence it would have *started* is not counted.`,
 };
