@@ -31,12 +31,12 @@ interface PartitionMeta extends WatermarkState {
 
 /**
  * What a partition's stored entry (PARTITION_META_KEY) says, for `warden seed`: whether the live
- * stream wrote the partition (its last sequence number is a live one), its watermark and its seed cut-over.
+ * stream wrote the partition (its last sequence number is a live one), and its watermark.
  */
-export function readPartitionMark(json: string): { live: boolean; watermark: number; seededUntil?: number } | undefined {
+export function readPartitionMark(json: string): { live: boolean; watermark: number } | undefined {
   const meta = parse(json) as PartitionMeta | undefined;
   if (!meta || typeof meta.w !== 'number' || typeof meta.q !== 'number') return undefined;
-  return { live: meta.q >= 0, watermark: meta.w, ...(meta.c !== undefined ? { seededUntil: meta.c } : {}) };
+  return { live: meta.q >= 0, watermark: meta.w };
 }
 
 /**
