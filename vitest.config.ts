@@ -13,6 +13,7 @@ import { haveExternalCaptures } from './test/support/external-captures.js';
 const INTEGRATION = [
   'test/backtest/backtest-cli.test.ts',
   'test/backtest/seed-cli.test.ts',
+  'test/backtest/seed-workspace.test.ts',
   'test/backtest/workspace.test.ts',
   'test/cli/errors.test.ts',
   'test/cli/process.test.ts',

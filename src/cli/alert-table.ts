@@ -1,4 +1,5 @@
 import type { Alert } from '../model/index.js';
+import type { DetectorStats } from '../engine/index.js';
 
 /** Alerts as a readable table: time (UTC), severity, rule, principal, title; oldest first. */
 export function alertTable(alerts: readonly Alert[]): string[] {
@@ -14,4 +15,11 @@ export function alertTable(alerts: readonly Alert[]): string[] {
 export function countsText(counts: Record<string, number>): string {
   const entries = Object.entries(counts).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   return entries.length ? entries.map(([k, n]) => `${k} ${n}`).join(', ') : 'none';
+}
+
+/** `held while learning …: rule n, …` when a rule could not raise an alert because the key was still learning (none: no line). */
+export function heldLine(learning: DetectorStats['learning']): string[] {
+  const held: Record<string, number> = {};
+  for (const [id, l] of Object.entries(learning)) if (l.heldWhileLearning > 0) held[id] = l.heldWhileLearning;
+  return Object.keys(held).length ? [`held while learning (alerts not raised: the key was still learning): ${countsText(held)}`] : [];
 }

@@ -1,7 +1,7 @@
 import { SEVERITIES, type NormalizedEvent, type Severity } from '../model/index.js';
 import { RuleDefinitionError, TunableError } from './errors.js';
 import { kindDefinition } from './kinds/index.js';
-import type { KeyState, KindLogic, Subscription } from './kinds/types.js';
+import type { KeyState, KindLogic, LearningPeriod, Subscription } from './kinds/types.js';
 import { PrincipalNames, ResourceInventory } from './inventory.js';
 import {
   ENTITY_TYPES,
@@ -15,7 +15,7 @@ import {
   type Tunables,
 } from './rule.js';
 
-export type { Subscription };
+export type { LearningPeriod, Subscription };
 
 /** What a compiled rule's title and evidence functions see. */
 export type CompiledAlertView = AlertView<NormalizedEvent, Record<string, unknown>, Tunables, Readonly<Record<string, NormalizedEvent>>>;
@@ -33,6 +33,8 @@ export interface CompiledRule {
   readonly suppressMs: number;
   readonly entityTypes: ReadonlySet<EntityType>;
   readonly subscriptions: readonly Subscription[];
+  /** How long a key learns before it may alert, and what that is measured against (empty: alerts from the first event). */
+  readonly learning: readonly LearningPeriod[];
   /** The built-in allow-list, then the rule's `where`, with its tunables bound. */
   accepts(e: NormalizedEvent): boolean;
   /** The grouping key, or undefined to skip the event. */
@@ -105,6 +107,7 @@ export function compileRule(
     suppressMs: suppressMs(def),
     entityTypes: new Set(def.entities ?? ENTITY_TYPES),
     subscriptions: kind.subscriptions,
+    learning: kind.learning ?? [],
     accepts: acceptsOf(def.where as Filter | undefined, tunables, context),
     keyOf: groupBy ?? byPrincipal,
     logic: kind.logic,

@@ -53,6 +53,12 @@ export interface DetectorOptions {
   seedUntil?: number;
 }
 
+/** A rule's learning, as the detector's stats report it. */
+export interface RuleLearning {
+  keysLearning: number;
+  heldWhileLearning: number;
+}
+
 export interface DetectorStats {
   /** Events applied (redeliveries excluded). */
   events: number;
@@ -70,6 +76,12 @@ export interface DetectorStats {
   alertsByRule: Record<string, number>;
   /** Alerts held back by a rule's suppression period. */
   suppressed: number;
+  /**
+   * Per rule with a learning period: how many of its keys are still learning (on the partitions
+   * this detector holds, as their last sweeps counted them) and how many alerts it could not
+   * raise because the key was still learning (since the detector started, before suppression).
+   */
+  learning: Record<string, RuleLearning>;
   /** Events a rule threw on (the event still reached the other rules). */
   ruleErrors: Record<string, number>;
   ruleErrorSamples: string[];
@@ -107,6 +119,7 @@ export class Detector {
     republishedSkipped: 0,
     seededSkipped: 0,
     suppressed: 0,
+    heldWhileLearning: {},
     alerts: 0,
     alertsByRule: {},
     ruleErrors: {},
@@ -240,8 +253,19 @@ export class Detector {
   stats(): DetectorStats {
     let keys = 0;
     for (const evaluator of this.loaded.values()) keys += evaluator.keyCount;
+    const learning: Record<string, RuleLearning> = {};
+    const learners = this.rules.filter((r) => r.learning.length);
+    for (const r of learners) learning[r.id] = { keysLearning: 0, heldWhileLearning: this.counters.heldWhileLearning[r.id] ?? 0 };
+    if (learners.length) {
+      for (const evaluator of this.loaded.values()) {
+        const counts = evaluator.learningKeys();
+        for (const r of learners) learning[r.id].keysLearning += counts[r.index];
+      }
+    }
+    const { heldWhileLearning: _held, ...counters } = this.counters;
     return {
-      ...this.counters,
+      ...counters,
+      learning,
       alertsByRule: { ...this.counters.alertsByRule },
       ruleErrors: { ...this.counters.ruleErrors },
       ruleErrorSamples: [...this.counters.ruleErrorSamples],

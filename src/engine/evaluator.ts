@@ -30,6 +30,16 @@ interface PartitionMeta extends WatermarkState {
 }
 
 /**
+ * What a partition's stored entry (PARTITION_META_KEY) says, for `warden seed`: whether the live
+ * stream wrote the partition (its last sequence number is a live one), and its watermark.
+ */
+export function readPartitionMark(json: string): { live: boolean; watermark: number } | undefined {
+  const meta = parse(json) as PartitionMeta | undefined;
+  if (!meta || typeof meta.w !== 'number' || typeof meta.q !== 'number') return undefined;
+  return { live: meta.q >= 0, watermark: meta.w };
+}
+
+/**
  * Sequence numbers seeded events are applied with, counting up from here: below any the live
  * stream gives (Event Hubs numbers from 0), so seeded state never makes a live event look redelivered.
  */
@@ -47,6 +57,8 @@ export interface Counters {
   /** Events skipped because history seeded them already (before the partition's seed cut-over, or seeded by an earlier `warden seed`). */
   seededSkipped: number;
   suppressed: number;
+  /** Per rule, alerts its kind would have raised but for the key still learning (counted before suppression). */
+  heldWhileLearning: Record<string, number>;
   alerts: number;
   alertsByRule: Record<string, number>;
   ruleErrors: Record<string, number>;
@@ -111,6 +123,8 @@ export class PartitionEvaluator {
   private removedAges: string[] = [];
   /** The seed cut-over as restored: a seed run skips what an earlier one applied. */
   private seededBefore = -Infinity;
+  /** Per rule, its keys still learning as the last sweep found them (undefined until counted). */
+  private learningTally?: number[];
 
   constructor(
     readonly partitionId: string,
@@ -137,12 +151,38 @@ export class PartitionEvaluator {
     return this.ages.get(principalId)?.[0];
   }
 
-  /** The partition's event-time watermark: the newest event time applied there. */
+  /**
+   * Per rule (by index), how many of its keys are still in their learning period: as the last
+   * sweep counted them (sweeps visit every key anyway), or counted now if none has since this
+   * partition was loaded. Rules that do not learn count 0.
+   */
+  learningKeys(): readonly number[] {
+    if (!this.learningTally) {
+      this.learningTally = this.rules.map(() => 0);
+      for (const rule of this.rules) for (const [key, st] of this.states[rule.index]) this.tallyLearning(rule, key, st);
+    }
+    return this.learningTally;
+  }
+
+  /**
+   * Count the key if its rule's kind says it is still learning at the watermark. Keys are a
+   * principal or start with one (`principal|…`): its first sighting is what principal learning
+   * is measured against, else the partition's first event.
+   */
+  private tallyLearning(rule: CompiledRule, key: string, st: KeyState): void {
+    const learning = rule.logic.learning;
+    if (!learning) return;
+    const bar = key.indexOf('|');
+    const since = this.ages.get(key)?.[0] ?? (bar > 0 ? this.ages.get(key.slice(0, bar))?.[0] : undefined) ?? this.meta.f;
+    if (learning(st, this.meta.w, since)) this.learningTally![rule.index]++;
+  }
+
   /** The last sequence number applied on the partition (−1 before the first). */
   get lastSequenceNumber(): number {
     return this.meta.q;
   }
 
+  /** The partition's event-time watermark: the newest event time applied there. */
   get watermark(): number {
     return this.meta.w;
   }
@@ -317,6 +357,7 @@ export class PartitionEvaluator {
         this.removedAges.push(AGE_KEY + id);
       }
     }
+    this.learningTally = this.rules.map(() => 0);
     for (const rule of this.rules) {
       const map = this.states[rule.index];
       const dirty = this.dirty[rule.index];
@@ -324,7 +365,7 @@ export class PartitionEvaluator {
         if (this.prune(rule, st, key) && !dirty.has(key)) {
           map.delete(key);
           this.removed[rule.index].add(key);
-        }
+        } else this.tallyLearning(rule, key, st);
       }
     }
   }
@@ -405,6 +446,11 @@ class RuleEvaluation implements Evaluation {
     readonly watchedSince: (event: NormalizedEvent) => number,
   ) {
     if (observer) this.observe = (key, point) => observer(rule.id, key, point);
+  }
+
+  heldWhileLearning(): void {
+    const held = this.counters.heldWhileLearning;
+    held[this.rule.id] = (held[this.rule.id] ?? 0) + 1;
   }
 
   raise(state: KeyState, time: number, draft: () => AlertDraft): boolean {

@@ -7,7 +7,7 @@ import type { InvocationContext } from '@azure/functions';
 import type { Alert, DeadLetter, RecordLocation, StreamEvent } from '../model/index.js';
 import { ingestBody, IngestTotals } from '../ingest/pipeline.js';
 import { DEAD_LETTERS_PER_BATCH, DEAD_LETTERS_PER_BODY, deadLetter } from '../ingest/envelope.js';
-import { Detector, loadRules, ResourceInventory, readInventoryFile, type Rule } from '../engine/index.js';
+import { Detector, loadRules, ResourceInventory, readInventoryFile, type Rule, type RuleLearning } from '../engine/index.js';
 import { TableStateStore } from '../state/tables.js';
 import { TableEntryTooLargeError } from '../state/table-entities.js';
 import { BlobDeadLetterSink, type DeadLetterSink } from '../delivery/dead-letters.js';
@@ -87,6 +87,11 @@ export interface HealthReport {
     partitions: number;
     keys: number;
     ruleErrors: Record<string, number>;
+    /**
+     * Per rule with a learning period: its keys still learning on this instance's partitions (as
+     * their last sweeps counted them) and the alerts it could not raise because a key was still learning.
+     */
+    learning: Record<string, RuleLearning>;
   };
 }
 
@@ -384,6 +389,10 @@ export class Warden {
     this.telemetry.gauge(METRIC.outboxBacklog, report.backlog);
     // A run with nothing due leaves the last real attempt on record.
     if (report.sent || report.failed) await this.deliveryStatus.record(report, 'deliver', new Date(this.now()));
+    // What `warden seed` reads to refuse while the app runs; a failed note must not fail delivery.
+    await this.deliveryStatus
+      .noteTimerRun()
+      .catch((err: unknown) => context.warn(`deliver: noting the run for warden seed failed: ${errorText((err as Error).message)}`));
     const paced = report.paced ? ` (${report.paced} for the next rule run)` : '';
     const line = `deliver: ${report.sent} sent, ${report.failed} failed, ${report.backlog} waiting${paced}${report.lastError ? `; last error: ${report.lastError}` : ''}`;
     if (report.failed) context.warn(line);
@@ -465,6 +474,7 @@ export class Warden {
         partitions: stats.partitions,
         keys: stats.keys,
         ruleErrors: stats.ruleErrors,
+        learning: stats.learning,
       },
     };
     try {

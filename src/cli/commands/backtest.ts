@@ -12,6 +12,7 @@ import { renderReport, reportRules, SeriesCollector } from '../../report/index.j
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
 import { checkOutput, commandDetector, parseCommandArgs, selectRules, tunablesFor, writeOutput } from '../options.js';
+import { heldLine } from '../alert-table.js';
 
 const USAGE = `usage: warden backtest --workspace ID (--since 7d | --from ISO [--to ISO]) [options]
        warden backtest --export FILE|DIR [--table NAME] [options]
@@ -236,6 +237,7 @@ export const run: Command = async (argv, io) => {
       source,
       range,
       rules: reportRules(rules),
+      learning: summary.learning,
       notes,
       counts: { rows: summary.rows, events: summary.events, deadLettered: summary.deadLettered, skipped: summary.skipped },
     });
@@ -247,6 +249,7 @@ export const run: Command = async (argv, io) => {
   io.stdout(
     `${summary.alerts} alerts from ${summary.rows} rows, ${summary.events} events (${summary.deadLettered} dead-lettered, ${summary.skipped} skipped${summary.outsideRange ? `, ${summary.outsideRange} outside the range` : ''}); ${rules.length} rules; ${source}`,
   );
+  for (const line of heldLine(summary.learning)) io.stdout(line);
   if (reader) io.stdout(`queries: ${reader.stats.queries} (${reader.stats.splits} slices halved at the API's limits, ${reader.stats.throttled} throttled)`);
   for (const note of notes) io.stdout(`note: ${note}`);
   const errors = Object.entries(summary.ruleErrors);

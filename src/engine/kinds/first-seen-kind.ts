@@ -75,6 +75,7 @@ function firstSeenLogic(memory: SeenMemory, settings: FirstSeenSettings): KindLo
         const judged = memory.observe(st.f, value, e.time, watchedSince);
         st.f = judged.seen;
         if (judged.changed) changed = true;
+        if (judged.held) env.heldWhileLearning?.();
         if (judged.isNew || always) (fresh ??= []).push(value);
       }
       const before = st.c ?? 0;
@@ -113,13 +114,17 @@ function firstSeenLogic(memory: SeenMemory, settings: FirstSeenSettings): KindLo
     restore(st) {
       restoreSeen(st.f);
     },
+    learning: (st, watermark, watchedSince) => st.f !== undefined && memory.stillLearning(st.f, watermark, watchedSince),
   };
 }
 
 export const firstSeen: KindDefinition<'firstSeen', FirstSeenSettings> = {
   name: 'firstSeen',
   optionsSchema: firstSeenKindSchema,
-  compile: (settings, rule) => ({ logic: firstSeenLogic(new SeenMemory(settings), settings), subscriptions: ruleSubscriptions(rule) }),
+  compile: (settings, rule) => {
+    const memory = new SeenMemory(settings);
+    return { logic: firstSeenLogic(memory, settings), subscriptions: ruleSubscriptions(rule), learning: memory.period() };
+  },
   scaffold: `  kind: 'firstSeen',
   value: 'ip', // TODO: the value that must not be new (a field or a function of the event)
   horizon: tunable('30d', 'How long a value stays known after it was last seen'),
@@ -143,7 +148,8 @@ key has not done this before"). A value expires \`horizon\` after it was last se
 horizon/720 later: a value seen again and again has its last-seen time moved on at most once per
 horizon/720 — an hour for 30 days — so a busy key is not rewritten at every event); when all of a
 key's values have expired, the key is forgotten (with per-key learning it learns again). Use
-\`learning: '0s'\` to alert from the first event. Evidence: \`field\`, \`value\` (redacted as event
+\`learning: '0s'\` to alert from the first event. A value new to a key still learning is counted as
+held back while learning (each one, before suppression). Evidence: \`field\`, \`value\` (redacted as event
 texts are), \`knownValues\` (values the key knows besides the event's), \`learningSince\`,
 \`learning\`, \`learningFrom\`, \`horizon\`.
 
