@@ -58,6 +58,8 @@ export interface Counters {
   evicted: number;
   /** The first few evicted keys, cut, so a key that keeps growing can be found. */
   evictedSamples: string[];
+  /** Per rule, what keys dropped at a cap (sequence candidates past maxCandidates, first-seen values past maxValues). */
+  capEvictions: Record<string, number>;
 }
 
 export interface PartitionWrites {
@@ -418,6 +420,11 @@ class RuleEvaluation implements Evaluation {
     }
     this.drafts.push(draft());
     return true;
+  }
+
+  capped(): void {
+    const counts = this.counters.capEvictions;
+    counts[this.rule.id] = (counts[this.rule.id] ?? 0) + 1;
   }
 }
 

@@ -78,6 +78,8 @@ export interface HealthReport {
   detector: {
     evicted: number;
     evictedSamples: string[];
+    /** Per rule, what keys dropped at a cap (maxCandidates, maxValues): bounded memory, not a fault, so the status stays ok. */
+    capEvictions: Record<string, number>;
     events: number;
     late: number;
     ahead: number;
@@ -456,6 +458,7 @@ export class Warden {
       detector: {
         evicted: stats.evicted,
         evictedSamples: stats.evictedSamples,
+        capEvictions: stats.capEvictions,
         events: stats.events,
         late: stats.late,
         ahead: stats.ahead,
@@ -523,7 +526,7 @@ export class Warden {
       this.telemetry.count(METRIC.deadLetters, 1, { 'warden.stage': stage, 'warden.hub': hub, 'warden.reason': reasonClass(d.reason) });
   }
 
-  /** A detect batch's numbers: events, lag on the keyed hub, late events, rule errors, alerts and their latency. */
+  /** A detect batch's numbers: events, lag on the keyed hub, late events, rule errors, cap evictions, alerts and their latency. */
   private countDetected(
     hub: string,
     view: TriggerMetadataView,
@@ -541,6 +544,7 @@ export class Warden {
     }
     t.count(METRIC.lateEvents, after.late - before.late, { 'warden.hub': hub });
     for (const [rule, n] of Object.entries(after.ruleErrors)) t.count(METRIC.ruleErrors, n - (before.ruleErrors[rule] ?? 0), { 'warden.rule': rule });
+    for (const [rule, n] of Object.entries(after.capEvictions)) t.count(METRIC.capEvictions, n - (before.capEvictions[rule] ?? 0), { 'warden.rule': rule });
     for (const a of alerts) {
       t.count(METRIC.alerts, 1, { 'warden.rule': a.RuleId, 'warden.severity': a.Severity });
       t.record(METRIC.detectionLatency, a.DetectionLatencyMs, { 'warden.rule': a.RuleId });

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metrics } from '@opentelemetry/api';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { METRIC } from '../../src/telemetry/telemetry.js';
 import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
 import type { Warden } from '../../src/host/warden.js';
@@ -8,8 +11,10 @@ import { appOnAzurite, batchContext } from './app.js';
 const T0 = Date.now() - 3_600_000;
 const VAULT = '/subscriptions/22534aab-409e-4718-b7be-29a91840928f/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv-prod';
 
+const READER = '0b9b5e4e-1111-4222-8333-444455556666';
+
 /** One principal reading many secrets with long names, as the keyed hub carries them (anyone who can send there can write this). */
-function secretReads(count: number, from: number, nameLength: number): string[] {
+function secretReads(count: number, from: number, nameLength: number, principalId = READER): string[] {
   return Array.from({ length: count }, (_, i) => {
     const n = from + i;
     const event: NormalizedEvent = {
@@ -19,7 +24,7 @@ function secretReads(count: number, from: number, nameLength: number): string[] 
       category: 'AuditEvent',
       operation: 'SECRETGET',
       result: 'success',
-      principalId: '0b9b5e4e-1111-4222-8333-444455556666',
+      principalId,
       principalType: 'servicePrincipal',
       resourceId: VAULT,
       subscriptionId: '22534aab-409e-4718-b7be-29a91840928f',
@@ -28,6 +33,20 @@ function secretReads(count: number, from: number, nameLength: number): string[] 
     };
     return JSON.stringify({ event, arrivedAt: event.time, origin: { source: 'warden-resource/0', sequenceNumber: n, index: 0 } });
   });
+}
+
+// What Application Insights would receive: set before any app is built (its meter is taken then).
+const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+const metricReader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
+metrics.setGlobalMeterProvider(new MeterProvider({ readers: [metricReader] }));
+
+async function countedByRule(name: string): Promise<Record<string, number>> {
+  await metricReader.forceFlush();
+  const out: Record<string, number> = {};
+  for (const rm of metricExporter.getMetrics())
+    for (const sm of rm.scopeMetrics)
+      for (const m of sm.metrics) if (m.descriptor.name === name) for (const p of m.dataPoints) out[String(p.attributes['warden.rule'])] = p.value as number;
+  return out;
 }
 
 describe('no input wedges a partition', () => {
@@ -89,5 +108,24 @@ describe('no input wedges a partition', () => {
     const ok = secretReads(1, 5005, 10);
     await app.detect(ok, batchContext('1', 1, 5));
     expect((await app.health()).failingPartitions).toEqual([]);
+  }, 60_000);
+
+  it('what a key drops at its caps (sequence candidates, first-seen values) is counted per rule in health and telemetry', async () => {
+    const counting = await appOnAzurite(azurite, { WARDEN_TUNABLES: '{}' });
+    try {
+      // 600 secrets read by one principal: first-seen keeps 500 values per key (maxValues), a
+      // sequence 20 candidates per step (maxCandidates); the oldest go, and each one gone is counted.
+      const reads = secretReads(600, 0, 10, '7c1d2e3f-aaaa-4bbb-8ccc-ddddeeeeffff');
+      const before = await countedByRule(METRIC.capEvictions);
+      await expect(counting.detect(reads, batchContext('2', reads.length, 0))).resolves.toMatchObject({ events: 600 });
+      const health = await counting.health();
+      expect(health.detector.capEvictions).toMatchObject({ 'keyvault-first-secret-read': 100, 'nhi-new-ip-then-key-access': 580 });
+      // The metric is the process's, and earlier tests' apps count into it too.
+      const after = await countedByRule(METRIC.capEvictions);
+      const rule = (id: string) => after[id] - (before[id] ?? 0);
+      expect([rule('keyvault-first-secret-read'), rule('nhi-new-ip-then-key-access')]).toEqual([100, 580]);
+    } finally {
+      await counting.close();
+    }
   }, 60_000);
 });

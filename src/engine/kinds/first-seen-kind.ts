@@ -28,7 +28,7 @@ function firstSeenLogic(memory: SeenMemory, valueName: string): KindLogic<FirstS
       const value = memory.read(e);
       if (value === undefined) return st.f === undefined ? false : UNCHANGED;
       const watchedSince = env.watchedSince?.(e);
-      const { seen, isNew, changed } = memory.observe(st.f, value, e.time, watchedSince);
+      const { seen, isNew, changed } = memory.observe(st.f, value, e.time, watchedSince, env);
       st.f = seen;
       if (isNew) {
         env.raise(st, e.time, () => {

@@ -72,6 +72,8 @@ export interface Evaluation {
    * the partition's first event): what learning periods are measured against by default.
    */
   watchedSince?(event: NormalizedEvent): number;
+  /** Count one thing a key kept dropped at its cap (a sequence candidate past maxCandidates, a first-seen value past maxValues). */
+  capped(): void;
 }
 
 /**
