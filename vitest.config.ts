@@ -28,6 +28,7 @@ const INTEGRATION = [
   'test/engine/alert-ids.test.ts',
   'test/eventhubs/**/*.test.ts',
   'test/functions/functions.test.ts',
+  'test/hostile/avro.test.ts',
   'test/hostile/dead-letters.test.ts',
   'test/hostile/state.test.ts',
   'test/report/report.test.ts',
