@@ -5,7 +5,7 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import { createGunzip, inflateRaw } from 'node:zlib';
 import avro from 'avsc';
 import type { RecordLocation } from '../model/index.js';
-import { messageOf } from './envelope.js';
+import { isJsonObjectOrArray, messageOf } from './envelope.js';
 import { WardenError } from '../common/errors.js';
 
 /** A capture path that cannot be read (missing, no permission): the user must fix the path. */
@@ -41,6 +41,9 @@ export const MAX_GZIP_RATIO = 200;
 const GZIP_FREE_BYTES = 64 * 1024 * 1024;
 /** The longest NDJSON line read (an Event Hubs event is at most 1 MB); a longer one is one dead letter and reading goes on at the next line. */
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+
+/** Lines that are not a JSON object or array read before one that is: past this, a large text file is not NDJSON. */
+const MAX_LEADING_BAD_LINES = 10;
 
 /** Text files up to this size are one body (a JSON document or NDJSON); larger ones stream line by line. */
 export const WHOLE_FILE_LIMIT = 64 * 1024 * 1024;
@@ -287,7 +290,9 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
   let size = 0;
   let lineMode = false;
   let lineNo = 0;
-  let firstLineChecked = false;
+  let ndjson = false;
+  /** Lines before the first that is a JSON object or array: held until it comes (then read as the dead letters they are), or too many come without it. */
+  let leading: CaptureBody[] = [];
   let partial: Buffer[] = [];
   let partialBytes = 0;
 
@@ -324,15 +329,18 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
     partial = [];
     if (text.endsWith('\r')) text = text.slice(0, -1);
     if (!text.trim()) return;
-    if (!firstLineChecked) {
-      firstLineChecked = true;
-      try {
-        JSON.parse(text);
-      } catch {
-        throw new NotNdjsonError();
-      }
+    const body: CaptureBody = { body: text, location: { file, line: lineNo } };
+    if (ndjson) {
+      yield body;
+      return;
     }
-    yield { body: text, location: { file, line: lineNo } };
+    // A first record cut short must not lose the file; a document that is not NDJSON is one dead letter, not one per line.
+    leading.push(body);
+    if (isJsonObjectOrArray(text)) {
+      ndjson = true;
+      yield* leading;
+      leading = [];
+    } else if (leading.length > MAX_LEADING_BAD_LINES) throw new NotNdjsonError();
   }
 
   try {
@@ -348,7 +356,10 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
       for (const c of chunks.splice(0)) yield* lines(c);
     }
     if (!lineMode) yield { body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), location: { file } };
-    else if (partialBytes) yield* line();
+    else {
+      if (partialBytes) yield* line();
+      if (leading.length) throw new NotNdjsonError();
+    }
   } catch (err) {
     if (err instanceof NotNdjsonError) {
       yield {
