@@ -336,7 +336,8 @@ export class PartitionEvaluator {
     const upserts = new Map<string, string>();
     const deletes = this.orphans;
     this.orphans = [];
-    deletes.push(...this.removedAges);
+    // One by one: a sweep can forget hundreds of thousands of principals, past what a spread call's arguments may hold.
+    for (const key of this.removedAges) deletes.push(key);
     this.removedAges = [];
     for (const rule of this.rules) {
       const map = this.states[rule.index];

@@ -128,4 +128,44 @@ describe('no input wedges a partition', () => {
       await counting.close();
     }
   }, 60_000);
+
+  it('a batch after 200 000 principals went silent for a month forgets them all and is stored (a spread of their keys overflowed the stack)', async () => {
+    const quiet = await appOnAzurite(azurite, {}, { rules: [] });
+    // The partition's writes are kept here: 200 000 entities one by one are more than a test waits for Azurite to take.
+    const store = (quiet.detector as unknown as { options: { store: { write: (p: string, u: Map<string, string>, d: string[]) => Promise<unknown> } } }).options
+      .store;
+    const written: Array<{ upserts: number; deletes: number }> = [];
+    store.write = (_p, upserts, deletes) => {
+      written.push({ upserts: upserts.size, deletes: deletes.length });
+      return Promise.resolve({ entities: upserts.size + deletes.length, transactions: 1 });
+    };
+    const principals = 200_000;
+    const keyed = (n: number, time: number) =>
+      JSON.stringify({
+        event: {
+          id: `e${n}`,
+          time,
+          source: 'activity',
+          category: 'Administrative',
+          operation: 'X',
+          result: 'success',
+          principalId: `p${n}`,
+          principalType: 'user',
+          details: {},
+        },
+        arrivedAt: time,
+        origin: { source: 'warden-activity/0', sequenceNumber: n, index: 0 },
+      });
+    try {
+      const first = Array.from({ length: principals }, (_, n) => keyed(n, T0 + n));
+      await expect(quiet.detect(first, batchContext('3', principals, 0))).resolves.toMatchObject({ events: principals });
+      // A month later: three events in a row move the partition's clock, and the sweep forgets everyone it had.
+      const later = [0, 1, 2].map((k) => keyed(principals + k, T0 + 32 * 86_400_000 + k));
+      await expect(quiet.detect(later, batchContext('3', 3, principals))).resolves.toMatchObject({ events: 3 });
+      expect(written.at(-1)).toEqual({ upserts: 4, deletes: principals });
+      expect((await quiet.health()).failingPartitions).toEqual([]);
+    } finally {
+      await quiet.close();
+    }
+  }, 120_000);
 });

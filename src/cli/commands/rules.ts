@@ -6,6 +6,7 @@ import { FixtureError, formatCaseResult, lintFixtures, readCases, runRuleCase, t
 import { RuleDefinitionError } from '../../engine/errors.js';
 import { CATALOGUE_FILE, renderCatalogue } from '../../rule-tools/rule-docs.js';
 import { scaffoldRule } from '../../rule-tools/scaffold.js';
+import { textTable } from '../alert-table.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
 import { parseCommandArgs } from '../options.js';
@@ -94,15 +95,10 @@ async function load(values: Values): Promise<LoadedRule[]> {
   return loadRules(detectionsDir(values));
 }
 
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '));
-}
-
 async function list(values: Values, _positionals: string[], io: CommandIO): Promise<number> {
   const rules = await load(values);
   const rows = rules.map(({ rule }) => [rule.id, rule.kind, rule.severity, rule.sources.join(', ')]);
-  for (const line of table([['ID', 'KIND', 'SEVERITY', 'SOURCES'], ...rows])) io.stdout(line);
+  for (const line of textTable([['ID', 'KIND', 'SEVERITY', 'SOURCES'], ...rows])) io.stdout(line);
   if (values.json) {
     io.stdout(
       JSON.stringify({
