@@ -30,6 +30,7 @@ const INTEGRATION = [
   'test/functions/functions.test.ts',
   'test/hostile/avro.test.ts',
   'test/hostile/dead-letters.test.ts',
+  'test/hostile/delivery.test.ts',
   'test/hostile/state.test.ts',
   'test/report/report.test.ts',
   'test/state/**/*.test.ts',
