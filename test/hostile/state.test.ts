@@ -168,4 +168,48 @@ describe('no input wedges a partition', () => {
       await quiet.close();
     }
   }, 120_000);
+
+  it('one record with a 490 000-character correlation and object id, and 25 records of 25 KB a sequence keeps, are stored cut to size', async () => {
+    const fresh = await appOnAzurite(azurite, { WARDEN_TUNABLES: '{}' });
+    try {
+      const long = (c: string) => c.repeat(490_000);
+      const sp = '5e5e5e5e-1111-4222-8333-444455556666';
+      const event = (n: number, over: Record<string, unknown>) =>
+        JSON.stringify({
+          event: {
+            id: `big-${n}`,
+            time: T0 + n,
+            source: 'keyvault',
+            category: 'AuditEvent',
+            operation: 'SECRETGET',
+            result: 'success',
+            principalId: sp,
+            principalType: 'servicePrincipal',
+            resourceId: VAULT,
+            details: { vault: 'kv-prod', secretName: `s${n}` },
+            ...over,
+          },
+          arrivedAt: T0 + n,
+          origin: { source: 'warden-resource/0', sequenceNumber: n, index: 0 },
+        });
+      // Each of these a candidate of nhi-new-ip-then-key-access's second step, waiting for a sign-in from a new IP.
+      const batch = [
+        event(0, { principalId: long('a'), correlationId: long('c') }),
+        ...Array.from({ length: 25 }, (_, i) => event(1 + i, { details: { vault: 'kv-prod', secretName: `s${i}`, userAgent: 'u'.repeat(25 * 1024) } })),
+      ];
+      await expect(fresh.detect(batch, batchContext('4', batch.length, 0))).resolves.toMatchObject({ events: 26, deadLettered: 0 });
+      const health = await fresh.health();
+      expect(health.detector).toMatchObject({ evicted: 0, events: 26 });
+      expect(health.failingPartitions).toEqual([]);
+      // What the Table holds for the partition is the cut texts: the largest entry a few KB of the 25 × 25 KB.
+      const stored = await (fresh.detector as unknown as { options: { store: { load: (p: string) => Promise<Map<string, string>> } } }).options.store.load('4');
+      let largest = 0;
+      for (const [k, v] of stored) largest = Math.max(largest, k.length + v.length);
+      expect(stored.get(`nhi-new-ip-then-key-access:sequence|${sp}`)).toContain('"u');
+      expect(largest).toBeLessThan(64 * 1024);
+      expect([...stored.keys()].some((k) => k.includes('a'.repeat(256)) && !k.includes('a'.repeat(257)))).toBe(true);
+    } finally {
+      await fresh.close();
+    }
+  }, 60_000);
 });
