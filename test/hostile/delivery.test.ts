@@ -12,7 +12,7 @@ import { deliveryStandIns } from '../support/delivery-stand-ins.js';
 import { startLogsIngestionServer, type LogsIngestionTestServer } from '../support/logs-ingestion-server.js';
 import { waitFor } from '../support/wait.js';
 import { makeAlert } from '../delivery/alerts.js';
-import { appOnAzurite, batchContext } from './app.js';
+import { appOnAzurite, batchContext, keyedActivity } from './app.js';
 
 const START = Date.UTC(2025, 5, 1, 13, 0, 0);
 const stands = deliveryStandIns('hostiledelivery', START);
@@ -31,27 +31,7 @@ const EVERY_EVENT = defineRule({
 });
 
 /** Keyed-hub messages of `count` activity events, each raising one alert. */
-function keyedEvents(count: number, from = 0): string[] {
-  return Array.from({ length: count }, (_, i) => {
-    const n = from + i;
-    const time = START - 60_000 + n;
-    return JSON.stringify({
-      event: {
-        id: `e${n}`,
-        time,
-        source: 'activity',
-        category: 'Administrative',
-        operation: 'X',
-        result: 'success',
-        principalId: `p${n}`,
-        principalType: 'user',
-        details: {},
-      },
-      arrivedAt: time,
-      origin: { source: 'warden-activity/0', sequenceNumber: n, index: 0 },
-    });
-  });
-}
+const keyedEvents = (count: number) => Array.from({ length: count }, (_, n) => keyedActivity(n, START - 60_000 + n));
 
 /** The app on Azurite, sending to `server`, on a clock the test moves. */
 function appSendingTo(server: LogsIngestionTestServer, clock: { now: number }, env: Record<string, string> = {}): Promise<Warden> {

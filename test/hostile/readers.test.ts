@@ -23,15 +23,15 @@ async function bodiesOf(file: string, options = {}, stopAfter = 20): Promise<Cap
   return out;
 }
 
-describe('readers that bound what they read', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'warden-hostile-readers-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'warden-hostile-readers-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
+describe('readers that bound what they read', () => {
   it('stops a gzip capture that expands like a bomb: one unreadable body, nothing of what it expands to', async () => {
     const file = join(dir, 'bomb.ndjson.gz');
     const line = Buffer.from('{}\n'.repeat(1 << 16));
@@ -91,14 +91,6 @@ async function inSmallHeap(lines: number): Promise<IngestResult> {
 }
 
 describe('the line reader', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'warden-hostile-lines-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
   const record = (n: number) => JSON.stringify({ records: [{ time: '2025-06-02T09:00:00Z', category: 'NoSuchCategory', n }] });
 
   it('reads a body of half a million bad lines within a 64 MB heap: a sample of dead letters with their line numbers, the rest counted', async () => {
@@ -136,14 +128,6 @@ describe('the line reader', () => {
 });
 
 describe('Avro captures that are cut or inflate like bombs', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'warden-hostile-avro-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
   const message = (n: number, body: Buffer) => ({ sequenceNumber: n, offset: String(n), enqueuedTimeUtc: '2025-06-02T09:00:00Z', body });
 
   it('says a truncated capture lost records instead of ending quietly', async () => {

@@ -6,7 +6,7 @@ import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
 import type { Warden } from '../../src/host/warden.js';
 import type { BlobDeadLetterSink } from '../../src/delivery/dead-letters.js';
-import { appOnAzurite, batchContext } from './app.js';
+import { appOnAzurite, batchContext, keyedActivity } from './app.js';
 
 const T0 = Date.now() - 3_600_000;
 const VAULT = '/subscriptions/22534aab-409e-4718-b7be-29a91840928f/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv-prod';
@@ -140,27 +140,11 @@ describe('no input wedges a partition', () => {
       return Promise.resolve({ entities: upserts.size + deletes.length, transactions: 1 });
     };
     const principals = 200_000;
-    const keyed = (n: number, time: number) =>
-      JSON.stringify({
-        event: {
-          id: `e${n}`,
-          time,
-          source: 'activity',
-          category: 'Administrative',
-          operation: 'X',
-          result: 'success',
-          principalId: `p${n}`,
-          principalType: 'user',
-          details: {},
-        },
-        arrivedAt: time,
-        origin: { source: 'warden-activity/0', sequenceNumber: n, index: 0 },
-      });
     try {
-      const first = Array.from({ length: principals }, (_, n) => keyed(n, T0 + n));
+      const first = Array.from({ length: principals }, (_, n) => keyedActivity(n, T0 + n));
       await expect(quiet.detect(first, batchContext('3', principals, 0))).resolves.toMatchObject({ events: principals });
       // A month later: three events in a row move the partition's clock, and the sweep forgets everyone it had.
-      const later = [0, 1, 2].map((k) => keyed(principals + k, T0 + 32 * 86_400_000 + k));
+      const later = [0, 1, 2].map((k) => keyedActivity(principals + k, T0 + 32 * 86_400_000 + k));
       await expect(quiet.detect(later, batchContext('3', 3, principals))).resolves.toMatchObject({ events: 3 });
       expect(written.at(-1)).toEqual({ upserts: 4, deletes: principals });
       expect((await quiet.health()).failingPartitions).toEqual([]);
