@@ -89,6 +89,8 @@ export interface DetectorStats {
   /** Keys whose state grew past what the store holds: forgotten instead of written (the batch goes on). */
   evicted: number;
   evictedSamples: string[];
+  /** Per rule, what keys dropped at a cap: sequence candidates past maxCandidates, first-seen values past maxValues (the oldest go). */
+  capEvictions: Record<string, number>;
   partitions: number;
   /** Keys holding state now, over all partitions and rules. */
   keys: number;
@@ -127,6 +129,7 @@ export class Detector {
     corruptState: 0,
     evicted: 0,
     evictedSamples: [],
+    capEvictions: {},
   };
   private readonly writes: StateWriteStats = { entities: 0, transactions: 0 };
   private readonly allowedLatenessMs: number;
@@ -270,6 +273,7 @@ export class Detector {
       ruleErrors: { ...this.counters.ruleErrors },
       ruleErrorSamples: [...this.counters.ruleErrorSamples],
       evictedSamples: [...this.counters.evictedSamples],
+      capEvictions: { ...this.counters.capEvictions },
       partitions: this.partitions.size,
       keys,
       stateWrites: { ...this.writes },

@@ -70,6 +70,8 @@ export interface Counters {
   evicted: number;
   /** The first few evicted keys, cut, so a key that keeps growing can be found. */
   evictedSamples: string[];
+  /** Per rule, what keys dropped at a cap (sequence candidates past maxCandidates, first-seen values past maxValues). */
+  capEvictions: Record<string, number>;
 }
 
 export interface PartitionWrites {
@@ -375,7 +377,8 @@ export class PartitionEvaluator {
     const upserts = new Map<string, string>();
     const deletes = this.orphans;
     this.orphans = [];
-    deletes.push(...this.removedAges);
+    // One by one: a sweep can forget hundreds of thousands of principals, past what a spread call's arguments may hold.
+    for (const key of this.removedAges) deletes.push(key);
     this.removedAges = [];
     for (const rule of this.rules) {
       const map = this.states[rule.index];
@@ -464,6 +467,11 @@ class RuleEvaluation implements Evaluation {
     }
     this.drafts.push(draft());
     return true;
+  }
+
+  capped(): void {
+    const counts = this.counters.capEvictions;
+    counts[this.rule.id] = (counts[this.rule.id] ?? 0) + 1;
   }
 }
 

@@ -9,6 +9,7 @@ import { listCaptureFiles } from '../../ingest/files.js';
 import { unreadTableWarning } from '../../ingest/sources/index.js';
 import type { DeadLetter } from '../../model/index.js';
 import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
+import { textTable } from '../alert-table.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
 import { checkOutput, commandDetector, parseCommandArgs, selectRules, tunablesFor, writeOutput } from '../options.js';
@@ -98,9 +99,7 @@ export function ruleDayTable(summary: BacktestSummary): string[] {
   const rules = Object.keys(summary.byRule).sort();
   const rows = rules.map((r) => [r, ...days.map((d) => String(summary.byDay[d][r] ?? 0)), String(summary.byRule[r])]);
   rows.push(['total', ...days.map((d) => String(Object.values(summary.byDay[d]).reduce((a, b) => a + b, 0))), String(summary.alerts)]);
-  const all = [['RULE', ...days, 'TOTAL'], ...rows];
-  const widths = all[0].map((_, i) => Math.max(...all.map((r) => r[i].length)));
-  return all.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  return textTable([['RULE', ...days, 'TOTAL'], ...rows], (column) => column > 0);
 }
 
 function progress(io: CommandIO) {

@@ -7,6 +7,7 @@ import { RuleDefinitionError } from '../../engine/errors.js';
 import { compileRule, formatDuration, type LearningPeriod } from '../../engine/index.js';
 import { CATALOGUE_FILE, renderCatalogue } from '../../rule-tools/rule-docs.js';
 import { scaffoldRule } from '../../rule-tools/scaffold.js';
+import { textTable } from '../alert-table.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
 import { parseCommandArgs } from '../options.js';
@@ -95,11 +96,6 @@ async function load(values: Values): Promise<LoadedRule[]> {
   return loadRules(detectionsDir(values));
 }
 
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '));
-}
-
 /** What a learning period is measured against, in the words `rules list` uses. */
 const AGAINST: Record<LearningPeriod['against'], string> = { principal: 'principal age', key: 'key' };
 
@@ -113,7 +109,7 @@ function learningColumns(learning: readonly LearningPeriod[]): [string, string] 
 async function list(values: Values, _positionals: string[], io: CommandIO): Promise<number> {
   const rules = (await load(values)).map(({ rule }, i) => ({ rule, learning: compileRule(rule, i).learning }));
   const rows = rules.map(({ rule, learning }) => [rule.id, rule.kind, rule.severity, ...learningColumns(learning), rule.sources.join(', ')]);
-  for (const line of table([['ID', 'KIND', 'SEVERITY', 'LEARNING', 'MEASURED AGAINST', 'SOURCES'], ...rows])) io.stdout(line);
+  for (const line of textTable([['ID', 'KIND', 'SEVERITY', 'LEARNING', 'MEASURED AGAINST', 'SOURCES'], ...rows])) io.stdout(line);
   if (values.json) {
     io.stdout(
       JSON.stringify({

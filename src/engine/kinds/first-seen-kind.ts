@@ -72,7 +72,7 @@ function firstSeenLogic(memory: SeenMemory, settings: FirstSeenSettings): KindLo
       let fresh: string[] | undefined;
       let changed = false;
       for (const value of values) {
-        const judged = memory.observe(st.f, value, e.time, watchedSince);
+        const judged = memory.observe(st.f, value, e.time, watchedSince, env);
         st.f = judged.seen;
         if (judged.changed) changed = true;
         if (judged.held) env.heldWhileLearning?.();

@@ -3,7 +3,7 @@ import type { NormalizedEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
 import type { Option } from '../rule.js';
 import { duration, eventValue, learning, number, type EventValue } from './schema.js';
-import type { LearningPeriod } from './types.js';
+import type { Evaluation, LearningPeriod } from './types.js';
 
 /** How "never seen" is judged (the firstSeen kind, and a sequence step's `firstSeen`). */
 export interface FirstSeenOptions<Ev> {
@@ -98,13 +98,15 @@ export class SeenMemory {
   /**
    * Judge `value` at event time `time` (new: never seen within the horizon, learning over), then
    * remember it; `changed` is false when what the key has seen did not change. `watchedSince` is
-   * when the event's principal was first seen on any source (Evaluation.watchedSince).
+   * when the event's principal was first seen on any source (Evaluation.watchedSince); a value
+   * dropped at `maxValues` is counted through `env`.
    */
   observe(
     seen: SeenValues | undefined,
     value: string,
     time: number,
-    watchedSince?: number,
+    watchedSince: number | undefined,
+    env: Pick<Evaluation, 'capped'>,
   ): { seen: SeenValues; isNew: boolean; changed: boolean; held: boolean } {
     let changed = false;
     if (!seen) {
@@ -121,7 +123,10 @@ export class SeenMemory {
     if (last === undefined) {
       seen.n++;
       if (time < seen.o) seen.o = time;
-      if (seen.n > this.maxValues) this.evictOldest(seen);
+      if (seen.n > this.maxValues) {
+        this.evictOldest(seen);
+        env.capped();
+      }
     }
     if (last === undefined || time >= last + this.refreshMs) {
       seen.v[value] = time;

@@ -5,7 +5,7 @@ import { stateJson, trimEvent } from '../evidence.js';
 import type { Option, RuleContext } from '../rule.js';
 import { SeenMemory, firstSeenSchema, restoreSeen, type FirstSeenOptions, type SeenValues } from './first-seen.js';
 import { duration, fn, number, operations, sources } from './schema.js';
-import { MAX_EVIDENCE_EVENTS, UNCHANGED, type KeyState, type KindDefinition, type KindLogic, type Subscription } from './types.js';
+import { MAX_EVIDENCE_EVENTS, UNCHANGED, type Evaluation, type KeyState, type KindDefinition, type KindLogic, type Subscription } from './types.js';
 
 /** One step of a sequence, as a rule writes it (under its name in `steps`). */
 export interface SequenceStep<S extends Source, T> {
@@ -147,7 +147,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
     return undefined;
   }
 
-  function insert(st: SequenceState, candidate: Candidate): void {
+  function insert(st: SequenceState, candidate: Candidate, env: Evaluation): void {
     const cands = (st.c ??= []);
     let i = cands.length;
     while (i > 0 && cands[i - 1][0] > candidate[0]) i--;
@@ -160,6 +160,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
       if (count <= maxCandidates) continue;
       const oldest = cands.findIndex((c) => c[1] & bit);
       dropSteps(cands[oldest], bit);
+      env.capped();
       if (!cands[oldest][1]) cands.splice(oldest, 1);
     }
   }
@@ -177,7 +178,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
           const value = step.seen.read(e);
           if (value === undefined) continue;
           const f = (st.f ??= steps.map(() => null));
-          const { seen, isNew, changed: seenChanged, held } = step.seen.observe(f[s] ?? undefined, value, e.time, env.watchedSince?.(e));
+          const { seen, isNew, changed: seenChanged, held } = step.seen.observe(f[s] ?? undefined, value, e.time, env.watchedSince?.(e), env);
           f[s] = seen;
           if (seenChanged) changed = true;
           if (held) heldMask |= 1 << s;
@@ -196,7 +197,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
         const chain = findChain(st.c ?? [], candidate);
         if (!chain) {
           if (heldChain()) env.heldWhileLearning!();
-          insert(st, candidate);
+          insert(st, candidate, env);
         } else {
           env.raise(st, chain[n - 1][0], () => {
             const events = chain.map(eventOf);

@@ -77,6 +77,8 @@ export interface Evaluation {
    * completed sequence, an anomalous bucket): per rule, for health and the tuning report.
    */
   heldWhileLearning?(): void;
+  /** Count one thing a key kept dropped at its cap (a sequence candidate past maxCandidates, a first-seen value past maxValues). */
+  capped(): void;
 }
 
 /**
