@@ -55,7 +55,7 @@ describe('warden seed --export into Table state (Azurite), then the live stream'
     const events = [...replayed.events].sort((a, b) => a.time - b.time);
     const streamed: Alert[] = [];
     for (let i = 0; i < events.length; i += 500) {
-      streamed.push(...(await detector.process(events.slice(i, i + 500).map((e) => router.route(e, e.time)))));
+      streamed.push(...(await detector.process(events.slice(i, i + 500).flatMap((e) => router.route(e, e.time)))));
       await detector.flush();
     }
     expect(detector.stats().seededSkipped).toBe(summary.seeded);
