@@ -203,9 +203,10 @@ export const NormalizedEventSchema = z.object({
   resourceType: lowerGuidish.optional(),
   correlationId: z.string().optional(),
   /**
-   * The principal the event changed, when that is another identity than the actor (a secret added
-   * to a service principal, a role granted to it): the keyed hub routes the event to this
-   * principal's partition too, so rules can key on it (docs/architecture.md, "Target-keyed events").
+   * Another identity the event is about, besides its actor: the principal a change was made to (a
+   * secret added to a service principal, a role granted to it), or the blueprint an agent identity
+   * signs in for. The keyed hub routes the event to this identity's partition too, so rules can key
+   * on it (docs/architecture.md, "Target-keyed events").
    */
   targetPrincipalId: lowerGuidish.optional(),
   details: DetailsSchema,

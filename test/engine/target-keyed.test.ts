@@ -56,7 +56,7 @@ const addedThenUsed = defineRule({
   kind: 'sequence',
   within: '7d',
   steps: {
-    added: { sources: ['directory'], where: (e) => e.details.addedKeyIds !== undefined },
+    added: { sources: ['directory'], where: (e) => e.source === 'directory' && e.details.addedKeyIds !== undefined },
     used: {
       sources: ['signin'],
       where: (e) => e.result === 'success',
