@@ -63,7 +63,7 @@ export class Backtest {
     }
     events.sort(byEventTime);
     const arrivedAt = this.now();
-    const alerts = await this.detector.process(events.map((e) => this.router.route(e, arrivedAt)));
+    const alerts = await this.detector.process(this.router.routeAll(events, arrivedAt));
     await this.detector.flush();
     for (const a of alerts) this.alerts.push(a);
     return alerts;

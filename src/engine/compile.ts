@@ -39,6 +39,8 @@ export interface CompiledRule {
   accepts(e: NormalizedEvent): boolean;
   /** The grouping key, or undefined to skip the event. */
   keyOf(e: NormalizedEvent): string | undefined;
+  /** Keyed on the target principal (`keyBy: 'target'`): applies an event's target copy, not its actor copy. */
+  readonly onTarget: boolean;
   readonly logic: KindLogic<KeyState>;
   /** What the rule's functions consult besides the event (shared by the detector's rules). */
   readonly context: RuleContext;
@@ -50,6 +52,7 @@ export interface CompiledRule {
 }
 
 const byPrincipal = (e: NormalizedEvent) => e.principalId;
+const byTarget = (e: NormalizedEvent) => e.targetPrincipalId ?? e.principalId;
 const always = () => true;
 const noEvidence = () => ({});
 
@@ -91,7 +94,8 @@ export function compileRule(
     if (err instanceof RuleDefinitionError && overrides) throw new TunableError(`${err.message} (with tunables ${JSON.stringify(overrides)})`);
     throw err;
   }
-  const { title, groupBy, evidence, severityOf } = def as unknown as {
+  const { title, groupBy, evidence, severityOf, keyBy } = def as unknown as {
+    keyBy?: string;
     title: string | ((a: CompiledAlertView) => string);
     groupBy?: (e: NormalizedEvent) => string | undefined;
     evidence?: (a: CompiledAlertView) => Record<string, unknown>;
@@ -109,7 +113,8 @@ export function compileRule(
     subscriptions: kind.subscriptions,
     learning: kind.learning ?? [],
     accepts: acceptsOf(def.where as Filter | undefined, tunables, context),
-    keyOf: groupBy ?? byPrincipal,
+    keyOf: keyBy === 'target' ? byTarget : (groupBy ?? byPrincipal),
+    onTarget: keyBy === 'target',
     logic: kind.logic,
     title: typeof title === 'function' ? title : () => title,
     evidence: evidence ?? noEvidence,

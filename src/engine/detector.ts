@@ -70,6 +70,8 @@ export interface DetectorStats {
   duplicatesSkipped: number;
   /** Events skipped as copies from the same origin: an ingest batch published to the keyed hub again. */
   republishedSkipped: number;
+  /** Copies of events applied on their target principal's partition, for rules keyed on the target (not counted in `events`). */
+  targetCopies: number;
   /** Events skipped because `warden seed` applied them from history (before the cut-over). */
   seededSkipped: number;
   alerts: number;
@@ -119,6 +121,7 @@ export class Detector {
     ahead: 0,
     duplicatesSkipped: 0,
     republishedSkipped: 0,
+    targetCopies: 0,
     seededSkipped: 0,
     suppressed: 0,
     heldWhileLearning: {},

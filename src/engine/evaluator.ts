@@ -54,6 +54,8 @@ export interface Counters {
   duplicatesSkipped: number;
   /** Events skipped as copies of one applied before from the same origin (an ingest batch published twice). */
   republishedSkipped: number;
+  /** Copies of events applied for their target principal's key, on its partition (not counted in `events`). */
+  targetCopies: number;
   /** Events skipped because history seeded them already (before the partition's seed cut-over, or seeded by an earlier `warden seed`). */
   seededSkipped: number;
   suppressed: number;
@@ -265,7 +267,10 @@ export class PartitionEvaluator {
       }
       meta.o[origin.source] = [origin.sequenceNumber, origin.index];
     }
-    this.counters.events++;
+    // A target's copy (routedFor 'target') is the actor's event seen again on another partition: counted apart, and the actor not aged here.
+    const routedFor = se.routedFor;
+    if (routedFor === 'target') this.counters.targetCopies++;
+    else this.counters.events++;
     this.applied++;
     const e = se.event;
     const lateness = this.options.allowedLatenessMs;
@@ -277,14 +282,17 @@ export class PartitionEvaluator {
       else if (advanceWatermark(meta, e.time, skew)) this.counters.ahead++;
     }
     if (meta.f === undefined || e.time < meta.f) meta.f = e.time;
-    if (e.principalId) this.age(e.principalId, e.time);
+    if (e.principalId && routedFor !== 'target') this.age(e.principalId, e.time);
     const rules = this.index.lookup(e.source, e.operation);
     if (!rules.length) return;
     const pid = this.partitionId;
     const seq = se.sequenceNumber;
+    // Each copy serves the rules of the key it was routed for, so no rule counts an event twice.
+    const forTarget = routedFor !== undefined || e.targetPrincipalId === undefined;
+    const forActor = routedFor !== 'target';
     for (const rule of rules) {
       try {
-        if (!rule.accepts(e)) continue;
+        if (!(rule.onTarget ? forTarget : forActor) || !rule.accepts(e)) continue;
         const key = rule.keyOf(e);
         if (!key) continue;
         const map = this.states[rule.index];

@@ -340,8 +340,10 @@ export class Warden {
       const sequenceNumber = view.sequenceNumbers[i];
       try {
         if (sequenceNumber === undefined) throw new KeyedEventFormatError('the trigger metadata has no sequence number for this event');
-        const { event, arrivedAt, origin } = parseKeyedEvent(messages[i]);
-        batch.push({ event, arrivedAt, partitionId, sequenceNumber, origin });
+        const { event, arrivedAt, origin, routedFor } = parseKeyedEvent(messages[i]);
+        const se: StreamEvent = { event, arrivedAt, partitionId, sequenceNumber, origin };
+        if (routedFor) se.routedFor = routedFor;
+        batch.push(se);
       } catch (err) {
         if (!(err instanceof KeyedEventFormatError)) throw err;
         deadLetters.push(deadLetter(err.message, locationOf(hub, view, i), messages[i]));

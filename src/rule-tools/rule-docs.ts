@@ -77,7 +77,8 @@ export async function renderCatalogue(rules: readonly LoadedRule[]): Promise<str
       `## ${rule.id}`,
       '',
       `**${ruleName(rule)}** — ${rule.kind}, ${rule.severity}${rule.definition.severityOf ? ' (set per alert from its evidence)' : ''}, version ${rule.version}. ` +
-        `Sources: ${rule.sources.join(', ')}. MITRE: ${rule.tactics.join(', ')}${rule.techniques.length ? ` (${rule.techniques.join(', ')})` : ''}.`,
+        `Sources: ${rule.sources.join(', ')}. MITRE: ${rule.tactics.join(', ')}${rule.techniques.length ? ` (${rule.techniques.join(', ')})` : ''}.` +
+        (rule.definition.keyBy === 'target' ? ' Keyed on the target principal ([docs/rules.md](../docs/rules.md#keying-on-the-target)).' : ''),
       '',
       rule.description,
     );

@@ -57,7 +57,7 @@ describe('warden seed --export into Table state (Azurite), then the live stream'
     const events = [...replayed.events].sort((a, b) => a.time - b.time);
     const streamed: Alert[] = [];
     for (let i = 0; i < events.length; i += 500) {
-      streamed.push(...(await detector.process(events.slice(i, i + 500).map((e) => router.route(e, e.time)))));
+      streamed.push(...(await detector.process(events.slice(i, i + 500).flatMap((e) => router.route(e, e.time)))));
       await detector.flush();
     }
     expect(detector.stats().seededSkipped).toBe(summary.seeded);
@@ -85,15 +85,19 @@ describe('warden seed while the app runs (the app on Azurite): refused, accepted
   async function stream(app: Warden, events: readonly NormalizedEvent[]): Promise<Alert[]> {
     const byPartition = new Map<string, StreamEvent[]>();
     for (const e of events) {
-      const se = router.route(e, e.time);
-      byPartition.set(se.partitionId, [...(byPartition.get(se.partitionId) ?? []), se]);
+      for (const se of router.route(e, e.time)) byPartition.set(se.partitionId, [...(byPartition.get(se.partitionId) ?? []), se]);
     }
     const alerts: Alert[] = [];
     for (const [partitionId, list] of byPartition) {
       for (let i = 0; i < list.length; i += 100) {
         const batch = list.slice(i, i + 100);
         const messages = batch.map((se) =>
-          JSON.stringify({ event: se.event, arrivedAt: se.arrivedAt, origin: { source: `raw/${partitionId}`, sequenceNumber: se.sequenceNumber, index: 0 } }),
+          JSON.stringify({
+            event: se.event,
+            arrivedAt: se.arrivedAt,
+            routedFor: se.routedFor,
+            origin: { source: `raw/${partitionId}`, sequenceNumber: se.sequenceNumber, index: 0 },
+          }),
         );
         alerts.push(...(await app.detect(messages, batchContext(partitionId, batch.length, batch[0].sequenceNumber))).alerts);
       }

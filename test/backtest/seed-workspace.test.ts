@@ -99,7 +99,7 @@ describe('nine days seeded by warden seed --workspace, the tenth streamed throug
     const router = new PartitionRouter(4);
     const uninterrupted: Alert[] = [];
     for (let from = T0; from < T0 + 11 * DAY; from += HOUR) {
-      const batch = events.filter((e) => e.time >= from && e.time < from + HOUR).map((e) => router.route(e, e.time));
+      const batch = events.filter((e) => e.time >= from && e.time < from + HOUR).flatMap((e) => router.route(e, e.time));
       uninterrupted.push(...(await uninterruptedDetector.process(batch)));
       await uninterruptedDetector.flush();
     }
@@ -146,12 +146,16 @@ describe('nine days seeded by warden seed --workspace, the tenth streamed throug
       for (let from = CUT - HOUR; from < T0 + 10 * DAY; from += HOUR) {
         const byPartition = new Map<string, StreamEvent[]>();
         for (const e of events.filter((x) => x.time >= from && x.time < from + HOUR)) {
-          const se = live.route(e, e.time);
-          byPartition.set(se.partitionId, [...(byPartition.get(se.partitionId) ?? []), se]);
+          for (const se of live.route(e, e.time)) byPartition.set(se.partitionId, [...(byPartition.get(se.partitionId) ?? []), se]);
         }
         for (const [partitionId, batch] of byPartition) {
           const messages = batch.map((se) =>
-            JSON.stringify({ event: se.event, arrivedAt: se.arrivedAt, origin: { source: `raw/${partitionId}`, sequenceNumber: se.sequenceNumber, index: 0 } }),
+            JSON.stringify({
+              event: se.event,
+              arrivedAt: se.arrivedAt,
+              routedFor: se.routedFor,
+              origin: { source: `raw/${partitionId}`, sequenceNumber: se.sequenceNumber, index: 0 },
+            }),
           );
           streamed.push(...(await app.detect(messages, batchContext(partitionId, batch.length, batch[0].sequenceNumber))).alerts);
         }

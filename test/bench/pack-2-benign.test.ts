@@ -55,7 +55,7 @@ describe('detection pack 2 on the bench workload (100 000 records, seed 1, 5 000
     const replay = async (body: string, i: number): Promise<Alert[]> => {
       const { events, deadLetters } = ingestBody(body, { partitionId: '0', sequenceNumber: i });
       expect(deadLetters).toEqual([]);
-      const alerts = await detector.process(events.map(({ event }) => router.route(event, 0)));
+      const alerts = await detector.process(events.flatMap(({ event }) => router.route(event, 0)));
       await detector.flush();
       return alerts;
     };

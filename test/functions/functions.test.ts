@@ -407,7 +407,7 @@ describe('ingest → keyed hub → detect → outbox → Sentinel', () => {
       lastDelivery: { at: string };
     };
     expect(body).toMatchObject({ status: 'ok', outbox: { backlog: 0 }, lastDelivery: { by: 'detect', sent: 1, failed: 0, at: expect.any(String) } });
-    expect(body.rules.count).toBe(30);
+    expect(body.rules.count).toBe(31);
     expect(body.rules.ids).toContain('nhi-new-ip-then-key-access');
     expect(body.settings).toMatchObject({ eventsHub: `warden-events-${run}`, sentinel: { streamName: 'Custom-WardenAlerts' } });
     const text = JSON.stringify(body);

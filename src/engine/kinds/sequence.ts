@@ -222,7 +222,9 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
             events.forEach((x, i) => (named[steps[i].key] = x));
             return {
               key,
-              trigger: ev,
+              // The last step, whichever event completed the chain: a late first step (a target's
+              // copy from another partition) must not make the alert about that step's actor.
+              trigger: last,
               firstTime: first.time,
               lastTime: last.time,
               count: n,

@@ -44,6 +44,8 @@ export interface EventParts {
   /** The subscription when the target's resource id names none. */
   subscriptionId?: string;
   correlationId?: string;
+  /** Another identity the event is about, whose key it also reaches (NormalizedEvent.targetPrincipalId). */
+  targetPrincipalId?: string;
   details: Details;
   /** The record's own unique id, when the stream record and its row both carry it (sign-ins). */
   recordId?: string;
@@ -78,6 +80,7 @@ export function buildEvent(source: Source, parts: EventParts): NormalizedEvent {
   if (target.resourceType) event.resourceType = target.resourceType;
   if (parts.correlationId) event.correlationId = parts.correlationId;
   event.id = parts.recordId ?? eventId(event, ...(parts.distinguishing ?? NONE));
+  if (parts.targetPrincipalId) event.targetPrincipalId = parts.targetPrincipalId;
   return event;
 }
 

@@ -263,6 +263,19 @@ function mainTarget(targets: Target[]): Target | undefined {
   return targets.find((t) => lower(t.type) !== 'role') ?? targets[0];
 }
 
+/** Target types that are principals with events of their own (sign-ins, ARM calls): what an event about them is routed to. */
+const PRINCIPAL_TARGETS = new Set(['serviceprincipal', 'user']);
+
+/**
+ * The principal the change was made to, as its own events name it (object id): a service
+ * principal or user target. An application object is not: the service principal that signs in
+ * with its credentials has another object id, which the audit entry does not carry.
+ */
+function targetPrincipal(target: Target | undefined): string | undefined {
+  const type = lower(target?.type);
+  return type && PRINCIPAL_TARGETS.has(type) ? lowerGuid(target?.id) : undefined;
+}
+
 function initiator(p: z.infer<typeof AuditProperties> | null | undefined, identity: string | undefined): { principal: Principal; type?: string; ip?: string } {
   const user = p?.initiatedBy?.user;
   const app = p?.initiatedBy?.app;
@@ -336,6 +349,8 @@ function toEvent(d: AuditRecord, fields: typeof STREAM_FIELDS): NormalizedEvent 
   };
   if (who.principal.principalName) event.principalName = who.principal.principalName;
   if (who.principal.appId) event.appId = who.principal.appId;
+  const targetPrincipalId = targetPrincipal(target);
+  if (targetPrincipalId) event.targetPrincipalId = targetPrincipalId;
   const ip = callerIp(who.ip) ?? callerIp(d.callerIpAddress);
   if (ip) event.ip = ip;
   const tenantId = lowerGuid(d.tenantId);
