@@ -13,6 +13,7 @@ import { haveExternalCaptures } from './test/support/external-captures.js';
 const INTEGRATION = [
   'test/backtest/backtest-cli.test.ts',
   'test/backtest/seed-cli.test.ts',
+  'test/backtest/seed-workspace.test.ts',
   'test/backtest/workspace.test.ts',
   'test/cli/errors.test.ts',
   'test/cli/process.test.ts',
@@ -28,7 +29,9 @@ const INTEGRATION = [
   'test/engine/alert-ids.test.ts',
   'test/eventhubs/**/*.test.ts',
   'test/functions/functions.test.ts',
+  'test/hostile/avro.test.ts',
   'test/hostile/dead-letters.test.ts',
+  'test/hostile/delivery.test.ts',
   'test/hostile/state.test.ts',
   'test/report/report.test.ts',
   'test/state/**/*.test.ts',

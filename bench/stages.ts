@@ -119,8 +119,8 @@ export async function runPipeline(bodies: readonly string[], rules: readonly Rul
     const t0 = performance.now();
     const result = ingestBody(bodies[i], { partitionId: '0', sequenceNumber: i });
     const arrivedAt = Date.now();
-    const batch = new Array<StreamEvent>(result.events.length);
-    for (let k = 0; k < batch.length; k++) batch[k] = router.route(result.events[k].event, arrivedAt);
+    const batch: StreamEvent[] = [];
+    for (let k = 0; k < result.events.length; k++) router.route(result.events[k].event, arrivedAt, batch);
     run.alerts += (await detector.process(batch)).length;
     await detector.flush();
     latencies?.push(performance.now() - t0);
@@ -189,7 +189,7 @@ export async function heapPerKey(
       const clone = JSON.parse(json) as NormalizedEvent;
       clone.id = `${e.id.slice(0, 24)}${j.toString(16).padStart(8, '0')}`;
       clone.principalId = ids[j];
-      batch.push(router.route(clone, 0));
+      router.route(clone, 0, batch);
       touched[j] = 1;
       events++;
       if (batch.length >= BATCH) await flush();

@@ -42,7 +42,8 @@ export async function tableCost(events: readonly NormalizedEvent[], rules: reado
     let ms = 0;
     for (const e of events) {
       if (batches >= MAX_BATCHES + WARM_BATCHES) break;
-      const se = router.route(e, Date.now());
+      // The workload's events have no target principal: one copy each.
+      const [se] = router.route(e, Date.now());
       const queue = queues[Number(se.partitionId)];
       queue.push(se);
       if (queue.length < BATCH) continue;

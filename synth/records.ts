@@ -282,6 +282,8 @@ export interface SigninOptions {
   errorCode?: number;
   failureReason?: string;
   userAgent?: string;
+  /** A service principal's credential when not its usual client secret: a certificate, or a secret added to it. */
+  credential?: { keyId: string; type: 'clientSecret' | 'certificate' };
 }
 
 const SIGNIN_CATEGORY = { user: 'SignInLogs', servicePrincipal: 'ServicePrincipalSignInLogs', managedIdentity: 'ManagedIdentitySignInLogs' } as const;
@@ -369,8 +371,8 @@ export function signinRecord(ctx: SynthContext, o: SigninOptions): StreamRecord 
       { key: 'Azure AD App Authentication Library', value: 'Family: MSAL Library: MSAL.Python 1.28.0 Platform: Python' },
     ];
     if (p.kind === 'servicePrincipal') {
-      properties.servicePrincipalCredentialKeyId = p.credentialKeyId;
-      properties.clientCredentialType = 'clientSecret';
+      properties.servicePrincipalCredentialKeyId = o.credential?.keyId ?? p.credentialKeyId;
+      properties.clientCredentialType = o.credential?.type ?? 'clientSecret';
     } else {
       properties.managedServiceIdentity = {
         msiType: 'userAssigned',
@@ -399,6 +401,144 @@ export function signinRecord(ctx: SynthContext, o: SigninOptions): StreamRecord 
   if (where.countryOrRegion) record.location = where.countryOrRegion;
   record.properties = properties;
   return record;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entra ID audit log (AuditLogs) and Microsoft Graph activity logs
+// ---------------------------------------------------------------------------------------------
+
+/** A key credential as the audit log lists it (ids and names only: the log never holds the secret). */
+export interface AuditKeyCredential {
+  keyId: string;
+  type: 'Password' | 'AsymmetricX509Cert';
+  name: string;
+}
+
+export interface CredentialAddedOptions {
+  time: number;
+  /** The user who adds the credential. */
+  actor: Principal;
+  ip: string;
+  /** The service principal it is added to, with the credentials it had. */
+  target: Principal;
+  before: readonly AuditKeyCredential[];
+  added: AuditKeyCredential;
+  userAgent?: string;
+}
+
+const keyDescription = (k: AuditKeyCredential) => `[KeyIdentifier=${k.keyId},KeyType=${k.type},KeyUsage=Verify,DisplayName=${k.name}]`;
+
+/** "Add service principal credentials" by a user, as the Entra diagnostic setting streams it (directoryAudit schema). */
+export function credentialAddedRecord(ctx: SynthContext, o: CredentialAddedOptions): StreamRecord {
+  const { tenant, rng } = ctx;
+  const correlationId = rng.guid();
+  const time = azureTime(o.time);
+  const userAgent = o.userAgent ?? o.actor.userAgent;
+  return {
+    time,
+    resourceId: `/tenants/${tenant.id}/providers/Microsoft.aadiam`,
+    operationName: 'Add service principal credentials',
+    operationVersion: '1.0',
+    category: 'AuditLogs',
+    tenantId: tenant.id,
+    resultSignature: 'None',
+    durationMs: 0,
+    callerIpAddress: o.ip,
+    correlationId,
+    identity: o.actor.name,
+    Level: 4,
+    properties: {
+      id: `Directory_${correlationId}_${rng.hex(5).toUpperCase()}_${rng.int(10_000_000, 99_999_999)}`,
+      category: 'ApplicationManagement',
+      correlationId,
+      result: 'success',
+      resultReason: '',
+      activityDisplayName: 'Add service principal credentials',
+      activityDateTime: time.replace('Z', '+00:00'),
+      loggedByService: 'Core Directory',
+      operationType: 'Update',
+      initiatedBy: { user: { id: o.actor.objectId, displayName: null, userPrincipalName: o.actor.upn, ipAddress: o.ip, roles: [] } },
+      targetResources: [
+        {
+          id: o.target.objectId,
+          displayName: o.target.name,
+          type: 'ServicePrincipal',
+          administrativeUnits: [],
+          modifiedProperties: [
+            {
+              displayName: 'KeyDescription',
+              oldValue: JSON.stringify(o.before.map(keyDescription)),
+              newValue: JSON.stringify([...o.before, o.added].map(keyDescription)),
+            },
+            { displayName: 'Included Updated Properties', oldValue: null, newValue: '"KeyDescription"' },
+          ],
+        },
+      ],
+      additionalDetails: [
+        { key: 'User-Agent', value: userAgent },
+        { key: 'AppId', value: o.target.appId },
+      ],
+    },
+  };
+}
+
+export interface GraphRequestOptions {
+  time: number;
+  /** An app-only caller (service principal). */
+  principal: Principal;
+  ip: string;
+  /** The path after the version: `users`, `groups?$top=999` … */
+  path: string;
+  /** The sign-in that issued the token (its uniqueTokenIdentifier). */
+  signInActivityId: string;
+  roles: string;
+  userAgent?: string;
+  /** 1 client secret, 2 certificate. */
+  clientAuthMethod: 1 | 2;
+}
+
+/** One Microsoft Graph request, as the MicrosoftGraphActivityLogs diagnostic category streams it. */
+export function graphRequestRecord(ctx: SynthContext, o: GraphRequestOptions): StreamRecord {
+  const { tenant, rng } = ctx;
+  const requestId = rng.guid();
+  const time = azureTime(o.time);
+  const durationMs = rng.int(40, 900);
+  return {
+    time,
+    resourceId: `/tenants/${tenant.id}/providers/Microsoft.aadiam`,
+    operationName: 'Microsoft Graph Activity',
+    operationVersion: 'v1.0',
+    category: 'MicrosoftGraphActivityLogs',
+    resultSignature: '200',
+    durationMs,
+    callerIpAddress: o.ip,
+    correlationId: requestId,
+    level: 'Informational',
+    location: 'West Europe',
+    properties: {
+      timeGenerated: time,
+      location: 'West Europe',
+      requestId,
+      operationId: requestId,
+      clientRequestId: rng.guid(),
+      apiVersion: 'v1.0',
+      requestMethod: 'GET',
+      responseStatusCode: 200,
+      tenantId: tenant.id,
+      durationMs,
+      responseSizeBytes: rng.int(2_000, 400_000),
+      signInActivityId: o.signInActivityId,
+      roles: o.roles,
+      appId: o.principal.appId,
+      servicePrincipalId: o.principal.objectId,
+      ipAddress: o.ip,
+      userAgent: o.userAgent ?? o.principal.userAgent,
+      requestUri: `https://graph.microsoft.com/v1.0/${o.path}`,
+      tokenIssuedAt: azureTime(o.time - rng.int(30_000, 120_000)),
+      identityProvider: `https://sts.windows.net/${tenant.id}/`,
+      clientAuthMethod: o.clientAuthMethod,
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import {
   aiRequestRecord,
   ArmOperations,
   blobUrl,
+  credentialAddedRecord,
+  graphRequestRecord,
   keyVaultRecord,
   sasQuery,
   signinRecord,
@@ -55,8 +57,14 @@ export type AttackStep = (typeof ATTACK_STEPS)[number];
 export const KEY_CHAIN_STEPS = ['harvestSecrets', 'keyFromNewNetwork', 'volumeDrain'] as const;
 export type KeyChainStep = (typeof KEY_CHAIN_STEPS)[number];
 
+/** The third chain's steps, in order. */
+export const CREDENTIAL_CHAIN_STEPS = ['addSecret', 'secretFromNewIp', 'graphRecon'] as const;
+export type CredentialChainStep = (typeof CREDENTIAL_CHAIN_STEPS)[number];
+
 /** Where the stolen key is used from: a VPN exit no workload of the tenant uses. */
 const KEY_THIEF_NETWORK = '100.64.23';
+/** Where the planted secret is used from: another VPN exit, apart from the other attackers' networks. */
+const PLANTED_SECRET_NETWORK = '100.64.77';
 
 export interface AttackPlan {
   attacker: Principal;
@@ -246,6 +254,15 @@ export interface DemoManifest {
    * secrets, and the API key found there is used from a new network for a volume drain.
    */
   keyChain: { harvester: ManifestPrincipal; key: ManifestPrincipal; network: string; steps: { step: KeyChainStep; time: string }[] };
+  /**
+   * The third chain: a user adds a client secret to a service principal that reads the directory,
+   * and the secret signs it in from elsewhere and enumerates the directory through Graph.
+   */
+  credentialChain: {
+    adder: ManifestPrincipal;
+    target: ManifestPrincipal & { usualIp: string; attackIp: string };
+    steps: { step: CredentialChainStep; time: string }[];
+  };
   /** Expected, approved activity that looks like an attack step and belongs on an allow list. */
   allowListed: { principalId: string; operation: string; resourceId: string; reason: string }[];
 }
@@ -517,6 +534,8 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
   push(...attack.records);
   const keyChain = keyChainRecords(tenant, seed, start, devAi, prodAi);
   push(...keyChain.records);
+  const credentialChain = credentialChainRecords(tenant, seed, start);
+  push(...credentialChain.records);
 
   out.sort(byTime);
   const manifest: DemoManifest = {
@@ -545,6 +564,7 @@ export function generateDemo(options: { seed?: number; start?: number } = {}): D
       keyEntry(prodAi.name, 'busy app calling the prod model with an API key, ~20 calls a minute from its usual network'),
     ],
     keyChain: keyChain.manifest,
+    credentialChain: credentialChain.manifest,
     allowListed: [prodAi, devAi].map((account) => ({
       principalId: platform.objectId,
       operation: ArmOperations.listKeys(account).operation.toUpperCase(),
@@ -612,6 +632,128 @@ function keyChainRecords(tenant: Tenant, seed: number, start: number, devAi: AiA
       harvester: manifestEntry(ci, "AI project CI; its credential lists the project's connection secrets from T+36 min"),
       key: keyEntry(devAi.name, "dev AI account key (a legacy app's, once a minute from 10.30.4.17), stolen and used from a VPN network from T+38 min"),
       network: `${KEY_THIEF_NETWORK}.0/24`,
+      steps,
+    },
+  };
+}
+
+/** Collections an attacker maps first with a directory-reading app's credential (AzureHound, ROADrecon). */
+const RECON_PATHS = [
+  'organization',
+  'users?$top=999&$select=id,userPrincipalName,accountEnabled',
+  'groups?$top=999',
+  'applications?$top=999',
+  'servicePrincipals?$top=999',
+  'directoryRoles?$expand=members',
+  'roleManagement/directory/roleAssignments?$top=999',
+  'policies/conditionalAccessPolicies',
+  'devices?$top=999',
+];
+
+/**
+ * The third chain, on its own random stream so the other chains' records stay as they were:
+ * sp-hr-directory-sync signs in with its certificate every 10 minutes and reads users through
+ * Graph; at T+33 min frank.moreau (a helpdesk admin whose session is in an attacker's hands) adds
+ * a client secret to it; at T+42 that secret signs it in from an address it never used, and the
+ * token maps the directory through Graph.
+ */
+function credentialChainRecords(tenant: Tenant, seed: number, start: number) {
+  const rng = new Rng(seed).fork('demo-credential-planting');
+  const ctx: SynthContext = { tenant, rng };
+  const end = start + HOUR;
+  const out: StreamRecord[] = [];
+  const sync = addPrincipal(tenant, rng, 'servicePrincipal', 'sp-hr-directory-sync');
+  const frank = addPrincipal(tenant, rng, 'user', 'Frank Moreau', { ips: [rng.ipIn(NETWORKS.office)] });
+  const certificate = { keyId: rng.guid(), type: 'certificate' as const };
+  const roles = 'User.Read.All Directory.Read.All';
+  const syncIp = sync.ips[0];
+  const attackIp = rng.ipIn(PLANTED_SECRET_NETWORK);
+
+  // A sign-in whose token Graph requests name: Entra's token ids are 22 base64url characters.
+  const tokenSignin = (options: Parameters<typeof signinRecord>[1]): { record: StreamRecord; token: string } => {
+    const record = signinRecord(ctx, options);
+    const token = Buffer.from(rng.hex(32), 'hex').toString('base64url').slice(0, 22);
+    (record.properties as { uniqueTokenIdentifier: string }).uniqueTokenIdentifier = token;
+    return { record, token };
+  };
+  // Its usual run: a token every 10 minutes from its host, users read every 5 minutes with the latest one.
+  const tokens: Array<{ time: number; token: string }> = [];
+  every(rng, start + MINUTE, end, 10 * MINUTE, 20_000, (time) => {
+    const { record, token } = tokenSignin({ time, principal: sync, ip: syncIp, resource: WELL_KNOWN_APPS.graph, credential: certificate });
+    tokens.push({ time, token });
+    out.push(record);
+  });
+  const tokenAt = (time: number) => tokens.filter((t) => t.time <= time).at(-1)!.token;
+  every(rng, start + 2 * MINUTE, end, 5 * MINUTE, 30_000, (time) =>
+    out.push(
+      graphRequestRecord(ctx, {
+        time,
+        principal: sync,
+        ip: syncIp,
+        path: 'users/delta?$select=id,displayName,department',
+        signInActivityId: tokenAt(time),
+        roles,
+        clientAuthMethod: 2,
+      }),
+    ),
+  );
+
+  const addAt = start + 33 * MINUTE + rng.next() * 5_000;
+  const secret = { keyId: rng.guid(), type: 'Password' as const, name: 'sync-fallback' };
+  out.push(signinRecord(ctx, { time: addAt - 2 * MINUTE, principal: frank, ip: frank.ips[0], resource: WELL_KNOWN_APPS.azurePortal }));
+  out.push(
+    credentialAddedRecord(ctx, {
+      time: addAt,
+      actor: frank,
+      ip: frank.ips[0],
+      target: sync,
+      before: [{ keyId: certificate.keyId, type: 'AsymmetricX509Cert', name: 'CN=sp-hr-directory-sync' }],
+      added: secret,
+    }),
+  );
+
+  const useAt = start + 42 * MINUTE + rng.next() * 5_000;
+  const { record: stolen, token } = tokenSignin({
+    time: useAt,
+    principal: sync,
+    ip: attackIp,
+    resource: WELL_KNOWN_APPS.graph,
+    credential: { keyId: secret.keyId, type: 'clientSecret' },
+    userAgent: ATTACKER_AGENT,
+  });
+  out.push(stolen);
+  const reconAt = useAt + 20_000;
+  RECON_PATHS.forEach((path, i) =>
+    out.push(
+      graphRequestRecord(ctx, {
+        time: reconAt + i * 15_000 + rng.int(0, 5_000),
+        principal: sync,
+        ip: attackIp,
+        path,
+        signInActivityId: token,
+        roles,
+        userAgent: ATTACKER_AGENT,
+        clientAuthMethod: 1,
+      }),
+    ),
+  );
+  const steps: { step: CredentialChainStep; time: string }[] = [
+    { step: 'addSecret', time: new Date(addAt).toISOString() },
+    { step: 'secretFromNewIp', time: new Date(useAt).toISOString() },
+    { step: 'graphRecon', time: new Date(reconAt).toISOString() },
+  ];
+  return {
+    records: out,
+    manifest: {
+      adder: manifestEntry(frank, 'helpdesk admin whose session adds a client secret to sp-hr-directory-sync at T+33 min'),
+      target: {
+        ...manifestEntry(
+          sync,
+          'HR directory sync: certificate sign-ins, reads users through Graph; the added secret signs it in from a new IP at T+42 min and maps the directory',
+        ),
+        usualIp: syncIp,
+        attackIp,
+      },
       steps,
     },
   };

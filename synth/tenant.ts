@@ -84,6 +84,7 @@ export const WELL_KNOWN_APPS = {
   keyVault: { id: 'cfa8b339-82a2-471a-a3c9-0fc0be7a4093', name: 'Azure Key Vault' },
   storage: { id: 'e406a681-f3d4-42a8-90b6-c2b029497af1', name: 'Azure Storage' },
   cognitiveServices: { id: '7d312290-28c8-473c-a0ed-8e53749b6d6d', name: 'Azure Cognitive Services' },
+  graph: { id: '00000003-0000-0000-c000-000000000000', name: 'Microsoft Graph' },
 } as const;
 
 export const DEPLOYMENTS: readonly ModelDeployment[] = [

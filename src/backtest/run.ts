@@ -1,4 +1,4 @@
-import { type Detector } from '../engine/index.js';
+import { type Detector, type DetectorStats } from '../engine/index.js';
 import { byEventTime, counts, IngestTotals, type IngestResult, type IngestSummary } from '../ingest/pipeline.js';
 import { replayFiles } from '../ingest/replay.js';
 import type { Alert, NormalizedEvent } from '../model/index.js';
@@ -17,6 +17,8 @@ export interface BacktestSummary extends IngestSummary {
   outsideRange: number;
   /** Events a rule threw on, per rule (the event still reached the other rules). */
   ruleErrors: Record<string, number>;
+  /** Per rule with a learning period: alerts it could not raise because the key was still learning, and keys still learning at the end. */
+  learning: DetectorStats['learning'];
 }
 
 export interface BacktestOptions {
@@ -61,7 +63,7 @@ export class Backtest {
     }
     events.sort(byEventTime);
     const arrivedAt = this.now();
-    const alerts = await this.detector.process(events.map((e) => this.router.route(e, arrivedAt)));
+    const alerts = await this.detector.process(this.router.routeAll(events, arrivedAt));
     await this.detector.flush();
     for (const a of alerts) this.alerts.push(a);
     return alerts;
@@ -79,6 +81,7 @@ export class Backtest {
     }
     const days: Record<string, Record<string, number>> = {};
     for (const d of Object.keys(byDay).sort()) days[d] = sortedCounts(byDay[d]);
+    const stats = this.detector.stats();
     return {
       ...ingest,
       rows: ingest.records,
@@ -86,7 +89,8 @@ export class Backtest {
       byRule,
       byDay: days,
       outsideRange: this.outsideRange,
-      ruleErrors: this.detector.stats().ruleErrors,
+      ruleErrors: stats.ruleErrors,
+      learning: stats.learning,
     };
   }
 }

@@ -71,9 +71,9 @@ function deep(v: unknown, depth: number): unknown {
 
 const MAX_TEXT = 200;
 const REDACTED = `[${MARK}]`;
-// Names whose text values are credentials (token counts are numbers and stay; a credential key id names a credential, it is not one).
+// Names whose text values are credentials (token counts are numbers and stay; a credential key id or type names a credential, it is not one).
 const SECRET_NAME =
-  /token|password|passwd|pwd|credential(?!keyid)|connectionstring|authorization|apikey|api_key|accesskey|^sig$|^signature$|^key$|^secret$|^sas/i;
+  /token|password|passwd|pwd|credential(?!keyid|type)|connectionstring|authorization|apikey|api_key|accesskey|^sig$|^signature$|^key$|^secret$|^sas/i;
 const OPAQUE = /^[A-Za-z0-9+/=_-]{32,}$/;
 /** ARM ids such as a subscription scope (`/subscriptions/<guid>`) have the opaque alphabet but are not keys. */
 const ARM_ID = /^\/(subscriptions|providers|tenants)\//i;

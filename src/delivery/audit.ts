@@ -105,7 +105,8 @@ export async function auditDelivery(
   const rows = await outbox.sentBefore(new Date(now - (options.graceMs ?? DEFAULT_AUDIT_GRACE_MS)), options.maxRows ?? 2000);
   const report: AuditReport = { at: new Date(now).toISOString(), checked: rows.length, landed: 0, missing: [], resent: [], lost: [], lostTotal: 0 };
   if (rows.length) {
-    const earliest = Math.min(...rows.map((r) => Date.parse(r.timeGenerated) || now));
+    let earliest = now;
+    for (const r of rows) earliest = Math.min(earliest, Date.parse(r.timeGenerated) || now);
     const found = await workspace.landed(
       rows.map((r) => r.alertId),
       new Date(earliest - INGESTION_TIME_SLACK_MS),

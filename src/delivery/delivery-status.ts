@@ -38,6 +38,28 @@ export class TableDeliveryStatus {
     return last;
   }
 
+  /**
+   * Note that the deliver timer ran: a running app does every minute, with or without alerts, so
+   * `warden seed` can tell a running app from a stopped one (the entity's Timestamp is the time).
+   */
+  async noteTimerRun(): Promise<void> {
+    await this.ensureTable();
+    await this.client.upsertEntity({ partitionKey: 'delivery', rowKey: 'timer' }, 'Replace');
+  }
+
+  /** When the deliver timer last ran (the service's time), or undefined when it never did. */
+  async lastTimerRun(): Promise<number | undefined> {
+    try {
+      const entity = await this.client.getEntity('delivery', 'timer');
+      return Date.parse(String(entity.timestamp));
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode;
+      // No table yet is an app that never ran.
+      if (status === 404) return undefined;
+      throw err;
+    }
+  }
+
   /** The last run, or undefined when none was recorded yet. */
   read(): Promise<LastDelivery | undefined> {
     return this.readJson<LastDelivery>('last');

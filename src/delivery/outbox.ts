@@ -47,6 +47,8 @@ export interface AlertOutbox {
   pending(limit: number): Promise<PendingAlert[]>;
   markSent(alertIds: readonly string[]): Promise<void>;
   markFailed(alertIds: readonly string[], error: string, retryAfterMs?: number): Promise<void>;
+  /** Set an alert aside that the service refused as too large: kept with the reason, never sent again. */
+  markRefused(alertId: string, error: string): Promise<void>;
   backlog(): Promise<number>;
 }
 
@@ -58,9 +60,10 @@ export interface TableOutboxOptions {
 /**
  * pending → sent (the service answered 2xx; the alert JSON is kept) → landed (the audit found the
  * row in the workspace; the JSON is dropped). A sent row the audit does not find goes back to
- * pending to be sent again, or to lost once it was resent as often as allowed.
+ * pending to be sent again, or to lost once it was resent as often as allowed. A pending row the
+ * service refuses as too large is refused: kept with the reason, never sent again.
  */
-type Status = 'pending' | 'sent' | 'landed' | 'lost';
+type Status = 'pending' | 'sent' | 'landed' | 'lost' | 'refused';
 
 /** A row the service accepted and the audit has not yet found in the workspace. */
 export interface SentAlert {
@@ -78,11 +81,24 @@ export function errorText(error: string): string {
   return text.length > ERROR_CHARS ? `${text.slice(0, ERROR_CHARS - 1)}…` : text;
 }
 
-/** The alert as stored: its JSON, or with Evidence replaced when the whole would not fit one entity. */
+/**
+ * The most UTF-8 bytes of one row's JSON: the Logs Ingestion client puts a row this large alone in
+ * a call, and the service takes 1 MiB per call.
+ */
+export const MAX_ROW_BYTES = 1_000_000;
+
+/**
+ * The alert as stored: its JSON, or with Evidence replaced when the whole would not fit one
+ * entity (UTF-16 characters, as Tables counts) or one Sentinel row (UTF-8 bytes, as the service
+ * counts: 400 000 characters of '✓' are 1.2 MB, a row the service refused on every retry).
+ */
 function storedJson(alert: Alert): { json: string; trimmed: boolean } {
   const json = JSON.stringify(alert);
-  if (json.length + alert.AlertId.length <= ENTITY_TEXT_CHARS) return { json, trimmed: false };
-  const note = `Evidence was ${JSON.stringify(alert.Evidence).length} characters, over what the outbox stores (${ENTITY_TEXT_CHARS}); replay the events for the full evidence`;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short JSON needs no count.
+  const fits = json.length + alert.AlertId.length <= ENTITY_TEXT_CHARS && (json.length * 3 <= MAX_ROW_BYTES || Buffer.byteLength(json) <= MAX_ROW_BYTES);
+  if (fits) return { json, trimmed: false };
+  const evidence = JSON.stringify(alert.Evidence);
+  const note = `Evidence was ${evidence.length} characters (${Buffer.byteLength(evidence)} bytes), over what the outbox stores (${ENTITY_TEXT_CHARS} characters) or one Sentinel row may be (${MAX_ROW_BYTES} bytes); replay the events for the full evidence`;
   return { json: JSON.stringify({ ...alert, Evidence: { trimmed: note } }), trimmed: true };
 }
 
@@ -297,6 +313,23 @@ export class TableAlertOutbox implements AlertOutbox {
       ]);
     }
     await submitTransactions(this.client, actions, (action, status) => action[0] === 'update' && status === 404);
+  }
+
+  async markRefused(alertId: string, error: string): Promise<void> {
+    const at = new Date(this.now()).toISOString();
+    this.attempts.delete(alertId);
+    await this.ensureTable();
+    await submitTransactions(
+      this.client,
+      [
+        [
+          'update',
+          { partitionKey: PARTITION, rowKey: tableKey(alertId), Status: 'refused' satisfies Status, LastError: errorText(error), LastAttemptAt: at },
+          'Merge',
+        ],
+      ],
+      (_action, status) => status === 404,
+    );
   }
 
   /** Alerts not yet sent, due or waiting for their next attempt. */

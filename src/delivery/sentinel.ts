@@ -22,6 +22,8 @@ export interface SendResult {
   sent: string[];
   /** Alerts not accepted, each with why (one line, no secrets). */
   failed: Array<{ alertId: string; error: string }>;
+  /** Alerts the service refused as too large, each alone in its call: sending them again cannot succeed. */
+  refused?: Array<{ alertId: string; error: string }>;
   /** The longest wait the service asked for (Retry-After of a final 429/503), for the outbox to honour. */
   retryAfterMs?: number;
 }
@@ -50,7 +52,16 @@ export interface SentinelSinkOptions {
    * deliver function. Default 30 s.
    */
   maxRetryAfterMs?: number;
+  /**
+   * The longest one send may take, retries and their waits included (SENTINEL_UPLOAD_TIMEOUT):
+   * a service that never answers must not hold the detect batch until the function times out.
+   * What is not accepted by then fails and stays in the outbox. Default DEFAULT_UPLOAD_TIMEOUT_MS.
+   */
+  uploadTimeoutMs?: number;
 }
+
+/** How long one send may take by default: two of the longest Retry-After waits the client sleeps on. */
+export const DEFAULT_UPLOAD_TIMEOUT_MS = 60_000;
 
 const RETRY_AFTER_HEADERS = ['retry-after-ms', 'x-ms-retry-after-ms', 'retry-after'];
 /** Where a Retry-After too long to sleep on is kept, out of the SDK retry policy's sight. */
@@ -87,6 +98,7 @@ export class SentinelSink implements AlertSink {
   private readonly ruleId: string;
   private readonly streamName: string;
   private readonly maxConcurrency?: number;
+  readonly uploadTimeoutMs: number;
 
   constructor(options: SentinelSinkOptions) {
     this.client = new LogsIngestionClient(options.endpoint, options.credential ?? new DefaultAzureCredential(), options.clientOptions);
@@ -94,42 +106,53 @@ export class SentinelSink implements AlertSink {
     this.ruleId = options.ruleId;
     this.streamName = options.streamName ?? DEFAULT_STREAM_NAME;
     this.maxConcurrency = options.maxConcurrency;
+    this.uploadTimeoutMs = options.uploadTimeoutMs ?? DEFAULT_UPLOAD_TIMEOUT_MS;
   }
 
   async send(alerts: readonly Alert[]): Promise<SendResult> {
     if (!alerts.length) return { sent: [], failed: [] };
+    const abortSignal = AbortSignal.timeout(this.uploadTimeoutMs);
     try {
-      await this.client.upload(
-        this.ruleId,
-        this.streamName,
-        alerts as unknown as Record<string, unknown>[],
-        this.maxConcurrency ? { maxConcurrency: this.maxConcurrency } : undefined,
-      );
+      await this.client.upload(this.ruleId, this.streamName, alerts as unknown as Record<string, unknown>[], {
+        abortSignal,
+        ...(this.maxConcurrency ? { maxConcurrency: this.maxConcurrency } : {}),
+      });
       return { sent: alerts.map((a) => a.AlertId), failed: [] };
     } catch (err) {
       if (!isAggregateLogsUploadError(err)) {
-        const error = describeUploadError(err);
+        const error = this.describe(err, abortSignal);
         return { sent: [], failed: alerts.map((a) => ({ alertId: a.AlertId, error })) };
       }
       // The SDK hands back the very row objects of each failed call.
-      const failedRows = new Map<unknown, string>();
+      const failedRows = new Map<unknown, { error: string; tooLarge: boolean }>();
       let retryAfterMs: number | undefined;
       for (const failure of err.errors) {
-        const error = describeUploadError(failure.cause);
-        for (const row of failure.failedLogs) failedRows.set(row, error);
-        const headers = (failure.cause as RestErrorLike).response?.headers;
+        const cause = failure.cause as RestErrorLike;
+        const error = this.describe(cause, abortSignal);
+        // Alone in its call and still too large: no later send of it can succeed. (The client makes calls under 1 MB, so a call of several rows is not refused for size.)
+        const tooLarge = cause.statusCode === 413 && failure.failedLogs.length === 1;
+        for (const row of failure.failedLogs) failedRows.set(row, { error, tooLarge });
+        const headers = cause.response?.headers;
         const wait = headers && requestedWaitMs(headers);
         if (wait !== undefined) retryAfterMs = Math.max(retryAfterMs ?? 0, wait);
       }
       const result: SendResult = { sent: [], failed: [] };
       for (const alert of alerts) {
-        const error = failedRows.get(alert);
-        if (error === undefined) result.sent.push(alert.AlertId);
-        else result.failed.push({ alertId: alert.AlertId, error });
+        const failed = failedRows.get(alert);
+        if (failed === undefined) result.sent.push(alert.AlertId);
+        else if (failed.tooLarge) (result.refused ??= []).push({ alertId: alert.AlertId, error: failed.error });
+        else result.failed.push({ alertId: alert.AlertId, error: failed.error });
       }
       if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
       return result;
     }
+  }
+
+  private describe(err: unknown, abortSignal: AbortSignal): string {
+    if (abortSignal.aborted) {
+      return errorText(`no answer within ${this.uploadTimeoutMs / 1000} s (SENTINEL_UPLOAD_TIMEOUT): the send was given up and the alerts wait in the outbox`);
+    }
+    return describeUploadError(err);
   }
 }
 
@@ -145,7 +168,8 @@ function describeUploadError(err: unknown): string {
   const e = (err ?? {}) as RestErrorLike;
   const status = [e.statusCode, e.code].filter(Boolean).join(' ');
   const text = status ? `${status}: ${e.message ?? ''}` : (e.message ?? String(err));
-  if (e.statusCode === 413) return errorText(`${text} (one alert is over the Logs Ingestion API's 1 MB per call: its Evidence must be smaller)`);
+  if (e.statusCode === 413)
+    return errorText(`${text} (one alert is over the Logs Ingestion API's 1 MB per call: it is set aside in the outbox, status refused)`);
   if (e.statusCode === 401 || e.statusCode === 403) return errorText(`${text} (give the Function App's identity Monitoring Metrics Publisher on the DCR)`);
   return errorText(text);
 }
@@ -176,6 +200,8 @@ export interface DeliveryReport {
   retryAfterMs?: number;
   /** Alerts due but left for a later rule run: this window's budget was spent. */
   paced?: number;
+  /** Alerts the service refused as too large: set aside in the outbox (status refused), never sent again. */
+  refused?: number;
 }
 
 export interface DeliverOptions {
@@ -202,6 +228,12 @@ export async function recordSendResult(outbox: AlertOutbox, result: SendResult, 
   if (result.failed.length) {
     report.lastError = result.failed[result.failed.length - 1].error;
     if (result.retryAfterMs !== undefined) report.retryAfterMs = result.retryAfterMs;
+  }
+  const refused = result.refused ?? [];
+  for (const { alertId, error } of refused) await outbox.markRefused(alertId, error);
+  if (refused.length) {
+    report.refused = (report.refused ?? 0) + refused.length;
+    report.lastError = refused[refused.length - 1].error;
   }
 }
 

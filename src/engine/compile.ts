@@ -1,7 +1,7 @@
-import type { NormalizedEvent } from '../model/index.js';
+import { SEVERITIES, type NormalizedEvent, type Severity } from '../model/index.js';
 import { RuleDefinitionError, TunableError } from './errors.js';
 import { kindDefinition } from './kinds/index.js';
-import type { KeyState, KindLogic, Subscription } from './kinds/types.js';
+import type { KeyState, KindLogic, LearningPeriod, Subscription } from './kinds/types.js';
 import { PrincipalNames, ResourceInventory } from './inventory.js';
 import {
   ENTITY_TYPES,
@@ -15,7 +15,7 @@ import {
   type Tunables,
 } from './rule.js';
 
-export type { Subscription };
+export type { LearningPeriod, Subscription };
 
 /** What a compiled rule's title and evidence functions see. */
 export type CompiledAlertView = AlertView<NormalizedEvent, Record<string, unknown>, Tunables, Readonly<Record<string, NormalizedEvent>>>;
@@ -33,19 +33,26 @@ export interface CompiledRule {
   readonly suppressMs: number;
   readonly entityTypes: ReadonlySet<EntityType>;
   readonly subscriptions: readonly Subscription[];
+  /** How long a key learns before it may alert, and what that is measured against (empty: alerts from the first event). */
+  readonly learning: readonly LearningPeriod[];
   /** The built-in allow-list, then the rule's `where`, with its tunables bound. */
   accepts(e: NormalizedEvent): boolean;
   /** The grouping key, or undefined to skip the event. */
   keyOf(e: NormalizedEvent): string | undefined;
+  /** Keyed on the target principal (`keyBy: 'target'`): applies an event's target copy, not its actor copy. */
+  readonly onTarget: boolean;
   readonly logic: KindLogic<KeyState>;
   /** What the rule's functions consult besides the event (shared by the detector's rules). */
   readonly context: RuleContext;
   title(alert: CompiledAlertView): string;
   /** The rule's own evidence for an alert (empty when it adds none). */
   evidence(alert: CompiledAlertView): Record<string, unknown>;
+  /** The alert's severity (the rule's `severityOf`, checked; else its `severity`). */
+  severity(alert: CompiledAlertView): Severity;
 }
 
 const byPrincipal = (e: NormalizedEvent) => e.principalId;
+const byTarget = (e: NormalizedEvent) => e.targetPrincipalId ?? e.principalId;
 const always = () => true;
 const noEvidence = () => ({});
 
@@ -87,10 +94,12 @@ export function compileRule(
     if (err instanceof RuleDefinitionError && overrides) throw new TunableError(`${err.message} (with tunables ${JSON.stringify(overrides)})`);
     throw err;
   }
-  const { title, groupBy, evidence } = def as unknown as {
+  const { title, groupBy, evidence, severityOf, keyBy } = def as unknown as {
+    keyBy?: string;
     title: string | ((a: CompiledAlertView) => string);
     groupBy?: (e: NormalizedEvent) => string | undefined;
     evidence?: (a: CompiledAlertView) => Record<string, unknown>;
+    severityOf?: (a: CompiledAlertView) => unknown;
   };
   return {
     rule,
@@ -102,10 +111,19 @@ export function compileRule(
     suppressMs: suppressMs(def),
     entityTypes: new Set(def.entities ?? ENTITY_TYPES),
     subscriptions: kind.subscriptions,
+    learning: kind.learning ?? [],
     accepts: acceptsOf(def.where as Filter | undefined, tunables, context),
-    keyOf: groupBy ?? byPrincipal,
+    keyOf: keyBy === 'target' ? byTarget : (groupBy ?? byPrincipal),
+    onTarget: keyBy === 'target',
     logic: kind.logic,
     title: typeof title === 'function' ? title : () => title,
     evidence: evidence ?? noEvidence,
+    severity: severityOf ? (a) => checkedSeverity(severityOf(a), rule.id) : () => rule.severity,
   };
+}
+
+/** What a rule's `severityOf` returned, if it is a severity (a rule error otherwise: the alert is not raised, the error is counted). */
+function checkedSeverity(s: unknown, ruleId: string): Severity {
+  if ((SEVERITIES as readonly unknown[]).includes(s)) return s as Severity;
+  throw new RuleDefinitionError('severityOf', `returned ${JSON.stringify(s)}: return one of ${SEVERITIES.join(', ')}`, ruleId);
 }

@@ -53,6 +53,12 @@ export interface DetectorOptions {
   seedUntil?: number;
 }
 
+/** A rule's learning, as the detector's stats report it. */
+export interface RuleLearning {
+  keysLearning: number;
+  heldWhileLearning: number;
+}
+
 export interface DetectorStats {
   /** Events applied (redeliveries excluded). */
   events: number;
@@ -64,12 +70,20 @@ export interface DetectorStats {
   duplicatesSkipped: number;
   /** Events skipped as copies from the same origin: an ingest batch published to the keyed hub again. */
   republishedSkipped: number;
+  /** Copies of events applied on their target principal's partition, for rules keyed on the target (not counted in `events`). */
+  targetCopies: number;
   /** Events skipped because `warden seed` applied them from history (before the cut-over). */
   seededSkipped: number;
   alerts: number;
   alertsByRule: Record<string, number>;
   /** Alerts held back by a rule's suppression period. */
   suppressed: number;
+  /**
+   * Per rule with a learning period: how many of its keys are still learning (on the partitions
+   * this detector holds, as their last sweeps counted them) and how many alerts it could not
+   * raise because the key was still learning (since the detector started, before suppression).
+   */
+  learning: Record<string, RuleLearning>;
   /** Events a rule threw on (the event still reached the other rules). */
   ruleErrors: Record<string, number>;
   ruleErrorSamples: string[];
@@ -77,6 +91,8 @@ export interface DetectorStats {
   /** Keys whose state grew past what the store holds: forgotten instead of written (the batch goes on). */
   evicted: number;
   evictedSamples: string[];
+  /** Per rule, what keys dropped at a cap: sequence candidates past maxCandidates, first-seen values past maxValues (the oldest go). */
+  capEvictions: Record<string, number>;
   partitions: number;
   /** Keys holding state now, over all partitions and rules. */
   keys: number;
@@ -105,8 +121,10 @@ export class Detector {
     ahead: 0,
     duplicatesSkipped: 0,
     republishedSkipped: 0,
+    targetCopies: 0,
     seededSkipped: 0,
     suppressed: 0,
+    heldWhileLearning: {},
     alerts: 0,
     alertsByRule: {},
     ruleErrors: {},
@@ -114,6 +132,7 @@ export class Detector {
     corruptState: 0,
     evicted: 0,
     evictedSamples: [],
+    capEvictions: {},
   };
   private readonly writes: StateWriteStats = { entities: 0, transactions: 0 };
   private readonly allowedLatenessMs: number;
@@ -240,12 +259,24 @@ export class Detector {
   stats(): DetectorStats {
     let keys = 0;
     for (const evaluator of this.loaded.values()) keys += evaluator.keyCount;
+    const learning: Record<string, RuleLearning> = {};
+    const learners = this.rules.filter((r) => r.learning.length);
+    for (const r of learners) learning[r.id] = { keysLearning: 0, heldWhileLearning: this.counters.heldWhileLearning[r.id] ?? 0 };
+    if (learners.length) {
+      for (const evaluator of this.loaded.values()) {
+        const counts = evaluator.learningKeys();
+        for (const r of learners) learning[r.id].keysLearning += counts[r.index];
+      }
+    }
+    const { heldWhileLearning: _held, ...counters } = this.counters;
     return {
-      ...this.counters,
+      ...counters,
+      learning,
       alertsByRule: { ...this.counters.alertsByRule },
       ruleErrors: { ...this.counters.ruleErrors },
       ruleErrorSamples: [...this.counters.ruleErrorSamples],
       evictedSamples: [...this.counters.evictedSamples],
+      capEvictions: { ...this.counters.capEvictions },
       partitions: this.partitions.size,
       keys,
       stateWrites: { ...this.writes },

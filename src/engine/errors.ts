@@ -40,7 +40,7 @@ export class SeedOverLiveStateError extends WardenError {
   readonly userFixable = true;
   constructor(readonly partitionId: string) {
     super(
-      `partition ${partitionId} already holds state written by the live stream: seeding is for a deployment that has not run yet (or whose state table was cleared). Stop the app and delete its state table to seed again`,
+      `partition ${partitionId} already holds state written by the live stream: history cannot be put before it. 'warden seed' clears such partitions of a stopped app first (give it the keyed hub's --partitions); if the app runs, stop it and seed again`,
     );
   }
 }

@@ -30,6 +30,16 @@ interface PartitionMeta extends WatermarkState {
 }
 
 /**
+ * What a partition's stored entry (PARTITION_META_KEY) says, for `warden seed`: whether the live
+ * stream wrote the partition (its last sequence number is a live one), and its watermark.
+ */
+export function readPartitionMark(json: string): { live: boolean; watermark: number } | undefined {
+  const meta = parse(json) as PartitionMeta | undefined;
+  if (!meta || typeof meta.w !== 'number' || typeof meta.q !== 'number') return undefined;
+  return { live: meta.q >= 0, watermark: meta.w };
+}
+
+/**
  * Sequence numbers seeded events are applied with, counting up from here: below any the live
  * stream gives (Event Hubs numbers from 0), so seeded state never makes a live event look redelivered.
  */
@@ -44,9 +54,13 @@ export interface Counters {
   duplicatesSkipped: number;
   /** Events skipped as copies of one applied before from the same origin (an ingest batch published twice). */
   republishedSkipped: number;
+  /** Copies of events applied for their target principal's key, on its partition (not counted in `events`). */
+  targetCopies: number;
   /** Events skipped because history seeded them already (before the partition's seed cut-over, or seeded by an earlier `warden seed`). */
   seededSkipped: number;
   suppressed: number;
+  /** Per rule, alerts its kind would have raised but for the key still learning (counted before suppression). */
+  heldWhileLearning: Record<string, number>;
   alerts: number;
   alertsByRule: Record<string, number>;
   ruleErrors: Record<string, number>;
@@ -58,6 +72,8 @@ export interface Counters {
   evicted: number;
   /** The first few evicted keys, cut, so a key that keeps growing can be found. */
   evictedSamples: string[];
+  /** Per rule, what keys dropped at a cap (sequence candidates past maxCandidates, first-seen values past maxValues). */
+  capEvictions: Record<string, number>;
 }
 
 export interface PartitionWrites {
@@ -111,6 +127,8 @@ export class PartitionEvaluator {
   private removedAges: string[] = [];
   /** The seed cut-over as restored: a seed run skips what an earlier one applied. */
   private seededBefore = -Infinity;
+  /** Per rule, its keys still learning as the last sweep found them (undefined until counted). */
+  private learningTally?: number[];
 
   constructor(
     readonly partitionId: string,
@@ -137,12 +155,38 @@ export class PartitionEvaluator {
     return this.ages.get(principalId)?.[0];
   }
 
-  /** The partition's event-time watermark: the newest event time applied there. */
+  /**
+   * Per rule (by index), how many of its keys are still in their learning period: as the last
+   * sweep counted them (sweeps visit every key anyway), or counted now if none has since this
+   * partition was loaded. Rules that do not learn count 0.
+   */
+  learningKeys(): readonly number[] {
+    if (!this.learningTally) {
+      this.learningTally = this.rules.map(() => 0);
+      for (const rule of this.rules) for (const [key, st] of this.states[rule.index]) this.tallyLearning(rule, key, st);
+    }
+    return this.learningTally;
+  }
+
+  /**
+   * Count the key if its rule's kind says it is still learning at the watermark. Keys are a
+   * principal or start with one (`principal|…`): its first sighting is what principal learning
+   * is measured against, else the partition's first event.
+   */
+  private tallyLearning(rule: CompiledRule, key: string, st: KeyState): void {
+    const learning = rule.logic.learning;
+    if (!learning) return;
+    const bar = key.indexOf('|');
+    const since = this.ages.get(key)?.[0] ?? (bar > 0 ? this.ages.get(key.slice(0, bar))?.[0] : undefined) ?? this.meta.f;
+    if (learning(st, this.meta.w, since)) this.learningTally![rule.index]++;
+  }
+
   /** The last sequence number applied on the partition (−1 before the first). */
   get lastSequenceNumber(): number {
     return this.meta.q;
   }
 
+  /** The partition's event-time watermark: the newest event time applied there. */
   get watermark(): number {
     return this.meta.w;
   }
@@ -223,7 +267,10 @@ export class PartitionEvaluator {
       }
       meta.o[origin.source] = [origin.sequenceNumber, origin.index];
     }
-    this.counters.events++;
+    // A target's copy (routedFor 'target') is the actor's event seen again on another partition: counted apart, and the actor not aged here.
+    const routedFor = se.routedFor;
+    if (routedFor === 'target') this.counters.targetCopies++;
+    else this.counters.events++;
     this.applied++;
     const e = se.event;
     const lateness = this.options.allowedLatenessMs;
@@ -235,14 +282,17 @@ export class PartitionEvaluator {
       else if (advanceWatermark(meta, e.time, skew)) this.counters.ahead++;
     }
     if (meta.f === undefined || e.time < meta.f) meta.f = e.time;
-    if (e.principalId) this.age(e.principalId, e.time);
+    if (e.principalId && routedFor !== 'target') this.age(e.principalId, e.time);
     const rules = this.index.lookup(e.source, e.operation);
     if (!rules.length) return;
     const pid = this.partitionId;
     const seq = se.sequenceNumber;
+    // Each copy serves the rules of the key it was routed for, so no rule counts an event twice.
+    const forTarget = routedFor !== undefined || e.targetPrincipalId === undefined;
+    const forActor = routedFor !== 'target';
     for (const rule of rules) {
       try {
-        if (!rule.accepts(e)) continue;
+        if (!(rule.onTarget ? forTarget : forActor) || !rule.accepts(e)) continue;
         const key = rule.keyOf(e);
         if (!key) continue;
         const map = this.states[rule.index];
@@ -294,12 +344,12 @@ export class PartitionEvaluator {
 
   /** The Alerts of what a rule's kind raised for one event (the drafts are taken). */
   private alerts(rule: CompiledRule, drafts: AlertDraft[], arrivedAt: number, out: Alert[]): void {
-    for (const draft of drafts) {
+    // Taken first: a title or severityOf that throws costs its alert (counted as the rule's error), not the batch.
+    for (const draft of drafts.splice(0)) {
       out.push(buildAlert(rule, draft, arrivedAt, this.options.now()));
       this.counters.alerts++;
       this.counters.alertsByRule[rule.id] = (this.counters.alertsByRule[rule.id] ?? 0) + 1;
     }
-    drafts.length = 0;
   }
 
   /**
@@ -317,6 +367,7 @@ export class PartitionEvaluator {
         this.removedAges.push(AGE_KEY + id);
       }
     }
+    this.learningTally = this.rules.map(() => 0);
     for (const rule of this.rules) {
       const map = this.states[rule.index];
       const dirty = this.dirty[rule.index];
@@ -324,7 +375,7 @@ export class PartitionEvaluator {
         if (this.prune(rule, st, key) && !dirty.has(key)) {
           map.delete(key);
           this.removed[rule.index].add(key);
-        }
+        } else this.tallyLearning(rule, key, st);
       }
     }
   }
@@ -334,7 +385,8 @@ export class PartitionEvaluator {
     const upserts = new Map<string, string>();
     const deletes = this.orphans;
     this.orphans = [];
-    deletes.push(...this.removedAges);
+    // One by one: a sweep can forget hundreds of thousands of principals, past what a spread call's arguments may hold.
+    for (const key of this.removedAges) deletes.push(key);
     this.removedAges = [];
     for (const rule of this.rules) {
       const map = this.states[rule.index];
@@ -407,6 +459,11 @@ class RuleEvaluation implements Evaluation {
     if (observer) this.observe = (key, point) => observer(rule.id, key, point);
   }
 
+  heldWhileLearning(): void {
+    const held = this.counters.heldWhileLearning;
+    held[this.rule.id] = (held[this.rule.id] ?? 0) + 1;
+  }
+
   raise(state: KeyState, time: number, draft: () => AlertDraft): boolean {
     const period = this.rule.suppressMs;
     if (period > 0) {
@@ -418,6 +475,11 @@ class RuleEvaluation implements Evaluation {
     }
     this.drafts.push(draft());
     return true;
+  }
+
+  capped(): void {
+    const counts = this.counters.capEvictions;
+    counts[this.rule.id] = (counts[this.rule.id] ?? 0) + 1;
   }
 }
 

@@ -205,14 +205,15 @@ export function buildAlert(rule: CompiledRule, draft: AlertDraft, arrivedAt: num
     correlationIds: unique(events.map((e) => e.correlationId)),
     events: events.map(evidenceEvent),
   };
+  const view = { ...seen, evidence };
   const alert: Alert = {
     TimeGenerated: new Date(raisedAt).toISOString(),
     AlertId: alertId(rule.id, draft.key, draft.window),
     RuleId: rule.id,
     RuleVersion: rule.rule.version,
-    Title: rule.title({ ...seen, evidence }),
+    Title: rule.title(view),
     Description: rule.rule.description,
-    Severity: rule.rule.severity,
+    Severity: rule.severity(view),
     Tactics: [...rule.rule.tactics],
     Techniques: [...rule.rule.techniques],
     PrincipalId: trigger.principalId,

@@ -52,6 +52,10 @@ type TunableDecls = { readonly [name: string]: Tunable };
 /** What a rule's functions see of its tunables: each one's value, overrides applied. */
 export type TunableValues<TT> = { readonly [K in keyof TT]: TT[K] extends Tunable<infer V> ? V : never } & { readonly allowPrincipals: readonly string[] };
 
+export const KEY_BY = ['actor', 'target'] as const;
+/** What a rule keys its state on: the event's actor (principal), or its target principal when it has one. */
+export type KeyBy = (typeof KEY_BY)[number];
+
 export const ENTITY_TYPES = ['account', 'azure-resource', 'ip', 'cloud-application'] as const;
 export type EntityType = (typeof ENTITY_TYPES)[number];
 
@@ -107,9 +111,17 @@ interface RuleBase<S extends Source, TT, KE, X, Steps> {
   where?: (event: SourceEvent<S>, tunables: TunableValues<TT>, context: RuleContext) => boolean;
   /** Whose behaviour the state follows: the principal (default) or a finer key that includes it. */
   groupBy?: (event: SourceEvent<S>) => string | undefined;
+  /**
+   * `'target'`: key each event on the principal it changed (`targetPrincipalId`: the service
+   * principal a secret was added to) when it has one, else on its actor, so a change to an identity
+   * and that identity's own later events meet under one key. Default `'actor'`. Not with `groupBy`.
+   */
+  keyBy?: KeyBy;
   /** More evidence, from the alert's events; texts are redacted like event fields. The title sees it. */
   evidence?: (alert: AlertView<SourceEvent<S>, KE, TunableValues<TT>, Steps>) => X;
   title: string | ((alert: AlertView<SourceEvent<S>, KE & X, TunableValues<TT>, Steps>) => string);
+  /** This alert's severity when the evidence makes it differ from `severity` (which catalogues show), e.g. higher for a key hardly used before. */
+  severityOf?: (alert: AlertView<SourceEvent<S>, KE & X, TunableValues<TT>, Steps>) => Severity;
   /** No second alert for the same rule and key within this event-time period ('1h'). */
   suppress?: string;
   /** Sentinel entity types the alert carries (default: all four, where the events have them). */
@@ -166,6 +178,7 @@ const COMMON_FIELDS = new Set([
   'version',
   'name',
   'title',
+  'severityOf',
   'description',
   'severity',
   'tactics',
@@ -176,6 +189,7 @@ const COMMON_FIELDS = new Set([
   'tunables',
   'where',
   'groupBy',
+  'keyBy',
   'evidence',
   'suppress',
   'entities',
@@ -288,9 +302,12 @@ function validateRule(def: RuleDefinition): { tunables: Tunables; docs: Record<s
   });
   checkOperations(def.operations, fail);
   if (def.tags !== undefined && !(Array.isArray(def.tags) && def.tags.every((t) => typeof t === 'string'))) fail('tags', 'give an array of texts');
-  for (const f of ['where', 'groupBy', 'evidence'] as const) {
+  for (const f of ['where', 'groupBy', 'evidence', 'severityOf'] as const) {
     if (def[f] !== undefined && typeof def[f] !== 'function') fail(f, 'give a function, or leave it out');
   }
+  if (def.keyBy !== undefined && !KEY_BY.includes(def.keyBy)) fail('keyBy', `${JSON.stringify(def.keyBy)} is not one of ${KEY_BY.join(', ')}`);
+  if (def.keyBy === 'target' && def.groupBy !== undefined)
+    fail('keyBy', "a rule keyed on the target groups by the target principal: remove 'groupBy', or key on the actor");
   if (def.suppress !== undefined && parseDuration(def.suppress) === undefined)
     fail('suppress', `${JSON.stringify(def.suppress)} is not a duration: use a whole number and a unit, e.g. '90s', '5m', '1h', '7d'`);
   if (def.entities !== undefined) {

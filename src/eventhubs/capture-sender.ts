@@ -113,8 +113,10 @@ function parseConnectionString(connectionString: string): ReturnType<typeof pars
 
 /**
  * Visits the fields Warden takes an event's time from (src/ingest/sources): a stream record's
- * `time`, a Log Analytics row's `TimeGenerated`, and a sign-in's own `createdDateTime` /
- * `CreatedDateTime`, which wins over them. `visit` returns the value to store.
+ * `time`, a Log Analytics row's `TimeGenerated`, and the record's own time where a source prefers
+ * it: a sign-in's `createdDateTime` / `CreatedDateTime`, an Entra audit entry's
+ * `activityDateTime` / `ActivityDateTime`, a Graph request's `timeGenerated`. `visit` returns the
+ * value to store.
  */
 function eachEventTime(record: RawRecord, visit: (value: string) => string): void {
   const at = (holder: Record<string, unknown>, key: string): boolean => {
@@ -128,9 +130,14 @@ function eachEventTime(record: RawRecord, visit: (value: string) => string): voi
   at(record, 'time');
   at(record, 'TimeGenerated');
   at(record, 'CreatedDateTime');
+  at(record, 'ActivityDateTime');
   // `properties` may arrive JSON-encoded; it stays encoded.
   const properties = obj(record.properties);
-  if (properties && at(properties, 'createdDateTime') && typeof record.properties === 'string') record.properties = JSON.stringify(properties);
+  if (!properties) return;
+  let changed = at(properties, 'createdDateTime');
+  changed = at(properties, 'activityDateTime') || changed;
+  changed = at(properties, 'timeGenerated') || changed;
+  if (changed && typeof record.properties === 'string') record.properties = JSON.stringify(properties);
 }
 
 const ZONE_OFFSET = /([+-])(\d{2}):?(\d{2})$/;

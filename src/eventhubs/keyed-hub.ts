@@ -1,7 +1,7 @@
 import { EventHubProducerClient, type EventDataBatch, type RetryOptions } from '@azure/event-hubs';
 
-import { NormalizedEventSchema, type NormalizedEvent, type StreamEvent } from '../model/index.js';
-import { routeToPartition } from './partitioning.js';
+import { NormalizedEventSchema, ROUTED_FOR, type NormalizedEvent, type RoutedFor, type StreamEvent } from '../model/index.js';
+import { keyedRoutes } from './partitioning.js';
 import { EventHubConnection } from './connection.js';
 import { WardenError } from '../common/errors.js';
 import { boundEvent } from '../ingest/limits.js';
@@ -15,6 +15,8 @@ export interface KeyedEvent {
   event: NormalizedEvent;
   arrivedAt: number;
   origin: NonNullable<StreamEvent['origin']>;
+  /** Set by the publisher on an event's copy for its target principal (see keyedRoutes); absent on the actor's. */
+  routedFor?: RoutedFor;
 }
 
 /** A keyed-hub message that is not a KeyedEvent (a foreign producer, a bug): detect dead-letters it. */
@@ -36,12 +38,15 @@ export function parseKeyedEvent(message: unknown): KeyedEvent {
       throw new KeyedEventFormatError('not JSON: a keyed-hub message is {"event": NormalizedEvent, "arrivedAt": epoch ms, "origin": {…}}');
     }
   }
-  const { event, arrivedAt, origin } = (value ?? {}) as Partial<KeyedEvent>;
+  const { event, arrivedAt, origin, routedFor } = (value ?? {}) as Partial<KeyedEvent>;
   if (typeof arrivedAt !== 'number' || !Number.isFinite(arrivedAt)) {
     throw new KeyedEventFormatError('"arrivedAt" is missing or not a number (epoch ms)');
   }
   if (typeof origin?.source !== 'string' || !Number.isSafeInteger(origin.sequenceNumber) || !Number.isSafeInteger(origin.index)) {
     throw new KeyedEventFormatError('"origin" is missing or malformed: {"source": "hub/partition", "sequenceNumber": n, "index": n}');
+  }
+  if (routedFor !== undefined && !ROUTED_FOR.includes(routedFor)) {
+    throw new KeyedEventFormatError(`"routedFor" is ${JSON.stringify(routedFor)}: leave it out (the actor's copy) or give one of ${ROUTED_FOR.join(', ')}`);
   }
   const parsed = NormalizedEventSchema.safeParse(event);
   if (!parsed.success) {
@@ -51,7 +56,9 @@ export function parseKeyedEvent(message: unknown): KeyedEvent {
   // Anyone with send rights on the keyed hub skips ingest: its texts are bounded and redacted here too.
   const bounded = parsed.data;
   boundEvent(bounded);
-  return { event: bounded, arrivedAt, origin: { source: origin.source, sequenceNumber: origin.sequenceNumber, index: origin.index } };
+  const keyed: KeyedEvent = { event: bounded, arrivedAt, origin: { source: origin.source, sequenceNumber: origin.sequenceNumber, index: origin.index } };
+  if (routedFor !== undefined) keyed.routedFor = routedFor;
+  return keyed;
 }
 
 export interface KeyedHubPublisherOptions {
@@ -73,7 +80,8 @@ export interface PublishStats {
 /**
  * Publishes normalized events to the keyed hub, each principal's events to one partition (FNV-1a
  * of the principal over the hub's partitions: the routing `warden replay --partitions` uses), so
- * one detect instance at a time holds a principal's state. Per partition the events go in one
+ * one detect instance at a time holds a principal's state. An event with a target principal goes
+ * to the target's partition too, that copy marked `routedFor` (keyedRoutes). Per partition the events go in one
  * batch (or consecutive batches, one after the other) in the order given: events of one origin
  * then reach each partition in their raw order, which is how detect tells a copy from a new event
  * when a batch is published again (after a failed send or a crash before the checkpoint). A failed
@@ -102,12 +110,15 @@ export class KeyedHubPublisher {
     });
     const ids = await this.partitionIds;
     const byPartition = new Map<string, KeyedEvent[]>();
-    for (const e of events) {
-      const partitionId = ids[routeToPartition(e.event.principalId, ids.length)];
+    let e: KeyedEvent;
+    const add = (partition: number, routedFor?: RoutedFor) => {
+      const partitionId = ids[partition];
+      const copy = routedFor ? { ...e, routedFor } : e;
       const list = byPartition.get(partitionId);
-      if (list) list.push(e);
-      else byPartition.set(partitionId, [e]);
-    }
+      if (list) list.push(copy);
+      else byPartition.set(partitionId, [copy]);
+    };
+    for (e of events) keyedRoutes(e.event, ids.length, add);
     await Promise.all([...byPartition].map(([partitionId, list]) => this.sendPartition(partitionId, list, stats, properties)));
     return stats;
   }
@@ -132,7 +143,8 @@ export class KeyedHubPublisher {
         batch = await this.client.createBatch({ partitionId });
         if (batch.tryAdd(data)) continue;
       }
-      stats.tooLarge.push(e);
+      // Its other copy (the same event) is reported already, or will be: one dead letter per event.
+      if (e.routedFor !== 'target') stats.tooLarge.push(e);
     }
     if (batch.count > 0) await send();
   }

@@ -1,4 +1,4 @@
-import type { NormalizedEvent, StreamEvent } from '../model/index.js';
+import type { NormalizedEvent, RoutedFor, StreamEvent } from '../model/index.js';
 
 /** FNV-1a 32-bit over the text's UTF-16 code units: the same partition for a principal in replay and production. */
 export function fnv1a(text: string): number {
@@ -17,8 +17,25 @@ export function routeToPartition(principalId: string, partitions: number): numbe
 }
 
 /**
+ * Where an event goes on the keyed hub: its principal's partition and, for an event with a target
+ * principal (a secret added to a service principal), the target's partition as well, each copy
+ * marked with the key it is for. When both are on one partition, one copy serves both. An event
+ * without a target (nearly all) costs one route, as before. `emit` is called once per copy.
+ */
+export function keyedRoutes(event: NormalizedEvent, partitions: number, emit: (partition: number, routedFor?: RoutedFor) => void): void {
+  const actor = routeToPartition(event.principalId, partitions);
+  const targetId = event.targetPrincipalId;
+  if (targetId === undefined) return emit(actor);
+  const target = routeToPartition(targetId, partitions);
+  if (target === actor) return emit(actor, 'both');
+  emit(actor);
+  emit(target, 'target');
+}
+
+/**
  * The in-process keyed bus of replay and rule tests: routes each event to its principal's
- * partition and numbers it there, as the keyed Event Hub would.
+ * partition (and a target's copy to the target's, see keyedRoutes) and numbers it there, as the
+ * keyed Event Hub would.
  */
 export class PartitionRouter {
   private readonly next: number[];
@@ -28,8 +45,20 @@ export class PartitionRouter {
     this.next = new Array<number>(partitions).fill(0);
   }
 
-  route(event: NormalizedEvent, arrivedAt: number): StreamEvent {
-    const p = routeToPartition(event.principalId, this.partitions);
-    return { event, arrivedAt, partitionId: String(p), sequenceNumber: this.next[p]++ };
+  /** The keyed copies of one event (one, or two for an event with a target on another partition), appended to `out`. */
+  route(event: NormalizedEvent, arrivedAt: number, out: StreamEvent[] = []): StreamEvent[] {
+    keyedRoutes(event, this.partitions, (partition, routedFor) => {
+      const se: StreamEvent = { event, arrivedAt, partitionId: String(partition), sequenceNumber: this.next[partition]++ };
+      if (routedFor) se.routedFor = routedFor;
+      out.push(se);
+    });
+    return out;
+  }
+
+  /** The keyed copies of a batch of events, in order (an event's copies one after the other). */
+  routeAll(events: readonly NormalizedEvent[], arrivedAt: number): StreamEvent[] {
+    const out: StreamEvent[] = [];
+    for (const event of events) this.route(event, arrivedAt, out);
+    return out;
   }
 }

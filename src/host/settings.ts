@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { parseDuration } from '../engine/duration.js';
+import { formatDuration, parseDuration } from '../engine/duration.js';
 import { DEFAULT_ALLOWED_LATENESS_MS } from '../engine/detector.js';
 import { tunableOverridesFromEnv, type TunableOverrides } from '../engine/tunables.js';
-import { DEFAULT_STREAM_NAME } from '../delivery/sentinel.js';
+import { DEFAULT_STREAM_NAME, DEFAULT_UPLOAD_TIMEOUT_MS } from '../delivery/sentinel.js';
 import { DEFAULT_ROWS_PER_RUN, DEFAULT_RUN_EVERY_MS } from '../delivery/pacing.js';
 import { DEFAULT_AUDIT_GRACE_MS, DEFAULT_AUDIT_RESENDS } from '../delivery/audit.js';
 import { DEFAULT_SILENT_OPTIONS, type SilentSourceOptions } from '../delivery/silent-sources.js';
@@ -52,6 +52,8 @@ export interface WardenSettings {
     rowsPerRun: number;
     /** How often the rule runs: the pacing window. */
     runEveryMs: number;
+    /** The longest one send to the Logs Ingestion API may take, retries included. */
+    uploadTimeoutMs: number;
   };
   /** The delivery audit: unset when WARDEN_AUDIT_WORKSPACE_ID is (the audit function then only says so). */
   audit?: { workspaceId: string; graceMs: number; maxResends: number; endpoint: string };
@@ -66,6 +68,9 @@ export interface WardenSettings {
   /** Path of an inventory file (Azure Resource Graph export) for cross-subscription rules. */
   inventoryFile?: string;
 }
+
+/** The longest SENTINEL_UPLOAD_TIMEOUT: detect sends within its batch, and a function run ends after 10 minutes (host.json). */
+const MAX_UPLOAD_TIMEOUT_MS = 5 * 60_000;
 
 /** The connection name the triggers and the keyed-hub publisher share (`EventHubConnection__fullyQualifiedNamespace`). */
 export const EVENT_HUB_CONNECTION = 'EventHubConnection';
@@ -190,11 +195,15 @@ function whole(env: Env, name: string, fallback: number, min: number, max: numbe
   return n;
 }
 
-function duration(env: Env, name: string, fallbackMs: number, example: string, minMs = 1): number {
+function duration(env: Env, name: string, fallbackMs: number, example: string, minMs = 1, range?: { maxMs: number; why: string }): number {
   const value = read(env, name);
   if (value === undefined) return fallbackMs;
   const ms = parseDuration(value);
-  if (ms === undefined || ms < minMs) throw new SettingsError(name, `is not a duration (a number and ms, s, m, h or d), got '${value}'`, example);
+  if (ms === undefined || ms < minMs) {
+    const problem = ms === undefined ? 'is not a duration (a number and ms, s, m, h or d)' : `is shorter than ${formatDuration(minMs)}`;
+    throw new SettingsError(name, `${problem}, got '${value}'`, example);
+  }
+  if (range && ms > range.maxMs) throw new SettingsError(name, `is longer than ${formatDuration(range.maxMs)} (${range.why}), got '${value}'`, example);
   return ms;
 }
 
@@ -286,6 +295,10 @@ export function loadSettings(env: Env = process.env): WardenSettings {
       // An NRT run raises 30 alerts at most, a scheduled run 150: more rows than that lose their own incident.
       rowsPerRun: whole(env, 'SENTINEL_ROWS_PER_RUN', DEFAULT_ROWS_PER_RUN, 1, 150, 'rows per run of the Sentinel rule'),
       runEveryMs: duration(env, 'SENTINEL_RUN_EVERY', DEFAULT_RUN_EVERY_MS, '1m'),
+      uploadTimeoutMs: duration(env, 'SENTINEL_UPLOAD_TIMEOUT', DEFAULT_UPLOAD_TIMEOUT_MS, '60s', 1000, {
+        maxMs: MAX_UPLOAD_TIMEOUT_MS,
+        why: 'detect waits for the send within the 10-minute function timeout',
+      }),
     },
     audit: audit(env, cloud),
     allowedLatenessMs: duration(env, 'WARDEN_ALLOWED_LATENESS', DEFAULT_ALLOWED_LATENESS_MS, '5m', 0),
@@ -340,6 +353,7 @@ export function describeSettings(settings: WardenSettings): Record<string, unkno
       streamName: settings.sentinel.streamName,
       rowsPerRun: settings.sentinel.rowsPerRun,
       runEveryMs: settings.sentinel.runEveryMs,
+      uploadTimeoutMs: settings.sentinel.uploadTimeoutMs,
     },
     audit: settings.audit ? { workspaceId: settings.audit.workspaceId, graceMs: settings.audit.graceMs, maxResends: settings.audit.maxResends } : 'off',
     allowedLatenessMs: settings.allowedLatenessMs,

@@ -7,6 +7,7 @@ import { containerClientFor } from '../state/azure-storage.js';
 import { EVENT_HUB_RETRY, HOST_EVENT_HUB_OPTIONS, wardenFunctions, type WardenFunction } from './functions.js';
 import type { DetectBatchResult, IngestBatchResult, Warden } from './warden.js';
 import { WardenError } from '../common/errors.js';
+import type { RuleLearning } from '../engine/index.js';
 
 // The package is a CommonJS bundle: Node's ESM loader cannot see its named exports, so take the default.
 const { InvocationContext } = functions;
@@ -46,6 +47,8 @@ export interface HostStats {
   failedCalls: number;
   /** How far behind the newest event read is, per function: now − its enqueued time. */
   lagMs: Record<string, number>;
+  /** Per rule with a learning period: keys still learning and alerts held back while learning (see HealthReport). */
+  learning: Record<string, RuleLearning>;
 }
 
 export interface StandaloneHost {
@@ -90,7 +93,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
   }
   const connection = 'connectionString' in settings.eventHubs ? settings.eventHubs : { ...settings.eventHubs, credential: warden.credential };
 
-  const stats: HostStats = {
+  const stats: Omit<HostStats, 'learning'> = {
     rawEvents: 0,
     records: 0,
     published: 0,
@@ -178,7 +181,13 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
     functions: chosen.map((f) => f.name),
     stats: () => {
       const detector = warden.detector.stats();
-      return { ...stats, redelivered: detector.duplicatesSkipped, repeats: detector.republishedSkipped, lagMs: { ...stats.lagMs } };
+      return {
+        ...stats,
+        redelivered: detector.duplicatesSkipped,
+        repeats: detector.republishedSkipped,
+        lagMs: { ...stats.lagMs },
+        learning: detector.learning,
+      };
     },
     async statusLine() {
       const now = Date.now();
@@ -195,7 +204,8 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
       }
       return (
         `warden run: ${recordsPerSec} records/s in, ${eventsPerSec} events/s detected, lag ${lag.length ? `${(Math.max(...lag) / 1000).toFixed(1)} s` : '-'}, ` +
-        `${stats.alerts} alerts${waiting}, ${stats.deadLettered} dead-lettered${stats.failedCalls ? `, ${stats.failedCalls} failed calls` : ''}`
+        `${stats.alerts} alerts${waiting}, ${stats.deadLettered} dead-lettered${stats.failedCalls ? `, ${stats.failedCalls} failed calls` : ''}` +
+        learningText(warden.detector.stats().learning)
       );
     },
     stop() {
@@ -209,6 +219,21 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
       return stopped;
     },
   };
+}
+
+/** Rules named in a status line's learning part; the rest are counted. */
+const LEARNING_RULES_SHOWN = 3;
+
+/** `, still learning: 12 keys (ai-new-caller 8, keyvault-first-secret-read 4)`: the busiest rules first; empty when no key learns. */
+export function learningText(learning: Record<string, RuleLearning>): string {
+  const rules = Object.entries(learning)
+    .filter(([, l]) => l.keysLearning > 0)
+    .sort((a, b) => b[1].keysLearning - a[1].keysLearning || (a[0] < b[0] ? -1 : 1));
+  if (!rules.length) return '';
+  const total = rules.reduce((n, [, l]) => n + l.keysLearning, 0);
+  const shown = rules.slice(0, LEARNING_RULES_SHOWN).map(([id, l]) => `${id} ${l.keysLearning}`);
+  if (rules.length > LEARNING_RULES_SHOWN) shown.push(`${rules.length - LEARNING_RULES_SHOWN} more rules`);
+  return `, still learning: ${total} key${total === 1 ? '' : 's'} (${shown.join(', ')})`;
 }
 
 /** A `warden run` option that cannot work (an unknown function name). */

@@ -7,7 +7,7 @@ import type { InvocationContext } from '@azure/functions';
 import type { Alert, DeadLetter, RecordLocation, StreamEvent } from '../model/index.js';
 import { ingestBody, IngestTotals } from '../ingest/pipeline.js';
 import { DEAD_LETTERS_PER_BATCH, DEAD_LETTERS_PER_BODY, deadLetter } from '../ingest/envelope.js';
-import { Detector, loadRules, ResourceInventory, readInventoryFile, type Rule } from '../engine/index.js';
+import { Detector, loadRules, ResourceInventory, readInventoryFile, type Rule, type RuleLearning } from '../engine/index.js';
 import { TableStateStore } from '../state/tables.js';
 import { TableEntryTooLargeError } from '../state/table-entities.js';
 import { BlobDeadLetterSink, type DeadLetterSink } from '../delivery/dead-letters.js';
@@ -38,8 +38,13 @@ export interface WardenDependencies {
   now?: () => number;
 }
 
-/** How long the deliver timer leaves a batch's new alerts to detect's own send (far longer than a send takes). */
-const IMMEDIATE_SEND_HOLD_MS = 30_000;
+/**
+ * How much longer than a send may take (SENTINEL_UPLOAD_TIMEOUT) the deliver timer leaves a
+ * batch's new alerts to detect's own send: time to mark them sent or failed once it ends. A hold
+ * shorter than the send (30 s against the client's own Retry-After waits) let the timer send them
+ * a second time while detect was still sending them.
+ */
+const SEND_SETTLE_MS = 30_000;
 
 /**
  * What `functions/index.ts` builds the app with: nothing in Azure (the defaults are right there);
@@ -68,7 +73,8 @@ export interface HealthReport {
   status: 'ok' | 'degraded' | 'unavailable';
   settings: Record<string, unknown>;
   rules: { count: number; ids: string[] };
-  outbox: { backlog?: number; error?: string };
+  /** `refused`: alerts the service refused as too large, set aside in the outbox (status refused) and never sent. */
+  outbox: { backlog?: number; refused?: number; error?: string };
   lastDelivery?: LastDelivery;
   /** The last delivery audit: rows sent but not found in the workspace make the status degraded. */
   audit?: AuditReport | 'off';
@@ -78,6 +84,8 @@ export interface HealthReport {
   detector: {
     evicted: number;
     evictedSamples: string[];
+    /** Per rule, what keys dropped at a cap (maxCandidates, maxValues): bounded memory, not a fault, so the status stays ok. */
+    capEvictions: Record<string, number>;
     events: number;
     late: number;
     ahead: number;
@@ -87,6 +95,11 @@ export interface HealthReport {
     partitions: number;
     keys: number;
     ruleErrors: Record<string, number>;
+    /**
+     * Per rule with a learning period: its keys still learning on this instance's partitions (as
+     * their last sweeps counted them) and the alerts it could not raise because a key was still learning.
+     */
+    learning: Record<string, RuleLearning>;
   };
 }
 
@@ -202,6 +215,7 @@ export class Warden {
       endpoint: settings.sentinel.endpoint,
       ruleId: settings.sentinel.ruleId,
       streamName: settings.sentinel.streamName,
+      uploadTimeoutMs: settings.sentinel.uploadTimeoutMs,
       credential,
       clientOptions: { audience: settings.cloud.monitorAudience, ...deps.sentinelClientOptions },
     });
@@ -326,8 +340,10 @@ export class Warden {
       const sequenceNumber = view.sequenceNumbers[i];
       try {
         if (sequenceNumber === undefined) throw new KeyedEventFormatError('the trigger metadata has no sequence number for this event');
-        const { event, arrivedAt, origin } = parseKeyedEvent(messages[i]);
-        batch.push({ event, arrivedAt, partitionId, sequenceNumber, origin });
+        const { event, arrivedAt, origin, routedFor } = parseKeyedEvent(messages[i]);
+        const se: StreamEvent = { event, arrivedAt, partitionId, sequenceNumber, origin };
+        if (routedFor) se.routedFor = routedFor;
+        batch.push(se);
       } catch (err) {
         if (!(err instanceof KeyedEventFormatError)) throw err;
         deadLetters.push(deadLetter(err.message, locationOf(hub, view, i), messages[i]));
@@ -341,7 +357,7 @@ export class Warden {
     try {
       alerts = await this.detector.process(batch);
       // Sent right after this batch; the timer takes them only if that send does not settle them.
-      await this.outbox.add(alerts, { holdMs: IMMEDIATE_SEND_HOLD_MS });
+      await this.outbox.add(alerts, { holdMs: this.settings.sentinel.uploadTimeoutMs + SEND_SETTLE_MS });
       const writeStarted = performance.now();
       const written = await this.detector.flush([partitionId]);
       this.telemetry.record(METRIC.tableWriteDuration, performance.now() - writeStarted, { 'warden.table': 'state' });
@@ -384,9 +400,14 @@ export class Warden {
     this.telemetry.gauge(METRIC.outboxBacklog, report.backlog);
     // A run with nothing due leaves the last real attempt on record.
     if (report.sent || report.failed) await this.deliveryStatus.record(report, 'deliver', new Date(this.now()));
+    // What `warden seed` reads to refuse while the app runs; a failed note must not fail delivery.
+    await this.deliveryStatus
+      .noteTimerRun()
+      .catch((err: unknown) => context.warn(`deliver: noting the run for warden seed failed: ${errorText((err as Error).message)}`));
     const paced = report.paced ? ` (${report.paced} for the next rule run)` : '';
-    const line = `deliver: ${report.sent} sent, ${report.failed} failed, ${report.backlog} waiting${paced}${report.lastError ? `; last error: ${report.lastError}` : ''}`;
-    if (report.failed) context.warn(line);
+    const refused = report.refused ? `, ${report.refused} refused as too large (set aside in the outbox)` : '';
+    const line = `deliver: ${report.sent} sent, ${report.failed} failed${refused}, ${report.backlog} waiting${paced}${report.lastError ? `; last error: ${report.lastError}` : ''}`;
+    if (report.failed || report.refused) context.warn(line);
     else context.log(line);
     return report;
   }
@@ -456,6 +477,7 @@ export class Warden {
       detector: {
         evicted: stats.evicted,
         evictedSamples: stats.evictedSamples,
+        capEvictions: stats.capEvictions,
         events: stats.events,
         late: stats.late,
         ahead: stats.ahead,
@@ -465,19 +487,23 @@ export class Warden {
         partitions: stats.partitions,
         keys: stats.keys,
         ruleErrors: stats.ruleErrors,
+        learning: stats.learning,
       },
     };
     try {
-      const [backlog, lastDelivery, audit] = await Promise.all([
+      const [backlog, refused, lastDelivery, audit] = await Promise.all([
         this.outbox.backlog(),
+        this.outbox.count('refused'),
         this.deliveryStatus.read(),
         this.workspace ? this.deliveryStatus.readAudit() : ('off' as const),
       ]);
       report.outbox.backlog = backlog;
+      report.outbox.refused = refused;
       if (lastDelivery) report.lastDelivery = lastDelivery;
       if (audit) report.audit = audit;
       const rowsMissing = typeof audit === 'object' && (audit.missing.length > 0 || audit.lostTotal > 0);
-      if (lastDelivery?.failed || rowsMissing || Object.keys(stats.ruleErrors).length || this.faults.size || stats.evicted) report.status = 'degraded';
+      if (lastDelivery?.failed || rowsMissing || refused || Object.keys(stats.ruleErrors).length || this.faults.size || stats.evicted)
+        report.status = 'degraded';
     } catch (err) {
       report.status = 'unavailable';
       report.outbox.error = errorText(`storage: ${(err as Error).message}`);
@@ -516,6 +542,7 @@ export class Warden {
     this.telemetry.count(METRIC.deliveries, report.sent, { 'warden.by': by, 'warden.outcome': 'sent' });
     this.telemetry.count(METRIC.deliveries, report.failed, { 'warden.by': by, 'warden.outcome': 'failed' });
     this.telemetry.count(METRIC.deliveries, report.paced ?? 0, { 'warden.by': by, 'warden.outcome': 'paced' });
+    this.telemetry.count(METRIC.deliveries, report.refused ?? 0, { 'warden.by': by, 'warden.outcome': 'refused' });
   }
 
   private countDeadLetters(stage: 'ingest' | 'detect', hub: string, deadLetters: readonly DeadLetter[]): void {
@@ -523,7 +550,7 @@ export class Warden {
       this.telemetry.count(METRIC.deadLetters, 1, { 'warden.stage': stage, 'warden.hub': hub, 'warden.reason': reasonClass(d.reason) });
   }
 
-  /** A detect batch's numbers: events, lag on the keyed hub, late events, rule errors, alerts and their latency. */
+  /** A detect batch's numbers: events, lag on the keyed hub, late events, rule errors, cap evictions, alerts and their latency. */
   private countDetected(
     hub: string,
     view: TriggerMetadataView,
@@ -541,6 +568,7 @@ export class Warden {
     }
     t.count(METRIC.lateEvents, after.late - before.late, { 'warden.hub': hub });
     for (const [rule, n] of Object.entries(after.ruleErrors)) t.count(METRIC.ruleErrors, n - (before.ruleErrors[rule] ?? 0), { 'warden.rule': rule });
+    for (const [rule, n] of Object.entries(after.capEvictions)) t.count(METRIC.capEvictions, n - (before.capEvictions[rule] ?? 0), { 'warden.rule': rule });
     for (const a of alerts) {
       t.count(METRIC.alerts, 1, { 'warden.rule': a.RuleId, 'warden.severity': a.Severity });
       t.record(METRIC.detectionLatency, a.DetectionLatencyMs, { 'warden.rule': a.RuleId });

@@ -5,7 +5,7 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import { createGunzip, inflateRaw } from 'node:zlib';
 import avro from 'avsc';
 import type { RecordLocation } from '../model/index.js';
-import { messageOf } from './envelope.js';
+import { isJsonObjectOrArray, messageOf } from './envelope.js';
 import { WardenError } from '../common/errors.js';
 
 /** A capture path that cannot be read (missing, no permission): the user must fix the path. */
@@ -41,6 +41,9 @@ export const MAX_GZIP_RATIO = 200;
 const GZIP_FREE_BYTES = 64 * 1024 * 1024;
 /** The longest NDJSON line read (an Event Hubs event is at most 1 MB); a longer one is one dead letter and reading goes on at the next line. */
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+
+/** Lines that are not a JSON object or array read before one that is: past this, a large text file is not NDJSON. */
+const MAX_LEADING_BAD_LINES = 10;
 
 /** Text files up to this size are one body (a JSON document or NDJSON); larger ones stream line by line. */
 export const WHOLE_FILE_LIMIT = 64 * 1024 * 1024;
@@ -165,6 +168,79 @@ function avroCodecs(maxBlockBytes: number): Record<string, Codec> {
   };
 }
 
+/** avsc's Tap methods that read or skip a value: every decoded value, header and block frame goes through them. */
+const TAP_READS = [
+  'readBoolean',
+  'skipBoolean',
+  'readInt',
+  'readLong',
+  'skipInt',
+  'skipLong',
+  'readFloat',
+  'skipFloat',
+  'readDouble',
+  'skipDouble',
+  'readFixed',
+  'skipFixed',
+  'readBytes',
+  'skipBytes',
+  'readString',
+  'skipString',
+] as const;
+
+type Tap = { buf: Buffer } & Record<(typeof TAP_READS)[number], (...args: unknown[]) => unknown>;
+
+/**
+ * Bound the work of decoding what a tap holds: at most two reads per byte of it (each value but
+ * an empty fixed takes a byte at least), so a corrupt count or length cannot make avsc loop past
+ * the end of its bytes. A one-byte change in a sequence number once made a map count of 2^60 and
+ * the decoder spun for good, holding the event loop. The budget starts again when the tap is
+ * given other bytes (the next block, or more of the file while the header is read).
+ */
+function boundTapWork(tap: Tap): void {
+  let buf: Buffer | undefined;
+  let left = 0;
+  for (const name of TAP_READS) {
+    const read = tap[name];
+    tap[name] = function (this: Tap, ...args: unknown[]) {
+      if (this.buf !== buf) {
+        buf = this.buf;
+        left = 2 * buf.length + 64;
+      }
+      if (--left < 0)
+        throw new AvroWorkError(`${buf.length} bytes of Avro ask for more than ${2 * buf.length + 64} reads to decode: a corrupt count or length`);
+      return read.apply(this, args);
+    };
+  }
+}
+
+/**
+ * avsc's BlockDecoder with the work of its header, block frames and records bounded (boundTapWork).
+ * Its header and frames are read inside `_write`, where a throw would escape the stream: there the
+ * error goes to the write's callback, and so to the pipeline.
+ */
+function boundedBlockDecoder(maxBlockBytes: number): InstanceType<typeof avro.streams.BlockDecoder> {
+  const decoder = new avro.streams.BlockDecoder({ codecs: avroCodecs(maxBlockBytes) });
+  const internals = decoder as unknown as { _tap: Tap; _blockTap: Tap } & Record<'_write' | '_writeChunk', WriteFn>;
+  boundTapWork(internals._tap);
+  boundTapWork(internals._blockTap);
+  // avsc swaps `_write` for `_writeChunk` once the header is read: both are guarded.
+  for (const name of ['_write', '_writeChunk'] as const) {
+    const write = internals[name];
+    internals[name] = function (this: unknown, chunk, encoding, cb) {
+      try {
+        write.call(this, chunk, encoding, cb);
+      } catch (err) {
+        if (!(err instanceof AvroWorkError)) throw err;
+        cb(err);
+      }
+    };
+  }
+  return decoder;
+}
+
+type WriteFn = (chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void) => void;
+
 /** Bytes avsc holds that are not a whole block yet: at the end of a file, a truncated capture (avsc drops them silently). */
 function avroBytesLeft(decoder: unknown): number {
   const tap = (decoder as { _tap?: { buf?: Buffer; pos?: number } })._tap;
@@ -172,7 +248,7 @@ function avroBytesLeft(decoder: unknown): number {
 }
 
 async function* readAvro(file: string, gzip: boolean, maxBlockBytes: number): AsyncGenerator<CaptureBody> {
-  const decoder = new avro.streams.BlockDecoder({ codecs: avroCodecs(maxBlockBytes) });
+  const decoder = boundedBlockDecoder(maxBlockBytes);
   const records = open(file, gzip, decoder);
   let n = 0;
   try {
@@ -214,7 +290,9 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
   let size = 0;
   let lineMode = false;
   let lineNo = 0;
-  let firstLineChecked = false;
+  let ndjson = false;
+  /** Lines before the first that is a JSON object or array: held until it comes (then read as the dead letters they are), or too many come without it. */
+  let leading: CaptureBody[] = [];
   let partial: Buffer[] = [];
   let partialBytes = 0;
 
@@ -251,15 +329,18 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
     partial = [];
     if (text.endsWith('\r')) text = text.slice(0, -1);
     if (!text.trim()) return;
-    if (!firstLineChecked) {
-      firstLineChecked = true;
-      try {
-        JSON.parse(text);
-      } catch {
-        throw new NotNdjsonError();
-      }
+    const body: CaptureBody = { body: text, location: { file, line: lineNo } };
+    if (ndjson) {
+      yield body;
+      return;
     }
-    yield { body: text, location: { file, line: lineNo } };
+    // A first record cut short must not lose the file; a document that is not NDJSON is one dead letter, not one per line.
+    leading.push(body);
+    if (isJsonObjectOrArray(text)) {
+      ndjson = true;
+      yield* leading;
+      leading = [];
+    } else if (leading.length > MAX_LEADING_BAD_LINES) throw new NotNdjsonError();
   }
 
   try {
@@ -275,7 +356,10 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
       for (const c of chunks.splice(0)) yield* lines(c);
     }
     if (!lineMode) yield { body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), location: { file } };
-    else if (partialBytes) yield* line();
+    else {
+      if (partialBytes) yield* line();
+      if (leading.length) throw new NotNdjsonError();
+    }
   } catch (err) {
     if (err instanceof NotNdjsonError) {
       yield {
@@ -290,6 +374,11 @@ async function* readText(file: string, gzip: boolean, wholeFileLimit: number): A
 
 class GzipBombError extends WardenError {
   override name = 'GzipBombError';
+  readonly userFixable = false;
+}
+
+class AvroWorkError extends WardenError {
+  override name = 'AvroWorkError';
   readonly userFixable = false;
 }
 

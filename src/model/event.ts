@@ -202,6 +202,13 @@ export const NormalizedEventSchema = z.object({
   resourceId: lowerGuidish.optional(),
   resourceType: lowerGuidish.optional(),
   correlationId: z.string().optional(),
+  /**
+   * Another identity the event is about, besides its actor: the principal a change was made to (a
+   * secret added to a service principal, a role granted to it), or the blueprint an agent identity
+   * signs in for. The keyed hub routes the event to this identity's partition too, so rules can key
+   * on it (docs/architecture.md, "Target-keyed events").
+   */
+  targetPrincipalId: lowerGuidish.optional(),
   details: DetailsSchema,
 });
 export type NormalizedEvent = z.infer<typeof NormalizedEventSchema>;
@@ -230,6 +237,14 @@ export interface RecordLocation {
 }
 
 /**
+ * Which key a keyed copy of an event was routed for, when it is not (only) the actor's: `target`
+ * on the target principal's partition, `both` when actor and target share a partition (one copy
+ * serves both). Absent: the actor's copy, the only one an event without a target has.
+ */
+export type RoutedFor = 'target' | 'both';
+export const ROUTED_FOR: readonly RoutedFor[] = ['target', 'both'];
+
+/**
  * A normalized event as the detect stage sees it: with the arrival time (for
  * DetectionLatencyMs) and its position on the keyed partition (for idempotent state).
  */
@@ -248,6 +263,8 @@ export interface StreamEvent {
    * batch published again). Absent in replay, where nothing is published twice.
    */
   origin?: { source: string; sequenceNumber: number; index: number };
+  /** The key this copy was routed for (absent: the actor's). Rules keyed on the target apply only its target copy, the others only its actor copy. */
+  routedFor?: RoutedFor;
 }
 
 /** A record that could not be decoded or validated: kept, never silently dropped. */

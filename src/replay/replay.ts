@@ -32,7 +32,7 @@ export async function* detectInCaptures(files: string[], detector: Detector, opt
     const events = body.result.events.map(({ event }) => event);
     // Rows come in the query's order: applied in event-time order, as a backtest applies them.
     if (body.result.rowEvents) events.sort(byEventTime);
-    const alerts = await detector.process(events.map((event) => router.route(event, arrivedAt)));
+    const alerts = await detector.process(router.routeAll(events, arrivedAt));
     await detector.flush();
     yield { ...body, alerts };
   }

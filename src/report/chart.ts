@@ -50,8 +50,14 @@ function steps(points: readonly ObservedPoint[], value: (p: ObservedPoint) => nu
 export function seriesChart(points: readonly ObservedPoint[], kind: 'anomaly' | 'threshold', label: string): string {
   if (!points.length) return '';
   const start = points[0].time;
-  const end = Math.max(...points.map((p) => p.time + p.span));
-  const top = Math.max(1, ...points.map((p) => Math.max(p.value, p.threshold ?? 0, p.baseline ?? 0))) * 1.1;
+  // Loops, not Math.max(...points): a key with 200 000 counted events would overflow the stack.
+  let end = start;
+  let highest = 1;
+  for (const p of points) {
+    end = Math.max(end, p.time + p.span);
+    highest = Math.max(highest, p.value, p.threshold ?? 0, p.baseline ?? 0);
+  }
+  const top = highest * 1.1;
   const plotW = WIDTH - LEFT - RIGHT;
   const plotH = HEIGHT - TOP - BOTTOM;
   const x = (t: number) => LEFT + ((t - start) / Math.max(1, end - start)) * plotW;

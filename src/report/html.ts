@@ -1,4 +1,4 @@
-import type { ObservedPoint, RuleKind } from '../engine/index.js';
+import type { ObservedPoint, RuleKind, RuleLearning } from '../engine/index.js';
 import { resourceName } from '../common/ids.js';
 import type { Alert, Severity } from '../model/index.js';
 import { CHART_COLORS, seriesChart } from './chart.js';
@@ -31,6 +31,11 @@ export interface ReportOptions {
   maxAlertsPerRule?: number;
   /** Charts per rule (default 40). */
   maxChartsPerRule?: number;
+  /**
+   * Per rule with a learning period, what learning cost (the detector's `stats().learning`): the
+   * alerts it could not raise because a key was still learning, and the keys still learning at the end.
+   */
+  learning?: Readonly<Record<string, RuleLearning>>;
 }
 
 /** Left marker of an alert row: tests find alert rows in a screenshot by it. */
@@ -51,7 +56,7 @@ ${Object.entries(SEVERITY_COLORS)
 tr.alert td:first-child{border-left:6px solid ${ALERT_ROW_COLOR}}tr.alert td{border-bottom:none}
 tr.evidence td{padding:0 8px 10px 22px;font-size:12px}dl{display:grid;grid-template-columns:max-content auto;gap:0 12px;margin:2px 0 6px}dt{color:#4b5563}dd{margin:0}
 table.events th,table.events td{padding:2px 6px;font-size:12px}.chart text{font:11px system-ui,sans-serif;fill:#374151}
-.notes li{color:#92400e}section.rule{border-top:2px solid #e5e7eb;margin-top:24px}
+.notes li{color:#92400e}.learning{color:#92400e}td.held:not(.zero){color:#92400e;font-weight:600}section.rule{border-top:2px solid #e5e7eb;margin-top:24px}
 `;
 
 function isoMinute(ms: number): string {
@@ -64,22 +69,43 @@ function daysOf(alerts: readonly Alert[], range: ReportOptions['range']): string
   return [...days].sort();
 }
 
-function matrix(alerts: readonly Alert[], rules: readonly ReportRule[], days: string[]): string {
+function matrix(alerts: readonly Alert[], rules: readonly ReportRule[], days: string[], learning?: ReportOptions['learning']): string {
   const cell = new Map<string, number>();
   for (const a of alerts) {
     const k = `${a.RuleId}|${a.LastEventTime.slice(0, 10)}`;
     cell.set(k, (cell.get(k) ?? 0) + 1);
   }
-  const n = (v: number) => `<td class="num${v ? '' : ' zero'}">${v}</td>`;
-  const head = `<tr><th>rule</th><th>kind</th>${days.map((d) => `<th class="num">${d.slice(5)}</th>`).join('')}<th class="num">total</th></tr>`;
+  const n = (v: number, cls = '') => `<td class="num${cls}${v ? '' : ' zero'}">${v}</td>`;
+  // The learning column: alerts held back because a key was still learning; a dash for rules that do not learn.
+  const held = (id?: string): string => {
+    if (!learning) return '';
+    if (id === undefined)
+      return n(
+        Object.values(learning).reduce((t, l) => t + l.heldWhileLearning, 0),
+        ' held',
+      );
+    const l = learning[id];
+    return l ? n(l.heldWhileLearning, ' held') : '<td class="num zero">–</td>';
+  };
+  const heldHead = learning ? '<th class="num" title="alerts not raised because the key was still learning">held while learning</th>' : '';
+  const head = `<tr><th>rule</th><th>kind</th>${days.map((d) => `<th class="num">${d.slice(5)}</th>`).join('')}<th class="num">total</th>${heldHead}</tr>`;
   const rows = rules.map((r) => {
     const perDay = days.map((d) => cell.get(`${r.id}|${d}`) ?? 0);
     const total = alerts.filter((a) => a.RuleId === r.id).length;
     const name = total ? `<a href="#rule-${escapeHtml(r.id)}">${escapeHtml(r.id)}</a>` : escapeHtml(r.id);
-    return `<tr><td>${name}</td><td>${escapeHtml(r.kind)}</td>${perDay.map(n).join('')}${n(total)}</tr>`;
+    return `<tr><td>${name}</td><td>${escapeHtml(r.kind)}</td>${perDay.map((v) => n(v)).join('')}${n(total)}${held(r.id)}</tr>`;
   });
   const totals = days.map((d) => alerts.filter((a) => a.LastEventTime.startsWith(d)).length);
-  return `<table class="matrix">${head}${rows.join('')}<tr><th>total</th><th></th>${totals.map(n).join('')}${n(alerts.length)}</tr></table>`;
+  return `<table class="matrix">${head}${rows.join('')}<tr><th>total</th><th></th>${totals.map((v) => n(v)).join('')}${n(alerts.length)}${held()}</tr></table>`;
+}
+
+/** What learning cost, in a sentence under the matrix; empty when no rule held anything back or had a key still learning. */
+function learningNote(learning: ReportOptions['learning']): string {
+  if (!learning) return '';
+  const held = Object.values(learning).reduce((t, l) => t + l.heldWhileLearning, 0);
+  const keys = Object.values(learning).reduce((t, l) => t + l.keysLearning, 0);
+  if (!held && !keys) return '';
+  return `<p class="learning">${held} alert${held === 1 ? '' : 's'} could not be raised because the key was still learning (<em>held while learning</em>, per rule above; counted before suppression, so repeats a rule would have suppressed count too); ${keys} key${keys === 1 ? ' was' : 's were'} still learning at the end. That is the blind spot of a cold start: <code>warden seed</code> fills the state from the workspace's history before going live.</p>`;
 }
 
 function value(v: unknown): string {
@@ -159,6 +185,7 @@ function keyOf(alert: Alert, kind: RuleKind, keys: readonly string[], seriesOf: 
 function ruleSection(rule: ReportRule, alerts: readonly Alert[], series: SeriesCollector, options: ReportOptions): string {
   const maxAlerts = options.maxAlertsPerRule ?? 200;
   const maxCharts = options.maxChartsPerRule ?? 40;
+  const held = options.learning?.[rule.id]?.heldWhileLearning ?? 0;
   const charted = rule.kind === 'anomaly' || rule.kind === 'threshold';
   const cache = new Map<string, ObservedPoint[]>();
   const seriesOf = (key: string) => {
@@ -186,7 +213,7 @@ function ruleSection(rule: ReportRule, alerts: readonly Alert[], series: SeriesC
   const more = alerts.length > maxAlerts ? `<p class="muted">${alerts.length - maxAlerts} more alerts not shown: write them all with --out.</p>` : '';
   return `<section class="rule" id="rule-${escapeHtml(rule.id)}">
 <h2><span class="sev sev-${escapeHtml(rule.severity)}">${escapeHtml(rule.severity)}</span> ${escapeHtml(rule.name)} <code>${escapeHtml(rule.id)}</code></h2>
-<p class="muted">${escapeHtml(rule.kind)} · ${alerts.length} alert${alerts.length === 1 ? '' : 's'}${rule.description ? ` · ${escapeHtml(rule.description)}` : ''}</p>
+<p class="muted">${escapeHtml(rule.kind)} · ${alerts.length} alert${alerts.length === 1 ? '' : 's'}${held ? ` · ${held} held while learning` : ''}${rule.description ? ` · ${escapeHtml(rule.description)}` : ''}</p>
 ${parts.join('\n')}${more}
 </section>`;
 }
@@ -231,8 +258,8 @@ export function renderReport(alerts: readonly Alert[], series: SeriesCollector, 
 <h1>${escapeHtml(title)}</h1>
 <p class="meta">${escapeHtml(options.source)}${escapeHtml(range)} · generated ${escapeHtml(isoMinute(options.generatedAt ?? Date.now()))} UTC</p>
 <h2>Alerts per rule and day</h2>
-${matrix(sorted, rules, daysOf(sorted, options.range))}
-${counts}${notes}
+${matrix(sorted, rules, daysOf(sorted, options.range), options.learning)}
+${learningNote(options.learning)}${counts}${notes}
 ${sections.length ? '' : '<p>No alerts.</p>'}
 ${sections.join('\n')}
 <p class="muted">Charts: <span style="color:${CHART_COLORS.value}">■</span> events per bucket (anomaly) or in the window ending at each counted event (threshold), <span style="color:${CHART_COLORS.alerting}">■</span> where the rule's condition held, dashed: the principal's learned baseline, <span style="color:${CHART_COLORS.threshold}">■</span> the count at which the rule alerts.</p>

@@ -46,7 +46,9 @@ function caseLine(c: RuleCase): string {
         .join(', ')})`
     : '';
   const inventory = c.inventory ? ` (inventory \`${c.inventory}\`)` : '';
-  return `- ${raised ? `**alerts** (${raised})` : 'silent'}: ${c.name}${tuned}${inventory}`;
+  const severities = [...new Set(c.expect.flatMap((e) => (e.count && e.severity ? [e.severity] : [])))];
+  const severity = severities.length ? `, ${severities.join(' / ')}` : '';
+  return `- ${raised ? `**alerts** (${raised}${severity})` : 'silent'}: ${c.name}${tuned}${inventory}`;
 }
 
 /**
@@ -74,8 +76,9 @@ export async function renderCatalogue(rules: readonly LoadedRule[]): Promise<str
       '',
       `## ${rule.id}`,
       '',
-      `**${ruleName(rule)}** — ${rule.kind}, ${rule.severity}, version ${rule.version}. ` +
-        `Sources: ${rule.sources.join(', ')}. MITRE: ${rule.tactics.join(', ')}${rule.techniques.length ? ` (${rule.techniques.join(', ')})` : ''}.`,
+      `**${ruleName(rule)}** — ${rule.kind}, ${rule.severity}${rule.definition.severityOf ? ' (set per alert from its evidence)' : ''}, version ${rule.version}. ` +
+        `Sources: ${rule.sources.join(', ')}. MITRE: ${rule.tactics.join(', ')}${rule.techniques.length ? ` (${rule.techniques.join(', ')})` : ''}.` +
+        (rule.definition.keyBy === 'target' ? ' Keyed on the target principal ([docs/rules.md](../docs/rules.md#keying-on-the-target)).' : ''),
       '',
       rule.description,
     );

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import type { Alert, DeadLetter, Source } from '../model/index.js';
+import { SEVERITIES, type Alert, type DeadLetter, type Severity, type Source } from '../model/index.js';
 import { InMemoryStateStore } from '../state/memory.js';
 import { Detector } from '../engine/detector.js';
 import { InventoryError, ResourceInventory, readInventoryFile } from '../engine/inventory.js';
@@ -19,6 +19,8 @@ export interface ExpectedAlerts {
   /** Principal id or name (UPN), compared case-insensitively. */
   principal?: string;
   count: number;
+  /** The severity each of these alerts must have (for a rule whose `severityOf` varies it). */
+  severity?: Severity;
 }
 
 /** One case of `detections/<rule-id>.fixtures/cases.json`. */
@@ -96,6 +98,8 @@ export async function readCases(loaded: LoadedRule): Promise<RuleCase[]> {
         throw new FixtureError(`${at} ("${o.name}"): expect[${j}] needs a "count" (a whole number ≥ 0)`);
       if (e.principal !== undefined && (typeof e.principal !== 'string' || !e.principal))
         throw new FixtureError(`${at} ("${o.name}"): expect[${j}].principal must be a principal id or name`);
+      if (e.severity !== undefined && !SEVERITIES.includes(e.severity))
+        throw new FixtureError(`${at} ("${o.name}"): expect[${j}].severity must be one of ${SEVERITIES.join(', ')}`);
     });
     return { name: o.name, captures: o.captures, tunables: o.tunables, inventory: o.inventory, todo: o.todo, expect: o.expect };
   });
@@ -165,20 +169,30 @@ export async function runRuleCase(loaded: LoadedRule, ruleCase: RuleCase): Promi
       problems.push(`${row.principal}: expected ${row.expected ?? 0} alert(s), got ${row.actual}`);
     }
   }
+  for (const e of ruleCase.expect) {
+    if (e.severity === undefined) continue;
+    const theirs = alerts.filter((a) =>
+      e.principal !== undefined ? isPrincipal(e.principal, a) : !ruleCase.expect.some((x) => x.principal && isPrincipal(x.principal, a)),
+    );
+    for (const a of theirs)
+      if (a.Severity !== e.severity) problems.push(`${e.principal ?? ANY}: expected severity ${e.severity}, got ${a.Severity} ("${a.Title}")`);
+  }
   return { ruleId: rule.id, name: ruleCase.name, passed: problems.length === 0, problems, rows, alerts, events, deadLetters };
 }
 
 const ANY = '(any other principal)';
 
+/** Whether an expectation's principal (id or name, any case) is the alert's. */
+function isPrincipal(principal: string, a: Alert): boolean {
+  const p = principal.toLowerCase();
+  return a.PrincipalId.toLowerCase() === p || a.PrincipalName?.toLowerCase() === p;
+}
+
 /** Expected vs actual counts per principal; alerts for principals not listed count against "any other" (expected 0 unless given). */
 function compare(expected: readonly ExpectedAlerts[], alerts: readonly Alert[]): CaseResult['rows'] {
   const rows: CaseResult['rows'] = expected.map((e) => ({ principal: e.principal ?? ANY, expected: e.count, actual: 0 }));
-  const matches = (principal: string, a: Alert) => {
-    const p = principal.toLowerCase();
-    return a.PrincipalId.toLowerCase() === p || a.PrincipalName?.toLowerCase() === p;
-  };
   for (const alert of alerts) {
-    const row = rows.find((r) => r.principal !== ANY && matches(r.principal, alert)) ?? rows.find((r) => r.principal === ANY);
+    const row = rows.find((r) => r.principal !== ANY && isPrincipal(r.principal, alert)) ?? rows.find((r) => r.principal === ANY);
     if (row) {
       row.actual++;
       continue;

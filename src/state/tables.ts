@@ -35,6 +35,33 @@ export class TableStateStore implements StateStore {
   }
 
   /**
+   * One entry with the time the service last wrote it (the entity's Timestamp), or undefined when
+   * there is none: how `warden seed` tells whether a running app writes the partition.
+   */
+  async entry(partitionId: string, key: string): Promise<{ value: string; writtenAt: number } | undefined> {
+    await this.ensureTable();
+    try {
+      const entity = await this.client.getEntity<Record<string, unknown>>(tableKey(partitionId), tableKey(key));
+      return { value: joinText(entity, VALUE) ?? '', writtenAt: Date.parse(String(entity.timestamp)) };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Delete every entry of a partition (a seed rebuilding it from history); returns how many there were. */
+  async clear(partitionId: string): Promise<number> {
+    await this.ensureTable();
+    const partitionKey = tableKey(partitionId);
+    const actions: TransactionAction[] = [];
+    const filter = odata`PartitionKey eq ${partitionKey}`;
+    for await (const entity of this.client.listEntities({ queryOptions: { filter, select: ['RowKey'] } }))
+      actions.push(['delete', { partitionKey, rowKey: entity.rowKey! }]);
+    if (actions.length) await submitTransactions(this.client, actions, (_, status) => status === 404);
+    return actions.length;
+  }
+
+  /**
    * Upserts replace the whole entity, so a value that shrank leaves no stale parts behind. A key
    * both upserted and deleted is deleted (as the in-memory store does); deleting a key that is not
    * stored is not an error (a redelivered batch deletes again).

@@ -29,6 +29,7 @@ export const METRIC = {
   lateEvents: 'warden.detect.late_events',
   alerts: 'warden.alerts',
   ruleErrors: 'warden.rule_errors',
+  capEvictions: 'warden.detect.cap_evictions',
   outboxBacklog: 'warden.outbox.backlog',
   deliveries: 'warden.deliveries',
   tableWriteDuration: 'warden.tables.write_duration',

@@ -6,8 +6,10 @@ import { main } from '../../src/cli/main.js';
 import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { Detector, type Rule } from '../../src/engine/index.js';
 import { PartitionRouter } from '../../src/eventhubs/partitioning.js';
-import type { Alert, NormalizedEvent } from '../../src/model/index.js';
+import type { Warden } from '../../src/host/warden.js';
+import type { Alert, NormalizedEvent, StreamEvent } from '../../src/model/index.js';
 import { TableStateStore } from '../../src/state/tables.js';
+import { appOnAzurite, batchContext } from '../hostile/app.js';
 import { DEMO_RANGE, DEMO_TUNABLES_FILE, demoRules, demoTables, demoTunables, replayDemo } from './demo-history.js';
 
 async function seed(...argv: string[]) {
@@ -55,7 +57,7 @@ describe('warden seed --export into Table state (Azurite), then the live stream'
     const events = [...replayed.events].sort((a, b) => a.time - b.time);
     const streamed: Alert[] = [];
     for (let i = 0; i < events.length; i += 500) {
-      streamed.push(...(await detector.process(events.slice(i, i + 500).map((e) => router.route(e, e.time)))));
+      streamed.push(...(await detector.process(events.slice(i, i + 500).flatMap((e) => router.route(e, e.time)))));
       await detector.flush();
     }
     expect(detector.stats().seededSkipped).toBe(summary.seeded);
@@ -67,9 +69,111 @@ describe('warden seed --export into Table state (Azurite), then the live stream'
     expect(summary.alerts + streamed.length).toBe(replayed.alerts.length);
     expect(streamed.length).toBeGreaterThan(0);
 
-    // The live stream wrote to the state: seeding it again is refused with what to do.
+    // The live stream has just written the state: while it does, seeding is refused.
     const again = await seed(...args);
-    expect(again.code).not.toBe(0);
-    expect(again.err.join('\n')).toMatch(/already holds state written by the live stream/);
+    expect(again.code).toBe(2);
+    expect(again.err.join('\n')).toMatch(
+      /^warden seed: the app is running: partition \d's state was written by the live stream \d+ s ago\. .*--force seeds anyway$/,
+    );
+  });
+});
+
+describe('warden seed while the app runs (the app on Azurite): refused, accepted once it stopped, forced', () => {
+  const prefix = 'seedlive';
+  const router = new PartitionRouter(4); // the keyed hub: it numbers each partition's events on, across restarts
+  /** Deliver events to the app's detect function as the keyed hub would: per partition, batches of up to 100. */
+  async function stream(app: Warden, events: readonly NormalizedEvent[]): Promise<Alert[]> {
+    const byPartition = new Map<string, StreamEvent[]>();
+    for (const e of events) {
+      for (const se of router.route(e, e.time)) byPartition.set(se.partitionId, [...(byPartition.get(se.partitionId) ?? []), se]);
+    }
+    const alerts: Alert[] = [];
+    for (const [partitionId, list] of byPartition) {
+      for (let i = 0; i < list.length; i += 100) {
+        const batch = list.slice(i, i + 100);
+        const messages = batch.map((se) =>
+          JSON.stringify({
+            event: se.event,
+            arrivedAt: se.arrivedAt,
+            routedFor: se.routedFor,
+            origin: { source: `raw/${partitionId}`, sequenceNumber: se.sequenceNumber, index: 0 },
+          }),
+        );
+        alerts.push(...(await app.detect(messages, batchContext(partitionId, batch.length, batch[0].sequenceNumber))).alerts);
+      }
+    }
+    return alerts;
+  }
+  const appEnv = { WARDEN_STORAGE_PREFIX: prefix, WARDEN_TUNABLES_FILE: DEMO_TUNABLES_FILE };
+
+  it('refuses while the app writes or its deliver timer runs; once stopped, rebuilds what it wrote and hands over; --force seeds anyway', async () => {
+    const exportDir = join(dir, 'export-live');
+    mkdirSync(exportDir);
+    for (const t of demoTables())
+      writeFileSync(join(exportDir, `${t.name}.json`), JSON.stringify({ tables: [{ name: 'PrimaryResult', columns: t.columns, rows: t.rows }] }));
+    const events = [...replayed.events].sort((a, b) => a.time - b.time);
+    const at = (minutes: number) => DEMO_RANGE.from + minutes * 60_000;
+    const before = (minutes: number) => events.filter((e) => e.time < at(minutes));
+    const from = (minutes: number) => events.filter((e) => e.time >= at(minutes));
+    const args = (...more: string[]) => [
+      '--export',
+      exportDir,
+      '--connection-string',
+      azurite.connectionString,
+      '--prefix',
+      prefix,
+      '--tunables',
+      DEMO_TUNABLES_FILE,
+      ...more,
+    ];
+
+    // The app went live without a seed and ran the first twenty minutes.
+    const app = await appOnAzurite(azurite, appEnv);
+    const liveAlerts = await stream(app, before(20));
+    const running = await seed(...args('--until', new Date(at(40)).toISOString()));
+    expect(running.code).toBe(2);
+    expect(running.err).toEqual([expect.stringMatching(/^warden seed: the app is running: partition \d's state was written by the live stream \d+ s ago\. /)]);
+    // Idle, its deliver timer still runs every minute: that is a running app too.
+    await app.deliver(batchContext('', 0));
+    await app.close();
+    const idle = await seed(...args('--until', new Date(at(40)).toISOString(), '--stale-after', '1h'));
+    expect(idle.err.join('\n')).toMatch(
+      /the app is running: partition \d's state was written by the live stream \d+ s ago and its deliver timer ran \d+ s ago/,
+    );
+
+    // Stopped: once nothing was written for the staleness window, the seed is accepted.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const early = await seed(...args('--until', new Date(at(10)).toISOString(), '--stale-after', '2s'));
+    expect(early.err).toEqual([
+      expect.stringMatching(
+        /^warden seed: --until 2025-06-02T09:10:00\.000Z is not after 2025-06-02T09:1\d:\d\d\.\d+Z, the newest event the app applied on partition \d/,
+      ),
+    ]);
+    const seeded = await seed(...args('--until', new Date(at(40)).toISOString(), '--stale-after', '2s', '--json'));
+    expect(seeded.err).toEqual([]);
+    expect(seeded.code).toBe(0);
+    expect(seeded.out).toContainEqual(
+      expect.stringMatching(/^rebuilding partitions [\d, ]+ from history: the app had written them \(last \d+ s ago\); that state is replaced$/),
+    );
+    const summary = JSON.parse(seeded.out.at(-1)!) as { alerts: number; seeded: number };
+    expect(summary.seeded).toBe(before(40).length);
+
+    // Restarted, the app reads on from where it stopped: what history applied before the cut is skipped, the rest raises the remaining alerts.
+    const restarted = await appOnAzurite(azurite, appEnv);
+    const streamed = await stream(restarted, from(20));
+    expect((await restarted.health()).detector.events).toBe(from(40).length);
+    const ids = streamed.map((a) => a.AlertId);
+    expect(new Set(ids).size).toBe(ids.length);
+    const uninterrupted = new Set(replayed.alerts.map((a) => a.AlertId));
+    for (const id of [...ids, ...liveAlerts.map((a) => a.AlertId)]) expect(uninterrupted.has(id)).toBe(true);
+    expect(summary.alerts + streamed.length).toBe(replayed.alerts.length);
+
+    // The restarted app has just written: --force seeds anyway, saying why it needed forcing.
+    const forced = await seed(...args('--until', new Date(at(61)).toISOString(), '--force'));
+    expect(forced.code).toBe(0);
+    expect(forced.err).toEqual([
+      expect.stringMatching(/^warden seed: --force: seeding although partition \d's state was written by the live stream \d+ s ago/),
+    ]);
+    await restarted.close();
   });
 });

@@ -18,6 +18,7 @@ const FIGURES = [
   'normalizeBySource',
   'pipelineRecordsPerSec',
   'pipelineToParseRatio',
+  'pipelineToParseRatioFirstPack',
   'batchLatencyMs',
   'heapBytesPerKey',
   'tableEntitiesPerBatch',

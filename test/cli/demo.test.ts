@@ -28,6 +28,13 @@ const KEY_CHAIN_RULES: Record<string, { rules: string[]; by: 'harvester' | 'key'
   volumeDrain: { rules: ['ai-token-volume-anomaly', 'ai-invocation-rate-anomaly'], by: 'key' },
 };
 
+/** Which rule each step of the third chain (a secret planted on a service principal) must raise, all about that service principal. */
+const CREDENTIAL_CHAIN_RULES: Record<string, string[]> = {
+  addSecret: [],
+  secretFromNewIp: ['sp-credential-added-then-used'],
+  graphRecon: ['nhi-graph-recon-burst'],
+};
+
 /** What must never reach an alert: SAS signatures (redacted ones read `sig=[REDACTED]`, `sig=REDACTED`, or are cut after `sig=[`), account keys, bearer tokens and JWTs. */
 const SECRETS = [/sig=(?!\[|REDACTED)[^&"\s]/i, /AccountKey=/i, /SharedAccessKey=/i, /Bearer\s+[\w.-]{20,}/i, /eyJ[\w-]{8,}\.[\w-]{8,}/];
 
@@ -59,14 +66,17 @@ describe('warden demo (npm start)', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('raises exactly the two chains’ alerts: each expected rule once, for the compromised principals only', () => {
+  it('raises exactly the three chains’ alerts: each expected rule once, for the compromised principals only', () => {
     expect(code).toBe(0);
     expect(manifest.attacker.steps.map((s) => s.step)).toEqual(Object.keys(RULES_BY_STEP));
     expect(manifest.keyChain.steps.map((s) => s.step)).toEqual(Object.keys(KEY_CHAIN_RULES));
+    expect(manifest.credentialChain.steps.map((s) => s.step)).toEqual(Object.keys(CREDENTIAL_CHAIN_RULES));
     const expected = Object.values(RULES_BY_STEP)
       .flat()
       .map((rule) => `${rule} ${manifest.attacker.principalId}`);
     for (const { rules, by } of Object.values(KEY_CHAIN_RULES)) expected.push(...rules.map((rule) => `${rule} ${manifest.keyChain[by].principalId}`));
+    // The secret's adder raises nothing of its own: the alerts are about the service principal the secret was planted on.
+    for (const rules of Object.values(CREDENTIAL_CHAIN_RULES)) expected.push(...rules.map((rule) => `${rule} ${manifest.credentialChain.target.principalId}`));
     const benign = new Map(manifest.benign.map((b) => [b.principalId, b.name]));
     expect(
       alerts
@@ -102,6 +112,20 @@ describe('warden demo (npm start)', () => {
     }
     // The stolen key's new network is named in its alert.
     expect(alerts.find((a) => a.RuleId === 'ai-key-auth-from-new-network')!.Title).toContain(manifest.keyChain.network);
+    const plantedTime = new Map<string, number>(manifest.credentialChain.steps.map((s) => [s.step, Date.parse(s.time)]));
+    const { adder, target } = manifest.credentialChain;
+    for (const [step, rules] of Object.entries(CREDENTIAL_CHAIN_RULES)) {
+      for (const rule of rules) {
+        const alert = alerts.find((a) => a.RuleId === rule && a.PrincipalId === target.principalId)!;
+        expect(Date.parse(alert.LastEventTime), `${rule} after ${step}`).toBeGreaterThanOrEqual(plantedTime.get(step)!);
+        expect(alert.Title).toContain(target.name);
+      }
+    }
+    // The planted secret's alert joins the change (by its adder, on another partition) with the sign-in from the new address.
+    const planted = alerts.find((a) => a.RuleId === 'sp-credential-added-then-used')!;
+    expect(planted.Title).toContain(adder.name);
+    expect(planted.Title).toContain(target.attackIp);
+    expect(planted.IpAddresses).toContain(target.attackIp);
   });
 
   it('gives every alert the Alert contract, and no alert carries a key, token or SAS signature', () => {
@@ -130,7 +154,7 @@ describe('warden demo (npm start)', () => {
       ruleErrors: Record<string, number>;
     };
     expect(summary).toMatchObject({ alerts: alerts.length, records: manifest.recordCount, deadLettered: 0, ruleErrors: {} });
-    const chainRules = Object.values(KEY_CHAIN_RULES).flatMap((c) => c.rules);
+    const chainRules = [...Object.values(KEY_CHAIN_RULES).flatMap((c) => c.rules), ...Object.values(CREDENTIAL_CHAIN_RULES).flat()];
     expect(Object.keys(summary.alertsByRule).sort()).toEqual([...new Set([...Object.values(RULES_BY_STEP).flat(), ...chainRules])].sort());
   });
 

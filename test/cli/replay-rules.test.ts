@@ -72,7 +72,7 @@ describe('warden replay runs the rules', () => {
 
     const byRule: Record<string, number> = Object.fromEntries(ruleIds.map((id) => [id, 0]));
     for (const a of alerts) byRule[a.RuleId]++;
-    expect(summary).toMatchObject({ records: 3173, events: 3173, deadLettered: 0, alerts: alerts.length, late: 0, partitions: 4, state: 'memory' });
+    expect(summary).toMatchObject({ records: 3203, events: 3203, deadLettered: 0, alerts: alerts.length, late: 0, partitions: 4, state: 'memory' });
     expect(summary.alertsByRule).toEqual(byRule);
   });
 

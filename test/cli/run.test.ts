@@ -77,10 +77,23 @@ describe('warden run', () => {
         60_000,
         100,
       );
+      // The fixture's principals are new to Warden: the first-secret-read rule's keys are still learning, and the line says so.
+      await waitFor(
+        'a status line with the keys still learning',
+        () => run.err.some((l) => /, still learning: 2 keys \(keyvault-first-secret-read 2\)$/.test(l)),
+        60_000,
+        100,
+      );
       run.child.kill('SIGTERM');
       expect(await run.exited).toBe(0);
       const summary = JSON.parse(run.out.at(-1)!) as { signal: string; records: number; published: number; events: number };
-      expect(summary).toMatchObject({ signal: 'SIGTERM', records, published: records, events: records });
+      expect(summary).toMatchObject({
+        signal: 'SIGTERM',
+        records,
+        published: records,
+        events: records,
+        learning: { 'keyvault-first-secret-read': { keysLearning: 2 }, 'ai-new-caller': { keysLearning: 0, heldWhileLearning: 0 } },
+      });
       // What it handled is checkpointed: a restart would not read it again.
       const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('clirun-checkpoints');
       const checkpoints = await new BlobCheckpointStore(container).listCheckpoints(broker.fullyQualifiedNamespace, 'run-resource', '$Default');

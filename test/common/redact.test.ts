@@ -33,6 +33,9 @@ describe('redactNamed and redactEventValue: a value under a name that may say it
     expect(redactNamed('connectionString', 'Endpoint=sb://x/')).toBe('[REDACTED]');
     // A key id names a credential; it is not one.
     expect(redactNamed('credentialKeyId', 'b8f3c2e1')).toBe('b8f3c2e1');
+    // So does a credential type: a sign-in's clientCredentialType is 'clientSecret', never the secret.
+    expect(redactNamed('clientCredentialType', 'clientSecret')).toBe('clientSecret');
+    expect(redactNamed('clientCredential', 'x7Q~abc')).toBe('[REDACTED]');
     expect(redactNamed('userAgent', `curl ${JWT}`)).toBe('curl [REDACTED]');
   });
 

@@ -3,47 +3,29 @@
  * rows as a DCR does, the Log Analytics test server serves WardenAlerts_CL from the rows that were
  * kept, and the audit reads it back through the real LogsQueryClient.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LogsQueryClient } from '@azure/monitor-query-logs';
-import { TableAlertOutbox } from '../../src/delivery/outbox.js';
-import { SentinelSink, deliverPending } from '../../src/delivery/sentinel.js';
+import { deliverPending } from '../../src/delivery/sentinel.js';
 import { AuditQueryError, LogAnalyticsAlertWorkspace, auditDelivery } from '../../src/delivery/audit.js';
-import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
-import { startLogsIngestionServer, type LogsIngestionTestServer } from '../support/logs-ingestion-server.js';
+import { deliveryStandIns } from '../support/delivery-stand-ins.js';
 import { startLogAnalyticsServer, type LogAnalyticsTestServer } from '../support/log-analytics-server.js';
 import { wardenAlertsTable } from '../support/log-analytics-rows.js';
 import { makeAlert } from './alerts.js';
 
 const GRACE_MS = 10 * 60_000;
 
-let azurite: AzuriteInstance;
-let ingestion: LogsIngestionTestServer;
+const stands = deliveryStandIns('audit', Date.UTC(2025, 5, 1, 13, 0, 0));
 let workspace: LogAnalyticsTestServer;
-let tables = 0;
 
-beforeAll(async () => {
-  azurite = await startAzurite();
-});
-afterAll(async () => {
-  await azurite?.stop();
-});
 beforeEach(async () => {
-  ingestion = await startLogsIngestionServer();
-  workspace = await startLogAnalyticsServer({ tables: () => [wardenAlertsTable(ingestion.rows())] });
+  workspace = await startLogAnalyticsServer({ tables: () => [wardenAlertsTable(stands.server.rows())] });
 });
 afterEach(async () => {
-  await Promise.all([ingestion?.close(), workspace?.close()]);
+  await workspace?.close();
 });
 
 function setup() {
-  const clock = { now: Date.UTC(2025, 5, 1, 13, 0, 0) };
-  const outbox = new TableAlertOutbox({ connectionString: azurite.connectionString, table: `audit${++tables}` }, { now: () => clock.now });
-  const sink = new SentinelSink({
-    endpoint: ingestion.endpoint,
-    ruleId: ingestion.ruleId,
-    credential: ingestion.credential,
-    clientOptions: { tlsOptions: { ca: ingestion.ca }, retryOptions: { maxRetries: 0 } },
-  });
+  const { clock, outbox, sink } = stands.setup();
   const client = new LogsQueryClient(workspace.credential, { endpoint: workspace.endpoint, tlsOptions: { ca: workspace.ca }, retryOptions: { maxRetries: 0 } });
   const alertWorkspace = new LogAnalyticsAlertWorkspace(client, workspace.workspaceId);
   const audit = (maxResends = 2) => auditDelivery(outbox, alertWorkspace, { graceMs: GRACE_MS, maxResends, now: () => clock.now });
@@ -55,11 +37,11 @@ describe('auditDelivery', () => {
     const { clock, outbox, sink, audit } = setup();
     const alerts = Array.from({ length: 40 }, (_, i) => makeAlert(i));
     const dropped = new Set(alerts.filter((_, i) => i % 2 === 1).map((a) => a.AlertId));
-    ingestion.dropRows((row) => dropped.has(row.AlertId as string));
+    stands.server.dropRows((row) => dropped.has(row.AlertId as string));
     await outbox.add(alerts);
     expect(await deliverPending(outbox, sink)).toEqual({ sent: 40, failed: 0, backlog: 0 });
-    expect(ingestion.dropped).toHaveLength(20);
-    ingestion.dropRows(undefined);
+    expect(stands.server.dropped).toHaveLength(20);
+    stands.server.dropRows(undefined);
 
     // Within the grace period nothing is judged: the rows may still be on their way.
     clock.now += 60_000;
@@ -77,7 +59,7 @@ describe('auditDelivery', () => {
     clock.now += GRACE_MS + 60_000;
     expect(await audit()).toMatchObject({ checked: 20, landed: 20, missing: [], resent: [], lost: [] });
     // Every alert is in the table once; nothing is left to audit.
-    const ids = ingestion.rows().map((r) => r.AlertId as string);
+    const ids = stands.server.rows().map((r) => r.AlertId as string);
     expect(ids.sort()).toEqual(alerts.map((a) => a.AlertId).sort());
     expect(await audit()).toMatchObject({ checked: 0 });
   });
@@ -85,7 +67,7 @@ describe('auditDelivery', () => {
   it('gives a row up as lost once it was resent as often as allowed, and keeps counting it', async () => {
     const { clock, outbox, sink, audit } = setup();
     const alert = makeAlert(7);
-    ingestion.dropRows(() => true); // a DCR that refuses the row every time: not transient
+    stands.server.dropRows(() => true); // a DCR that refuses the row every time: not transient
     await outbox.add([alert, makeAlert(8)]);
     await deliverPending(outbox, sink);
     clock.now += GRACE_MS + 1;
@@ -97,7 +79,7 @@ describe('auditDelivery', () => {
     expect(await deliverPending(outbox, sink)).toMatchObject({ sent: 0 });
     clock.now += GRACE_MS + 1;
     expect(await audit(1)).toMatchObject({ checked: 0, lostTotal: 2 });
-    expect(ingestion.dropped).toHaveLength(4);
+    expect(stands.server.dropped).toHaveLength(4);
   });
 
   it('says what to fix when the workspace refuses the query', async () => {

@@ -5,57 +5,30 @@
  * LogsIngestionClient to the test server, on a test clock: no window may carry more rows than
  * the budget, counting every instance that sends, and every AlertId arrives exactly once.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TableAlertOutbox } from '../../src/delivery/outbox.js';
-import { SentinelSink, deliverPending, recordSendResult, type DeliveryReport } from '../../src/delivery/sentinel.js';
+import { describe, expect, it } from 'vitest';
+import { deliverPending, recordSendResult, type DeliveryReport } from '../../src/delivery/sentinel.js';
 import { DEFAULT_ROWS_PER_RUN, DEFAULT_RUN_EVERY_MS, TableSendBudget } from '../../src/delivery/pacing.js';
-import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
-import { startLogsIngestionServer, type LogsIngestionTestServer } from '../support/logs-ingestion-server.js';
+import { deliveryStandIns } from '../support/delivery-stand-ins.js';
 import { makeAlert } from './alerts.js';
 
-let azurite: AzuriteInstance;
-let server: LogsIngestionTestServer;
-let tables = 0;
-
-beforeAll(async () => {
-  azurite = await startAzurite();
-});
-afterAll(async () => {
-  await azurite?.stop();
-});
-beforeEach(async () => {
-  server = await startLogsIngestionServer();
-});
-afterEach(async () => {
-  await server?.close();
-});
+const stands = deliveryStandIns('pacing', Date.UTC(2025, 5, 1, 13, 0, 30));
 
 function setup() {
-  const clock = { now: Date.UTC(2025, 5, 1, 13, 0, 30) };
-  const run = ++tables;
-  const connection = { connectionString: azurite.connectionString };
-  const outbox = new TableAlertOutbox({ ...connection, table: `pacingoutbox${run}` }, { now: () => clock.now });
-  const sink = new SentinelSink({
-    endpoint: server.endpoint,
-    ruleId: server.ruleId,
-    credential: server.credential,
-    clientOptions: { tlsOptions: { ca: server.ca }, retryOptions: { maxRetries: 0 } },
-  });
+  const { clock, outbox, sink, table } = stands.setup();
   // Two instances, one budget: the deliver timer on one, detect's immediate send on another.
   const pacing = { rowsPerRun: DEFAULT_ROWS_PER_RUN, runEveryMs: DEFAULT_RUN_EVERY_MS, now: () => clock.now };
-  const timerBudget = new TableSendBudget({ ...connection, table: `pacingstatus${run}` }, pacing);
-  const detectBudget = new TableSendBudget({ ...connection, table: `pacingstatus${run}` }, pacing);
-  return { clock, outbox, sink, timerBudget, detectBudget };
+  const status = { connectionString: stands.azurite.connectionString, table: `${table}status` };
+  return { clock, outbox, sink, timerBudget: new TableSendBudget(status, pacing), detectBudget: new TableSendBudget(status, pacing) };
 }
 
 describe('pacing rows to the Sentinel rule', () => {
   it('a burst of 500 alerts after an outage goes out at most one budget per window, across instances, each AlertId exactly once', async () => {
     const { clock, outbox, sink, timerBudget, detectBudget } = setup();
-    server.outage(true);
+    stands.server.outage(true);
     const burst = Array.from({ length: 500 }, (_, i) => makeAlert(i));
     await outbox.add(burst);
     expect(await deliverPending(outbox, sink, { budget: timerBudget })).toMatchObject({ sent: 0, backlog: 500 });
-    server.outage(false);
+    stands.server.outage(false);
     clock.now += 15 * 60_000; // the outage ends; every failed alert's backoff (≤ 15 min) is over
 
     const perWindow: number[] = [];
@@ -63,7 +36,7 @@ describe('pacing rows to the Sentinel rule', () => {
     let window = 0;
     for (; window < 100; window++) {
       clock.now += DEFAULT_RUN_EVERY_MS;
-      const before = server.rows().length;
+      const before = stands.server.rows().length;
       // New alerts keep coming while the backlog drains: detect sends them at once, within the budget.
       const fresh = [makeAlert(10_000 + window * 2), makeAlert(10_001 + window * 2)];
       await outbox.add(fresh, { holdMs: 30_000 });
@@ -72,14 +45,14 @@ describe('pacing rows to the Sentinel rule', () => {
       await recordSendResult(outbox, await sink.send(fresh.slice(0, granted)), now);
       live.push(...fresh.map((a) => a.AlertId));
       const report = await deliverPending(outbox, sink, { budget: timerBudget });
-      perWindow.push(server.rows().length - before);
+      perWindow.push(stands.server.rows().length - before);
       if (report.backlog === 0) break;
     }
 
     expect(Math.max(...perWindow)).toBeLessThanOrEqual(DEFAULT_ROWS_PER_RUN);
     // The budget is used, not wasted: every window but the last is full.
     expect(perWindow.slice(0, -1).every((n) => n === DEFAULT_ROWS_PER_RUN)).toBe(true);
-    const ids = server.rows().map((r) => r.AlertId as string);
+    const ids = stands.server.rows().map((r) => r.AlertId as string);
     expect(ids).toHaveLength(new Set(ids).size);
     expect(new Set(ids)).toEqual(new Set([...burst.map((a) => a.AlertId), ...live]));
     // 500 + 2 a minute at 15 a minute: about 39 minutes.

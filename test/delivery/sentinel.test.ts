@@ -98,14 +98,13 @@ describe('SentinelSink against the Logs Ingestion test server', () => {
     expect(ids.sort()).toEqual(alerts.map((a) => a.AlertId).sort());
   });
 
-  it('fails only the alert that is over 1 MB on its own; the others are delivered', async () => {
+  it('refuses only the alert that is over 1 MB on its own (no send of it can succeed); the others are delivered', async () => {
     const huge = makeAlert(99, { evidenceChars: 1_100_000 });
     const alerts = [makeAlert(1), huge, makeAlert(2)];
     const result = await sink().send(alerts);
     expect(result.sent.sort()).toEqual([makeAlert(1).AlertId, makeAlert(2).AlertId].sort());
-    expect(result.failed).toHaveLength(1);
-    expect(result.failed[0].alertId).toBe(huge.AlertId);
-    expect(result.failed[0].error).toMatch(/^413 ContentLengthLimitExceeded: .*Evidence must be smaller/);
+    expect(result.failed).toEqual([]);
+    expect(result.refused).toEqual([{ alertId: huge.AlertId, error: expect.stringMatching(/^413 ContentLengthLimitExceeded: .*set aside in the outbox/) }]);
     expect(
       server
         .rows()

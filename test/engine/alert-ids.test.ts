@@ -64,7 +64,7 @@ async function workloadAlerts(seed: number, store: StateStore, bodiesPerBatch: n
   for (let i = 0, batch = 0; i < bodies.length; i += bodiesPerBatch, batch++) {
     if (batch % RESTART_EVERY === RESTART_EVERY - 1) detector = new Detector(rules, { store, tunables });
     const events = bodies.slice(i, i + bodiesPerBatch).flatMap((body, k) => ingestBody(body, { partitionId: '0', sequenceNumber: i + k }).events);
-    alerts.push(...(await detector.process(events.map(({ event }) => router.route(event, 0)))));
+    alerts.push(...(await detector.process(events.flatMap(({ event }) => router.route(event, 0)))));
     await detector.flush();
   }
   return alerts;

@@ -348,8 +348,8 @@ describe('Detector', () => {
     expect(fnv1a('foobar')).toBe(0xbf9cf968);
     expect(routeToPartition(SP, 4)).toBe(fnv1a(SP) % 4);
     const router = new PartitionRouter(4);
-    const a = router.route(ev(0), T0);
-    const b = router.route(ev(1), T0);
+    const [a] = router.route(ev(0), T0);
+    const [b] = router.route(ev(1), T0);
     expect([a.partitionId, b.partitionId, b.sequenceNumber - a.sequenceNumber]).toEqual([String(fnv1a(SP) % 4), String(fnv1a(SP) % 4), 1]);
   });
 });

@@ -117,3 +117,85 @@ describe('firstSeen', () => {
     expect(alerts.map((a) => a.IpAddresses[0])).toEqual(['198.51.100.4']);
   });
 });
+
+/** A rule judging two facts of each AI call (its network and its model), its key's use counted up to 3, High when the key was hardly used. */
+const keyUse = defineRule({
+  id: 'test-first-seen-facts',
+  version: '1',
+  title: (c) => `new: ${(c.evidence.newValues ?? []).join(', ')}`,
+  description: 'test rule',
+  severity: 'Medium',
+  severityOf: ({ evidence }) => (evidence.quiet ? 'High' : 'Medium'),
+  tactics: ['InitialAccess'],
+  techniques: ['T1078.004'],
+  sources: ['ai'],
+  kind: 'firstSeen',
+  value: (e) => [`network ${e.ip ?? '?'}`, `model ${e.details.model ?? '?'}`],
+  horizon: '7d',
+  learning: '1d',
+  quietBelow: 3,
+  suppress: '1h',
+});
+
+const call = (at: number, ip: string, model: string) =>
+  ev(at, {
+    source: 'ai',
+    category: 'RequestResponse',
+    operation: 'CHATCOMPLETIONS_CREATE',
+    ip,
+    details: { model },
+    principalId: 'key:oai1',
+    principalType: 'key',
+  });
+
+describe('firstSeen with several values, quietBelow and alwaysNew', () => {
+  it('judges each value on its own: a known network on a new model alerts, and a call new on both counts is one alert naming both', async () => {
+    const { alerts } = await run(
+      [keyUse],
+      [
+        stream([
+          call(0, '10.0.0.1', 'gpt-4o'),
+          call(2 * DAY, '10.0.0.1', 'o1'), // model new, network known
+          call(3 * DAY, '10.0.0.1', 'o1'), // both known
+          call(4 * DAY, '203.0.113.7', 'gpt-4o-mini'), // both new: one alert
+        ]),
+      ],
+    );
+    expect(alerts.map((a) => a.Title)).toEqual(['new: model o1', 'new: network 203.0.113.7, model gpt-4o-mini']);
+    expect(alerts[1].Evidence).toMatchObject({ value: 'network 203.0.113.7', newValues: ['network 203.0.113.7', 'model gpt-4o-mini'], knownValues: 3 });
+  });
+
+  it('says whether the key was hardly used before (quietBelow), and severityOf sets the alert severity from it', async () => {
+    const quiet = await run([keyUse], [stream([call(0, '10.0.0.1', 'gpt-4o'), call(2 * DAY, '10.0.0.1', 'o1')])]);
+    expect(quiet.alerts.map((a) => [a.Severity, a.Evidence.eventsBefore, a.Evidence.quiet])).toEqual([['High', 1, true]]);
+    const busy = Array.from({ length: 5 }, (_, i) => call(i * HOUR, '10.0.0.1', 'gpt-4o'));
+    const known = await run([keyUse], [stream([...busy, call(2 * DAY, '10.0.0.1', 'o1')])]);
+    // Counted up to quietBelow (3), not further.
+    expect(known.alerts.map((a) => [a.Severity, a.Evidence.eventsBefore, a.Evidence.quiet])).toEqual([['Medium', 3, false]]);
+  });
+
+  it('alwaysNew events alert every time, while learning and on a known value, suppression aside', async () => {
+    const guardrail = defineRule({
+      ...keyUse.definition,
+      id: 'test-first-seen-always',
+      sources: ['activity'],
+      value: 'resourceId',
+      alwaysNew: (e) => e.operation.endsWith('/DELETE'),
+      quietBelow: undefined,
+      severityOf: undefined,
+    } as Parameters<typeof defineRule>[0]);
+    const del = (at: number) => ev(at, { operation: 'MICROSOFT.COGNITIVESERVICES/ACCOUNTS/RAIPOLICIES/DELETE' });
+    const { alerts } = await run([guardrail], [stream([del(0), del(10 * 60_000), del(2 * HOUR), ev(3 * HOUR), del(2 * DAY)])]);
+    // 0: learning, alerts all the same; +10 min: suppressed; +2 h: alerts on a known value; a write (+3 h) learned; day 2 alerts.
+    expect(alerts.map((a) => a.FirstEventTime)).toEqual([0, 2 * HOUR, 2 * DAY].map((t) => new Date(T0 + t).toISOString()));
+  });
+
+  it('a severityOf that returns no severity is a rule error: counted, no alert', async () => {
+    const broken = defineRule({ ...keyUse.definition, id: 'test-first-seen-bad-severity', severityOf: () => 'Critical' } as unknown as Parameters<
+      typeof defineRule
+    >[0]);
+    const { alerts, detector } = await run([broken], [stream([call(0, '10.0.0.1', 'gpt-4o'), call(2 * DAY, '10.0.0.1', 'o1')])]);
+    expect(alerts).toEqual([]);
+    expect(detector.stats().ruleErrorSamples[0]).toMatch(/severityOf.*"Critical".*Informational, Low, Medium, High/);
+  });
+});

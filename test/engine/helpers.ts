@@ -38,7 +38,7 @@ export function ev(at: number, over: Partial<NormalizedEvent> = {}): NormalizedE
 
 /** Route events into stream events as the keyed bus does (one router per simulated run). */
 export function stream(events: NormalizedEvent[], router = new PartitionRouter(1), arrivedAt = T0): StreamEvent[] {
-  return events.map((e) => router.route(e, arrivedAt));
+  return router.routeAll(events, arrivedAt);
 }
 
 /** Run a detector over batches (flushing after each); returns every alert, each validated against the Alert contract. */

@@ -37,10 +37,30 @@ export default defineRule({ id: '${id}', version: '1', title: 'keys listed', des
 }
 
 describe('warden rules', () => {
-  it('list prints id, kind, severity and sources', async () => {
+  it('list prints id, kind, severity, learning period and what it is measured against, and sources', async () => {
     const { io, out } = capturingIO();
     expect(await main(['rules', 'list', '--dir', detections('key-rule', [])], io)).toBe(0);
-    expect(out).toEqual(['ID        KIND   SEVERITY  SOURCES', 'key-rule  match  High      activity']);
+    expect(out).toEqual(['ID        KIND   SEVERITY  LEARNING  MEASURED AGAINST  SOURCES', 'key-rule  match  High      -         -                 activity']);
+  });
+
+  it("list shows each pack rule's learning: principal age for first-seen values and sequence steps, the key's own buckets for anomalies", async () => {
+    const { io, out } = capturingIO();
+    expect(await main(['rules', 'list', '--json'], io)).toBe(0);
+    const columns = (id: string) => out.find((l) => l.startsWith(`${id} `))?.split(/ {2,}/);
+    expect(columns('ai-new-caller')).toEqual(['ai-new-caller', 'firstSeen', 'Low', '7d', 'principal age', 'ai']);
+    expect(columns('cross-subscription-read-write-sequence')).toEqual([
+      'cross-subscription-read-write-sequence',
+      'sequence',
+      'Medium',
+      '7d (step write)',
+      'principal age',
+      'storage, keyvault',
+    ]);
+    expect(columns('ai-invocation-rate-anomaly')).toEqual(['ai-invocation-rate-anomaly', 'anomaly', 'Medium', '2h (24 × 5m buckets)', 'key', 'ai']);
+    expect(columns('ai-key-listing')).toEqual(['ai-key-listing', 'match', 'Medium', '-', '-', 'activity, ai']);
+    const { rules } = JSON.parse(out.at(-1)!) as { rules: { id: string; learning: unknown[] }[] };
+    expect(rules.find((r) => r.id === 'nhi-new-ip-then-key-access')?.learning).toEqual([{ period: '7d', against: 'principal', what: 'step signin' }]);
+    expect(rules.find((r) => r.id === 'storage-read-volume-anomaly')?.learning).toEqual([{ period: '4h', against: 'key', what: '16 × 15m buckets' }]);
   });
 
   it('test passes the cases whose alerts match, and ends with a JSON summary (exit 0)', async () => {

@@ -33,7 +33,9 @@ describe('warden rules new', () => {
 
     const list = capturingIO();
     expect(await main(['rules', 'list', '--dir', dir], list.io)).toBe(0);
-    expect(list.out[1]).toMatch(new RegExp(`^${id}\\s+${kind}\\s+Medium\\s+activity$`));
+    // The learning columns: what the skeleton's kind learns (a sequence learns only once a step asks for firstSeen).
+    const learning = { anomaly: '2h \\(24 × 5m buckets\\)\\s+key', firstSeen: '7d\\s+principal age' }[kind as string] ?? '-\\s+-';
+    expect(list.out[1]).toMatch(new RegExp(`^${id}\\s+${kind}\\s+Medium\\s+${learning}\\s+activity$`));
 
     const lint = capturingIO();
     expect(await main(['rules', 'lint', '--dir', dir], lint.io)).toBe(0);

@@ -70,6 +70,18 @@ describe('keys whose state an event did not change are not rewritten', () => {
     expect(stored.f.v['10.0.0.1']).toBe(T0 + 15 * MIN);
   });
 
+  it('firstSeen with quietBelow: events are counted up to it, then a known value seen again rewrites nothing', async () => {
+    const counted = defineRule({ ...newIp.definition, id: 'test-new-ip-counted', quietBelow: 2 } as Parameters<typeof defineRule>[0]);
+    const { store, detector } = detectorWith([counted]);
+    const batches = stream([0, 1, 2, 3].map((m) => signin(m * MIN, '10.0.0.1'))).map((e) => [e]);
+    const key = `test-new-ip-counted:firstSeen|${SP}`;
+    expect(await keysWritten(detector, store, batches[0])).toEqual([key]);
+    expect(await keysWritten(detector, store, batches[1])).toEqual([key]);
+    expect(await keysWritten(detector, store, batches[2])).toEqual([]);
+    expect(await keysWritten(detector, store, batches[3])).toEqual([]);
+    expect(JSON.parse((await store.load('0')).get(key)!)).toMatchObject({ c: 2 });
+  });
+
   it('firstSeen: a value stays known for the whole horizon after it was last seen, even when that sighting was not written', async () => {
     // 10.0.0.9 is seen every day so the key never expires as a whole; 10.0.0.1 is last seen at minute 10 (not written: within 14 minutes of minute 0).
     const daily = [1, 2, 3, 4, 5, 6, 7].map((d) => signin(d * DAY, '10.0.0.9'));

@@ -147,6 +147,14 @@ describe('warden send over the AMQP test broker', () => {
         category: 'ServicePrincipalSignInLogs',
         properties: JSON.stringify({ createdDateTime: '2024-03-01T09:57:10.25Z', appId: 'x' }),
       },
+      // An Entra audit entry's and a Graph request's own times, which their sources prefer to `time`.
+      {
+        correlationId: 'f',
+        time: '2024-03-01T09:56:02.0000000Z',
+        category: 'AuditLogs',
+        properties: { activityDateTime: '2024-03-01T09:56:01.1234567+00:00' },
+      },
+      { correlationId: 'g', time: '2024-03-01T09:55:00Z', category: 'MicrosoftGraphActivityLogs', properties: { timeGenerated: '2024-03-01T09:54:59.5Z' } },
     ];
     await writeFile(join(input, 'stream.json'), JSON.stringify({ records: stream }));
     await writeFile(
@@ -162,6 +170,16 @@ describe('warden send over the AMQP test broker', () => {
             ],
             rows: [['2024-03-01T09:50:00.123Z', 'AzureActivity', 'e']],
           },
+          {
+            name: 'PrimaryResult',
+            columns: [
+              { name: 'TimeGenerated', type: 'datetime' },
+              { name: 'ActivityDateTime', type: 'datetime' },
+              { name: 'Type', type: 'string' },
+              { name: 'CorrelationId', type: 'string' },
+            ],
+            rows: [['2024-03-01T09:49:00Z', '2024-03-01T09:48:59Z', 'AuditLogs', 'h']],
+          },
         ],
       }),
     );
@@ -173,7 +191,7 @@ describe('warden send over the AMQP test broker', () => {
     const shiftMs = (JSON.parse(out.at(-1)!) as { timeShiftMs: number }).timeShiftMs;
 
     const sent = new Map(hubRecords(broker, 'shift').map((r) => [String(r.correlationId ?? r.CorrelationId), r]));
-    expect(sent.size).toBe(5);
+    expect(sent.size).toBe(8);
     const latest = parseTime(sent.get('c')!.time)!;
     expect(latest).toBeGreaterThanOrEqual(before - 1000);
     expect(latest).toBeLessThanOrEqual(after);
@@ -185,6 +203,9 @@ describe('warden send over the AMQP test broker', () => {
     const properties = sent.get('d')!.properties as string;
     expect(typeof properties).toBe('string');
     expect(moved('2024-03-01T09:57:10.25Z', (JSON.parse(properties) as Rec).createdDateTime)).toBe(shiftMs);
+    expect(moved('2024-03-01T09:56:01.1234567+00:00', (sent.get('f')!.properties as Rec).activityDateTime)).toBe(shiftMs);
+    expect(moved('2024-03-01T09:54:59.5Z', (sent.get('g')!.properties as Rec).timeGenerated)).toBe(shiftMs);
+    expect(moved('2024-03-01T09:48:59Z', sent.get('h')!.ActivityDateTime)).toBe(shiftMs);
     expect(sent.get('a')!.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.1234567Z$/);
     expect(sent.get('b')!.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     expect(sent.get('c')!.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.5\+01:00$/);

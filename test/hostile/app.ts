@@ -37,3 +37,19 @@ export function batchContext(partitionId: string, count: number, first = 0, log:
     error: (...args: unknown[]) => log.push(args.join(' ')),
   } as unknown as InvocationContext;
 }
+
+/** A keyed-hub message as ingest publishes it: an activity event of principal `p<n>` at `time`, record `n` of warden-activity/0. */
+export function keyedActivity(n: number, time: number): string {
+  const event = {
+    id: `e${n}`,
+    time,
+    source: 'activity',
+    category: 'Administrative',
+    operation: 'X',
+    result: 'success',
+    principalId: `p${n}`,
+    principalType: 'user',
+    details: {},
+  };
+  return JSON.stringify({ event, arrivedAt: time, origin: { source: 'warden-activity/0', sequenceNumber: n, index: 0 } });
+}

@@ -70,3 +70,19 @@ describe("a connection string is an emulator's only when its parsed pairs say so
     await expect(tableClientFor({ connectionString: mixed }, 'state').createTable()).rejects.toThrow(/insecure|https/i);
   });
 });
+
+describe('a delivery setting that cannot work stops start-up with one line naming it', () => {
+  it('SENTINEL_UPLOAD_TIMEOUT: a duration from 1 s to 5 minutes', () => {
+    expect(loadSettings(LOCAL).sentinel.uploadTimeoutMs).toBe(60_000);
+    expect(loadSettings({ ...LOCAL, SENTINEL_UPLOAD_TIMEOUT: '90s' }).sentinel.uploadTimeoutMs).toBe(90_000);
+    for (const [value, problem] of [
+      ['soon', "is not a duration (a number and ms, s, m, h or d), got 'soon'"],
+      ['500ms', "is shorter than 1s, got '500ms'"],
+      ['1h', "is longer than 5m (detect waits for the send within the 10-minute function timeout), got '1h'"],
+    ]) {
+      const err = refused({ ...LOCAL, SENTINEL_UPLOAD_TIMEOUT: value });
+      expect(err.setting).toBe('SENTINEL_UPLOAD_TIMEOUT');
+      expect(err.message).toBe(`SENTINEL_UPLOAD_TIMEOUT: ${problem}; set it like SENTINEL_UPLOAD_TIMEOUT=60s`);
+    }
+  });
+});

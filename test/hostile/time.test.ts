@@ -36,12 +36,14 @@ describe('time that cannot be real is not trusted', () => {
       const records = bodies[b].records;
       // A key listing or a cross-subscription copy raises an alert whoever does it and whenever: a
       // day-ahead one is left out, so any alert more than the demo's would be one the forged times made.
+      // At most two day-ahead records a body: three in a row on one partition is what a quiet
+      // partition resuming looks like, and moves its clock by design (AHEAD_RUN).
       const strangers = records
         .slice(0, 12)
         .map((r) =>
           ++n % 2
             ? stranger(r, n, '9999-12-31T23:59:59.9999999')
-            : /listkey|copy/i.test(String(r.operationName))
+            : n % 6 || /listkey|copy/i.test(String(r.operationName))
               ? undefined
               : stranger(r, n, '2025-06-03T09:30:00.0000000'),
         )

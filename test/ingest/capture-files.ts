@@ -23,9 +23,20 @@ export interface CaptureMessage {
   body: Buffer | null;
 }
 
-/** An Event Hubs Capture Avro container file (deflate, as Capture writes), built with avsc. */
-export async function captureAvro(messages: CaptureMessage[], options: { gzip?: boolean } = {}): Promise<Buffer> {
-  const encoder = new avro.streams.BlockEncoder(CAPTURE_SCHEMA as unknown as avro.Schema, { codec: 'deflate' });
+export interface CaptureAvroOptions {
+  gzip?: boolean;
+  /** Default deflate, as Capture writes; 'null' leaves the records' bytes as they are, for a test to damage. */
+  codec?: 'deflate' | 'null';
+  /** The file's 16-byte sync marker (default random, as avsc writes it). */
+  syncMarker?: Buffer;
+}
+
+/** An Event Hubs Capture Avro container file, built with avsc. */
+export async function captureAvro(messages: CaptureMessage[], options: CaptureAvroOptions = {}): Promise<Buffer> {
+  const encoder = new avro.streams.BlockEncoder(CAPTURE_SCHEMA as unknown as avro.Schema, {
+    codec: options.codec ?? 'deflate',
+    syncMarker: options.syncMarker,
+  });
   const chunks: Buffer[] = [];
   encoder.on('data', (c: Buffer) => chunks.push(c));
   const done = new Promise<void>((resolve, reject) => {

@@ -120,6 +120,8 @@ describe('directory source (Entra audit)', () => {
       },
     });
     expect(event.details.removedKeyIds).toBeUndefined();
+    // The service principal changed: the keyed hub routes the event to its key too.
+    expect(event.targetPrincipalId).toBe(SP);
   });
 
   it('gives the same event from the Log Analytics row, id included', () => {
@@ -202,6 +204,8 @@ describe('directory source (Entra audit)', () => {
       federatedSubject: 'repo:contoso/app:ref:refs/heads/main',
       targetType: 'Application',
     });
+    // An application object is no principal: its service principal signs in under another object id, which the entry does not name.
+    expect(update(undefined, [fic('repo:contoso/app:ref:refs/heads/main')]).targetPrincipalId).toBeUndefined();
     expect(update([fic('repo:contoso/app:ref:refs/heads/main')], [fic('repo:mallory/fork:ref:refs/heads/x')]).details).toMatchObject({
       federatedChange: 'changed',
       federatedSubject: 'repo:mallory/fork:ref:refs/heads/x',
@@ -243,6 +247,8 @@ describe('directory source (Entra audit)', () => {
       roleName: 'Global Administrator',
       roleId: '62e90394-69f5-4237-9190-012177145e10',
     });
+    // The member granted the role, not the role object, is the target principal.
+    expect(event.targetPrincipalId).toBe(SP);
   });
 
   it('marks a failed change as a failure with its reason', () => {

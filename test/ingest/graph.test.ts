@@ -210,6 +210,9 @@ describe('sign-in fields for non-human identities', () => {
       'table',
     );
     expect(row.details).toEqual(stream.details);
+    // An agent's sign-in also reaches its blueprint's key (rules keyed on the target learn per blueprint).
+    expect(stream.targetPrincipalId).toBe('beef0000-0000-4000-8000-000000000001');
+    expect(row.targetPrincipalId).toBe(stream.targetPrincipalId);
     // An ordinary sign-in says `notAgentic`: no agent type recorded.
     const ordinary = signinSource.normalize(
       {
@@ -221,5 +224,6 @@ describe('sign-in fields for non-human identities', () => {
       'stream',
     );
     expect(ordinary.details.agentType).toBeUndefined();
+    expect(ordinary.targetPrincipalId).toBeUndefined();
   });
 });

@@ -10,11 +10,14 @@ import { ALERT_ROW_COLOR, CHART_COLORS, renderReport, reportRules, SeriesCollect
 import { DEMO_CAPTURE, demoRules, demoTunables } from '../backtest/demo-history.js';
 import { decodePng, near, rgb, type Image } from '../support/png.js';
 
-/** The demo hour through the engine's capture replay with an observer: what `warden replay --report` and backtest render. */
-async function demoReport(ruleIds: string[]): Promise<{ html: string; alerts: Alert[]; rules: Rule[] }> {
+/**
+ * The demo hour through the engine's capture replay with an observer: what `warden replay --report` and backtest render.
+ * `learning`: the report shows what learning cost; `coldStart`: the rules' own 7-day learning instead of the demo's hour-long tunables.
+ */
+async function demoReport(ruleIds: string[], { learning = false, coldStart = false } = {}): Promise<{ html: string; alerts: Alert[]; rules: Rule[] }> {
   const rules = (await demoRules()).filter((r) => ruleIds.includes(r.id));
   const series = new SeriesCollector();
-  const tunables = Object.fromEntries(Object.entries(demoTunables()).filter(([id]) => ruleIds.includes(id)));
+  const tunables = coldStart ? {} : Object.fromEntries(Object.entries(demoTunables()).filter(([id]) => ruleIds.includes(id)));
   const detector = new Detector(rules, { tunables, observe: series.observe });
   const alerts: Alert[] = [];
   for await (const body of detectInCaptures([DEMO_CAPTURE], detector)) alerts.push(...body.alerts);
@@ -24,6 +27,7 @@ async function demoReport(ruleIds: string[]): Promise<{ html: string; alerts: Al
     range: { from: Date.parse('2025-06-02T09:00:00Z'), to: Date.parse('2025-06-02T10:00:00Z') },
     counts: { rows: 1714, events: 1714, deadLettered: 0, skipped: 0 },
     generatedAt: Date.parse('2025-06-02T10:05:00Z'),
+    ...(learning ? { learning: detector.stats().learning } : {}),
   });
   return { html, alerts, rules };
 }
@@ -66,6 +70,27 @@ describe('tuning report (HTML)', () => {
     expect(chart).toMatch(new RegExp(`fill="${CHART_COLORS.alerting}"><title>06-02 09:45: \\d+, baseline [\\d.]+, alerts at [\\d.]+ \\(alerting\\)`));
     expect(chart).toContain(`stroke="${CHART_COLORS.threshold}"`);
     expect(chart).toContain(`stroke="${CHART_COLORS.baseline}"`);
+  });
+
+  it('marks, per rule, the alerts that could not be raised because the key was still learning', async () => {
+    // A cold start: the demo hour with the rules' own 7-day learning, as a deployment's first hour would run.
+    const { html, alerts } = await demoReport(['keyvault-first-secret-read', 'cross-subscription-read-write-sequence', 'ai-key-listing'], {
+      learning: true,
+      coldStart: true,
+    });
+    expect(new Set(alerts.map((a) => a.RuleId))).toEqual(new Set(['ai-key-listing']));
+    const row = (id: string) => html.match(new RegExp(`<tr><td>${id}</td>.*?</tr>`))?.[0];
+    expect(html).toContain('<th class="num" title="alerts not raised because the key was still learning">held while learning</th>');
+    // Every principal is new: each first secret read, and the attacker's first write into another subscription, is held back.
+    expect(row('keyvault-first-secret-read')).toMatch(/<td class="num held">22<\/td><\/tr>$/);
+    expect(row('cross-subscription-read-write-sequence')).toMatch(/<td class="num held">1<\/td><\/tr>$/);
+    // A match rule does not learn.
+    expect(html).toMatch(/<tr><td><a href="#rule-ai-key-listing">ai-key-listing<\/a><\/td>.*<td class="num zero">–<\/td><\/tr>/);
+    expect(html).toContain('<p class="learning">23 alerts could not be raised because the key was still learning');
+    expect(html).toMatch(/\d+ keys were still learning at the end/);
+    // With the demo's hour-long learning the key chain's write alerts: nothing of that rule is held back then.
+    const warm = await demoReport(['cross-subscription-read-write-sequence'], { learning: true });
+    expect(warm.alerts.map((a) => a.RuleId)).toEqual(['cross-subscription-read-write-sequence']);
   });
 
   it('escapes everything taken from logs', () => {

@@ -45,7 +45,7 @@ function tenDays(): { history: StreamEvent[][]; dayTen: StreamEvent[][] } {
     [...ordinaryHour(SP, day10), ...ordinaryHour(SP2, day10)],
     [...readThenWrite(SP, day10 + HOUR), ...readThenWrite(SP2, day10 + HOUR)],
   ];
-  const route = (batch: NormalizedEvent[]) => batch.map((e) => router.route(e, e.time + MIN));
+  const route = (batch: NormalizedEvent[]) => batch.flatMap((e) => router.route(e, e.time + MIN));
   return { history: hours.map(route), dayTen: dayTen.map(route) };
 }
 
@@ -119,7 +119,7 @@ describe('seeding detection state from history, then handing over to the live st
   const events = (batches: StreamEvent[][]) => batches.map((b) => b.map((se) => se.event));
   const live = (batches: NormalizedEvent[][]) => {
     const router = new PartitionRouter(4); // the keyed hub numbers its own events from 0
-    return batches.map((b) => b.map((e) => router.route(e, e.time + MIN)));
+    return batches.map((b) => b.flatMap((e) => router.route(e, e.time + MIN)));
   };
 
   for (const [name, makeStore] of stores) {

@@ -32,7 +32,7 @@ function deliveries(): StreamEvent[][] {
   return lines.map((line, i) => {
     const result = ingestBody(line, { file: CAPTURE, line: i + 1 });
     expect(result.deadLetters).toEqual([]);
-    return result.events.map(({ event }) => router.route(event, NOW - 1000));
+    return result.events.flatMap(({ event }) => router.route(event, NOW - 1000));
   });
 }
 

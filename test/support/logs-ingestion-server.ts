@@ -5,8 +5,8 @@
  * certificate made at start, a bearer token required (401 without), a JSON array body, gzip
  * accepted (the SDK always gzips), bodies over 1 MiB refused with 413 ContentLengthLimitExceeded
  * (compressed or not), 204 on success, errors as `{"error":{"code","message"}}`. Tests can make it
- * throttle (429 + Retry-After), fail, or be down, and read every row it accepted. It can also drop
- * rows after answering 204, as a DCR does with rows its transform or the table refuses.
+ * throttle (429 + Retry-After), fail, be down or never answer, and read every row it accepted. It
+ * can also drop rows after answering 204, as a DCR does with rows its transform or the table refuses.
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -54,6 +54,8 @@ export interface LogsIngestionTestServer {
   failNext(n: number, status: number): void;
   /** While on, every call gets 503 (no Retry-After), as in a regional outage. */
   outage(on: boolean): void;
+  /** While on, calls are read and never answered (until `close`), as behind a network that drops replies. */
+  silent(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -61,6 +63,8 @@ export interface LogsIngestionServerOptions {
   ruleId?: string;
   /** Streams the DCR declares; others get 400 InvalidStream. */
   streams?: string[];
+  /** The largest body taken, compressed or not (default MAX_BODY_BYTES, the service's): lower it to have a row refused as too large. */
+  maxBodyBytes?: number;
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
@@ -83,6 +87,7 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | u
 export async function startLogsIngestionServer(options: LogsIngestionServerOptions = {}): Promise<LogsIngestionTestServer> {
   const ruleId = options.ruleId ?? 'dcr-00000000000000000000000000000000';
   const streams = new Set(options.streams ?? ['Custom-WardenAlerts']);
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const token = randomBytes(24).toString('base64url');
   const pems = await selfsigned.generate([{ name: 'commonName', value: 'warden-logs-ingestion-test' }], {
     keyType: 'ec',
@@ -102,6 +107,7 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
   let throttle = { n: 0, retryAfterSeconds: 0 };
   let failures = { n: 0, status: 500 };
   let down = false;
+  let unanswered = false;
   let drop: ((row: Record<string, unknown>) => boolean) | undefined;
   const dropped: Record<string, unknown>[] = [];
 
@@ -128,7 +134,8 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
       log.status = status;
       sendError(res, status, code, message, headers);
     };
-    const body = await readBody(req, MAX_BODY_BYTES);
+    const body = await readBody(req, maxBodyBytes);
+    if (unanswered) return;
     if (down) return reply(503, 'ServiceUnavailable', 'The service is temporarily unavailable.');
     if (req.headers.authorization !== `Bearer ${token}`) {
       return reply(401, 'InvalidToken', 'Authorization header missing or token invalid: a bearer token for https://monitor.azure.com is required.');
@@ -147,18 +154,18 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
     if (dcr !== ruleId) return reply(404, 'NotFound', `Data collection rule with immutable Id '${dcr}' not found.`);
     if (!streams.has(stream)) return reply(400, 'InvalidStream', `The stream '${stream}' is not declared in the data collection rule '${dcr}'.`);
     const tooLarge = (n: number) =>
-      reply(413, 'ContentLengthLimitExceeded', `Maximum allowed content length: ${MAX_BODY_BYTES} bytes (1 MB). Provided content length: ${n} bytes.`);
-    if (!body) return tooLarge(Number(req.headers['content-length'] ?? MAX_BODY_BYTES + 1));
+      reply(413, 'ContentLengthLimitExceeded', `Maximum allowed content length: ${maxBodyBytes} bytes. Provided content length: ${n} bytes.`);
+    if (!body) return tooLarge(Number(req.headers['content-length'] ?? maxBodyBytes + 1));
     log.bytes = body.length;
     let text: Buffer;
     try {
-      text = log.gzip ? gunzipSync(body, { maxOutputLength: MAX_BODY_BYTES + 1 }) : body;
+      text = log.gzip ? gunzipSync(body, { maxOutputLength: maxBodyBytes + 1 }) : body;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge(MAX_BODY_BYTES + 1);
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge(maxBodyBytes + 1);
       return reply(400, 'InvalidContentEncoding', `The body is not valid gzip: ${(err as Error).message}`);
     }
     log.uncompressedBytes = text.length;
-    if (text.length > MAX_BODY_BYTES) return tooLarge(text.length);
+    if (text.length > maxBodyBytes) return tooLarge(text.length);
     let rows: unknown;
     try {
       rows = JSON.parse(text.toString('utf8'));
@@ -214,6 +221,9 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
     },
     outage(on) {
       down = on;
+    },
+    silent(on) {
+      unanswered = on;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -31,6 +31,8 @@ function actorOf(r: Rec): string {
   if (r.category === 'RequestResponse' || r.category === 'Audit') return r.properties.objectId || `key:${String(r.resourceId).split('/').pop()!.toLowerCase()}`;
   if (r.category === 'AuditEvent') return r.identity.claim.oid ?? r.identity.claim[OID];
   if (isStorage(r)) return r.identity.requester?.objectId ?? `key:${r.properties.accountName}`;
+  if (r.category === 'AuditLogs') return r.properties.initiatedBy.user.id;
+  if (r.category === 'MicrosoftGraphActivityLogs') return r.properties.servicePrincipalId;
   throw new Error(`unexpected category ${r.category}`);
 }
 
@@ -194,6 +196,51 @@ function checkSchema(r: Rec): void {
     }
     if (r.operationName === 'CopyBlob' || r.operationName === 'PutBlobFromURL')
       expect(r.properties.sourceUri).toMatch(/^https:\/\/[a-z0-9]+\.blob\.core\.windows\.net\//);
+  } else if (c === 'AuditLogs') {
+    expectFields(r, ['time', 'resourceId', 'operationName', 'category', 'tenantId', 'correlationId', 'properties'], c);
+    expectFields(
+      r.properties,
+      [
+        'id',
+        'category',
+        'correlationId',
+        'result',
+        'activityDisplayName',
+        'activityDateTime',
+        'loggedByService',
+        'operationType',
+        'initiatedBy',
+        'targetResources',
+      ],
+      c,
+    );
+    expect(r.properties.initiatedBy.user.id).toMatch(GUID);
+    const [target] = r.properties.targetResources;
+    expect(target.type).toBe('ServicePrincipal');
+    expect(target.id).toMatch(GUID);
+    // Key credentials as Entra lists them: ids and names, never a secret.
+    expect(target.modifiedProperties[0].displayName).toBe('KeyDescription');
+    expect(JSON.parse(target.modifiedProperties[0].newValue)[0]).toMatch(/^\[KeyIdentifier=[0-9a-f-]{36},KeyType=\w+,KeyUsage=Verify,DisplayName=[^\]]*\]$/);
+  } else if (c === 'MicrosoftGraphActivityLogs') {
+    expectFields(r, ['time', 'resourceId', 'operationName', 'category', 'callerIpAddress', 'correlationId', 'properties'], c);
+    expectFields(
+      r.properties,
+      [
+        'timeGenerated',
+        'requestId',
+        'apiVersion',
+        'requestMethod',
+        'responseStatusCode',
+        'signInActivityId',
+        'appId',
+        'servicePrincipalId',
+        'ipAddress',
+        'requestUri',
+      ],
+      c,
+    );
+    expect(r.properties.requestUri).toMatch(/^https:\/\/graph\.microsoft\.com\/v1\.0\//);
+    expect(r.properties.servicePrincipalId).toMatch(GUID);
   } else {
     throw new Error(`unexpected category ${c}`);
   }
@@ -367,7 +414,9 @@ describe('synthetic tenant generator', () => {
         'Administrative',
         'Audit',
         'AuditEvent',
+        'AuditLogs',
         'ManagedIdentitySignInLogs',
+        'MicrosoftGraphActivityLogs',
         'RequestResponse',
         'ServicePrincipalSignInLogs',
         'SignInLogs',
@@ -410,11 +459,13 @@ describe('synthetic tenant generator', () => {
     expect(timeOf(demo.records[0])).toBeGreaterThanOrEqual(start);
     expect(timeOf(demo.records[demo.records.length - 1])).toBeLessThan(start + 60 * MINUTE);
     expect(demo.manifest.recordCount).toBe(demo.records.length);
-    const { keyChain } = demo.manifest;
+    const { keyChain, credentialChain } = demo.manifest;
     const named = new Set([
       demo.manifest.attacker.principalId,
       keyChain.harvester.principalId,
       keyChain.key.principalId,
+      credentialChain.adder.principalId,
+      credentialChain.target.principalId,
       ...demo.manifest.benign.map((b) => b.principalId),
     ]);
     expect(new Set(byActor(demo.records).keys())).toEqual(named);
@@ -525,7 +576,7 @@ describe('synthetic tenant generator', () => {
       for (const { event } of result.events) sources.add(event.source);
     }
     expect(records).toBe(demo.records.length + 6_000 + otherBuilderRecords(demo).length);
-    expect([...sources].sort()).toEqual(['activity', 'ai', 'keyvault', 'signin', 'storage']);
+    expect([...sources].sort()).toEqual(['activity', 'ai', 'directory', 'graph', 'keyvault', 'signin', 'storage']);
   });
 
   it('keeps the committed demo capture equal to what `npm run demo:generate` writes', () => {

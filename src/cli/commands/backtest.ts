@@ -9,9 +9,11 @@ import { listCaptureFiles } from '../../ingest/files.js';
 import { unreadTableWarning } from '../../ingest/sources/index.js';
 import type { DeadLetter } from '../../model/index.js';
 import { renderReport, reportRules, SeriesCollector } from '../../report/index.js';
+import { textTable } from '../alert-table.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
 import { checkOutput, commandDetector, parseCommandArgs, selectRules, tunablesFor, writeOutput } from '../options.js';
+import { heldLine } from '../alert-table.js';
 
 const USAGE = `usage: warden backtest --workspace ID (--since 7d | --from ISO [--to ISO]) [options]
        warden backtest --export FILE|DIR [--table NAME] [options]
@@ -97,9 +99,7 @@ export function ruleDayTable(summary: BacktestSummary): string[] {
   const rules = Object.keys(summary.byRule).sort();
   const rows = rules.map((r) => [r, ...days.map((d) => String(summary.byDay[d][r] ?? 0)), String(summary.byRule[r])]);
   rows.push(['total', ...days.map((d) => String(Object.values(summary.byDay[d]).reduce((a, b) => a + b, 0))), String(summary.alerts)]);
-  const all = [['RULE', ...days, 'TOTAL'], ...rows];
-  const widths = all[0].map((_, i) => Math.max(...all.map((r) => r[i].length)));
-  return all.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  return textTable([['RULE', ...days, 'TOTAL'], ...rows], (column) => column > 0);
 }
 
 function progress(io: CommandIO) {
@@ -236,6 +236,7 @@ export const run: Command = async (argv, io) => {
       source,
       range,
       rules: reportRules(rules),
+      learning: summary.learning,
       notes,
       counts: { rows: summary.rows, events: summary.events, deadLettered: summary.deadLettered, skipped: summary.skipped },
     });
@@ -247,6 +248,7 @@ export const run: Command = async (argv, io) => {
   io.stdout(
     `${summary.alerts} alerts from ${summary.rows} rows, ${summary.events} events (${summary.deadLettered} dead-lettered, ${summary.skipped} skipped${summary.outsideRange ? `, ${summary.outsideRange} outside the range` : ''}); ${rules.length} rules; ${source}`,
   );
+  for (const line of heldLine(summary.learning)) io.stdout(line);
   if (reader) io.stdout(`queries: ${reader.stats.queries} (${reader.stats.splits} slices halved at the API's limits, ${reader.stats.throttled} throttled)`);
   for (const note of notes) io.stdout(`note: ${note}`);
   const errors = Object.entries(summary.ruleErrors);

@@ -38,6 +38,8 @@ interface Manifest {
   attacker: { name: string; steps: { step: string; time: string }[] };
   /** The second, independent chain (a stolen API key). */
   keyChain?: { harvester: { name: string }; key: { name: string }; network: string; steps: { step: string; time: string }[] };
+  /** The third chain (a credential planted on a service principal). */
+  credentialChain?: { adder: { name: string }; target: { name: string }; steps: { step: string; time: string }[] };
 }
 
 function parse(argv: string[]) {
@@ -69,6 +71,11 @@ export const run: Command = async (argv, io) => {
   if (chain)
     io.stdout(
       `demo: and ${chain.harvester.name}'s credential lists an AI project's secrets at ${chain.steps[0]?.time.slice(11, 16)} UTC; the ${chain.key.name} found there is used from ${chain.network}`,
+    );
+  const planted = manifest.credentialChain;
+  if (planted)
+    io.stdout(
+      `demo: and ${planted.adder.name} adds a client secret to ${planted.target.name} at ${planted.steps[0]?.time.slice(11, 16)} UTC; the secret signs it in from elsewhere and maps the directory through Graph`,
     );
   io.stdout(
     `rules: ${rules.length} from detections/, tunables from demo/tunables.json (learning periods fit one hour; the platform's key rotation is allow-listed)`,

@@ -11,7 +11,7 @@ import type { StorageConnection } from '../../state/azure-storage.js';
 import { startAzurite } from '../../dev/azurite.js';
 import { TableStateStore } from '../../state/tables.js';
 import type { StateStore, StateWriteStats } from '../../state/types.js';
-import { alertTable, countsText } from '../alert-table.js';
+import { alertTable, countsText, heldLine } from '../alert-table.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
 import { checkOutput, commandDetector, openOutput, parseCommandArgs, parsePartitions, selectRules, tunablesFor, writeOutput } from '../options.js';
@@ -129,6 +129,8 @@ export interface ReplaySummary extends IngestSummary {
   partitions: number;
   state: 'memory' | 'table';
   stateWrites: StateWriteStats;
+  /** Per rule with a learning period: alerts it could not raise because the key was still learning, and keys still learning at the end. */
+  learning: DetectorStats['learning'];
 }
 
 function summarize(ingest: IngestSummary, stats: DetectorStats, ruleIds: string[], partitions: number, state: ReplaySummary['state']): ReplaySummary {
@@ -145,6 +147,7 @@ function summarize(ingest: IngestSummary, stats: DetectorStats, ruleIds: string[
     partitions,
     state,
     stateWrites: stats.stateWrites,
+    learning: stats.learning,
   };
 }
 
@@ -163,6 +166,7 @@ function humanSummary(s: ReplaySummary, alerts: readonly Alert[], fileCount: num
     `by source: ${countsText(s.bySource)}`,
     `skipped by category: ${countsText(s.skippedByCategory)}`,
     `alerts by rule: ${countsText(fired)}`,
+    ...heldLine(s.learning),
     `rules: ${Object.keys(s.alertsByRule).length}; partitions: ${s.partitions}; state: ${state}`,
     ...(Object.keys(s.ruleErrors).length ? [`rule errors: ${countsText(s.ruleErrors)}`] : []),
   ];
@@ -232,6 +236,7 @@ export const run: Command = async (argv, io) => {
       title: 'Warden replay report',
       source: `replay of ${positionals.join(', ')}`,
       rules: reportRules(rules),
+      learning: stats.learning,
       counts: { rows: ingest.records, events: ingest.events, deadLettered: ingest.deadLettered, skipped: ingest.skipped },
     });
     await writeOutput('--report', values.report, html);

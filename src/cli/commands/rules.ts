@@ -4,8 +4,10 @@ import type { ParseArgsConfig } from 'node:util';
 import { DETECTIONS_DIR, loadRules, type LoadedRule } from '../../engine/loader.js';
 import { FixtureError, formatCaseResult, lintFixtures, readCases, runRuleCase, type CaseResult } from '../../rule-tools/rule-tests.js';
 import { RuleDefinitionError } from '../../engine/errors.js';
+import { compileRule, formatDuration, type LearningPeriod } from '../../engine/index.js';
 import { CATALOGUE_FILE, renderCatalogue } from '../../rule-tools/rule-docs.js';
 import { scaffoldRule } from '../../rule-tools/scaffold.js';
+import { textTable } from '../alert-table.js';
 import { UsageError } from '../errors.js';
 import type { Command, CommandIO } from '../io.js';
 import { parseCommandArgs } from '../options.js';
@@ -27,7 +29,7 @@ const COMMON_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
-  list: { args: '', summary: 'list the rules: id, kind, severity, sources', run: list },
+  list: { args: '', summary: 'list the rules: id, kind, severity, learning period and what it is measured against, sources', run: list },
   test: { args: '[rule-id...]', summary: "replay each rule's fixtures through the pipeline and compare the alerts", run: test },
   lint: { args: '', summary: 'load and validate every rule; check each has a positive and a negative case', run: lint },
   docs: {
@@ -94,19 +96,24 @@ async function load(values: Values): Promise<LoadedRule[]> {
   return loadRules(detectionsDir(values));
 }
 
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '));
+/** What a learning period is measured against, in the words `rules list` uses. */
+const AGAINST: Record<LearningPeriod['against'], string> = { principal: 'principal age', key: 'key' };
+
+/** A rule's learning periods as `rules list` shows them: `7d`, `7d (step write)`, `2h (24 × 5m buckets)`; '-' for none. */
+function learningColumns(learning: readonly LearningPeriod[]): [string, string] {
+  if (!learning.length) return ['-', '-'];
+  const periods = learning.map((l) => `${formatDuration(l.ms)}${l.what ? ` (${l.what})` : ''}`);
+  return [periods.join('; '), [...new Set(learning.map((l) => AGAINST[l.against]))].join(', ')];
 }
 
 async function list(values: Values, _positionals: string[], io: CommandIO): Promise<number> {
-  const rules = await load(values);
-  const rows = rules.map(({ rule }) => [rule.id, rule.kind, rule.severity, rule.sources.join(', ')]);
-  for (const line of table([['ID', 'KIND', 'SEVERITY', 'SOURCES'], ...rows])) io.stdout(line);
+  const rules = (await load(values)).map(({ rule }, i) => ({ rule, learning: compileRule(rule, i).learning }));
+  const rows = rules.map(({ rule, learning }) => [rule.id, rule.kind, rule.severity, ...learningColumns(learning), rule.sources.join(', ')]);
+  for (const line of textTable([['ID', 'KIND', 'SEVERITY', 'LEARNING', 'MEASURED AGAINST', 'SOURCES'], ...rows])) io.stdout(line);
   if (values.json) {
     io.stdout(
       JSON.stringify({
-        rules: rules.map(({ rule }) => ({
+        rules: rules.map(({ rule, learning }) => ({
           id: rule.id,
           version: rule.version,
           kind: rule.kind,
@@ -114,6 +121,7 @@ async function list(values: Values, _positionals: string[], io: CommandIO): Prom
           sources: rule.sources,
           tactics: rule.tactics,
           techniques: rule.techniques,
+          learning: learning.map((l) => ({ period: formatDuration(l.ms), against: l.against, ...(l.what ? { what: l.what } : {}) })),
         })),
       }),
     );

@@ -6,7 +6,10 @@ import type { NormalizedEvent } from '../../model/index.js';
 import { duration, fn, number } from './schema.js';
 import { MAX_EVIDENCE_EVENTS, ruleSubscriptions, type KeyState, type KindDefinition, type KindLogic, type ObservedPoint } from './types.js';
 
-/** An open bucket: [bucket index, count (or measure total), fired (0|1), first event time, last event time, events (measure only)]. */
+/**
+ * An open bucket: [bucket index, count (or measure total), fired (0|1; 2: it would have fired but
+ * the key was still warming up), first event time, last event time, events (measure only)].
+ */
 type OpenBucket = [number, number, number, number, number, number?];
 
 export interface AnomalyState extends KeyState {
@@ -88,8 +91,9 @@ const SAMPLES_PER_BUCKET = MAX_EVIDENCE_EVENTS - 1;
  */
 function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
   const stddev = (st: AnomalyState) => Math.max(Math.sqrt(st.v ?? 0), 1);
-  const anomalous = (st: AnomalyState, count: number): boolean => {
-    if ((st.n ?? 0) < s.warmup || count < s.minCount) return false;
+  /** Whether `count` alerts against the key's baseline (`warm`: only once the warmup is over; false asks as if it were). */
+  const anomalous = (st: AnomalyState, count: number, warm = true): boolean => {
+    if ((warm && (st.n ?? 0) < s.warmup) || count < s.minCount) return false;
     const m = st.m ?? 0;
     if (s.factor !== undefined && count < s.factor * m) return false;
     if (s.zScore !== undefined && (count - m) / stddev(st) < s.zScore) return false;
@@ -143,13 +147,17 @@ function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
       if (st.l === undefined || e.time > st.l) st.l = e.time;
       // Evidence is kept only from the few events before the count turns anomalous (an alert at most
       // SAMPLES_PER_BUCKET events away): a key at its usual rate keeps none.
-      if (!b[2] && anomalous(st, b[1] + SAMPLES_PER_BUCKET * w)) {
+      if (b[2] !== 1 && anomalous(st, b[1] + SAMPLES_PER_BUCKET * w)) {
         const samples = (st.ev ??= []);
         let sampled = 0;
         for (const x of samples) if (bucketOf(x) === k) sampled++;
         if (sampled < SAMPLES_PER_BUCKET) samples.push(e);
       }
-      if (!b[2] && anomalous(st, b[1])) {
+      if (!b[2] && (st.n ?? 0) < s.warmup && anomalous(st, b[1], false)) {
+        b[2] = 2;
+        env.heldWhileLearning?.();
+      }
+      if (b[2] !== 1 && anomalous(st, b[1])) {
         b[2] = 1;
         env.observe?.(key, point(st, k, b[1], true));
         const bucket = b;
@@ -205,7 +213,7 @@ function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
         const b = open[folded]?.[0] === k ? open[folded++] : undefined;
         const count = b ? b[1] : 0;
         observe?.(point(st, k, count, b?.[2] === 1));
-        if (!(b?.[2] || anomalous(st, count))) fold(st, count);
+        if (!(b?.[2] === 1 || anomalous(st, count))) fold(st, count);
       }
       if (closeThrough > st.c!) {
         st.c = closeThrough;
@@ -221,6 +229,7 @@ function anomalyLogic(s: AnomalySettings): KindLogic<AnomalyState> {
       return false;
     },
     serialize: sampledStateJson,
+    learning: (st) => st.l !== undefined && (st.n ?? 0) < s.warmup,
   };
 }
 
@@ -265,6 +274,7 @@ export const anomaly: KindDefinition<'anomaly', z.output<typeof optionsSchema>> 
       forgetAfterMs: o.forgetAfter ?? 2 * o.warmup * o.bucket,
     }),
     subscriptions: ruleSubscriptions(rule),
+    learning: [{ ms: o.warmup * o.bucket, against: 'key', what: `${o.warmup} × ${formatDuration(o.bucket)} buckets` }],
   }),
   scaffold: `  kind: 'anomaly',
   bucket: tunable('5m', 'Bucket of event time the events are counted in'),
@@ -289,6 +299,12 @@ alerted, or whose final count is anomalous, is left out of the baseline, so a bu
 the key that bursts are normal. Evidence: \`count\`, \`bucket\`, \`bucketStart\`, \`baselineMean\`,
 \`baselineStdDev\`, \`rate\` (count / mean, null while the mean is 0), \`factor\`, \`zScore\`,
 \`zScoreThreshold\`, \`minCount\`, \`bucketsLearned\`.
+
+**Learning is the key's own history**: \`warmup\` buckets from the key's first event (empty ones
+count), not the principal's age. A baseline can only be learned from the key's own counts; a
+principal watched for weeks that starts calling a new account has no baseline there, and treating
+those weeks as zeros would make every busy first hour an alert (a new deployment's start). A bucket
+that crosses the line while the key is still warming up is counted once as held back while learning.
 
 \`measure: (e) => e.details.responseLength\` adds up a measure of each event (bytes, tokens) instead
 of counting events; events without it are skipped, \`minCount\` is then the least total, \`count\`

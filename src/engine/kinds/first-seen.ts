@@ -3,6 +3,7 @@ import type { NormalizedEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
 import type { Option } from '../rule.js';
 import { duration, eventValue, learning, number, type EventValue } from './schema.js';
+import type { Evaluation, LearningPeriod } from './types.js';
 
 /** How "never seen" is judged (the firstSeen kind, and a sequence step's `firstSeen`). */
 export interface FirstSeenOptions<Ev> {
@@ -97,9 +98,16 @@ export class SeenMemory {
   /**
    * Judge `value` at event time `time` (new: never seen within the horizon, learning over), then
    * remember it; `changed` is false when what the key has seen did not change. `watchedSince` is
-   * when the event's principal was first seen on any source (Evaluation.watchedSince).
+   * when the event's principal was first seen on any source (Evaluation.watchedSince); a value
+   * dropped at `maxValues` is counted through `env`.
    */
-  observe(seen: SeenValues | undefined, value: string, time: number, watchedSince?: number): { seen: SeenValues; isNew: boolean; changed: boolean } {
+  observe(
+    seen: SeenValues | undefined,
+    value: string,
+    time: number,
+    watchedSince: number | undefined,
+    env: Pick<Evaluation, 'capped'>,
+  ): { seen: SeenValues; isNew: boolean; changed: boolean; held: boolean } {
     let changed = false;
     if (!seen) {
       seen = { s: time, v: Object.create(null) as Record<string, number>, n: 0, o: time };
@@ -110,17 +118,32 @@ export class SeenMemory {
       changed = true;
     }
     const last = seen.v[value];
-    const isNew = last === undefined && time - this.learningStart(seen, watchedSince) >= this.learningMs;
+    const learned = time - this.learningStart(seen, watchedSince) >= this.learningMs;
+    const isNew = last === undefined && learned;
     if (last === undefined) {
       seen.n++;
       if (time < seen.o) seen.o = time;
-      if (seen.n > this.maxValues) this.evictOldest(seen);
+      if (seen.n > this.maxValues) {
+        this.evictOldest(seen);
+        env.capped();
+      }
     }
     if (last === undefined || time >= last + this.refreshMs) {
       seen.v[value] = time;
       changed = true;
     }
-    return { seen, isNew, changed };
+    // A value new to the key, held back only because the key is still learning.
+    return { seen, isNew, changed, held: last === undefined && !learned };
+  }
+
+  /** Whether nothing is new for the key yet at event time `time` (see observe). */
+  stillLearning(seen: SeenValues, time: number, watchedSince: number | undefined): boolean {
+    return time - this.learningStart(seen, watchedSince) < this.learningMs;
+  }
+
+  /** The learning period, for listings; none when it is 0. */
+  period(what?: string): LearningPeriod[] {
+    return this.learningMs > 0 ? [{ ms: this.learningMs, against: this.learningFrom, ...(what ? { what } : {}) }] : [];
   }
 
   /** Forget values not seen within the horizon (and the refresh interval: see REFRESH_PER_HORIZON); returns false when nothing is left. */
@@ -146,9 +169,10 @@ export class SeenMemory {
     return this.learningFrom === 'principal' && watchedSince !== undefined && watchedSince < seen.s ? watchedSince : seen.s;
   }
 
-  evidence(seen: SeenValues, watchedSince?: number): SeenEvidence {
+  /** `besides`: how many of the key's values are the event's own (not counted as known). */
+  evidence(seen: SeenValues, watchedSince?: number, besides = 1): SeenEvidence {
     return {
-      knownValues: seen.n - 1,
+      knownValues: Math.max(0, seen.n - besides),
       learningSince: new Date(this.learningStart(seen, watchedSince)).toISOString(),
       learning: formatDuration(this.learningMs),
       learningFrom: this.learningFrom,

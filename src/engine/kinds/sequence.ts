@@ -5,7 +5,7 @@ import { stateJson, trimEvent } from '../evidence.js';
 import type { Option, RuleContext } from '../rule.js';
 import { SeenMemory, firstSeenSchema, restoreSeen, type FirstSeenOptions, type SeenValues } from './first-seen.js';
 import { duration, fn, number, operations, sources } from './schema.js';
-import { MAX_EVIDENCE_EVENTS, UNCHANGED, type KeyState, type KindDefinition, type KindLogic, type Subscription } from './types.js';
+import { MAX_EVIDENCE_EVENTS, UNCHANGED, type Evaluation, type KeyState, type KindDefinition, type KindLogic, type Subscription } from './types.js';
 
 /** One step of a sequence, as a rule writes it (under its name in `steps`). */
 export interface SequenceStep<S extends Source, T> {
@@ -147,7 +147,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
     return undefined;
   }
 
-  function insert(st: SequenceState, candidate: Candidate): void {
+  function insert(st: SequenceState, candidate: Candidate, env: Evaluation): void {
     const cands = (st.c ??= []);
     let i = cands.length;
     while (i > 0 && cands[i - 1][0] > candidate[0]) i--;
@@ -160,6 +160,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
       if (count <= maxCandidates) continue;
       const oldest = cands.findIndex((c) => c[1] & bit);
       dropSteps(cands[oldest], bit);
+      env.capped();
       if (!cands[oldest][1]) cands.splice(oldest, 1);
     }
   }
@@ -167,6 +168,8 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
   return {
     apply(st, e, key, env) {
       let mask = 0;
+      /** Steps the event would be but for their key still learning. */
+      let heldMask = 0;
       let changed = false;
       for (let s = 0; s < n; s++) {
         const step = steps[s];
@@ -175,20 +178,26 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
           const value = step.seen.read(e);
           if (value === undefined) continue;
           const f = (st.f ??= steps.map(() => null));
-          const { seen, isNew, changed: seenChanged } = step.seen.observe(f[s] ?? undefined, value, e.time, env.watchedSince?.(e));
+          const { seen, isNew, changed: seenChanged, held } = step.seen.observe(f[s] ?? undefined, value, e.time, env.watchedSince?.(e), env);
           f[s] = seen;
           if (seenChanged) changed = true;
+          if (held) heldMask |= 1 << s;
           if (!isNew) continue;
         }
         mask |= 1 << s;
       }
+      // Counted when the held step's event would complete the sequence with the candidates kept (a
+      // held step is not kept as a candidate, so a sequence it would have started is not counted).
+      const heldChain = () => heldMask !== 0 && env.heldWhileLearning && findChain(st.c ?? [], [e.time, mask | heldMask, trimEvent(e)]) !== undefined;
+      if (!mask && heldChain()) env.heldWhileLearning!();
       if (mask) {
         changed = true;
         const ev = trimEvent(e);
         const candidate: Candidate = [e.time, mask, ev];
         const chain = findChain(st.c ?? [], candidate);
         if (!chain) {
-          insert(st, candidate);
+          if (heldChain()) env.heldWhileLearning!();
+          insert(st, candidate, env);
         } else {
           env.raise(st, chain[n - 1][0], () => {
             const events = chain.map(eventOf);
@@ -213,7 +222,9 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
             events.forEach((x, i) => (named[steps[i].key] = x));
             return {
               key,
-              trigger: ev,
+              // The last step, whichever event completed the chain: a late first step (a target's
+              // copy from another partition) must not make the alert about that step's actor.
+              trigger: last,
               firstTime: first.time,
               lastTime: last.time,
               count: n,
@@ -253,6 +264,13 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
       for (const c of st.c ?? []) storedJson(c);
     },
     serialize: (st) => stateJson(st, 'c', st.c, storedJson),
+    learning: hasSeen
+      ? (st, watermark, watchedSince) =>
+          steps.some((step, s) => {
+            const seen = st.f?.[s];
+            return !!seen && !!step.seen?.stillLearning(seen, watermark, watchedSince);
+          })
+      : undefined,
   };
 }
 
@@ -324,7 +342,8 @@ export const sequence: KindDefinition<'sequence', SequenceSettings> = {
       for (const source of step.sources ?? rule.sources) subscriptions.push({ source, operations: step.operations ?? rule.operations });
       return compileStep(key, step, names, rule);
     });
-    return { logic: sequenceLogic(steps, settings.within, settings.maxCandidates), subscriptions };
+    const learning = steps.flatMap((step) => step.seen?.period(`step ${step.key}`) ?? []);
+    return { logic: sequenceLogic(steps, settings.within, settings.maxCandidates), subscriptions, learning };
   },
   scaffold: `  kind: 'sequence',
   within: tunable('1h', 'Longest time from the first step to the last'),
@@ -367,5 +386,9 @@ and in different batches: each event that can be a step is kept as a candidate f
 the allowed lateness), at most \`maxCandidates\` (default 20) per step; a new candidate completes the
 sequence with earlier candidates, or, when it arrived late, with later ones. A completed sequence
 consumes its events. Evidence: \`steps\` (name, time, id, source, operation, result, ip,
-subscription, resource of each), \`within\`, \`spanMs\`.`,
+subscription, resource of each), \`within\`, \`spanMs\`.
+
+A firstSeen step whose value is new but whose key is still learning is not a candidate. When such
+an event would have completed the sequence with the candidates kept, that is counted as held back
+while learning; a held step is not kept, so a sequence it would have *started* is not counted.`,
 };

@@ -72,6 +72,13 @@ export interface Evaluation {
    * the partition's first event): what learning periods are measured against by default.
    */
   watchedSince?(event: NormalizedEvent): number;
+  /**
+   * Count an alert the kind would have raised but for the key's learning period (a new value, a
+   * completed sequence, an anomalous bucket): per rule, for health and the tuning report.
+   */
+  heldWhileLearning?(): void;
+  /** Count one thing a key kept dropped at its cap (a sequence candidate past maxCandidates, a first-seen value past maxValues). */
+  capped(): void;
 }
 
 /**
@@ -103,6 +110,21 @@ export interface KindLogic<S extends KeyState = KeyState> {
    * each serialized once rather than at every write (default: JSON.stringify of the state).
    */
   serialize?(state: S): string;
+  /**
+   * Whether the key is still in its learning period at event time `watermark` (`watchedSince`:
+   * when its principal was first seen, if known). Only kinds that learn have it; sweeps count
+   * the keys it holds for (health, `warden run`).
+   */
+  learning?: (state: S, watermark: number, watchedSince: number | undefined) => boolean;
+}
+
+/** A learning period of a rule, for `warden rules list` and docs: how long, and what it is measured against. */
+export interface LearningPeriod {
+  ms: number;
+  /** 'principal': how long Warden has watched the event's principal (the partition, for events without one); 'key': the key's own history. */
+  against: 'principal' | 'key';
+  /** Which part of the rule it belongs to, in words, where that is not the whole rule (a sequence step, anomaly buckets). */
+  what?: string;
 }
 
 export const MAX_EVIDENCE_EVENTS = 5;
@@ -126,6 +148,8 @@ export interface KindRule {
 export interface CompiledKind {
   logic: KindLogic<KeyState>;
   subscriptions: readonly Subscription[];
+  /** The rule's learning periods (none for kinds that alert from the first event). */
+  learning?: readonly LearningPeriod[];
 }
 
 /**

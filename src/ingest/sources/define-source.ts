@@ -71,6 +71,8 @@ export interface EventParts {
   /** The subscription when the target's resource id names none. */
   subscriptionId?: string;
   correlationId?: string;
+  /** Another identity the event is about, whose key it also reaches (NormalizedEvent.targetPrincipalId). */
+  targetPrincipalId?: string;
   details: Details;
   /** The record's own unique id, when the stream record and its row both carry it (sign-ins). */
   recordId?: string;
@@ -103,10 +105,11 @@ export function buildEvent(source: Source, parts: EventParts): NormalizedEvent {
   if (target.resourceType) event.resourceType = target.resourceType;
   if (parts.correlationId) event.correlationId = parts.correlationId;
   event.id = parts.recordId ?? eventId(event, parts.distinguishing);
+  if (parts.targetPrincipalId) event.targetPrincipalId = parts.targetPrincipalId;
   return event;
 }
 
-export interface SourceDefinition<T> {
+interface SourceShapes<T> {
   source: Source;
   /** How rejection reasons name the source, when not by `source`. */
   label?: string;
@@ -117,8 +120,14 @@ export interface SourceDefinition<T> {
   table: RecordShape<T>;
   /** The shape a record is really in, when the registry's guess can be wrong (Entra exports that spell stream records with row columns). */
   shapeOf?: (record: RawRecord, shape: Shape) => Shape;
-  toEvent: (read: T) => EventParts;
 }
+
+export type SourceDefinition<T> = SourceShapes<T> &
+  (
+    | { toEvent: (read: T) => EventParts }
+    /** The whole event, for a source that assembles it itself (directory: its fields in the order its events have always had). */
+    | { event: (read: T) => NormalizedEvent }
+  );
 
 /** What defineSource gives: the source's normalizer, its fast path alone, and the source read by its schemas alone. */
 export interface DefinedSource extends SourceNormalizer {
@@ -131,18 +140,19 @@ export interface DefinedSource extends SourceNormalizer {
 }
 
 export function defineSource<T>(definition: SourceDefinition<T>): DefinedSource {
-  const { source, stream, table, shapeOf, toEvent } = definition;
+  const { source, stream, table, shapeOf } = definition;
   const label = definition.label ?? source;
+  const toEvent = 'event' in definition ? definition.event : (read: T) => buildEvent(source, definition.toEvent(read));
   const pick = (record: RawRecord, shape: Shape): RecordShape<T> => ((shapeOf ? shapeOf(record, shape) : shape) === 'table' ? table : stream);
   const normalizer = (normalize: SourceNormalizer['normalize']): SourceNormalizer => {
     const n: SourceNormalizer = { source, streamCategories: definition.streamCategories, tables: definition.tables, normalize };
     if (definition.accepts) n.accepts = definition.accepts;
     return n;
   };
-  const reference = normalizer((record, shape) => buildEvent(source, toEvent(pick(record, shape).parse(record, label))));
+  const reference = normalizer((record, shape) => toEvent(pick(record, shape).parse(record, label)));
   const fast = (record: RawRecord, shape: Shape): NormalizedEvent | undefined => {
     const read = pick(record, shape).fast?.(record);
-    return read === undefined ? undefined : buildEvent(source, toEvent(read));
+    return read === undefined ? undefined : toEvent(read);
   };
   return Object.assign(
     normalizer((record, shape) => fast(record, shape) ?? reference.normalize(record, shape)),

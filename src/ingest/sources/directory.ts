@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { DirectoryDetails, Result } from '../../model/index.js';
+import type { DirectoryDetails, NormalizedEvent, Result } from '../../model/index.js';
 import { compiled, firstPresent, jsonObject, jsonObjectValue } from '../schema.js';
 import type { RawRecord } from '../types.js';
-import { lower, str } from '../util.js';
+import { eventId, lower, str } from '../util.js';
 import {
   callerIp,
   commonFieldsConform,
@@ -17,12 +17,11 @@ import {
   type Principal,
   put,
   resultFromText,
-  targetResource,
   text,
   timeish,
   unknownPrincipal,
 } from './resource-log.js';
-import { defineSource, recordShape, type EventParts } from './define-source.js';
+import { defineSource, recordShape } from './define-source.js';
 
 /**
  * Entra ID audit log (directory audits: stream category `AuditLogs`, table `AuditLogs`): who changed
@@ -350,6 +349,19 @@ function mainTarget(targets: Target[]): Target | undefined {
   return targets.find((t) => lower(t.type) !== 'role') ?? targets[0];
 }
 
+/** Target types that are principals with events of their own (sign-ins, ARM calls): what an event about them is routed to. */
+const PRINCIPAL_TARGETS = new Set(['serviceprincipal', 'user']);
+
+/**
+ * The principal the change was made to, as its own events name it (object id): a service
+ * principal or user target. An application object is not: the service principal that signs in
+ * with its credentials has another object id, which the audit entry does not carry.
+ */
+function targetPrincipal(target: Target | undefined): string | undefined {
+  const type = lower(target?.type);
+  return type && PRINCIPAL_TARGETS.has(type) ? lowerGuid(target?.id) : undefined;
+}
+
 function initiator(p: z.infer<typeof AuditProperties> | null | undefined, identity: string | undefined): { principal: Principal; type?: string; ip?: string } {
   const user = p?.initiatedBy?.user;
   const app = p?.initiatedBy?.app;
@@ -387,7 +399,7 @@ function auditResult(v: string | null | undefined, resultType: string | null | u
 const STREAM_FIELDS = { time: 'properties.activityDateTime or time', operation: 'operationName' };
 const ROW_FIELDS = { time: 'ActivityDateTime or TimeGenerated', operation: 'OperationName' };
 
-function toEvent({ d, fields }: { d: AuditRecord; fields: typeof STREAM_FIELDS }): EventParts {
+function toEvent({ d, fields }: { d: AuditRecord; fields: typeof STREAM_FIELDS }): NormalizedEvent {
   const p = d.properties;
   const activity = p?.activityDateTime;
   const time = eventTime(activity ?? d.time, fields.time);
@@ -410,22 +422,31 @@ function toEvent({ d, fields }: { d: AuditRecord; fields: typeof STREAM_FIELDS }
   const result = auditResult(p?.result, d.resultType);
   if (result === 'failure') put(details, 'resultReason', str(p?.resultReason) ?? str(d.resultDescription));
 
-  return {
+  // Assembled here, not by buildEvent: the target principal has always stood after the app id in these events.
+  const event: NormalizedEvent = {
+    id: '',
     time,
+    source: 'directory',
     category: 'AuditLogs',
     operation,
     result,
-    principal: who.principal,
-    ip: callerIp(who.ip) ?? callerIp(d.callerIpAddress),
-    tenantId: lowerGuid(d.tenantId),
-    // Directory objects are not ARM resources.
-    target: targetResource(undefined),
-    correlationId: str(d.correlationId) ?? str(p?.correlationId),
+    principalId: who.principal.principalId,
+    principalType: who.principal.principalType,
     details,
-    // The audit entry's own id (`properties.id`, the row's `Id`) is in both shapes.
-    recordId: str(p?.id),
-    distinguishing: [details.targetId],
   };
+  if (who.principal.principalName) event.principalName = who.principal.principalName;
+  if (who.principal.appId) event.appId = who.principal.appId;
+  const targetPrincipalId = targetPrincipal(target);
+  if (targetPrincipalId) event.targetPrincipalId = targetPrincipalId;
+  const ip = callerIp(who.ip) ?? callerIp(d.callerIpAddress);
+  if (ip) event.ip = ip;
+  const tenantId = lowerGuid(d.tenantId);
+  if (tenantId) event.tenantId = tenantId;
+  const correlationId = str(d.correlationId) ?? str(p?.correlationId);
+  if (correlationId) event.correlationId = correlationId;
+  // The audit entry's own id (`properties.id`, the row's `Id`) is in both shapes.
+  event.id = str(p?.id) ?? eventId(event, [details.targetId]);
+  return event;
 }
 
 export const directorySource = defineSource({
@@ -438,5 +459,5 @@ export const directorySource = defineSource({
     (d) => ({ d, fields: ROW_FIELDS }),
     (row) => recordConforms(rowAsStream(row)),
   ),
-  toEvent,
+  event: toEvent,
 });

@@ -3,6 +3,7 @@ import type { SigninDetails, PrincipalType, Result } from '../../model/index.js'
 import { compiled, jsonObject, jsonObjectValue } from '../schema.js';
 import type { RawRecord } from '../types.js';
 import { lower, num, parseTime, str } from '../util.js';
+import { isGuid } from '../../common/ids.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
   callerIp,
@@ -265,7 +266,8 @@ function toEvent({ d, fields }: { d: SigninRecord; fields: typeof STREAM_FIELDS 
   const agentType = str(p.agent?.agentType);
   // `notAgentic` is what every ordinary sign-in says.
   if (agentType && agentType.toLowerCase() !== 'notagentic') put(details, 'agentType', agentType);
-  put(details, 'agentParentAppId', lower(p.agent?.parentAppId));
+  const blueprint = lower(p.agent?.parentAppId);
+  put(details, 'agentParentAppId', blueprint);
 
   return {
     time,
@@ -279,6 +281,8 @@ function toEvent({ d, fields }: { d: SigninRecord; fields: typeof STREAM_FIELDS 
     // The target is an application, not an ARM resource; only a real ARM id would fill resourceId.
     target: targetResource(targetAppId?.startsWith('/subscriptions/') ? targetAppId : undefined),
     correlationId: str(d.correlationId) ?? str(p.correlationId),
+    // An agent identity's sign-in also reaches its blueprint's key: what the blueprint's agents do is learned together.
+    targetPrincipalId: details.agentType !== undefined && blueprint && isGuid(blueprint) ? blueprint : undefined,
     details,
     // The sign-in's own id (`properties.id`, the row's `Id`) is in both shapes.
     recordId: lower(p.id),

@@ -1,0 +1,85 @@
+import { defineRule, tunable, type DirectoryDetails, type SigninDetails } from '../src/engine/api.js';
+
+const NON_HUMAN = new Set(['servicePrincipal', 'managedIdentity']);
+const FEDERATED_ADDED = new Set(['added', 'changed']);
+
+/**
+ * Whether a sign-in used the credential the change added: its key id among the ones added; for a
+ * federated credential (the audit entry names it, the sign-in gives its id), a federated sign-in.
+ */
+function usesAdded(signin: SigninDetails, added: DirectoryDetails): boolean {
+  const keyId = signin.credentialKeyId;
+  if (keyId && added.addedKeyIds?.split(',').includes(keyId)) return true;
+  const federated = signin.federatedCredentialId !== undefined || signin.clientCredentialType?.toLowerCase() === 'federatedidentitycredential';
+  return federated && added.federatedChange !== undefined && FEDERATED_ADDED.has(added.federatedChange);
+}
+
+/**
+ * Planting a credential is how an attacker keeps access to a workload identity (Midnight Blizzard,
+ * the SolarWinds actors): add a secret or certificate to a service principal that already holds
+ * permissions, then sign in as it from their own infrastructure. Each half alone is routine —
+ * credentials are rotated, workloads move — but the credential just added signing in from an
+ * address the identity never used is the plant being used. The rule keys on the target: the
+ * audit entry is about the service principal, and so are its sign-ins.
+ */
+export default defineRule({
+  id: 'sp-credential-added-then-used',
+  version: '1',
+  name: 'A credential added to a service principal signs in from an IP never seen for it',
+  description:
+    'Someone added a client secret, certificate or federated credential to a service principal, and within the time limit that credential (its key id) ' +
+    'signed the service principal in from an IP address never seen for it. That is a planted credential in use: the attacker added it with one identity and ' +
+    'signs in as the workload from their own network. Check who added the credential (addedBy in the evidence) and whether the change was planned; ' +
+    "if not, delete the credential, review the sign-ins and what the service principal did since, and the adder's account.",
+  severity: 'High',
+  tactics: ['Persistence', 'PrivilegeEscalation', 'InitialAccess'],
+  techniques: ['T1098.001', 'T1078.004'],
+  sources: ['directory', 'signin'],
+  tags: ['non-human-identity', 'sequence', 'multi-source', 'credentials', 'target-keyed'],
+  keyBy: 'target',
+  tunables: {
+    trustedIpPrefixes: tunable([] as string[], 'Address prefixes never counted as new (NAT gateways, build agents\' ranges), e.g. "10.20."'),
+  },
+  kind: 'sequence',
+  within: tunable('7d', 'Longest time from the credential added to its use from a new IP'),
+  steps: {
+    added: {
+      name: 'credential added to the service principal',
+      sources: ['directory'],
+      where: (e) =>
+        e.source === 'directory' &&
+        e.result === 'success' &&
+        e.targetPrincipalId !== undefined &&
+        (e.details.addedKeyIds !== undefined || (e.details.federatedChange !== undefined && FEDERATED_ADDED.has(e.details.federatedChange))),
+    },
+    used: {
+      name: 'that credential signs in from an IP never seen for it',
+      sources: ['signin'],
+      where: (e, { trustedIpPrefixes }) =>
+        e.result === 'success' && NON_HUMAN.has(e.principalType) && e.ip !== undefined && !trustedIpPrefixes.some((p) => e.ip!.startsWith(p)),
+      firstSeen: {
+        value: 'ip',
+        horizon: tunable('30d', 'How long an address stays known after the identity last signed in from it'),
+        learning: tunable('7d', 'Nothing is a new address until the identity has been watched this long'),
+      },
+      relate: (e, { added }) => e.source === 'signin' && added.source === 'directory' && usesAdded(e.details, added.details),
+    },
+  },
+  evidence: ({ steps: { added, used } }) => ({
+    credentialKeyId: used.details.credentialKeyId ?? used.details.federatedCredentialId,
+    type: used.details.clientCredentialType ?? added.details.addedKeyTypes,
+    addedName: added.details.addedKeyNames ?? added.details.federatedName,
+    change: added.operation,
+    addedBy: added.principalName ?? added.principalId,
+    addedById: added.principalId,
+    addedFromIp: added.ip,
+    newIp: used.ip,
+    signInResource: used.details.targetResourceName,
+  }),
+  title: ({ principal, evidence }) =>
+    `${principal} signed in from new IP ${evidence.newIp} with the ${evidence.type ?? 'credential'} ${evidence.credentialKeyId ?? ''} that ${evidence.addedBy} added`.replace(
+      /\s+/g,
+      ' ',
+    ),
+  suppress: '1h',
+});
