@@ -1,5 +1,7 @@
 import { Detector, type Rule } from '../src/engine/index.js';
 import { ingestBody } from '../src/ingest/pipeline.js';
+import { SourceRegistry } from '../src/ingest/registry.js';
+import type { RawRecord } from '../src/ingest/types.js';
 import type { NormalizedEvent, StreamEvent } from '../src/model/index.js';
 import type { StateStore, StateWriteStats } from '../src/state/types.js';
 import { PartitionRouter } from '../src/eventhubs/partitioning.js';
@@ -26,6 +28,32 @@ export function parseAll(bodies: readonly string[]): number {
   let records = 0;
   for (const body of bodies) records += (JSON.parse(body) as { records: unknown[] }).records.length;
   return records;
+}
+
+/**
+ * The workload's records split by the source that reads them, each source's records packed again
+ * into `{"records":[...]}` bodies of `perBody`, in workload order: the per-source floor and
+ * normalize figures read these.
+ */
+export function bodiesBySource(bodies: readonly string[], perBody: number): Map<string, { bodies: string[]; records: number }> {
+  const registry = new SourceRegistry();
+  const records = new Map<string, unknown[]>();
+  for (const body of bodies) {
+    for (const record of (JSON.parse(body) as { records: RawRecord[] }).records) {
+      const route = registry.route(record);
+      const source = route.kind === 'normalize' ? route.normalizer.source : route.kind;
+      let list = records.get(source);
+      if (!list) records.set(source, (list = []));
+      list.push(record);
+    }
+  }
+  const out = new Map<string, { bodies: string[]; records: number }>();
+  for (const [source, list] of records) {
+    const packed: string[] = [];
+    for (let i = 0; i < list.length; i += perBody) packed.push(JSON.stringify({ records: list.slice(i, i + perBody) }));
+    out.set(source, { bodies: packed, records: list.length });
+  }
+  return out;
 }
 
 export interface IngestCounts {

@@ -36,9 +36,13 @@ const URL_CREDENTIALS = /((?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,15}:\/\/?)
 /** Words the pair and header patterns start with: one test that allocates nothing decides whether they need to run. */
 const CREDENTIAL_WORD = /key|secret|pass|pwd|signature|token|bearer|basic/i;
 
+/** What every pattern below needs one of (`=`, `:`, a space, `@`, `eyJ`): one scan that most texts (ids, names) fail. */
+const MAY_HOLD_CREDENTIAL = /[=: @]|eyJ/;
+
 /** Redact every credential the patterns know: SAS and OAuth parameters, key pairs, authorization headers, JWTs, passwords in URLs. */
 export function redactSecrets(text: string): string {
   // Each pattern runs only when what it must contain is there: most texts (ids, names) skip them all.
+  if (!MAY_HOLD_CREDENTIAL.test(text)) return text;
   let s = text;
   if (s.includes('=') && (s.includes('?') || s.includes('&'))) s = s.replace(QUERY_SECRET, `$1${MARK}`);
   // A pair needs `=` or `:`, a header a space: ids, names and ARM paths have none.

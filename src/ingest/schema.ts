@@ -7,7 +7,16 @@ import { obj } from './util.js';
  * the schema; a string that is not a JSON object is left as is so the schema reports it.
  */
 export function jsonObject<T extends z.ZodType>(schema: T) {
-  return z.preprocess((v) => (v === '' ? undefined : typeof v === 'string' ? (obj(v) ?? v) : v), schema.nullish());
+  return z.preprocess(jsonObjectValue, schema.nullish());
+}
+
+/**
+ * What jsonObject hands its schema: an empty string is nothing, a JSON object in a string is the
+ * object. Applying it twice gives what applying it once does, so a row mapped with it (for the fast
+ * path) reads the same through the schema.
+ */
+export function jsonObjectValue(v: unknown): unknown {
+  return v === '' ? undefined : typeof v === 'string' ? (obj(v) ?? v) : v;
 }
 
 /**

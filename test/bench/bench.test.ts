@@ -14,6 +14,8 @@ const FIGURES = [
   'parseRecordsPerSec',
   'parseMBPerSec',
   'normalizeRecordsPerSec',
+  'normalizeToParseRatio',
+  'normalizeBySource',
   'pipelineRecordsPerSec',
   'pipelineToParseRatio',
   'pipelineToParseRatioFirstPack',
@@ -33,6 +35,13 @@ describe('npm run bench', () => {
     expect(Object.keys(figures).sort()).toEqual([...FIGURES].sort());
     expect(Object.keys(figures.batchLatencyMs as object).sort()).toEqual(['max', 'p50', 'p99']);
     expect(Object.keys(figures.recordsPerSecByRuleCount as object).sort()).toEqual(['1', '10', '100']);
+    // Every source the workload carries, each with its own floor and ratio.
+    const bySource = figures.normalizeBySource as Record<string, Record<string, unknown>>;
+    expect(Object.keys(bySource).sort()).toEqual(['activity', 'ai', 'keyvault', 'signin', 'storage']);
+    for (const f of Object.values(bySource)) {
+      expect(Object.keys(f).sort()).toEqual(['normalizeRecordsPerSec', 'normalizeToParseRatio', 'parseRecordsPerSec', 'records']);
+      for (const n of Object.values(f)) expect(Number.isFinite(n) && (n as number) > 0, JSON.stringify(f)).toBe(true);
+    }
     const numbers = [
       ...Object.values(figures).filter((v) => typeof v !== 'object'),
       ...Object.values(figures.batchLatencyMs as object),

@@ -7,7 +7,7 @@ import { DEAD_LETTER_RAW_LIMIT } from '../../src/model/index.js';
 import { SOURCE_NORMALIZERS } from '../../src/ingest/sources/index.js';
 import type { RawRecord } from '../../src/ingest/types.js';
 import { DEMO_CAPTURE_FILE } from '../../synth/demo-capture.js';
-import { HUGE, ingestOk, json, mutateEveryField, normalizeOk, seedsFrom } from '../support/field-mutation.js';
+import { anyValue, HUGE, ingestOk, json, mutateEveryField, normalizeOk, seedsFrom } from '../support/field-mutation.js';
 import { toLogAnalyticsTables } from '../support/log-analytics-rows.js';
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -56,17 +56,6 @@ const fieldNames = [
   'UserPrincipalName',
   'ServicePrincipalId',
 ];
-const anyValue = fc.anything({
-  withNullPrototype: true,
-  withBigInt: true,
-  withDate: true,
-  withMap: true,
-  withSet: true,
-  withTypedArray: true,
-  withSparseArray: true,
-  withBoxedValues: true,
-  withUnicodeString: true,
-});
 const fieldValue = fc.oneof(
   anyValue,
   fc.constant(HUGE),

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ingestBody, type IngestOptions } from '../../src/ingest/pipeline.js';
 import { generateWorkload } from '../../synth/scenario.js';
 import { EXTERNAL_CAPTURES } from '../support/external-captures.js';
-import { toRow } from '../support/log-analytics-rows.js';
+import { rowRecord } from '../support/log-analytics-rows.js';
 
 /**
  * What normalization gives, pinned: a sha256 over the JSON of every event (id included), dead
@@ -99,21 +99,12 @@ function* streamRecords(): Generator<Rec> {
   }
 }
 
-function rowOf(record: Rec): Rec | undefined {
-  const converted = toRow(record);
-  if (!converted) return undefined;
-  const row: Rec = {};
-  for (const [name, [, value]] of converted.row) row[name] = value;
-  row.Type = converted.table;
-  return row;
-}
-
 /** The same records as the Log Analytics rows a backtest reads, 100 rows a body. */
 function* rowBodies(): Generator<Body> {
   let batch: Rec[] = [];
   let n = 0;
   for (const record of streamRecords()) {
-    const row = rowOf(record);
+    const row = rowRecord(record);
     if (row) batch.push(row);
     if (batch.length === 100) {
       yield { body: JSON.stringify(batch), file: `rows:${n++}`, options: { rows: true } };
@@ -257,7 +248,7 @@ function* malformedBodies(): Generator<Body> {
   }
   for (const [name, damage] of ROW_DAMAGE) {
     const rows = sample
-      .map(rowOf)
+      .map(rowRecord)
       .filter((r): r is Rec => r !== undefined)
       .map((r) => {
         damage(r);

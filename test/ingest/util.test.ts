@@ -1,6 +1,10 @@
+import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseTime, recordId } from '../../src/ingest/util.js';
+import { createHash } from 'node:crypto';
+import { decimal, eventId, parseTime, recordId, stripPort } from '../../src/ingest/util.js';
+import { callerIp } from '../../src/ingest/sources/resource-log.js';
+import type { NormalizedEvent } from '../../src/model/index.js';
 
 /** 2007-01-09T09:41:00Z: the instant every line of Elastic's time-format corner cases writes, in its own way. */
 const AT = Date.UTC(2007, 0, 9, 9, 41, 0);
@@ -95,5 +99,103 @@ describe('recordId', () => {
     expect(recordId('a|b', 'c')).not.toBe(recordId('a', 'b|c'));
     expect(recordId('1:a', '')).not.toBe(recordId('', '1:a'));
     expect(recordId('x', undefined)).not.toBe(recordId(undefined, 'x'));
+  });
+
+  it("an event id is recordId over the event's identifying fields then its source's extras, as docs/sources.md lists them", () => {
+    const e: NormalizedEvent = {
+      id: '',
+      time: AT,
+      source: 'storage',
+      category: 'StorageRead',
+      operation: 'GETBLOB',
+      result: 'success',
+      principalId: 'p1',
+      principalType: 'user',
+      resourceId: '/subscriptions/s/providers/microsoft.storage/storageaccounts/a',
+      correlationId: 'corr',
+      details: { statusCode: 200, container: 'c' },
+    };
+    const parts = [
+      'storage',
+      'storageread',
+      'GETBLOB',
+      AT,
+      'corr',
+      'success',
+      200,
+      'p1',
+      '/subscriptions/s/providers/microsoft.storage/storageaccounts/a',
+    ] as const;
+    expect(eventId(e, ['c', 'x/y'])).toBe(recordId(...parts, 'c', 'x/y'));
+    expect(eventId(e)).toBe(recordId(...parts));
+    expect(eventId({ ...e, correlationId: undefined, details: {} }, [undefined])).toBe(
+      recordId('storage', 'storageread', 'GETBLOB', AT, undefined, 'success', undefined, 'p1', parts[8], undefined),
+    );
+  });
+});
+
+describe('decimal', () => {
+  it('writes a number as String does', () => {
+    const sha1 = (text: string) => createHash('sha1').update(text).digest('hex').slice(0, 32);
+    for (const n of [
+      0,
+      1,
+      -1,
+      1.5,
+      9_999_999,
+      10_000_000,
+      19_999_999,
+      20_000_000,
+      1_748_854_800_123,
+      Number.MAX_SAFE_INTEGER,
+      9_007_199_249_999_999,
+      9_007_199_250_000_000,
+      1_748_854_809_999_999,
+      2 ** 53 + 2,
+      1e21,
+      NaN,
+      -1e12,
+    ])
+      expect(decimal(n), String(n)).toBe(String(n));
+    fc.assert(
+      fc.property(fc.oneof(fc.maxSafeInteger(), fc.integer({ min: 1e12, max: 2e12 }), fc.double()), (n) => decimal(n) === String(n)),
+      { numRuns: 20_000 },
+    );
+    // And so the id's text: a time is hashed as its length, a colon and its digits.
+    expect(recordId(1_748_854_800_123)).toBe(sha1('13:1748854800123'));
+  });
+});
+
+describe('callerIp', () => {
+  // What callerIp keeps, as it was first written: node:net's isIP, or an address masked with * or X.
+  const reference = (v: string): string | undefined => {
+    const ip = stripPort(v);
+    return ip && (isIP(ip) !== 0 || /^[0-9a-f.:]*[.:](\*+|X+)$/i.test(ip)) ? ip : undefined;
+  };
+
+  it('keeps what isIP takes and masked addresses, and drops the rest, whatever the text', () => {
+    for (const v of [
+      '1.2.3.4',
+      '1.2.3.4:443',
+      '01.2.3.4',
+      '255.255.255.255',
+      '256.0.0.1',
+      '1.2.3',
+      '1.2.3.4.5',
+      '0.0.0.0',
+      '81.2.69.***',
+      '87.174.239.XXX',
+      'fe80::1%eth0x',
+      '::1',
+      '[::1]:443',
+      '<Redacted>',
+      '1.2.3.04',
+    ])
+      expect(callerIp(v), v).toBe(reference(v));
+    const text = fc.string({ unit: fc.constantFrom(...'0123456789.:*Xx%abcdef[] '), maxLength: 24 });
+    fc.assert(
+      fc.property(text, (v) => callerIp(v) === reference(v)),
+      { numRuns: 20_000 },
+    );
   });
 });

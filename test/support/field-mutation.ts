@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { expect } from 'vitest';
 import { DEAD_LETTER_RAW_LIMIT, DeadLetterSchema, NormalizedEventSchema } from '../../src/model/index.js';
 import { decodeBody } from '../../src/ingest/envelope.js';
@@ -51,6 +52,19 @@ export function normalizeOk(n: SourceNormalizer, record: RawRecord, shape: 'stre
   const parsed = NormalizedEventSchema.safeParse(event);
   expect(parsed.success, `${n.source}: ${parsed.error?.message} for ${json(record).slice(0, 500)}`).toBe(true);
 }
+
+/** Any JavaScript value, including what JSON cannot carry (Dates, Maps, sparse arrays, null prototypes, BigInts, boxed values). */
+export const anyValue = fc.anything({
+  withNullPrototype: true,
+  withBigInt: true,
+  withDate: true,
+  withMap: true,
+  withSet: true,
+  withTypedArray: true,
+  withSparseArray: true,
+  withBoxedValues: true,
+  withUnicodeString: true,
+});
 
 // Just over the dead-letter limit, so cutting is exercised without making every mutant slow.
 export const HUGE = 'A'.repeat(DEAD_LETTER_RAW_LIMIT + 4096);
@@ -128,6 +142,11 @@ export function seedsFrom(bodies: Iterable<unknown>, perCategory = 3): Seed[] {
   return out;
 }
 
+/** Every seed field (and field of an object-valued field) set to every wrong value, one mutant each. */
+export function* mutantsOf(record: RawRecord): Generator<{ path: string[]; value: unknown; mutant: RawRecord }> {
+  for (const path of paths(record)) for (const value of WRONG) yield { path, value, mutant: withField(record, path, value) };
+}
+
 /**
  * Puts every wrong value in every field of each seed: each mutant must normalize to a valid event
  * or InvalidRecordError, and a body of all of a seed's mutants must be accounted for. Returns the
@@ -138,16 +157,13 @@ export function mutateEveryField(seeds: Seed[]): { failures: string[]; tried: nu
   const failures = new Set<string>();
   for (const { record, normalizer, shape } of seeds) {
     const mutants: RawRecord[] = [];
-    for (const path of paths(record)) {
-      for (const value of WRONG) {
-        const m = withField(record, path, value);
-        mutants.push(m);
-        try {
-          normalizeOk(normalizer, m, shape);
-        } catch (err) {
-          const what = typeof value === 'string' && value.length > 20 ? `string(${value.length})` : json(value);
-          failures.add(`${normalizer.source} ${path.join('.')}=${what}: ${(err as Error).message.replace(/ for \{.*$/s, '').slice(0, 200)}`);
-        }
+    for (const { path, value, mutant } of mutantsOf(record)) {
+      mutants.push(mutant);
+      try {
+        normalizeOk(normalizer, mutant, shape);
+      } catch (err) {
+        const what = typeof value === 'string' && value.length > 20 ? `string(${value.length})` : json(value);
+        failures.add(`${normalizer.source} ${path.join('.')}=${what}: ${(err as Error).message.replace(/ for \{.*$/s, '').slice(0, 200)}`);
       }
     }
     try {

@@ -333,6 +333,16 @@ export function toRow(record: Rec): { table: string; row: Row } | undefined {
   return undefined;
 }
 
+/** The record as the row a query returns (column values, with `Type`), as a backtest export holds it; undefined for other categories. */
+export function rowRecord(record: Rec): Rec | undefined {
+  const converted = toRow(record);
+  if (!converted) return undefined;
+  const row: Rec = {};
+  for (const [name, [, value]] of converted.row) row[name] = value;
+  row.Type = converted.table;
+  return row;
+}
+
 /** Stream records → one table of rows per Log Analytics table, columns the union of the rows' in first-seen order, plus `Type`. */
 export function toLogAnalyticsTables(records: Iterable<Rec>): Map<string, TableRows> {
   const byTable = new Map<string, Row[]>();

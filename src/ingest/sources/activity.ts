@@ -1,25 +1,30 @@
 import { z } from 'zod';
 import type { ActivityDetails, PrincipalType, Result } from '../../model/index.js';
-import { compiled, firstPresent, jsonObject } from '../schema.js';
+import { compiled, firstPresent, jsonObject, jsonObjectValue } from '../schema.js';
 import type { RawRecord } from '../types.js';
 import { isGuid, lower, obj, str } from '../util.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
+  type Caller,
   callerFromClaims,
   callerIp,
-  type Caller,
+  commonFieldsConform,
   duration,
   eventOperation,
   eventTime,
+  isNested,
+  isNumberish,
+  isObject,
+  isText,
   lowerGuid,
   numberish,
+  type Principal,
   principalFromCaller,
   put,
   resultWord,
   targetResource,
   text,
   timeish,
-  type Principal,
   unknownPrincipal,
 } from './resource-log.js';
 
@@ -69,6 +74,44 @@ const ActivityRecord = compiled(
 );
 type ActivityRecord = z.infer<typeof ActivityRecord>;
 
+function isEvidence(e: Record<string, unknown>): boolean {
+  return isText(e.principalId) && isText(e.principalType) && isText(e.role);
+}
+
+function isAuthorization(a: Record<string, unknown>): boolean {
+  return isText(a.scope) && isNested(a.evidence, isEvidence);
+}
+
+function isIdentity(i: Record<string, unknown>): boolean {
+  const { claims } = i;
+  return isNested(i.authorization, isAuthorization) && (claims === undefined || claims === null || isObject(claims));
+}
+
+function isProperties(p: Record<string, unknown>): boolean {
+  return isText(p.statusCode) && isText(p.hierarchy);
+}
+
+/** ActivityRecord's fields by `typeof` (define-source.ts, "fast path"); rows and REST events are checked once mapped to stream shape. */
+function recordConforms(r: RawRecord): ActivityRecord | undefined {
+  const { identity } = r;
+  return (identity === undefined || identity === null || typeof identity === 'string' || (isObject(identity) && isIdentity(identity))) &&
+    commonFieldsConform(r) &&
+    isText(r.category) &&
+    isText(r.resultType) &&
+    isText(r.resultSignature) &&
+    isText(r.resourceId) &&
+    isText(r.subscriptionId) &&
+    isText(r.tenantId) &&
+    isText(r.hierarchy) &&
+    isText(r.caller) &&
+    isNumberish(r.level) &&
+    isNumberish(r.Level) &&
+    isNumberish(r.durationMs) &&
+    isNested(r.properties, isProperties)
+    ? r
+    : undefined;
+}
+
 /** `MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION`, as opposed to a display name (`List Storage Account Keys`). */
 const OPERATION = /^[\w.-]+(?:\/[\w.-]+)+$/;
 
@@ -96,7 +139,10 @@ function rowOperation(r: RawRecord): unknown {
 /**
  * AzureActivity row → stream shape. `TenantId` is the workspace's, so it is not carried over. The
  * `…Value` columns are preferred, unless empty (exports write empty cells for missing values).
+ * Dynamic columns are read as jsonObject reads them, so the fast path takes rows too.
  */
+function rowAsStream(row: RawRecord): RawRecord;
+function rowAsStream(row: unknown): unknown;
 function rowAsStream(row: unknown): unknown {
   if (!row || typeof row !== 'object') return row;
   const r = row as RawRecord;
@@ -113,8 +159,8 @@ function rowAsStream(row: unknown): unknown {
     correlationId: r.CorrelationId,
     caller: r.Caller,
     level: r.Level,
-    identity: { authorization: firstPresent(r.Authorization_d, r.Authorization), claims: firstPresent(r.Claims_d, r.Claims) },
-    properties: firstPresent(r.Properties_d, r.Properties),
+    identity: { authorization: jsonObjectValue(firstPresent(r.Authorization_d, r.Authorization)), claims: jsonObjectValue(firstPresent(r.Claims_d, r.Claims)) },
+    properties: jsonObjectValue(firstPresent(r.Properties_d, r.Properties)),
   };
 }
 
@@ -135,6 +181,8 @@ function isRestEvent(record: RawRecord): boolean {
   return typeof record.operationName === 'object' || typeof record.category === 'object' || record.eventTimestamp !== undefined;
 }
 
+function restAsStream(record: RawRecord): RawRecord;
+function restAsStream(record: unknown): unknown;
 function restAsStream(record: unknown): unknown {
   if (!record || typeof record !== 'object') return record;
   const r = record as RawRecord;
@@ -284,31 +332,38 @@ const RoleAssignmentProperties = z.object({
   Scope: text,
 });
 // ARM logs the role-assignment request body with PascalCase keys, the response with camelCase ones.
-const RoleAssignmentBody = z.object({ properties: jsonObject(RoleAssignmentProperties), Properties: jsonObject(RoleAssignmentProperties) });
+const RoleAssignmentBody = compiled(z.object({ properties: jsonObject(RoleAssignmentProperties), Properties: jsonObject(RoleAssignmentProperties) }));
 
-const DiagnosticSettingBody = z.object({
-  properties: jsonObject(
-    z.object({
-      logs: z.array(z.object({ category: text, categoryGroup: text, enabled: z.boolean().nullish() })).nullish(),
-      workspaceId: text,
-      storageAccountId: text,
-      eventHubAuthorizationRuleId: text,
-      eventHubName: text,
-    }),
-  ),
-});
+const DiagnosticSettingBody = compiled(
+  z.object({
+    properties: jsonObject(
+      z.object({
+        logs: z.array(z.object({ category: text, categoryGroup: text, enabled: z.boolean().nullish() })).nullish(),
+        workspaceId: text,
+        storageAccountId: text,
+        eventHubAuthorizationRuleId: text,
+        eventHubName: text,
+      }),
+    ),
+  }),
+);
 
-const KeyBody = z.object({ keyName: text });
-const PublicAccessBody = z.object({
-  properties: jsonObject(z.object({ allowBlobPublicAccess: z.boolean().nullish(), publicAccess: text })),
-});
+const KeyBody = compiled(z.object({ keyName: text }));
+const PublicAccessBody = compiled(
+  z.object({
+    properties: jsonObject(z.object({ allowBlobPublicAccess: z.boolean().nullish(), publicAccess: text })),
+  }),
+);
 
 /** Request body, else response body, as `schema` sees it; undefined when neither fits (details are then left out). */
 function body<T extends z.ZodType>(d: ActivityRecord, schema: T): z.infer<T> | undefined {
   const p = d.properties;
   if (!p) return undefined;
   for (const raw of [p.requestbody ?? p.requestBody, p.responseBody]) {
-    const parsed = schema.safeParse(typeof raw === 'string' ? obj(raw) : raw);
+    const value = typeof raw === 'string' ? obj(raw) : raw;
+    // Most writes log no body: a schema's failure (which builds an error) is not asked for when it cannot take one.
+    if (!isObject(value)) continue;
+    const parsed = schema.safeParse(value);
     if (parsed.success && parsed.data) return parsed.data;
   }
   return undefined;
@@ -417,8 +472,13 @@ function toEvent({ d, fields }: { d: ActivityRecord; fields: typeof STREAM_FIELD
   };
 }
 
-const streamRecord = recordShape(ActivityRecord, (d) => ({ d, fields: STREAM_FIELDS }));
-const restEvent = recordShape(ActivityRestEvent, (d) => ({ d, fields: REST_FIELDS }));
+const streamRecord = recordShape(ActivityRecord, (d) => ({ d, fields: STREAM_FIELDS }), recordConforms);
+const restEvent = recordShape(
+  ActivityRestEvent,
+  (d) => ({ d, fields: REST_FIELDS }),
+  (r) => recordConforms(restAsStream(r)),
+);
+const streamShape = (record: RawRecord) => (isRestEvent(record) ? restEvent : streamRecord);
 
 export const activitySource = defineSource({
   source: 'activity',
@@ -438,8 +498,14 @@ export const activitySource = defineSource({
   ],
   tables: ['AzureActivity'],
   stream: {
-    parse: (record, label) => (isRestEvent(record) ? restEvent : streamRecord).parse(record, label),
+    parse: (record, label) => streamShape(record).parse(record, label),
+    fast: (record) => streamShape(record).fast?.(record),
+    schemas: [...streamRecord.schemas, ...restEvent.schemas],
   },
-  table: recordShape(AzureActivityRow, (d) => ({ d, fields: ROW_FIELDS })),
+  table: recordShape(
+    AzureActivityRow,
+    (d) => ({ d, fields: ROW_FIELDS }),
+    (row) => recordConforms(rowAsStream(row)),
+  ),
   toEvent,
 });

@@ -4,22 +4,31 @@ import { compiled } from '../schema.js';
 import type { RawRecord } from '../types.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
+  ByResourceId,
+  type Caller,
   callerFromClaims,
   callerIp,
+  commonFieldsConform,
   duration,
   eventOperation,
   eventTime,
+  fieldsAre,
+  isNested,
+  isNumberish,
+  isObject,
+  isPlainRecord,
+  isText,
+  isTimeish,
   keyPrincipal,
   lowerGuid,
   numberish,
+  type Principal,
   principalFromCaller,
   put,
   requestResult,
   targetResource,
   text,
   timeish,
-  type Caller,
-  type Principal,
   unknownPrincipal,
 } from './resource-log.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
@@ -76,6 +85,52 @@ const StreamRecord = compiled(
   }),
 );
 
+type AiStreamRecord = z.output<typeof StreamRecord>;
+
+function isTokens(v: unknown): boolean {
+  if (!Array.isArray(v)) return isNumberish(v);
+  for (let i = 0; i < v.length; i++) if (v[i] === undefined || v[i] === null || !isNumberish(v[i])) return false;
+  return true;
+}
+
+function isProperties(p: Record<string, unknown>): boolean {
+  return (
+    isText(p.objectId) &&
+    isText(p.apiName) &&
+    isText(p.modelDeploymentName) &&
+    isText(p.modelName) &&
+    isNumberish(p.modelVersion) &&
+    isText(p.streamType) &&
+    isNumberish(p.requestLength) &&
+    isNumberish(p.responseLength) &&
+    isTokens(p.promptTokens) &&
+    isTokens(p.completionTokens) &&
+    isTokens(p.generatedTokens) &&
+    isTokens(p.totalTokens)
+  );
+}
+
+/** StreamRecord's fields by `typeof` (define-source.ts, "fast path"). */
+function streamConforms(r: RawRecord): AiStreamRecord | undefined {
+  const { identity, category } = r;
+  const identityOk = identity === undefined || identity === null || typeof identity === 'string' || (isObject(identity) && isClaims(identity.claim));
+  return identityOk &&
+    commonFieldsConform(r) &&
+    typeof category === 'string' &&
+    category.length > 0 &&
+    isText(r.resourceId) &&
+    isNumberish(r.resultSignature) &&
+    isText(r.resultType) &&
+    isNumberish(r.durationMs) &&
+    isNested(r.properties, isProperties)
+    ? (r as AiStreamRecord)
+    : undefined;
+}
+
+function isClaims(v: unknown): boolean {
+  return v === undefined || v === null || isPlainRecord(v);
+}
+
 /**
  * AzureDiagnostics keeps `properties` whole in `properties_s` when the service sent it as a string,
  * and flattens it to `<name>_<type>` columns when it was an object: read both.
@@ -112,6 +167,50 @@ const TableRow = compiled(
   }),
 );
 
+type AiTableRow = z.output<typeof TableRow>;
+
+const TEXT_COLUMNS = [
+  'ResourceId',
+  '_ResourceId',
+  'OperationName',
+  'ResultType',
+  'CallerIPAddress',
+  'CallerIpAddress',
+  'CorrelationId',
+  'objectId_g',
+  'objectId_s',
+  'apiName_s',
+  'modelDeploymentName_s',
+  'modelName_s',
+  'streamType_s',
+  'identity_claim_oid_g',
+  'identity_claim_upn_s',
+  'identity_claim_appid_g',
+];
+const NUMBER_COLUMNS = [
+  'ResultSignature',
+  'DurationMs',
+  'modelVersion_s',
+  'requestLength_d',
+  'responseLength_d',
+  'promptTokens_d',
+  'completionTokens_d',
+  'totalTokens_d',
+];
+
+/** TableRow's columns by `typeof` (define-source.ts, "fast path"). */
+function tableConforms(r: RawRecord): AiTableRow | undefined {
+  const category = r.Category;
+  return typeof category === 'string' &&
+    category.length > 0 &&
+    isTimeish(r.TimeGenerated) &&
+    fieldsAre(r, isText, TEXT_COLUMNS) &&
+    fieldsAre(r, isNumberish, NUMBER_COLUMNS) &&
+    isNested(r.properties_s, isProperties)
+    ? (r as AiTableRow)
+    : undefined;
+}
+
 /** One AI services log entry, whichever shape it came in. */
 interface AiCall {
   time: unknown;
@@ -133,7 +232,10 @@ const NO_PROPERTIES: AiProperties = {};
 
 function fromStream(r: z.output<typeof StreamRecord>): AiCall {
   const props = r.properties ?? NO_PROPERTIES;
-  const claims = typeof r.identity === 'object' ? callerFromClaims(r.identity?.claim) : {};
+  const caller = typeof r.identity === 'object' ? callerFromClaims(r.identity?.claim) : {};
+  // Set on the caller, not spread into a copy: a spread per record costs more than the rest of this function.
+  const objectId = str(props.objectId);
+  if (objectId !== undefined) caller.objectId = objectId;
   return {
     time: r.time,
     timeField: 'time',
@@ -146,7 +248,7 @@ function fromStream(r: z.output<typeof StreamRecord>): AiCall {
     durationMs: r.durationMs,
     callerIpAddress: r.callerIpAddress,
     correlationId: r.correlationId,
-    caller: { ...claims, objectId: str(props.objectId) ?? claims.objectId },
+    caller,
     props,
   };
 }
@@ -258,6 +360,9 @@ function looksLikeAi(record: RawRecord): boolean {
   return props !== undefined && ('modelDeploymentName' in props || 'apiName' in props);
 }
 
+/** Whether a resource id names a Cognitive Services resource (true), another provider's (false), or no provider (undefined), worked out once per id. */
+const cognitiveResources = new ByResourceId((id) => (COGNITIVE_RESOURCE.test(id) ? true : ANY_PROVIDER.test(id) ? false : undefined));
+
 export const aiSource = defineSource({
   source: 'ai',
   streamCategories: CATEGORIES,
@@ -266,8 +371,8 @@ export const aiSource = defineSource({
   accepts(record, shape) {
     if (shape === 'stream') {
       const id = str(record.resourceId);
-      if (id && COGNITIVE_RESOURCE.test(id)) return true;
-      if (id && ANY_PROVIDER.test(id)) return false;
+      const cognitive = id ? cognitiveResources.get(id) : undefined;
+      if (cognitive !== undefined) return cognitive;
       return lower(record.category) === 'azureopenairequestusage' || looksLikeAi(record);
     }
     const category = lower(record.Category);
@@ -277,7 +382,7 @@ export const aiSource = defineSource({
     const id = str(record.ResourceId) ?? str(record._ResourceId);
     return id !== undefined && COGNITIVE_RESOURCE.test(id);
   },
-  stream: recordShape(StreamRecord, fromStream),
-  table: recordShape(TableRow, fromTable),
+  stream: recordShape(StreamRecord, fromStream, streamConforms),
+  table: recordShape(TableRow, fromTable, tableConforms),
   toEvent,
 });

@@ -9,24 +9,51 @@ import { schemaError, type Principal, type TargetResource } from './resource-log
  * to read each shape of its records (stream record, Log Analytics row) into one source-specific
  * value, and what event that value makes. Parsing, schema rejections and the assembly of the
  * NormalizedEvent (optional fields, id) happen here, the same way for every source.
+ *
+ * Each shape is read two ways. The fast path: the source's hand-written `conforms`, plain `typeof`
+ * checks of the fields its schema declares, which hands back the record itself (no copy) when every
+ * field is what the schema would take unchanged. The schema (zod) reads whatever `conforms`
+ * declines: records of the wrong shape, whose reason it words, and the rare valid ones the fast path
+ * leaves to it (a JSON-encoded `properties`, say). Both give the same value to `read`, so the same
+ * event and the same dead letters (test/ingest/fast-path.test.ts holds them to it).
  */
 
 type Shape = 'stream' | 'table';
 
-/** One shape of a source's records: validated by a schema, then read into what the source's toEvent takes. */
+/** One shape of a source's records: validated, then read into what the source's toEvent takes. */
 export interface RecordShape<T> {
-  /** Throws InvalidRecordError naming the first field that does not match. */
+  /** The schema's reading: throws InvalidRecordError naming the first field that does not match. */
   parse(record: RawRecord, label: string): T;
+  /** The same value as `parse` for the records it takes, without the schema; undefined for the rest (then `parse` reads them). */
+  fast?(record: RawRecord): T | undefined;
+  /** The schemas `parse` reads with (the equality test generates records from the fields they declare). */
+  readonly schemas: readonly z.ZodType[];
 }
 
-export function recordShape<S extends z.ZodType, T>(schema: S, read: (parsed: z.output<S>) => T): RecordShape<T> {
-  return {
+/**
+ * `conforms` returns what the schema would give `read` (the record itself, or for rows the
+ * record mapped to stream shape) when it can tell with `typeof` checks alone, else undefined. It
+ * may decline anything; it must never take a record the schema rejects or would change.
+ */
+export function recordShape<S extends z.ZodType, T>(
+  schema: S,
+  read: (parsed: z.output<S>) => T,
+  conforms?: (record: RawRecord) => z.output<S> | undefined,
+): RecordShape<T> {
+  const shape: RecordShape<T> = {
+    schemas: [schema],
     parse(record, label) {
       const parsed = schema.safeParse(record);
       if (!parsed.success) throw schemaError(label, parsed.error);
       return read(parsed.data);
     },
   };
+  if (conforms)
+    shape.fast = (record) => {
+      const parsed = conforms(record);
+      return parsed === undefined ? undefined : read(parsed);
+    };
+  return shape;
 }
 
 /** What a source found in one record; buildEvent turns it into the event. */
@@ -53,8 +80,6 @@ export interface EventParts {
   distinguishing?: ReadonlyArray<string | number | boolean | undefined>;
 }
 
-const NONE: readonly never[] = [];
-
 /** The NormalizedEvent for `parts`: fields in one order for every source, optional ones only when present. */
 export function buildEvent(source: Source, parts: EventParts): NormalizedEvent {
   const { principal, target } = parts;
@@ -79,7 +104,7 @@ export function buildEvent(source: Source, parts: EventParts): NormalizedEvent {
   if (target.resourceId) event.resourceId = target.resourceId;
   if (target.resourceType) event.resourceType = target.resourceType;
   if (parts.correlationId) event.correlationId = parts.correlationId;
-  event.id = parts.recordId ?? eventId(event, ...(parts.distinguishing ?? NONE));
+  event.id = parts.recordId ?? eventId(event, parts.distinguishing);
   if (parts.targetPrincipalId) event.targetPrincipalId = parts.targetPrincipalId;
   return event;
 }
@@ -98,18 +123,32 @@ export interface SourceDefinition<T> {
   toEvent: (read: T) => EventParts;
 }
 
-export function defineSource<T>(definition: SourceDefinition<T>): SourceNormalizer {
+/** What defineSource gives: the source's normalizer, its fast path alone, and the source read by its schemas alone. */
+export interface DefinedSource extends SourceNormalizer {
+  /** The event by the fast path, or undefined when it declines the record (`normalize` then reads it by the schema). */
+  fast(record: RawRecord, shape: Shape): NormalizedEvent | undefined;
+  /** The schema path for every record: what the fast path is held equal to. */
+  readonly reference: SourceNormalizer;
+  /** Every schema of both shapes. */
+  readonly schemas: readonly z.ZodType[];
+}
+
+export function defineSource<T>(definition: SourceDefinition<T>): DefinedSource {
   const { source, stream, table, shapeOf, toEvent } = definition;
   const label = definition.label ?? source;
-  const normalizer: SourceNormalizer = {
-    source,
-    streamCategories: definition.streamCategories,
-    tables: definition.tables,
-    normalize(record, shape) {
-      const actual = shapeOf ? shapeOf(record, shape) : shape;
-      return buildEvent(source, toEvent((actual === 'table' ? table : stream).parse(record, label)));
-    },
+  const pick = (record: RawRecord, shape: Shape): RecordShape<T> => ((shapeOf ? shapeOf(record, shape) : shape) === 'table' ? table : stream);
+  const normalizer = (normalize: SourceNormalizer['normalize']): SourceNormalizer => {
+    const n: SourceNormalizer = { source, streamCategories: definition.streamCategories, tables: definition.tables, normalize };
+    if (definition.accepts) n.accepts = definition.accepts;
+    return n;
   };
-  if (definition.accepts) normalizer.accepts = definition.accepts;
-  return normalizer;
+  const reference = normalizer((record, shape) => buildEvent(source, toEvent(pick(record, shape).parse(record, label))));
+  const fast = (record: RawRecord, shape: Shape): NormalizedEvent | undefined => {
+    const read = pick(record, shape).fast?.(record);
+    return read === undefined ? undefined : buildEvent(source, toEvent(read));
+  };
+  return Object.assign(
+    normalizer((record, shape) => fast(record, shape) ?? reference.normalize(record, shape)),
+    { fast, reference, schemas: [...stream.schemas, ...table.schemas] },
+  );
 }

@@ -1,21 +1,28 @@
 import { z } from 'zod';
-import type { DirectoryDetails, NormalizedEvent, Result } from '../../model/index.js';
-import { compiled, firstPresent, jsonObject } from '../schema.js';
-import type { RawRecord, SourceNormalizer } from '../types.js';
-import { eventId, lower, str } from '../util.js';
+import type { DirectoryDetails, Result } from '../../model/index.js';
+import { compiled, firstPresent, jsonObject, jsonObjectValue } from '../schema.js';
+import type { RawRecord } from '../types.js';
+import { lower, str } from '../util.js';
 import {
   callerIp,
+  commonFieldsConform,
   eventOperation,
   eventTime,
+  isNested,
+  isObject,
+  isText,
+  isTextOrObject,
+  isTimeish,
   lowerGuid,
+  type Principal,
   put,
   resultFromText,
-  schemaError,
+  targetResource,
   text,
   timeish,
   unknownPrincipal,
-  type Principal,
 } from './resource-log.js';
+import { defineSource, recordShape, type EventParts } from './define-source.js';
 
 /**
  * Entra ID audit log (directory audits: stream category `AuditLogs`, table `AuditLogs`): who changed
@@ -28,15 +35,27 @@ import {
 
 /** A JSON array that Log Analytics may hand over as a string (dynamic columns). */
 function jsonArray<T extends z.ZodType>(schema: T) {
-  return z.preprocess((v) => {
-    if (typeof v !== 'string') return v;
-    if (v === '') return undefined;
-    try {
-      return JSON.parse(v) as unknown;
-    } catch {
-      return v;
-    }
-  }, z.array(schema).nullish());
+  return z.preprocess(jsonValue, z.array(schema).nullish());
+}
+
+/** What jsonArray hands its schema: an empty string is nothing, JSON text its value. */
+function jsonValue(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  if (v === '') return undefined;
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    return v;
+  }
+}
+
+/**
+ * A dynamic column read as jsonArray reads it, when that gives an array or nothing (else left as
+ * it was: JSON text of a string would be parsed again by the schema), so the fast path takes rows.
+ */
+function jsonArrayValue(v: unknown): unknown {
+  const value = jsonValue(v);
+  return value === undefined || Array.isArray(value) ? value : v;
 }
 
 const ModifiedProperty = z.object({ displayName: text, oldValue: z.unknown(), newValue: z.unknown() });
@@ -86,7 +105,75 @@ const AuditRecord = compiled(
 type AuditRecord = z.infer<typeof AuditRecord>;
 type Target = z.infer<typeof TargetResource>;
 
-/** AuditLogs row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AADTenantId`. */
+function isTarget(t: unknown): boolean {
+  return (
+    isObject(t) && isText(t.id) && isText(t.displayName) && isText(t.type) && isText(t.userPrincipalName) && isList(t.modifiedProperties, isModifiedProperty)
+  );
+}
+
+function isModifiedProperty(m: unknown): boolean {
+  return isObject(m) && isText(m.displayName);
+}
+
+function isKeyValue(kv: unknown): boolean {
+  return isObject(kv) && isText(kv.key);
+}
+
+/** What `z.array(item).nullish()` takes unchanged: nothing, or an array of items (JSON text is left to the schema). */
+function isList(v: unknown, item: (x: unknown) => boolean): boolean {
+  if (v === undefined || v === null) return true;
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) if (!item(v[i])) return false;
+  return true;
+}
+
+function isUser(u: Record<string, unknown>): boolean {
+  return isText(u.id) && isText(u.userPrincipalName) && isText(u.displayName) && isText(u.ipAddress);
+}
+
+function isApp(a: Record<string, unknown>): boolean {
+  return isText(a.appId) && isText(a.displayName) && isText(a.servicePrincipalId) && isText(a.servicePrincipalName);
+}
+
+function isInitiator(i: Record<string, unknown>): boolean {
+  return isNested(i.user, isUser) && isNested(i.app, isApp);
+}
+
+function isProperties(p: Record<string, unknown>): boolean {
+  return (
+    isText(p.id) &&
+    isText(p.category) &&
+    isText(p.correlationId) &&
+    isText(p.result) &&
+    isText(p.resultReason) &&
+    isText(p.activityDisplayName) &&
+    isTimeish(p.activityDateTime) &&
+    isText(p.loggedByService) &&
+    isText(p.operationType) &&
+    isNested(p.initiatedBy, isInitiator) &&
+    isList(p.targetResources, isTarget) &&
+    isList(p.additionalDetails, isKeyValue)
+  );
+}
+
+/** AuditRecord's fields by `typeof` (define-source.ts, "fast path"); rows are checked once mapped to stream shape. */
+function recordConforms(r: RawRecord): AuditRecord | undefined {
+  const { identity } = r;
+  return isTextOrObject(identity) &&
+    commonFieldsConform(r) &&
+    isText(r.category) &&
+    isText(r.resultType) &&
+    isText(r.resultSignature) &&
+    isText(r.resultDescription) &&
+    isText(r.tenantId) &&
+    isNested(r.properties, isProperties)
+    ? r
+    : undefined;
+}
+
+/** AuditLogs row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AADTenantId`. Dynamic columns are read as the schema reads them, so the fast path takes rows too. */
+function rowAsStream(row: RawRecord): RawRecord;
+function rowAsStream(row: unknown): unknown;
 function rowAsStream(row: unknown): unknown {
   if (!row || typeof row !== 'object') return row;
   const r = row as RawRecord;
@@ -110,9 +197,9 @@ function rowAsStream(row: unknown): unknown {
       activityDateTime: r.ActivityDateTime,
       loggedByService: r.LoggedByService,
       operationType: r.AADOperationType,
-      initiatedBy: r.InitiatedBy,
-      targetResources: firstPresent(r.TargetResources, r.TargetResources_s),
-      additionalDetails: r.AdditionalDetails,
+      initiatedBy: jsonObjectValue(r.InitiatedBy),
+      targetResources: jsonArrayValue(firstPresent(r.TargetResources, r.TargetResources_s)),
+      additionalDetails: jsonArrayValue(r.AdditionalDetails),
     },
   };
 }
@@ -313,7 +400,7 @@ function auditResult(v: string | null | undefined, resultType: string | null | u
 const STREAM_FIELDS = { time: 'properties.activityDateTime or time', operation: 'operationName' };
 const ROW_FIELDS = { time: 'ActivityDateTime or TimeGenerated', operation: 'OperationName' };
 
-function toEvent(d: AuditRecord, fields: typeof STREAM_FIELDS): NormalizedEvent {
+function toEvent({ d, fields }: { d: AuditRecord; fields: typeof STREAM_FIELDS }): EventParts {
   const p = d.properties;
   const activity = p?.activityDateTime;
   const time = eventTime(activity ?? d.time, fields.time);
@@ -336,39 +423,34 @@ function toEvent(d: AuditRecord, fields: typeof STREAM_FIELDS): NormalizedEvent 
   const result = auditResult(p?.result, d.resultType);
   if (result === 'failure') put(details, 'resultReason', str(p?.resultReason) ?? str(d.resultDescription));
 
-  const event: NormalizedEvent = {
-    id: '',
+  return {
     time,
-    source: 'directory',
     category: 'AuditLogs',
     operation,
     result,
-    principalId: who.principal.principalId,
-    principalType: who.principal.principalType,
+    principal: who.principal,
+    ip: callerIp(who.ip) ?? callerIp(d.callerIpAddress),
+    tenantId: lowerGuid(d.tenantId),
+    // Directory objects are not ARM resources.
+    target: targetResource(undefined),
+    correlationId: str(d.correlationId) ?? str(p?.correlationId),
+    targetPrincipalId: targetPrincipal(target),
     details,
+    // The audit entry's own id (`properties.id`, the row's `Id`) is in both shapes.
+    recordId: str(p?.id),
+    distinguishing: [details.targetId],
   };
-  if (who.principal.principalName) event.principalName = who.principal.principalName;
-  if (who.principal.appId) event.appId = who.principal.appId;
-  const targetPrincipalId = targetPrincipal(target);
-  if (targetPrincipalId) event.targetPrincipalId = targetPrincipalId;
-  const ip = callerIp(who.ip) ?? callerIp(d.callerIpAddress);
-  if (ip) event.ip = ip;
-  const tenantId = lowerGuid(d.tenantId);
-  if (tenantId) event.tenantId = tenantId;
-  const correlationId = str(d.correlationId) ?? str(p?.correlationId);
-  if (correlationId) event.correlationId = correlationId;
-  // The audit entry's own id (`properties.id`, the row's `Id`) is in both shapes.
-  event.id = str(p?.id) ?? eventId(event, details.targetId);
-  return event;
 }
 
-export const directorySource: SourceNormalizer = {
+export const directorySource = defineSource({
   source: 'directory',
   streamCategories: ['AuditLogs'],
   tables: ['AuditLogs'],
-  normalize(record, shape) {
-    const parsed = (shape === 'table' ? AuditRow : AuditRecord).safeParse(record);
-    if (!parsed.success) throw schemaError('directory', parsed.error);
-    return toEvent(parsed.data, shape === 'table' ? ROW_FIELDS : STREAM_FIELDS);
-  },
-};
+  stream: recordShape(AuditRecord, (d) => ({ d, fields: STREAM_FIELDS }), recordConforms),
+  table: recordShape(
+    AuditRow,
+    (d) => ({ d, fields: ROW_FIELDS }),
+    (row) => recordConforms(rowAsStream(row)),
+  ),
+  toEvent,
+});

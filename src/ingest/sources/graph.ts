@@ -1,24 +1,30 @@
 import { z } from 'zod';
-import type { GraphDetails, NormalizedEvent } from '../../model/index.js';
+import type { GraphDetails } from '../../model/index.js';
 import { compiled, jsonObject } from '../schema.js';
-import { InvalidRecordError, type RawRecord, type SourceNormalizer } from '../types.js';
-import { eventId, lower, num, str } from '../util.js';
+import { InvalidRecordError, type RawRecord } from '../types.js';
+import { lower, num, str } from '../util.js';
 import {
   callerIp,
+  commonFieldsConform,
   duration,
   eventTime,
+  isNested,
+  isNumberish,
+  isText,
+  isTimeish,
   lowerGuid,
   numberish,
+  type Principal,
   put,
   resultFromStatus,
-  schemaError,
   segments,
+  targetResource,
   text,
   timeish,
   unknownPrincipal,
   urlParts,
-  type Principal,
 } from './resource-log.js';
+import { defineSource, recordShape, type EventParts } from './define-source.js';
 
 /**
  * Microsoft Graph activity logs (stream category and table `MicrosoftGraphActivityLogs`): every
@@ -64,7 +70,45 @@ const GraphRecord = compiled(
 );
 type GraphRecord = z.infer<typeof GraphRecord>;
 
+function isProperties(p: Record<string, unknown>): boolean {
+  return (
+    isTimeish(p.timeGenerated) &&
+    isText(p.requestId) &&
+    isText(p.operationId) &&
+    isText(p.apiVersion) &&
+    isText(p.requestMethod) &&
+    isNumberish(p.responseStatusCode) &&
+    isText(p.tenantId) &&
+    isNumberish(p.durationMs) &&
+    isNumberish(p.responseSizeBytes) &&
+    isText(p.signInActivityId) &&
+    isText(p.roles) &&
+    isText(p.scopes) &&
+    isText(p.appId) &&
+    isText(p.userId) &&
+    isText(p.servicePrincipalId) &&
+    isNumberish(p.clientAuthMethod) &&
+    isText(p.ipAddress) &&
+    isText(p.userAgent) &&
+    isText(p.requestUri)
+  );
+}
+
+/** GraphRecord's fields by `typeof` (define-source.ts, "fast path"); rows are checked once mapped to stream shape. */
+function recordConforms(r: RawRecord): GraphRecord | undefined {
+  return commonFieldsConform(r) &&
+    isText(r.category) &&
+    isNumberish(r.resultSignature) &&
+    isNumberish(r.durationMs) &&
+    isText(r.tenantId) &&
+    isNested(r.properties, isProperties)
+    ? r
+    : undefined;
+}
+
 /** MicrosoftGraphActivityLogs row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AadTenantId`. */
+function rowAsStream(row: RawRecord): RawRecord;
+function rowAsStream(row: unknown): unknown;
 function rowAsStream(row: unknown): unknown {
   if (!row || typeof row !== 'object') return row;
   const r = row as RawRecord;
@@ -130,7 +174,7 @@ function graphPrincipal(p: z.infer<typeof GraphProperties>): Principal {
   return principal;
 }
 
-function toEvent(d: GraphRecord, timeField: string): NormalizedEvent {
+function toEvent({ d, timeField }: { d: GraphRecord; timeField: string }): EventParts {
   const p = d.properties ?? {};
   const time = eventTime(p.timeGenerated ?? d.time, timeField);
   const method = str(p.requestMethod)?.trim().toUpperCase();
@@ -156,36 +200,33 @@ function toEvent(d: GraphRecord, timeField: string): NormalizedEvent {
   put(details, 'userId', lower(p.userId));
   put(details, 'requestId', lower(p.requestId));
 
-  const event: NormalizedEvent = {
-    id: '',
+  return {
     time,
-    source: 'graph',
     category: 'MicrosoftGraphActivityLogs',
     operation: method,
     result: resultFromStatus(statusCode) ?? 'unknown',
-    principalId: principal.principalId,
-    principalType: principal.principalType,
+    principal,
+    ip: callerIp(p.ipAddress) ?? callerIp(d.callerIpAddress),
+    tenantId: lowerGuid(p.tenantId) ?? lowerGuid(d.tenantId),
+    // Graph requests name no ARM resource.
+    target: targetResource(undefined),
+    correlationId: str(p.operationId) ?? str(d.correlationId),
     details,
+    // The request id is unique per request and in both shapes.
+    recordId: details.requestId,
+    distinguishing: [details.requestUri],
   };
-  if (principal.appId) event.appId = principal.appId;
-  const ip = callerIp(p.ipAddress) ?? callerIp(d.callerIpAddress);
-  if (ip) event.ip = ip;
-  const tenantId = lowerGuid(p.tenantId) ?? lowerGuid(d.tenantId);
-  if (tenantId) event.tenantId = tenantId;
-  const correlationId = str(p.operationId) ?? str(d.correlationId);
-  if (correlationId) event.correlationId = correlationId;
-  // The request id is unique per request and in both shapes.
-  event.id = details.requestId ?? eventId(event, details.requestUri);
-  return event;
 }
 
-export const graphSource: SourceNormalizer = {
+export const graphSource = defineSource({
   source: 'graph',
   streamCategories: ['MicrosoftGraphActivityLogs'],
   tables: ['MicrosoftGraphActivityLogs'],
-  normalize(record, shape) {
-    const parsed = (shape === 'table' ? GraphRow : GraphRecord).safeParse(record);
-    if (!parsed.success) throw schemaError('graph', parsed.error);
-    return toEvent(parsed.data, shape === 'table' ? 'TimeGenerated' : 'properties.timeGenerated or time');
-  },
-};
+  stream: recordShape(GraphRecord, (d) => ({ d, timeField: 'properties.timeGenerated or time' }), recordConforms),
+  table: recordShape(
+    GraphRow,
+    (d) => ({ d, timeField: 'TimeGenerated' }),
+    (row) => recordConforms(rowAsStream(row)),
+  ),
+  toEvent,
+});

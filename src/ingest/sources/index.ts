@@ -1,4 +1,5 @@
 import type { SourceNormalizer } from '../types.js';
+import type { DefinedSource } from './define-source.js';
 import { activitySource } from './activity.js';
 import { signinSource } from './signin.js';
 import { aiSource } from './ai.js';
@@ -8,7 +9,7 @@ import { directorySource } from './directory.js';
 import { graphSource } from './graph.js';
 
 /** Every log source Warden normalizes, one module each. */
-export const SOURCE_NORMALIZERS: readonly SourceNormalizer[] = [
+export const SOURCE_NORMALIZERS: readonly DefinedSource[] = [
   activitySource,
   signinSource,
   aiSource,
@@ -17,6 +18,9 @@ export const SOURCE_NORMALIZERS: readonly SourceNormalizer[] = [
   directorySource,
   graphSource,
 ];
+
+/** The same sources read by their schemas alone (no fast path): what test/ingest/fast-path.test.ts holds the fast paths equal to. */
+export const REFERENCE_NORMALIZERS: readonly SourceNormalizer[] = SOURCE_NORMALIZERS.map((n) => n.reference);
 
 /** The Log Analytics tables the sources read, as Log Analytics names them. */
 export const SOURCE_TABLES: readonly string[] = [...new Set(SOURCE_NORMALIZERS.flatMap((n) => n.tables))];

@@ -1,13 +1,24 @@
 import { z } from 'zod';
 import type { KeyVaultDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
+import type { RawRecord } from '../types.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
+  ByResourceId,
+  type Caller,
   callerFromClaims,
   callerIp,
+  commonFieldsConform,
   duration,
   eventOperation,
   eventTime,
+  fieldsAre,
+  isNested,
+  isNumberish,
+  isObject,
+  isPlainRecord,
+  isText,
+  isTimeish,
   lowerGuid,
   numberish,
   principalFromCaller,
@@ -19,7 +30,6 @@ import {
   timeish,
   unknownPrincipal,
   urlParts,
-  type Caller,
 } from './resource-log.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 
@@ -55,6 +65,32 @@ const StreamRecord = compiled(
   }),
 );
 
+type VaultStreamRecord = z.output<typeof StreamRecord>;
+
+function isProperties(p: Record<string, unknown>): boolean {
+  return isText(p.id) && isText(p.requestUri) && isNumberish(p.httpStatusCode) && isText(p.clientInfo);
+}
+
+/** StreamRecord's fields by `typeof` (define-source.ts, "fast path"). */
+function streamConforms(r: RawRecord): VaultStreamRecord | undefined {
+  const { identity } = r;
+  const identityOk =
+    identity === undefined ||
+    identity === null ||
+    (isObject(identity) && (identity.claim === undefined || identity.claim === null || isPlainRecord(identity.claim)));
+  return identityOk &&
+    commonFieldsConform(r) &&
+    isText(r.resourceId) &&
+    isText(r.category) &&
+    isText(r.resultType) &&
+    isNumberish(r.resultSignature) &&
+    isNumberish(r.durationMs) &&
+    isText(r.tenantId) &&
+    isNested(r.properties, isProperties)
+    ? r
+    : undefined;
+}
+
 /** AzureDiagnostics flattens `properties.x` to `x_<type>` and `identity.claim.x` to `identity_claim_x_<type>`. */
 const TableRow = compiled(
   z.object({
@@ -85,6 +121,38 @@ const TableRow = compiled(
     identity_claim_http_schemas_microsoft_com_identity_claims_tenantid_g: text,
   }),
 );
+
+type VaultTableRow = z.output<typeof TableRow>;
+
+const TEXT_COLUMNS = [
+  'ResourceId',
+  '_ResourceId',
+  'Category',
+  'OperationName',
+  'ResultType',
+  'CallerIPAddress',
+  'CallerIpAddress',
+  'CorrelationId',
+  'id_s',
+  'requestUri_s',
+  'clientInfo_s',
+  'identity_claim_oid_g',
+  'identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g',
+  'identity_claim_appid_g',
+  'identity_claim_upn_s',
+  'identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s',
+  'identity_claim_idtyp_s',
+  'identity_claim_xms_mirid_s',
+  'identity_claim_xms_az_mirid_s',
+  'identity_claim_tid_g',
+  'identity_claim_http_schemas_microsoft_com_identity_claims_tenantid_g',
+];
+const NUMBER_COLUMNS = ['ResultSignature', 'DurationMs', 'httpStatusCode_d'];
+
+/** TableRow's columns by `typeof` (define-source.ts, "fast path"). */
+function tableConforms(r: RawRecord): VaultTableRow | undefined {
+  return isTimeish(r.TimeGenerated) && fieldsAre(r, isText, TEXT_COLUMNS) && fieldsAre(r, isNumberish, NUMBER_COLUMNS) ? r : undefined;
+}
 
 /** One audit entry, whichever shape it came in. */
 interface VaultAudit {
@@ -226,8 +294,11 @@ function toEvent(a: VaultAudit): EventParts {
 /** AuditEvent is Key Vault's category, but other services log one too: claim it unless the id names another provider. */
 function isVaultResource(resourceId: unknown): boolean {
   const id = str(resourceId);
-  return !id || KEYVAULT_RESOURCE.test(id) || !ANY_PROVIDER.test(id);
+  return !id || vaultResources.get(id);
 }
+
+/** isVaultResource's answer for each logged id, worked out once per id. */
+const vaultResources = new ByResourceId((id) => KEYVAULT_RESOURCE.test(id) || !ANY_PROVIDER.test(id));
 
 export const keyvaultSource = defineSource({
   source: 'keyvault',
@@ -242,7 +313,7 @@ export const keyvaultSource = defineSource({
     const id = str(record.ResourceId) ?? str(record._ResourceId);
     return id !== undefined && KEYVAULT_RESOURCE.test(id);
   },
-  stream: recordShape(StreamRecord, fromStream),
-  table: recordShape(TableRow, fromTable),
+  stream: recordShape(StreamRecord, fromStream, streamConforms),
+  table: recordShape(TableRow, fromTable, tableConforms),
   toEvent,
 });

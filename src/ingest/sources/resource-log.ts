@@ -15,6 +15,63 @@ export const numberish = z.union([z.number(), z.string()]).nullish();
 /** The Log Analytics query SDK hands datetime columns over as Date objects. */
 export const timeish = z.union([z.string(), z.number(), z.date()]).nullish();
 
+/*
+ * The same tests without zod, for the sources' fast paths (define-source.ts): each says whether the
+ * schema above takes `v` and gives it back unchanged. zod's numbers are finite, its dates valid.
+ */
+
+export function isText(v: unknown): v is string | null | undefined {
+  return v === undefined || v === null || typeof v === 'string';
+}
+
+export function isNumberish(v: unknown): v is number | string | null | undefined {
+  return v === undefined || v === null || typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+}
+
+export function isTimeish(v: unknown): v is number | string | Date | null | undefined {
+  return isNumberish(v) || (v instanceof Date && !Number.isNaN(v.getTime()));
+}
+
+/** What `z.object` takes: any object but an array (its undeclared keys are dropped; the fast path reads declared ones only). */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * What `z.record(z.string(), z.unknown())` gives back with the same keys and values: a plain object
+ * (zod's isPlainObject) without symbol keys or an own `__proto__` (which zod's copy would turn into
+ * the copy's prototype).
+ */
+export function isPlainRecord(v: unknown): v is Record<string, unknown> {
+  if (!isObject(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const ctor = v.constructor;
+  if (typeof ctor === 'function' && ctor !== Object) return false;
+  return !Object.hasOwn(v, '__proto__') && Object.getOwnPropertySymbols(v).length === 0;
+}
+
+/** The common schema's fields every source's stream record declares alike: `time` (timeish) and text `operationName`, `callerIpAddress`, `correlationId`. */
+export function commonFieldsConform(r: Record<string, unknown>): boolean {
+  return isTimeish(r.time) && isText(r.operationName) && isText(r.callerIpAddress) && isText(r.correlationId);
+}
+
+/** What `z.union([z.string(), z.object({})]).nullish()` takes (an identity that is a display name or an object no field of which is read). */
+export function isTextOrObject(v: unknown): boolean {
+  return isText(v) || isObject(v);
+}
+
+/** Whether every field `names` lists passes `test` (for rows of many flat columns, off the stream's hot path). */
+export function fieldsAre(record: Record<string, unknown>, test: (v: unknown) => boolean, names: readonly string[]): boolean {
+  for (const name of names) if (!test(record[name])) return false;
+  return true;
+}
+
+/** What `z.preprocess(obj, schema).nullish()` / `jsonObject(schema)` take unchanged: nothing, or an object `fields` accepts (a JSON string is left to the schema). */
+export function isNested<T>(v: unknown, fields: (o: Record<string, unknown>) => boolean): v is T | null | undefined {
+  return v === undefined || v === null || (isObject(v) && fields(v));
+}
+
 /** A record that failed its source's schema: the first issue, named by its field path. */
 export function schemaError(source: string, error: z.ZodError): InvalidRecordError {
   const issue = error.issues[0];
@@ -45,21 +102,49 @@ export interface TargetResource {
 }
 
 const NO_TARGET: Readonly<TargetResource> = Object.freeze({});
-/** A tenant's resources are few and logged over and over: each id is taken apart once (cleared when full, so memory stays bounded). */
-const targets = new Map<string, Readonly<TargetResource>>();
-const MAX_TARGETS = 10_000;
+
+/** Slots of a ByResourceId cache: more than a tenant's resources that log often. */
+const SLOTS = 4096;
+
+/** A slot from the id's length, its last 24 characters and a few of its subscription's: what tells a tenant's resource ids apart. */
+function slotOf(id: string): number {
+  const n = id.length;
+  let h = n;
+  for (let i = n - 1, stop = Math.max(0, n - 24); i >= stop; i--) h = (Math.imul(h, 31) + id.charCodeAt(i)) | 0;
+  for (let i = 15; i < 51 && i < n; i += 4) h = (Math.imul(h, 31) + id.charCodeAt(i)) | 0;
+  return (h ^ (h >>> 15)) & (SLOTS - 1);
+}
+
+/**
+ * What a resource id reads as, worked out once per id: a tenant's resources are few and logged over
+ * and over. Looked up by the record's own text without hashing it, as a Map key would be hashed: a
+ * fresh 150-character string costs ~280 ns to hash and compare, ~100 to pick its slot and compare
+ * here. Two ids sharing a slot take turns in it, so memory stays bounded (SLOTS entries).
+ */
+export class ByResourceId<T> {
+  private readonly ids = new Array<string | undefined>(SLOTS);
+  private readonly values = new Array<T | undefined>(SLOTS);
+
+  constructor(private readonly read: (resourceId: string) => T) {}
+
+  get(resourceId: string): T {
+    const slot = slotOf(resourceId);
+    if (this.ids[slot] === resourceId) return this.values[slot] as T;
+    const value = this.read(resourceId);
+    this.ids[slot] = resourceId;
+    this.values[slot] = value;
+    return value;
+  }
+}
+
+const targets = new ByResourceId<Readonly<TargetResource>>((resourceId) => {
+  const id = resourceId.toLowerCase();
+  return Object.freeze({ resourceId: id, resourceType: resourceTypeFromResourceId(id), subscriptionId: subscriptionFromResourceId(id) });
+});
 
 /** The target resource's id, type and subscription (lower-case). Shared between records: read it, do not change it. */
 export function targetResource(resourceId: string | undefined): Readonly<TargetResource> {
-  if (!resourceId) return NO_TARGET;
-  let target = targets.get(resourceId);
-  if (!target) {
-    const id = resourceId.toLowerCase();
-    target = Object.freeze({ resourceId: id, resourceType: resourceTypeFromResourceId(id), subscriptionId: subscriptionFromResourceId(id) });
-    if (targets.size >= MAX_TARGETS) targets.clear();
-    targets.set(resourceId, target);
-  }
-  return target;
+  return resourceId ? targets.get(resourceId) : NO_TARGET;
 }
 
 /** An address masked by the service (`81.2.69.***`, `87.174.239.XXX`): kept as logged. */
@@ -72,7 +157,37 @@ const MASKED_IP = /^[0-9a-f.:]*[.:](\*+|X+)$/i;
  */
 export function callerIp(v: unknown): string | undefined {
   const ip = stripPort(v);
-  return ip && (isIP(ip) !== 0 || MASKED_IP.test(ip)) ? ip : undefined;
+  return ip && isAddress(ip) ? ip : undefined;
+}
+
+/** isIP or MASKED_IP, cheapest first: most are IPv4 (read by hand) or masked with `*`, which ends no address. */
+function isAddress(ip: string): boolean {
+  if (isDottedQuad(ip)) return true;
+  if (ip.charCodeAt(ip.length - 1) === 42) return MASKED_IP.test(ip);
+  return isIP(ip) !== 0 || MASKED_IP.test(ip);
+}
+
+/** Four decimal octets 0–255 without leading zeros: what node:net's isIPv4 takes, read without its regex (never true where it is false). */
+function isDottedQuad(s: string): boolean {
+  const n = s.length;
+  let i = 0;
+  for (let octet = 0; octet < 4; octet++) {
+    if (octet > 0) {
+      if (s.charCodeAt(i) !== 46) return false;
+      i++;
+    }
+    const start = i;
+    let value = 0;
+    while (i < n && i - start < 4) {
+      const d = s.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      value = value * 10 + d;
+      i++;
+    }
+    const digits = i - start;
+    if (digits === 0 || digits > 3 || value > 255 || (digits > 1 && s.charCodeAt(start) === 48)) return false;
+  }
+  return i === n;
 }
 
 /** HTTP status → result; undefined when there is no usable status. */

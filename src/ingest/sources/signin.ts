@@ -1,23 +1,29 @@
 import { z } from 'zod';
 import type { SigninDetails, PrincipalType, Result } from '../../model/index.js';
-import { compiled, jsonObject } from '../schema.js';
+import { compiled, jsonObject, jsonObjectValue } from '../schema.js';
 import type { RawRecord } from '../types.js';
 import { lower, num, parseTime, str } from '../util.js';
 import { isGuid } from '../../common/ids.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
   callerIp,
+  commonFieldsConform,
   eventOperation,
   eventTime,
+  isNested,
+  isNumberish,
+  isText,
+  isTextOrObject,
+  isTimeish,
   lowerGuid,
   numberish,
+  type Principal,
   put,
   resultWord,
   targetResource,
   text,
   timeish,
   unknownPrincipal,
-  type Principal,
 } from './resource-log.js';
 
 /**
@@ -75,6 +81,57 @@ const SigninRecord = compiled(
 );
 type SigninRecord = z.infer<typeof SigninRecord>;
 
+function isStatus(s: Record<string, unknown>): boolean {
+  return isNumberish(s.errorCode) && isText(s.failureReason);
+}
+
+function isAgent(a: Record<string, unknown>): boolean {
+  return isText(a.agentType) && isText(a.parentAppId);
+}
+
+function isProperties(p: Record<string, unknown>): boolean {
+  return (
+    isText(p.id) &&
+    isTimeish(p.createdDateTime) &&
+    isText(p.userId) &&
+    isText(p.userPrincipalName) &&
+    isText(p.userDisplayName) &&
+    isText(p.servicePrincipalId) &&
+    isText(p.servicePrincipalName) &&
+    isText(p.appId) &&
+    isText(p.appDisplayName) &&
+    isText(p.ipAddress) &&
+    isNested(p.status, isStatus) &&
+    isText(p.resourceId) &&
+    isText(p.resourceDisplayName) &&
+    isText(p.resourceTenantId) &&
+    isText(p.userAgent) &&
+    isText(p.conditionalAccessStatus) &&
+    isText(p.servicePrincipalCredentialKeyId) &&
+    isText(p.clientCredentialType) &&
+    isText(p.servicePrincipalCredentialThumbprint) &&
+    isText(p.federatedCredentialId) &&
+    isNumberish(p.autonomousSystemNumber) &&
+    isText(p.uniqueTokenIdentifier) &&
+    isNested(p.agent, isAgent) &&
+    isText(p.correlationId)
+  );
+}
+
+/** SigninRecord's fields by `typeof` (define-source.ts, "fast path"); rows are checked once mapped to stream shape. */
+function recordConforms(r: RawRecord): SigninRecord | undefined {
+  const { identity } = r;
+  return isTextOrObject(identity) &&
+    commonFieldsConform(r) &&
+    isText(r.category) &&
+    isText(r.resultType) &&
+    isText(r.resultDescription) &&
+    isText(r.tenantId) &&
+    isNested(r.properties, isProperties)
+    ? r
+    : undefined;
+}
+
 /** What a sign-in log says about its principal; `category` is the stream name, for rows that lack one. */
 type Kind = { principalType: PrincipalType; signInKind: string; category: string };
 const USER_INTERACTIVE: Kind = { principalType: 'user', signInKind: 'interactive', category: 'SignInLogs' };
@@ -93,7 +150,9 @@ const KINDS = new Map<string, Kind>([
   ['aadmanagedidentitysigninlogs', MANAGED_IDENTITY],
 ]);
 
-/** Sign-in row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AADTenantId`. */
+/** Sign-in row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AADTenantId`. Dynamic columns are read as jsonObject reads them, so the fast path takes rows too. */
+function rowAsStream(row: RawRecord): RawRecord;
+function rowAsStream(row: unknown): unknown;
 function rowAsStream(row: unknown): unknown {
   if (!row || typeof row !== 'object') return row;
   const r = row as RawRecord;
@@ -117,7 +176,7 @@ function rowAsStream(row: unknown): unknown {
       appId: r.AppId,
       appDisplayName: r.AppDisplayName,
       ipAddress: r.IPAddress,
-      status: r.Status,
+      status: jsonObjectValue(r.Status),
       resourceId: r.ResourceIdentity,
       resourceDisplayName: r.ResourceDisplayName,
       resourceTenantId: r.ResourceTenantId,
@@ -129,7 +188,7 @@ function rowAsStream(row: unknown): unknown {
       federatedCredentialId: r.FederatedCredentialId,
       autonomousSystemNumber: r.AutonomousSystemNumber,
       uniqueTokenIdentifier: r.UniqueTokenIdentifier,
-      agent: r.Agent,
+      agent: jsonObjectValue(r.Agent),
     },
   };
 }
@@ -238,7 +297,11 @@ export const signinSource = defineSource({
   tables: ['SigninLogs', 'AADNonInteractiveUserSignInLogs', 'AADServicePrincipalSignInLogs', 'AADManagedIdentitySignInLogs'],
   // Some Entra exports spell the stream record with the table's PascalCase columns (`Category`, `CreatedDateTime`).
   shapeOf: (record, shape) => (shape === 'table' || ((record.category ?? '') === '' && record.Category !== undefined) ? 'table' : 'stream'),
-  stream: recordShape(SigninRecord, (d) => ({ d, fields: STREAM_FIELDS })),
-  table: recordShape(SigninRow, (d) => ({ d, fields: ROW_FIELDS })),
+  stream: recordShape(SigninRecord, (d) => ({ d, fields: STREAM_FIELDS }), recordConforms),
+  table: recordShape(
+    SigninRow,
+    (d) => ({ d, fields: ROW_FIELDS }),
+    (row) => recordConforms(rowAsStream(row)),
+  ),
   toEvent,
 });

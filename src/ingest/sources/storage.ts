@@ -1,14 +1,23 @@
 import { z } from 'zod';
 import type { StorageDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
+import type { RawRecord } from '../types.js';
 import { lower, num, obj, resourceName, str } from '../util.js';
 import {
+  ByResourceId,
   callerIp,
+  commonFieldsConform,
   eventOperation,
   eventTime,
+  fieldsAre,
+  isNested,
+  isNumberish,
+  isText,
+  isTimeish,
   keyPrincipal,
   lowerGuid,
   numberish,
+  type Principal,
   principalFromCaller,
   put,
   requestResult,
@@ -18,7 +27,6 @@ import {
   timeish,
   unknownPrincipal,
   urlParts,
-  type Principal,
 } from './resource-log.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 import { redactSecrets } from '../../common/redact.js';
@@ -69,6 +77,45 @@ const StreamRecord = compiled(
   }),
 );
 
+type StorageStreamRecord = z.output<typeof StreamRecord>;
+
+function isRequester(q: Record<string, unknown>): boolean {
+  return isText(q.objectId) && isText(q.appId) && isText(q.upn) && isText(q.uniqueName) && isText(q.tenantId);
+}
+
+function isIdentity(i: Record<string, unknown>): boolean {
+  return isText(i.type) && isNested(i.requester, isRequester);
+}
+
+function isProperties(p: Record<string, unknown>): boolean {
+  return (
+    isText(p.accountName) &&
+    isText(p.objectKey) &&
+    isText(p.userAgentHeader) &&
+    isNumberish(p.requestBodySize) &&
+    isNumberish(p.responseBodySize) &&
+    isText(p.sourceUri) &&
+    isText(p['x-ms-copy-source']) &&
+    isText(p.metricResponseType)
+  );
+}
+
+/** StreamRecord's fields by `typeof` (define-source.ts, "fast path"). */
+function streamConforms(r: RawRecord): StorageStreamRecord | undefined {
+  const { category } = r;
+  return commonFieldsConform(r) &&
+    typeof category === 'string' &&
+    category.length > 0 &&
+    isText(r.resourceId) &&
+    isNumberish(r.statusCode) &&
+    isText(r.statusText) &&
+    isText(r.uri) &&
+    isNested(r.identity, isIdentity) &&
+    isNested(r.properties, isProperties)
+    ? (r as StorageStreamRecord)
+    : undefined;
+}
+
 const TableRow = compiled(
   z.object({
     TimeGenerated: timeish,
@@ -94,6 +141,40 @@ const TableRow = compiled(
     SourceUri: text,
   }),
 );
+
+type StorageTableRow = z.output<typeof TableRow>;
+
+const TEXT_COLUMNS = [
+  '_ResourceId',
+  'ResourceId',
+  'OperationName',
+  'StatusText',
+  'CallerIpAddress',
+  'CorrelationId',
+  'Uri',
+  'AuthenticationType',
+  'RequesterObjectId',
+  'RequesterAppId',
+  'RequesterUpn',
+  'RequesterTenantId',
+  'AccountName',
+  'ObjectKey',
+  'UserAgentHeader',
+  'SourceUri',
+];
+const NUMBER_COLUMNS = ['StatusCode', 'RequestBodySize', 'ResponseBodySize'];
+
+/** TableRow's columns by `typeof` (define-source.ts, "fast path"). */
+function tableConforms(r: RawRecord): StorageTableRow | undefined {
+  const category = r.Category;
+  return typeof category === 'string' &&
+    category.length > 0 &&
+    isTimeish(r.TimeGenerated) &&
+    fieldsAre(r, isText, TEXT_COLUMNS) &&
+    fieldsAre(r, isNumberish, NUMBER_COLUMNS)
+    ? (r as StorageTableRow)
+    : undefined;
+}
 
 /** One blob request, whichever shape it came in. */
 interface BlobRequest {
@@ -219,13 +300,28 @@ interface BlobLocation {
 }
 
 /**
+ * What blobLocation reads from an object key with no empty segment (no `//`, no trailing `/`), as
+ * most are, by indexOf instead of splitting and joining it; undefined for other keys.
+ */
+function plainKeyLocation(key: string): BlobLocation | undefined {
+  if (key.includes('//') || key.endsWith('/')) return undefined;
+  const account = key.indexOf('/', 1);
+  if (account < 0) return {};
+  const container = key.indexOf('/', account + 1);
+  return container < 0 ? { container: key.slice(account + 1) } : { container: key.slice(account + 1, container), blob: key.slice(container + 1) };
+}
+
+/**
  * Container and blob from the object key (`/account/container/path/to/blob`), which a copy's
  * source record logs as the full source URL instead; else from the request URI's path.
  */
 function blobLocation(objectKey: string | undefined, uri: string | undefined): BlobLocation {
   let path: string[] | undefined;
-  if (objectKey && !objectKey.includes('://')) path = segments(objectKey).slice(1);
-  else {
+  if (objectKey && !objectKey.includes('://')) {
+    const plain = plainKeyLocation(objectKey);
+    if (plain) return plain;
+    path = segments(objectKey).slice(1);
+  } else {
     const url = urlParts(objectKey ?? uri ?? '');
     if (url) path = segments(url.path).map(decodePath);
   }
@@ -246,6 +342,9 @@ function accountResourceId(resourceId: string | null | undefined): string | unde
   const service = id.search(BLOB_SERVICE);
   return service >= 0 ? id.slice(0, service) : id;
 }
+
+/** The account each logged resource id names, by the id as logged (no regex or slice per record). */
+const accountTargets = new ByResourceId((resourceId) => targetResource(accountResourceId(resourceId)));
 
 const COPY_SOURCE_OPERATION = 'COPYBLOBSOURCE';
 
@@ -270,7 +369,8 @@ function principalOf(request: BlobRequest, account: string | undefined, authType
 function toEvent(request: BlobRequest): EventParts {
   const time = eventTime(request.time, request.timeField);
   const operation = eventOperation(request.operationName, request.operationField);
-  const target = targetResource(accountResourceId(request.resourceId));
+  const resourceId = str(request.resourceId);
+  const target = resourceId ? accountTargets.get(resourceId) : targetResource(undefined);
   const uri = str(request.uri);
   const objectKey = unquote(request.objectKey);
   const account =
@@ -316,6 +416,9 @@ function toEvent(request: BlobRequest): EventParts {
   };
 }
 
+/** Whether a resource id names a blob service (true), another provider's resource (false), or no provider (undefined), worked out once per id. */
+const blobServices = new ByResourceId((id) => (ANY_PROVIDER.test(id) ? BLOB_SERVICE.test(id) : undefined));
+
 export const storageSource = defineSource({
   source: 'storage',
   streamCategories: ['StorageRead', 'StorageWrite', 'StorageDelete'],
@@ -324,11 +427,12 @@ export const storageSource = defineSource({
   accepts(record, shape) {
     if (shape === 'table') return true;
     const id = str(record.resourceId);
-    if (id && ANY_PROVIDER.test(id)) return BLOB_SERVICE.test(id);
-    const service = lower(obj(record.properties)?.serviceType);
-    return service === undefined || service === 'blob';
+    const service = id ? blobServices.get(id) : undefined;
+    if (service !== undefined) return service;
+    const serviceType = lower(obj(record.properties)?.serviceType);
+    return serviceType === undefined || serviceType === 'blob';
   },
-  stream: recordShape(StreamRecord, fromStream),
-  table: recordShape(TableRow, fromTable),
+  stream: recordShape(StreamRecord, fromStream, streamConforms),
+  table: recordShape(TableRow, fromTable, tableConforms),
   toEvent,
 });
