@@ -235,8 +235,8 @@ async function bench(o: Options, gc: () => void): Promise<number> {
 
   const parseRecordsPerSec = (records / median(parseMs)) * 1000;
   const pipelineRecordsPerSec = (records / median(pipelineMs)) * 1000;
-  const normalizeRecordsPerSec = (records / median(normalizeMs)) * 1000;
   const firstPackRecordsPerSec = (records / median(firstPackMs)) * 1000;
+  const normalizeRecordsPerSec = (records / median(normalizeMs)) * 1000;
   const figures: BenchFigures = {
     parseRecordsPerSec: Math.round(parseRecordsPerSec),
     parseMBPerSec: round1(totalBytes / 1e6 / (median(parseMs) / 1000)),

@@ -4,11 +4,10 @@ import { Backtest } from '../../src/backtest/run.js';
 import { planTables } from '../../src/backtest/tables.js';
 import { BacktestQueryError, readWorkspace, WorkspaceReader } from '../../src/backtest/workspace.js';
 import { Detector, type Rule } from '../../src/engine/index.js';
-import type { Alert, NormalizedEvent, Source } from '../../src/model/index.js';
+import { SOURCES, type Alert, type NormalizedEvent, type Source } from '../../src/model/index.js';
 import { startLogAnalyticsServer, type LogAnalyticsTestServer } from '../support/log-analytics-server.js';
 import { DEMO_RANGE, demoRules, demoTables, demoTunables, idsOf, replayDemo } from './demo-history.js';
 
-const ALL_SOURCES: Source[] = ['activity', 'signin', 'ai', 'keyvault', 'storage'];
 const HOUR = 3_600_000;
 
 let server: LogAnalyticsTestServer;
@@ -31,7 +30,7 @@ async function backtest(options: { sliceMs?: number; sources?: Source[]; reader?
   const reader = options.reader ?? new WorkspaceReader(client(), server.workspaceId);
   const run = new Backtest(new Detector(rules, { tunables: demoTunables() }));
   const events: NormalizedEvent[] = [];
-  for await (const slice of readWorkspace(reader, planTables(options.sources ?? ALL_SOURCES), DEMO_RANGE, options.sliceMs ?? HOUR)) {
+  for await (const slice of readWorkspace(reader, planTables(options.sources ?? SOURCES), DEMO_RANGE, options.sliceMs ?? HOUR)) {
     await run.apply(slice.results);
     for (const r of slice.results) events.push(...r.events.map((e) => e.event));
   }

@@ -142,6 +142,10 @@ function settings(run: Run) {
     WARDEN_INVENTORY: inventoryFile,
     // The fixtures are dated 2025: older than the live stream keeps by default.
     WARDEN_MAX_EVENT_AGE: '3650d',
+    // Pacing has its own tests (test/delivery/pacing.test.ts): here every alert of the demo goes in the
+    // detect batch that raised it, and the timer's hold (the upload timeout + 30 s) stays inside the waits.
+    SENTINEL_ROWS_PER_RUN: '150',
+    SENTINEL_UPLOAD_TIMEOUT: '10s',
   });
 }
 

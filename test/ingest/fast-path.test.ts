@@ -84,7 +84,8 @@ function rowBodies(records: readonly RawRecord[]): string[] {
   return out;
 }
 
-describe('the fast paths give what the schemas give', () => {
+// Byte-for-byte comparisons over whole workloads: minutes on a busy 2-core machine.
+describe('the fast paths give what the schemas give', { timeout: 600_000 }, () => {
   it('the fast path reads every record of the bench workload, in both shapes (else it speeds nothing up)', () => {
     const registry = new SourceRegistry();
     const declined = new Map<string, number>();
@@ -217,7 +218,7 @@ function setAt(record: RawRecord, path: string[], value: unknown): RawRecord {
   return copy;
 }
 
-describe('generated malformed records: the fast paths give what the schemas give', () => {
+describe('generated malformed records: the fast paths give what the schemas give', { timeout: 600_000 }, () => {
   const samples = [...workloadRecords.filter((_, i) => i % 40 === 0), ...recordsOf(fixtureBodies())];
   const rows = samples.map(rowRecord).filter((r): r is RawRecord => r !== undefined);
 

@@ -3,13 +3,28 @@
  * without a connection string; with one, the Azure Monitor distro loads on this Node and becomes
  * the provider the app's instruments write to.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metrics, trace } from '@opentelemetry/api';
 import { startTelemetryExport, type TelemetryExport } from '../../src/telemetry/setup.js';
 
 let started: TelemetryExport | undefined;
+/** A stand-in ingestion endpoint that takes whatever is sent: a refused connection surfaced, on a busy machine, as an unhandled error. */
+let ingestion: Server;
+beforeAll(async () => {
+  ingestion = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"itemsReceived":0,"itemsAccepted":0,"errors":[]}'));
+  });
+  await new Promise<void>((resolve) => ingestion.listen(0, '127.0.0.1', resolve));
+  // Statsbeat, the exporter's own usage report, goes over https to wherever the connection string points.
+  process.env.APPLICATIONINSIGHTS_STATSBEAT_DISABLED = 'true';
+});
 afterAll(async () => {
   await started?.shutdown();
+  await new Promise((resolve) => ingestion.close(resolve));
+  delete process.env.APPLICATIONINSIGHTS_STATSBEAT_DISABLED;
 });
 
 describe('telemetry export', () => {
@@ -20,9 +35,9 @@ describe('telemetry export', () => {
   });
 
   it('with a connection string, registers the Azure Monitor meter and tracer providers', async () => {
-    // An endpoint nothing listens on: the exporter's sends fail quietly and go to its retry store.
+    const endpoint = `http://127.0.0.1:${(ingestion.address() as AddressInfo).port}/`;
     started = await startTelemetryExport({
-      APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-4000-8000-000000000000;IngestionEndpoint=https://127.0.0.1:9/',
+      APPLICATIONINSIGHTS_CONNECTION_STRING: `InstrumentationKey=00000000-0000-4000-8000-000000000000;IngestionEndpoint=${endpoint};LiveEndpoint=${endpoint}`,
     });
     expect(started).toBeDefined();
     expect(metrics.getMeterProvider().constructor.name).toBe('MeterProvider');

@@ -109,7 +109,7 @@ export function buildEvent(source: Source, parts: EventParts): NormalizedEvent {
   return event;
 }
 
-interface SourceShapes<T> {
+export interface SourceDefinition<T> {
   source: Source;
   /** How rejection reasons name the source, when not by `source`. */
   label?: string;
@@ -120,14 +120,8 @@ interface SourceShapes<T> {
   table: RecordShape<T>;
   /** The shape a record is really in, when the registry's guess can be wrong (Entra exports that spell stream records with row columns). */
   shapeOf?: (record: RawRecord, shape: Shape) => Shape;
+  toEvent: (read: T) => EventParts;
 }
-
-export type SourceDefinition<T> = SourceShapes<T> &
-  (
-    | { toEvent: (read: T) => EventParts }
-    /** The whole event, for a source that assembles it itself (directory: its fields in the order its events have always had). */
-    | { event: (read: T) => NormalizedEvent }
-  );
 
 /** What defineSource gives: the source's normalizer, its fast path alone, and the source read by its schemas alone. */
 export interface DefinedSource extends SourceNormalizer {
@@ -140,19 +134,18 @@ export interface DefinedSource extends SourceNormalizer {
 }
 
 export function defineSource<T>(definition: SourceDefinition<T>): DefinedSource {
-  const { source, stream, table, shapeOf } = definition;
+  const { source, stream, table, shapeOf, toEvent } = definition;
   const label = definition.label ?? source;
-  const toEvent = 'event' in definition ? definition.event : (read: T) => buildEvent(source, definition.toEvent(read));
   const pick = (record: RawRecord, shape: Shape): RecordShape<T> => ((shapeOf ? shapeOf(record, shape) : shape) === 'table' ? table : stream);
   const normalizer = (normalize: SourceNormalizer['normalize']): SourceNormalizer => {
     const n: SourceNormalizer = { source, streamCategories: definition.streamCategories, tables: definition.tables, normalize };
     if (definition.accepts) n.accepts = definition.accepts;
     return n;
   };
-  const reference = normalizer((record, shape) => toEvent(pick(record, shape).parse(record, label)));
+  const reference = normalizer((record, shape) => buildEvent(source, toEvent(pick(record, shape).parse(record, label))));
   const fast = (record: RawRecord, shape: Shape): NormalizedEvent | undefined => {
     const read = pick(record, shape).fast?.(record);
-    return read === undefined ? undefined : toEvent(read);
+    return read === undefined ? undefined : buildEvent(source, toEvent(read));
   };
   return Object.assign(
     normalizer((record, shape) => fast(record, shape) ?? reference.normalize(record, shape)),

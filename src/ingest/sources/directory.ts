@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { DirectoryDetails, NormalizedEvent, Result } from '../../model/index.js';
+import type { DirectoryDetails, Result } from '../../model/index.js';
 import { compiled, firstPresent, jsonObject, jsonObjectValue } from '../schema.js';
 import type { RawRecord } from '../types.js';
-import { eventId, lower, str } from '../util.js';
+import { lower, str } from '../util.js';
 import {
   callerIp,
   commonFieldsConform,
@@ -17,11 +17,12 @@ import {
   type Principal,
   put,
   resultFromText,
+  targetResource,
   text,
   timeish,
   unknownPrincipal,
 } from './resource-log.js';
-import { defineSource, recordShape } from './define-source.js';
+import { defineSource, recordShape, type EventParts } from './define-source.js';
 
 /**
  * Entra ID audit log (directory audits: stream category `AuditLogs`, table `AuditLogs`): who changed
@@ -399,7 +400,7 @@ function auditResult(v: string | null | undefined, resultType: string | null | u
 const STREAM_FIELDS = { time: 'properties.activityDateTime or time', operation: 'operationName' };
 const ROW_FIELDS = { time: 'ActivityDateTime or TimeGenerated', operation: 'OperationName' };
 
-function toEvent({ d, fields }: { d: AuditRecord; fields: typeof STREAM_FIELDS }): NormalizedEvent {
+function toEvent({ d, fields }: { d: AuditRecord; fields: typeof STREAM_FIELDS }): EventParts {
   const p = d.properties;
   const activity = p?.activityDateTime;
   const time = eventTime(activity ?? d.time, fields.time);
@@ -422,31 +423,23 @@ function toEvent({ d, fields }: { d: AuditRecord; fields: typeof STREAM_FIELDS }
   const result = auditResult(p?.result, d.resultType);
   if (result === 'failure') put(details, 'resultReason', str(p?.resultReason) ?? str(d.resultDescription));
 
-  // Assembled here, not by buildEvent: the target principal has always stood after the app id in these events.
-  const event: NormalizedEvent = {
-    id: '',
+  return {
     time,
-    source: 'directory',
     category: 'AuditLogs',
     operation,
     result,
-    principalId: who.principal.principalId,
-    principalType: who.principal.principalType,
+    principal: who.principal,
+    ip: callerIp(who.ip) ?? callerIp(d.callerIpAddress),
+    tenantId: lowerGuid(d.tenantId),
+    // Directory objects are not ARM resources.
+    target: targetResource(undefined),
+    correlationId: str(d.correlationId) ?? str(p?.correlationId),
+    targetPrincipalId: targetPrincipal(target),
     details,
+    // The audit entry's own id (`properties.id`, the row's `Id`) is in both shapes.
+    recordId: str(p?.id),
+    distinguishing: [details.targetId],
   };
-  if (who.principal.principalName) event.principalName = who.principal.principalName;
-  if (who.principal.appId) event.appId = who.principal.appId;
-  const targetPrincipalId = targetPrincipal(target);
-  if (targetPrincipalId) event.targetPrincipalId = targetPrincipalId;
-  const ip = callerIp(who.ip) ?? callerIp(d.callerIpAddress);
-  if (ip) event.ip = ip;
-  const tenantId = lowerGuid(d.tenantId);
-  if (tenantId) event.tenantId = tenantId;
-  const correlationId = str(d.correlationId) ?? str(p?.correlationId);
-  if (correlationId) event.correlationId = correlationId;
-  // The audit entry's own id (`properties.id`, the row's `Id`) is in both shapes.
-  event.id = str(p?.id) ?? eventId(event, [details.targetId]);
-  return event;
 }
 
 export const directorySource = defineSource({
@@ -459,5 +452,5 @@ export const directorySource = defineSource({
     (d) => ({ d, fields: ROW_FIELDS }),
     (row) => recordConforms(rowAsStream(row)),
   ),
-  event: toEvent,
+  toEvent,
 });
