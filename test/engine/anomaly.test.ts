@@ -1,24 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { defineRule } from '../../src/engine/index.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
-import { HOUR, MIN, SP2, batches, ev, run, stream } from './helpers.js';
+import { batches, ev, HOUR, MIN, requestBurst, run, SP2, stream } from './helpers.js';
 
-const chatBurst = defineRule({
-  id: 'test-anomaly',
-  version: '1',
-  title: 'request burst',
-  description: 'test rule',
-  severity: 'Medium',
-  tactics: ['Impact'],
-  techniques: ['T1496'],
-  sources: ['ai'],
-  kind: 'anomaly',
-  bucket: '1h',
-  warmup: 4,
-  minCount: 10,
-  factor: 3,
-  alpha: 0.5,
-});
+const chatBurst = requestBurst();
 
 const ai = (at: number, principalId?: string) =>
   ev(at, { source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE', ...(principalId ? { principalId } : {}) });

@@ -1,7 +1,8 @@
 import type { Alert, NormalizedEvent, StreamEvent } from '../../src/model/index.js';
 import { AlertSchema } from '../../src/model/index.js';
-import { Detector, type DetectorOptions } from '../../src/engine/index.js';
+import { Detector, defineRule, type DetectorOptions } from '../../src/engine/index.js';
 import type { Rule } from '../../src/engine/index.js';
+import type { Tunable } from '../../src/engine/rule.js';
 import { PartitionRouter } from '../../src/eventhubs/partitioning.js';
 
 export const T0 = Date.parse('2025-03-01T00:00:00Z');
@@ -68,4 +69,44 @@ export function batches<T>(items: T[], n: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
   return out;
+}
+
+/**
+ * The anomaly rule the engine tests share: AI calls per hour against the principal's learned rate
+ * (4 hours of warm-up, at least 10 calls, 3× the mean). Tests change only what they are about.
+ */
+export function requestBurst(id = 'test-anomaly', over: { alpha?: number; minCount?: number; factor?: number } = { alpha: 0.5 }): Rule {
+  return defineRule({
+    id,
+    version: '1',
+    title: 'request burst',
+    description: 'test rule',
+    severity: 'Medium',
+    tactics: ['Impact'],
+    techniques: ['T1496'],
+    sources: ['ai'],
+    kind: 'anomaly',
+    bucket: '1h',
+    warmup: 4,
+    minCount: 10,
+    factor: 3,
+    ...over,
+  });
+}
+
+/** The threshold rule the engine tests share: `threshold` key listings by one principal within 10 minutes. */
+export function keysListed(threshold: number | Tunable<number> = 3): Rule {
+  return defineRule({
+    id: 'test-threshold',
+    version: '1',
+    title: 'keys listed repeatedly',
+    description: 'test rule',
+    severity: 'Medium',
+    tactics: ['CredentialAccess'],
+    techniques: ['T1552'],
+    sources: ['activity'],
+    kind: 'threshold',
+    window: '10m',
+    threshold,
+  });
 }

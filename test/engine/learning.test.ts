@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import readWrite from '../../detections/cross-subscription-read-write-sequence.js';
 import { defineRule } from '../../src/engine/index.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
-import { DAY, HOUR, MIN, SP, SP2, SUB_A, SUB_B, ev, run, stream } from './helpers.js';
+import { DAY, ev, HOUR, MIN, requestBurst, run, SP, SP2, stream, SUB_A, SUB_B } from './helpers.js';
 
 const newIp = defineRule({
   id: 'test-new-ip',
@@ -19,21 +19,7 @@ const newIp = defineRule({
   learning: '1d',
 });
 
-const burst = defineRule({
-  id: 'test-burst',
-  version: '1',
-  title: 'request burst',
-  description: 'test rule',
-  severity: 'Medium',
-  tactics: ['Impact'],
-  techniques: ['T1496'],
-  sources: ['ai'],
-  kind: 'anomaly',
-  bucket: '1h',
-  warmup: 4,
-  minCount: 10,
-  factor: 3,
-});
+const burst = requestBurst('test-burst', {});
 
 const quiet = defineRule({
   id: 'test-no-learning',

@@ -1,38 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { defineRule, type ObservedPoint } from '../../src/engine/index.js';
+import { type ObservedPoint } from '../../src/engine/index.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
-import { HOUR, MIN, SP, T0, batches, ev, run, stream } from './helpers.js';
+import { batches, ev, HOUR, keysListed, MIN, requestBurst, run, SP, stream, T0 } from './helpers.js';
 
-const burst = defineRule({
-  id: 'test-anomaly',
-  version: '1',
-  title: 'request burst',
-  description: 'test rule',
-  severity: 'Medium',
-  tactics: ['Impact'],
-  techniques: ['T1496'],
-  sources: ['ai'],
-  kind: 'anomaly',
-  bucket: '1h',
-  warmup: 4,
-  minCount: 10,
-  factor: 3,
-  alpha: 0.5,
-});
+const burst = requestBurst();
 
-const listKeys = defineRule({
-  id: 'test-threshold',
-  version: '1',
-  title: 'keys listed repeatedly',
-  description: 'test rule',
-  severity: 'Medium',
-  tactics: ['CredentialAccess'],
-  techniques: ['T1552'],
-  sources: ['activity'],
-  kind: 'threshold',
-  window: '10m',
-  threshold: 3,
-});
+const listKeys = keysListed();
 
 const ai = (at: number) => ev(at, { source: 'ai', category: 'RequestResponse', operation: 'CHATCOMPLETIONS_CREATE' });
 const hour = (h: number, count: number): NormalizedEvent[] => Array.from({ length: count }, (_, i) => ai(h * HOUR + 10 * MIN + i * 1000));

@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { Detector, defineRule } from '../../src/engine/index.js';
+import { Detector } from '../../src/engine/index.js';
 import { InMemoryStateStore } from '../../src/state/memory.js';
 import type { StreamEvent } from '../../src/model/index.js';
-import { DAY, MIN, T0, ev } from './helpers.js';
+import { DAY, ev, keysListed, MIN, T0 } from './helpers.js';
 
-const listKeys = defineRule({
-  id: 'test-threshold',
-  version: '1',
-  title: 'keys listed repeatedly',
-  description: 'test rule',
-  severity: 'Medium',
-  tactics: ['CredentialAccess'],
-  techniques: ['T1552'],
-  sources: ['activity'],
-  kind: 'threshold',
-  window: '10m',
-  threshold: 4,
-});
+const listKeys = keysListed(4);
 
 /** Keyed events as ingest publishes them: positions on the keyed partition, and where each was read. */
 function keyed(minutes: number[], firstKeyedSequence: number, rawSequence: number, source = 'warden-activity/0'): StreamEvent[] {

@@ -1,20 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { defineRule, tunable } from '../../src/engine/index.js';
-import { MIN, SP2, T0, batches, ev, run, stream } from './helpers.js';
+import { batches, ev, keysListed, MIN, run, SP2, stream, T0 } from './helpers.js';
 
-const listKeys = defineRule({
-  id: 'test-threshold',
-  version: '1',
-  title: 'keys listed repeatedly',
-  description: 'test rule',
-  severity: 'Medium',
-  tactics: ['CredentialAccess'],
-  techniques: ['T1552'],
-  sources: ['activity'],
-  kind: 'threshold',
-  window: '10m',
-  threshold: tunable(3, 'Key listings within the window'),
-});
+const listKeys = keysListed(tunable(3, 'Key listings within the window'));
 
 const distinctIps = defineRule({
   id: 'test-distinct',
