@@ -7,9 +7,9 @@ import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { Detector, type Rule } from '../../src/engine/index.js';
 import { PartitionRouter } from '../../src/eventhubs/partitioning.js';
 import type { Warden } from '../../src/host/warden.js';
-import type { Alert, NormalizedEvent, StreamEvent } from '../../src/model/index.js';
+import type { Alert, NormalizedEvent } from '../../src/model/index.js';
 import { TableStateStore } from '../../src/state/tables.js';
-import { appOnAzurite, batchContext } from '../hostile/app.js';
+import { appOnAzurite, batchContext, detectRouted } from '../hostile/app.js';
 import { DEMO_RANGE, DEMO_TUNABLES_FILE, demoRules, demoTables, demoTunables, replayDemo } from './demo-history.js';
 
 async function seed(...argv: string[]) {
@@ -82,28 +82,7 @@ describe('warden seed while the app runs (the app on Azurite): refused, accepted
   const prefix = 'seedlive';
   const router = new PartitionRouter(4); // the keyed hub: it numbers each partition's events on, across restarts
   /** Deliver events to the app's detect function as the keyed hub would: per partition, batches of up to 100. */
-  async function stream(app: Warden, events: readonly NormalizedEvent[]): Promise<Alert[]> {
-    const byPartition = new Map<string, StreamEvent[]>();
-    for (const e of events) {
-      for (const se of router.route(e, e.time)) byPartition.set(se.partitionId, [...(byPartition.get(se.partitionId) ?? []), se]);
-    }
-    const alerts: Alert[] = [];
-    for (const [partitionId, list] of byPartition) {
-      for (let i = 0; i < list.length; i += 100) {
-        const batch = list.slice(i, i + 100);
-        const messages = batch.map((se) =>
-          JSON.stringify({
-            event: se.event,
-            arrivedAt: se.arrivedAt,
-            routedFor: se.routedFor,
-            origin: { source: `raw/${partitionId}`, sequenceNumber: se.sequenceNumber, index: 0 },
-          }),
-        );
-        alerts.push(...(await app.detect(messages, batchContext(partitionId, batch.length, batch[0].sequenceNumber))).alerts);
-      }
-    }
-    return alerts;
-  }
+  const stream = (app: Warden, events: readonly NormalizedEvent[]): Promise<Alert[]> => detectRouted(app, router, events, 100);
   const appEnv = { WARDEN_STORAGE_PREFIX: prefix, WARDEN_TUNABLES_FILE: DEMO_TUNABLES_FILE };
 
   it('refuses while the app writes or its deliver timer runs; once stopped, rebuilds what it wrote and hands over; --force seeds anyway', async () => {

@@ -16,14 +16,14 @@ import { Detector, loadRules } from '../../src/engine/index.js';
 import { PartitionRouter } from '../../src/eventhubs/partitioning.js';
 import type { Warden } from '../../src/host/warden.js';
 import { ingestBody } from '../../src/ingest/pipeline.js';
-import type { Alert, NormalizedEvent, StreamEvent } from '../../src/model/index.js';
+import type { Alert, NormalizedEvent } from '../../src/model/index.js';
 import { Rng } from '../../synth/random.js';
 import { aiRequestRecord, keyVaultRecord, signinRecord, storageRecord, type StreamRecord, type SynthContext } from '../../synth/records.js';
 import { buildTenant, WELL_KNOWN_APPS, type Principal } from '../../synth/tenant.js';
 import { execWarden } from '../support/cli.js';
 import { toLogAnalyticsTables } from '../support/log-analytics-rows.js';
 import { startLogAnalyticsServer, type LogAnalyticsTestServer } from '../support/log-analytics-server.js';
-import { appOnAzurite, batchContext } from '../hostile/app.js';
+import { appOnAzurite, detectRouted } from '../hostile/app.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -144,21 +144,13 @@ describe('nine days seeded by warden seed --workspace, the tenth streamed throug
       const live = new PartitionRouter(4);
       const streamed: Alert[] = [];
       for (let from = CUT - HOUR; from < T0 + 10 * DAY; from += HOUR) {
-        const byPartition = new Map<string, StreamEvent[]>();
-        for (const e of events.filter((x) => x.time >= from && x.time < from + HOUR)) {
-          for (const se of live.route(e, e.time)) byPartition.set(se.partitionId, [...(byPartition.get(se.partitionId) ?? []), se]);
-        }
-        for (const [partitionId, batch] of byPartition) {
-          const messages = batch.map((se) =>
-            JSON.stringify({
-              event: se.event,
-              arrivedAt: se.arrivedAt,
-              routedFor: se.routedFor,
-              origin: { source: `raw/${partitionId}`, sequenceNumber: se.sequenceNumber, index: 0 },
-            }),
-          );
-          streamed.push(...(await app.detect(messages, batchContext(partitionId, batch.length, batch[0].sequenceNumber))).alerts);
-        }
+        streamed.push(
+          ...(await detectRouted(
+            app,
+            live,
+            events.filter((x) => x.time >= from && x.time < from + HOUR),
+          )),
+        );
       }
       expect(streamed.map((a) => a.AlertId).sort()).toEqual(uninterrupted.map((a) => a.AlertId).sort());
       const health = await app.health();

@@ -3,6 +3,8 @@ import type { TokenCredential } from '@azure/core-auth';
 import { loadSettings } from '../../src/host/settings.js';
 import { Warden, type WardenDependencies } from '../../src/host/warden.js';
 import type { AzuriteInstance } from '../../src/dev/azurite.js';
+import type { PartitionRouter } from '../../src/eventhubs/partitioning.js';
+import type { Alert, NormalizedEvent, StreamEvent } from '../../src/model/index.js';
 
 /** Never asked for a token: these tests reach only Azurite, and nothing is sent to Sentinel or the keyed hub unless a test says so. */
 const noCredential: TokenCredential = { getToken: () => Promise.resolve(null) };
@@ -52,4 +54,36 @@ export function keyedActivity(n: number, time: number): string {
     details: {},
   };
   return JSON.stringify({ event, arrivedAt: time, origin: { source: 'warden-activity/0', sequenceNumber: n, index: 0 } });
+}
+
+/**
+ * Events through the app's detect function as the keyed hub delivers them: routed by `router`
+ * (numbered on from its last call), then per partition in batches of `batchSize`, each message
+ * marked as read from raw partition `raw/<partition>`. Returns the alerts detect raised.
+ */
+export async function detectRouted(app: Warden, router: PartitionRouter, events: readonly NormalizedEvent[], batchSize = Infinity): Promise<Alert[]> {
+  const byPartition = new Map<string, StreamEvent[]>();
+  for (const e of events) {
+    for (const se of router.route(e, e.time)) {
+      const list = byPartition.get(se.partitionId);
+      if (list) list.push(se);
+      else byPartition.set(se.partitionId, [se]);
+    }
+  }
+  const alerts: Alert[] = [];
+  for (const [partitionId, list] of byPartition) {
+    for (let i = 0; i < list.length; i += batchSize) {
+      const batch = list.slice(i, i + batchSize);
+      const messages = batch.map((se) =>
+        JSON.stringify({
+          event: se.event,
+          arrivedAt: se.arrivedAt,
+          routedFor: se.routedFor,
+          origin: { source: `raw/${partitionId}`, sequenceNumber: se.sequenceNumber, index: 0 },
+        }),
+      );
+      alerts.push(...(await app.detect(messages, batchContext(partitionId, batch.length, batch[0].sequenceNumber))).alerts);
+    }
+  }
+  return alerts;
 }
