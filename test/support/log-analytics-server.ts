@@ -18,9 +18,9 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { randomBytes, randomUUID } from 'node:crypto';
-import selfsigned from 'selfsigned';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import type { TableRows } from './log-analytics-rows.js';
+import { loopbackCertificate } from './loopback-certificate.js';
 
 export interface QueryRequest {
   workspace: string;
@@ -114,17 +114,7 @@ export async function startLogAnalyticsServer(options: LogAnalyticsServerOptions
   let rowCap = options.rowCap ?? 500_000;
   const token = options.token ?? randomBytes(24).toString('base64url');
   const identityHeader = randomBytes(12).toString('hex');
-  const pems = await selfsigned.generate([{ name: 'commonName', value: 'warden-log-analytics-test' }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    notAfterDate: new Date(Date.now() + 24 * 3600_000),
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] },
-    ],
-  });
+  const pems = await loopbackCertificate('warden-log-analytics-test');
   const requests: QueryRequest[] = [];
   let throttle = { n: 0, retryAfterSeconds: 0 };
   let failures = { n: 0, status: 500 };

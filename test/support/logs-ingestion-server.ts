@@ -12,8 +12,8 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import selfsigned from 'selfsigned';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import { loopbackCertificate } from './loopback-certificate.js';
 
 /** The service's limit on one call's body: "Maximum allowed content length: 1048576 bytes (1 MB)." */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -89,17 +89,7 @@ export async function startLogsIngestionServer(options: LogsIngestionServerOptio
   const streams = new Set(options.streams ?? ['Custom-WardenAlerts']);
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const token = randomBytes(24).toString('base64url');
-  const pems = await selfsigned.generate([{ name: 'commonName', value: 'warden-logs-ingestion-test' }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    notAfterDate: new Date(Date.now() + 24 * 3600_000),
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] },
-    ],
-  });
+  const pems = await loopbackCertificate('warden-logs-ingestion-test');
 
   const received = new Map<string, Record<string, unknown>[]>();
   const requests: ReceivedRequest[] = [];
