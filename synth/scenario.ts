@@ -255,7 +255,7 @@ export interface DemoManifest {
    */
   keyChain: { harvester: ManifestPrincipal; key: ManifestPrincipal; network: string; steps: { step: KeyChainStep; time: string }[] };
   /**
-   * The third chain: a user adds a client secret to a service principal that reads the directory,
+   * The third chain: a user adds a client secret to the app registration of a service principal that reads the directory,
    * and the secret signs it in from elsewhere and enumerates the directory through Graph.
    */
   credentialChain: {

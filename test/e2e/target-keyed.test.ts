@@ -41,7 +41,12 @@ beforeAll(async () => {
         activity: { partitions: 2 },
         resource: { partitions: 2 },
         // One raw sign-in hub and keyed hub per case: each case starts from an empty stream and state.
-        ...Object.fromEntries(CASES.flatMap(({ hubs }) => [[hubs.signin, { partitions: 2 }], [hubs.events, { partitions: PARTITIONS }]])),
+        ...Object.fromEntries(
+          CASES.flatMap(({ hubs }) => [
+            [hubs.signin, { partitions: 2 }],
+            [hubs.events, { partitions: PARTITIONS }],
+          ]),
+        ),
       },
     }),
     startLogsIngestionServer(),
@@ -112,51 +117,54 @@ async function host({ signin, events, prefix }: Case['hubs']): Promise<Standalon
 }
 
 describe('target-keyed routing on the test broker', () => {
-  it.each(CASES)('a secret added to $to in one body and used hours later in another raises sp-credential-added-then-used once, about the service principal', async ({ files, targetKey, hubs }) => {
-    expect(routeToPartition(ADDER, PARTITIONS)).not.toBe(routeToPartition(targetKey, PARTITIONS));
-    // The service principal's sign-ins are copied to its app id's partition: another one here.
-    expect(routeToPartition(APP_ID, PARTITIONS)).not.toBe(routeToPartition(SP, PARTITIONS));
-    const before = server.rows().filter((r) => r.RuleId === RULE).length;
-    const h = await host(hubs);
-    const producer = new EventHubProducerClient(broker.connectionString(hubs.signin));
-    try {
-      let sent = 0;
-      for (const name of files) {
-        const body = await readFile(fixture(name), 'utf8');
-        await producer.sendBatch([{ body: Buffer.from(body) }]);
-        sent += (JSON.parse(body) as { records: unknown[] }).records.length;
-        await waitFor(`ingest reading ${sent} records`, () => h.stats().records >= sent, 60_000);
-      }
-      await waitFor('every keyed event applied', () => h.stats().events >= h.stats().published, 60_000);
-      await waitFor('the alert sent', () => server.rows().filter((r) => r.RuleId === RULE).length > before, 60_000);
-      // Let anything sent twice arrive before counting.
-      await new Promise((r) => setTimeout(r, 1500));
-      // 11 records, 22 keyed events: the audit entry went to the adder's partition and to the target key's;
-      // each of the ten sign-ins to the service principal's and to its app id's.
-      expect(h.stats()).toMatchObject({ records: 11, published: 22, deadLettered: 0 });
-      const copies = broker
-        .partitionIds(hubs.events)
-        .flatMap((id) =>
-          broker.partitionEvents(hubs.events, id).map((e) => ({ id, body: JSON.parse(String(e.body)) as { event: { source: string }; routedFor?: string } })),
+  it.each(CASES)(
+    'a secret added to $to in one body and used hours later in another raises sp-credential-added-then-used once, about the service principal',
+    async ({ files, targetKey, hubs }) => {
+      expect(routeToPartition(ADDER, PARTITIONS)).not.toBe(routeToPartition(targetKey, PARTITIONS));
+      // The service principal's sign-ins are copied to its app id's partition: another one here.
+      expect(routeToPartition(APP_ID, PARTITIONS)).not.toBe(routeToPartition(SP, PARTITIONS));
+      const before = server.rows().filter((r) => r.RuleId === RULE).length;
+      const h = await host(hubs);
+      const producer = new EventHubProducerClient(broker.connectionString(hubs.signin));
+      try {
+        let sent = 0;
+        for (const name of files) {
+          const body = await readFile(fixture(name), 'utf8');
+          await producer.sendBatch([{ body: Buffer.from(body) }]);
+          sent += (JSON.parse(body) as { records: unknown[] }).records.length;
+          await waitFor(`ingest reading ${sent} records`, () => h.stats().records >= sent, 60_000);
+        }
+        await waitFor('every keyed event applied', () => h.stats().events >= h.stats().published, 60_000);
+        await waitFor('the alert sent', () => server.rows().filter((r) => r.RuleId === RULE).length > before, 60_000);
+        // Let anything sent twice arrive before counting.
+        await new Promise((r) => setTimeout(r, 1500));
+        // 11 records, 22 keyed events: the audit entry went to the adder's partition and to the target key's;
+        // each of the ten sign-ins to the service principal's and to its app id's.
+        expect(h.stats()).toMatchObject({ records: 11, published: 22, deadLettered: 0 });
+        const copies = broker
+          .partitionIds(hubs.events)
+          .flatMap((id) =>
+            broker.partitionEvents(hubs.events, id).map((e) => ({ id, body: JSON.parse(String(e.body)) as { event: { source: string }; routedFor?: string } })),
+          );
+        const bySource = (source: string) => copies.filter(({ body }) => body.event.source === source).map(({ id, body }) => [id, body.routedFor]);
+        expect(bySource('directory')).toEqual(
+          expect.arrayContaining([
+            [String(routeToPartition(ADDER, PARTITIONS)), undefined],
+            [String(routeToPartition(targetKey, PARTITIONS)), 'target'],
+          ]),
         );
-      const bySource = (source: string) => copies.filter(({ body }) => body.event.source === source).map(({ id, body }) => [id, body.routedFor]);
-      expect(bySource('directory')).toEqual(
-        expect.arrayContaining([
-          [String(routeToPartition(ADDER, PARTITIONS)), undefined],
-          [String(routeToPartition(targetKey, PARTITIONS)), 'target'],
-        ]),
-      );
-      expect(bySource('directory')).toHaveLength(2);
-      expect(new Set(bySource('signin').map(String))).toEqual(
-        new Set([`${routeToPartition(SP, PARTITIONS)},`, `${routeToPartition(APP_ID, PARTITIONS)},app`]),
-      );
-    } finally {
-      await producer.close();
-      await h.stop();
-    }
-    const rows = server.rows().filter((r) => r.RuleId === RULE);
-    expect(rows.slice(before).map((r) => [r.PrincipalId, r.IpAddresses, (r.Evidence as { appId?: string }).appId])).toEqual([
-      [SP, ['203.0.113.9', '192.0.2.45'], APP_ID],
-    ]);
-  });
+        expect(bySource('directory')).toHaveLength(2);
+        expect(new Set(bySource('signin').map(String))).toEqual(
+          new Set([`${routeToPartition(SP, PARTITIONS)},`, `${routeToPartition(APP_ID, PARTITIONS)},app`]),
+        );
+      } finally {
+        await producer.close();
+        await h.stop();
+      }
+      const rows = server.rows().filter((r) => r.RuleId === RULE);
+      expect(rows.slice(before).map((r) => [r.PrincipalId, r.IpAddresses, (r.Evidence as { appId?: string }).appId])).toEqual([
+        [SP, ['203.0.113.9', '192.0.2.45'], APP_ID],
+      ]);
+    },
+  );
 });

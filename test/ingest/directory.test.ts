@@ -164,7 +164,7 @@ describe('directory source (Entra audit)', () => {
     expect(event.details.addedKeyIds).toBeUndefined();
   });
 
-  it('keys a secret added to an application object on its app id, where its service principal\'s sign-ins reach too', () => {
+  it("keys a secret added to an application object on its app id, where its service principal's sign-ins reach too", () => {
     const base = secretAdded();
     const p = base.properties as Record<string, unknown>;
     const [target] = p.targetResources as Array<Record<string, unknown>>;
@@ -174,8 +174,18 @@ describe('directory source (Entra audit)', () => {
       operationName: operation,
       properties: { ...p, activityDisplayName: operation, targetResources: [{ ...target, id: APP_OBJECT, type: 'Application' }] },
     });
-    expect(event).toMatchObject({ operation: 'UPDATE APPLICATION – CERTIFICATES AND SECRETS MANAGEMENT', principalId: ADMIN.toLowerCase(), targetPrincipalId: APP_ID });
-    expect(event.details).toMatchObject({ targetType: 'Application', targetId: APP_OBJECT, targetAppId: APP_ID, addedKeyIds: NEW_KEY.toLowerCase(), addedKeyTypes: 'Password' });
+    expect(event).toMatchObject({
+      operation: 'UPDATE APPLICATION – CERTIFICATES AND SECRETS MANAGEMENT',
+      principalId: ADMIN.toLowerCase(),
+      targetPrincipalId: APP_ID,
+    });
+    expect(event.details).toMatchObject({
+      targetType: 'Application',
+      targetId: APP_OBJECT,
+      targetAppId: APP_ID,
+      addedKeyIds: NEW_KEY.toLowerCase(),
+      addedKeyTypes: 'Password',
+    });
     expect(event.principalAppId).toBeUndefined();
   });
 
