@@ -1,6 +1,5 @@
-import { defineRule, tunable, type DirectoryDetails, type SigninDetails } from '../src/engine/api.js';
+import { defineRule, nonHumanSignInFromNewIp, trustedIpPrefixesTunable, tunable, type DirectoryDetails, type SigninDetails } from '../src/engine/api.js';
 
-const NON_HUMAN = new Set(['servicePrincipal', 'managedIdentity']);
 const FEDERATED_ADDED = new Set(['added', 'changed']);
 
 /**
@@ -41,7 +40,7 @@ export default defineRule({
   tags: ['non-human-identity', 'sequence', 'multi-source', 'credentials', 'target-keyed'],
   keyBy: 'target',
   tunables: {
-    trustedIpPrefixes: tunable([] as string[], 'Address prefixes never counted as new (NAT gateways, build agents\' ranges), e.g. "10.20."'),
+    trustedIpPrefixes: trustedIpPrefixesTunable(),
   },
   kind: 'sequence',
   within: tunable('7d', 'Longest time from the credential added to its use from a new IP'),
@@ -56,15 +55,7 @@ export default defineRule({
         (e.details.addedKeyIds !== undefined || (e.details.federatedChange !== undefined && FEDERATED_ADDED.has(e.details.federatedChange))),
     },
     used: {
-      name: 'that credential signs in from an IP never seen for it',
-      sources: ['signin'],
-      where: (e, { trustedIpPrefixes }) =>
-        e.result === 'success' && NON_HUMAN.has(e.principalType) && e.ip !== undefined && !trustedIpPrefixes.some((p) => e.ip!.startsWith(p)),
-      firstSeen: {
-        value: 'ip',
-        horizon: tunable('30d', 'How long an address stays known after the identity last signed in from it'),
-        learning: tunable('7d', 'Nothing is a new address until the identity has been watched this long'),
-      },
+      ...nonHumanSignInFromNewIp('that credential signs in from an IP never seen for it'),
       relate: (e, { added }) => e.source === 'signin' && added.source === 'directory' && usesAdded(e.details, added.details),
     },
   },
