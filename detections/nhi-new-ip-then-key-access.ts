@@ -1,8 +1,7 @@
-import { defineRule, keyVaultObjectName, resourceName, tunable } from '../src/engine/api.js';
+import { defineRule, keyVaultObjectName, nonHumanSignInFromNewIp, resourceName, trustedIpPrefixesTunable, tunable } from '../src/engine/api.js';
 
 const SECRET_READS = ['SECRETGET', 'KEYGET', 'CERTIFICATEGET', 'SECRETBACKUP', 'KEYBACKUP'];
 const KEY_LISTINGS = ['MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION', 'MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION'];
-const NON_HUMAN = new Set(['servicePrincipal', 'managedIdentity']);
 
 /**
  * Service principals and managed identities sign in from the few addresses their hosts use. A
@@ -24,22 +23,12 @@ export default defineRule({
   sources: ['signin', 'keyvault', 'activity'],
   tags: ['non-human-identity', 'sequence', 'multi-source'],
   tunables: {
-    trustedIpPrefixes: tunable([] as string[], 'Address prefixes never counted as new (NAT gateways, build agents\' ranges), e.g. "10.20."'),
+    trustedIpPrefixes: trustedIpPrefixesTunable(),
   },
   kind: 'sequence',
   within: tunable('1h', 'Longest time from the sign-in to the secret read or key listing'),
   steps: {
-    signin: {
-      name: 'sign-in from an IP never seen for it',
-      sources: ['signin'],
-      where: (e, { trustedIpPrefixes }) =>
-        e.result === 'success' && NON_HUMAN.has(e.principalType) && e.ip !== undefined && !trustedIpPrefixes.some((p) => e.ip!.startsWith(p)),
-      firstSeen: {
-        value: 'ip',
-        horizon: tunable('30d', 'How long an address stays known after the identity last signed in from it'),
-        learning: tunable('7d', 'Nothing is a new address until the identity has been watched this long'),
-      },
-    },
+    signin: nonHumanSignInFromNewIp('sign-in from an IP never seen for it'),
     access: {
       name: 'secret read or key listing',
       sources: ['keyvault', 'activity'],

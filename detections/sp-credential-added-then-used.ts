@@ -1,6 +1,5 @@
-import { defineRule, tunable, type DirectoryDetails, type SigninDetails } from '../src/engine/api.js';
+import { defineRule, nonHumanSignInFromNewIp, trustedIpPrefixesTunable, tunable, type DirectoryDetails, type SigninDetails } from '../src/engine/api.js';
 
-const NON_HUMAN = new Set(['servicePrincipal', 'managedIdentity']);
 const FEDERATED_ADDED = new Set(['added', 'changed']);
 
 /**
@@ -16,19 +15,22 @@ function usesAdded(signin: SigninDetails, added: DirectoryDetails): boolean {
 
 /**
  * Planting a credential is how an attacker keeps access to a workload identity (Midnight Blizzard,
- * the SolarWinds actors): add a secret or certificate to a service principal that already holds
- * permissions, then sign in as it from their own infrastructure. Each half alone is routine —
- * credentials are rotated, workloads move — but the credential just added signing in from an
- * address the identity never used is the plant being used. The rule keys on the target: the
- * audit entry is about the service principal, and so are its sign-ins.
+ * the SolarWinds actors): add a secret or certificate to an application or service principal that
+ * already holds permissions, then sign in as it from their own infrastructure. Each half alone is
+ * routine — credentials are rotated, workloads move — but the credential just added signing in
+ * from an address the identity never used is the plant being used. The rule keys on the target:
+ * an entry about a service principal meets its sign-ins under its object id, an entry about an
+ * application (the commoner form) meets its service principal's sign-ins under the app id, as
+ * Sentinel joins AuditLogs to service principal sign-ins.
  */
 export default defineRule({
   id: 'sp-credential-added-then-used',
-  version: '1',
-  name: 'A credential added to a service principal signs in from an IP never seen for it',
+  version: '2',
+  name: 'A credential added to an application or service principal signs in from an IP never seen for it',
   description:
-    'Someone added a client secret, certificate or federated credential to a service principal, and within the time limit that credential (its key id) ' +
-    'signed the service principal in from an IP address never seen for it. That is a planted credential in use: the attacker added it with one identity and ' +
+    'Someone added a client secret, certificate or federated credential to an application (app registration) or a service principal, and within the time limit ' +
+    'that credential (its key id, or a federated sign-in) signed the service principal in from an IP address never seen for it. ' +
+    'That is a planted credential in use: the attacker added it with one identity and ' +
     'signs in as the workload from their own network. Check who added the credential (addedBy in the evidence) and whether the change was planned; ' +
     "if not, delete the credential, review the sign-ins and what the service principal did since, and the adder's account.",
   severity: 'High',
@@ -38,13 +40,13 @@ export default defineRule({
   tags: ['non-human-identity', 'sequence', 'multi-source', 'credentials', 'target-keyed'],
   keyBy: 'target',
   tunables: {
-    trustedIpPrefixes: tunable([] as string[], 'Address prefixes never counted as new (NAT gateways, build agents\' ranges), e.g. "10.20."'),
+    trustedIpPrefixes: trustedIpPrefixesTunable(),
   },
   kind: 'sequence',
   within: tunable('7d', 'Longest time from the credential added to its use from a new IP'),
   steps: {
     added: {
-      name: 'credential added to the service principal',
+      name: 'credential added to the application or service principal',
       sources: ['directory'],
       where: (e) =>
         e.source === 'directory' &&
@@ -53,19 +55,14 @@ export default defineRule({
         (e.details.addedKeyIds !== undefined || (e.details.federatedChange !== undefined && FEDERATED_ADDED.has(e.details.federatedChange))),
     },
     used: {
-      name: 'that credential signs in from an IP never seen for it',
-      sources: ['signin'],
-      where: (e, { trustedIpPrefixes }) =>
-        e.result === 'success' && NON_HUMAN.has(e.principalType) && e.ip !== undefined && !trustedIpPrefixes.some((p) => e.ip!.startsWith(p)),
-      firstSeen: {
-        value: 'ip',
-        horizon: tunable('30d', 'How long an address stays known after the identity last signed in from it'),
-        learning: tunable('7d', 'Nothing is a new address until the identity has been watched this long'),
-      },
+      ...nonHumanSignInFromNewIp('that credential signs in from an IP never seen for it'),
       relate: (e, { added }) => e.source === 'signin' && added.source === 'directory' && usesAdded(e.details, added.details),
     },
   },
   evidence: ({ steps: { added, used } }) => ({
+    appId: used.appId,
+    addedTo: added.details.targetType,
+    addedToName: added.details.targetName,
     credentialKeyId: used.details.credentialKeyId ?? used.details.federatedCredentialId,
     type: used.details.clientCredentialType ?? added.details.addedKeyTypes,
     addedName: added.details.addedKeyNames ?? added.details.federatedName,

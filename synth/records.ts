@@ -419,8 +419,10 @@ export interface CredentialAddedOptions {
   /** The user who adds the credential. */
   actor: Principal;
   ip: string;
-  /** The service principal it is added to, with the credentials it had. */
+  /** The service principal whose application (app registration) it is added to, with the credentials it had. */
   target: Principal;
+  /** The application object's id: the entry names the application, not the service principal. */
+  applicationObjectId: string;
   before: readonly AuditKeyCredential[];
   added: AuditKeyCredential;
   userAgent?: string;
@@ -428,16 +430,23 @@ export interface CredentialAddedOptions {
 
 const keyDescription = (k: AuditKeyCredential) => `[KeyIdentifier=${k.keyId},KeyType=${k.type},KeyUsage=Verify,DisplayName=${k.name}]`;
 
-/** "Add service principal credentials" by a user, as the Entra diagnostic setting streams it (directoryAudit schema). */
+/**
+ * A client secret or certificate added to an app registration by a user, as the Entra diagnostic
+ * setting streams it (directoryAudit schema): "Update application – Certificates and secrets
+ * management", the entry the portal's Certificates & secrets page and `az ad app credential reset`
+ * leave, about the application object (its object id, its app id in AdditionalDetails).
+ */
 export function credentialAddedRecord(ctx: SynthContext, o: CredentialAddedOptions): StreamRecord {
   const { tenant, rng } = ctx;
   const correlationId = rng.guid();
   const time = azureTime(o.time);
   const userAgent = o.userAgent ?? o.actor.userAgent;
+  // Entra logs the name with an en dash and a trailing space.
+  const operation = 'Update application – Certificates and secrets management ';
   return {
     time,
     resourceId: `/tenants/${tenant.id}/providers/Microsoft.aadiam`,
-    operationName: 'Add service principal credentials',
+    operationName: operation,
     operationVersion: '1.0',
     category: 'AuditLogs',
     tenantId: tenant.id,
@@ -453,16 +462,16 @@ export function credentialAddedRecord(ctx: SynthContext, o: CredentialAddedOptio
       correlationId,
       result: 'success',
       resultReason: '',
-      activityDisplayName: 'Add service principal credentials',
+      activityDisplayName: operation,
       activityDateTime: time.replace('Z', '+00:00'),
       loggedByService: 'Core Directory',
       operationType: 'Update',
       initiatedBy: { user: { id: o.actor.objectId, displayName: null, userPrincipalName: o.actor.upn, ipAddress: o.ip, roles: [] } },
       targetResources: [
         {
-          id: o.target.objectId,
+          id: o.applicationObjectId,
           displayName: o.target.name,
-          type: 'ServicePrincipal',
+          type: 'Application',
           administrativeUnits: [],
           modifiedProperties: [
             {

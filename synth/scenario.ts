@@ -255,7 +255,7 @@ export interface DemoManifest {
    */
   keyChain: { harvester: ManifestPrincipal; key: ManifestPrincipal; network: string; steps: { step: KeyChainStep; time: string }[] };
   /**
-   * The third chain: a user adds a client secret to a service principal that reads the directory,
+   * The third chain: a user adds a client secret to the app registration of a service principal that reads the directory,
    * and the secret signs it in from elsewhere and enumerates the directory through Graph.
    */
   credentialChain: {
@@ -654,7 +654,8 @@ const RECON_PATHS = [
  * The third chain, on its own random stream so the other chains' records stay as they were:
  * sp-hr-directory-sync signs in with its certificate every 10 minutes and reads users through
  * Graph; at T+33 min frank.moreau (a helpdesk admin whose session is in an attacker's hands) adds
- * a client secret to it; at T+42 that secret signs it in from an address it never used, and the
+ * a client secret to its app registration (the audit entry names the application, not the
+ * service principal); at T+42 that secret signs it in from an address it never used, and the
  * token maps the directory through Graph.
  */
 function credentialChainRecords(tenant: Tenant, seed: number, start: number) {
@@ -707,6 +708,8 @@ function credentialChainRecords(tenant: Tenant, seed: number, start: number) {
       actor: frank,
       ip: frank.ips[0],
       target: sync,
+      // From its own fork: the chain's other random values stay as they were.
+      applicationObjectId: new Rng(seed).fork('demo-credential-planting-application').guid(),
       before: [{ keyId: certificate.keyId, type: 'AsymmetricX509Cert', name: 'CN=sp-hr-directory-sync' }],
       added: secret,
     }),
@@ -745,7 +748,7 @@ function credentialChainRecords(tenant: Tenant, seed: number, start: number) {
   return {
     records: out,
     manifest: {
-      adder: manifestEntry(frank, 'helpdesk admin whose session adds a client secret to sp-hr-directory-sync at T+33 min'),
+      adder: manifestEntry(frank, "helpdesk admin whose session adds a client secret to sp-hr-directory-sync's app registration at T+33 min"),
       target: {
         ...manifestEntry(
           sync,

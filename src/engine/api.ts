@@ -15,7 +15,7 @@ export {
   type RuleContext,
   type EntityType,
 } from './rule.js';
-export { resourceName, keyVaultObject, keyVaultObjectName } from './helpers.js';
+export { resourceName, keyVaultObject, keyVaultObjectName, nonHumanSignInFromNewIp, trustedIpPrefixesTunable } from './helpers.js';
 export { FIRST_PARTY_NOISE_APPS } from './first-party.js';
 export type { EventValue, EventField } from './kinds/schema.js';
 export type { MatchEvidence } from './kinds/match.js';

@@ -37,9 +37,9 @@ export interface CompiledRule {
   readonly learning: readonly LearningPeriod[];
   /** The built-in allow-list, then the rule's `where`, with its tunables bound. */
   accepts(e: NormalizedEvent): boolean;
-  /** The grouping key, or undefined to skip the event. */
+  /** The grouping key of a rule keyed on the actor, or undefined to skip the event. */
   keyOf(e: NormalizedEvent): string | undefined;
-  /** Keyed on the target principal (`keyBy: 'target'`): applies an event's target copy, not its actor copy. */
+  /** Keyed on the target principal (`keyBy: 'target'`): applies an event's target (or app) copy, not its actor copy, under the key the evaluator gives it. */
   readonly onTarget: boolean;
   readonly logic: KindLogic<KeyState>;
   /** What the rule's functions consult besides the event (shared by the detector's rules). */
@@ -52,7 +52,6 @@ export interface CompiledRule {
 }
 
 const byPrincipal = (e: NormalizedEvent) => e.principalId;
-const byTarget = (e: NormalizedEvent) => e.targetPrincipalId ?? e.principalId;
 const always = () => true;
 const noEvidence = () => ({});
 
@@ -113,7 +112,7 @@ export function compileRule(
     subscriptions: kind.subscriptions,
     learning: kind.learning ?? [],
     accepts: acceptsOf(def.where as Filter | undefined, tunables, context),
-    keyOf: keyBy === 'target' ? byTarget : (groupBy ?? byPrincipal),
+    keyOf: groupBy ?? byPrincipal,
     onTarget: keyBy === 'target',
     logic: kind.logic,
     title: typeof title === 'function' ? title : () => title,

@@ -1,4 +1,4 @@
-import type { Alert, NormalizedEvent, StreamEvent } from '../model/index.js';
+import { servesActor, type Alert, type NormalizedEvent, type RoutedFor, type StreamEvent } from '../model/index.js';
 import type { CompiledRule } from './compile.js';
 import { SeedOverLiveStateError } from './errors.js';
 import { buildAlert } from './evidence.js';
@@ -54,7 +54,7 @@ export interface Counters {
   duplicatesSkipped: number;
   /** Events skipped as copies of one applied before from the same origin (an ingest batch published twice). */
   republishedSkipped: number;
-  /** Copies of events applied for their target principal's key, on its partition (not counted in `events`). */
+  /** Copies of events applied for their target principal's (or app id's) key, on its partition (not counted in `events`). */
   targetCopies: number;
   /** Events skipped because history seeded them already (before the partition's seed cut-over, or seeded by an earlier `warden seed`). */
   seededSkipped: number;
@@ -267,10 +267,11 @@ export class PartitionEvaluator {
       }
       meta.o[origin.source] = [origin.sequenceNumber, origin.index];
     }
-    // A target's copy (routedFor 'target') is the actor's event seen again on another partition: counted apart, and the actor not aged here.
+    // A target's or app's copy is the actor's event seen again on another partition: counted apart, and the actor not aged here.
     const routedFor = se.routedFor;
-    if (routedFor === 'target') this.counters.targetCopies++;
-    else this.counters.events++;
+    const forActor = servesActor(routedFor);
+    if (forActor) this.counters.events++;
+    else this.counters.targetCopies++;
     this.applied++;
     const e = se.event;
     const lateness = this.options.allowedLatenessMs;
@@ -282,38 +283,22 @@ export class PartitionEvaluator {
       else if (advanceWatermark(meta, e.time, skew)) this.counters.ahead++;
     }
     if (meta.f === undefined || e.time < meta.f) meta.f = e.time;
-    if (e.principalId && routedFor !== 'target') this.age(e.principalId, e.time);
+    if (e.principalId && forActor) this.age(e.principalId, e.time);
     const rules = this.index.lookup(e.source, e.operation);
     if (!rules.length) return;
-    const pid = this.partitionId;
-    const seq = se.sequenceNumber;
-    // Each copy serves the rules of the key it was routed for, so no rule counts an event twice.
-    const forTarget = routedFor !== undefined || e.targetPrincipalId === undefined;
-    const forActor = routedFor !== 'target';
+    // Each copy serves the rules of the keys it was routed for, so no rule counts an event twice under one key.
+    const targetKey = targetKeyOf(e, routedFor);
+    const appKey = routedFor === 'actor+app' ? e.principalAppId : undefined;
     for (const rule of rules) {
       try {
-        if (!(rule.onTarget ? forTarget : forActor) || !rule.accepts(e)) continue;
-        const key = rule.keyOf(e);
-        if (!key) continue;
-        const map = this.states[rule.index];
-        let st = map.get(key);
-        if (st) {
-          if (st.p === pid && st.q >= seq) continue;
-          this.prune(rule, st, key);
-        }
-        const fresh = st === undefined;
-        st ??= { p: pid, q: seq };
-        const evaluation = this.evaluations[rule.index];
-        const holds = rule.logic.apply(st, e, key, evaluation);
-        if (evaluation.drafts.length) this.alerts(rule, evaluation.drafts, se.arrivedAt, out);
-        if (holds === UNCHANGED) continue;
-        st.p = pid;
-        st.q = seq;
-        // A key that held state and now holds nothing stays as a tombstone {p, q} until a later
-        // sweep: deleting it now could lose, after a failed flush, the fact that this event was applied.
-        if (holds || st.a !== undefined || !fresh) {
-          if (fresh) map.set(key, st);
-          this.dirty[rule.index].set(key, st);
+        if (rule.onTarget) {
+          if (targetKey === undefined || !rule.accepts(e)) continue;
+          this.applyRule(rule, se, targetKey, out);
+          if (appKey !== undefined) this.applyRule(rule, se, appKey, out);
+        } else {
+          if (!forActor || !rule.accepts(e)) continue;
+          const key = rule.keyOf(e);
+          if (key) this.applyRule(rule, se, key, out);
         }
       } catch (err) {
         // An alert raised before the rule threw still goes out, as it would have without the error.
@@ -323,6 +308,32 @@ export class PartitionEvaluator {
         this.counters.ruleErrors[rule.id] = (this.counters.ruleErrors[rule.id] ?? 0) + 1;
         if (this.counters.ruleErrorSamples.length < 10) this.counters.ruleErrorSamples.push(`${rule.id}: ${(err as Error).message} (event ${e.id})`);
       }
+    }
+  }
+
+  /** Apply one event to one rule under one key (unless that key's state has applied it already). */
+  private applyRule(rule: CompiledRule, se: StreamEvent, key: string, out: Alert[]): void {
+    const map = this.states[rule.index];
+    const pid = this.partitionId;
+    const seq = se.sequenceNumber;
+    let st = map.get(key);
+    if (st) {
+      if (st.p === pid && st.q >= seq) return;
+      this.prune(rule, st, key);
+    }
+    const fresh = st === undefined;
+    st ??= { p: pid, q: seq };
+    const evaluation = this.evaluations[rule.index];
+    const holds = rule.logic.apply(st, se.event, key, evaluation);
+    if (evaluation.drafts.length) this.alerts(rule, evaluation.drafts, se.arrivedAt, out);
+    if (holds === UNCHANGED) return;
+    st.p = pid;
+    st.q = seq;
+    // A key that held state and now holds nothing stays as a tombstone {p, q} until a later
+    // sweep: deleting it now could lose, after a failed flush, the fact that this event was applied.
+    if (holds || st.a !== undefined || !fresh) {
+      if (fresh) map.set(key, st);
+      this.dirty[rule.index].set(key, st);
     }
   }
 
@@ -488,5 +499,24 @@ function parse(json: string): unknown {
     return JSON.parse(json);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The key rules keyed on the target apply a copy under: the target's (its copy, or the one copy
+ * serving actor and target); for the actor's copy of an event without a target, the actor's; for
+ * an app copy, the actor's app id (a copy serving actor and app is applied under the app id too).
+ */
+function targetKeyOf(e: NormalizedEvent, routedFor: RoutedFor | undefined): string | undefined {
+  switch (routedFor) {
+    case undefined:
+      return e.targetPrincipalId === undefined ? e.principalId : undefined;
+    case 'target':
+    case 'both':
+      return e.targetPrincipalId ?? e.principalId;
+    case 'app':
+      return e.principalAppId;
+    case 'actor+app':
+      return e.principalId;
   }
 }

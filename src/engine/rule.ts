@@ -113,8 +113,9 @@ interface RuleBase<S extends Source, TT, KE, X, Steps> {
   groupBy?: (event: SourceEvent<S>) => string | undefined;
   /**
    * `'target'`: key each event on the principal it changed (`targetPrincipalId`: the service
-   * principal a secret was added to) when it has one, else on its actor, so a change to an identity
-   * and that identity's own later events meet under one key. Default `'actor'`. Not with `groupBy`.
+   * principal a secret was added to, an application by its app id) when it has one, else on its
+   * actor — and a service principal's sign-in on its app id (`principalAppId`) as well — so a change
+   * to an identity and that identity's own later events meet under one key. Default `'actor'`. Not with `groupBy`.
    */
   keyBy?: KeyBy;
   /** More evidence, from the alert's events; texts are redacted like event fields. The title sees it. */

@@ -1,6 +1,6 @@
 import { EventHubProducerClient, type EventDataBatch, type RetryOptions } from '@azure/event-hubs';
 
-import { NormalizedEventSchema, ROUTED_FOR, type NormalizedEvent, type RoutedFor, type StreamEvent } from '../model/index.js';
+import { NormalizedEventSchema, ROUTED_FOR, servesActor, type NormalizedEvent, type RoutedFor, type StreamEvent } from '../model/index.js';
 import { keyedRoutes } from './partitioning.js';
 import { EventHubConnection } from './connection.js';
 import { WardenError } from '../common/errors.js';
@@ -15,7 +15,7 @@ export interface KeyedEvent {
   event: NormalizedEvent;
   arrivedAt: number;
   origin: NonNullable<StreamEvent['origin']>;
-  /** Set by the publisher on an event's copy for its target principal (see keyedRoutes); absent on the actor's. */
+  /** Set by the publisher on an event's copy for its target principal or app id (see keyedRoutes); absent on the actor's. */
   routedFor?: RoutedFor;
 }
 
@@ -81,7 +81,7 @@ export interface PublishStats {
  * Publishes normalized events to the keyed hub, each principal's events to one partition (FNV-1a
  * of the principal over the hub's partitions: the routing `warden replay --partitions` uses), so
  * one detect instance at a time holds a principal's state. An event with a target principal goes
- * to the target's partition too, that copy marked `routedFor` (keyedRoutes). Per partition the events go in one
+ * (or an application's service principal's event with its app id) to that key's partition too, that copy marked `routedFor` (keyedRoutes). Per partition the events go in one
  * batch (or consecutive batches, one after the other) in the order given: events of one origin
  * then reach each partition in their raw order, which is how detect tells a copy from a new event
  * when a batch is published again (after a failed send or a crash before the checkpoint). A failed
@@ -143,8 +143,8 @@ export class KeyedHubPublisher {
         batch = await this.client.createBatch({ partitionId });
         if (batch.tryAdd(data)) continue;
       }
-      // Its other copy (the same event) is reported already, or will be: one dead letter per event.
-      if (e.routedFor !== 'target') stats.tooLarge.push(e);
+      // Its actor's copy (the same event) is reported already, or will be: one dead letter per event.
+      if (servesActor(e.routedFor)) stats.tooLarge.push(e);
     }
     if (batch.count > 0) await send();
   }

@@ -19,22 +19,31 @@ export function routeToPartition(principalId: string, partitions: number): numbe
 /**
  * Where an event goes on the keyed hub: its principal's partition and, for an event with a target
  * principal (a secret added to a service principal), the target's partition as well, each copy
- * marked with the key it is for. When both are on one partition, one copy serves both. An event
- * without a target (nearly all) costs one route, as before. `emit` is called once per copy.
+ * marked with the key it is for. An event without a target whose actor is an application's
+ * service principal (`principalAppId`) goes to the app id's partition too, where changes to the
+ * application object are keyed. When two keys share a partition, one copy serves both. An event
+ * with neither (nearly all) costs one route, as before. `emit` is called once per copy.
  */
 export function keyedRoutes(event: NormalizedEvent, partitions: number, emit: (partition: number, routedFor?: RoutedFor) => void): void {
   const actor = routeToPartition(event.principalId, partitions);
   const targetId = event.targetPrincipalId;
-  if (targetId === undefined) return emit(actor);
-  const target = routeToPartition(targetId, partitions);
-  if (target === actor) return emit(actor, 'both');
+  if (targetId !== undefined) {
+    const target = routeToPartition(targetId, partitions);
+    if (target === actor) return emit(actor, 'both');
+    emit(actor);
+    return emit(target, 'target');
+  }
+  const appId = event.principalAppId;
+  if (appId === undefined || appId === event.principalId) return emit(actor);
+  const app = routeToPartition(appId, partitions);
+  if (app === actor) return emit(actor, 'actor+app');
   emit(actor);
-  emit(target, 'target');
+  emit(app, 'app');
 }
 
 /**
  * The in-process keyed bus of replay and rule tests: routes each event to its principal's
- * partition (and a target's copy to the target's, see keyedRoutes) and numbers it there, as the
+ * partition (and a target's or app's copy to theirs, see keyedRoutes) and numbers it there, as the
  * keyed Event Hub would.
  */
 export class PartitionRouter {
@@ -45,7 +54,7 @@ export class PartitionRouter {
     this.next = new Array<number>(partitions).fill(0);
   }
 
-  /** The keyed copies of one event (one, or two for an event with a target on another partition), appended to `out`. */
+  /** The keyed copies of one event (one, or two for an event with a target or app key on another partition), appended to `out`. */
   route(event: NormalizedEvent, arrivedAt: number, out: StreamEvent[] = []): StreamEvent[] {
     keyedRoutes(event, this.partitions, (partition, routedFor) => {
       const se: StreamEvent = { event, arrivedAt, partitionId: String(partition), sequenceNumber: this.next[partition]++ };

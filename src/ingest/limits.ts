@@ -81,6 +81,7 @@ export function boundEvent(e: NormalizedEvent): void {
   if (e.resourceType !== undefined) e.resourceType = boundedLower(e.resourceType, MAX_ID_LENGTH);
   if (e.resourceId !== undefined) e.resourceId = boundedLower(e.resourceId, MAX_RESOURCE_ID_LENGTH);
   if (e.targetPrincipalId !== undefined) e.targetPrincipalId = boundedLower(e.targetPrincipalId, MAX_ID_LENGTH);
+  if (e.principalAppId !== undefined) e.principalAppId = boundedLower(e.principalAppId, MAX_ID_LENGTH);
   const details = e.details;
   for (const name in details) {
     const v = details[name];

@@ -209,6 +209,13 @@ export const NormalizedEventSchema = z.object({
    * on it (docs/architecture.md, "Target-keyed events").
    */
   targetPrincipalId: lowerGuidish.optional(),
+  /**
+   * The actor's application (client) id when the actor is an application's service principal
+   * signing in. A change to the application object (a secret, certificate or federated credential
+   * added to it) is keyed on this id, the only one its audit entry shares with the sign-in; the
+   * keyed hub routes the event to this id's partition too (docs/architecture.md, "Target-keyed events").
+   */
+  principalAppId: lowerGuidish.optional(),
   details: DetailsSchema,
 });
 export type NormalizedEvent = z.infer<typeof NormalizedEventSchema>;
@@ -239,10 +246,17 @@ export interface RecordLocation {
 /**
  * Which key a keyed copy of an event was routed for, when it is not (only) the actor's: `target`
  * on the target principal's partition, `both` when actor and target share a partition (one copy
- * serves both). Absent: the actor's copy, the only one an event without a target has.
+ * serves both); for an event without a target but with a `principalAppId`, `app` on the app id's
+ * partition and `actor+app` when actor and app share one. Absent: the actor's copy, the only one
+ * an event with neither has.
  */
-export type RoutedFor = 'target' | 'both';
-export const ROUTED_FOR: readonly RoutedFor[] = ['target', 'both'];
+export type RoutedFor = 'target' | 'both' | 'app' | 'actor+app';
+export const ROUTED_FOR: readonly RoutedFor[] = ['target', 'both', 'app', 'actor+app'];
+
+/** Whether a copy routed for `routedFor` serves its actor's key (rules keyed on the actor apply it). */
+export function servesActor(routedFor: RoutedFor | undefined): boolean {
+  return routedFor === undefined || routedFor === 'both' || routedFor === 'actor+app';
+}
 
 /**
  * A normalized event as the detect stage sees it: with the arrival time (for
@@ -263,7 +277,7 @@ export interface StreamEvent {
    * batch published again). Absent in replay, where nothing is published twice.
    */
   origin?: { source: string; sequenceNumber: number; index: number };
-  /** The key this copy was routed for (absent: the actor's). Rules keyed on the target apply only its target copy, the others only its actor copy. */
+  /** The key this copy was routed for (absent: the actor's). Rules keyed on the target apply only its target (or app) copy, the others only its actor copy. */
   routedFor?: RoutedFor;
 }
 

@@ -126,6 +126,9 @@ describe('warden demo (npm start)', () => {
     expect(planted.Title).toContain(adder.name);
     expect(planted.Title).toContain(target.attackIp);
     expect(planted.IpAddresses).toContain(target.attackIp);
+    // The secret was added to the app registration: the alert names the service principal that signed in, the app id in evidence.
+    expect(planted.PrincipalId).toBe(target.principalId);
+    expect(planted.Evidence).toMatchObject({ addedTo: 'Application', appId: target.appId });
   });
 
   it('gives every alert the Alert contract, and no alert carries a key, token or SAS signature', () => {

@@ -31,16 +31,30 @@ const credentialAdded = (at: number, actor: string, target = TARGET, keyId = KEY
     resourceId: undefined,
     details: { targetId: target, targetType: 'ServicePrincipal', addedKeyIds: keyId, addedKeyTypes: 'Password' },
   });
-const signin = (at: number, ip: string, keyId?: string): NormalizedEvent =>
+const signin = (at: number, ip: string, keyId?: string, principalAppId?: string, principalId = TARGET): NormalizedEvent =>
   ev(at, {
     source: 'signin',
     category: 'ServicePrincipalSignInLogs',
     operation: 'SIGN-IN ACTIVITY',
-    principalId: TARGET,
+    principalId,
     ip,
     subscriptionId: undefined,
     resourceId: undefined,
+    ...(principalAppId ? { appId: principalAppId, principalAppId } : {}),
     details: keyId ? { credentialKeyId: keyId } : {},
+  });
+/** A secret added to an application object: the entry names the application's object id and its app id, not the service principal. */
+const addedToApplication = (at: number, actor: string, appId: string, keyId = KEY): NormalizedEvent =>
+  ev(at, {
+    source: 'directory',
+    category: 'AuditLogs',
+    operation: 'UPDATE APPLICATION – CERTIFICATES AND SECRETS MANAGEMENT',
+    principalId: actor,
+    principalType: 'user',
+    targetPrincipalId: appId,
+    subscriptionId: undefined,
+    resourceId: undefined,
+    details: { targetId: 'aaaa0000-0000-4000-8000-00000000a991', targetType: 'Application', targetAppId: appId, addedKeyIds: keyId, addedKeyTypes: 'Password' },
   });
 
 const addedThenUsed = defineRule({
@@ -97,8 +111,39 @@ const changesByActor = defineRule({
   window: '1h',
 });
 
-const RULES: Rule[] = [addedThenUsed, changesToTarget, changesByActor];
+/** Sign-ins counted by their actor: sees a sign-in's actor copy, never its app copy. */
+const signinsByActor = defineRule({
+  id: 'test-signins-by-actor',
+  version: '1',
+  title: 'three sign-ins by one actor',
+  description: 'test rule',
+  severity: 'Low',
+  tactics: ['InitialAccess'],
+  techniques: ['T1078.004'],
+  sources: ['signin'],
+  kind: 'threshold',
+  threshold: 3,
+  window: '1h',
+});
+
+const RULES: Rule[] = [addedThenUsed, changesToTarget, changesByActor, signinsByActor];
 const detector = (store?: InMemoryStateStore) => new Detector(RULES, { store, now: () => T0 + 30 * DAY });
+
+/**
+ * History, change and use in three batches, with a restart after the change: a new instance from
+ * the store, given the batch in hand at the crash again, then the use, raises the one alert an
+ * uninterrupted run raises (same AlertId), and nothing when every batch is delivered again.
+ */
+async function expectOneAlertAcrossARestore(list: StreamEvent[][]): Promise<void> {
+  const store = new InMemoryStateStore();
+  expect(await drive(detector(store), list.slice(0, 2))).toEqual([]);
+  const restored = detector(store);
+  expect(await drive(restored, [list[1]])).toEqual([]);
+  const alerts = await drive(restored, list.slice(2));
+  expect(alerts.map((a) => a.RuleId)).toEqual(['test-credential-added-then-used']);
+  expect(await drive(restored, list)).toEqual([]);
+  expect(alerts.map((a) => a.AlertId)).toEqual((await drive(detector(), list)).map((a) => a.AlertId));
+}
 
 describe('routing an event with a target principal', () => {
   it('sends it to the actor and, marked, to the target; one copy for both when they share a partition; one as before without a target', () => {
@@ -130,6 +175,81 @@ describe('routing an event with a target principal', () => {
     expect(parseKeyedEvent(JSON.stringify({ ...message, routedFor: 'target' })).routedFor).toBe('target');
     expect(parseKeyedEvent(JSON.stringify(message)).routedFor).toBeUndefined();
     expect(() => parseKeyedEvent(JSON.stringify({ ...message, routedFor: 'everyone' }))).toThrow(KeyedEventFormatError);
+    for (const routedFor of ['app', 'actor+app'] as const) expect(parseKeyedEvent(JSON.stringify({ ...message, routedFor })).routedFor).toBe(routedFor);
+  });
+});
+
+// An application's app id on partition 2, its service principal (TARGET) on 0, the admin on 1; another app on the service principal's partition.
+const APP = principalOn(2);
+const APP_BESIDE = principalOn(0, [TARGET, NEIGHBOUR]);
+
+describe('a credential added to an application object meets its service principal on the app id', () => {
+  const copies = (e: NormalizedEvent) => {
+    const out: Array<[number, string | undefined]> = [];
+    keyedRoutes(e, PARTITIONS, (partition, routedFor) => out.push([partition, routedFor]));
+    return out;
+  };
+
+  it("routes the entry to the app id's partition and a service principal's sign-in there too; one copy when they share a partition; nothing more for others", () => {
+    expect(copies(addedToApplication(0, ADMIN, APP))).toEqual([
+      [1, undefined],
+      [2, 'target'],
+    ]);
+    expect(copies(signin(0, '192.0.2.1', KEY, APP))).toEqual([
+      [0, undefined],
+      [2, 'app'],
+    ]);
+    expect(copies(signin(0, '192.0.2.1', KEY, APP_BESIDE))).toEqual([[0, 'actor+app']]);
+    // A sign-in without an app key (a user's, a managed identity's): one copy, as before.
+    expect(copies(signin(0, '192.0.2.1', KEY))).toEqual([[0, undefined]]);
+  });
+
+  it('a secret added to the application in one batch and used hours later from a new IP: one alert, naming the service principal', async () => {
+    for (const appId of [APP, APP_BESIDE]) {
+      const router = new PartitionRouter(PARTITIONS);
+      const d = detector();
+      const history = router.routeAll([signin(0, '198.51.100.7', 'old-key', appId), signin(2 * HOUR, '198.51.100.7', 'old-key', appId)], T0);
+      const added = router.routeAll([addedToApplication(3 * HOUR, ADMIN, appId)], T0 + 3 * HOUR);
+      const used = router.routeAll([signin(7 * HOUR, '203.0.113.66', KEY, appId)], T0 + 7 * HOUR);
+      const alerts = await drive(d, [history, added, used]);
+      expect(alerts.map((a) => [a.RuleId, a.PrincipalId])).toEqual([['test-credential-added-then-used', TARGET]]);
+      expect(alerts[0].Evidence.steps).toMatchObject([{ step: 'added' }, { step: 'used', ip: '203.0.113.66' }]);
+      // Four events; the entry's target copy, and each sign-in's app copy unless it shares the actor's partition.
+      expect(d.stats()).toMatchObject({ events: 4, targetCopies: appId === APP ? 4 : 1 });
+    }
+  });
+
+  it('used from a known IP, or another key from a new IP, raises nothing', async () => {
+    const router = new PartitionRouter(PARTITIONS);
+    const batches = [
+      router.routeAll([signin(0, '198.51.100.7', 'old-key', APP), signin(2 * HOUR, '198.51.100.7', 'old-key', APP)], T0),
+      router.routeAll([addedToApplication(3 * HOUR, ADMIN, APP)], T0),
+      router.routeAll([signin(5 * HOUR, '198.51.100.7', KEY, APP), signin(6 * HOUR, '203.0.113.66', 'another-key', APP)], T0),
+    ];
+    expect(await drive(detector(), batches)).toEqual([]);
+  });
+
+  it('a rule keyed on the actor counts each sign-in once, whether its app copy is apart or shares its copy', async () => {
+    for (const appId of [APP, APP_BESIDE]) {
+      const router = new PartitionRouter(PARTITIONS);
+      const two = router.routeAll([signin(0, '198.51.100.7', 'old-key', appId), signin(MIN, '198.51.100.7', 'old-key', appId)], T0);
+      expect(await drive(detector(), [two])).toEqual([]);
+      const three = router.routeAll(
+        [signin(0, '198.51.100.7', 'old-key', appId), signin(MIN, '198.51.100.7', 'old-key', appId), signin(2 * MIN, '198.51.100.7', 'old-key', appId)],
+        T0,
+      );
+      expect((await drive(detector(), [three])).map((a) => [a.RuleId, a.Evidence.count])).toEqual([['test-signins-by-actor', 3]]);
+    }
+  });
+
+  it('restored from stored state and given the batches again: the same one alert, nothing counted twice', async () => {
+    const router = new PartitionRouter(PARTITIONS);
+    const list: StreamEvent[][] = [
+      router.routeAll([signin(0, '198.51.100.7', 'old-key', APP), signin(2 * HOUR, '198.51.100.7', 'old-key', APP)], T0),
+      router.routeAll([addedToApplication(3 * HOUR, ADMIN, APP)], T0),
+      router.routeAll([signin(7 * HOUR, '203.0.113.66', KEY, APP)], T0),
+    ];
+    await expectOneAlertAcrossARestore(list);
   });
 });
 
@@ -179,15 +299,7 @@ describe('rules keyed on the target', () => {
       router.routeAll([credentialAdded(3 * HOUR, ADMIN)], T0),
       router.routeAll([signin(7 * HOUR, '203.0.113.66', KEY)], T0),
     ];
-    const store = new InMemoryStateStore();
-    expect(await drive(detector(store), list.slice(0, 2))).toEqual([]);
-    // A new instance: state from the store; the batch in hand at the crash comes again.
-    const restored = detector(store);
-    expect(await drive(restored, [list[1]])).toEqual([]);
-    const alerts = await drive(restored, list.slice(2));
-    expect(alerts.map((a) => a.RuleId)).toEqual(['test-credential-added-then-used']);
-    expect(await drive(restored, list)).toEqual([]);
-    expect(alerts.map((a) => a.AlertId)).toEqual((await drive(detector(), list)).map((a) => a.AlertId));
+    await expectOneAlertAcrossARestore(list);
   });
 
   it("refuses keyBy 'target' with groupBy, and a keyBy it does not know", () => {

@@ -8,6 +8,7 @@ const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const ADMIN = 'C1A2B3C4-D5E6-4F70-8192-A3B4C5D6E7F8';
 const SP = '5d6e7f80-91a2-4b3c-8d4e-5f6071829304';
 const APP_ID = '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+const APP_OBJECT = '8c9d0e1f-2a3b-4c5d-9e6f-7a8b9c0d1e2f';
 const OLD_KEY = 'c9c0b961-a80a-4a71-9c3a-b67b33edf874';
 const NEW_KEY = 'D747DA7E-E11B-4AF2-AEDE-0487C44067AF';
 
@@ -163,6 +164,31 @@ describe('directory source (Entra audit)', () => {
     expect(event.details.addedKeyIds).toBeUndefined();
   });
 
+  it("keys a secret added to an application object on its app id, where its service principal's sign-ins reach too", () => {
+    const base = secretAdded();
+    const p = base.properties as Record<string, unknown>;
+    const [target] = p.targetResources as Array<Record<string, unknown>>;
+    const operation = 'Update application – Certificates and secrets management ';
+    const event = normalize({
+      ...base,
+      operationName: operation,
+      properties: { ...p, activityDisplayName: operation, targetResources: [{ ...target, id: APP_OBJECT, type: 'Application' }] },
+    });
+    expect(event).toMatchObject({
+      operation: 'UPDATE APPLICATION – CERTIFICATES AND SECRETS MANAGEMENT',
+      principalId: ADMIN.toLowerCase(),
+      targetPrincipalId: APP_ID,
+    });
+    expect(event.details).toMatchObject({
+      targetType: 'Application',
+      targetId: APP_OBJECT,
+      targetAppId: APP_ID,
+      addedKeyIds: NEW_KEY.toLowerCase(),
+      addedKeyTypes: 'Password',
+    });
+    expect(event.principalAppId).toBeUndefined();
+  });
+
   it('reads a federated identity credential added, and one whose subject changed', () => {
     const fic = (subject: string) => ({
       Name: 'deploy',
@@ -204,7 +230,7 @@ describe('directory source (Entra audit)', () => {
       federatedSubject: 'repo:contoso/app:ref:refs/heads/main',
       targetType: 'Application',
     });
-    // An application object is no principal: its service principal signs in under another object id, which the entry does not name.
+    // An application object is keyed on its app id (AdditionalDetails AppId): without one, the entry reaches no other key.
     expect(update(undefined, [fic('repo:contoso/app:ref:refs/heads/main')]).targetPrincipalId).toBeUndefined();
     expect(update([fic('repo:contoso/app:ref:refs/heads/main')], [fic('repo:mallory/fork:ref:refs/heads/x')]).details).toMatchObject({
       federatedChange: 'changed',

@@ -213,6 +213,8 @@ describe('sign-in fields for non-human identities', () => {
     // An agent's sign-in also reaches its blueprint's key (rules keyed on the target learn per blueprint).
     expect(stream.targetPrincipalId).toBe('beef0000-0000-4000-8000-000000000001');
     expect(row.targetPrincipalId).toBe(stream.targetPrincipalId);
+    // …and not its own app id's: an agent has no application object of its own to plant a credential on.
+    expect(stream.principalAppId).toBeUndefined();
     // An ordinary sign-in says `notAgentic`: no agent type recorded.
     const ordinary = signinSource.normalize(
       {

@@ -230,6 +230,8 @@ describe('sign-in source: stream and Log Analytics rows', () => {
       ip: '20.42.17.9',
       tenantId: TENANT,
       correlationId: SP_CORRELATION,
+      // Its application's key, where changes to the application object are keyed.
+      principalAppId: SP_APP,
       details: {
         signInActivityId: 'YTA4ODY5YTgtM2IxNS00NmU0LThkZTMtMjczODQ5ZTYwMTAw',
         signInKind: 'servicePrincipal',

@@ -75,7 +75,7 @@ export const run: Command = async (argv, io) => {
   const planted = manifest.credentialChain;
   if (planted)
     io.stdout(
-      `demo: and ${planted.adder.name} adds a client secret to ${planted.target.name} at ${planted.steps[0]?.time.slice(11, 16)} UTC; the secret signs it in from elsewhere and maps the directory through Graph`,
+      `demo: and ${planted.adder.name} adds a client secret to ${planted.target.name}'s app registration at ${planted.steps[0]?.time.slice(11, 16)} UTC; the secret signs it in from elsewhere and maps the directory through Graph`,
     );
   io.stdout(
     `rules: ${rules.length} from detections/, tunables from demo/tunables.json (learning periods fit one hour; the platform's key rotation is allow-listed)`,

@@ -73,6 +73,8 @@ export interface EventParts {
   correlationId?: string;
   /** Another identity the event is about, whose key it also reaches (NormalizedEvent.targetPrincipalId). */
   targetPrincipalId?: string;
+  /** The actor's app id when the actor is an application's service principal (NormalizedEvent.principalAppId). */
+  principalAppId?: string;
   details: Details;
   /** The record's own unique id, when the stream record and its row both carry it (sign-ins). */
   recordId?: string;
@@ -106,6 +108,7 @@ export function buildEvent(source: Source, parts: EventParts): NormalizedEvent {
   if (parts.correlationId) event.correlationId = parts.correlationId;
   event.id = parts.recordId ?? eventId(event, parts.distinguishing);
   if (parts.targetPrincipalId) event.targetPrincipalId = parts.targetPrincipalId;
+  if (parts.principalAppId) event.principalAppId = parts.principalAppId;
   return event;
 }
 

@@ -354,12 +354,14 @@ function mainTarget(targets: Target[]): Target | undefined {
 const PRINCIPAL_TARGETS = new Set(['serviceprincipal', 'user']);
 
 /**
- * The principal the change was made to, as its own events name it (object id): a service
- * principal or user target. An application object is not: the service principal that signs in
- * with its credentials has another object id, which the audit entry does not carry.
+ * The identity the change was made to, as its own events reach it: a service principal or user
+ * target by its object id; an application object by its app id (the entry's `AppId`), because the
+ * service principal that signs in with the application's credentials has another object id, which
+ * the entry does not carry, and its sign-ins reach the app id's key (NormalizedEvent.principalAppId).
  */
-function targetPrincipal(target: Target | undefined): string | undefined {
+function targetPrincipal(target: Target | undefined, appId: string | undefined): string | undefined {
   const type = lower(target?.type);
+  if (type === 'application') return lowerGuid(appId);
   return type && PRINCIPAL_TARGETS.has(type) ? lowerGuid(target?.id) : undefined;
 }
 
@@ -434,7 +436,7 @@ function toEvent({ d, fields }: { d: AuditRecord; fields: typeof STREAM_FIELDS }
     // Directory objects are not ARM resources.
     target: targetResource(undefined),
     correlationId: str(d.correlationId) ?? str(p?.correlationId),
-    targetPrincipalId: targetPrincipal(target),
+    targetPrincipalId: targetPrincipal(target, details.targetAppId),
     details,
     // The audit entry's own id (`properties.id`, the row's `Id`) is in both shapes.
     recordId: str(p?.id),

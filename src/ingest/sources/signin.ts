@@ -283,6 +283,10 @@ function toEvent({ d, fields }: { d: SigninRecord; fields: typeof STREAM_FIELDS 
     correlationId: str(d.correlationId) ?? str(p.correlationId),
     // An agent identity's sign-in also reaches its blueprint's key: what the blueprint's agents do is learned together.
     targetPrincipalId: details.agentType !== undefined && blueprint && isGuid(blueprint) ? blueprint : undefined,
+    // An application's service principal also reaches its app id's key, where changes to the application object are keyed.
+    // Not a managed identity (no application object) nor an agent (its sign-ins reach its blueprint).
+    principalAppId:
+      kind === SERVICE_PRINCIPAL && details.agentType === undefined && appId && isGuid(appId) && appId !== principal.principalId ? appId : undefined,
     details,
     // The sign-in's own id (`properties.id`, the row's `Id`) is in both shapes.
     recordId: lower(p.id),
