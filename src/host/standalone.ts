@@ -51,6 +51,8 @@ export interface HostStats {
   lagMs: Record<string, number>;
   /** Per rule with a learning period: keys still learning and alerts held back while learning (see HealthReport). */
   learning: Record<string, RuleLearning>;
+  /** Per keyed partition, how far detect has read and written its state, and when it last wrote (see HealthReport). */
+  state: StateWrites;
 }
 
 export interface StandaloneHost {
@@ -98,7 +100,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
   }
   const connection = 'connectionString' in settings.eventHubs ? settings.eventHubs : { ...settings.eventHubs, credential: warden.credential };
 
-  const stats: Omit<HostStats, 'learning'> = {
+  const stats: Omit<HostStats, 'learning' | 'state'> = {
     rawEvents: 0,
     records: 0,
     published: 0,
@@ -209,6 +211,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
         repeats: detector.republishedSkipped,
         lagMs: { ...stats.lagMs },
         learning: detector.learning,
+        state: warden.stateWrites(),
       };
     },
     async statusLine() {

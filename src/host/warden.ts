@@ -9,6 +9,7 @@ import { ingestBody, IngestTotals } from '../ingest/pipeline.js';
 import { DEAD_LETTERS_PER_BATCH, DEAD_LETTERS_PER_BODY, deadLetter } from '../ingest/envelope.js';
 import { Detector, loadRules, ResourceInventory, readInventoryFile, type Rule, type RuleLearning } from '../engine/index.js';
 import { TableStateStore } from '../state/tables.js';
+import type { StateStore } from '../state/types.js';
 import { TableEntryTooLargeError } from '../state/table-entities.js';
 import { BlobDeadLetterSink, type DeadLetterSink } from '../delivery/dead-letters.js';
 import { TableAlertOutbox, errorText } from '../delivery/outbox.js';
@@ -36,6 +37,8 @@ export interface WardenDependencies {
   auditClientOptions?: LogsQueryClientOptions;
   /** Wall clock (tests). */
   now?: () => number;
+  /** Where detect keeps its state. Default the Table `<prefix>state`; tests wrap it (a store that dies as a crashed process does). */
+  stateStore?: StateStore;
 }
 
 /**
@@ -217,7 +220,7 @@ export class Warden {
     const storage = 'accountName' in settings.storage ? { ...settings.storage, credential } : settings.storage;
     const prefix = settings.storagePrefix;
     this.detector = new Detector(rules, {
-      store: new TableStateStore({ ...storage, table: `${prefix}state` }),
+      store: deps.stateStore ?? new TableStateStore({ ...storage, table: `${prefix}state` }),
       allowedLatenessMs: settings.allowedLatenessMs,
       maxClockSkewMs: settings.maxClockSkewMs,
       tunables: settings.tunables,
