@@ -525,7 +525,9 @@ describe('detect writing state at checkpoints (`warden run`), killed between wri
         stopping = first.stop().catch(() => undefined);
       };
       first = await keyedDetect(prefix, batches, { checkpointStore: checkpoints.store, stateStore: state.store, logHandler });
-      await waitFor(`${prefix}: the kill`, () => stopping, 120_000);
+      await waitFor(`${prefix}: the kill`, () => stopping, 120_000).catch((err: Error) => {
+        throw new Error(`${err.message}; batches seen per partition ${JSON.stringify([...handled])}; stats ${JSON.stringify(first?.stats())}`);
+      });
       await stopping;
       const { partition, state: atKill } = killedAt!;
       // Between writes: the partition had handled batches its stored state does not hold.
