@@ -64,8 +64,7 @@ export async function tableCost(events: readonly NormalizedEvent[], rules: reado
       const p0 = performance.now();
       await detector.process(queue);
       const t0 = performance.now();
-      const written =
-        ++handled[Number(se.partitionId)] % writeEvery === 0 ? await detector.flush([se.partitionId]) : { entities: 0, transactions: 0 };
+      const written = ++handled[Number(se.partitionId)] % writeEvery === 0 ? await detector.flush([se.partitionId]) : { entities: 0, transactions: 0 };
       if (batches++ >= WARM_BATCHES) {
         ms += performance.now() - t0;
         processMs += t0 - p0;

@@ -460,9 +460,9 @@ export function startEventHubTrigger(options: EventHubTriggerOptions): EventHubT
         if (stopSignal.signal.aborted) return;
         // Idle: an empty read settles what waited past the policy's time.
         if (events.length === 0 && !(policy && checkpointDue(partition.partitionId))) return;
-        const batch = (
-          events.length ? runBatch(events, partition) : checkpointUnsettled(partition.partitionId).then(() => undefined)
-        ).catch((error: unknown) => reportError(error, partition.partitionId));
+        const batch = (events.length ? runBatch(events, partition) : checkpointUnsettled(partition.partitionId).then(() => undefined)).catch((error: unknown) =>
+          reportError(error, partition.partitionId),
+        );
         inHand.add(batch);
         try {
           await batch;

@@ -34,7 +34,12 @@ describe('deliverPending: outbox → Sentinel', () => {
     const second = [...first.slice(5), makeAlert(10), makeAlert(11)];
     const added = await outbox.add(second);
     expect(added.added).toBe(2);
-    expect([...added.duplicates].sort()).toEqual(first.slice(5).map((a) => a.AlertId).sort());
+    expect([...added.duplicates].sort()).toEqual(
+      first
+        .slice(5)
+        .map((a) => a.AlertId)
+        .sort(),
+    );
 
     stands.server.outage(false);
     // The failed ten wait out their backoff; the two added after the outage are due now.

@@ -42,8 +42,8 @@ import { detectInCaptures } from '../../src/replay/replay.js';
 import { AlertSchema, type Alert } from '../../src/model/index.js';
 import { TableStateStore } from '../../src/state/tables.js';
 import type { StateStore } from '../../src/state/types.js';
-import { PartitionEvaluator, PARTITION_META_KEY, type Counters } from '../../src/engine/evaluator.js';
-import { RuleIndex } from '../../src/engine/rule-index.js';
+import { PARTITION_META_KEY } from '../../src/engine/evaluator.js';
+import type { KeyState } from '../../src/engine/kinds/types.js';
 
 const repo = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 const RUNS = ['plain', 'send', 'killdetect', 'killingest', 'killboth', 'refused', 'keyed'] as const;
@@ -397,7 +397,12 @@ describe('full path on the real Event Hubs, Tables, Blobs and Logs Ingestion cli
  * writes fall does not depend on the machine's speed.
  */
 async function keyedDetect(prefix: string, batches: number, parts: { checkpointStore?: CheckpointStore } & HostParts = {}): Promise<StandaloneHost> {
-  const env = { WARDEN_STORAGE_PREFIX: prefix, WARDEN_CONSUMER_GROUP_DETECT: prefix, WARDEN_CHECKPOINT_BATCHES: String(batches), WARDEN_CHECKPOINT_EVERY: '1h' };
+  const env = {
+    WARDEN_STORAGE_PREFIX: prefix,
+    WARDEN_CONSUMER_GROUP_DETECT: prefix,
+    WARDEN_CHECKPOINT_BATCHES: String(batches),
+    WARDEN_CHECKPOINT_EVERY: '1h',
+  };
   return host('keyed', DETECT, parts.checkpointStore ?? (await checkpointStore(prefix)), { ...parts, env });
 }
 
@@ -424,33 +429,44 @@ async function caughtUp(h: StandaloneHost, what: string, from: Record<string, nu
 }
 
 /**
- * A run's stored state with, per partition, the keys a sweep at its watermark forgets left out:
- * runs that wrote at other batches swept at other times (a sweep forgets keys whose state has all
- * expired; the other run keeps them until its next sweep). What the detector learned of names and
- * resources is kept with the partition whose event taught it first, which depends on how the
- * partitions' batches interleave: it is compared over all partitions. Everything else must be equal.
+ * A run's stored state, each rule's key pruned at its partition's final watermark as the engine
+ * prunes it (and left out when nothing is left): runs that wrote at other batches wrote some keys
+ * after a sweep had pruned them and some before, and a sweep forgets keys whose state has all
+ * expired, which the other run keeps until its next sweep. Pruning composes, so the pruned states
+ * must be equal. What the detector learned of names and resources is kept with the partition
+ * whose event taught it first, which depends on how the partitions' batches interleave: it is
+ * compared over all partitions. Everything else must be equal as stored.
  */
 async function settledState(prefix: string): Promise<{ partitions: Record<string, Record<string, string>>; learned: string[] }> {
-  const { rules } = new Detector((await loadRules()).map((l) => l.rule), {
-    tunables: mergeTunableOverrides(parseTunableOverrides(tunables, 'demo/tunables.json'), {}),
-  });
-  const index = new RuleIndex(rules);
+  const { rules } = new Detector(
+    (await loadRules()).map((l) => l.rule),
+    {
+      tunables: mergeTunableOverrides(parseTunableOverrides(tunables, 'demo/tunables.json'), {}),
+    },
+  );
+  const byId = new Map(rules.map((r) => [r.id, r]));
+  const lateness = DEFAULT_ALLOWED_LATENESS_MS;
   const partitions: Record<string, Record<string, string>> = {};
   const learned = new Set<string>();
   for (const p of broker.partitionIds('keyed-events')) {
     const entries = await stateTable(prefix).load(p);
-    const context = (key: string, value: string) => {
-      learned.add(`${key}=${value}`);
-      return true;
-    };
-    // Only restore and sweep run: no event is applied, so no counter but corruptState is touched.
-    const evaluator = new PartitionEvaluator(p, rules, index, { allowedLatenessMs: DEFAULT_ALLOWED_LATENESS_MS, now: Date.now, restoreContext: context }, {
-      corruptState: 0,
-    } as Counters);
-    evaluator.restore(entries);
-    evaluator.sweep();
-    for (const key of evaluator.takeWrites(false).deletes) entries.delete(key);
-    for (const key of entries.keys()) if (learned.has(`${key}=${entries.get(key)}`)) entries.delete(key);
+    const mark = entries.get(PARTITION_META_KEY);
+    const watermark = mark === undefined ? 0 : (JSON.parse(mark) as { w: number }).w;
+    for (const [key, value] of entries) {
+      if (key.startsWith('~name|') || key.startsWith('~resource|')) {
+        learned.add(`${key}=${value}`);
+        entries.delete(key);
+        continue;
+      }
+      const rule = byId.get(key.slice(0, key.indexOf(':')));
+      if (!rule || key.startsWith('~')) continue;
+      const st = JSON.parse(value) as KeyState;
+      rule.logic.restore?.(st);
+      // As the evaluator prunes: suppression ends, then the kind prunes.
+      if (st.a !== undefined && st.a + rule.suppressMs < watermark - lateness) st.a = undefined;
+      if (rule.logic.prune(st, watermark, lateness) && st.a === undefined) entries.delete(key);
+      else entries.set(key, rule.logic.serialize ? rule.logic.serialize(st) : JSON.stringify(st));
+    }
     partitions[p] = Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : 1)));
   }
   return { partitions, learned: [...learned].sort() };
@@ -497,8 +513,14 @@ describe('detect writing state at checkpoints (`warden run`), killed between wri
     const state = h.stats().state;
     expect(state).toMatchObject({ writtenAt: 'checkpoint', lastWrittenAt: expect.any(String) });
     for (const [p, seq] of Object.entries(lastOnKeyedHub())) expect(state.partitions[p]).toMatchObject({ handled: seq, written: seq });
-    reference = { alertIds: server.rows().map((r) => r.AlertId as string).sort(), state: await settledState('keyedref') };
-  });
+    reference = {
+      alertIds: server
+        .rows()
+        .map((r) => r.AlertId as string)
+        .sort(),
+      state: await settledState('keyedref'),
+    };
+  }, 600_000);
 
   it.each([1, 3, 1000])(
     'killed at a partition’s fifth batch with state written every %i batches, restarted: the uninterrupted run’s AlertIds each once, and its state',
@@ -508,13 +530,14 @@ describe('detect writing state at checkpoints (`warden run`), killed between wri
       const checkpoints = killable(await checkpointStore(prefix));
       const state = killableState(stateTable(prefix));
       const handled = new Map<string, number>();
-      let first: StandaloneHost | undefined;
+      const killed: { host?: StandaloneHost } = {};
       let killedAt: { partition: string; state: HostStatsState } | undefined;
       let stopping: Promise<void> | undefined;
       // The kill comes as the fifth batch of a partition is handled, before its state write and
       // checkpoint: every 1 batch, the fourth was written; every 3, the third; every 1000, none.
       const logHandler: LogHandler = (_level, ...args) => {
         const partition = /^detect [^/]+\/(\d+): /.exec(String(args[0]))?.[1];
+        const first = killed.host;
         if (!partition || killedAt || !first) return;
         handled.set(partition, (handled.get(partition) ?? 0) + 1);
         if (handled.get(partition)! < 5) return;
@@ -524,10 +547,8 @@ describe('detect writing state at checkpoints (`warden run`), killed between wri
         // A crashed process reads nothing more: batches in hand end, no new one starts.
         stopping = first.stop().catch(() => undefined);
       };
-      first = await keyedDetect(prefix, batches, { checkpointStore: checkpoints.store, stateStore: state.store, logHandler });
-      await waitFor(`${prefix}: the kill`, () => stopping, 120_000).catch((err: Error) => {
-        throw new Error(`${err.message}; batches seen per partition ${JSON.stringify([...handled])}; stats ${JSON.stringify(first?.stats())}`);
-      });
+      killed.host = await keyedDetect(prefix, batches, { checkpointStore: checkpoints.store, stateStore: state.store, logHandler });
+      await waitFor(`${prefix}: the kill`, () => stopping !== undefined, 120_000);
       await stopping;
       const { partition, state: atKill } = killedAt!;
       // Between writes: the partition had handled batches its stored state does not hold.
@@ -557,6 +578,7 @@ describe('detect writing state at checkpoints (`warden run`), killed between wri
       expect(ids.sort()).toEqual(reference!.alertIds);
       expect(await settledState(prefix)).toEqual(reference!.state);
     },
+    600_000,
   );
 });
 

@@ -168,7 +168,11 @@ describe('loadSettings', () => {
     expect(loadSettings(AZURE).checkpoint).toEqual({ batches: 10, everyMs: 30_000 });
     expect(loadSettings({ ...AZURE, WARDEN_CHECKPOINT_BATCHES: '1', WARDEN_CHECKPOINT_EVERY: '2m' }).checkpoint).toEqual({ batches: 1, everyMs: 120_000 });
     const cases: Array<[string, string, RegExp]> = [
-      ['WARDEN_CHECKPOINT_BATCHES', '0', /^WARDEN_CHECKPOINT_BATCHES: is not a whole number from 1 to 100000 .*, got '0'; set it like WARDEN_CHECKPOINT_BATCHES=10$/],
+      [
+        'WARDEN_CHECKPOINT_BATCHES',
+        '0',
+        /^WARDEN_CHECKPOINT_BATCHES: is not a whole number from 1 to 100000 .*, got '0'; set it like WARDEN_CHECKPOINT_BATCHES=10$/,
+      ],
       ['WARDEN_CHECKPOINT_BATCHES', 'ten', /^WARDEN_CHECKPOINT_BATCHES: is not a whole number/],
       ['WARDEN_CHECKPOINT_BATCHES', '2.5', /^WARDEN_CHECKPOINT_BATCHES: is not a whole number/],
       ['WARDEN_CHECKPOINT_EVERY', 'often', /^WARDEN_CHECKPOINT_EVERY: is not a duration .*, got 'often'; set it like WARDEN_CHECKPOINT_EVERY=30s$/],
