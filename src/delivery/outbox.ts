@@ -27,8 +27,11 @@ export interface PendingAlert {
 export interface AddResult {
   /** Alerts stored now. */
   added: number;
-  /** Alerts already in the outbox (a redelivered batch): not stored twice. */
-  duplicates: number;
+  /**
+   * AlertIds already in the outbox (a batch handled again after a crash raises its alerts again):
+   * not stored twice, and not to be sent again by the caller (the outbox sends them if they are still pending).
+   */
+  duplicates: string[];
   /** Alerts too large for one entity, stored with their Evidence replaced by a note saying so. */
   evidenceTrimmed: number;
 }
@@ -130,10 +133,11 @@ export class TableAlertOutbox implements AlertOutbox {
     const hold = options.holdMs ? { NextAttemptAt: new Date(now + options.holdMs).toISOString() } : {};
     let evidenceTrimmed = 0;
     const actions: TransactionAction[] = [];
+    const idOf = new Map<TransactionAction, string>();
     for (const [id, alert] of byId) {
       const { json, trimmed } = storedJson(alert);
       if (trimmed) evidenceTrimmed++;
-      actions.push([
+      const action: TransactionAction = [
         'create',
         textEntity(PARTITION, id, PAYLOAD, json, {
           Status: 'pending' satisfies Status,
@@ -142,12 +146,14 @@ export class TableAlertOutbox implements AlertOutbox {
           Attempts: 0,
           ...hold,
         }),
-      ]);
+      ];
+      actions.push(action);
+      idOf.set(action, id);
     }
-    if (!actions.length) return { added: 0, duplicates: alerts.length, evidenceTrimmed };
+    if (!actions.length) return { added: 0, duplicates: [], evidenceTrimmed };
     await this.ensureTable();
-    const { entities } = await submitTransactions(this.client, actions, (action, status) => action[0] === 'create' && status === 409);
-    return { added: entities, duplicates: alerts.length - entities, evidenceTrimmed };
+    const { entities, skipped } = await submitTransactions(this.client, actions, (action, status) => action[0] === 'create' && status === 409);
+    return { added: entities, duplicates: skipped.map((action) => idOf.get(action)!), evidenceTrimmed };
   }
 
   /**

@@ -2,7 +2,7 @@ import type { Alert, StreamEvent } from '../model/index.js';
 import type { StateStore, StateWriteStats } from '../state/types.js';
 import { compileRule, type CompiledRule } from './compile.js';
 import { RuleDefinitionError, TunableError } from './errors.js';
-import { PartitionEvaluator, type Counters } from './evaluator.js';
+import { PARTITION_META_KEY, PartitionEvaluator, type Counters, type PartitionWrites } from './evaluator.js';
 import type { Observer } from './kinds/types.js';
 import { PrincipalNames, ResourceInventory, type InventoryResource } from './inventory.js';
 import { RuleIndex } from './rule-index.js';
@@ -115,6 +115,8 @@ export class Detector {
   private readonly partitions = new Map<string, Promise<PartitionEvaluator>>();
   private readonly loaded = new Map<string, PartitionEvaluator>();
   private readonly lastSweep = new Map<string, { watermark: number; events: number }>();
+  /** Per partition, writes taken from memory whose store write failed: merged into the next flush, so retrying it writes them. */
+  private readonly unwritten = new Map<string, PartitionWrites>();
   private readonly counters: Counters = {
     events: 0,
     late: 0,
@@ -206,11 +208,20 @@ export class Detector {
         evaluator.takeWrites(false);
         continue;
       }
-      let { upserts, deletes } = evaluator.takeWrites(true);
+      let writes = evaluator.takeWrites(true);
       const max = this.options.store.maxEntryChars;
-      if (max !== undefined && this.evictOversized(evaluator, upserts, max)) ({ upserts, deletes } = mergeWrites(upserts, deletes, evaluator.takeWrites(true)));
-      if (!upserts.size && !deletes.length) continue;
-      const stats = await this.options.store.write(partitionId, upserts, deletes);
+      if (max !== undefined && this.evictOversized(evaluator, writes.upserts, max)) writes = mergeWrites(writes, evaluator.takeWrites(true));
+      const failedBefore = this.unwritten.get(partitionId);
+      if (failedBefore) writes = mergeWrites(failedBefore, writes);
+      if (!writes.upserts.size && !writes.deletes.length) continue;
+      let stats: StateWriteStats;
+      try {
+        stats = await this.options.store.write(partitionId, writes.upserts, writes.deletes);
+      } catch (err) {
+        this.unwritten.set(partitionId, writes);
+        throw err;
+      }
+      this.unwritten.delete(partitionId);
       total.entities += stats.entities;
       total.transactions += stats.transactions;
     }
@@ -237,6 +248,7 @@ export class Detector {
     this.partitions.delete(partitionId);
     this.loaded.delete(partitionId);
     this.lastSweep.delete(partitionId);
+    this.unwritten.delete(partitionId);
   }
 
   /**
@@ -334,12 +346,19 @@ export class Detector {
   }
 }
 
-/** Writes taken in two goes, as one: the second's deletes (evicted keys) added, its upserts (none but the partition's entry) last. */
-function mergeWrites(
-  upserts: Map<string, string>,
-  deletes: string[],
-  more: { upserts: Map<string, string>; deletes: string[] },
-): { upserts: Map<string, string>; deletes: string[] } {
-  for (const [key, value] of more.upserts) upserts.set(key, value);
-  return { upserts, deletes: [...deletes, ...more.deletes] };
+/** Writes taken in two goes, as one: the later wins for a key in both, and the partition's entry goes last (the store writes it last). */
+function mergeWrites(earlier: PartitionWrites, later: PartitionWrites): PartitionWrites {
+  const laterDeletes = new Set(later.deletes);
+  const upserts = new Map<string, string>();
+  for (const [key, value] of earlier.upserts) if (!later.upserts.has(key) && !laterDeletes.has(key)) upserts.set(key, value);
+  for (const [key, value] of later.upserts) upserts.set(key, value);
+  const mark = upserts.get(PARTITION_META_KEY);
+  if (mark !== undefined) {
+    upserts.delete(PARTITION_META_KEY);
+    upserts.set(PARTITION_META_KEY, mark);
+  }
+  // One by one: a sweep's deletes can be past what a spread call's arguments may hold.
+  const deletes = earlier.deletes.filter((key) => !later.upserts.has(key) && !laterDeletes.has(key));
+  for (const key of later.deletes) deletes.push(key);
+  return { upserts, deletes };
 }

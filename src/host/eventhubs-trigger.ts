@@ -16,6 +16,12 @@
  * - a checkpoint after every batch whatever the outcome (at-least-once; a handler that keeps
  *   failing does not stall the partition), except when stopping interrupted the retries or the
  *   partition's ownership was lost: then the batch is left for redelivery, as the host does.
+ *
+ * With `checkpoint` it checkpoints less often, as `batchCheckpointFrequency` > 1 does, but each
+ * checkpoint waits for a hook to succeed first (where `warden run`'s detect writes its state):
+ * every N batches or T after the first batch not checkpointed, when idle past T, and when stopping.
+ * The host has no such hook (it also checkpoints on shutdown and when idle without calling the
+ * function), which is why the Function App keeps a checkpoint per batch (docs/delivery.md).
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -70,6 +76,27 @@ export interface EventHubTriggerOptions {
   onError?: (error: unknown, partitionId: string) => void;
   /** Passed to the EventHubConsumerClient; the trigger defaults to greedy load balancing. */
   clientOptions?: EventHubConsumerClientOptions;
+  /** Checkpoint less often than every batch, each checkpoint after `beforeCheckpoint` succeeded (see CheckpointPolicy). */
+  checkpoint?: CheckpointPolicy;
+}
+
+/**
+ * When a partition is checkpointed: after `batches` batches, or once `everyMs` passed since the
+ * first batch not checkpointed (at the next batch, or while idle at the next empty read), and when
+ * the trigger stops. Never when the partition's ownership was lost: the next owner reads the
+ * batches again.
+ */
+export interface CheckpointPolicy {
+  batches: number;
+  everyMs: number;
+  /**
+   * Runs right before each checkpoint; a checkpoint is taken only once it succeeded. After a
+   * batch it is retried per the retry policy (the handler is not called again); at an idle or
+   * stopping checkpoint a failure is reported and the batches stay for the next checkpoint.
+   */
+  beforeCheckpoint: (partitionId: string) => Promise<void>;
+  /** The partition went to another consumer: what this instance holds of it is stale. */
+  onOwnershipLost?: (partitionId: string) => void;
 }
 
 export interface SettledBatch {
@@ -82,6 +109,7 @@ export interface SettledBatch {
   /** `abandoned`: stopping cut the retries short, so the batch is not checkpointed. */
   outcome: 'succeeded' | 'failed' | 'abandoned';
   error?: unknown;
+  /** Whether the checkpoint now covers this batch (with a CheckpointPolicy, false until a later one does). */
   checkpointed: boolean;
 }
 
@@ -280,6 +308,30 @@ export function startEventHubTrigger(options: EventHubTriggerOptions): EventHubT
   const stopSignal = new AbortController();
   const inHand = new Set<Promise<void>>();
   const ownershipLost = new Set<string>();
+  const policy = options.checkpoint;
+  if (policy && (!Number.isInteger(policy.batches) || policy.batches < 1 || !(policy.everyMs > 0))) {
+    throw new EventHubTriggerConfigError(`checkpoint batches must be a positive integer and everyMs positive, got ${policy.batches} and ${policy.everyMs}`);
+  }
+  /** Per partition, what was handled since its last checkpoint (with a CheckpointPolicy). */
+  const unsettled = new Map<string, { partition: PartitionContext; last: ReceivedEventData; batches: number; since: number }>();
+  const checkpointDue = (partitionId: string) => {
+    const u = unsettled.get(partitionId);
+    return u !== undefined && (u.batches >= policy!.batches || Date.now() - u.since >= policy!.everyMs);
+  };
+  /** The hook, then the checkpoint of the last event handled; false (reported) when either failed. */
+  async function checkpointUnsettled(partitionId: string, hookDone = false): Promise<boolean> {
+    const u = unsettled.get(partitionId);
+    if (!u || ownershipLost.has(partitionId)) return false;
+    try {
+      if (!hookDone) await policy!.beforeCheckpoint(partitionId);
+      await u.partition.updateCheckpoint(u.last);
+      if (unsettled.get(partitionId) === u) unsettled.delete(partitionId);
+      return true;
+    } catch (error) {
+      reportError(error, partitionId);
+      return false;
+    }
+  }
 
   function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -296,9 +348,12 @@ export function startEventHubTrigger(options: EventHubTriggerOptions): EventHubT
   async function runBatch(events: ReceivedEventData[], partition: PartitionContext): Promise<void> {
     const triggerMetadata = buildTriggerMetadata(events, partition, options.functionName);
     const nextDelay = options.retry ? retryDelays(options.retry) : undefined;
+    const partitionId = partition.partitionId;
     let attempts = 0;
     let outcome: SettledBatch['outcome'];
     let lastError: unknown;
+    let handled = false;
+    let hookDone = false;
     for (;;) {
       const retryContext: RetryContext | undefined = options.retry
         ? { retryCount: attempts, maxRetryCount, ...(attempts > 0 ? { exception: errorDetails(lastError) } : {}) }
@@ -323,11 +378,24 @@ export function startEventHubTrigger(options: EventHubTriggerOptions): EventHubT
         },
       });
       try {
-        // Values are rebuilt per attempt, as the host rebinds them: a retry never sees a previous attempt's mutations.
-        await options.handler(
-          events.map((e) => messageValue(e.body, dataType)),
-          context,
-        );
+        if (!handled) {
+          // Values are rebuilt per attempt, as the host rebinds them: a retry never sees a previous attempt's mutations.
+          await options.handler(
+            events.map((e) => messageValue(e.body, dataType)),
+            context,
+          );
+          handled = true;
+          if (policy) {
+            const u = unsettled.get(partitionId);
+            if (u) Object.assign(u, { partition, last: events[events.length - 1], batches: u.batches + 1 });
+            else unsettled.set(partitionId, { partition, last: events[events.length - 1], batches: 1, since: Date.now() });
+          }
+        }
+        // A failed hook fails the attempt: retried as the batch would be, without handling it again.
+        if (policy && checkpointDue(partitionId)) {
+          await policy.beforeCheckpoint(partitionId);
+          hookDone = true;
+        }
         outcome = 'succeeded';
         lastError = undefined;
         break;
@@ -350,7 +418,10 @@ export function startEventHubTrigger(options: EventHubTriggerOptions): EventHubT
       }
     }
     let checkpointed = false;
-    if (outcome !== 'abandoned' && !ownershipLost.has(partition.partitionId)) {
+    if (policy) {
+      // A batch whose hook did not succeed stays unsettled: the next batch, an idle read or stopping tries again.
+      if (hookDone) checkpointed = await checkpointUnsettled(partitionId, true);
+    } else if (outcome !== 'abandoned' && !ownershipLost.has(partition.partitionId)) {
       try {
         await partition.updateCheckpoint(events[events.length - 1]);
         checkpointed = true;
@@ -378,12 +449,20 @@ export function startEventHubTrigger(options: EventHubTriggerOptions): EventHubT
       },
       // eslint-disable-next-line @typescript-eslint/require-await -- the Event Hubs SDK takes promise-returning handlers
       processClose: async (reason, partition) => {
-        if (reason === CloseReason.OwnershipLost) ownershipLost.add(partition.partitionId);
+        if (reason !== CloseReason.OwnershipLost) return;
+        ownershipLost.add(partition.partitionId);
+        // The next owner reads from the last checkpoint: what was handled since is its to handle again.
+        unsettled.delete(partition.partitionId);
+        policy?.onOwnershipLost?.(partition.partitionId);
       },
       processEvents: async (events, partition) => {
         // Once stopping, batches not yet started stay unprocessed and uncheckpointed: they come again.
-        if (events.length === 0 || stopSignal.signal.aborted) return;
-        const batch = runBatch(events, partition).catch((error: unknown) => reportError(error, partition.partitionId));
+        if (stopSignal.signal.aborted) return;
+        // Idle: an empty read settles what waited past the policy's time.
+        if (events.length === 0 && !(policy && checkpointDue(partition.partitionId))) return;
+        const batch = (events.length ? runBatch(events, partition) : checkpointUnsettled(partition.partitionId).then(() => undefined)).catch((error: unknown) =>
+          reportError(error, partition.partitionId),
+        );
         inHand.add(batch);
         try {
           await batch;
@@ -412,6 +491,8 @@ export function startEventHubTrigger(options: EventHubTriggerOptions): EventHubT
       stopped ??= (async () => {
         stopSignal.abort();
         await Promise.all([...inHand]);
+        // What was handled since the last checkpoints is settled now, so a restart does not read it again.
+        await Promise.all([...unsettled.keys()].map((partitionId) => checkpointUnsettled(partitionId)));
         try {
           await subscription.close();
         } finally {

@@ -67,7 +67,19 @@ export interface WardenSettings {
   tunables?: TunableOverrides;
   /** Path of an inventory file (Azure Resource Graph export) for cross-subscription rules. */
   inventoryFile?: string;
+  /**
+   * `warden run` only: detect writes a keyed partition's state and checkpoints it every this many
+   * batches or this often, whichever comes first, and when it stops (docs/delivery.md). The
+   * Function App writes at every batch: its trigger checkpoints without calling detect.
+   */
+  checkpoint: { batches: number; everyMs: number };
 }
+
+/** `warden run`'s defaults: a crash replays at most this much of the keyed hub (docs/delivery.md). */
+export const DEFAULT_CHECKPOINT_BATCHES = 10;
+export const DEFAULT_CHECKPOINT_EVERY_MS = 30_000;
+/** A checkpoint further apart than this would leave a crash a long replay (and state unwritten for as long). */
+const MAX_CHECKPOINT_EVERY_MS = 3_600_000;
 
 /** The longest SENTINEL_UPLOAD_TIMEOUT: detect sends within its batch, and a function run ends after 10 minutes (host.json). */
 const MAX_UPLOAD_TIMEOUT_MS = 5 * 60_000;
@@ -311,6 +323,13 @@ export function loadSettings(env: Env = process.env): WardenSettings {
     },
     tunables: tunables(env),
     inventoryFile: read(env, 'WARDEN_INVENTORY'),
+    checkpoint: {
+      batches: whole(env, 'WARDEN_CHECKPOINT_BATCHES', DEFAULT_CHECKPOINT_BATCHES, 1, 100_000, "keyed-hub batches between detect's state writes"),
+      everyMs: duration(env, 'WARDEN_CHECKPOINT_EVERY', DEFAULT_CHECKPOINT_EVERY_MS, '30s', 1000, {
+        maxMs: MAX_CHECKPOINT_EVERY_MS,
+        why: 'a crash replays the keyed hub since the last write',
+      }),
+    },
   };
   const names = [settings.rawHubs.activity, settings.rawHubs.signin, settings.rawHubs.resource, settings.eventsHub];
   if (new Set(names).size !== names.length) {
@@ -362,5 +381,6 @@ export function describeSettings(settings: WardenSettings): Record<string, unkno
     silentSources: settings.silentSources,
     tunedRules: Object.keys(settings.tunables ?? {}),
     inventoryFile: settings.inventoryFile !== undefined,
+    checkpoint: settings.checkpoint,
   };
 }

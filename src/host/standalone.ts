@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { parseHostDateTime, startEventHubTrigger, type EventHubTrigger } from './eventhubs-trigger.js';
 import { containerClientFor } from '../state/azure-storage.js';
 import { EVENT_HUB_RETRY, HOST_EVENT_HUB_OPTIONS, wardenFunctions, type WardenFunction } from './functions.js';
-import type { DetectBatchResult, IngestBatchResult, Warden } from './warden.js';
+import type { DetectBatchResult, IngestBatchResult, StateWrites, Warden } from './warden.js';
 import { WardenError } from '../common/errors.js';
 import type { RuleLearning } from '../engine/index.js';
 
@@ -43,12 +43,16 @@ export interface HostStats {
   /** Keyed events dropped as copies of an event applied at another position (an ingest batch published twice). */
   repeats: number;
   alerts: number;
+  /** Alerts raised again by keyed events handled again after a restart, found in the outbox already: not sent again. */
+  repeatedAlerts: number;
   /** Batches whose handler failed (each retried per the retry policy). */
   failedCalls: number;
   /** How far behind the newest event read is, per function: now − its enqueued time. */
   lagMs: Record<string, number>;
   /** Per rule with a learning period: keys still learning and alerts held back while learning (see HealthReport). */
   learning: Record<string, RuleLearning>;
+  /** Per keyed partition, how far detect has read and written its state, and when it last wrote (see HealthReport). */
+  state: StateWrites;
 }
 
 export interface StandaloneHost {
@@ -68,7 +72,10 @@ function lastEnqueuedMs(context: InstanceType<typeof InvocationContext>): number
 /**
  * Warden outside Azure Functions (Container Apps, AKS, a VM, a laptop against real Event Hubs):
  * the same functions the Functions app registers, driven by triggers that behave like the host's
- * (batches, retry policy, a checkpoint after every batch) and a deliver loop.
+ * (batches, retry policy, a checkpoint after every ingest batch) and a deliver loop. Detect writes
+ * its state only right before a checkpoint of the keyed hub, every WARDEN_CHECKPOINT_BATCHES
+ * batches or WARDEN_CHECKPOINT_EVERY, and when stopping: a crash replays the keyed hub from the
+ * checkpoint onto the state written with it (docs/delivery.md).
  */
 export async function startStandaloneHost(warden: Warden, options: StandaloneHostOptions = {}): Promise<StandaloneHost> {
   const all = wardenFunctions(warden);
@@ -93,7 +100,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
   }
   const connection = 'connectionString' in settings.eventHubs ? settings.eventHubs : { ...settings.eventHubs, credential: warden.credential };
 
-  const stats: Omit<HostStats, 'learning'> = {
+  const stats: Omit<HostStats, 'learning' | 'state'> = {
     rawEvents: 0,
     records: 0,
     published: 0,
@@ -102,9 +109,11 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
     redelivered: 0,
     repeats: 0,
     alerts: 0,
+    repeatedAlerts: 0,
     failedCalls: 0,
     lagMs: {},
   };
+  if (chosen.some((f) => f.name === 'detect')) warden.writeStateAtCheckpoints();
   const log = options.logHandler ?? (() => undefined);
   const triggers: EventHubTrigger[] = [];
   const timers = chosen.filter((f): f is Extract<WardenFunction, { kind: 'timer' }> => f.kind === 'timer');
@@ -130,6 +139,8 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
 
   for (const f of chosen) {
     if (f.kind !== 'eventHub') continue;
+    const detect = f.name === 'detect';
+    const { batches, everyMs } = settings.checkpoint;
     triggers.push(
       startEventHubTrigger({
         functionName: f.name,
@@ -141,7 +152,19 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
         maxEventBatchSize: HOST_EVENT_HUB_OPTIONS.maxEventBatchSize,
         prefetchCount: HOST_EVENT_HUB_OPTIONS.prefetchCount,
         initialOffset: HOST_EVENT_HUB_OPTIONS.initialOffset,
-        maxWaitTimeInSeconds: options.maxWaitTimeInSeconds,
+        // An idle partition's state is written at its first empty read past WARDEN_CHECKPOINT_EVERY.
+        maxWaitTimeInSeconds: detect ? Math.min(options.maxWaitTimeInSeconds ?? 60, everyMs / 1000) : options.maxWaitTimeInSeconds,
+        checkpoint: detect
+          ? {
+              batches,
+              everyMs,
+              beforeCheckpoint: async (partitionId) => {
+                const { lost } = await warden.writeState(partitionId);
+                if (lost) log('error', `detect ${f.eventHubName}/${partitionId}: ${lost}`);
+              },
+              onOwnershipLost: (partitionId) => warden.releasePartition(partitionId),
+            }
+          : undefined,
         retry: options.retry ?? EVENT_HUB_RETRY,
         logHandler: log,
         clientOptions: options.clientOptions,
@@ -155,6 +178,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
               const r = result as DetectBatchResult;
               stats.events += r.events;
               stats.alerts += r.alerts.length;
+              stats.repeatedAlerts += r.repeatedAlerts;
               stats.deadLettered += r.deadLettered;
             } else {
               const r = result as IngestBatchResult;
@@ -187,6 +211,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
         repeats: detector.republishedSkipped,
         lagMs: { ...stats.lagMs },
         learning: detector.learning,
+        state: warden.stateWrites(),
       };
     },
     async statusLine() {
@@ -205,6 +230,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
       return (
         `warden run: ${recordsPerSec} records/s in, ${eventsPerSec} events/s detected, lag ${lag.length ? `${(Math.max(...lag) / 1000).toFixed(1)} s` : '-'}, ` +
         `${stats.alerts} alerts${waiting}, ${stats.deadLettered} dead-lettered${stats.failedCalls ? `, ${stats.failedCalls} failed calls` : ''}` +
+        stateText(warden.stateWrites(), now) +
         learningText(warden.detector.stats().learning)
       );
     },
@@ -219,6 +245,19 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
       return stopped;
     },
   };
+}
+
+/**
+ * `, state written 4.2 s ago (230 events since)`: the latest state write, and the keyed events
+ * handled since the state was written (what a crash would replay). Empty without detect.
+ */
+export function stateText(state: StateWrites, now: number): string {
+  const partitions = Object.values(state.partitions);
+  if (!partitions.length) return '';
+  const since = partitions.reduce((n, p) => n + p.handled - p.written, 0);
+  const events = since ? ` (${since} events since)` : '';
+  if (state.lastWrittenAt === undefined) return `, state not written yet${events}`;
+  return `, state written ${((now - Date.parse(state.lastWrittenAt)) / 1000).toFixed(1)} s ago${events}`;
 }
 
 /** Rules named in a status line's learning part; the rest are counted. */

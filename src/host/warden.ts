@@ -9,6 +9,7 @@ import { ingestBody, IngestTotals } from '../ingest/pipeline.js';
 import { DEAD_LETTERS_PER_BATCH, DEAD_LETTERS_PER_BODY, deadLetter } from '../ingest/envelope.js';
 import { Detector, loadRules, ResourceInventory, readInventoryFile, type Rule, type RuleLearning } from '../engine/index.js';
 import { TableStateStore } from '../state/tables.js';
+import type { StateStore } from '../state/types.js';
 import { TableEntryTooLargeError } from '../state/table-entities.js';
 import { BlobDeadLetterSink, type DeadLetterSink } from '../delivery/dead-letters.js';
 import { TableAlertOutbox, errorText } from '../delivery/outbox.js';
@@ -36,6 +37,8 @@ export interface WardenDependencies {
   auditClientOptions?: LogsQueryClientOptions;
   /** Wall clock (tests). */
   now?: () => number;
+  /** Where detect keeps its state. Default the Table `<prefix>state`; tests wrap it (a store that dies as a crashed process does). */
+  stateStore?: StateStore;
 }
 
 /**
@@ -64,7 +67,10 @@ export interface DetectBatchResult {
   /** Keyed events handed to the detector (it skips redeliveries and copies of an ingest batch published twice). */
   events: number;
   deadLettered: number;
+  /** Alerts new to the outbox: sent at once. */
   alerts: Alert[];
+  /** Alerts raised again that the outbox held already (the batch came again after a crash): not sent again. */
+  repeatedAlerts: number;
   /** Delivery right after the batch (undefined when it raised nothing). */
   delivered?: DeliveryReport;
 }
@@ -80,6 +86,8 @@ export interface HealthReport {
   audit?: AuditReport | 'off';
   /** Keyed partitions whose last batches failed on this instance: which, since when, how often, why. */
   failingPartitions: PartitionFault[];
+  /** When detect last wrote each keyed partition's state, and how far it has read: a crash replays the difference. */
+  state: StateWrites;
   /** This instance's detector since it started. */
   detector: {
     evicted: number;
@@ -101,6 +109,22 @@ export interface HealthReport {
      */
     learning: Record<string, RuleLearning>;
   };
+}
+
+/**
+ * How detect writes its state (`batch`: after every batch, as the Function App does; `checkpoint`:
+ * right before each Event Hubs checkpoint, as `warden run` does) and, per keyed partition this
+ * instance holds, the last keyed sequence number handled and the last one whose state is written.
+ */
+export interface StateWrites {
+  writtenAt: 'batch' | 'checkpoint';
+  /** The latest write over all partitions (ISO); absent before the first. */
+  lastWrittenAt?: string;
+  /**
+   * `written`: the stored state holds the keyed events up to this one (at first, the one before
+   * the first this instance read: its checkpoint); `writtenAt` once this instance wrote it.
+   */
+  partitions: Record<string, { handled: number; written: number; writtenAt?: string }>;
 }
 
 /** A keyed partition whose batches keep failing (cleared by its next batch that goes through). */
@@ -176,6 +200,14 @@ export class Warden {
   readonly telemetry = new WardenTelemetry();
   private readonly now: () => number;
   private readonly faults = new Map<string, PartitionFault>();
+  private stateWrittenAt: StateWrites['writtenAt'] = 'batch';
+  /** Per keyed partition: the last sequence number handled, and the last written with when. */
+  private readonly progress = new Map<string, { handled: number; written: number; writtenAt?: number }>();
+  /**
+   * With state written at checkpoints, alerts whose events are applied in memory but which did not
+   * reach the outbox (it failed): the retried batch's events are skipped as applied, so these are added then.
+   */
+  private readonly unstoredAlerts = new Map<string, Alert[]>();
 
   private constructor(
     readonly settings: WardenSettings,
@@ -188,7 +220,7 @@ export class Warden {
     const storage = 'accountName' in settings.storage ? { ...settings.storage, credential } : settings.storage;
     const prefix = settings.storagePrefix;
     this.detector = new Detector(rules, {
-      store: new TableStateStore({ ...storage, table: `${prefix}state` }),
+      store: deps.stateStore ?? new TableStateStore({ ...storage, table: `${prefix}state` }),
       allowedLatenessMs: settings.allowedLatenessMs,
       maxClockSkewMs: settings.maxClockSkewMs,
       tunables: settings.tunables,
@@ -314,9 +346,11 @@ export class Warden {
 
   /**
    * One batch from the keyed hub: apply it to the rules, put the alerts in the outbox, write the
-   * changed state, then try to send the new alerts at once (the deliver timer retries what fails).
-   * Throws only when Tables fail; the partition is then reloaded from the Table by the retry, so
-   * the retried batch raises the same alerts and counts nothing twice.
+   * changed state (unless the host writes it at its checkpoints: see writeStateAtCheckpoints), then
+   * try to send the alerts new to the outbox at once (the deliver timer retries what fails).
+   * Throws only when Tables fail. Written per batch, the partition is then reloaded from the Table
+   * by the retry, so the retried batch raises the same alerts and counts nothing twice; written at
+   * checkpoints, memory is kept (it holds batches the Table does not) and the retry stores what failed.
    */
   detect(messages: readonly unknown[], context: InvocationContext): Promise<DetectBatchResult> {
     const view = triggerMetadataView(context);
@@ -350,24 +384,36 @@ export class Warden {
       }
     }
     // After a lease move and back, another instance applied the events in between: read its state.
-    if (batch.length) this.detector.releaseIfStale(partitionId, batch[0].sequenceNumber);
+    if (batch.length && this.detector.releaseIfStale(partitionId, batch[0].sequenceNumber)) this.forgetPartition(partitionId);
+    const atCheckpoint = this.stateWrittenAt === 'checkpoint';
     let alerts: Alert[];
+    let repeated = 0;
     const before = this.detector.stats();
     const handledAt = this.now();
     try {
       alerts = await this.detector.process(batch);
+      const unstored = atCheckpoint ? this.unstoredAlerts.get(partitionId) : undefined;
+      if (unstored) alerts = [...unstored, ...alerts];
+      if (atCheckpoint) this.unstoredAlerts.set(partitionId, alerts);
       // Sent right after this batch; the timer takes them only if that send does not settle them.
-      await this.outbox.add(alerts, { holdMs: this.settings.sentinel.uploadTimeoutMs + SEND_SETTLE_MS });
-      const writeStarted = performance.now();
-      const written = await this.detector.flush([partitionId]);
-      this.telemetry.record(METRIC.tableWriteDuration, performance.now() - writeStarted, { 'warden.table': 'state' });
-      this.telemetry.count(METRIC.tableTransactions, written.transactions, { 'warden.table': 'state' });
+      const { duplicates } = await this.outbox.add(alerts, { holdMs: this.settings.sentinel.uploadTimeoutMs + SEND_SETTLE_MS });
+      this.unstoredAlerts.delete(partitionId);
+      // Raised again by a batch handled again (state not written before a crash): the outbox has them, sent or due.
+      if (duplicates.length) {
+        const stored = new Set(duplicates);
+        alerts = alerts.filter((a) => !stored.has(a.AlertId));
+        repeated = stored.size;
+      }
+      this.noteHandled(partitionId, view);
+      if (!atCheckpoint) await this.storeState(partitionId);
       this.faults.delete(partitionId);
     } catch (err) {
-      // What this instance applied in memory may not be stored: start the partition again from the Table.
-      this.detector.release(partitionId);
       const fatal = cannotSucceed(err);
       const fault = this.noteFault(partitionId, err, fatal);
+      // What this instance applied in memory may not be stored: start the partition again from the Table.
+      // Written at checkpoints, memory holds batches the Table does not: it is kept, and the retry skips the applied events.
+      if (!atCheckpoint) this.forgetPartition(partitionId);
+      else if (fatal) this.unstoredAlerts.delete(partitionId);
       if (!fatal) throw err;
       // Retried, this batch would fail forever and hold the partition: keep its events as dead letters and go on.
       context.error(`detect ${hub}/${partitionId}: ${fault.reason}; the batch's ${messages.length} events are dead-lettered`);
@@ -385,12 +431,86 @@ export class Warden {
     await this.writeDeadLetters(hub, view, deadLetters);
     this.countDetected(hub, view, before, handledAt, batch.length, alerts);
     this.countDeadLetters('detect', hub, deadLetters);
-    const result: DetectBatchResult = { events: batch.length, deadLettered: deadLetters.length, alerts };
+    const result: DetectBatchResult = { events: batch.length, deadLettered: deadLetters.length, alerts, repeatedAlerts: repeated };
     if (alerts.length) result.delivered = await this.deliverNow(alerts, context);
     context.log(
-      `detect ${hub}/${partitionId}: ${batch.length} events, ${alerts.length} alerts${deadLetters.length ? `, ${deadLetters.length} dead-lettered` : ''}`,
+      `detect ${hub}/${partitionId}: ${batch.length} events, ${alerts.length} alerts${repeated ? ` (${repeated} more raised again, in the outbox already)` : ''}${deadLetters.length ? `, ${deadLetters.length} dead-lettered` : ''}`,
     );
     return result;
+  }
+
+  /**
+   * From now on detect does not write state after each batch: the host calls writeState right
+   * before each Event Hubs checkpoint of the keyed hub (`warden run`, src/host/standalone.ts). Only
+   * for a host whose checkpoints all wait for writeState: the Functions host's do not (docs/delivery.md).
+   */
+  writeStateAtCheckpoints(): void {
+    this.stateWrittenAt = 'checkpoint';
+  }
+
+  /**
+   * Write what detect changed on the keyed partition since its last write. Throws when Tables
+   * fail (the host then does not checkpoint; what failed is written by the next call). When the
+   * state cannot be stored by any retry (400/413), the partition is read again from the Table at
+   * its next batch and the fault is shown in health: returns what was lost, for the host's log.
+   */
+  async writeState(partitionId: string): Promise<{ lost?: string }> {
+    try {
+      await this.storeState(partitionId);
+      this.faults.delete(partitionId);
+      return {};
+    } catch (err) {
+      const fatal = cannotSucceed(err);
+      const fault = this.noteFault(partitionId, err, fatal);
+      if (!fatal) throw err;
+      const p = this.progress.get(partitionId);
+      this.forgetPartition(partitionId);
+      return {
+        lost: `${fault.reason}; keyed events ${p ? `${p.written + 1} to ${p.handled}` : 'since the last write'} raised their alerts but are not in the stored state (the partition is read again from it)`,
+      };
+    }
+  }
+
+  /** The partition went to another instance (lease lost): drop what this one holds of it; the next owner replays from the checkpoint. */
+  releasePartition(partitionId: string): void {
+    this.forgetPartition(partitionId);
+  }
+
+  private forgetPartition(partitionId: string): void {
+    this.detector.release(partitionId);
+    this.unstoredAlerts.delete(partitionId);
+    this.progress.delete(partitionId);
+  }
+
+  private noteHandled(partitionId: string, view: TriggerMetadataView): void {
+    const last = view.sequenceNumbers[view.sequenceNumbers.length - 1];
+    if (last === undefined) return;
+    const p = this.progress.get(partitionId);
+    if (p) p.handled = Math.max(p.handled, last);
+    else this.progress.set(partitionId, { handled: last, written: view.sequenceNumbers[0] - 1 });
+  }
+
+  private async storeState(partitionId: string): Promise<void> {
+    const writeStarted = performance.now();
+    const written = await this.detector.flush([partitionId]);
+    this.telemetry.record(METRIC.tableWriteDuration, performance.now() - writeStarted, { 'warden.table': 'state' });
+    this.telemetry.count(METRIC.tableTransactions, written.transactions, { 'warden.table': 'state' });
+    const p = this.progress.get(partitionId);
+    if (p) Object.assign(p, { written: p.handled, writtenAt: this.now() });
+  }
+
+  /** How state is written and, per keyed partition held, how far it is read and written. */
+  stateWrites(): StateWrites {
+    const partitions: StateWrites['partitions'] = {};
+    let last: number | undefined;
+    for (const [id, p] of [...this.progress].sort((a, b) => Number(a[0]) - Number(b[0]) || (a[0] < b[0] ? -1 : 1))) {
+      partitions[id] = { handled: p.handled, written: p.written };
+      if (p.writtenAt !== undefined) {
+        partitions[id].writtenAt = new Date(p.writtenAt).toISOString();
+        last = Math.max(last ?? p.writtenAt, p.writtenAt);
+      }
+    }
+    return { writtenAt: this.stateWrittenAt, ...(last !== undefined ? { lastWrittenAt: new Date(last).toISOString() } : {}), partitions };
   }
 
   /** The deliver timer: send what the outbox holds, oldest first, and record how it went. */
@@ -474,6 +594,7 @@ export class Warden {
       rules: { count: this.rules.length, ids: this.rules.map((r) => r.id) },
       outbox: {},
       failingPartitions: [...this.faults.values()],
+      state: this.stateWrites(),
       detector: {
         evicted: stats.evicted,
         evictedSamples: stats.evictedSamples,

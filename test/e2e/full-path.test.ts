@@ -5,7 +5,9 @@
  * triggers that behave like the Functions host's; also fed by `warden send`'s sender. Then the same
  * with the detect consumer killed mid-stream and restarted from its checkpoints, with ingest
  * killed, with both killed together, and with the keyed hub refusing sends for a while: every
- * alert arrives once, the same alerts as an in-process replay.
+ * alert arrives once, the same alerts as an in-process replay. Then detect, writing its state only
+ * at checkpoints (every 1, 3 or 1000 batches), killed between writes and restarted: the AlertIds
+ * and the state of an uninterrupted run over the same keyed hub.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,24 +16,37 @@ import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EventHubProducerClient, type CheckpointStore } from '@azure/event-hubs';
+import type { LogHandler } from '@azure/functions';
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite, type AzuriteInstance } from '../../src/dev/azurite.js';
 import { startEventHubsBroker, type EventHubsBroker } from '../support/eventhubs-broker.js';
 import { startLogsIngestionServer, type LogsIngestionTestServer } from '../support/logs-ingestion-server.js';
 import { waitFor } from '../support/wait.js';
-import { killable } from '../support/trigger-shim.js';
+import { ProcessKilledError, killable } from '../support/trigger-shim.js';
 import { sendCaptures } from '../../src/eventhubs/capture-sender.js';
 import { loadSettings } from '../../src/host/settings.js';
 import { Warden } from '../../src/host/warden.js';
 import { startStandaloneHost, type StandaloneHost, type StandaloneHostOptions } from '../../src/host/standalone.js';
-import { Detector, ResourceInventory, loadRules, mergeTunableOverrides, parseTunableOverrides, readInventoryFile } from '../../src/engine/index.js';
+import {
+  DEFAULT_ALLOWED_LATENESS_MS,
+  Detector,
+  ResourceInventory,
+  loadRules,
+  mergeTunableOverrides,
+  parseTunableOverrides,
+  readInventoryFile,
+} from '../../src/engine/index.js';
 import { generateDemo } from '../../synth/scenario.js';
 import { detectInCaptures } from '../../src/replay/replay.js';
 import { AlertSchema, type Alert } from '../../src/model/index.js';
+import { TableStateStore } from '../../src/state/tables.js';
+import type { StateStore } from '../../src/state/types.js';
+import { PARTITION_META_KEY } from '../../src/engine/evaluator.js';
+import type { KeyState } from '../../src/engine/kinds/types.js';
 
 const repo = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
-const RUNS = ['plain', 'send', 'killdetect', 'killingest', 'killboth', 'refused'] as const;
+const RUNS = ['plain', 'send', 'killdetect', 'killingest', 'killboth', 'refused', 'keyed'] as const;
 type Run = (typeof RUNS)[number];
 
 let azurite: AzuriteInstance;
@@ -125,7 +140,7 @@ afterAll(async () => {
   await azurite?.stop();
 });
 
-function settings(run: Run) {
+function settings(run: Run, env: Record<string, string> = {}) {
   return loadSettings({
     EventHubConnection: `Endpoint=sb://127.0.0.1:${broker.port};SharedAccessKeyName=dev;SharedAccessKey=dev;UseDevelopmentEmulator=true`,
     WARDEN_STORAGE_CONNECTION_STRING: azurite.connectionString,
@@ -146,11 +161,12 @@ function settings(run: Run) {
     // detect batch that raised it, and the timer's hold (the upload timeout + 30 s) stays inside the waits.
     SENTINEL_ROWS_PER_RUN: '150',
     SENTINEL_UPLOAD_TIMEOUT: '10s',
+    ...env,
   });
 }
 
-async function checkpointStore(run: Run): Promise<CheckpointStore> {
-  const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(`${run}-checkpoints`);
+async function checkpointStore(prefix: string): Promise<CheckpointStore> {
+  const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(`${prefix}-checkpoints`);
   await container.createIfNotExists();
   return new BlobCheckpointStore(container);
 }
@@ -165,13 +181,20 @@ const TEST_SPEED: StandaloneHostOptions = {
   },
 };
 
-async function host(run: Run, functions: string[], store?: CheckpointStore): Promise<StandaloneHost> {
-  const warden = await Warden.create(settings(run), {
+interface HostParts {
+  env?: Record<string, string>;
+  stateStore?: StateStore;
+  logHandler?: LogHandler;
+}
+
+async function host(run: Run, functions: string[], store?: CheckpointStore, parts: HostParts = {}): Promise<StandaloneHost> {
+  const warden = await Warden.create(settings(run, parts.env), {
     credential: server.credential,
     sentinelClientOptions: { tlsOptions: { ca: server.ca }, retryOptions: { maxRetries: 1, retryDelayInMs: 50, maxRetryDelayInMs: 100 } },
     eventHubsRetryOptions: { maxRetries: 2, retryDelayInMs: 100, maxRetryDelayInMs: 200, timeoutInMs: 3000 },
+    stateStore: parts.stateStore,
   });
-  return startStandaloneHost(warden, { ...TEST_SPEED, functions, checkpointStore: store ?? (await checkpointStore(run)) });
+  return startStandaloneHost(warden, { ...TEST_SPEED, functions, checkpointStore: store ?? (await checkpointStore(run)), logHandler: parts.logHandler });
 }
 
 /**
@@ -367,3 +390,196 @@ describe('full path on the real Event Hubs, Tables, Blobs and Logs Ingestion cli
     expectReplayAlertsOnce();
   });
 });
+
+/**
+ * Detect alone on the keyed hub the 'keyed' run's ingest filled, as its own deployment (storage
+ * prefix and consumer group), writing state every `batches` batches: never by time, so where the
+ * writes fall does not depend on the machine's speed.
+ */
+async function keyedDetect(prefix: string, batches: number, parts: { checkpointStore?: CheckpointStore } & HostParts = {}): Promise<StandaloneHost> {
+  const env = {
+    WARDEN_STORAGE_PREFIX: prefix,
+    WARDEN_CONSUMER_GROUP_DETECT: prefix,
+    WARDEN_CHECKPOINT_BATCHES: String(batches),
+    WARDEN_CHECKPOINT_EVERY: '1h',
+  };
+  return host('keyed', DETECT, parts.checkpointStore ?? (await checkpointStore(prefix)), { ...parts, env });
+}
+
+const stateTable = (prefix: string) => new TableStateStore({ connectionString: azurite.connectionString, table: `${prefix}state` });
+
+/** The last sequence number of each keyed partition the 'keyed' run filled. */
+function lastOnKeyedHub(): Record<string, number> {
+  const last: Record<string, number> = {};
+  for (const p of broker.partitionIds('keyed-events')) {
+    const events = broker.partitionEvents('keyed-events', p);
+    if (events.length) last[p] = events[events.length - 1].sequenceNumber;
+  }
+  return last;
+}
+
+/** Until detect handled every keyed partition to its end (`from`: where partitions it never read stood already). */
+async function caughtUp(h: StandaloneHost, what: string, from: Record<string, number> = {}) {
+  const last = lastOnKeyedHub();
+  await waitFor(
+    `${what}: every keyed event handled`,
+    () => Object.entries(last).every(([p, seq]) => (h.stats().state.partitions[p]?.handled ?? from[p] ?? -1) >= seq),
+    120_000,
+  );
+}
+
+/**
+ * A run's stored state, each rule's key pruned at its partition's final watermark as the engine
+ * prunes it (and left out when nothing is left): runs that wrote at other batches wrote some keys
+ * after a sweep had pruned them and some before, and a sweep forgets keys whose state has all
+ * expired, which the other run keeps until its next sweep. Pruning composes, so the pruned states
+ * must be equal. What the detector learned of names and resources is kept with the partition
+ * whose event taught it first, which depends on how the partitions' batches interleave: it is
+ * compared over all partitions. Everything else must be equal as stored.
+ */
+async function settledState(prefix: string): Promise<{ partitions: Record<string, Record<string, string>>; learned: string[] }> {
+  const { rules } = new Detector(
+    (await loadRules()).map((l) => l.rule),
+    {
+      tunables: mergeTunableOverrides(parseTunableOverrides(tunables, 'demo/tunables.json'), {}),
+    },
+  );
+  const byId = new Map(rules.map((r) => [r.id, r]));
+  const lateness = DEFAULT_ALLOWED_LATENESS_MS;
+  const partitions: Record<string, Record<string, string>> = {};
+  const learned = new Set<string>();
+  for (const p of broker.partitionIds('keyed-events')) {
+    const entries = await stateTable(prefix).load(p);
+    const mark = entries.get(PARTITION_META_KEY);
+    const watermark = mark === undefined ? 0 : (JSON.parse(mark) as { w: number }).w;
+    for (const [key, value] of entries) {
+      if (key.startsWith('~name|') || key.startsWith('~resource|')) {
+        learned.add(`${key}=${value}`);
+        entries.delete(key);
+        continue;
+      }
+      const rule = byId.get(key.slice(0, key.indexOf(':')));
+      if (!rule || key.startsWith('~')) continue;
+      const st = JSON.parse(value) as KeyState;
+      rule.logic.restore?.(st);
+      // As the evaluator prunes: suppression ends, then the kind prunes.
+      if (st.a !== undefined && st.a + rule.suppressMs < watermark - lateness) st.a = undefined;
+      if (rule.logic.prune(st, watermark, lateness) && st.a === undefined) entries.delete(key);
+      else entries.set(key, rule.logic.serialize ? rule.logic.serialize(st) : JSON.stringify(st));
+    }
+    partitions[p] = Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : 1)));
+  }
+  return { partitions, learned: [...learned].sort() };
+}
+
+/** A state store that stops writing once killed, as a dead process would. Reads still work, for the next run. */
+function killableState(store: StateStore): { store: StateStore; kill: () => void } {
+  let dead = false;
+  return {
+    kill: () => {
+      dead = true;
+    },
+    store: {
+      maxEntryChars: store.maxEntryChars,
+      load: (partitionId) => store.load(partitionId),
+      async write(partitionId, upserts, deletes) {
+        if (dead) throw new ProcessKilledError('the process was killed: no more state writes');
+        return store.write(partitionId, upserts, deletes);
+      },
+    },
+  };
+}
+
+describe('detect writing state at checkpoints (`warden run`), killed between writes', () => {
+  /** What the uninterrupted run, writing after every batch as the Function App does, delivered and stored. */
+  let reference: { alertIds: string[]; state: Awaited<ReturnType<typeof settledState>> } | undefined;
+
+  it('uninterrupted, writing after every batch: the same alerts as a replay, each once (the reference for the kills)', async () => {
+    const ingest = await host('keyed', INGEST);
+    try {
+      await sendDemo('keyed', () => ingest.stats().records);
+    } finally {
+      await ingest.stop();
+    }
+    const h = await keyedDetect('keyedref', 1);
+    try {
+      await caughtUp(h, 'keyedref');
+      await waitFor('keyedref: every alert sent', () => new Set(server.rows().map((r) => r.AlertId)).size >= replayed.length, 90_000);
+      await new Promise((r) => setTimeout(r, 1500));
+    } finally {
+      await h.stop();
+    }
+    expectReplayAlertsOnce();
+    const state = h.stats().state;
+    expect(state).toMatchObject({ writtenAt: 'checkpoint', lastWrittenAt: expect.any(String) });
+    for (const [p, seq] of Object.entries(lastOnKeyedHub())) expect(state.partitions[p]).toMatchObject({ handled: seq, written: seq });
+    reference = {
+      alertIds: server
+        .rows()
+        .map((r) => r.AlertId as string)
+        .sort(),
+      state: await settledState('keyedref'),
+    };
+  }, 600_000);
+
+  it.each([1, 3, 1000])(
+    'killed at a partition’s fifth batch with state written every %i batches, restarted: the uninterrupted run’s AlertIds each once, and its state',
+    async (batches) => {
+      expect(reference, 'runs after the uninterrupted run').toBeDefined();
+      const prefix = `keyedn${batches}`;
+      const checkpoints = killable(await checkpointStore(prefix));
+      const state = killableState(stateTable(prefix));
+      const handled = new Map<string, number>();
+      const killed: { host?: StandaloneHost } = {};
+      let killedAt: { partition: string; state: HostStatsState } | undefined;
+      let stopping: Promise<void> | undefined;
+      // The kill comes as the fifth batch of a partition is handled, before its state write and
+      // checkpoint: every 1 batch, the fourth was written; every 3, the third; every 1000, none.
+      const logHandler: LogHandler = (_level, ...args) => {
+        const partition = /^detect [^/]+\/(\d+): /.exec(String(args[0]))?.[1];
+        const first = killed.host;
+        if (!partition || killedAt || !first) return;
+        handled.set(partition, (handled.get(partition) ?? 0) + 1);
+        if (handled.get(partition)! < 5) return;
+        checkpoints.kill();
+        state.kill();
+        killedAt = { partition, state: first.stats().state };
+        // A crashed process reads nothing more: batches in hand end, no new one starts.
+        stopping = first.stop().catch(() => undefined);
+      };
+      killed.host = await keyedDetect(prefix, batches, { checkpointStore: checkpoints.store, stateStore: state.store, logHandler });
+      await waitFor(`${prefix}: the kill`, () => stopping !== undefined, 120_000);
+      await stopping;
+      const { partition, state: atKill } = killedAt!;
+      // Between writes: the partition had handled batches its stored state does not hold.
+      const mark = (await stateTable(prefix).load(partition)).get(PARTITION_META_KEY);
+      const stored = mark === undefined ? -1 : (JSON.parse(mark) as { q: number }).q;
+      expect(stored).toBe(atKill.partitions[partition].written);
+      expect(atKill.partitions[partition].handled).toBeGreaterThan(stored);
+      if (batches === 1000) expect(stored).toBe(-1);
+
+      // A new instance: state read back from the Table, the keyed hub read again from the checkpoints.
+      const from = Object.fromEntries(
+        (await checkpoints.store.listCheckpoints(broker.fullyQualifiedNamespace, 'keyed-events', prefix)).map((c) => [c.partitionId, c.sequenceNumber]),
+      );
+      const second = await keyedDetect(prefix, batches);
+      try {
+        await caughtUp(second, prefix, from);
+        await waitFor(`${prefix}: every alert sent`, () => new Set(server.rows().map((r) => r.AlertId)).size >= reference!.alertIds.length, 120_000);
+        await new Promise((r) => setTimeout(r, 1500));
+      } finally {
+        await second.stop();
+      }
+      // The batches handled but not written came again and were applied again, from the stored state.
+      expect(second.stats().state.partitions[partition].written).toBe(lastOnKeyedHub()[partition]);
+      expect(second.stats().events).toBeGreaterThan(0);
+      const ids = server.rows().map((r) => r.AlertId as string);
+      expect(new Set(ids).size, `AlertIds delivered more than once: ${ids.filter((id, i) => ids.indexOf(id) !== i).join(', ')}`).toBe(ids.length);
+      expect(ids.sort()).toEqual(reference!.alertIds);
+      expect(await settledState(prefix)).toEqual(reference!.state);
+    },
+    600_000,
+  );
+});
+
+type HostStatsState = ReturnType<StandaloneHost['stats']>['state'];

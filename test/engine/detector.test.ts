@@ -203,6 +203,29 @@ describe('Detector', () => {
     }
   });
 
+  it('keeps what a failed flush took: the next flush writes it, and the store ends as an uninterrupted run leaves it', async () => {
+    // `warden run` keeps a partition in memory when its state write fails (memory holds batches the
+    // store does not) and writes again before its checkpoint: nothing the failed write held may be lost.
+    const list = batches(stream(synthetic(10, 2, 300), new PartitionRouter(1)), 30);
+    const reference = new InMemoryStateStore();
+    const uninterrupted = new Detector(allKinds, { store: reference, now });
+    for (const batch of list) {
+      await uninterrupted.process(batch);
+      await uninterrupted.flush();
+    }
+    for (const [failAt, keysStored] of [1, 2, 3, 5, 8].flatMap((n) => [[n, false] as const, [n, true] as const])) {
+      const inner = new InMemoryStateStore();
+      const detector = new Detector(allKinds, { store: new FailingStore(inner, failAt, keysStored), now });
+      let failures = 0;
+      for (const batch of list) {
+        await detector.process(batch);
+        await detector.flush().catch(() => failures++);
+      }
+      expect(failures).toBe(1);
+      expect(await inner.load('0'), `failing write ${failAt}${keysStored ? ' after the keys' : ''}`).toEqual(await reference.load('0'));
+    }
+  });
+
   it('remembers that a batch emptied a key even when the partition mark was not written', async () => {
     const fourListings = defineRule({ ...common, id: 'test-four', title: 'four', sources: ['activity'], kind: 'threshold', window: '10m', threshold: 4 });
     const [b1, b2, b3] = batches(stream([0, 1, 2, 3, 4, 5].map((m) => ev(m * MIN))), 2);

@@ -20,6 +20,8 @@ beforeAll(async () => {
         retries: { partitions: 1 },
         restart: { partitions: 3 },
         crash: { partitions: 2 },
+        policy: { partitions: 1 },
+        idle: { partitions: 1 },
       },
     }),
   ]);
@@ -193,6 +195,79 @@ describe('Event Hubs trigger shim (cardinality many) over the broker, checkpoint
       const all = [...seenSequenceNumbers(first, id), ...seenSequenceNumbers(second, id)];
       expect(all).toEqual(broker.partitionEvents('restart', id).map((e) => e.sequenceNumber));
     }
+  });
+
+  it('with a checkpoint policy, checkpoints every N batches once its hook succeeded (retried as the batch would be), and when stopping', async () => {
+    const store = await blobCheckpointStore(azurite, 'policy');
+    const send = producer('policy');
+    const hooks: string[] = [];
+    let failNext = false;
+    const checkpointed = async () => (await store.listCheckpoints(broker.fullyQualifiedNamespace, 'policy', '$Default'))[0]?.sequenceNumber;
+    const s = shim({
+      broker,
+      hub: 'policy',
+      checkpointStore: store,
+      maxEventBatchSize: 1,
+      retry: { strategy: 'fixedDelay', delayInterval: 50, maxRetryCount: -1 },
+      checkpoint: {
+        batches: 3,
+        everyMs: 3_600_000,
+        // eslint-disable-next-line @typescript-eslint/require-await -- the hook is async, as detect's state write is
+        beforeCheckpoint: async (partitionId) => {
+          hooks.push(`${partitionId} after ${s.invocations.length}`);
+          if (failNext) {
+            failNext = false;
+            throw new Error('Tables unavailable');
+          }
+        },
+      },
+    });
+    for (let i = 0; i < 5; i++) await send.sendBatch([{ body: { i } }]);
+    await waitFor('five batches settled', () => s.settled.length === 5, 10_000);
+    expect(s.settled.map((b) => b.checkpointed)).toEqual([false, false, true, false, false]);
+    expect(await checkpointed()).toBe(2);
+    // The sixth batch's hook fails once: retried without calling the handler again, then checkpointed.
+    failNext = true;
+    await send.sendBatch([{ body: { i: 5 } }]);
+    await waitFor('the sixth batch settled', () => s.settled.length === 6, 10_000);
+    expect(s.settled[5]).toMatchObject({ outcome: 'succeeded', checkpointed: true, attempts: 2 });
+    expect(s.invocations).toHaveLength(6);
+    expect(hooks).toEqual(['0 after 3', '0 after 6', '0 after 6']);
+    expect(await checkpointed()).toBe(5);
+    // The seventh waits for the next checkpoint: stopping takes it, after the hook.
+    await send.sendBatch([{ body: { i: 6 } }]);
+    await waitFor('the seventh batch settled', () => s.settled.length === 7, 10_000);
+    expect(s.settled[6].checkpointed).toBe(false);
+    await s.stop();
+    expect(hooks).toEqual(['0 after 3', '0 after 6', '0 after 6', '0 after 7']);
+    expect(await checkpointed()).toBe(6);
+  });
+
+  it('with a checkpoint policy, an idle partition is checkpointed once its time passed, at an empty read', async () => {
+    const store = await blobCheckpointStore(azurite, 'idle');
+    const hooks: string[] = [];
+    shim({
+      broker,
+      hub: 'idle',
+      checkpointStore: store,
+      checkpoint: {
+        batches: 1000,
+        everyMs: 200,
+        // eslint-disable-next-line @typescript-eslint/require-await -- the hook is async, as detect's state write is
+        beforeCheckpoint: async (partitionId) => {
+          hooks.push(partitionId);
+        },
+      },
+    });
+    await producer('idle').sendBatch([{ body: { i: 0 } }]);
+    const checkpoint = await waitFor(
+      'the idle checkpoint',
+      async () => (await store.listCheckpoints(broker.fullyQualifiedNamespace, 'idle', '$Default'))[0],
+      30_000,
+      100,
+    );
+    expect(checkpoint.sequenceNumber).toBe(0);
+    expect(hooks).toEqual(['0']);
   });
 
   it('after a kill, only the batches in hand come again', async () => {

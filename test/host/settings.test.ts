@@ -164,6 +164,29 @@ describe('loadSettings', () => {
     expect(loadSettings({ ...AZURE, WARDEN_AUDIT_ENDPOINT: 'https://la.example.test/v1' }).audit?.endpoint).toBe('https://la.example.test/v1');
   });
 
+  it("writes warden run's detect state every 10 batches or 30 s by default, as set, and stops at a bad value naming the setting", () => {
+    expect(loadSettings(AZURE).checkpoint).toEqual({ batches: 10, everyMs: 30_000 });
+    expect(loadSettings({ ...AZURE, WARDEN_CHECKPOINT_BATCHES: '1', WARDEN_CHECKPOINT_EVERY: '2m' }).checkpoint).toEqual({ batches: 1, everyMs: 120_000 });
+    const cases: Array<[string, string, RegExp]> = [
+      [
+        'WARDEN_CHECKPOINT_BATCHES',
+        '0',
+        /^WARDEN_CHECKPOINT_BATCHES: is not a whole number from 1 to 100000 .*, got '0'; set it like WARDEN_CHECKPOINT_BATCHES=10$/,
+      ],
+      ['WARDEN_CHECKPOINT_BATCHES', 'ten', /^WARDEN_CHECKPOINT_BATCHES: is not a whole number/],
+      ['WARDEN_CHECKPOINT_BATCHES', '2.5', /^WARDEN_CHECKPOINT_BATCHES: is not a whole number/],
+      ['WARDEN_CHECKPOINT_EVERY', 'often', /^WARDEN_CHECKPOINT_EVERY: is not a duration .*, got 'often'; set it like WARDEN_CHECKPOINT_EVERY=30s$/],
+      ['WARDEN_CHECKPOINT_EVERY', '500ms', /^WARDEN_CHECKPOINT_EVERY: is shorter than 1s/],
+      ['WARDEN_CHECKPOINT_EVERY', '2h', /^WARDEN_CHECKPOINT_EVERY: is longer than 1h \(a crash replays the keyed hub since the last write\)/],
+    ];
+    for (const [name, value, problem] of cases) {
+      const error = errorOf({ ...AZURE, [name]: value });
+      expect(error.setting, `${name}=${value}`).toBe(name);
+      expect(error.message, `${name}=${value}`).toMatch(problem);
+    }
+    expect(describeSettings(loadSettings(AZURE))).toMatchObject({ checkpoint: { batches: 10, everyMs: 30_000 } });
+  });
+
   it('needs four different hubs: a raw hub that is also the keyed hub would loop', () => {
     expect(errorOf({ ...AZURE, WARDEN_HUB_EVENTS: 'warden-resource' }).message).toMatch(
       /^WARDEN_HUB_EVENTS: the keyed hub and the three raw hubs must be four different hubs/,

@@ -7,7 +7,13 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import type { Checkpoint, CheckpointStore, PartitionOwnership } from '@azure/event-hubs';
 import type { InvocationContext, RetryOptions } from '@azure/functions';
-import { startEventHubTrigger, type EventHubTrigger, type EventHubTriggerOptions, type SettledBatch } from '../../src/host/eventhubs-trigger.js';
+import {
+  startEventHubTrigger,
+  type CheckpointPolicy,
+  type EventHubTrigger,
+  type EventHubTriggerOptions,
+  type SettledBatch,
+} from '../../src/host/eventhubs-trigger.js';
 import type { AzuriteInstance } from '../../src/dev/azurite.js';
 import type { EventHubsBroker } from './eventhubs-broker.js';
 
@@ -65,6 +71,7 @@ export interface ShimOptions {
   dataType?: 'string' | 'binary';
   consumerGroup?: string;
   functionName?: string;
+  checkpoint?: CheckpointPolicy;
 }
 
 export interface TriggerShim {
@@ -95,6 +102,7 @@ export function startTriggerShim(options: ShimOptions): TriggerShim {
     // Test speed: reads return within half a second, load balancing claims everything at once.
     maxWaitTimeInSeconds: 0.5,
     retry: options.retry,
+    checkpoint: options.checkpoint,
     logHandler: () => undefined,
     clientOptions: {
       retryOptions: { maxRetries: 5, retryDelayInMs: 100, maxRetryDelayInMs: 500, timeoutInMs: 3000 },

@@ -12,10 +12,13 @@ const USAGE = `usage: warden run [options]
 
 Runs Warden as a standalone host (Container Apps, AKS, a VM, or locally against real Event
 Hubs): the Functions app's ingest, detect, deliver and audit functions, each Event Hubs function with
-the Functions trigger's behaviour (batches of up to 100, retry with backoff, a checkpoint after
-every batch, in a blob container <prefix>-checkpoints of the Warden storage account). Settings
-are the Function App's (docs/deploy.md), from the environment; sign-in is DefaultAzureCredential.
-SIGINT or SIGTERM stops it: the batches in hand finish and are checkpointed, deliver runs once more.
+the Functions trigger's behaviour (batches of up to 100, retry with backoff, checkpoints in a blob
+container <prefix>-checkpoints of the Warden storage account). Ingest checkpoints after every
+batch; detect writes its state and checkpoints every WARDEN_CHECKPOINT_BATCHES batches (10) or
+WARDEN_CHECKPOINT_EVERY (30s), whichever comes first. Settings are the Function App's
+(docs/deploy.md), from the environment; sign-in is DefaultAzureCredential.
+SIGINT or SIGTERM stops it: the batches in hand finish, detect's state is written, all is
+checkpointed, deliver runs once more.
 
 options:
   --settings FILE        read settings from a local.settings.json ("Values"); the environment wins

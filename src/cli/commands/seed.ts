@@ -26,9 +26,9 @@ filled; alerts found on the way are reported, not sent.
 Hand-over: every partition seeded records the cut-over time (--until); the live stream skips its
 events before the cut, since history applied them. Seeding again skips what was seeded already.
 
-While the app runs, seeding is refused: the app writes its partitions' state after every batch
-and notes each run of its deliver timer (every minute) in <prefix>status, and either within
---stale-after means it runs. Stop it first; the partitions it wrote are then rebuilt from history
+While the app runs, seeding is refused: the app writes its partitions' state as it reads (after
+every batch; warden run at least every WARDEN_CHECKPOINT_EVERY) and notes each run of its deliver
+timer (every minute) in <prefix>status, and either within --stale-after means it runs. Stop it first; the partitions it wrote are then rebuilt from history
 up to the cut-over, which must be after the newest event they hold.
 
 history: as 'warden backtest --help' (--workspace, --since, --from, --to, --endpoint, --slice,
