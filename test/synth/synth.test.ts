@@ -216,7 +216,9 @@ function checkSchema(r: Rec): void {
     );
     expect(r.properties.initiatedBy.user.id).toMatch(GUID);
     const [target] = r.properties.targetResources;
-    expect(target.type).toBe('ServicePrincipal');
+    // Added to the app registration, as the portal's Certificates & secrets page logs it: the app id is in AdditionalDetails.
+    expect(target.type).toBe('Application');
+    expect(r.properties.additionalDetails.find((d: { key: string }) => d.key === 'AppId')?.value).toMatch(GUID);
     expect(target.id).toMatch(GUID);
     // Key credentials as Entra lists them: ids and names, never a secret.
     expect(target.modifiedProperties[0].displayName).toBe('KeyDescription');

@@ -116,7 +116,8 @@ function isModifiedProperty(m: unknown): boolean {
 }
 
 function isKeyValue(kv: unknown): boolean {
-  return isObject(kv) && isText(kv.key);
+  // The schema's `value: z.unknown()` wants the key present (any value, undefined included).
+  return isObject(kv) && isText(kv.key) && 'value' in kv;
 }
 
 /** What `z.array(item).nullish()` takes unchanged: nothing, or an array of items (JSON text is left to the schema). */
