@@ -177,7 +177,7 @@ export async function startStandaloneHost(warden: Warden, options: StandaloneHos
             if (f.name === 'detect') {
               const r = result as DetectBatchResult;
               stats.events += r.events;
-              stats.alerts += r.alerts.length;
+              stats.alerts += r.alerts.length - r.repeatedAlerts;
               stats.repeatedAlerts += r.repeatedAlerts;
               stats.deadLettered += r.deadLettered;
             } else {

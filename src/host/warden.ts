@@ -67,9 +67,9 @@ export interface DetectBatchResult {
   /** Keyed events handed to the detector (it skips redeliveries and copies of an ingest batch published twice). */
   events: number;
   deadLettered: number;
-  /** Alerts new to the outbox: sent at once. */
+  /** Alerts the batch raised. */
   alerts: Alert[];
-  /** Alerts raised again that the outbox held already (the batch came again after a crash): not sent again. */
+  /** How many of them the outbox held already (raised again by events handled again after a crash): not sent or counted again. */
   repeatedAlerts: number;
   /** Delivery right after the batch (undefined when it raised nothing). */
   delivered?: DeliveryReport;
@@ -387,7 +387,8 @@ export class Warden {
     if (batch.length && this.detector.releaseIfStale(partitionId, batch[0].sequenceNumber)) this.forgetPartition(partitionId);
     const atCheckpoint = this.stateWrittenAt === 'checkpoint';
     let alerts: Alert[];
-    let repeated = 0;
+    /** The alerts new to the outbox: sent at once and counted. */
+    let fresh: Alert[];
     const before = this.detector.stats();
     const handledAt = this.now();
     try {
@@ -399,11 +400,8 @@ export class Warden {
       const { duplicates } = await this.outbox.add(alerts, { holdMs: this.settings.sentinel.uploadTimeoutMs + SEND_SETTLE_MS });
       this.unstoredAlerts.delete(partitionId);
       // Raised again by a batch handled again (state not written before a crash): the outbox has them, sent or due.
-      if (duplicates.length) {
-        const stored = new Set(duplicates);
-        alerts = alerts.filter((a) => !stored.has(a.AlertId));
-        repeated = stored.size;
-      }
+      const stored = new Set(duplicates);
+      fresh = stored.size ? alerts.filter((a) => !stored.has(a.AlertId)) : alerts;
       this.noteHandled(partitionId, view);
       if (!atCheckpoint) await this.storeState(partitionId);
       this.faults.delete(partitionId);
@@ -417,7 +415,7 @@ export class Warden {
       if (!fatal) throw err;
       // Retried, this batch would fail forever and hold the partition: keep its events as dead letters and go on.
       context.error(`detect ${hub}/${partitionId}: ${fault.reason}; the batch's ${messages.length} events are dead-lettered`);
-      alerts = [];
+      alerts = fresh = [];
       for (let i = 0; i < messages.length; i++) {
         deadLetters.push(
           deadLetter(
@@ -429,12 +427,13 @@ export class Warden {
       }
     }
     await this.writeDeadLetters(hub, view, deadLetters);
-    this.countDetected(hub, view, before, handledAt, batch.length, alerts);
+    this.countDetected(hub, view, before, handledAt, batch.length, fresh);
     this.countDeadLetters('detect', hub, deadLetters);
+    const repeated = alerts.length - fresh.length;
     const result: DetectBatchResult = { events: batch.length, deadLettered: deadLetters.length, alerts, repeatedAlerts: repeated };
-    if (alerts.length) result.delivered = await this.deliverNow(alerts, context);
+    if (fresh.length) result.delivered = await this.deliverNow(fresh, context);
     context.log(
-      `detect ${hub}/${partitionId}: ${batch.length} events, ${alerts.length} alerts${repeated ? ` (${repeated} more raised again, in the outbox already)` : ''}${deadLetters.length ? `, ${deadLetters.length} dead-lettered` : ''}`,
+      `detect ${hub}/${partitionId}: ${batch.length} events, ${alerts.length} alerts${repeated ? ` (${repeated} raised again: in the outbox already)` : ''}${deadLetters.length ? `, ${deadLetters.length} dead-lettered` : ''}`,
     );
     return result;
   }

@@ -84,9 +84,21 @@ describe('warden run', () => {
         60_000,
         100,
       );
+      // Detect writes its state at checkpoints (every 10 batches or 30 s by default): the line says what a crash would replay.
+      expect(run.err.some((l) => /, state not written yet \(\d+ events since\)|, state written [\d.]+ s ago/.test(l))).toBe(true);
       run.child.kill('SIGTERM');
       expect(await run.exited).toBe(0);
-      const summary = JSON.parse(run.out.at(-1)!) as { signal: string; records: number; published: number; events: number };
+      const summary = JSON.parse(run.out.at(-1)!) as {
+        signal: string;
+        records: number;
+        published: number;
+        events: number;
+        state: { writtenAt: string; lastWrittenAt?: string; partitions: Record<string, { handled: number; written: number }> };
+      };
+      // Stopping wrote what detect handled before it checkpointed.
+      expect(summary.state).toMatchObject({ writtenAt: 'checkpoint', lastWrittenAt: expect.any(String) });
+      for (const p of Object.values(summary.state.partitions)) expect(p.written).toBe(p.handled);
+      expect(Object.values(summary.state.partitions).reduce((n, p) => n + p.handled + 1, 0)).toBe(records);
       expect(summary).toMatchObject({
         signal: 'SIGTERM',
         records,

@@ -69,6 +69,8 @@ describe('no input wedges a partition', () => {
     expect(health.status).toBe('degraded');
     expect(health.detector.evicted).toBeGreaterThan(0);
     expect(health.detector.evictedSamples[0]).toMatch(/characters\)$/);
+    // The Function App writes state after every batch: health says so, and when.
+    expect(health.state).toMatchObject({ writtenAt: 'batch', partitions: { '0': { handled: 2999, written: 2999, writtenAt: expect.any(String) } } });
     // The partition is not stuck: the next batch is applied and stored.
     const next = secretReads(10, 3000, 10);
     await expect(app.detect(next, batchContext('0', next.length, 3000))).resolves.toMatchObject({ events: 10 });
