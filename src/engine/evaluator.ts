@@ -1,6 +1,6 @@
 import type { Alert, NormalizedEvent, StreamEvent } from '../model/index.js';
 import type { CompiledRule } from './compile.js';
-import { SeedOverLiveStateError } from './errors.js';
+import { SeedOverLiveStateError, StateFormatError } from './errors.js';
 import { buildAlert } from './evidence.js';
 import { UNCHANGED, type AlertDraft, type Evaluation, type KeyState, type ObservedPoint, type Observer } from './kinds/types.js';
 import type { RuleIndex } from './rule-index.js';
@@ -222,12 +222,11 @@ export class PartitionEvaluator {
       const bar = storeKey.indexOf('|');
       const rule = bar > 0 ? byPrefix.get(storeKey.slice(0, bar)) : undefined;
       const state = rule ? (parse(json) as KeyState | undefined) : undefined;
-      if (!rule || !state || typeof state !== 'object') {
+      if (!rule || !state || typeof state !== 'object' || !restored(rule, state)) {
         if (rule) this.counters.corruptState++;
         this.orphans.push(storeKey);
         continue;
       }
-      rule.logic.restore?.(state);
       this.states[rule.index].set(storeKey.slice(bar + 1), state);
     }
   }
@@ -480,6 +479,17 @@ class RuleEvaluation implements Evaluation {
   capped(): void {
     const counts = this.counters.capEvictions;
     counts[this.rule.id] = (counts[this.rule.id] ?? 0) + 1;
+  }
+}
+
+/** Let the rule's kind rebuild a state read from the store; false when the kind cannot read it (StateFormatError). */
+function restored(rule: CompiledRule, state: KeyState): boolean {
+  try {
+    rule.logic.restore?.(state);
+    return true;
+  } catch (err) {
+    if (err instanceof StateFormatError) return false;
+    throw err;
   }
 }
 

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import type { NormalizedEvent, Result, Source, SourceEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
-import { stateJson, trimEvent } from '../evidence.js';
+import { trimEvent } from '../evidence.js';
+import { StateFormatError } from '../errors.js';
+import { EventRows, RowReader, RowWriter, type RowShape } from '../event-rows.js';
+import { Interner } from '../intern.js';
 import type { Option, RuleContext } from '../rule.js';
 import { SeenMemory, firstSeenSchema, restoreSeen, type FirstSeenOptions, type SeenValues } from './first-seen.js';
 import { duration, fn, number, operations, sources } from './schema.js';
@@ -52,34 +55,44 @@ export interface SequenceEvidence {
 
 /**
  * An event waiting for the rest of a sequence: [event time, bit mask of the steps it can be,
- * trimmed event]. Once written, the third item is the candidate's whole stored JSON
- * (`[time,mask,{event}]`): about the memory of the object, nothing to format at later writes, and
- * the event is read back from it only when a sequence needs it.
+ * then the trimmed event as a row (EventRows): its shape and values, each string it shares with
+ * other candidates (principal, resource, operation, details) held as one copy for all of them.
+ * The event is built back from the row only when a step's `relate` or an alert needs it.
  */
-type Candidate = [number, number, NormalizedEvent | string];
+type Candidate = [time: number, mask: number, ...row: unknown[]];
 
-/** A candidate's event, read back from its stored JSON when needed (then kept as an object until the next write). */
-function eventOf(c: Candidate): NormalizedEvent {
-  return typeof c[2] === 'string' ? (c[2] = (JSON.parse(c[2]) as Candidate)[2] as NormalizedEvent) : c[2];
-}
+/** Where a candidate's row starts. */
+const ROW = 2;
 
-/** A candidate as stored; from then on it is held that way. */
-function storedJson(c: Candidate): string {
-  // One flat string: a template joining the parts would hold a tree of pieces, about 100 bytes more per candidate.
-  return typeof c[2] === 'string' ? c[2] : (c[2] = JSON.stringify(c));
-}
+/**
+ * Candidates' strings, shared by every sequence rule (the same resource or user agent in two
+ * rules' candidates is held once), and the shapes of their rows. Bounded (see Interner).
+ */
+export const candidateStrings = new Interner<string>(1 << 16);
+const rows = new EventRows(candidateStrings, new Interner<RowShape>(1 << 10));
 
-/** Drop steps from a candidate's mask; returns what is left. A candidate kept with another mask holds its event as an object again (rare), since its stored JSON no longer says what it is. */
-function dropSteps(c: Candidate, bits: number): number {
-  const mask = c[1] & ~bits;
-  if (mask) eventOf(c);
-  return (c[1] = mask);
+/**
+ * The events of candidates, each built from its row at most once (per event applied); the new
+ * candidate's is the trimmed event itself.
+ */
+function eventsOf(candidate: Candidate, event: NormalizedEvent): (c: Candidate) => NormalizedEvent {
+  let built: Map<Candidate, NormalizedEvent> | undefined;
+  return (c) => {
+    if (c === candidate) return event;
+    let e = (built ??= new Map()).get(c);
+    if (!e) built.set(c, (e = rows.event(c, ROW, c[0])));
+    return e;
+  };
 }
 
 export interface SequenceState extends KeyState {
   c?: Candidate[];
   /** Per step with a firstSeen option, what the key has seen for it (null for other steps). */
   f?: (SeenValues | null)[];
+  /** Only in the stored state: the time the candidates' times count from, their rows' shapes and shared strings (RowWriter). */
+  t?: number;
+  h?: unknown;
+  s?: unknown;
 }
 
 /** A step with the rule's tunables already bound. */
@@ -109,7 +122,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
   const hasSeen = steps.some((s) => s.seen);
 
   /** The candidates, one per step, that a new candidate `ev` completes a sequence with (`ev` among them). */
-  function findChain(cands: readonly Candidate[], ev: Candidate): Candidate[] | undefined {
+  function findChain(cands: readonly Candidate[], ev: Candidate, eventOf: (c: Candidate) => NormalizedEvent): Candidate[] | undefined {
     const chain = new Array<Candidate>(n);
     const time = ev[0];
     const place = (pos: number, at: number): boolean => {
@@ -159,9 +172,8 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
       for (const c of cands) if (c[1] & bit) count++;
       if (count <= maxCandidates) continue;
       const oldest = cands.findIndex((c) => c[1] & bit);
-      dropSteps(cands[oldest], bit);
       env.capped();
-      if (!cands[oldest][1]) cands.splice(oldest, 1);
+      if (!(cands[oldest][1] &= ~bit)) cands.splice(oldest, 1);
     }
   }
 
@@ -186,17 +198,24 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
         }
         mask |= 1 << s;
       }
+      let trimmed: NormalizedEvent | undefined;
+      const trim = () => (trimmed ??= trimEvent(e));
       // Counted when the held step's event would complete the sequence with the candidates kept (a
       // held step is not kept as a candidate, so a sequence it would have started is not counted).
-      const heldChain = () => heldMask !== 0 && env.heldWhileLearning && findChain(st.c ?? [], [e.time, mask | heldMask, trimEvent(e)]) !== undefined;
+      const heldChain = () => {
+        if (heldMask === 0 || !env.heldWhileLearning) return false;
+        const held: Candidate = [e.time, mask | heldMask];
+        return findChain(st.c ?? [], held, eventsOf(held, trim())) !== undefined;
+      };
       if (!mask && heldChain()) env.heldWhileLearning!();
       if (mask) {
         changed = true;
-        const ev = trimEvent(e);
-        const candidate: Candidate = [e.time, mask, ev];
-        const chain = findChain(st.c ?? [], candidate);
+        const candidate: Candidate = [e.time, mask];
+        const eventOf = eventsOf(candidate, trim());
+        const chain = findChain(st.c ?? [], candidate, eventOf);
         if (!chain) {
           if (heldChain()) env.heldWhileLearning!();
+          rows.append(candidate, trim());
           insert(st, candidate, env);
         } else {
           env.raise(st, chain[n - 1][0], () => {
@@ -248,7 +267,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
         if (k) cands.splice(0, k);
         // Candidates older than the lateness horizon are no longer the last step of any sequence.
         for (let i = 0; i < cands.length && cands[i][0] < watermark - lateness;) {
-          if (cands[i][1] & LAST && !dropSteps(cands[i], LAST)) cands.splice(i, 1);
+          if (cands[i][1] & LAST && !(cands[i][1] &= ~LAST)) cands.splice(i, 1);
           else i++;
         }
       }
@@ -260,10 +279,10 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
     },
     restore(st) {
       if (hasSeen) st.f?.forEach((seen) => restoreSeen(seen ?? undefined));
-      // Read back as objects: held as stored JSON, as after a write.
-      for (const c of st.c ?? []) storedJson(c);
+      if (st.c !== undefined) st.c = readCandidates(st);
+      st.t = st.h = st.s = undefined;
     },
-    serialize: (st) => stateJson(st, 'c', st.c, storedJson),
+    serialize: writeState,
     learning: hasSeen
       ? (st, watermark, watchedSince) =>
           steps.some((step, s) => {
@@ -272,6 +291,51 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
           })
       : undefined,
   };
+}
+
+/**
+ * A key's state as stored: `{…, "t": time, "c": [[time − t, mask, row…], …], "h": shapes, "s": strings}`,
+ * each candidate's row as RowWriter writes it (a string its candidates share written once).
+ */
+function writeState(st: SequenceState): string {
+  const cands = st.c;
+  if (!cands) return JSON.stringify(st);
+  const writer = new RowWriter();
+  const base = cands[0][0];
+  let list = '';
+  for (let i = 0; i < cands.length; i++) list += `${i ? ',' : ''}[${cands[i][0] - base},${cands[i][1]},${writer.row(cands[i], ROW)}]`;
+  // The list is left out by setting it undefined for the moment: a copy without it ({...st}) costs more than the rest of the write.
+  st.c = undefined;
+  const rest = JSON.stringify(st);
+  st.c = cands;
+  return `${rest === '{}' ? '{' : `${rest.slice(0, -1)},`}"t":${base},"c":[${list}],"h":${writer.shapesJson()},"s":${writer.stringsJson()}}`;
+}
+
+/**
+ * The candidates of a stored state. A state written before candidates were rows holds each as
+ * `[time, mask, {trimmed event}]` (and no shapes): read as well, and written as rows from then on.
+ */
+function readCandidates(st: SequenceState): Candidate[] {
+  const stored: unknown = st.c;
+  if (!Array.isArray(stored)) throw new StateFormatError('its candidates are not an array');
+  const reader = st.h === undefined ? undefined : new RowReader(rows, st.h, st.s);
+  const base = st.t ?? 0;
+  if (reader && typeof base !== 'number') throw new StateFormatError('its candidates have no time to count from');
+  return stored.map((cells: unknown) => {
+    if (!Array.isArray(cells) || typeof cells[0] !== 'number' || typeof cells[1] !== 'number')
+      throw new StateFormatError(`candidate ${JSON.stringify(cells)} is not [time, mask, …]`);
+    if (reader) {
+      const c: Candidate = [base + cells[0], cells[1]];
+      reader.read(c, cells, ROW);
+      return c;
+    }
+    const event: unknown = cells[2];
+    if (cells.length !== 3 || typeof event !== 'object' || event === null || Array.isArray(event))
+      throw new StateFormatError(`candidate ${JSON.stringify(cells).slice(0, 200)} is not [time, mask, {event}]`);
+    const c: Candidate = [cells[0], cells[1]];
+    rows.append(c, event as NormalizedEvent);
+    return c;
+  });
 }
 
 /** Drop empty parts so the stored JSON stays short; true when nothing is left. */
