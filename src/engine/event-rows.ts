@@ -3,45 +3,94 @@ import { StateFormatError } from './errors.js';
 import type { Interner } from './intern.js';
 
 /**
- * Events kept in a key's state as rows: the event's values in its fields' order after a shared
- * shape (the field names), each string that repeats across events (principal, resource,
- * operation, details) held as its one canonical copy. A row is a part of an array that holds
- * other things before it (a sequence candidate's time and mask): `[…, shape, value, value, …]`.
- * The event's `time` is not in the row (its holder keeps it); the event built back from a row is
- * the one put in, field for field and in the same order (fields holding `undefined` left out,
- * as JSON leaves them out).
+ * Events kept in a key's state as short texts ("rows"), one per event, against two small tables
+ * the key keeps with them: the shapes its events have (the field names, in order) and the strings
+ * its events share (principal, resource, operation, user agent, details…). A row is the JSON of
+ * a list, without the brackets: `shape, value, …` with the shape as its index in the key's
+ * shapes, then the event's values in its fields' order (its `time` left out: the row's holder
+ * keeps it), each a shared string as its index in the key's strings, or the value itself (an own
+ * string, `true`, `false`, `null`; a number as `[n]`). A row is as stored: written as it is at
+ * every write, and read back (JSON.parse) only when the event is needed. The event built back is
+ * the one put in, field for field and in the same order (fields holding `undefined` left out, as
+ * JSON leaves them out).
+ *
+ * A string is shared when strings in its place tend to repeat (each shape counts, place by place,
+ * how often its strings were already known), else written into the row: a blob's name or a
+ * request id is written where it is used, a resource id once per key, its one copy held by all.
  */
 
 /** A field of a shape: a scalar field's name, or a record field (the event's details) as [name, ...its keys]. */
 type ShapeField = string | readonly string[];
 
-/** The fields of a row, in order: shared by every row of events with the same fields in the same order. */
+/** The fields of events, in order: shared by every key holding events with the same fields in the same order. */
 export interface RowShape {
   readonly fields: readonly ShapeField[];
   /** The shape as stored: JSON of `fields`. */
   readonly json: string;
   /** How many values a row of this shape holds. */
   readonly width: number;
+  /** Per place of a value: strings looked up in the shared table, and how many were known there (halved now and then, so they follow the traffic). */
+  readonly tries: Uint32Array;
+  readonly known: Uint32Array;
 }
 
-/** Fields unique to an event: held as they are, since looking them up would only push shared values out of the table. */
+/** A string rows share: its one copy, and its JSON (made when first written). */
+export class Shared {
+  private quoted?: string;
+
+  constructor(readonly text: string) {}
+
+  get json(): string {
+    return (this.quoted ??= JSON.stringify(this.text));
+  }
+}
+
+/** A key's tables: the shapes and the shared strings its rows name by index. */
+export interface RowTables {
+  shapes: RowShape[];
+  strings: Shared[];
+  /** Past this many strings, `compact` drops the ones no row names any more. */
+  compactAt: number;
+}
+
+/** Strings a key's table may hold before rows dropped are looked for; then twice what its rows still name. */
+const COMPACT_AT = 32;
+
+export function newTables(): RowTables {
+  return { shapes: [], strings: [], compactAt: COMPACT_AT };
+}
+
+const share = (text: string) => new Shared(text);
+
+/** Fields unique to an event: always written into its row. */
 const OWN_FIELDS: ReadonlySet<string> = new Set(['id', 'correlationId']);
 /** Shapes compared field by field before one is looked up by its text: nearly every event has one of a few. */
 const RECENT_SHAPES = 8;
+/** Strings looked up in a place before it is judged; below one in four known there, its strings are written into rows. */
+const JUDGE_AFTER = 64;
+/** A place judged unshared still has one string in this many looked up, so it is judged again as traffic changes. */
+const PROBE_EVERY = 16;
+/** Counts are halved past this many lookups. */
+const DECAY_AT = 1 << 16;
 
 export class EventRows {
   private readonly recent: RowShape[] = [];
+  /** The event being turned into a row: its field names, its values, and which are its own strings (reused). */
+  private readonly names: ShapeField[] = [];
+  private readonly values: unknown[] = [];
+  private readonly own: boolean[] = [];
+  private readonly cells: (string | number)[] = [];
+  private probes = 0;
 
   constructor(
-    private readonly strings: Interner<string>,
+    private readonly strings: Interner<Shared>,
     private readonly shapes: Interner<RowShape>,
   ) {}
 
-  /** Append the event's shape and values to `row`. */
-  append(row: unknown[], e: NormalizedEvent): void {
-    const at = row.length;
-    row.push(undefined);
-    const names: ShapeField[] = [];
+  /** The row of an event for a key with `tables` (the shapes and strings it names are added to them). */
+  row(e: NormalizedEvent, tables: RowTables): string {
+    const { names, values, own } = this;
+    names.length = values.length = own.length = 0;
     const fields = e as unknown as Record<string, unknown>;
     for (const name in fields) {
       const v = fields[name];
@@ -54,47 +103,102 @@ export class EventRows {
           const x = record[key];
           if (x === undefined) continue;
           keys.push(key);
-          row.push(typeof x === 'string' ? this.strings.string(x) : x);
+          values.push(x);
+          own.push(false);
         }
         names.push(keys);
       } else {
         names.push(name);
-        row.push(typeof v === 'string' && !OWN_FIELDS.has(name) ? this.strings.string(v) : v);
+        values.push(v);
+        own.push(OWN_FIELDS.has(name));
       }
     }
-    row[at] = this.shapeOf(names);
+    const shape = this.shapeOf(names);
+    // Joined, not concatenated: a row is kept, and a concatenation would keep a tree of its pieces.
+    const cells = this.cells;
+    cells.length = 0;
+    cells.push(indexIn(tables.shapes, shape));
+    for (let p = 0; p < values.length; p++) cells.push(own[p] ? JSON.stringify(values[p]) : this.cell(values[p], shape, p, tables.strings));
+    return cells.join(',');
   }
 
-  /** The event the row at `at` of `row` holds, at `time`. */
-  event(row: readonly unknown[], at: number, time: number): NormalizedEvent {
-    const shape = row[at] as RowShape;
+  /** The event of a row of a key with `tables`, at `time`. */
+  event(row: string, tables: RowTables, time: number): NormalizedEvent {
+    const cells = JSON.parse(`[${row}]`) as unknown[];
+    const shape = tables.shapes[cells[0] as number];
     const out: Record<string, unknown> = {};
-    let i = at + 1;
+    let i = 1;
     for (const f of shape.fields) {
-      if (typeof f === 'string') out[f] = f === 'time' ? time : row[i++];
+      if (typeof f === 'string') out[f] = f === 'time' ? time : valueOf(cells[i++], tables.strings);
       else {
         const record: Record<string, unknown> = {};
-        for (let k = 1; k < f.length; k++) record[f[k]] = row[i++];
+        for (let k = 1; k < f.length; k++) record[f[k]] = valueOf(cells[i++], tables.strings);
         out[f[0]] = record;
       }
     }
     return out as unknown as NormalizedEvent;
   }
 
+  /**
+   * After rows were dropped: once the key's table has grown past its `compactAt`, the rows again
+   * against tables holding only what they name (`rows` rewritten in place). Returns the tables to keep.
+   */
+  compact(rows: string[], tables: RowTables): RowTables {
+    if (tables.strings.length <= tables.compactAt) return tables;
+    const fresh = newTables();
+    for (let r = 0; r < rows.length; r++) {
+      const cells = JSON.parse(`[${rows[r]}]`) as unknown[];
+      cells[0] = indexIn(fresh.shapes, tables.shapes[cells[0] as number]);
+      for (let i = 1; i < cells.length; i++) if (typeof cells[i] === 'number') cells[i] = indexIn(fresh.strings, tables.strings[cells[i] as number]);
+      rows[r] = JSON.stringify(cells).slice(1, -1);
+    }
+    fresh.compactAt = Math.max(COMPACT_AT, 2 * fresh.strings.length);
+    return fresh;
+  }
+
   /** The shared shape of these fields. */
   shapeOf(fields: readonly ShapeField[]): RowShape {
     for (const shape of this.recent) if (sameFields(shape.fields, fields)) return shape;
     const json = JSON.stringify(fields);
-    const shape = this.shapes.get(json, () => ({ fields, json, width: widthOf(fields) }));
+    const shape = this.shapes.get(json, () => {
+      const width = widthOf(fields);
+      return { fields: fields.map((f) => (typeof f === 'string' ? f : [...f])), json, width, tries: new Uint32Array(width), known: new Uint32Array(width) };
+    });
     this.recent.unshift(shape);
     if (this.recent.length > RECENT_SHAPES) this.recent.pop();
     return shape;
   }
 
   /** A string read back from the store, shared with the live rows' copies. */
-  string(s: string): string {
-    return this.strings.string(s);
+  shared(text: string): Shared {
+    return this.strings.get(text, share);
   }
+
+  /** A value of a row as text: a shared string as its index in `strings` (added there), else the value itself. */
+  private cell(v: unknown, shape: RowShape, p: number, strings: Shared[]): string {
+    if (typeof v !== 'string') return v === true || v === false || v === null ? String(v) : `[${JSON.stringify(v)}]`;
+    const tries = shape.tries[p];
+    if (tries >= JUDGE_AFTER && shape.known[p] * 4 < tries && ++this.probes % PROBE_EVERY !== 0) return JSON.stringify(v);
+    const found = this.strings.find(v);
+    if (tries >= DECAY_AT) {
+      shape.tries[p] >>= 1;
+      shape.known[p] >>= 1;
+    }
+    shape.tries[p]++;
+    if (found) shape.known[p]++;
+    return String(indexIn(strings, found ?? this.strings.add(v, new Shared(v))));
+  }
+}
+
+/** Where `x` is in `list`, added at the end if it is not there. */
+function indexIn<T>(list: T[], x: T): number {
+  const i = list.indexOf(x);
+  return i >= 0 ? i : list.push(x) - 1;
+}
+
+function valueOf(cell: unknown, strings: readonly Shared[]): unknown {
+  if (typeof cell === 'number') return strings[cell].text;
+  return Array.isArray(cell) ? (cell[0] as unknown) : cell;
 }
 
 function widthOf(fields: readonly ShapeField[]): number {
@@ -115,98 +219,74 @@ function sameFields(a: readonly ShapeField[], b: readonly ShapeField[]): boolean
   return true;
 }
 
-/**
- * Rows written as one key's state: `shape, value, …` with the shape as its index in the state's
- * list of shapes (`shapesJson`) and each shared string as its index in the state's list of
- * strings (`stringsJson`), so a value repeated in many rows is written once per key; the event's
- * own strings (id, correlation id) as JSON strings, true, false and null as they are, any other
- * value (a number) as `[value]`.
- */
-export class RowWriter {
-  private readonly stringIndex = new Map<string, number>();
-  private readonly shapeIndex = new Map<RowShape, number>();
-  private readonly shapeTexts: string[] = [];
-
-  /** The row at `at` of `row` as text (to put in a JSON array). */
-  row(row: readonly unknown[], at: number): string {
-    const shape = row[at] as RowShape;
-    let n = this.shapeIndex.get(shape);
-    if (n === undefined) {
-      this.shapeIndex.set(shape, (n = this.shapeTexts.length));
-      this.shapeTexts.push(shape.json);
-    }
-    let text = String(n);
-    let i = at + 1;
-    for (const f of shape.fields) {
-      if (typeof f !== 'string') for (let k = 1; k < f.length; k++) text += `,${this.cell(row[i++], false)}`;
-      else if (f !== 'time') text += `,${this.cell(row[i++], OWN_FIELDS.has(f))}`;
-    }
-    return text;
-  }
-
-  shapesJson(): string {
-    return `[${this.shapeTexts.join(',')}]`;
-  }
-
-  stringsJson(): string {
-    return JSON.stringify([...this.stringIndex.keys()]);
-  }
-
-  private cell(v: unknown, own: boolean): string {
-    if (typeof v === 'string') {
-      if (own) return JSON.stringify(v);
-      let n = this.stringIndex.get(v);
-      if (n === undefined) this.stringIndex.set(v, (n = this.stringIndex.size));
-      return String(n);
-    }
-    if (v === true || v === false || v === null) return String(v);
-    return `[${JSON.stringify(v)}]`;
-  }
+/** The key's tables as stored: `shapes` and `strings` JSON. */
+export function tablesJson(tables: RowTables): { shapes: string; strings: string } {
+  let shapes = '';
+  for (const s of tables.shapes) shapes += `${shapes ? ',' : ''}${s.json}`;
+  let strings = '';
+  for (const s of tables.strings) strings += `${strings ? ',' : ''}${s.json}`;
+  return { shapes: `[${shapes}]`, strings: `[${strings}]` };
 }
 
-/** Rows read back from a key's stored state, as RowWriter wrote them; anything else is a StateFormatError. */
+/**
+ * Rows read back from a key's stored state: its tables (`shapes`, `strings`) and a flat list of
+ * cells holding rows one after the other, each after two numbers of its holder's (a candidate's
+ * time and mask). Anything that does not fit is a StateFormatError.
+ */
 export class RowReader {
-  private readonly shapes: RowShape[];
-  private readonly strings: string[];
+  readonly tables: RowTables;
+  private next = 0;
 
   constructor(
-    private readonly rows: EventRows,
+    rows: EventRows,
+    private readonly cells: readonly unknown[],
     shapes: unknown,
     strings: unknown,
   ) {
     if (!Array.isArray(shapes) || !Array.isArray(strings)) throw new StateFormatError('its lists of shapes and strings are not arrays');
-    this.shapes = shapes.map((fields: unknown) => {
-      if (!isShape(fields)) throw new StateFormatError(`${JSON.stringify(fields)} is not a shape (an array of field names)`);
-      return rows.shapeOf(fields);
-    });
-    this.strings = strings.map((s: unknown) => {
-      if (typeof s !== 'string') throw new StateFormatError(`${JSON.stringify(s)} in its list of strings is not a string`);
-      return rows.string(s);
-    });
+    this.tables = {
+      compactAt: Math.max(COMPACT_AT, 2 * strings.length),
+      shapes: shapes.map((fields: unknown) => {
+        if (!isShape(fields)) throw new StateFormatError(`${JSON.stringify(fields)} is not a shape (an array of field names)`);
+        return rows.shapeOf(fields);
+      }),
+      strings: strings.map((s: unknown) => {
+        if (typeof s !== 'string') throw new StateFormatError(`${JSON.stringify(s)} in its list of strings is not a string`);
+        return rows.shared(s);
+      }),
+    };
   }
 
-  /** Append to `row` the shape and values stored in `cells` from `from` on. */
-  read(row: unknown[], cells: readonly unknown[], from: number): void {
-    const index = cells[from];
-    const shape = Number.isInteger(index) ? this.shapes[index as number] : undefined;
-    if (!shape || cells.length - from - 1 !== shape.width)
-      throw new StateFormatError(`a row's shape ${JSON.stringify(index)} is not one of its shapes or does not fit the row's ${cells.length - from - 1} values`);
-    row.push(shape);
-    for (let i = from + 1; i < cells.length; i++) row.push(this.value(cells[i]));
+  /** Whether a row is left to read. */
+  get more(): boolean {
+    return this.next < this.cells.length;
   }
 
-  private value(cell: unknown): unknown {
-    if (typeof cell === 'number') {
-      const s = this.strings[cell];
-      if (s === undefined) throw new StateFormatError(`string ${cell} is not in its list of strings`);
-      return s;
+  /** The next number of the list (one of the two of a row's holder's). */
+  number(): number {
+    const x = this.cells[this.next++];
+    if (typeof x !== 'number') throw new StateFormatError(`${JSON.stringify(x)} is not a number`);
+    return x;
+  }
+
+  /** The next row. */
+  row(): string {
+    const from = this.next;
+    const index = this.cells[from];
+    const shape = Number.isInteger(index) ? this.tables.shapes[index as number] : undefined;
+    const end = from + 1 + (shape?.width ?? 0);
+    if (!shape || end > this.cells.length)
+      throw new StateFormatError(`a row's shape ${JSON.stringify(index)} is not one of its shapes or its values are missing`);
+    for (let i = from + 1; i < end; i++) {
+      const cell = this.cells[i];
+      const fits =
+        typeof cell === 'number'
+          ? Number.isInteger(cell) && cell >= 0 && cell < this.tables.strings.length
+          : typeof cell === 'string' || typeof cell === 'boolean' || cell === null || (Array.isArray(cell) && cell.length === 1);
+      if (!fits) throw new StateFormatError(`${JSON.stringify(cell)} is not a value of a row`);
     }
-    if (Array.isArray(cell)) {
-      if (cell.length !== 1) throw new StateFormatError(`${JSON.stringify(cell)} is not a value ([value])`);
-      return cell[0] as unknown;
-    }
-    if (typeof cell === 'string' || typeof cell === 'boolean' || cell === null) return cell;
-    throw new StateFormatError(`${JSON.stringify(cell)} is not a value`);
+    this.next = end;
+    return JSON.stringify(this.cells.slice(from, end)).slice(1, -1);
   }
 }
 

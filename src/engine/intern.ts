@@ -1,8 +1,8 @@
 /**
- * Canonical copies of values that repeat across what keys keep: a sequence's candidate events
- * name the same principal, resource, operation and user agent event after event, each parsed
- * from its own record as a string of its own. Looked up here, every candidate holding a value
- * holds the one copy.
+ * One copy of each value that repeats across what keys keep, by its text: a sequence's candidate
+ * events name the same principal, resource, operation and user agent event after event, each
+ * parsed from its own record as a string of its own. Looked up here, every candidate holding a
+ * value holds the one copy.
  *
  * Bounded, since anyone who can write to the hubs can send any number of distinct values: two
  * generations of at most `maxEntries` each. A value found in the older generation moves to the
@@ -28,11 +28,17 @@ export class Interner<T> {
     return this.keep(key, this.previous.get(key) ?? make(key));
   }
 
-  /** The canonical copy of a string (the first one looked up, while the table remembers it). */
-  string(this: Interner<string>, s: string): string {
-    const v = this.current.get(s);
+  /** The value kept for `key`, if any. */
+  find(key: string): T | undefined {
+    const v = this.current.get(key);
     if (v !== undefined) return v;
-    return this.keep(s, this.previous.get(s) ?? s);
+    const old = this.previous.get(key);
+    return old === undefined ? undefined : this.keep(key, old);
+  }
+
+  /** Keep `v` for `key` (not kept yet); returns it. */
+  add(key: string, v: T): T {
+    return this.keep(key, v);
   }
 
   private keep(key: string, v: T): T {
