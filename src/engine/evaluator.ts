@@ -5,6 +5,7 @@ import { buildAlert } from './evidence.js';
 import { UNCHANGED, type AlertDraft, type Evaluation, type KeyState, type ObservedPoint, type Observer } from './kinds/types.js';
 import type { RuleIndex } from './rule-index.js';
 import { advanceWatermark, type WatermarkState } from './bounds.js';
+import { Interner } from './intern.js';
 
 /** Store key of a partition's own entry: its watermark and last applied sequence number. */
 export const PARTITION_META_KEY = '~partition';
@@ -44,6 +45,10 @@ export function readPartitionMark(json: string): { live: boolean; watermark: num
  * stream gives (Event Hubs numbers from 0), so seeded state never makes a live event look redelivered.
  */
 export const SEED_FIRST_SEQUENCE = -(2 ** 52);
+
+/** Keys' texts, one copy for all rules (bounded: see Interner). */
+const keyTexts = new Interner<string>(1 << 16);
+const same = (key: string) => key;
 
 /** Counters shared by a detector's partitions. */
 export interface Counters {
@@ -311,8 +316,10 @@ export class PartitionEvaluator {
         // A key that held state and now holds nothing stays as a tombstone {p, q} until a later
         // sweep: deleting it now could lose, after a failed flush, the fact that this event was applied.
         if (holds || st.a !== undefined || !fresh) {
-          if (fresh) map.set(key, st);
-          this.dirty[rule.index].set(key, st);
+          // A new key's text as the one copy rules keyed alike share (three rules key an AI call by principal and resource id).
+          const kept = fresh ? keyTexts.get(key, same) : key;
+          if (fresh) map.set(kept, st);
+          this.dirty[rule.index].set(kept, st);
         }
       } catch (err) {
         // An alert raised before the rule threw still goes out, as it would have without the error.
