@@ -112,7 +112,7 @@ function firstSeenLogic(memory: SeenMemory, settings: FirstSeenSettings): KindLo
       return st.f === undefined;
     },
     restore(st) {
-      restoreSeen(st.f);
+      st.f = restoreSeen(st.f);
     },
     learning: (st, watermark, watchedSince) => st.f !== undefined && memory.stillLearning(st.f, watermark, watchedSince),
   };
