@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { defineRule } from '../../src/engine/index.js';
-import { restoreSeen, SeenValues } from '../../src/engine/kinds/first-seen.js';
 import { DAY, HOUR, SP, SP2, T0, ev, run, stream } from './helpers.js';
 
 const newIp = defineRule({
@@ -198,28 +197,5 @@ describe('firstSeen with several values, quietBelow and alwaysNew', () => {
     const { alerts, detector } = await run([broken], [stream([call(0, '10.0.0.1', 'gpt-4o'), call(2 * DAY, '10.0.0.1', 'o1')])]);
     expect(alerts).toEqual([]);
     expect(detector.stats().ruleErrorSamples[0]).toMatch(/severityOf.*"Critical".*Informational, Low, Medium, High/);
-  });
-});
-
-describe('what a key has seen, as stored', () => {
-  it('is {value: last seen} in the order the values came, however many (a few are held as a list), and reads back the same', () => {
-    for (const count of [1, 4, 9]) {
-      const seen = new SeenValues(T0, T0);
-      const values = Array.from({ length: count }, (_, i) => (i === 2 ? '__proto__' : `10.0.0.${i}`));
-      values.forEach((v, i) => {
-        seen.set(v, T0 + i);
-        seen.n++;
-      });
-      seen.set('10.0.0.0', T0 + 100);
-      const json = JSON.stringify(seen);
-      const stored = JSON.parse(json) as { v: Record<string, number>; n: number };
-      expect(Object.keys(stored.v)).toEqual(values);
-      expect(stored.v['10.0.0.0']).toBe(T0 + 100);
-      expect(stored.n).toBe(count);
-      const restored = restoreSeen(JSON.parse(json) as SeenValues)!;
-      expect(JSON.stringify(restored)).toBe(json);
-      expect(values.map((v) => restored.get(v))).toEqual(values.map((v) => stored.v[v]));
-      expect(restored.get('constructor')).toBeUndefined();
-    }
   });
 });

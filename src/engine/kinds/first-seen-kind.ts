@@ -112,7 +112,7 @@ function firstSeenLogic(memory: SeenMemory, settings: FirstSeenSettings): KindLo
       return st.f === undefined;
     },
     restore(st) {
-      st.f = restoreSeen(st.f);
+      restoreSeen(st.f);
     },
     learning: (st, watermark, watchedSince) => st.f !== undefined && memory.stillLearning(st.f, watermark, watchedSince),
   };

@@ -48,90 +48,16 @@ export const firstSeenShape = {
 export const firstSeenSchema = z.strictObject(firstSeenShape);
 type FirstSeenSettings = z.output<typeof firstSeenSchema>;
 
-/** Values a key knows this few of are held as a list, not a dictionary: most keys know one or two, and a dictionary costs about 120 bytes more. */
-const LIST_MAX = 4;
-
-/**
- * What a key has seen: when it was first watched, and each value with the time it was last seen.
- * Stored as `{"s","v":{value: last seen},"n","o"}` (toJSON); held in memory as a list while small.
- */
-export class SeenValues {
-  /** value → last seen: [value, time, value, time, …] while at most LIST_MAX, then a prototype-free dictionary (any text is a safe key). */
-  private v: (string | number)[] | Record<string, number>;
-
-  constructor(
-    /** Learning start: the key's earliest event time with a value. */
-    public s: number,
-    /** No value was last seen before this: pruning is skipped until the horizon passes it. */
-    public o: number,
-    values?: Record<string, number>,
-    /** Number of values. */
-    public n = 0,
-  ) {
-    this.v = [];
-    if (values) for (const value in values) this.set(value, values[value]);
-  }
-
-  get(value: string): number | undefined {
-    const v = this.v;
-    if (!Array.isArray(v)) return v[value];
-    for (let i = 0; i < v.length; i += 2) if (v[i] === value) return v[i + 1] as number;
-    return undefined;
-  }
-
-  /** Set a value's last-seen time (`n` is the caller's to count). */
-  set(value: string, time: number): void {
-    const v = this.v;
-    if (!Array.isArray(v)) {
-      v[value] = time;
-      return;
-    }
-    for (let i = 0; i < v.length; i += 2) {
-      if (v[i] === value) {
-        v[i + 1] = time;
-        return;
-      }
-    }
-    if (v.length < 2 * LIST_MAX) v.push(value, time);
-    else {
-      this.v = this.dictionary();
-      this.v[value] = time;
-    }
-  }
-
-  delete(value: string): void {
-    const v = this.v;
-    if (!Array.isArray(v)) delete v[value];
-    else {
-      for (let i = 0; i < v.length; i += 2) if (v[i] === value) v.splice(i, 2);
-    }
-  }
-
-  /** Each value and its last-seen time (what `fn` deletes meanwhile is not met again). */
-  forEach(fn: (value: string, time: number) => void): void {
-    const v = this.v;
-    if (!Array.isArray(v)) {
-      for (const value in v) fn(value, v[value]);
-      return;
-    }
-    for (const [value, time] of pairs(v)) fn(value, time);
-  }
-
-  toJSON(): { s: number; v: Record<string, number>; n: number; o: number } {
-    return { s: this.s, v: Array.isArray(this.v) ? this.dictionary() : this.v, n: this.n, o: this.o };
-  }
-
-  private dictionary(): Record<string, number> {
-    const out = Object.create(null) as Record<string, number>;
-    this.forEach((value, time) => (out[value] = time));
-    return out;
-  }
-}
-
-function pairs(list: readonly (string | number)[]): [string, number][] {
-  const out: [string, number][] = [];
-  for (let i = 0; i < list.length; i += 2) out.push([list[i] as string, list[i + 1] as number]);
-  return out;
+/** What a key has seen: when it was first watched, and each value with the time it was last seen. */
+export interface SeenValues {
+  /** Learning start: the key's earliest event time with a value. */
+  s: number;
+  /** value → last seen (prototype-free in memory, so any text is a safe key). */
+  v: Record<string, number>;
+  /** Number of values in `v`. */
+  n: number;
+  /** No value was last seen before this: pruning is skipped until the horizon passes it. */
+  o: number;
 }
 
 /**
@@ -184,14 +110,14 @@ export class SeenMemory {
   ): { seen: SeenValues; isNew: boolean; changed: boolean; held: boolean } {
     let changed = false;
     if (!seen) {
-      seen = new SeenValues(time, time);
+      seen = { s: time, v: Object.create(null) as Record<string, number>, n: 0, o: time };
       changed = true;
     }
     if (time < seen.s) {
       seen.s = time;
       changed = true;
     }
-    const last = seen.get(value);
+    const last = seen.v[value];
     const learned = time - this.learningStart(seen, watchedSince) >= this.learningMs;
     const isNew = last === undefined && learned;
     if (last === undefined) {
@@ -203,7 +129,7 @@ export class SeenMemory {
       }
     }
     if (last === undefined || time >= last + this.refreshMs) {
-      seen.set(value, time);
+      seen.v[value] = time;
       changed = true;
     }
     // A value new to the key, held back only because the key is still learning.
@@ -225,14 +151,15 @@ export class SeenMemory {
     const expiry = watermark - this.horizonMs - this.refreshMs;
     if (seen.o >= expiry) return seen.n > 0;
     let oldest = Infinity;
-    seen.forEach((value, t) => {
+    for (const value in seen.v) {
+      const t = seen.v[value];
       if (t < expiry) {
-        seen.delete(value);
+        delete seen.v[value];
         seen.n--;
       } else if (t < oldest) {
         oldest = t;
       }
-    });
+    }
     seen.o = oldest;
     return seen.n > 0;
   }
@@ -255,23 +182,15 @@ export class SeenMemory {
 
   private evictOldest(seen: SeenValues): void {
     let oldest: string | undefined;
-    let oldestTime = Infinity;
-    seen.forEach((value, time) => {
-      if (oldest === undefined || time < oldestTime) {
-        oldest = value;
-        oldestTime = time;
-      }
-    });
+    for (const value in seen.v) if (oldest === undefined || seen.v[value] < seen.v[oldest]) oldest = value;
     if (oldest !== undefined) {
-      seen.delete(oldest);
+      delete seen.v[oldest];
       seen.n--;
     }
   }
 }
 
-/** A SeenValues read back from its JSON (`{s, v, n, o}`). */
-export function restoreSeen(stored: SeenValues | null | undefined): SeenValues | undefined {
-  if (!stored) return undefined;
-  const { s, v, n, o } = stored as unknown as { s: number; v: Record<string, number> | undefined; n: number; o: number };
-  return new SeenValues(s, o, typeof v === 'object' && v !== null ? v : undefined, n);
+/** A SeenValues read back from JSON: give its map no prototype again. */
+export function restoreSeen(seen: SeenValues | undefined): void {
+  if (seen) seen.v = Object.assign(Object.create(null) as Record<string, number>, seen.v);
 }

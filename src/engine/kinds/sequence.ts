@@ -291,7 +291,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
       return isEmpty(st);
     },
     restore(st) {
-      if (hasSeen && st.f) st.f = st.f.map((seen) => restoreSeen(seen) ?? null);
+      if (hasSeen) st.f?.forEach((seen) => restoreSeen(seen ?? undefined));
       if (st.c !== undefined) readCandidates(st);
       st.t = st.h = st.v = undefined;
     },
