@@ -44,3 +44,15 @@ export class SeedOverLiveStateError extends WardenError {
     );
   }
 }
+
+/**
+ * A key's stored state this build cannot read (written by a newer build, or damaged). The key is
+ * dropped, counted as `corruptState` in health, and deleted at the next write: it learns again.
+ */
+export class StateFormatError extends WardenError {
+  override name = 'StateFormatError';
+  readonly userFixable = false;
+  constructor(problem: string) {
+    super(`stored state cannot be read: ${problem}. The key is dropped and counted as corruptState; if a newer build wrote it, run that build again`);
+  }
+}

@@ -1,10 +1,11 @@
 import { servesActor, type Alert, type NormalizedEvent, type RoutedFor, type StreamEvent } from '../model/index.js';
 import type { CompiledRule } from './compile.js';
-import { SeedOverLiveStateError } from './errors.js';
+import { SeedOverLiveStateError, StateFormatError } from './errors.js';
 import { buildAlert } from './evidence.js';
 import { UNCHANGED, type AlertDraft, type Evaluation, type KeyState, type ObservedPoint, type Observer } from './kinds/types.js';
 import type { RuleIndex } from './rule-index.js';
 import { advanceWatermark, type WatermarkState } from './bounds.js';
+import { Interner } from './intern.js';
 
 /** Store key of a partition's own entry: its watermark and last applied sequence number. */
 export const PARTITION_META_KEY = '~partition';
@@ -44,6 +45,10 @@ export function readPartitionMark(json: string): { live: boolean; watermark: num
  * stream gives (Event Hubs numbers from 0), so seeded state never makes a live event look redelivered.
  */
 export const SEED_FIRST_SEQUENCE = -(2 ** 52);
+
+/** Keys' texts, one copy for all rules (bounded: see Interner). */
+const keyTexts = new Interner<string>(1 << 16);
+const same = (key: string) => key;
 
 /** Counters shared by a detector's partitions. */
 export interface Counters {
@@ -222,12 +227,11 @@ export class PartitionEvaluator {
       const bar = storeKey.indexOf('|');
       const rule = bar > 0 ? byPrefix.get(storeKey.slice(0, bar)) : undefined;
       const state = rule ? (parse(json) as KeyState | undefined) : undefined;
-      if (!rule || !state || typeof state !== 'object') {
+      if (!rule || !state || typeof state !== 'object' || !restored(rule, state)) {
         if (rule) this.counters.corruptState++;
         this.orphans.push(storeKey);
         continue;
       }
-      rule.logic.restore?.(state);
       this.states[rule.index].set(storeKey.slice(bar + 1), state);
     }
   }
@@ -332,8 +336,10 @@ export class PartitionEvaluator {
     // A key that held state and now holds nothing stays as a tombstone {p, q} until a later
     // sweep: deleting it now could lose, after a failed flush, the fact that this event was applied.
     if (holds || st.a !== undefined || !fresh) {
-      if (fresh) map.set(key, st);
-      this.dirty[rule.index].set(key, st);
+      // A new key's text as the one copy rules keyed alike share (three rules key an AI call by principal and resource id).
+      const kept = fresh ? keyTexts.get(key, same) : key;
+      if (fresh) map.set(kept, st);
+      this.dirty[rule.index].set(kept, st);
     }
   }
 
@@ -491,6 +497,17 @@ class RuleEvaluation implements Evaluation {
   capped(): void {
     const counts = this.counters.capEvictions;
     counts[this.rule.id] = (counts[this.rule.id] ?? 0) + 1;
+  }
+}
+
+/** Let the rule's kind rebuild a state read from the store; false when the kind cannot read it (StateFormatError). */
+function restored(rule: CompiledRule, state: KeyState): boolean {
+  try {
+    rule.logic.restore?.(state);
+    return true;
+  } catch (err) {
+    if (err instanceof StateFormatError) return false;
+    throw err;
   }
 }
 

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import type { NormalizedEvent, Result, Source, SourceEvent } from '../../model/index.js';
 import { formatDuration } from '../duration.js';
-import { stateJson, trimEvent } from '../evidence.js';
+import { trimEvent } from '../evidence.js';
+import { StateFormatError } from '../errors.js';
+import { EventRows, RowReader, newTables, tablesJson, type RowShape, type RowTables, type Shared } from '../event-rows.js';
+import { Interner } from '../intern.js';
 import type { Option, RuleContext } from '../rule.js';
 import { SeenMemory, firstSeenSchema, restoreSeen, type FirstSeenOptions, type SeenValues } from './first-seen.js';
 import { duration, fn, number, operations, sources } from './schema.js';
@@ -51,35 +54,49 @@ export interface SequenceEvidence {
 }
 
 /**
- * An event waiting for the rest of a sequence: [event time, bit mask of the steps it can be,
- * trimmed event]. Once written, the third item is the candidate's whole stored JSON
- * (`[time,mask,{event}]`): about the memory of the object, nothing to format at later writes, and
- * the event is read back from it only when a sequence needs it.
+ * An event waiting for the rest of a sequence: [event time, bit mask of the steps it can be, the
+ * trimmed event as a row (EventRows): a short text naming its shape and the strings it shares
+ * with the key's other candidates (principal, resource, operation, details) by their index in the
+ * key's tables]. The event is built back from the row only when a step's `relate` or an alert needs it.
  */
-type Candidate = [number, number, NormalizedEvent | string];
+type Candidate = [time: number, mask: number, row: string];
 
-/** A candidate's event, read back from its stored JSON when needed (then kept as an object until the next write). */
-function eventOf(c: Candidate): NormalizedEvent {
-  return typeof c[2] === 'string' ? (c[2] = (JSON.parse(c[2]) as Candidate)[2] as NormalizedEvent) : c[2];
-}
+/**
+ * Candidates' strings, shared by every sequence rule (the same resource or user agent in two
+ * rules' candidates is held once), and the shapes of their rows. Bounded (see Interner).
+ */
+export const candidateStrings = new Interner<Shared>(1 << 16);
+const rows = new EventRows(candidateStrings, new Interner<RowShape>(1 << 10));
 
-/** A candidate as stored; from then on it is held that way. */
-function storedJson(c: Candidate): string {
-  // One flat string: a template joining the parts would hold a tree of pieces, about 100 bytes more per candidate.
-  return typeof c[2] === 'string' ? c[2] : (c[2] = JSON.stringify(c));
-}
+/** The events a new candidate may complete a sequence with: each built from its row at most once, the new one's the trimmed event itself. */
+class ChainEvents {
+  private built?: Map<Candidate, NormalizedEvent>;
 
-/** Drop steps from a candidate's mask; returns what is left. A candidate kept with another mask holds its event as an object again (rare), since its stored JSON no longer says what it is. */
-function dropSteps(c: Candidate, bits: number): number {
-  const mask = c[1] & ~bits;
-  if (mask) eventOf(c);
-  return (c[1] = mask);
+  constructor(
+    private readonly candidate: Candidate,
+    private readonly event: NormalizedEvent,
+    private readonly tables: RowTables | undefined,
+  ) {}
+
+  of(c: Candidate): NormalizedEvent {
+    if (c === this.candidate) return this.event;
+    const built = (this.built ??= new Map<Candidate, NormalizedEvent>());
+    let e = built.get(c);
+    if (!e) built.set(c, (e = rows.event(c[2], this.tables!, c[0])));
+    return e;
+  }
 }
 
 export interface SequenceState extends KeyState {
   c?: Candidate[];
+  /** The shapes and shared strings the candidates' rows name. */
+  r?: RowTables;
   /** Per step with a firstSeen option, what the key has seen for it (null for other steps). */
   f?: (SeenValues | null)[];
+  /** Only in the stored state (writeState): the time the candidates' times count from, and the tables. */
+  t?: number;
+  h?: unknown;
+  v?: unknown;
 }
 
 /** A step with the rule's tunables already bound. */
@@ -109,7 +126,7 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
   const hasSeen = steps.some((s) => s.seen);
 
   /** The candidates, one per step, that a new candidate `ev` completes a sequence with (`ev` among them). */
-  function findChain(cands: readonly Candidate[], ev: Candidate): Candidate[] | undefined {
+  function findChain(cands: readonly Candidate[], ev: Candidate, events: ChainEvents): Candidate[] | undefined {
     const chain = new Array<Candidate>(n);
     const time = ev[0];
     const place = (pos: number, at: number): boolean => {
@@ -118,7 +135,11 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
         if (pos > 0 && (x[0] < chain[pos - 1][0] || x[0] - chain[0][0] > withinMs)) return false;
         for (let k = 0; k < pos; k++) if (chain[k] === x) return false;
         const relate = steps[pos].relate;
-        if (relate && !relate(eventOf(x), chain.slice(0, pos).map(eventOf))) return false;
+        if (relate) {
+          const earlier = new Array<NormalizedEvent>(pos);
+          for (let k = 0; k < pos; k++) earlier[k] = events.of(chain[k]);
+          if (!relate(events.of(x), earlier)) return false;
+        }
         chain[pos] = x;
         return place(pos + 1, at);
       };
@@ -159,10 +180,16 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
       for (const c of cands) if (c[1] & bit) count++;
       if (count <= maxCandidates) continue;
       const oldest = cands.findIndex((c) => c[1] & bit);
-      dropSteps(cands[oldest], bit);
       env.capped();
-      if (!cands[oldest][1]) cands.splice(oldest, 1);
+      if (!(cands[oldest][1] &= ~bit)) cands.splice(oldest, 1);
     }
+    compact(st);
+  }
+
+  /** Whether an event at `time`, as the steps `bits`, would complete a sequence with the candidates kept. */
+  function completes(st: SequenceState, time: number, bits: number, event: NormalizedEvent): boolean {
+    const held: Candidate = [time, bits, ''];
+    return findChain(st.c ?? [], held, new ChainEvents(held, event, st.r)) !== undefined;
   }
 
   return {
@@ -188,56 +215,59 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
       }
       // Counted when the held step's event would complete the sequence with the candidates kept (a
       // held step is not kept as a candidate, so a sequence it would have started is not counted).
-      const heldChain = () => heldMask !== 0 && env.heldWhileLearning && findChain(st.c ?? [], [e.time, mask | heldMask, trimEvent(e)]) !== undefined;
-      if (!mask && heldChain()) env.heldWhileLearning!();
-      if (mask) {
-        changed = true;
-        const ev = trimEvent(e);
-        const candidate: Candidate = [e.time, mask, ev];
-        const chain = findChain(st.c ?? [], candidate);
-        if (!chain) {
-          if (heldChain()) env.heldWhileLearning!();
-          insert(st, candidate, env);
-        } else {
-          env.raise(st, chain[n - 1][0], () => {
-            const events = chain.map(eventOf);
-            const first = events[0];
-            const last = events[n - 1];
-            const evidence: SequenceEvidence = {
-              within: formatDuration(withinMs),
-              spanMs: last.time - first.time,
-              steps: events.map((x, i) => ({
-                step: steps[i].name,
-                time: new Date(x.time).toISOString(),
-                id: x.id,
-                source: x.source,
-                operation: x.operation,
-                result: x.result,
-                ip: x.ip,
-                subscriptionId: x.subscriptionId,
-                resourceId: x.resourceId,
-              })),
-            };
-            const named: Record<string, NormalizedEvent> = {};
-            events.forEach((x, i) => (named[steps[i].key] = x));
-            return {
-              key,
-              // The last step, whichever event completed the chain: a late first step (a target's
-              // copy from another partition) must not make the alert about that step's actor.
-              trigger: last,
-              firstTime: first.time,
-              lastTime: last.time,
-              count: n,
-              events: events.length <= MAX_EVIDENCE_EVENTS ? events : [...events.slice(0, MAX_EVIDENCE_EVENTS - 1), last],
-              window: `${first.time}|${last.time}|${first.id}`,
-              evidence,
-              steps: named,
-            };
-          });
-          st.c = st.c?.filter((c) => !chain.includes(c));
-        }
+      const countHeld = heldMask !== 0 && env.heldWhileLearning !== undefined;
+      if (!mask) {
+        if (countHeld && completes(st, e.time, heldMask, trimEvent(e))) env.heldWhileLearning!();
+        return changed ? !isEmpty(st) : UNCHANGED;
       }
-      return changed ? !isEmpty(st) : UNCHANGED;
+      const trimmed = trimEvent(e);
+      const candidate: Candidate = [e.time, mask, ''];
+      const events = new ChainEvents(candidate, trimmed, st.r);
+      const chain = findChain(st.c ?? [], candidate, events);
+      if (!chain) {
+        if (countHeld && completes(st, e.time, mask | heldMask, trimmed)) env.heldWhileLearning!();
+        candidate[2] = rows.row(trimmed, (st.r ??= newTables()));
+        insert(st, candidate, env);
+      } else {
+        env.raise(st, chain[n - 1][0], () => {
+          const chosen = chain.map((c) => events.of(c));
+          const first = chosen[0];
+          const last = chosen[n - 1];
+          const evidence: SequenceEvidence = {
+            within: formatDuration(withinMs),
+            spanMs: last.time - first.time,
+            steps: chosen.map((x, i) => ({
+              step: steps[i].name,
+              time: new Date(x.time).toISOString(),
+              id: x.id,
+              source: x.source,
+              operation: x.operation,
+              result: x.result,
+              ip: x.ip,
+              subscriptionId: x.subscriptionId,
+              resourceId: x.resourceId,
+            })),
+          };
+          const named: Record<string, NormalizedEvent> = {};
+          chosen.forEach((x, i) => (named[steps[i].key] = x));
+          return {
+            key,
+            // The last step, whichever event completed the chain: a late first step (a target's
+            // copy from another partition) must not make the alert about that step's actor.
+            trigger: last,
+            firstTime: first.time,
+            lastTime: last.time,
+            count: n,
+            events: chosen.length <= MAX_EVIDENCE_EVENTS ? chosen : [...chosen.slice(0, MAX_EVIDENCE_EVENTS - 1), last],
+            window: `${first.time}|${last.time}|${first.id}`,
+            evidence,
+            steps: named,
+          };
+        });
+        st.c = st.c?.filter((c) => !chain.includes(c));
+        compact(st);
+      }
+      return !isEmpty(st);
     },
     prune(st, watermark, lateness) {
       const cands = st.c;
@@ -247,10 +277,12 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
         while (k < cands.length && cands[k][0] < keepFrom) k++;
         if (k) cands.splice(0, k);
         // Candidates older than the lateness horizon are no longer the last step of any sequence.
+        const before = cands.length;
         for (let i = 0; i < cands.length && cands[i][0] < watermark - lateness;) {
-          if (cands[i][1] & LAST && !dropSteps(cands[i], LAST)) cands.splice(i, 1);
+          if (cands[i][1] & LAST && !(cands[i][1] &= ~LAST)) cands.splice(i, 1);
           else i++;
         }
+        if (cands.length < before || k) compact(st);
       }
       const f = st.f;
       if (f) {
@@ -260,10 +292,10 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
     },
     restore(st) {
       if (hasSeen) st.f?.forEach((seen) => restoreSeen(seen ?? undefined));
-      // Read back as objects: held as stored JSON, as after a write.
-      for (const c of st.c ?? []) storedJson(c);
+      if (st.c !== undefined) readCandidates(st);
+      st.t = st.h = st.v = undefined;
     },
-    serialize: (st) => stateJson(st, 'c', st.c, storedJson),
+    serialize: writeState,
     learning: hasSeen
       ? (st, watermark, watchedSince) =>
           steps.some((step, s) => {
@@ -274,9 +306,74 @@ function sequenceLogic(steps: readonly CompiledStep[], withinMs: number, maxCand
   };
 }
 
+/** After candidates were dropped: the key's tables without what no row names any more, once they have grown. */
+function compact(st: SequenceState): void {
+  const cands = st.c;
+  if (!cands?.length || !st.r) return;
+  const texts = cands.map((c) => c[2]);
+  const tables = rows.compact(texts, st.r);
+  if (tables === st.r) return;
+  st.r = tables;
+  for (let i = 0; i < cands.length; i++) cands[i][2] = texts[i];
+}
+
+/**
+ * A key's state as stored: `{…, "t": time, "c": [time − t, mask, row…, …], "h": shapes, "v": strings}`,
+ * the candidates one after the other in one list, each row as it is held (EventRows).
+ */
+function writeState(st: SequenceState): string {
+  const { c: cands, r: tables } = st;
+  if (!cands || !tables) return JSON.stringify(st);
+  const base = cands[0][0];
+  let list = '';
+  for (let i = 0; i < cands.length; i++) list += `${i ? ',' : ''}${cands[i][0] - base},${cands[i][1]},${cands[i][2]}`;
+  // Left out by setting them undefined for the moment: a copy without them ({...st}) costs more than the rest of the write.
+  st.c = st.r = undefined;
+  const rest = JSON.stringify(st);
+  st.c = cands;
+  st.r = tables;
+  const { shapes, strings } = tablesJson(tables);
+  return `${rest === '{}' ? '{' : `${rest.slice(0, -1)},`}"t":${base},"c":[${list}],"h":${shapes},"v":${strings}}`;
+}
+
+/**
+ * Take the candidates of a stored state. A state written before candidates were rows holds each
+ * as `[time, mask, {trimmed event}]` (and no tables): read as well, and written as rows from then on.
+ */
+function readCandidates(st: SequenceState): void {
+  const stored: unknown = st.c;
+  if (!Array.isArray(stored)) throw new StateFormatError('its candidates are not an array');
+  const cands: Candidate[] = [];
+  if (st.h === undefined) {
+    const tables = newTables();
+    for (const cells of stored as unknown[]) {
+      const event: unknown = Array.isArray(cells) ? cells[2] : undefined;
+      if (
+        !Array.isArray(cells) ||
+        cells.length !== 3 ||
+        typeof cells[0] !== 'number' ||
+        typeof cells[1] !== 'number' ||
+        typeof event !== 'object' ||
+        !event ||
+        Array.isArray(event)
+      )
+        throw new StateFormatError(`candidate ${JSON.stringify(cells)?.slice(0, 200)} is not [time, mask, {event}]`);
+      cands.push([cells[0], cells[1], rows.row(event as NormalizedEvent, tables)]);
+    }
+    st.r = tables;
+  } else {
+    const base = st.t;
+    if (typeof base !== 'number') throw new StateFormatError('its candidates have no time to count from');
+    const reader = new RowReader(rows, stored, st.h, st.v);
+    while (reader.more) cands.push([base + reader.number(), reader.number(), reader.row()]);
+    st.r = reader.tables;
+  }
+  st.c = cands;
+}
+
 /** Drop empty parts so the stored JSON stays short; true when nothing is left. */
 function isEmpty(st: SequenceState): boolean {
-  if (st.c && !st.c.length) st.c = undefined;
+  if (st.c && !st.c.length) st.c = st.r = undefined;
   if (st.f && st.f.every((x) => x === null)) st.f = undefined;
   return st.c === undefined && st.f === undefined;
 }
