@@ -8,6 +8,7 @@ import {
   commonFieldsConform,
   eventOperation,
   eventTime,
+  type Guid,
   isNested,
   isObject,
   isText,
@@ -358,7 +359,7 @@ const PRINCIPAL_TARGETS = new Set(['serviceprincipal', 'user']);
  * principal or user target. An application object is not: the service principal that signs in
  * with its credentials has another object id, which the audit entry does not carry.
  */
-function targetPrincipal(target: Target | undefined): string | undefined {
+function targetPrincipal(target: Target | undefined): Guid | undefined {
   const type = lower(target?.type);
   return type && PRINCIPAL_TARGETS.has(type) ? lowerGuid(target?.id) : undefined;
 }

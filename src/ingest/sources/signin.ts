@@ -3,7 +3,6 @@ import type { SigninDetails, PrincipalType, Result } from '../../model/index.js'
 import { compiled, jsonObject, jsonObjectValue } from '../schema.js';
 import type { RawRecord } from '../types.js';
 import { lower, num, parseTime, str } from '../util.js';
-import { isGuid } from '../../common/ids.js';
 import { defineSource, recordShape, type EventParts } from './define-source.js';
 import {
   callerIp,
@@ -282,7 +281,7 @@ function toEvent({ d, fields }: { d: SigninRecord; fields: typeof STREAM_FIELDS 
     target: targetResource(targetAppId?.startsWith('/subscriptions/') ? targetAppId : undefined),
     correlationId: str(d.correlationId) ?? str(p.correlationId),
     // An agent identity's sign-in also reaches its blueprint's key: what the blueprint's agents do is learned together.
-    targetPrincipalId: details.agentType !== undefined && blueprint && isGuid(blueprint) ? blueprint : undefined,
+    targetPrincipalId: details.agentType !== undefined ? lowerGuid(blueprint) : undefined,
     details,
     // The sign-in's own id (`properties.id`, the row's `Id`) is in both shapes.
     recordId: lower(p.id),
