@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { isFirstPartyClient, unidentifiedPrincipalId, type Details, type PrincipalType, type Result } from '../../model/index.js';
 import { boundedLower, MAX_ID_LENGTH, MAX_RESOURCE_ID_LENGTH } from '../limits.js';
 import { InvalidRecordError } from '../types.js';
-import { isGuid, lower, num, parseTime, resourceTypeFromResourceId, stripPort, str, subscriptionFromResourceId } from '../util.js';
+import { isGuid, lower, num, parseTime, resourceName, resourceTypeFromResourceId, stripPort, str, subscriptionFromResourceId } from '../util.js';
 
 /**
  * Field helpers shared by the Azure resource-log sources (ai, keyvault, storage): the parts of
@@ -108,6 +108,8 @@ export interface TargetResource {
   /** As logged, lower-case: what event ids hash and resource names are read from. */
   resourceId?: string;
   resourceType?: string;
+  /** Its last segment (common/ids.ts, resourceName): an account's or a vault's name. */
+  name?: string;
   /** Hex digits and dashes (common/ids.ts reads it by that pattern). */
   subscriptionId?: Guid;
   /** The resource id and type as an event keeps them: cut and redacted (limits.ts), once per resource. */
@@ -154,7 +156,8 @@ const targets = new ByResourceId<Readonly<TargetResource>>((resourceId) => {
   const id = resourceId.toLowerCase();
   const resourceType = resourceTypeFromResourceId(id);
   const kept = { resourceId: boundedLower(id, MAX_RESOURCE_ID_LENGTH), resourceType: resourceType && boundedLower(resourceType, MAX_ID_LENGTH) };
-  return Object.freeze({ resourceId: id, resourceType, subscriptionId: subscriptionFromResourceId(id) as Guid | undefined, kept: Object.freeze(kept) });
+  const subscriptionId = subscriptionFromResourceId(id) as Guid | undefined;
+  return Object.freeze({ resourceId: id, resourceType, name: resourceName(id), subscriptionId, kept: Object.freeze(kept) });
 });
 
 /** The target resource's id, type and subscription (lower-case). Shared between records: read it, do not change it. */
