@@ -1,7 +1,8 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Details, NormalizedEvent, Result, Source } from '../../model/index.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
 import { bounded, boundLoggedTexts, MAX_ID_LENGTH } from '../limits.js';
+import { compiled } from '../schema.js';
 import { eventId } from '../util.js';
 import { schemaError, type Address, type Guid, type Principal, type TargetResource } from './resource-log.js';
 
@@ -55,6 +56,23 @@ export function recordShape<S extends z.ZodType, T>(
       return parsed === undefined ? undefined : read(parsed);
     };
   return shape;
+}
+
+/**
+ * The table shape of a source whose Log Analytics rows are mapped onto its stream records (activity,
+ * sign-ins, directory audits, Graph activity), so one schema validates both: `asStream` maps the
+ * row, then the stream record's schema and `conforms` read it. A row that is not an object is left
+ * to the schema to reject.
+ */
+export function rowsAsStream<S extends z.ZodType, T>(
+  streamSchema: S,
+  asStream: (row: RawRecord) => RawRecord,
+  read: (parsed: z.output<S>) => T,
+  conforms: (record: RawRecord) => z.output<S> | undefined,
+): RecordShape<T> {
+  const mapped = (row: unknown): unknown => (row && typeof row === 'object' ? asStream(row as RawRecord) : row);
+  const rowSchema = compiled(z.preprocess(mapped, streamSchema));
+  return recordShape<typeof rowSchema, T>(rowSchema, read, (row) => conforms(mapped(row) as RawRecord));
 }
 
 /** What a source found in one record; buildEvent turns it into the event. */

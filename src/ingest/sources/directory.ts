@@ -23,7 +23,7 @@ import {
   timeish,
   unknownPrincipal,
 } from './resource-log.js';
-import { defineSource, recordShape, type EventParts } from './define-source.js';
+import { defineSource, recordShape, rowsAsStream, type EventParts } from './define-source.js';
 
 /**
  * Entra ID audit log (directory audits: stream category `AuditLogs`, table `AuditLogs`): who changed
@@ -173,11 +173,7 @@ function recordConforms(r: RawRecord): AuditRecord | undefined {
 }
 
 /** AuditLogs row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AADTenantId`. Dynamic columns are read as the schema reads them, so the fast path takes rows too. */
-function rowAsStream(row: RawRecord): RawRecord;
-function rowAsStream(row: unknown): unknown;
-function rowAsStream(row: unknown): unknown {
-  if (!row || typeof row !== 'object') return row;
-  const r = row as RawRecord;
+function rowAsStream(r: RawRecord): RawRecord {
   return {
     time: r.TimeGenerated,
     category: 'AuditLogs',
@@ -204,8 +200,6 @@ function rowAsStream(row: unknown): unknown {
     },
   };
 }
-
-const AuditRow = compiled(z.preprocess(rowAsStream, AuditRecord));
 
 /** Modified property values are JSON text inside a string (`"\"KeyDescription\""`): one level unwrapped. */
 function unwrap(v: unknown): unknown {
@@ -448,10 +442,6 @@ export const directorySource = defineSource({
   streamCategories: ['AuditLogs'],
   tables: ['AuditLogs'],
   stream: recordShape(AuditRecord, (d) => ({ d, fields: STREAM_FIELDS }), recordConforms),
-  table: recordShape(
-    AuditRow,
-    (d) => ({ d, fields: ROW_FIELDS }),
-    (row) => recordConforms(rowAsStream(row)),
-  ),
+  table: rowsAsStream(AuditRecord, rowAsStream, (d) => ({ d, fields: ROW_FIELDS }), recordConforms),
   toEvent,
 });
