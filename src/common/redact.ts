@@ -36,8 +36,11 @@ const URL_CREDENTIALS = /((?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,15}:\/\/?)
 /** Words the pair and header patterns start with: one test that allocates nothing decides whether they need to run. */
 const CREDENTIAL_WORD = /key|secret|pass|pwd|signature|token|bearer|basic/i;
 
-/** What every pattern below needs one of (`=`, `:`, a space, `@`, `eyJ`): one scan that most texts (ids, names) fail. */
-const MAY_HOLD_CREDENTIAL = /[=: @]|eyJ/;
+/**
+ * What every pattern below needs one of (`=`, `:`, a space, `eyJ`): one scan that most texts (ids,
+ * names, UPNs) fail. A password in a URL needs `@` and `:/`, so `@` alone (every UPN) is not enough.
+ */
+const MAY_HOLD_CREDENTIAL = /[=: ]|eyJ/;
 
 /** Redact every credential the patterns know: SAS and OAuth parameters, key pairs, authorization headers, JWTs, passwords in URLs. */
 export function redactSecrets(text: string): string {

@@ -54,42 +54,52 @@ export const MAX_RESOURCE_ID_LENGTH = 1024;
 export const MAX_TEXT_LENGTH = 1024;
 
 /** A text cut to `max` characters, and without credentials (redactSecrets). */
-function bounded(value: string, max: number): string {
+export function bounded(value: string, max: number): string {
   // A cut between the halves of a surrogate pair would leave half a character.
   const cut = value.length <= max ? value : value.slice(0, value.charCodeAt(max - 1) >= 0xd800 && value.charCodeAt(max - 1) <= 0xdbff ? max - 1 : max);
   return redactSecrets(cut);
 }
 
+/** bounded, for a field that is lower-case by contract (the redaction mark is not). */
+export function boundedLower(value: string, max: number): string {
+  const out = bounded(value, max);
+  return out === value ? out : out.toLowerCase();
+}
+
 /**
  * Make an event safe to key on, keep and send: every text cut to its field's length (ids
  * MAX_ID_LENGTH, resource ids MAX_RESOURCE_ID_LENGTH, details MAX_TEXT_LENGTH) and credentials
- * redacted. Changes the event in place; allocates only for a text it changes.
+ * redacted. Changes the event in place; allocates only for a text it changes. For an event from
+ * anywhere (the keyed hub); the sources bound what they build themselves (define-source.ts).
  */
 export function boundEvent(e: NormalizedEvent): void {
   // Field by field rather than by name: this runs for every event, and a loop over names is several times slower.
   e.id = bounded(e.id, MAX_ID_LENGTH);
-  e.category = bounded(e.category, MAX_ID_LENGTH);
-  e.operation = bounded(e.operation, MAX_ID_LENGTH);
-  e.principalId = bounded(e.principalId, MAX_ID_LENGTH);
-  if (e.principalName !== undefined) e.principalName = bounded(e.principalName, MAX_ID_LENGTH);
-  if (e.appId !== undefined) e.appId = bounded(e.appId, MAX_ID_LENGTH);
   if (e.ip !== undefined) e.ip = bounded(e.ip, MAX_ID_LENGTH);
-  if (e.correlationId !== undefined) e.correlationId = bounded(e.correlationId, MAX_ID_LENGTH);
-  // These are lower-case by contract (the redaction mark is not).
   if (e.tenantId !== undefined) e.tenantId = boundedLower(e.tenantId, MAX_ID_LENGTH);
   if (e.subscriptionId !== undefined) e.subscriptionId = boundedLower(e.subscriptionId, MAX_ID_LENGTH);
   if (e.resourceType !== undefined) e.resourceType = boundedLower(e.resourceType, MAX_ID_LENGTH);
   if (e.resourceId !== undefined) e.resourceId = boundedLower(e.resourceId, MAX_RESOURCE_ID_LENGTH);
   if (e.targetPrincipalId !== undefined) e.targetPrincipalId = boundedLower(e.targetPrincipalId, MAX_ID_LENGTH);
   if (e.principalAppId !== undefined) e.principalAppId = boundedLower(e.principalAppId, MAX_ID_LENGTH);
+  boundLoggedTexts(e);
+}
+
+/**
+ * boundEvent for the texts an event copies from its record as logged, whatever they hold: category,
+ * operation, principal, app and correlation ids, every detail. The sources build the other fields
+ * from values read for their shape (define-source.ts, buildEvent) and bound those themselves.
+ */
+export function boundLoggedTexts(e: NormalizedEvent): void {
+  e.category = bounded(e.category, MAX_ID_LENGTH);
+  e.operation = bounded(e.operation, MAX_ID_LENGTH);
+  e.principalId = bounded(e.principalId, MAX_ID_LENGTH);
+  if (e.principalName !== undefined) e.principalName = bounded(e.principalName, MAX_ID_LENGTH);
+  if (e.appId !== undefined) e.appId = bounded(e.appId, MAX_ID_LENGTH);
+  if (e.correlationId !== undefined) e.correlationId = bounded(e.correlationId, MAX_ID_LENGTH);
   const details = e.details;
   for (const name in details) {
     const v = details[name];
     if (typeof v === 'string') details[name] = bounded(v, MAX_TEXT_LENGTH);
   }
-}
-
-function boundedLower(value: string, max: number): string {
-  const out = bounded(value, max);
-  return out === value ? out : out.toLowerCase();
 }

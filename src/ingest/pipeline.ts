@@ -109,7 +109,7 @@ function ingestDecoded(decoded: DecodedBody, options: IngestOptions): IngestResu
       if (keepDeadLetter(result)) result.deadLetters.push(deadLetter(`${source}: ${untrusted}`, location, text ?? record));
       continue;
     }
-    boundEvent(event);
+    if (!route.normalizer.boundsEvents) boundEvent(event);
     result.events.push({ event, location });
     add(result.bySource, source);
     if (route.shape === 'table') result.rowEvents = (result.rowEvents ?? 0) + 1;

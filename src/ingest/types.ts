@@ -22,6 +22,8 @@ export interface SourceNormalizer {
   tables: readonly string[];
   /** Extra check when a category or table is shared by several sources (Audit, AzureDiagnostics). */
   accepts?(record: RawRecord, shape: 'stream' | 'table'): boolean;
+  /** Its events come cut and redacted already (define-source.ts); the pipeline bounds any other's (limits.ts, boundEvent). */
+  readonly boundsEvents?: boolean;
   /**
    * Normalize one record; throws InvalidRecordError with a reason a human can act on.
    * Policy for every source (docs/sources.md):

@@ -3,7 +3,7 @@ import type { ActivityDetails, PrincipalType, Result } from '../../model/index.j
 import { compiled, firstPresent, jsonObject, jsonObjectValue } from '../schema.js';
 import type { RawRecord } from '../types.js';
 import { isGuid, lower, obj, str } from '../util.js';
-import { defineSource, recordShape, type EventParts } from './define-source.js';
+import { defineSource, recordShape, rowsAsStream, type EventParts } from './define-source.js';
 import {
   type Caller,
   callerFromClaims,
@@ -141,11 +141,7 @@ function rowOperation(r: RawRecord): unknown {
  * `…Value` columns are preferred, unless empty (exports write empty cells for missing values).
  * Dynamic columns are read as jsonObject reads them, so the fast path takes rows too.
  */
-function rowAsStream(row: RawRecord): RawRecord;
-function rowAsStream(row: unknown): unknown;
-function rowAsStream(row: unknown): unknown {
-  if (!row || typeof row !== 'object') return row;
-  const r = row as RawRecord;
+function rowAsStream(r: RawRecord): RawRecord {
   return {
     time: r.TimeGenerated,
     category: firstPresent(r.CategoryValue, r.Category),
@@ -163,8 +159,6 @@ function rowAsStream(row: unknown): unknown {
     properties: jsonObjectValue(firstPresent(r.Properties_d, r.Properties)),
   };
 }
-
-const AzureActivityRow = compiled(z.preprocess(rowAsStream, ActivityRecord));
 
 /** `{"value": …, "localizedValue": …}` → the value. */
 function valueOf(v: unknown): unknown {
@@ -502,10 +496,6 @@ export const activitySource = defineSource({
     fast: (record) => streamShape(record).fast?.(record),
     schemas: [...streamRecord.schemas, ...restEvent.schemas],
   },
-  table: recordShape(
-    AzureActivityRow,
-    (d) => ({ d, fields: ROW_FIELDS }),
-    (row) => recordConforms(rowAsStream(row)),
-  ),
+  table: rowsAsStream(ActivityRecord, rowAsStream, (d) => ({ d, fields: ROW_FIELDS }), recordConforms),
   toEvent,
 });

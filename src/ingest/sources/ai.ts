@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AiDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
 import type { RawRecord } from '../types.js';
-import { lower, num, obj, resourceName, str } from '../util.js';
+import { lower, num, obj, str } from '../util.js';
 import {
   ByResourceId,
   type Caller,
@@ -314,7 +314,7 @@ function toEvent(call: AiCall): EventParts {
   const time = eventTime(call.time, call.timeField);
   const operation = eventOperation(call.operationName, call.operationField);
   const target = targetResource(str(call.resourceId));
-  const account = resourceName(target.resourceId);
+  const account = target.name;
   const principal = principalOf(call, account, target.resourceId);
   const p = call.props;
   const statusCode = num(call.resultSignature);

@@ -1,8 +1,10 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Details, NormalizedEvent, Result, Source } from '../../model/index.js';
 import type { RawRecord, SourceNormalizer } from '../types.js';
+import { bounded, boundLoggedTexts, MAX_ID_LENGTH } from '../limits.js';
+import { compiled } from '../schema.js';
 import { eventId } from '../util.js';
-import { schemaError, type Principal, type TargetResource } from './resource-log.js';
+import { schemaError, type Address, type Guid, type Principal, type TargetResource } from './resource-log.js';
 
 /**
  * The skeleton every source module fills in (one source, one file): its categories and tables, how
@@ -56,6 +58,23 @@ export function recordShape<S extends z.ZodType, T>(
   return shape;
 }
 
+/**
+ * The table shape of a source whose Log Analytics rows are mapped onto its stream records (activity,
+ * sign-ins, directory audits, Graph activity), so one schema validates both: `asStream` maps the
+ * row, then the stream record's schema and `conforms` read it. A row that is not an object is left
+ * to the schema to reject.
+ */
+export function rowsAsStream<S extends z.ZodType, T>(
+  streamSchema: S,
+  asStream: (row: RawRecord) => RawRecord,
+  read: (parsed: z.output<S>) => T,
+  conforms: (record: RawRecord) => z.output<S> | undefined,
+): RecordShape<T> {
+  const mapped = (row: unknown): unknown => (row && typeof row === 'object' ? asStream(row as RawRecord) : row);
+  const rowSchema = compiled(z.preprocess(mapped, streamSchema));
+  return recordShape<typeof rowSchema, T>(rowSchema, read, (row) => conforms(mapped(row) as RawRecord));
+}
+
 /** What a source found in one record; buildEvent turns it into the event. */
 export interface EventParts {
   time: number;
@@ -65,16 +84,16 @@ export interface EventParts {
   principal: Principal;
   /** The client application, when the source names one apart from the principal (sign-ins); else the principal's. */
   appId?: string;
-  ip?: string;
-  tenantId?: string;
+  ip?: Address;
+  tenantId?: Guid;
   target: Readonly<TargetResource>;
   /** The subscription when the target's resource id names none. */
-  subscriptionId?: string;
+  subscriptionId?: Guid;
   correlationId?: string;
   /** Another identity the event is about, whose key it also reaches (NormalizedEvent.targetPrincipalId). */
-  targetPrincipalId?: string;
+  targetPrincipalId?: Guid;
   /** The actor's app id when the actor is an application's service principal (NormalizedEvent.principalAppId). */
-  principalAppId?: string;
+  principalAppId?: Guid;
   details: Details;
   /** The record's own unique id, when the stream record and its row both carry it (sign-ins). */
   recordId?: string;
@@ -82,7 +101,13 @@ export interface EventParts {
   distinguishing?: ReadonlyArray<string | number | boolean | undefined>;
 }
 
-/** The NormalizedEvent for `parts`: fields in one order for every source, optional ones only when present. */
+/**
+ * The NormalizedEvent for `parts`: fields in one order for every source, optional ones only when
+ * present, cut and redacted as limits.ts bounds every event. Only the texts copied from the record
+ * as logged need the patterns (boundLoggedTexts); the rest are of shapes no credential fits in
+ * (hex ids, GUIDs, addresses: their types say which reader made them) or were bounded once per
+ * resource (the target), so they are only cut where they could be long.
+ */
 export function buildEvent(source: Source, parts: EventParts): NormalizedEvent {
   const { principal, target } = parts;
   const event: NormalizedEvent = {
@@ -99,17 +124,29 @@ export function buildEvent(source: Source, parts: EventParts): NormalizedEvent {
   if (principal.principalName) event.principalName = principal.principalName;
   const appId = parts.appId ?? principal.appId;
   if (appId) event.appId = appId;
-  if (parts.ip) event.ip = parts.ip;
+  if (parts.ip) event.ip = keptAddress(parts.ip);
   if (parts.tenantId) event.tenantId = parts.tenantId;
   const subscriptionId = target.subscriptionId ?? parts.subscriptionId;
   if (subscriptionId) event.subscriptionId = subscriptionId;
   if (target.resourceId) event.resourceId = target.resourceId;
   if (target.resourceType) event.resourceType = target.resourceType;
   if (parts.correlationId) event.correlationId = parts.correlationId;
-  event.id = parts.recordId ?? eventId(event, parts.distinguishing);
+  // The id hashes the fields as logged, before they are cut or redacted.
+  event.id = parts.recordId === undefined ? eventId(event, parts.distinguishing) : bounded(parts.recordId, MAX_ID_LENGTH);
   if (parts.targetPrincipalId) event.targetPrincipalId = parts.targetPrincipalId;
   if (parts.principalAppId) event.principalAppId = parts.principalAppId;
+  if (target.kept) {
+    event.resourceId = target.kept.resourceId;
+    if (target.kept.resourceType) event.resourceType = target.kept.resourceType;
+  }
+  boundLoggedTexts(event);
   return event;
+}
+
+/** Only an IPv6 zone (`fe80::1%…`) can hold the letters a credential needs; an address without one is only cut. */
+function keptAddress(ip: Address): string {
+  if (ip.includes('%')) return bounded(ip, MAX_ID_LENGTH);
+  return ip.length <= MAX_ID_LENGTH ? ip : ip.slice(0, MAX_ID_LENGTH);
 }
 
 export interface SourceDefinition<T> {
@@ -141,7 +178,7 @@ export function defineSource<T>(definition: SourceDefinition<T>): DefinedSource 
   const label = definition.label ?? source;
   const pick = (record: RawRecord, shape: Shape): RecordShape<T> => ((shapeOf ? shapeOf(record, shape) : shape) === 'table' ? table : stream);
   const normalizer = (normalize: SourceNormalizer['normalize']): SourceNormalizer => {
-    const n: SourceNormalizer = { source, streamCategories: definition.streamCategories, tables: definition.tables, normalize };
+    const n: SourceNormalizer = { source, streamCategories: definition.streamCategories, tables: definition.tables, boundsEvents: true, normalize };
     if (definition.accepts) n.accepts = definition.accepts;
     return n;
   };

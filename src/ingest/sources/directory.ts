@@ -8,6 +8,7 @@ import {
   commonFieldsConform,
   eventOperation,
   eventTime,
+  type Guid,
   isNested,
   isObject,
   isText,
@@ -22,7 +23,7 @@ import {
   timeish,
   unknownPrincipal,
 } from './resource-log.js';
-import { defineSource, recordShape, type EventParts } from './define-source.js';
+import { defineSource, recordShape, rowsAsStream, type EventParts } from './define-source.js';
 
 /**
  * Entra ID audit log (directory audits: stream category `AuditLogs`, table `AuditLogs`): who changed
@@ -173,11 +174,7 @@ function recordConforms(r: RawRecord): AuditRecord | undefined {
 }
 
 /** AuditLogs row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AADTenantId`. Dynamic columns are read as the schema reads them, so the fast path takes rows too. */
-function rowAsStream(row: RawRecord): RawRecord;
-function rowAsStream(row: unknown): unknown;
-function rowAsStream(row: unknown): unknown {
-  if (!row || typeof row !== 'object') return row;
-  const r = row as RawRecord;
+function rowAsStream(r: RawRecord): RawRecord {
   return {
     time: r.TimeGenerated,
     category: 'AuditLogs',
@@ -204,8 +201,6 @@ function rowAsStream(row: unknown): unknown {
     },
   };
 }
-
-const AuditRow = compiled(z.preprocess(rowAsStream, AuditRecord));
 
 /** Modified property values are JSON text inside a string (`"\"KeyDescription\""`): one level unwrapped. */
 function unwrap(v: unknown): unknown {
@@ -360,7 +355,7 @@ const PRINCIPAL_TARGETS = new Set(['serviceprincipal', 'user']);
  * service principal that signs in with the application's credentials has another object id, which
  * the entry does not carry, and its sign-ins reach the app id's key (NormalizedEvent.principalAppId).
  */
-function targetPrincipal(target: Target | undefined, appId: string | undefined): string | undefined {
+function targetPrincipal(target: Target | undefined, appId: string | undefined): Guid | undefined {
   const type = lower(target?.type);
   if (type === 'application') return lowerGuid(appId);
   return type && PRINCIPAL_TARGETS.has(type) ? lowerGuid(target?.id) : undefined;
@@ -450,10 +445,6 @@ export const directorySource = defineSource({
   streamCategories: ['AuditLogs'],
   tables: ['AuditLogs'],
   stream: recordShape(AuditRecord, (d) => ({ d, fields: STREAM_FIELDS }), recordConforms),
-  table: recordShape(
-    AuditRow,
-    (d) => ({ d, fields: ROW_FIELDS }),
-    (row) => recordConforms(rowAsStream(row)),
-  ),
+  table: rowsAsStream(AuditRecord, rowAsStream, (d) => ({ d, fields: ROW_FIELDS }), recordConforms),
   toEvent,
 });

@@ -24,7 +24,7 @@ import {
   unknownPrincipal,
   urlParts,
 } from './resource-log.js';
-import { defineSource, recordShape, type EventParts } from './define-source.js';
+import { defineSource, recordShape, rowsAsStream, type EventParts } from './define-source.js';
 
 /**
  * Microsoft Graph activity logs (stream category and table `MicrosoftGraphActivityLogs`): every
@@ -107,11 +107,7 @@ function recordConforms(r: RawRecord): GraphRecord | undefined {
 }
 
 /** MicrosoftGraphActivityLogs row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AadTenantId`. */
-function rowAsStream(row: RawRecord): RawRecord;
-function rowAsStream(row: unknown): unknown;
-function rowAsStream(row: unknown): unknown {
-  if (!row || typeof row !== 'object') return row;
-  const r = row as RawRecord;
+function rowAsStream(r: RawRecord): RawRecord {
   return {
     time: r.TimeGenerated,
     category: 'MicrosoftGraphActivityLogs',
@@ -137,8 +133,6 @@ function rowAsStream(row: unknown): unknown {
     },
   };
 }
-
-const GraphRow = compiled(z.preprocess(rowAsStream, GraphRecord));
 
 const VERSION = /^(v1\.0|beta)$/i;
 
@@ -223,10 +217,6 @@ export const graphSource = defineSource({
   streamCategories: ['MicrosoftGraphActivityLogs'],
   tables: ['MicrosoftGraphActivityLogs'],
   stream: recordShape(GraphRecord, (d) => ({ d, timeField: 'properties.timeGenerated or time' }), recordConforms),
-  table: recordShape(
-    GraphRow,
-    (d) => ({ d, timeField: 'TimeGenerated' }),
-    (row) => recordConforms(rowAsStream(row)),
-  ),
+  table: rowsAsStream(GraphRecord, rowAsStream, (d) => ({ d, timeField: 'TimeGenerated' }), recordConforms),
   toEvent,
 });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { KeyVaultDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
 import type { RawRecord } from '../types.js';
-import { lower, num, obj, resourceName, str } from '../util.js';
+import { lower, num, obj, str } from '../util.js';
 import {
   ByResourceId,
   type Caller,
@@ -264,11 +264,7 @@ function toEvent(a: VaultAudit): EventParts {
   const statusCode = num(a.httpStatusCode) ?? num(a.resultSignature);
 
   const details: KeyVaultDetails = {};
-  put(
-    details,
-    'vault',
-    target.resourceType?.startsWith('microsoft.keyvault/') ? resourceName(target.resourceId) : (vaultFromUri(a.objectUri) ?? vaultFromUri(a.requestUri)),
-  );
+  put(details, 'vault', target.resourceType?.startsWith('microsoft.keyvault/') ? target.name : (vaultFromUri(a.objectUri) ?? vaultFromUri(a.requestUri)));
   const named = objectName(a.objectUri) ?? objectName(a.requestUri);
   if (named) details[named[0]] = named[1];
   put(details, 'statusCode', statusCode);

@@ -1,8 +1,9 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { isFirstPartyClient, unidentifiedPrincipalId, type Details, type PrincipalType, type Result } from '../../model/index.js';
+import { boundedLower, MAX_ID_LENGTH, MAX_RESOURCE_ID_LENGTH } from '../limits.js';
 import { InvalidRecordError } from '../types.js';
-import { isGuid, lower, num, parseTime, resourceTypeFromResourceId, stripPort, str, subscriptionFromResourceId } from '../util.js';
+import { isGuid, lower, num, parseTime, resourceName, resourceTypeFromResourceId, stripPort, str, subscriptionFromResourceId } from '../util.js';
 
 /**
  * Field helpers shared by the Azure resource-log sources (ai, keyvault, storage): the parts of
@@ -95,10 +96,24 @@ export function eventOperation(v: string | null | undefined, field: string): str
   return operation.toUpperCase();
 }
 
+/**
+ * Texts of a shape no credential fits in, as their readers below give them, so an event keeps them
+ * without redaction (define-source.ts, buildEvent). A GUID is hex digits and dashes.
+ */
+export type Guid = string & { readonly shape: 'guid' };
+/** An IPv4, IPv6 or masked address: digits, hex letters, `.`, `:`, `*`, `X`, and in an IPv6 zone (`%…`) any letters. */
+export type Address = string & { readonly shape: 'address' };
+
 export interface TargetResource {
+  /** As logged, lower-case: what event ids hash and resource names are read from. */
   resourceId?: string;
   resourceType?: string;
-  subscriptionId?: string;
+  /** Its last segment (common/ids.ts, resourceName): an account's or a vault's name. */
+  name?: string;
+  /** Hex digits and dashes (common/ids.ts reads it by that pattern). */
+  subscriptionId?: Guid;
+  /** The resource id and type as an event keeps them: cut and redacted (limits.ts), once per resource. */
+  kept?: { readonly resourceId: string; readonly resourceType?: string };
 }
 
 const NO_TARGET: Readonly<TargetResource> = Object.freeze({});
@@ -139,7 +154,10 @@ export class ByResourceId<T> {
 
 const targets = new ByResourceId<Readonly<TargetResource>>((resourceId) => {
   const id = resourceId.toLowerCase();
-  return Object.freeze({ resourceId: id, resourceType: resourceTypeFromResourceId(id), subscriptionId: subscriptionFromResourceId(id) });
+  const resourceType = resourceTypeFromResourceId(id);
+  const kept = { resourceId: boundedLower(id, MAX_RESOURCE_ID_LENGTH), resourceType: resourceType && boundedLower(resourceType, MAX_ID_LENGTH) };
+  const subscriptionId = subscriptionFromResourceId(id) as Guid | undefined;
+  return Object.freeze({ resourceId: id, resourceType, name: resourceName(id), subscriptionId, kept: Object.freeze(kept) });
 });
 
 /** The target resource's id, type and subscription (lower-case). Shared between records: read it, do not change it. */
@@ -155,9 +173,9 @@ const MASKED_IP = /^[0-9a-f.:]*[.:](\*+|X+)$/i;
  * address (placeholders such as `<Redacted>`, a GUID some services write there) dropped, so no
  * rule compares it as one.
  */
-export function callerIp(v: unknown): string | undefined {
+export function callerIp(v: unknown): Address | undefined {
   const ip = stripPort(v);
-  return ip && isAddress(ip) ? ip : undefined;
+  return ip && isAddress(ip) ? (ip as Address) : undefined;
 }
 
 /** isIP or MASKED_IP, cheapest first: most are IPv4 (read by hand) or masked with `*`, which ends no address. */
@@ -227,8 +245,8 @@ export function requestResult(status: number | undefined, word: unknown): Result
 }
 
 /** Lower-cased GUID, or undefined for anything else (`/TENANT_ID`, a region name in `Tenant`). */
-export function lowerGuid(v: unknown): string | undefined {
-  return isGuid(v) ? v.toLowerCase() : undefined;
+export function lowerGuid(v: unknown): Guid | undefined {
+  return isGuid(v) ? (v.toLowerCase() as Guid) : undefined;
 }
 
 /** Non-negative milliseconds; services sometimes log negative durations, which mean nothing. */

@@ -3,8 +3,7 @@ import type { SigninDetails, PrincipalType, Result } from '../../model/index.js'
 import { compiled, jsonObject, jsonObjectValue } from '../schema.js';
 import type { RawRecord } from '../types.js';
 import { lower, num, parseTime, str } from '../util.js';
-import { isGuid } from '../../common/ids.js';
-import { defineSource, recordShape, type EventParts } from './define-source.js';
+import { defineSource, recordShape, rowsAsStream, type EventParts } from './define-source.js';
 import {
   callerIp,
   commonFieldsConform,
@@ -151,11 +150,7 @@ const KINDS = new Map<string, Kind>([
 ]);
 
 /** Sign-in row → stream shape. `TenantId` is the workspace's; the Entra tenant is `AADTenantId`. Dynamic columns are read as jsonObject reads them, so the fast path takes rows too. */
-function rowAsStream(row: RawRecord): RawRecord;
-function rowAsStream(row: unknown): unknown;
-function rowAsStream(row: unknown): unknown {
-  if (!row || typeof row !== 'object') return row;
-  const r = row as RawRecord;
+function rowAsStream(r: RawRecord): RawRecord {
   return {
     time: r.TimeGenerated,
     category: r.Category ?? (typeof r.Type === 'string' ? KINDS.get(r.Type.toLowerCase())?.category : undefined),
@@ -192,8 +187,6 @@ function rowAsStream(row: unknown): unknown {
     },
   };
 }
-
-const SigninRow = compiled(z.preprocess(rowAsStream, SigninRecord));
 
 /** `status.errorCode` (or `resultType`): 0 is success, any other code a failure (interrupts included). */
 function signinResult(errorCode: number | undefined, resultType: string | undefined): Result {
@@ -282,11 +275,10 @@ function toEvent({ d, fields }: { d: SigninRecord; fields: typeof STREAM_FIELDS 
     target: targetResource(targetAppId?.startsWith('/subscriptions/') ? targetAppId : undefined),
     correlationId: str(d.correlationId) ?? str(p.correlationId),
     // An agent identity's sign-in also reaches its blueprint's key: what the blueprint's agents do is learned together.
-    targetPrincipalId: details.agentType !== undefined && blueprint && isGuid(blueprint) ? blueprint : undefined,
+    targetPrincipalId: details.agentType !== undefined ? lowerGuid(blueprint) : undefined,
     // An application's service principal also reaches its app id's key, where changes to the application object are keyed.
     // Not a managed identity (no application object) nor an agent (its sign-ins reach its blueprint).
-    principalAppId:
-      kind === SERVICE_PRINCIPAL && details.agentType === undefined && appId && isGuid(appId) && appId !== principal.principalId ? appId : undefined,
+    principalAppId: kind === SERVICE_PRINCIPAL && details.agentType === undefined && appId !== principal.principalId ? lowerGuid(appId) : undefined,
     details,
     // The sign-in's own id (`properties.id`, the row's `Id`) is in both shapes.
     recordId: lower(p.id),
@@ -302,10 +294,6 @@ export const signinSource = defineSource({
   // Some Entra exports spell the stream record with the table's PascalCase columns (`Category`, `CreatedDateTime`).
   shapeOf: (record, shape) => (shape === 'table' || ((record.category ?? '') === '' && record.Category !== undefined) ? 'table' : 'stream'),
   stream: recordShape(SigninRecord, (d) => ({ d, fields: STREAM_FIELDS }), recordConforms),
-  table: recordShape(
-    SigninRow,
-    (d) => ({ d, fields: ROW_FIELDS }),
-    (row) => recordConforms(rowAsStream(row)),
-  ),
+  table: rowsAsStream(SigninRecord, rowAsStream, (d) => ({ d, fields: ROW_FIELDS }), recordConforms),
   toEvent,
 });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { StorageDetails } from '../../model/index.js';
 import { compiled } from '../schema.js';
 import type { RawRecord } from '../types.js';
-import { lower, num, obj, resourceName, str } from '../util.js';
+import { lower, num, obj, str } from '../util.js';
 import {
   ByResourceId,
   callerIp,
@@ -374,9 +374,7 @@ function toEvent(request: BlobRequest): EventParts {
   const uri = str(request.uri);
   const objectKey = unquote(request.objectKey);
   const account =
-    lower(request.accountName) ??
-    (target.resourceType === 'microsoft.storage/storageaccounts' ? resourceName(target.resourceId) : undefined) ??
-    storageAccountOf(uri);
+    lower(request.accountName) ?? (target.resourceType === 'microsoft.storage/storageaccounts' ? target.name : undefined) ?? storageAccountOf(uri);
   const authType = authTypeOf(request.authType);
   const principal = principalOf(request, account, authType, target.resourceId);
   const statusCode = num(request.statusCode);
