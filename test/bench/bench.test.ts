@@ -25,6 +25,7 @@ const FIGURES = [
   'tableTransactionsPerBatch',
   'tableMsPerBatch',
   'recordsPerSecByRuleCount',
+  'engine',
 ];
 
 describe('npm run bench', () => {
@@ -42,14 +43,25 @@ describe('npm run bench', () => {
       expect(Object.keys(f).sort()).toEqual(['normalizeRecordsPerSec', 'normalizeToParseRatio', 'parseRecordsPerSec', 'records']);
       for (const n of Object.values(f)) expect(Number.isFinite(n) && (n as number) > 0, JSON.stringify(f)).toBe(true);
     }
+    // The engine apart from normalize, and each rule's share of it (a rule's share may be near 0 or below: noise).
+    const engine = figures.engine as Record<string, unknown>;
+    expect(Object.keys(engine).sort()).toEqual(
+      ['byRule', 'events', 'flushUsPerEvent', 'noRulesUsPerEvent', 'normalizeUsPerRecord', 'processUsPerEvent', 'usPerEvent'].sort(),
+    );
+    const byRule = engine.byRule as Record<string, Record<string, unknown>>;
+    expect(Object.keys(byRule)).toContain('cross-subscription-read-write-sequence');
+    for (const f of Object.values(byRule)) expect(Object.keys(f).sort()).toEqual(['flush', 'process']);
     const numbers = [
       ...Object.values(figures).filter((v) => typeof v !== 'object'),
+      ...Object.values(engine).filter((v) => typeof v !== 'object'),
+      ...Object.values(byRule).flatMap((f) => Object.values(f)),
       ...Object.values(figures.batchLatencyMs as object),
       ...Object.values(figures.recordsPerSecByRuleCount as object),
     ];
     for (const n of numbers) expect(Number.isFinite(n), `${JSON.stringify(figures)}`).toBe(true);
     expect(figures.parseRecordsPerSec as number).toBeGreaterThan(0);
     expect(figures.tableEntitiesPerBatch as number).toBeGreaterThan(0);
+    expect(engine.usPerEvent as number).toBeGreaterThan(0);
     // Only JSON on the last line; progress went to stderr.
     expect(stdout.match(/^\{/gm)).toHaveLength(1);
     expect(stderr).toMatch(/^bench: round 1\//m);
