@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { loadRules } from '../src/engine/index.js';
+import { loadRules, type Rule } from '../src/engine/index.js';
 import { generateWorkload } from '../synth/scenario.js';
 import { rulesForScaling } from './rule-copies.js';
-import { bodiesBySource, eventsOf, heapPerKey, median, normalizeAll, parseAll, runPipeline } from './stages.js';
+import { bodiesBySource, engineBatches, eventsOf, heapPerKey, median, normalizeAll, parseAll, runEngine, runPipeline } from './stages.js';
 import { tableCost } from './tables.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -12,7 +12,8 @@ Measures Warden's hot path on a deterministic synthetic workload (all five sourc
 {"records":[...]} bodies of 100 records): the JSON.parse floor, decode + normalize, the full
 in-process pipeline with every rule in detections/ and with the first pack's 11 rules, batch
 latency, heap per tracked key, Table state writes on Azurite, and throughput at 1, 10 and 100 rules;
-normalize also source by source (each source's records alone, against their own JSON.parse floor).
+normalize also source by source (each source's records alone, against their own JSON.parse floor),
+and the engine apart from normalize (CPU per event over pre-normalized events), rule by rule.
 
 options:
   --records N      records in the workload (default 100000)
@@ -119,6 +120,32 @@ export interface SourceFigures {
   normalizeToParseRatio: number;
 }
 
+/** A rule's share of the engine: CPU µs per workload event of the detector with this rule alone, over the detector with none. */
+export interface RuleFigures {
+  process: number;
+  flush: number;
+}
+
+/**
+ * The engine apart from normalize, in CPU time (process.cpuUsage) per event: the workload's events
+ * normalized and routed once beforehand, then `Detector.process` and `flush` (state serialized, to
+ * a store that keeps nothing) with every rule, with none, and with each rule alone.
+ */
+export interface EngineFigures {
+  /** Keyed events (an event with a target on another partition counts twice). */
+  events: number;
+  /** Decode + validate + normalize, CPU µs per record, in the same rounds. */
+  normalizeUsPerRecord: number;
+  /** Every rule: process + flush, and each. */
+  usPerEvent: number;
+  processUsPerEvent: number;
+  flushUsPerEvent: number;
+  /** No rule at all: what every event costs before any rule (redelivery checks, watermark, principal ages, the partition's entry). */
+  noRulesUsPerEvent: number;
+  /** Each rule alone minus no rules, in catalogue order. */
+  byRule: Record<string, RuleFigures>;
+}
+
 export interface BenchFigures {
   parseRecordsPerSec: number;
   parseMBPerSec: number;
@@ -136,6 +163,68 @@ export interface BenchFigures {
   tableTransactionsPerBatch: number;
   tableMsPerBatch: number;
   recordsPerSecByRuleCount: { '1': number; '10': number; '100': number };
+  engine: EngineFigures;
+}
+
+const cpuUs = () => {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+};
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/**
+ * The engine figures (EngineFigures): every rule and normalize interleaved over `rounds`, then the
+ * detector with no rule and with each rule alone, interleaved over up to 3 rounds; medians.
+ */
+async function engineFigures(bodies: readonly string[], pack: readonly Rule[], rounds: number, gc: () => void): Promise<EngineFigures> {
+  const batches = engineBatches(bodies);
+  const records = parseAll(bodies);
+  await runEngine(batches.slice(0, batches.length >> 2), pack);
+  const normalizeUs: number[] = [];
+  const processUs: number[] = [];
+  const flushUs: number[] = [];
+  let events = 0;
+  for (let r = 0; r < rounds; r++) {
+    gc();
+    const c0 = cpuUs();
+    normalizeAll(bodies);
+    normalizeUs.push(cpuUs() - c0);
+    gc();
+    const run = await runEngine(batches, pack);
+    processUs.push(run.processUs);
+    flushUs.push(run.flushUs);
+    events = run.events;
+    progress(`engine round ${r + 1}/${rounds}: ${round2((run.processUs + run.flushUs) / events)} µs/event CPU (${pack.length} rules)`);
+  }
+  const alone = [[], ...pack.map((rule) => [rule])];
+  const runs = alone.map(() => ({ process: [] as number[], flush: [] as number[] }));
+  for (let r = 0; r < Math.min(3, rounds); r++) {
+    for (let i = 0; i < alone.length; i++) {
+      gc();
+      const run = await runEngine(batches, alone[i]);
+      runs[i].process.push(run.processUs);
+      runs[i].flush.push(run.flushUs);
+    }
+    progress(`engine by rule: round ${r + 1}/${Math.min(3, rounds)}`);
+  }
+  const perEvent = (us: readonly number[]) => median(us) / events;
+  const none = runs[0];
+  const byRule: Record<string, RuleFigures> = {};
+  pack.forEach((rule, i) => {
+    byRule[rule.id] = {
+      process: round2(perEvent(runs[i + 1].process) - perEvent(none.process)),
+      flush: round2(perEvent(runs[i + 1].flush) - perEvent(none.flush)),
+    };
+  });
+  return {
+    events,
+    normalizeUsPerRecord: round2(median(normalizeUs) / records),
+    usPerEvent: round2(perEvent(processUs) + perEvent(flushUs)),
+    processUsPerEvent: round2(perEvent(processUs)),
+    flushUsPerEvent: round2(perEvent(flushUs)),
+    noRulesUsPerEvent: round2(perEvent(none.process) + perEvent(none.flush)),
+    byRule,
+  };
 }
 
 async function bench(o: Options, gc: () => void): Promise<number> {
@@ -222,6 +311,8 @@ async function bench(o: Options, gc: () => void): Promise<number> {
     progress(`${count} rules: ${thousands(byRuleCount[count])} records/s`);
   }
 
+  const engine = await engineFigures(bodies, pack, o.rounds, gc);
+
   progress(`heap: state for ${thousands(HEAP_PRINCIPALS)} principals`);
   const templates = eventsOf(bodies);
   const heap = await heapPerKey(templates, pack, HEAP_PRINCIPALS, HEAP_EVENTS_PER_PRINCIPAL, gc);
@@ -252,6 +343,7 @@ async function bench(o: Options, gc: () => void): Promise<number> {
     tableTransactionsPerBatch: round1(table.transactionsPerBatch),
     tableMsPerBatch: round1(table.msPerBatch),
     recordsPerSecByRuleCount: { '1': Math.round(byRuleCount[1]), '10': Math.round(byRuleCount[10]), '100': Math.round(byRuleCount[100]) },
+    engine,
   };
 
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -286,6 +378,12 @@ async function bench(o: Options, gc: () => void): Promise<number> {
   out(
     `Tables state    ${figures.tableEntitiesPerBatch} entities, ${figures.tableTransactionsPerBatch} transactions, ${figures.tableMsPerBatch} ms per batch of ${table.eventsPerBatch} events (Azurite, ${table.batches} batches)`,
   );
+  out(
+    `engine          ${engine.usPerEvent} µs/event CPU (process ${engine.processUsPerEvent}, flush ${engine.flushUsPerEvent}; ${pack.length} rules, ${thousands(engine.events)} events), normalize ${engine.normalizeUsPerRecord} µs/record CPU`,
+  );
+  out(`  no rules      ${engine.noRulesUsPerEvent} µs/event; each rule alone over that, µs/event process + flush:`);
+  const ranked = Object.entries(engine.byRule).sort((a, b) => b[1].process + b[1].flush - (a[1].process + a[1].flush));
+  for (const [id, f] of ranked) out(`  ${id.padEnd(40)} ${f.process.toFixed(2).padStart(6)} + ${f.flush.toFixed(2).padStart(5)}`);
   out(`by rule count   ${RULE_COUNTS.map((n) => `${n}: ${thousands(byRuleCount[n])}`).join('   ')} records/s`);
   out('');
   const targets: Array<[string, boolean]> = [

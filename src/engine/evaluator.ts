@@ -132,6 +132,8 @@ export class PartitionEvaluator {
   private removedAges: string[] = [];
   /** The seed cut-over as restored: a seed run skips what an earlier one applied. */
   private seededBefore = -Infinity;
+  /** Per rule, whether its learning may be measured against the principal (how long it has been watched): false when every period is the key's own. */
+  private readonly fromPrincipal: boolean[];
   /** Per rule, its keys still learning as the last sweep found them (undefined until counted). */
   private learningTally?: number[];
 
@@ -146,6 +148,8 @@ export class PartitionEvaluator {
     this.dirty = rules.map(() => new Map<string, KeyState>());
     this.removed = rules.map(() => new Set());
     this.prefixes = rules.map((r) => `${storePrefix(r)}|`);
+    // A rule that lists no period (a learning of 0s) still reads it, as its kind may be asked with it.
+    this.fromPrincipal = rules.map((r) => !r.learning.length || r.learning.some((period) => period.against === 'principal'));
     const watchedSince = (e: NormalizedEvent): number => (e.principalId && this.ages.get(e.principalId)?.[0]) || (this.meta.f ?? e.time);
     this.evaluations = rules.map((r) => new RuleEvaluation(r, counters, options.observe, watchedSince));
   }
@@ -181,8 +185,12 @@ export class PartitionEvaluator {
   private tallyLearning(rule: CompiledRule, key: string, st: KeyState): void {
     const learning = rule.logic.learning;
     if (!learning) return;
-    const bar = key.indexOf('|');
-    const since = this.ages.get(key)?.[0] ?? (bar > 0 ? this.ages.get(key.slice(0, bar))?.[0] : undefined) ?? this.meta.f;
+    // Only a learning period measured against the principal reads its age: sweeps visit every key, and a key's own history needs no lookup.
+    let since: number | undefined;
+    if (this.fromPrincipal[rule.index]) {
+      const bar = key.indexOf('|');
+      since = this.ages.get(key)?.[0] ?? (bar > 0 ? this.ages.get(key.slice(0, bar))?.[0] : undefined) ?? this.meta.f;
+    }
     if (learning(st, this.meta.w, since)) this.learningTally![rule.index]++;
   }
 
@@ -293,6 +301,7 @@ export class PartitionEvaluator {
     // Each copy serves the rules of the keys it was routed for, so no rule counts an event twice under one key.
     const targetKey = targetKeyOf(e, routedFor);
     const appKey = routedFor === 'actor+app' ? e.principalAppId : undefined;
+    let lastKey: string | undefined;
     for (const rule of rules) {
       try {
         if (rule.onTarget) {
@@ -301,8 +310,12 @@ export class PartitionEvaluator {
           if (appKey !== undefined) this.applyRule(rule, se, appKey, out);
         } else {
           if (!forActor || !rule.accepts(e)) continue;
-          const key = rule.keyOf(e);
-          if (key) this.applyRule(rule, se, key, out);
+          let key = rule.keyOf(e);
+          if (!key) continue;
+          // Rules that group alike (principal and resource) give equal keys: the first one's text, hashed once, serves the next.
+          if (key === lastKey) key = lastKey;
+          else lastKey = key;
+          this.applyRule(rule, se, key, out);
         }
       } catch (err) {
         // An alert raised before the rule threw still goes out, as it would have without the error.
