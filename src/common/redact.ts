@@ -37,10 +37,13 @@ const URL_CREDENTIALS = /((?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,15}:\/\/?)
 const CREDENTIAL_WORD = /key|secret|pass|pwd|signature|token|bearer|basic/i;
 
 /**
- * What every pattern below needs one of (`=`, `:`, a space, `eyJ`): one scan that most texts (ids,
+ * What every pattern below needs one of (`=`, `:`, white space, `eyJ`): one scan that most texts (ids,
  * names, UPNs) fail. A password in a URL needs `@` and `:/`, so `@` alone (every UPN) is not enough.
  */
-const MAY_HOLD_CREDENTIAL = /[=: ]|eyJ/;
+const MAY_HOLD_CREDENTIAL = /[=:\s]|eyJ/;
+
+/** What a pair (`=`, `:`) or an authorization header (white space of any kind: a tab or a newline too) needs. */
+const PAIR_OR_HEADER = /[=:\s]/;
 
 /** Redact every credential the patterns know: SAS and OAuth parameters, key pairs, authorization headers, JWTs, passwords in URLs. */
 export function redactSecrets(text: string): string {
@@ -48,9 +51,8 @@ export function redactSecrets(text: string): string {
   if (!MAY_HOLD_CREDENTIAL.test(text)) return text;
   let s = text;
   if (s.includes('=') && (s.includes('?') || s.includes('&'))) s = s.replace(QUERY_SECRET, `$1${MARK}`);
-  // A pair needs `=` or `:`, a header a space: ids, names and ARM paths have none.
-  if ((s.includes('=') || s.includes(':') || s.includes(' ')) && CREDENTIAL_WORD.test(s))
-    s = s.replace(PAIR_SECRET, `$1${MARK}`).replace(AUTH_HEADER, `$1${MARK}`);
+  // A pair needs `=` or `:`, a header white space: ids, names and ARM paths have none.
+  if (PAIR_OR_HEADER.test(s) && CREDENTIAL_WORD.test(s)) s = s.replace(PAIR_SECRET, `$1${MARK}`).replace(AUTH_HEADER, `$1${MARK}`);
   if (s.includes('eyJ')) s = s.replace(JWT, `[${MARK}]`);
   if (s.includes('@') && s.includes(':/')) s = s.replace(URL_CREDENTIALS, `$1${MARK}@`);
   return s;

@@ -11,6 +11,11 @@ describe('redactSecrets: text that leaves Warden (dead letters, stored errors, U
       'GET https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sig=REDACTED&se=2026-01-01 failed; Authorization: Bearer REDACTED',
     );
   });
+
+  it('redacts an authorization value after a tab or a newline as after a space', () => {
+    expect(redactSecrets('Bearer\tabc.def-ghi')).toBe('Bearer\tREDACTED');
+    expect(redactSecrets('Basic\nZGV2OmRldg')).toBe('Basic\nREDACTED');
+  });
 });
 
 describe("redactText: texts an alert or a key's state keeps", () => {
