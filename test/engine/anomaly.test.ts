@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { defineRule } from '../../src/engine/index.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
 import { batches, ev, HOUR, MIN, requestBurst, run, SP2, stream } from './helpers.js';
 
@@ -66,18 +65,8 @@ describe('anomaly', () => {
 });
 
 describe('anomaly over a summed measure', () => {
-  const volume = defineRule({
-    id: 'test-volume',
-    version: '1',
+  const volume = requestBurst('test-volume', {
     title: 'response volume',
-    description: 'test rule',
-    severity: 'Medium',
-    tactics: ['Impact'],
-    techniques: ['T1496'],
-    sources: ['ai'],
-    kind: 'anomaly',
-    bucket: '1h',
-    warmup: 4,
     minCount: 100_000,
     factor: 5,
     alpha: 0.5,

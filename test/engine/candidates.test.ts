@@ -1,44 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { defineRule } from '../../src/engine/index.js';
 import { Interner } from '../../src/engine/intern.js';
 import { candidateStrings } from '../../src/engine/kinds/sequence.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
 import { InMemoryStateStore } from '../../src/state/memory.js';
 import { PartitionRouter } from '../../src/eventhubs/partitioning.js';
-import { MIN, SP, SUB_A, SUB_B, T0, ev, run, stream } from './helpers.js';
+import { MIN, SP, SUB_A, SUB_B, T0, blob, ev, readThenWriteElsewhere, run, stream } from './helpers.js';
 
-/** Read in one subscription, then written into another within 10 minutes. */
-const readThenWrite = defineRule({
-  id: 'test-sequence-cross-sub',
-  version: '1',
-  title: 'read then write elsewhere',
-  description: 'test rule',
-  severity: 'High',
-  tactics: ['Exfiltration'],
-  techniques: ['T1537'],
-  sources: ['storage'],
-  kind: 'sequence',
-  within: '10m',
-  steps: {
-    read: { where: (e) => e.operation === 'GETBLOB' },
-    write: {
-      name: 'write elsewhere',
-      where: (e) => e.operation === 'PUTBLOB',
-      relate: (e, { read }) => !!e.subscriptionId && e.subscriptionId !== read.subscriptionId,
-    },
-  },
-});
 const KEY = `test-sequence-cross-sub:sequence|${SP}`;
-
-const blob = (at: number, operation: string, subscriptionId: string, name: string): NormalizedEvent =>
-  ev(at, {
-    source: 'storage',
-    category: operation === 'GETBLOB' ? 'StorageRead' : 'StorageWrite',
-    operation,
-    subscriptionId,
-    resourceId: `/subscriptions/${subscriptionId}/resourcegroups/rg/providers/microsoft.storage/storageaccounts/st`,
-    details: { authType: 'OAuth', account: 'st', container: 'data', blob: name, statusCode: 200, uri: `https://st.blob.core.windows.net/data/${name}` },
-  });
 
 /**
  * The key's state as the build before candidate rows wrote it (commit 9495823, this rule, two
@@ -78,7 +46,7 @@ describe('sequence candidates kept as rows', () => {
     const store = await storeHolding(OLD_STATE);
     const old = JSON.parse(OLD_STATE) as { c: [number, number, Record<string, unknown>][] };
     const write = blob(2 * MIN, 'PUTBLOB', SUB_B, 'out.csv');
-    const { alerts, detector } = await run([readThenWrite], [after(2, [write])], { store });
+    const { alerts, detector } = await run([readThenWriteElsewhere], [after(2, [write])], { store });
     expect(detector.stats().corruptState).toBe(0);
     expect(alerts).toHaveLength(1);
     // The nearest read, byte for byte as the older build kept it (its time as evidence shows times).
@@ -91,7 +59,7 @@ describe('sequence candidates kept as rows', () => {
     expect(stored.t).toBe(T0);
     expect(stored.c.slice(0, 4)).toEqual([0, 1, 0, 'read-1']);
     expect(stored.v).toContain('/subscriptions/aaaaaaaa-0000-4000-8000-000000000001/resourcegroups/rg/providers/microsoft.storage/storageaccounts/sta');
-    const again = await run([readThenWrite], [after(3, [blob(3 * MIN, 'PUTBLOB', SUB_B, 'out2.csv')])], { store });
+    const again = await run([readThenWriteElsewhere], [after(3, [blob(3 * MIN, 'PUTBLOB', SUB_B, 'out2.csv')])], { store });
     expect(again.alerts).toHaveLength(1);
     expect(JSON.stringify((again.alerts[0].Evidence.events as unknown[])[0])).toBe(JSON.stringify({ ...old.c[0][2], time: new Date(T0).toISOString() }));
   });
@@ -112,7 +80,7 @@ describe('sequence candidates kept as rows', () => {
     ]) {
       const store = await storeHolding(bad);
       const { alerts, detector } = await run(
-        [readThenWrite],
+        [readThenWriteElsewhere],
         [after(2, [blob(2 * MIN, 'GETBLOB', SUB_A, 'a.csv'), blob(3 * MIN, 'PUTBLOB', SUB_B, 'b.csv')])],
         {
           store,
@@ -129,7 +97,7 @@ describe('sequence candidates kept as rows', () => {
     // Half the reads name one blob, so the place counts as shared and every name is looked up;
     // the other half, two new strings each (the name and its URI): more than the table's two generations hold.
     const events = Array.from({ length: 2 * (max + 1000) }, (_, i) => blob(i, 'GETBLOB', SUB_A, i % 2 ? `x/${i}.bin` : 'same.bin'));
-    const { detector } = await run([readThenWrite], [stream(events)]);
+    const { detector } = await run([readThenWriteElsewhere], [stream(events)]);
     expect(detector.stats().capEvictions['test-sequence-cross-sub']).toBe(events.length - 20);
     expect(candidateStrings.size).toBeGreaterThan(max);
     expect(candidateStrings.size).toBeLessThanOrEqual(2 * max);

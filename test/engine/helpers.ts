@@ -3,6 +3,7 @@ import { AlertSchema } from '../../src/model/index.js';
 import { Detector, defineRule, type DetectorOptions } from '../../src/engine/index.js';
 import type { Rule } from '../../src/engine/index.js';
 import type { Tunable } from '../../src/engine/rule.js';
+import type { SourceEvent } from '../../src/engine/api.js';
 import { PartitionRouter } from '../../src/eventhubs/partitioning.js';
 
 export const T0 = Date.parse('2025-03-01T00:00:00Z');
@@ -75,7 +76,10 @@ export function batches<T>(items: T[], n: number): T[][] {
  * The anomaly rule the engine tests share: AI calls per hour against the principal's learned rate
  * (4 hours of warm-up, at least 10 calls, 3× the mean). Tests change only what they are about.
  */
-export function requestBurst(id = 'test-anomaly', over: { alpha?: number; minCount?: number; factor?: number } = { alpha: 0.5 }): Rule {
+export function requestBurst(
+  id = 'test-anomaly',
+  over: { title?: string; alpha?: number; minCount?: number; factor?: number; measure?: (e: SourceEvent<'ai'>) => number | undefined } = { alpha: 0.5 },
+): Rule {
   return defineRule({
     id,
     version: '1',
@@ -108,5 +112,42 @@ export function keysListed(threshold: number | Tunable<number> = 3): Rule {
     kind: 'threshold',
     window: '10m',
     threshold,
+  });
+}
+
+/** The sequence rule the engine tests share: a blob read in one subscription, then a blob written into another within 10 minutes. */
+export const readThenWriteElsewhere: Rule = defineRule({
+  id: 'test-sequence-cross-sub',
+  version: '1',
+  description: 'test rule',
+  severity: 'High',
+  tactics: ['Exfiltration'],
+  techniques: ['T1537'],
+  sources: ['storage'],
+  kind: 'sequence',
+  within: '10m',
+  steps: {
+    read: { where: (e) => e.operation === 'GETBLOB' },
+    write: {
+      name: 'write elsewhere',
+      where: (e) => e.operation === 'PUTBLOB',
+      relate: (e, { read }) => !!e.subscriptionId && e.subscriptionId !== read.subscriptionId,
+    },
+  },
+  title: ({ steps: { read, write } }) => `read in ${read.subscriptionId}, wrote in ${write.subscriptionId}`,
+});
+
+/** A storage event of SP: `operation` (GETBLOB, PUTBLOB) on account st in `subscriptionId`, of blob `name` when given. */
+export function blob(at: number, operation: string, subscriptionId: string, name?: string): NormalizedEvent {
+  return ev(at, {
+    source: 'storage',
+    category: operation === 'GETBLOB' ? 'StorageRead' : 'StorageWrite',
+    operation,
+    subscriptionId,
+    resourceId: `/subscriptions/${subscriptionId}/resourcegroups/rg/providers/microsoft.storage/storageaccounts/st`,
+    details:
+      name === undefined
+        ? {}
+        : { authType: 'OAuth', account: 'st', container: 'data', blob: name, statusCode: 200, uri: `https://st.blob.core.windows.net/data/${name}` },
   });
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { defineRule } from '../../src/engine/index.js';
 import { InMemoryStateStore } from '../../src/state/memory.js';
 import type { NormalizedEvent } from '../../src/model/index.js';
-import { DAY, MIN, SP, SP2, SUB_A, SUB_B, T0, ev, run, stream } from './helpers.js';
+import { DAY, MIN, SP, SP2, SUB_A, SUB_B, T0, blob, ev, readThenWriteElsewhere, run, stream } from './helpers.js';
 import { PartitionRouter, routeToPartition } from '../../src/eventhubs/partitioning.js';
 
 const newIpThenSecret = defineRule({
@@ -31,39 +31,8 @@ const newIpThenSecret = defineRule({
   },
 });
 
-const READS = new Set(['GETBLOB']);
-const WRITES = new Set(['PUTBLOB']);
-const crossSubscription = defineRule({
-  id: 'test-sequence-cross-sub',
-  version: '1',
-  description: 'test rule',
-  severity: 'High',
-  tactics: ['Exfiltration'],
-  techniques: ['T1537'],
-  sources: ['storage'],
-  kind: 'sequence',
-  within: '10m',
-  steps: {
-    read: { where: (e) => READS.has(e.operation) },
-    write: {
-      name: 'write elsewhere',
-      where: (e) => WRITES.has(e.operation),
-      relate: (e, { read }) => !!e.subscriptionId && e.subscriptionId !== read.subscriptionId,
-    },
-  },
-  title: ({ steps: { read, write } }) => `read in ${read.subscriptionId}, wrote in ${write.subscriptionId}`,
-});
-
 const signin = (at: number, ip: string) => ev(at, { source: 'signin', category: 'ServicePrincipalSignInLogs', operation: 'SIGN-IN ACTIVITY', ip });
 const secret = (at: number) => ev(at, { source: 'keyvault', category: 'AuditEvent', operation: 'SECRETGET', details: { secretName: 'db-password' } });
-const blob = (at: number, operation: string, subscriptionId: string): NormalizedEvent =>
-  ev(at, {
-    source: 'storage',
-    category: operation === 'GETBLOB' ? 'StorageRead' : 'StorageWrite',
-    operation,
-    subscriptionId,
-    resourceId: `/subscriptions/${subscriptionId}/resourcegroups/rg/providers/microsoft.storage/storageaccounts/st`,
-  });
 
 const D2 = 2 * DAY;
 
@@ -155,10 +124,10 @@ describe('sequence', () => {
   });
 
   it('relates a step to the earlier step: read in subscription X, then write in Y ≠ X', async () => {
-    const same = await run([crossSubscription], [stream([blob(0, 'GETBLOB', SUB_A), blob(2 * MIN, 'PUTBLOB', SUB_A)])]);
+    const same = await run([readThenWriteElsewhere], [stream([blob(0, 'GETBLOB', SUB_A), blob(2 * MIN, 'PUTBLOB', SUB_A)])]);
     expect(same.alerts).toEqual([]);
     const cross = await run(
-      [crossSubscription],
+      [readThenWriteElsewhere],
       [stream([blob(0, 'GETBLOB', SUB_A), blob(MIN, 'GETBLOB', SUB_A), blob(2 * MIN, 'PUTBLOB', SUB_A), blob(4 * MIN, 'PUTBLOB', SUB_B)])],
     );
     expect(cross.alerts).toHaveLength(1);
@@ -173,7 +142,7 @@ describe('sequence', () => {
   });
 
   it('consumes a completed sequence: its events do not complete another', async () => {
-    const { alerts } = await run([crossSubscription], [stream([blob(0, 'GETBLOB', SUB_A), blob(MIN, 'PUTBLOB', SUB_B), blob(2 * MIN, 'PUTBLOB', SUB_B)])]);
+    const { alerts } = await run([readThenWriteElsewhere], [stream([blob(0, 'GETBLOB', SUB_A), blob(MIN, 'PUTBLOB', SUB_B), blob(2 * MIN, 'PUTBLOB', SUB_B)])]);
     expect(alerts).toHaveLength(1);
   });
 });
