@@ -371,6 +371,15 @@ function readCandidates(st: SequenceState): void {
   st.c = cands;
 }
 
+/**
+ * What a restored key's candidates hold, whatever the layout of their rows: `[time, mask, event]`
+ * each. Two runs that wrote the same key at other batches number its shared strings in another
+ * order, so states are compared by this, not by their stored text.
+ */
+export function candidateEvents(st: SequenceState): [time: number, mask: number, event: NormalizedEvent][] {
+  return (st.c ?? []).map((c) => [c[0], c[1], rows.event(c[2], st.r!, c[0])]);
+}
+
 /** Drop empty parts so the stored JSON stays short; true when nothing is left. */
 function isEmpty(st: SequenceState): boolean {
   if (st.c && !st.c.length) st.c = st.r = undefined;
